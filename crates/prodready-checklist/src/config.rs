@@ -1,0 +1,26 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[checklist]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecklistConfig {
+    /// The overall score (0-10) a launch needs, on top of every must-have check passing.
+    pub min_score: f64,
+    /// How long one check may run before it counts as an error.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Keep the embedded default checklist even when checks are declared.
+    pub include_defaults: bool,
+    /// History of runs, for the trend; `None` means `<data_dir>/check-history.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_file: Option<PathBuf>,
+}
+
+impl Default for ChecklistConfig {
+    fn default() -> Self {
+        Self { min_score: 7.0, timeout: Duration::from_secs(10), include_defaults: false, history_file: None }
+    }
+}

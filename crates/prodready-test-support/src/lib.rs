@@ -1,0 +1,18 @@
+//! Fixtures for prodready's tests: real peers, never doubles.
+//!
+//! - [`TestDb`]: a fresh, uniquely named PostgreSQL database, dropped afterwards.
+//! - [`Moto`], [`Prometheus`], [`Alertmanager`], [`Pushgateway`], [`Oteltap`]: real peer processes on free
+//!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
+//! - [`peer_bin`]: where a provisioned peer binary is; a missing peer panics with the install step, so a
+//!   test never passes without its peer.
+//!
+//! Peers are provisioned by `cargo xtask peers` (and `cargo xtask test`) into `$PRODREADY_PEERS_DIR`
+//! (default `~/.cache/prodready/peers`).
+
+mod db;
+mod peers;
+mod process;
+
+pub use db::{TestDb, base_database_url};
+pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};
+pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};

@@ -1,0 +1,162 @@
+//! Launchers for the real peers. Each starts on a free loopback port in its own temporary directory.
+
+use std::process::Command;
+
+use crate::process::{PeerProcess, Ready, free_port, peer_bin};
+
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("prodready-{name}-"))
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// A moto server: S3 and Secrets Manager (and the rest of AWS) on loopback.
+#[derive(Debug)]
+pub struct Moto {
+    pub process: PeerProcess,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(peer_bin("moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Self {
+            process: PeerProcess::start("moto_server", cmd, tempdir("moto"), port, Ready::Http("/moto-api/")),
+        }
+    }
+
+    /// The endpoint URL for every AWS service.
+    pub fn endpoint(&self) -> String {
+        self.process.url()
+    }
+
+    /// Environment for an AWS SDK client (or a `prodready` child process) pointed at this server, with
+    /// dummy static credentials.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+}
+
+/// A Prometheus server with a configuration of the caller's choosing.
+#[derive(Debug)]
+pub struct Prometheus {
+    pub process: PeerProcess,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with the YAML that `config` returns for the port it will listen on; extra files
+    /// (rules) can be written into `dir` first by `prepare`.
+    pub fn start_with(config: impl FnOnce(u16) -> String) -> Self {
+        let port = free_port();
+        let dir = tempdir("prometheus");
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config(port)).expect("write prometheus.yml");
+        let mut cmd = Command::new(peer_bin("prometheus"));
+        cmd.arg(format!("--config.file={}", file.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-lifecycle");
+        Self { process: PeerProcess::start("prometheus", cmd, dir, port, Ready::Http("/-/ready")) }
+    }
+
+    /// Prometheus scraping itself every second.
+    pub fn self_scraping() -> Self {
+        Self::start_with(|port| {
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    \
+                 static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            )
+        })
+    }
+
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+}
+
+/// An Alertmanager with clustering off and a configuration of the caller's choosing.
+#[derive(Debug)]
+pub struct Alertmanager {
+    pub process: PeerProcess,
+}
+
+impl Alertmanager {
+    pub fn start(config_yaml: &str) -> Self {
+        let port = free_port();
+        let dir = tempdir("alertmanager");
+        let file = dir.path().join("alertmanager.yml");
+        std::fs::write(&file, config_yaml).expect("write alertmanager.yml");
+        let mut cmd = Command::new(peer_bin("alertmanager"));
+        cmd.arg(format!("--config.file={}", file.display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=");
+        Self { process: PeerProcess::start("alertmanager", cmd, dir, port, Ready::Http("/-/ready")) }
+    }
+
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+}
+
+/// A Prometheus Pushgateway.
+#[derive(Debug)]
+pub struct Pushgateway {
+    pub process: PeerProcess,
+}
+
+impl Pushgateway {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(peer_bin("pushgateway"));
+        // Debian's build persists to /var/lib by default; keep everything in memory.
+        cmd.arg(format!("--web.listen-address=127.0.0.1:{port}")).arg("--persistence.file=");
+        Self {
+            process: PeerProcess::start(
+                "pushgateway",
+                cmd,
+                tempdir("pushgateway"),
+                port,
+                Ready::Http("/-/ready"),
+            ),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+}
+
+/// oteltap: an OTLP/HTTP receiver (protobuf; `/v1/traces`, `/v1/logs`, `/v1/metrics`) that prints every
+/// span it receives as one JSON line.
+#[derive(Debug)]
+pub struct Oteltap {
+    pub process: PeerProcess,
+}
+
+impl Oteltap {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(peer_bin("oteltap"));
+        cmd.args(["--port", &port.to_string()]).env("PYTHONUNBUFFERED", "1");
+        Self { process: PeerProcess::start("oteltap", cmd, tempdir("oteltap"), port, Ready::Listening) }
+    }
+
+    /// The OTLP/HTTP base endpoint, e.g. `http://127.0.0.1:4318`.
+    pub fn endpoint(&self) -> String {
+        self.process.url()
+    }
+
+    /// The spans received so far, one JSON object per span as oteltap prints them.
+    pub fn span_lines(&self) -> Vec<String> {
+        self.process.stdout().lines().filter(|l| l.starts_with('{')).map(str::to_owned).collect()
+    }
+}

@@ -1,0 +1,5 @@
+//! The fixtures against their real peers: each test starts a peer, talks to it and checks that dropping
+//! the fixture cleaned up after it.
+
+mod db;
+mod peers;

@@ -1,0 +1,19 @@
+//! One module per command; [`run`] dispatches.
+
+use crate::cli::{Cli, Command};
+use crate::env::Env;
+use crate::exit::Exit;
+
+mod config;
+mod init;
+mod meta;
+
+/// Runs one parsed command line against an environment snapshot.
+pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Init(args) => init::run(cli.config.as_deref(), &args),
+        Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
+        Command::Completions { shell } => meta::completions(shell),
+        Command::Man { out } => meta::man(&out),
+    }
+}

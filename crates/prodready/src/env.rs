@@ -1,0 +1,46 @@
+//! Every environment variable prodready reads, in one place.
+
+/// Path of the configuration file, when `--config` is not given.
+pub const CONFIG: &str = "PRODREADY_CONFIG";
+/// Prefix of configuration overrides: `PRODREADY_<SECTION>__<KEY>` (nested keys join with `__`).
+pub const OVERRIDE_PREFIX: &str = "PRODREADY_";
+/// Separator between the section and key parts of an override.
+pub const OVERRIDE_SEPARATOR: &str = "__";
+/// Database URL used when `[database] url` is not set.
+pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Base of the default data directory (`$XDG_DATA_HOME/prodready`).
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// Home directory (`$HOME/.local/share/prodready` when `XDG_DATA_HOME` is unset).
+pub const HOME: &str = "HOME";
+
+/// A snapshot of the environment, so configuration loading is a pure function of its inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// The current process environment (variables that are not valid UTF-8 are ignored).
+    pub fn capture() -> Self {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        vars.sort();
+        Self { vars }
+    }
+
+    /// An environment holding exactly `vars`.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        vars.sort();
+        Self { vars }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}

@@ -1,0 +1,27 @@
+//! Generated files are committed; these tests fail when they are stale. `cargo xtask docs` (which sets
+//! UPDATE_EXPECT=1) rewrites them.
+
+use std::path::Path;
+
+fn ensure_file_contents(relative: &str, contents: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative);
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current == contents {
+        return;
+    }
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, contents).unwrap();
+        return;
+    }
+    panic!("{relative} is stale: run `cargo xtask docs` and commit the result");
+}
+
+#[test]
+fn generated_cli_reference_is_current() {
+    ensure_file_contents("docs/cli.md", &prodready::docs::cli_reference());
+}
+
+#[test]
+fn generated_configuration_reference_is_current() {
+    ensure_file_contents("docs/configuration.md", &prodready::docs::configuration_reference());
+}

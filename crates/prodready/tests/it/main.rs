@@ -1,0 +1,30 @@
+//! The `prodready` binary and its configuration, end to end.
+
+mod cli;
+mod config;
+mod generated;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the real binary in `dir` with exactly `env` (plus PATH), so the developer's environment never
+/// leaks into a test.
+pub fn prodready(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run prodready")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,104 @@
+//! Project automation. Dependency-free on purpose: it builds in seconds on a cold machine.
+//!
+//! cargo xtask ci      lint, then test: what `.ci/run` runs
+//! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors
+//! cargo xtask test    provision the real peers, check PostgreSQL, run every test
+//! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
+//! cargo xtask docs    regenerate committed generated files (docs/cli.md)
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod peers;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => lint().and_then(|()| test(&[])),
+        Some("lint") => lint(),
+        Some("test") => test(&args[1..]),
+        Some("peers") => peers::provision().map(drop),
+        Some("docs") => docs(),
+        Some("-h" | "--help" | "help") => {
+            say(USAGE);
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            say(&format!("xtask: error: {msg}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Progress goes to stderr; xtask has no stdout output to keep clean, but cargo's does.
+#[allow(clippy::print_stderr)]
+fn say(msg: &str) {
+    eprintln!("{msg}");
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs `cmd`, echoing it, and fails with its exit status.
+fn run(cmd: &mut Command) -> Result {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().map(OsStr::to_string_lossy).collect::<Vec<_>>().join(" ")
+    );
+    say(&format!("$ {shown}"));
+    let status = cmd.status().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{shown}` failed ({status})")) }
+}
+
+fn lint() -> Result {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
+}
+
+fn test(extra: &[String]) -> Result {
+    let peers = peers::provision()?;
+    peers::ensure_postgres()?;
+    let nextest = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !nextest {
+        return Err(
+            "cargo-nextest is missing: install it with `cargo install cargo-nextest --locked`".to_owned()
+        );
+    }
+    let with_peers = |cmd: &mut Command| {
+        cmd.env("PRODREADY_PEERS_DIR", &peers);
+    };
+    let mut nextest = cargo();
+    nextest.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]).args(extra);
+    with_peers(&mut nextest);
+    run(&mut nextest)?;
+    if extra.is_empty() {
+        let mut doc = cargo();
+        doc.args(["test", "--workspace", "--locked", "--doc"]);
+        with_peers(&mut doc);
+        run(&mut doc)?;
+    }
+    Ok(())
+}
+
+fn docs() -> Result {
+    run(cargo()
+        .args(["test", "--package", "prodready", "--test", "it", "generated"])
+        .env("UPDATE_EXPECT", "1"))
+}
