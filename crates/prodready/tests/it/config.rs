@@ -118,7 +118,9 @@ fn bad_files_name_the_line_column_and_key() {
     check(
         "[checklist]\ntimeout = \"soon\"\n",
         &[],
-        expect![[r#"prodready.toml:2:11: checklist.timeout: invalid value: string "soon", expected a duration (write a duration such as 30s, 5m, 12h or 90d)"#]],
+        expect![[
+            r#"prodready.toml:2:11: checklist.timeout: invalid value: string "soon", expected a duration (write a duration such as 30s, 5m, 12h or 90d)"#
+        ]],
     );
     check(
         "[secrets]\nbackend = \"vault\"\n",
