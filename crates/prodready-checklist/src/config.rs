@@ -3,6 +3,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::CheckSpec;
+
 /// The `[checklist]` section of `prodready.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,10 +19,25 @@ pub struct ChecklistConfig {
     /// History of runs, for the trend; `None` means `<data_dir>/check-history.jsonl`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history_file: Option<PathBuf>,
+    /// Folder with runbook.md, incident-response.md and deployment.md, for the default checks.
+    pub docs_dir: PathBuf,
+    /// Coverage report (lcov or llvm-cov JSON), for the default checks.
+    pub coverage_report: PathBuf,
+    /// Declared checks; they replace the embedded defaults unless `include_defaults = true`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
 }
 
 impl Default for ChecklistConfig {
     fn default() -> Self {
-        Self { min_score: 7.0, timeout: Duration::from_secs(10), include_defaults: false, history_file: None }
+        Self {
+            min_score: 7.0,
+            timeout: Duration::from_secs(10),
+            include_defaults: false,
+            history_file: None,
+            docs_dir: PathBuf::from("docs"),
+            coverage_report: PathBuf::from("coverage/lcov.info"),
+            checks: Vec::new(),
+        }
     }
 }

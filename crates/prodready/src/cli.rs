@@ -12,11 +12,26 @@ Configuration: --config FILE, else $PRODREADY_CONFIG, else ./prodready.toml, els
 Any key can be overridden as PRODREADY_<SECTION>__<KEY>, e.g. PRODREADY_BACKUP__JOBS=4.
 
 Examples:
+  prodready check                     score readiness and gate the launch (exit 0 = ready)
   prodready init                      write a commented starter prodready.toml
   prodready config show               print the effective configuration, secrets redacted
   prodready completions bash > /etc/bash_completion.d/prodready
 
-Exit codes: 0 success, 1 the job failed, 2 usage or configuration error (docs/cli.md).";
+Exit codes: 0 success, 1 the job failed, 2 usage or configuration error; `check` adds 3 (a must-have
+failed) and 4 (score below the minimum). See docs/cli.md.";
+
+const CHECK_AFTER_HELP: &str = "\
+With no [[checklist.checks]] in the configuration, the embedded default checklist runs against the local
+platform: PostgreSQL, Prometheus targets, Loki, an OTLP collector, docs, coverage, the last load test and
+manual attestations (restore drill, on-call rota). Every check that does not pass shows its fix.
+
+Examples:
+  prodready check                                  scorecard on the terminal
+  prodready check --min-score 8 --format junit --output check.xml
+  prodready check --json | jq .scorecard.overall
+  prodready check --only postgres --only runbook   run two checks, skip the rest
+
+Exit codes: 0 ready, 1 tool error, 2 usage, 3 a must-have check failed, 4 below the minimum score.";
 
 #[derive(Debug, Parser)]
 #[command(name = "prodready", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
@@ -31,6 +46,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the readiness checklist, print the scorecard and gate the launch
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check(CheckArgs),
+
     /// Write a starter prodready.toml with every section and key commented
     #[command(
         after_help = "Examples:\n  prodready init\n  prodready init --path /etc/prodready/prodready.toml --force"
@@ -81,4 +100,43 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How `check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The terminal scorecard
+    Text,
+    Markdown,
+    /// One JSON document (schema_version 1)
+    Json,
+    /// JUnit XML: one suite per category, check titles as test names
+    Junit,
+    /// A self-contained HTML page
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Overall score (0-10) a launch needs [default: [checklist] min_score, 7.0]
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f64>,
+    /// Report format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write the report to FILE instead of stdout (the verdict still goes to stderr)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Per-check timeout, e.g. 5s [default: [checklist] timeout, 10s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Run only this check (repeatable); the others are reported as skipped
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Do not append this run to the history file
+    #[arg(long)]
+    pub no_history: bool,
 }

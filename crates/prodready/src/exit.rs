@@ -5,32 +5,43 @@ use std::process::ExitCode;
 /// How a `prodready` run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// The command did its job.
+    /// The command did its job (`check`: the platform is ready to launch).
     Success,
     /// The command ran but its job failed (a backup failed, a check errored, a peer was unreachable).
     Failure,
     /// The invocation or the configuration is wrong: bad flags, bad `prodready.toml`, a bad override.
     Usage,
+    /// `check`: at least one must-have check did not pass.
+    MustHaveFailed,
+    /// `check`: every must-have passed but the overall score is below the minimum.
+    BelowMinimum,
 }
 
 impl Exit {
     /// Every exit code with its meaning, for the CLI reference.
-    pub const ALL: &[Exit] = &[Exit::Success, Exit::Failure, Exit::Usage];
+    pub const ALL: &[Exit] =
+        &[Exit::Success, Exit::Failure, Exit::Usage, Exit::MustHaveFailed, Exit::BelowMinimum];
 
     pub const fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Usage => 2,
+            Exit::MustHaveFailed => 3,
+            Exit::BelowMinimum => 4,
         }
     }
 
     pub const fn meaning(self) -> &'static str {
         match self {
-            Exit::Success => "success: the command did its job",
+            Exit::Success => "success: the command did its job (`check`: ready to launch)",
             Exit::Failure => "the job failed: the error on stderr says what failed and how to fix it",
             Exit::Usage => {
                 "usage or configuration error: a bad flag, a bad `prodready.toml` or a bad override"
+            }
+            Exit::MustHaveFailed => "`check`: not ready, a must-have check did not pass",
+            Exit::BelowMinimum => {
+                "`check`: not ready, every must-have passed but the overall score is below the minimum"
             }
         }
     }

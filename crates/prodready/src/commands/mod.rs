@@ -4,6 +4,7 @@ use crate::cli::{Cli, Command};
 use crate::env::Env;
 use crate::exit::Exit;
 
+mod check;
 mod config;
 mod init;
 mod meta;
@@ -11,6 +12,7 @@ mod meta;
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

@@ -1,0 +1,174 @@
+//! The embedded default checklist: what a small web platform on PostgreSQL needs before launch, checked
+//! against the local machine. Every item says how to fix it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::Category;
+use crate::spec::{Check, CheckSpec, KindName};
+
+/// Where the platform's parts are, as the caller's configuration says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Platform {
+    pub database_url: String,
+    pub prometheus_url: String,
+    pub loki_url: String,
+    pub otlp_endpoint: String,
+    /// Folder holding runbook.md, incident-response.md and deployment.md.
+    pub docs_dir: PathBuf,
+    pub coverage_report: PathBuf,
+    pub loadtest_summary: PathBuf,
+}
+
+fn spec(id: &str, title: &str, category: Category, kind: KindName, remediation: &str) -> CheckSpec {
+    CheckSpec {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        category: Some(category),
+        kind: Some(kind),
+        weight: 1.0,
+        remediation: Some(remediation.to_owned()),
+        ..CheckSpec::default()
+    }
+}
+
+/// The default checks for `platform`.
+pub fn checks(platform: &Platform) -> Vec<Check> {
+    let docs = |file: &str| Some(platform.docs_dir.join(file));
+    let sections = |list: &[&str]| Some(list.iter().map(|s| (*s).to_owned()).collect());
+    let specs = vec![
+        CheckSpec {
+            url: Some(platform.database_url.clone()),
+            must_have: true,
+            weight: 3.0,
+            ..spec(
+                "postgres",
+                "PostgreSQL answers",
+                Category::Features,
+                KindName::Postgres,
+                "Start PostgreSQL (Debian: `pg_ctlcluster --skip-systemctl-redirect 15 main start`) or point \
+                 [database] url / DATABASE_URL at it",
+            )
+        },
+        CheckSpec {
+            must_have: true,
+            weight: 2.0,
+            expires_after: Some(Duration::from_secs(90 * 86_400)),
+            ..spec(
+                "restore-drill",
+                "A backup was restored and checked this quarter",
+                Category::Backups,
+                KindName::Manual,
+                "Restore the newest backup into a scratch database, check it, then record the drill: set \
+                 attested_at, owner and evidence on check `restore-drill` in prodready.toml",
+            )
+        },
+        CheckSpec {
+            url: Some(platform.loki_url.clone()),
+            weight: 2.0,
+            ..spec(
+                "loki",
+                "Logs reach Loki",
+                Category::Logging,
+                KindName::Loki,
+                "Run Loki and set [logging] loki_url to it",
+            )
+        },
+        CheckSpec {
+            url: Some(platform.prometheus_url.clone()),
+            weight: 3.0,
+            ..spec(
+                "prometheus-targets",
+                "Prometheus scrapes every target",
+                Category::Monitoring,
+                KindName::PrometheusTargets,
+                "Run Prometheus with the platform's scrape targets and set [alerts] prometheus_url; fix each \
+                 target listed as down",
+            )
+        },
+        CheckSpec {
+            url: Some(platform.otlp_endpoint.clone()),
+            ..spec(
+                "otlp",
+                "Traces reach an OTLP collector",
+                Category::Monitoring,
+                KindName::Otlp,
+                "Run an OTLP/HTTP collector and set [tracing] otlp_endpoint to it",
+            )
+        },
+        CheckSpec {
+            must_have: true,
+            weight: 2.0,
+            expires_after: Some(Duration::from_secs(30 * 86_400)),
+            ..spec(
+                "on-call",
+                "An on-call rota covers the launch",
+                Category::Monitoring,
+                KindName::Manual,
+                "Publish the on-call rota and escalation path, then set attested_at, owner and evidence on \
+                 check `on-call` in prodready.toml",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.coverage_report.clone()),
+            min_percent: Some(80.0),
+            ..spec(
+                "coverage",
+                "Tests cover at least 80% of lines",
+                Category::Testing,
+                KindName::Coverage,
+                "Write an lcov report (`cargo llvm-cov --lcov --output-path coverage/lcov.info`) and add tests \
+                 until it reaches 80%",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.loadtest_summary.clone()),
+            weight: 2.0,
+            ..spec(
+                "loadtest",
+                "The last load test met its thresholds",
+                Category::Testing,
+                KindName::Loadtest,
+                "Run the load test against staging with thresholds and keep its k6-format JSON summary at \
+                 [loadtest] summary",
+            )
+        },
+        CheckSpec {
+            path: docs("runbook.md"),
+            sections: sections(&["Alerts", "Backups", "Restore"]),
+            weight: 2.0,
+            ..spec(
+                "runbook",
+                "A production runbook covers alerts, backups and restores",
+                Category::Documentation,
+                KindName::Docs,
+                "Write docs/runbook.md with sections Alerts (one per alert), Backups and Restore",
+            )
+        },
+        CheckSpec {
+            path: docs("incident-response.md"),
+            sections: sections(&["Severity", "Roles", "Communication", "Postmortem"]),
+            must_have: true,
+            weight: 2.0,
+            ..spec(
+                "incident-response",
+                "An incident response guide exists",
+                Category::Documentation,
+                KindName::Docs,
+                "Write docs/incident-response.md with sections Severity, Roles, Communication and Postmortem",
+            )
+        },
+        CheckSpec {
+            path: docs("deployment.md"),
+            sections: sections(&["Deploy", "Rollback"]),
+            ..spec(
+                "deployment-guide",
+                "A deployment guide covers deploy and rollback",
+                Category::Documentation,
+                KindName::Docs,
+                "Write docs/deployment.md with sections Deploy and Rollback",
+            )
+        },
+    ];
+    specs.iter().map(|s| s.validate().expect("the embedded default checks are valid")).collect()
+}

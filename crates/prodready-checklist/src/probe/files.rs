@@ -1,0 +1,126 @@
+use std::path::Path;
+
+use super::Finding;
+use crate::model::Status;
+
+async fn read(path: &Path, what: &str, fix: &str) -> Result<String, Finding> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Finding::fail(format!("no {what} at {}{fix}", path.display())))
+        }
+        Err(e) => Err(Finding::error(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// The document exists, is not empty and has a heading for every required section.
+pub async fn docs(path: &Path, sections: &[String]) -> Finding {
+    let text = match read(path, "document", "").await {
+        Ok(t) => t,
+        Err(f) => return f,
+    };
+    let headings: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().to_lowercase())
+        .collect();
+    if text.trim().is_empty() {
+        return Finding::fail(format!("{} is empty", path.display()));
+    }
+    let missing: Vec<&str> = sections
+        .iter()
+        .filter(|s| !headings.iter().any(|h| h.contains(&s.to_lowercase())))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Finding::pass(format!(
+            "{} has {} headings, every required section present",
+            path.display(),
+            headings.len()
+        ))
+    } else {
+        Finding::fail(format!("{} lacks sections: {}", path.display(), missing.join(", ")))
+    }
+}
+
+/// Line coverage from an lcov file (`LF`/`LH` records) or `cargo llvm-cov --json` output.
+pub async fn coverage(path: &Path, min_percent: f64) -> Finding {
+    let text =
+        match read(path, "coverage report", " (write one with `cargo llvm-cov --lcov --output-path FILE`)")
+            .await
+        {
+            Ok(t) => t,
+            Err(f) => return f,
+        };
+    let percent = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.pointer("/data/0/totals/lines/percent").and_then(serde_json::Value::as_f64))
+    } else {
+        let sum = |prefix: &str| -> u64 {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .sum()
+        };
+        let (found, hit) = (sum("LF:"), sum("LH:"));
+        #[allow(clippy::cast_precision_loss)]
+        (found > 0).then(|| 100.0 * hit as f64 / found as f64)
+    };
+    let Some(percent) = percent else {
+        return Finding::error(format!(
+            "{}: neither an lcov report nor llvm-cov JSON with line totals",
+            path.display()
+        ));
+    };
+    if percent >= min_percent {
+        Finding::pass(format!("{percent:.1}% of lines covered (minimum {min_percent}%)"))
+    } else {
+        Finding::fail(format!("{percent:.1}% of lines covered, below {min_percent}%"))
+    }
+}
+
+/// Every threshold in a k6-format summary held. Reads both `handleSummary` data (`{"ok": bool}` per
+/// threshold) and `--summary-export` files (`true` when the threshold failed).
+pub async fn loadtest(path: &Path) -> Finding {
+    let text = match read(path, "load-test summary", " (run a load test that writes one)").await {
+        Ok(t) => t,
+        Err(f) => return f,
+    };
+    let summary: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return Finding::error(format!("{}: not JSON: {e}", path.display())),
+    };
+    let Some(metrics) = summary.get("metrics").and_then(serde_json::Value::as_object) else {
+        return Finding::error(format!(
+            "{}: no `metrics` object; is it a k6-format summary?",
+            path.display()
+        ));
+    };
+    let mut total = 0;
+    let mut failed = Vec::new();
+    for (metric, body) in metrics {
+        for (expr, result) in
+            body.get("thresholds").and_then(serde_json::Value::as_object).into_iter().flatten()
+        {
+            total += 1;
+            let ok = match result {
+                serde_json::Value::Bool(crossed) => !crossed,
+                other => other.get("ok").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            };
+            if !ok {
+                failed.push(format!("{metric} {expr}"));
+            }
+        }
+    }
+    failed.sort();
+    match (total, failed.is_empty()) {
+        (0, _) => {
+            Finding::new(Status::Warn, format!("{}: the load test declared no thresholds", path.display()))
+        }
+        (_, true) => Finding::pass(format!("all {total} thresholds held")),
+        (_, false) => {
+            Finding::fail(format!("{} of {total} thresholds failed: {}", failed.len(), failed.join(", ")))
+        }
+    }
+}

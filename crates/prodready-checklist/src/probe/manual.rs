@@ -1,0 +1,38 @@
+use super::Finding;
+use crate::model::Status;
+use crate::spec::{Date, ManualCheck};
+
+pub fn probe(check: &ManualCheck, today: Date) -> Finding {
+    let owner = check.owner.as_deref().map(|o| format!(" (owner: {o})")).unwrap_or_default();
+    let Some(on) = check.attested_on else {
+        return Finding::new(
+            Status::ManualPending,
+            format!("not attested yet{owner}; set attested_at and evidence"),
+        );
+    };
+    let evidence = check.evidence.as_deref().map(|e| format!(", evidence: {e}")).unwrap_or_default();
+    if on > today {
+        return Finding::error(format!("attested_at {on} is in the future"));
+    }
+    if let Some(expiry) = check.expires_after {
+        let valid_days = i64::try_from(expiry.as_secs() / 86_400).unwrap_or(i64::MAX);
+        let until = Date::from_days_since_epoch(on.days_since_epoch().saturating_add(valid_days));
+        if until < today {
+            return Finding::new(
+                Status::ManualExpired,
+                format!("attested {on}, expired {until}{owner}; redo it and update attested_at"),
+            );
+        }
+        if check.evidence.is_none() {
+            return Finding::new(
+                Status::Warn,
+                format!("attested {on}, valid until {until}, but no evidence link"),
+            );
+        }
+        return Finding::pass(format!("attested {on}{owner}, valid until {until}{evidence}"));
+    }
+    if check.evidence.is_none() {
+        return Finding::new(Status::Warn, format!("attested {on}{owner}, but no evidence link"));
+    }
+    Finding::pass(format!("attested {on}{owner}{evidence}"))
+}

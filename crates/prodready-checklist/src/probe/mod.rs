@@ -1,0 +1,120 @@
+//! Running one check: each kind's probe returns a [`Finding`].
+
+use std::time::Duration;
+
+use crate::model::Status;
+use crate::spec::{Date, Kind};
+
+mod command;
+mod files;
+mod http;
+mod manual;
+mod net;
+mod observability;
+mod postgres;
+
+/// What a probe saw: a status and one line of evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub status: Status,
+    pub summary: String,
+}
+
+impl Finding {
+    pub fn new(status: Status, summary: impl Into<String>) -> Self {
+        Self { status, summary: summary.into() }
+    }
+    pub fn pass(summary: impl Into<String>) -> Self {
+        Self::new(Status::Pass, summary)
+    }
+    pub fn fail(summary: impl Into<String>) -> Self {
+        Self::new(Status::Fail, summary)
+    }
+    pub fn error(summary: impl Into<String>) -> Self {
+        Self::new(Status::Error, summary)
+    }
+}
+
+/// What probes share within one run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub http: reqwest::Client,
+    /// Today, for manual attestations.
+    pub today: Date,
+    /// Now, in seconds since the epoch, for certificate expiry.
+    pub now_unix: i64,
+}
+
+impl Context {
+    /// A context with an HTTP client that neither follows redirects silently nor waits forever.
+    pub fn new(today: Date, now_unix: i64) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("prodready-check/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self { http, today, now_unix }
+    }
+}
+
+/// Runs the probe for `kind`. Timeouts are the caller's business.
+pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
+    match kind {
+        Kind::Http(check) => http::probe(check, &ctx.http).await,
+        Kind::Tls { address, server_name, min_days, warn_days } => {
+            net::tls(address, server_name.as_deref(), *min_days, *warn_days, ctx.now_unix).await
+        }
+        Kind::Tcp { address } => net::tcp(address).await,
+        Kind::Postgres { url } => postgres::probe(url).await,
+        Kind::PrometheusTargets { url, job } => {
+            observability::prometheus_targets(&ctx.http, url, job.as_deref()).await
+        }
+        Kind::Loki { url } => observability::loki(&ctx.http, url).await,
+        Kind::Otlp { url } => observability::otlp(&ctx.http, url).await,
+        Kind::Docs { path, sections } => files::docs(path, sections).await,
+        Kind::Coverage { path, min_percent } => files::coverage(path, *min_percent).await,
+        Kind::Loadtest { path } => files::loadtest(path).await,
+        Kind::Command { run } => command::probe(run).await,
+        Kind::Manual(check) => manual::probe(check, ctx.today),
+    }
+}
+
+/// `12 ms`, `1.2 s`
+pub fn millis(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A reqwest error, short: the root cause for connection failures, else the whole chain.
+pub fn http_error(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    if err.is_connect() {
+        let mut root: &dyn std::error::Error = err;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        return format!("cannot connect: {root}");
+    }
+    chain(err)
+}
+
+/// An error and its causes on one line (reqwest and tokio-postgres hide the useful part in the source).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,214 @@
+//! `prodready check`: the readiness checklist, the scorecard and the launch gate.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use prodready_checklist::defaults::{self, Platform};
+use prodready_checklist::{Check, CheckResult, Meta, Observer, Report, RunOptions, Status, Verdict, history};
+
+use crate::cli::{CheckArgs, Format};
+use crate::config::{self, Config, Source};
+use crate::env::Env;
+use crate::error::UsageError;
+use crate::exit::Exit;
+
+pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::Result<Exit> {
+    let loaded = config::load(config_flag, env)?;
+    let cfg = &loaded.config;
+    let checks = checklist(cfg, &loaded.source)?;
+    let order: Vec<String> = checks.iter().map(|c| c.meta.id.clone()).collect();
+    let (to_run, skipped) = select(checks, &args.only)?;
+    let min_score = args.min_score.unwrap_or(cfg.checklist.min_score);
+    if !(0.0..=10.0).contains(&min_score) {
+        return Err(UsageError(format!("--min-score {min_score}: must be between 0 and 10")).into());
+    }
+    let options = RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout));
+
+    let progress = Arc::new(Progress::new(to_run.len()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut results = runtime.block_on(prodready_checklist::run(&to_run, &options, progress.clone()));
+    progress.done();
+    results.extend(skipped);
+    results.sort_by_key(|r| order.iter().position(|id| *id == r.meta.id));
+
+    // A partial run (--only) would distort the trend, so only whole runs enter the history.
+    let history_file =
+        cfg.checklist.history_file.as_deref().filter(|_| !args.no_history && args.only.is_empty());
+    let previous = match history_file {
+        Some(path) => history::last(path)?,
+        None => None,
+    };
+    let scorecard = prodready_checklist::score(&results, min_score);
+    let generated_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let report = Report::new(generated_at.clone(), scorecard, previous, results);
+    let format = if args.json { Format::Json } else { args.format };
+    let rendered = match format {
+        Format::Text => report.text(),
+        Format::Markdown => report.markdown(),
+        Format::Json => report.json(),
+        Format::Junit => report.junit(),
+        Format::Html => report.html(),
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &rendered)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            let verdict = report
+                .text()
+                .lines()
+                .find(|l| l.starts_with("READY") || l.starts_with("NOT READY"))
+                .map(str::to_owned);
+            writeln!(std::io::stderr(), "wrote {}; {}", path.display(), verdict.unwrap_or_default())?;
+        }
+        None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
+    }
+    if let Some(path) = history_file {
+        history::append(path, &history::Entry::of(&report.scorecard, &generated_at))?;
+    }
+    Ok(match report.scorecard.verdict {
+        Verdict::Ready => Exit::Success,
+        Verdict::MustHaveFailed => Exit::MustHaveFailed,
+        Verdict::BelowMinimum => Exit::BelowMinimum,
+    })
+}
+
+/// The checks to run: declared ones, else (or also, with `include_defaults`) the embedded defaults. A
+/// declared check with a default's id replaces that default.
+fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
+    let declared = prodready_checklist::validate_all(&cfg.checklist.checks).map_err(|e| {
+        let located = match (source, &e) {
+            (
+                Source::File(path),
+                prodready_checklist::Error::InvalidCheck { id, .. }
+                | prodready_checklist::Error::DuplicateId(id),
+            ) => locate_id(path, id)
+                .map_or_else(|| path.display().to_string(), |line| format!("{}:{line}", path.display())),
+            (Source::File(path), _) => path.display().to_string(),
+            (Source::Embedded, _) => "configuration".to_owned(),
+        };
+        UsageError(format!("{located}: checklist.checks: {e}"))
+    })?;
+    if !declared.is_empty() && !cfg.checklist.include_defaults {
+        return Ok(declared);
+    }
+    let mut checks: Vec<Check> = defaults::checks(&platform(cfg))
+        .into_iter()
+        .filter(|d| !declared.iter().any(|c| c.meta.id == d.meta.id))
+        .collect();
+    checks.extend(declared);
+    Ok(checks)
+}
+
+/// The line of `id = "ID"` in the file, for error messages.
+fn locate_id(path: &Path, id: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .position(|l| {
+            let l = l.trim();
+            l.strip_prefix("id").map(str::trim_start).and_then(|r| r.strip_prefix('=')).is_some_and(|v| {
+                let v = v.trim();
+                v == format!("\"{id}\"") || v == format!("'{id}'")
+            })
+        })
+        .map(|i| i + 1)
+}
+
+fn platform(cfg: &Config) -> Platform {
+    let data_dir = cfg.general.data_dir.clone().unwrap_or_default();
+    Platform {
+        database_url: cfg.database_url().to_owned(),
+        prometheus_url: cfg.alerts.prometheus_url.clone(),
+        loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| "http://127.0.0.1:3100".to_owned()),
+        otlp_endpoint: cfg
+            .tracing
+            .otlp_endpoint
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:4318".to_owned()),
+        docs_dir: cfg.checklist.docs_dir.clone(),
+        coverage_report: cfg.checklist.coverage_report.clone(),
+        loadtest_summary: cfg
+            .loadtest
+            .summary
+            .clone()
+            .unwrap_or_else(|| data_dir.join("loadtest-summary.json")),
+    }
+}
+
+/// Splits the checks into those to run and those `--only` leaves out (reported as skipped).
+fn select(checks: Vec<Check>, only: &[String]) -> anyhow::Result<(Vec<Check>, Vec<CheckResult>)> {
+    if only.is_empty() {
+        return Ok((checks, Vec::new()));
+    }
+    if let Some(unknown) = only.iter().find(|id| !checks.iter().any(|c| &&c.meta.id == id)) {
+        let ids: Vec<&str> = checks.iter().map(|c| c.meta.id.as_str()).collect();
+        return Err(UsageError(format!(
+            "--only {unknown}: no such check; the checks are: {}",
+            ids.join(", ")
+        ))
+        .into());
+    }
+    let (run, skip): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| only.contains(&c.meta.id));
+    let skipped = skip
+        .into_iter()
+        .map(|c| CheckResult {
+            kind: c.kind.name().name().to_owned(),
+            meta: c.meta,
+            status: Status::Skip,
+            summary: "not selected by --only".to_owned(),
+            duration_ms: 0,
+        })
+        .collect();
+    Ok((run, skipped))
+}
+
+/// A progress bar on stderr while checks run; nothing when stderr is not a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} checking [{bar:30}] {pos}/{len} {msg}")
+                    .expect("a valid progress template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Self { bar }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn started(&self, meta: &Meta) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(meta.id.clone());
+        }
+    }
+
+    fn finished(&self, result: &CheckResult) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{} {}", result.meta.id, result.status));
+        }
+    }
+}
