@@ -16,7 +16,7 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["init", "config", "completions", "man", "help"]);
+    assert_eq!(commands, ["check", "init", "config", "completions", "man", "help"]);
 }
 
 #[test]

@@ -1,0 +1,388 @@
+//! Every kind against a real peer: an axum server, a rustls server with certificates of chosen expiry,
+//! PostgreSQL, Prometheus, oteltap, k6 summaries, files and commands.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prodready_checklist::{CheckSpec, Date, RunOptions, Status};
+use prodready_test_support::{Oteltap, Prometheus, TestDb, free_port, peer_bin};
+
+/// Declares one check from the kind-specific TOML lines, runs it and returns (status, summary).
+async fn probe(kind_toml: &str) -> (Status, String) {
+    probe_on(kind_toml, RunOptions::now(Duration::from_secs(10))).await
+}
+
+async fn probe_on(kind_toml: &str, options: RunOptions) -> (Status, String) {
+    let text = format!("id = \"probe\"\ntitle = \"Probe\"\ncategory = \"Features\"\n{kind_toml}");
+    let spec: CheckSpec = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let check = spec.validate().unwrap();
+    let result = prodready_checklist::run(&[check], &options, Arc::new(prodready_checklist::Quiet)).await;
+    (result[0].status, result[0].summary.clone())
+}
+
+async fn http_server() -> SocketAddr {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/status",
+            get(|| async { Json(serde_json::json!({"status": "ok", "db": {"up": true, "lag": 0}})) }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "late"
+            }),
+        )
+        .route("/broken", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database unavailable") }))
+        .route("/created", axum::routing::post(|body: String| async move { (StatusCode::CREATED, body) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn http_checks_status_body_json_and_latency() {
+    let addr = http_server().await;
+    let url = |path: &str| format!("kind = \"http\"\nurl = \"http://{addr}{path}\"\n");
+
+    let (status, summary) = probe(&format!("{}body_contains = \"ok\"\n", url("/healthz"))).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.starts_with("200 in "), "{summary}");
+
+    let (status, summary) = probe(&format!("{}body_contains = \"healthy\"\n", url("/healthz"))).await;
+    assert_eq!(
+        (status, summary.ends_with("body does not contain \"healthy\"")),
+        (Status::Fail, true),
+        "{summary}"
+    );
+
+    let json = "json = { \"/status\" = \"ok\", \"/db/up\" = true }\n";
+    assert_eq!(probe(&format!("{}{json}", url("/status"))).await.0, Status::Pass);
+    let (status, summary) =
+        probe(&format!("{}json = {{ \"/db/lag\" = 5, \"/db/missing\" = 1 }}\n", url("/status"))).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.ends_with("/db/lag is 0, expected 5; /db/missing is missing"), "{summary}");
+
+    let (status, summary) = probe(&format!("{}max_response_ms = 100\n", url("/slow"))).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains(", over 100 ms"), "{summary}");
+    assert_eq!(probe(&format!("{}max_response_ms = 5000\n", url("/slow"))).await.0, Status::Pass);
+
+    let (status, summary) = probe(&url("/broken")).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.ends_with("status 500, expected 200"), "{summary}");
+    assert_eq!(probe(&format!("{}expect_status = [500, 503]\n", url("/broken"))).await.0, Status::Pass);
+
+    let post = format!(
+        "{}method = \"post\"\nbody = \"hello\"\nexpect_status = 201\nbody_contains = \"hello\"\n",
+        url("/created")
+    );
+    assert_eq!(probe(&post).await.0, Status::Pass);
+
+    let closed = format!("kind = \"http\"\nurl = \"http://127.0.0.1:{}/\"\n", free_port());
+    let (status, summary) = probe(&closed).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("cannot connect"), "{summary}");
+}
+
+#[tokio::test]
+async fn tcp_checks_reachability() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open = listener.local_addr().unwrap();
+    assert_eq!(probe(&format!("kind = \"tcp\"\naddress = \"{open}\"\n")).await.0, Status::Pass);
+    let (status, summary) =
+        probe(&format!("kind = \"tcp\"\naddress = \"127.0.0.1:{}\"\n", free_port())).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+}
+
+/// A TLS server on loopback presenting a self-signed certificate that expires `days` from today.
+async fn tls_server(days_left: i64) -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let today = RunOptions::now(Duration::ZERO).today.days_since_epoch();
+    let ymd = |d: Date| rcgen::date_time_ymd(d.year, d.month, d.day);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = ymd(Date::from_days_since_epoch(today - 400));
+    params.not_after = ymd(Date::from_days_since_epoch(today + days_left));
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_judges_certificate_expiry() {
+    let check =
+        |addr: SocketAddr| format!("kind = \"tls\"\naddress = \"{addr}\"\nserver_name = \"localhost\"\n");
+    let (status, summary) = probe(&check(tls_server(200).await)).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.starts_with("localhost: certificate valid until "), "{summary}");
+
+    let (status, summary) = probe(&check(tls_server(20).await)).await;
+    assert_eq!(status, Status::Warn, "{summary}");
+    assert!(summary.contains("(renew within 30)"), "{summary}");
+
+    let (status, summary) = probe(&check(tls_server(5).await)).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(summary.contains("(minimum 14)"), "{summary}");
+
+    let (status, summary) = probe(&check(tls_server(-3).await)).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(summary.contains("certificate expired on"), "{summary}");
+
+    // A plain TCP server is not TLS.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = plain.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = plain.accept().await {
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut s, b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let (status, summary) = probe(&check(addr)).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(summary.contains("TLS handshake failed"), "{summary}");
+}
+
+#[tokio::test]
+async fn postgres_reports_version_and_role_without_the_password() {
+    let db = TestDb::create().await;
+    let (status, summary) = probe(&format!("kind = \"postgres\"\nurl = \"{}\"\n", db.url())).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.starts_with("PostgreSQL 15") || summary.starts_with("PostgreSQL 1"), "{summary}");
+    assert!(summary.contains(", primary,"), "{summary}");
+    assert!(summary.contains(&format!("/{}", db.name())), "{summary}");
+
+    let secret = "hunter2-not-logged";
+    let bad =
+        format!("kind = \"postgres\"\nurl = \"postgres://nobody:{secret}@127.0.0.1:{}/x\"\n", free_port());
+    let (status, summary) = probe(&bad).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(!summary.contains(secret), "{summary}");
+}
+
+#[tokio::test]
+async fn prometheus_targets_names_the_target_that_is_down() {
+    let down = free_port();
+    let prometheus = Prometheus::start_with(|port| {
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  \
+             - job_name: api\n    static_configs:\n      - targets: ['127.0.0.1:{down}']\n"
+        )
+    });
+    let url = prometheus.url();
+    // Targets are "unknown" until their first scrape; wait for both to have one.
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let body: serde_json::Value =
+            http.get(format!("{url}/api/v1/targets")).send().await.unwrap().json().await.unwrap();
+        let targets = body["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        if targets.len() == 2 && targets.iter().all(|t| t["health"] != "unknown") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "targets never scraped: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let (status, summary) = probe(&format!("kind = \"prometheus_targets\"\nurl = \"{url}\"\n")).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(
+        summary.starts_with(&format!("1 of 2 targets not up: api http://127.0.0.1:{down}/metrics (")),
+        "{summary}"
+    );
+
+    let (status, summary) =
+        probe(&format!("kind = \"prometheus_targets\"\nurl = \"{url}\"\njob = \"prometheus\"\n")).await;
+    assert_eq!((status, summary.as_str()), (Status::Pass, "1 targets of job prometheus up"));
+
+    let (status, summary) =
+        probe(&format!("kind = \"prometheus_targets\"\nurl = \"{url}\"\njob = \"nope\"\n")).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    assert!(summary.ends_with("has no active targets of job nope"), "{summary}");
+}
+
+#[tokio::test]
+async fn otlp_accepts_an_export_on_a_real_receiver() {
+    let tap = Oteltap::start();
+    let (status, summary) = probe(&format!("kind = \"otlp\"\nurl = \"{}\"\n", tap.endpoint())).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    let (status, _) = probe(&format!("kind = \"otlp\"\nurl = \"http://127.0.0.1:{}\"\n", free_port())).await;
+    assert_eq!(status, Status::Fail);
+}
+
+#[tokio::test]
+async fn docs_need_every_required_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runbook.md");
+    std::fs::write(&path, "# Runbook\n\n## Alerts\n### BackupStale\ntext\n## Restore a backup\n").unwrap();
+    let docs =
+        |sections: &str| format!("kind = \"docs\"\npath = \"{}\"\nsections = {sections}\n", path.display());
+    assert_eq!(probe(&docs("[\"alerts\", \"Restore\"]")).await.0, Status::Pass);
+    let (status, summary) = probe(&docs("[\"Alerts\", \"Rollback\", \"Postmortem\"]")).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.ends_with("lacks sections: Rollback, Postmortem"), "{summary}");
+    std::fs::write(&path, "  \n").unwrap();
+    assert_eq!(probe(&docs("[]")).await.0, Status::Fail);
+    let missing = format!("kind = \"docs\"\npath = \"{}\"\n", dir.path().join("nope.md").display());
+    let (status, summary) = probe(&missing).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.starts_with("no document at "), "{summary}");
+}
+
+#[tokio::test]
+async fn coverage_reads_lcov_and_llvm_cov_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let lcov = dir.path().join("lcov.info");
+    std::fs::write(&lcov, "SF:a.rs\nLF:100\nLH:90\nend_of_record\nSF:b.rs\nLF:100\nLH:70\nend_of_record\n")
+        .unwrap();
+    let check = |path: &std::path::Path, min: f64| {
+        format!("kind = \"coverage\"\npath = \"{}\"\nmin_percent = {min:?}\n", path.display())
+    };
+    assert_eq!(
+        probe(&check(&lcov, 80.0)).await,
+        (Status::Pass, "80.0% of lines covered (minimum 80%)".to_owned())
+    );
+    assert_eq!(
+        probe(&check(&lcov, 85.0)).await,
+        (Status::Fail, "80.0% of lines covered, below 85%".to_owned())
+    );
+    let json = dir.path().join("cov.json");
+    std::fs::write(&json, r#"{"data":[{"totals":{"lines":{"count":10,"covered":9,"percent":90.0}}}]}"#)
+        .unwrap();
+    assert_eq!(probe(&check(&json, 80.0)).await.0, Status::Pass);
+    std::fs::write(&json, "{}").unwrap();
+    assert_eq!(probe(&check(&json, 80.0)).await.0, Status::Error);
+}
+
+/// Runs the real k6 against `addr` with one threshold that holds and one given by `extra`, writing both
+/// summary formats; returns the paths.
+async fn k6(
+    dir: &std::path::Path,
+    addr: SocketAddr,
+    extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let script = dir.join("script.js");
+    let summary = dir.join("summary.json");
+    let export = dir.join("export.json");
+    std::fs::write(
+        &script,
+        format!(
+            "import http from 'k6/http';\n\
+             export const options = {{ iterations: 5, thresholds: {{ http_req_failed: ['rate<0.5'], {extra} }} }};\n\
+             export default function () {{ http.get('http://{addr}/healthz'); }}\n\
+             export function handleSummary(data) {{ return {{ '{}': JSON.stringify(data) }}; }}\n",
+            summary.display()
+        ),
+    )
+    .unwrap();
+    // Async, so the test's own runtime keeps serving k6's requests.
+    let out = tokio::process::Command::new(peer_bin("k6"))
+        .args(["run", "--quiet", "--no-usage-report", "--summary-export"])
+        .arg(&export)
+        .arg(&script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(summary.is_file(), "k6 wrote no summary: {}", String::from_utf8_lossy(&out.stderr));
+    (summary, export)
+}
+
+#[tokio::test]
+async fn loadtest_reads_real_k6_summaries() {
+    let addr = http_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = |path: &std::path::Path| format!("kind = \"loadtest\"\npath = \"{}\"\n", path.display());
+
+    let (summary, export) = k6(dir.path(), addr, "http_req_duration: ['p(95)<10000']").await;
+    for path in [&summary, &export] {
+        assert_eq!(
+            probe(&check(path)).await,
+            (Status::Pass, "all 2 thresholds held".to_owned()),
+            "{}",
+            path.display()
+        );
+    }
+    let (summary, export) = k6(dir.path(), addr, "'http_req_duration{status:200}': ['max<0.0001']").await;
+    for path in [&summary, &export] {
+        let (status, text) = probe(&check(path)).await;
+        assert_eq!(status, Status::Fail, "{}", path.display());
+        assert_eq!(text, "1 of 2 thresholds failed: http_req_duration{status:200} max<0.0001");
+    }
+}
+
+#[tokio::test]
+async fn command_passes_on_exit_zero() {
+    assert_eq!(probe("kind = \"command\"\nrun = [\"true\"]\n").await.0, Status::Pass);
+    let (status, summary) = probe("kind = \"command\"\nrun = [\"prodready-no-such-program\"]\n").await;
+    assert_eq!(
+        (status, summary.as_str()),
+        (Status::Fail, "`prodready-no-such-program` is not installed or not on PATH")
+    );
+}
+
+#[tokio::test]
+async fn manual_attestations_pending_valid_expired() {
+    // Fixed "today": 2026-11-29.
+    let today = Date { year: 2026, month: 11, day: 29 };
+    let options = || RunOptions { today, ..RunOptions::now(Duration::from_secs(1)) };
+    let check = |rest: &str| format!("kind = \"manual\"\nowner = \"ops@example.com\"\n{rest}");
+    let cases = [
+        (
+            "",
+            Status::ManualPending,
+            "not attested yet (owner: ops@example.com); set attested_at and evidence",
+        ),
+        (
+            "attested_at = 2026-10-01\nexpires_after = \"90d\"\nevidence = \"https://wiki/drill\"\n",
+            Status::Pass,
+            "attested 2026-10-01 (owner: ops@example.com), valid until 2026-12-30, evidence: https://wiki/drill",
+        ),
+        (
+            "attested_at = 2026-06-01\nexpires_after = \"90d\"\nevidence = \"https://wiki/drill\"\n",
+            Status::ManualExpired,
+            "attested 2026-06-01, expired 2026-08-30 (owner: ops@example.com); redo it and update attested_at",
+        ),
+        (
+            "attested_at = 2026-11-01\n",
+            Status::Warn,
+            "attested 2026-11-01 (owner: ops@example.com), but no evidence link",
+        ),
+        (
+            "attested_at = 2027-01-01\nevidence = \"x\"\n",
+            Status::Error,
+            "attested_at 2027-01-01 is in the future",
+        ),
+    ];
+    for (rest, status, summary) in cases {
+        assert_eq!(probe_on(&check(rest), options()).await, (status, summary.to_owned()), "{rest}");
+    }
+}

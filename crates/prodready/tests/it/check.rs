@@ -1,0 +1,198 @@
+use std::path::Path;
+
+use crate::{prodready, stderr, stdout};
+
+const PASSING: &str = r#"
+[[checklist.checks]]
+id = "true"
+title = "True is true"
+category = "Testing"
+kind = "command"
+must_have = true
+run = ["true"]
+
+[[checklist.checks]]
+id = "runbook"
+title = "Runbook present"
+category = "Documentation"
+kind = "docs"
+path = "runbook.md"
+sections = ["Alerts"]
+remediation = "Write runbook.md"
+"#;
+
+const FAILING: &str = r#"
+[[checklist.checks]]
+id = "false"
+title = "False is true"
+category = "Security"
+kind = "command"
+run = ["false"]
+remediation = "Make false true"
+"#;
+
+fn setup(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prodready.toml"), config).unwrap();
+    std::fs::write(dir.path().join("runbook.md"), "# Runbook\n## Alerts\n").unwrap();
+    dir
+}
+
+fn check(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    prodready(dir, &[], &all)
+}
+
+#[test]
+fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), &[]);
+    let text = stdout(&out);
+    // The default checklist has must-have manual attestations nobody has made on a fresh machine.
+    assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
+    assert!(text.contains("NOT READY: must-have checks failed: restore-drill, on-call"), "{text}");
+    for category in ["Features", "Backups", "Logging", "Monitoring", "Testing", "Documentation"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("  {category} "))), "{category} row: {text}");
+    }
+    // Every check that is not passing is followed by its fix.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut not_passing = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let status = line.trim_start().split_whitespace().next().unwrap_or("");
+        if line.starts_with("  ")
+            && ["FAIL", "ERROR", "MANUAL-PENDING", "MANUAL-EXPIRED"].contains(&status)
+            && line.ends_with(')')
+        {
+            not_passing += 1;
+            assert!(lines[i + 2].trim_start().starts_with("fix: "), "no fix after {line}:\n{text}");
+        }
+    }
+    assert!(not_passing >= 3, "{text}");
+}
+
+#[test]
+fn ready_when_every_check_passes() {
+    let dir = setup(PASSING);
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("READY: every must-have check passed"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_failed_must_have_exits_3_and_a_low_score_exits_4() {
+    let dir = setup(&PASSING.replace("run = [\"true\"]", "run = [\"false\"]"));
+    assert_eq!(check(dir.path(), &[]).status.code(), Some(3));
+
+    let dir = setup(&format!("{PASSING}{FAILING}"));
+    let out = check(dir.path(), &["--min-score", "9"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("NOT READY: overall score 6.7 is below the minimum 9.0"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("fix: Make false true"));
+    assert_eq!(check(dir.path(), &["--min-score", "6"]).status.code(), Some(0));
+    assert_eq!(check(dir.path(), &["--min-score", "11"]).status.code(), Some(2));
+}
+
+#[test]
+fn json_is_one_document_with_stable_ids() {
+    let dir = setup(&format!("{PASSING}{FAILING}"));
+    let out = check(dir.path(), &["--json", "--min-score", "5"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["schema_version"], 1);
+    let ids: Vec<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["true", "runbook", "false"]);
+    assert_eq!(report["scorecard"]["verdict"], "ready");
+    assert_eq!(report["scorecard"]["overall"], 6.7);
+}
+
+#[test]
+fn reports_go_to_a_file_and_the_history_shows_the_trend() {
+    let dir = setup(&format!("{PASSING}{FAILING}"));
+    let out = check(dir.path(), &["--format", "junit", "--output", "check.xml"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("wrote check.xml; NOT READY"), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(dir.path().join("check.xml")).unwrap();
+    assert!(xml.contains("<testcase name=\"False is true\" classname=\"Security.false\""), "{xml}");
+
+    // The first run went into the history; fix the failing check and the second run shows the change.
+    std::fs::write(
+        dir.path().join("prodready.toml"),
+        format!("{PASSING}{}", FAILING.replace("[\"false\"]", "[\"true\"]")),
+    )
+    .unwrap();
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("  overall") && l.ends_with("was 6.7 (+3.3)")), "{text}");
+    let history = dir.path().join(".local/share/prodready/check-history.jsonl");
+    assert_eq!(std::fs::read_to_string(history).unwrap().lines().count(), 2);
+
+    // --no-history and --only leave the history alone.
+    assert_eq!(check(dir.path(), &["--no-history"]).status.code(), Some(0));
+    assert_eq!(check(dir.path(), &["--only", "true"]).status.code(), Some(0));
+    let history = dir.path().join(".local/share/prodready/check-history.jsonl");
+    assert_eq!(std::fs::read_to_string(history).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn html_and_markdown_render() {
+    let dir = setup(PASSING);
+    let html = check(dir.path(), &["--format", "html"]);
+    assert!(stdout(&html).starts_with("<!DOCTYPE html>"));
+    let md = check(dir.path(), &["--format", "markdown"]);
+    assert!(stdout(&md).starts_with("# Readiness scorecard"));
+}
+
+#[test]
+fn a_bad_check_is_a_usage_error_naming_file_line_and_key() {
+    let config = "# checks\n\n[[checklist.checks]]\nid = \"api\"\ntitle = \"API\"\ncategory = \"Features\"\nkind = \"http\"\n";
+    let dir = setup(config);
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: prodready.toml:4: checklist.checks: check `api`: url: is required for kind `http`"
+    );
+
+    let dir = setup(&format!(
+        "{PASSING}[[checklist.checks]]\nid = \"x\"\ntitle = \"X\"\ncategory = \"Feature\"\nkind = \"tcp\"\n"
+    ));
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with(
+            "error: prodready.toml:21:12: checklist.checks[2].category: unknown variant `Feature`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = check(setup(PASSING).path(), &["--only", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--only nope: no such check; the checks are: true, runbook"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn declared_checks_replace_defaults_unless_included() {
+    let dir = setup(&format!("[checklist]\ninclude_defaults = true\n{PASSING}"));
+    let out = check(dir.path(), &["--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    // The declared `runbook` replaces the default one of the same id.
+    assert_eq!(ids.iter().filter(|id| **id == "runbook").count(), 1);
+    assert!(ids.contains(&"postgres") && ids.contains(&"true"), "{ids:?}");
+    let runbook = report["results"].as_array().unwrap().iter().find(|r| r["id"] == "runbook").unwrap();
+    assert_eq!(runbook["title"], "Runbook present");
+}
