@@ -59,7 +59,7 @@ fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix
     let lines: Vec<&str> = text.lines().collect();
     let mut not_passing = 0;
     for (i, line) in lines.iter().enumerate() {
-        let status = line.trim_start().split_whitespace().next().unwrap_or("");
+        let status = line.split_whitespace().next().unwrap_or("");
         if line.starts_with("  ")
             && ["FAIL", "ERROR", "MANUAL-PENDING", "MANUAL-EXPIRED"].contains(&status)
             && line.ends_with(')')
