@@ -1,13 +1,38 @@
 //! Verified, consistent PostgreSQL backups.
 //!
-//! This crate will hold the backup engine (one exported snapshot shared by parallel COPY streams, zstd,
-//! optional age encryption, SHA-256 per object), the stores (local directory, S3), verification by
-//! restore, retention and scheduling. Today it holds the typed `[backup]` configuration section that the
-//! `prodready` binary reads from `prodready.toml`.
+//! - [`backup()`]: one exported snapshot shared by every connection; the schema through
+//!   `pg_dump --snapshot`; table data by COPY over several connections (big tables split by ctid range);
+//!   sequences and large objects; zstd and SHA-256 per object; `manifest.json` last, as the commit marker.
+//! - [`restore()`]: pre-data schema, parallel COPY with every object's hash checked, sequences, large
+//!   objects, then indexes and constraints with `pg_restore -j`.
+//! - [`verify()`] and [`verify_quick()`]: prove a backup by restoring it into a scratch database (row
+//!   counts, amcheck, smoke SQL) or by re-hashing it; the result is stored beside the backup.
+//! - [`retention::plan`]: grandfather-father-son retention that never drops the newest verified backup.
 //!
-//! The crate never reads files or environment variables by itself: callers build a [`BackupConfig`]
-//! (usually by deserializing it) and pass it in.
+//! The crate never reads environment variables or configuration files: callers pass typed options.
 
+mod backup;
+pub mod catalog;
 mod config;
+mod error;
+pub mod manifest;
+mod pg;
+mod restore;
+pub mod retention;
+mod store;
+mod tools;
+mod verify;
 
+pub use backup::{BackupOptions, NoProgress, Progress, backup, new_id};
 pub use config::{BackupConfig, Retention};
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use store::{MANIFEST, Store};
+pub use tools::Tools;
+pub use verify::{VerifyOptions, verify, verify_quick};
+
+/// `host:port/dbname` of a database URL, never its password.
+pub fn describe_url(url: &str) -> String {
+    pg::describe(url)
+}

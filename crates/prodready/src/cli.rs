@@ -50,6 +50,10 @@ pub enum Command {
     #[command(after_help = CHECK_AFTER_HELP)]
     Check(CheckArgs),
 
+    /// Verified PostgreSQL backups: run, list, verify, restore, prune, status
+    #[command(subcommand)]
+    Backup(BackupCommand),
+
     /// Write a starter prodready.toml with every section and key commented
     #[command(
         after_help = "Examples:\n  prodready init\n  prodready init --path /etc/prodready/prodready.toml --force"
@@ -139,4 +143,140 @@ pub struct CheckArgs {
     /// Do not append this run to the history file
     #[arg(long)]
     pub no_history: bool,
+}
+
+/// Where backups live, for every `backup` subcommand.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Backup store: a directory [default: [backup] store, else <data_dir>/backups]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent backup: one snapshot, parallel COPY, zstd, SHA-256 per object, manifest last
+    #[command(
+        after_help = "The database comes from --database, else [database] url, else $DATABASE_URL. Prefer \
+$DATABASE_URL or ~/.pgpass over a password in --database: argv is visible to every local user.
+
+Examples:
+  prodready backup run
+  prodready backup run --jobs 4 --store /var/backups/pg --json"
+    )]
+    Run {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Database URL [default: [database] url, else $DATABASE_URL, else the local server]
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Connections copying data in parallel [default: [backup] jobs]
+        #[arg(long, value_name = "N")]
+        jobs: Option<u16>,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// List committed backups, newest first
+    #[command(
+        after_help = "Examples:\n  prodready backup list\n  prodready backup list --json | jq '.[0].id'"
+    )]
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove a backup: restore it into a scratch database and check it (or --quick: re-hash it)
+    #[command(
+        after_help = "The full form restores into a new scratch database on the --scratch server, compares every \
+table's row count with the manifest, runs amcheck on btree indexes and [backup] smoke_sql, drops the scratch
+database whatever happened, and records the result beside the backup. Exit 1 when verification fails.
+
+Examples:
+  prodready backup verify
+  prodready backup verify latest --quick
+  prodready backup verify 20261129T020000Z-1a2b --scratch postgres://postgres@127.0.0.1/postgres"
+    )]
+    Verify {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Backup id, or `latest`
+        #[arg(default_value = "latest")]
+        id: String,
+        /// Only re-hash every stored object
+        #[arg(long)]
+        quick: bool,
+        /// A database on the server that hosts the scratch database [default: the configured database]
+        #[arg(long, value_name = "URL")]
+        scratch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a database (refuses a non-empty one without --force)
+    #[command(
+        after_help = "Examples:\n  prodready backup restore latest --into postgres://postgres@127.0.0.1/app_restored\n  \
+prodready backup restore 20261129T020000Z-1a2b --into postgres:///app --force"
+    )]
+    Restore {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Backup id, or `latest`
+        id: String,
+        /// The target database URL (it must exist)
+        #[arg(long, value_name = "URL")]
+        into: String,
+        /// Restore into a database that already holds tables; objects in the backup are dropped first
+        #[arg(long)]
+        force: bool,
+        /// Connections loading data, and pg_restore jobs for indexes [default: [backup] jobs]
+        #[arg(long, value_name = "N")]
+        jobs: Option<u16>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete backups outside the retention policy (never the newest verified one)
+    #[command(
+        after_help = "Keeps the newest backup of each of the last N days, ISO weeks and months, the --min-keep \
+newest, and always the newest backup whose restore verification passed. Deletes the manifest first, so a
+half-deleted backup is visibly incomplete; also removes leftovers of interrupted runs older than an hour.
+
+Examples:
+  prodready backup prune --dry-run
+  prodready backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --min-keep 3"
+    )]
+    Prune {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, value_name = "N")]
+        keep_daily: Option<u32>,
+        #[arg(long, value_name = "N")]
+        keep_weekly: Option<u32>,
+        #[arg(long, value_name = "N")]
+        keep_monthly: Option<u32>,
+        #[arg(long, value_name = "N")]
+        min_keep: Option<u32>,
+        /// Show the plan, delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The newest backup and the newest verified backup, with their ages
+    #[command(
+        after_help = "Exit 1 when --max-age is given and the newest verified backup is older (or there is none).
+
+Examples:
+  prodready backup status
+  prodready backup status --max-age 26h"
+    )]
+    Status {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Fail when the newest successfully verified backup is older than this, e.g. 26h or 7d
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        max_age: Option<std::time::Duration>,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -12,7 +12,11 @@ pub struct UsageError(pub String);
 
 /// The exit code for an error that ended a run.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|e| e.downcast_ref::<UsageError>().is_some()) { Exit::Usage } else { Exit::Failure }
+    let usage = err.chain().any(|e| {
+        e.downcast_ref::<UsageError>().is_some()
+            || e.downcast_ref::<prodready_backup::Error>().is_some_and(prodready_backup::Error::is_usage)
+    });
+    if usage { Exit::Usage } else { Exit::Failure }
 }
 
 /// A closed stdout (`prodready ... | head`) is not a failure.

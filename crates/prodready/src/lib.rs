@@ -15,6 +15,7 @@ pub mod docs;
 pub mod env;
 pub mod error;
 pub mod exit;
+mod progress;
 
 pub use error::UsageError;
 pub use exit::Exit;

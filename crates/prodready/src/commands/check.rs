@@ -1,19 +1,20 @@
 //! `prodready check`: the readiness checklist, the scorecard and the launch gate.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use prodready_checklist::defaults::{self, Platform};
-use prodready_checklist::{Check, CheckResult, Meta, Observer, Report, RunOptions, Status, Verdict, history};
+use prodready_checklist::{Check, CheckResult, Report, RunOptions, Status, Verdict, history};
 
 use crate::cli::{CheckArgs, Format};
 use crate::config::{self, Config, Source};
 use crate::env::Env;
 use crate::error::UsageError;
 use crate::exit::Exit;
+use crate::progress::Bar;
 
 pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::Result<Exit> {
     let loaded = config::load(config_flag, env)?;
@@ -27,14 +28,14 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
     }
     let options = RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout));
 
-    let progress = Arc::new(Progress::new(to_run.len()));
+    let progress = Arc::new(Bar::units("checking", to_run.len() as u64));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let mut results = runtime.block_on(prodready_checklist::run(&to_run, &options, progress.clone()));
-    progress.done();
+    progress.finish();
     results.extend(skipped);
     results.sort_by_key(|r| order.iter().position(|id| *id == r.meta.id));
 
@@ -166,49 +167,4 @@ fn select(checks: Vec<Check>, only: &[String]) -> anyhow::Result<(Vec<Check>, Ve
         })
         .collect();
     Ok((run, skipped))
-}
-
-/// A progress bar on stderr while checks run; nothing when stderr is not a terminal.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                Some(total as u64),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} checking [{bar:30}] {pos}/{len} {msg}")
-                    .expect("a valid progress template")
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            bar
-        });
-        Self { bar }
-    }
-
-    fn done(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl Observer for Progress {
-    fn started(&self, meta: &Meta) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(meta.id.clone());
-        }
-    }
-
-    fn finished(&self, result: &CheckResult) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            bar.set_message(format!("{} {}", result.meta.id, result.status));
-        }
-    }
 }

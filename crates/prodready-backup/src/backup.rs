@@ -1,0 +1,469 @@
+//! Taking a backup: one exported snapshot shared by every connection, the schema through
+//! `pg_dump --snapshot`, table data by COPY over several connections (big tables split by ctid range),
+//! sequences and large objects, zstd and SHA-256 per object, the manifest last.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use futures_util::StreamExt as _;
+
+use crate::manifest::{Compression, LargeObjects, Manifest, Object, Sequence, Table};
+use crate::pg::{self, ident, literal};
+use crate::store::{MANIFEST, Store};
+use crate::tools::{self, Tools};
+use crate::{Error, Result};
+
+/// How to take a backup.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// The database to back up.
+    pub database_url: String,
+    /// Connections copying data in parallel (each shares the snapshot).
+    pub jobs: usize,
+    /// zstd level, 1-19.
+    pub zstd_level: i32,
+    /// Tables bigger than this many 8 kB pages are split into ctid ranges of this size.
+    pub split_pages: u32,
+    pub tools: Tools,
+}
+
+impl BackupOptions {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            jobs: 2,
+            zstd_level: 3,
+            split_pages: 65_536,
+            tools: Tools::default(),
+        }
+    }
+}
+
+/// What a long operation reports as it goes.
+pub trait Progress: Send + Sync {
+    /// The work ahead: `units` of work totalling `bytes` (an estimate from the catalog).
+    fn planned(&self, _units: usize, _bytes: u64) {}
+    /// Uncompressed bytes moved.
+    fn bytes(&self, _n: u64) {}
+    /// One unit finished.
+    fn done(&self, _what: &str) {}
+}
+
+/// Ignores progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// One table as the catalog describes it.
+struct SourceTable {
+    schema: String,
+    name: String,
+    columns: Vec<String>,
+    pages: u32,
+}
+
+/// One COPY to run.
+#[derive(Clone)]
+struct Job {
+    table: usize,
+    object: String,
+    sql: String,
+    /// `LOCK TABLE ... NOWAIT` before copying, so a queued exclusive lock fails the run instead of
+    /// deadlocking it.
+    lock: Option<String>,
+}
+
+struct JobResult {
+    table: Option<usize>,
+    object: Object,
+    rows: u64,
+}
+
+/// The key of the session advisory lock that keeps two backups of one database apart.
+const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
+
+/// Takes one backup of `options.database_url` into `store` and returns its manifest. On any failure
+/// nothing is published: the partial objects have no manifest and are removed (or, after a crash, left for
+/// `prune` to remove).
+pub async fn backup(store: &Store, options: &BackupOptions, progress: Arc<dyn Progress>) -> Result<Manifest> {
+    let id = new_id(SystemTime::now());
+    let result = take(store, options, &id, progress).await;
+    if result.is_err() && !store.exists(&id, MANIFEST) {
+        let _ = store.delete_backup(&id);
+    }
+    result
+}
+
+async fn take(
+    store: &Store,
+    options: &BackupOptions,
+    id: &str,
+    progress: Arc<dyn Progress>,
+) -> Result<Manifest> {
+    let started = Instant::now();
+    let created_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let database = pg::dbname(&options.database_url)?;
+    let pg_dump_version = tools::version("pg_dump", &options.tools.pg_dump).await?;
+
+    let (leader, leader_driver) = pg::connect(&options.database_url).await?;
+    leader.batch_execute(pg::DUMP_SESSION).await.map_err(Error::db)?;
+    let locked: bool =
+        leader.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(Error::db)?.get(0);
+    if !locked {
+        return Err(Error::Locked(database));
+    }
+    leader.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(Error::db)?;
+    let row = leader
+        .query_one("SELECT pg_export_snapshot(), current_setting('server_version')", &[])
+        .await
+        .map_err(Error::db)?;
+    let (snapshot, server_version): (String, String) = (row.get(0), row.get(1));
+
+    let tables = catalog_tables(&leader).await?;
+    lock_all(&leader, &tables).await?;
+    let sequences = read_sequences(&leader).await?;
+    let lo_count: i64 = leader
+        .query_one("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata", &[])
+        .await
+        .map_err(Error::db)?
+        .get(0);
+    let lo_count = u64::try_from(lo_count).unwrap_or(0);
+
+    let jobs = plan(&tables, options.split_pages, lo_count > 0);
+    let estimate: u64 = tables.iter().map(|t| u64::from(t.pages) * 8192).sum();
+    progress.planned(jobs.len() + 1, estimate);
+
+    // The schema, inside the same snapshot, while the data flows.
+    let schema_dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let schema_file = schema_dir.path().join("schema.pgdump");
+    let dump_args = vec![
+        format!("--snapshot={snapshot}"),
+        "--format=custom".to_owned(),
+        "--section=pre-data".to_owned(),
+        "--section=post-data".to_owned(),
+        "--no-password".to_owned(),
+        format!("--file={}", schema_file.display()),
+    ];
+    let env = pg::libpq_env(&options.database_url)?;
+    let pg_dump = tools::run("pg_dump", &options.tools.pg_dump, &dump_args, &env);
+
+    let copy = run_jobs(store, options, id, &snapshot, jobs, progress.clone());
+    let (dumped, copied) = tokio::join!(pg_dump, copy);
+    dumped?;
+    let copied = copied?;
+
+    let schema_object = {
+        let store = store.clone();
+        let id = id.to_owned();
+        let schema_file = schema_file.clone();
+        tokio::task::spawn_blocking(move || -> Result<Object> {
+            let mut writer = store.create(&id, "schema.pgdump")?;
+            let mut file = std::fs::File::open(&schema_file).map_err(|e| Error::io(&schema_file, e))?;
+            std::io::copy(&mut file, &mut writer).map_err(|e| Error::io(&schema_file, e))?;
+            writer.finish()
+        })
+        .await
+        .expect("the schema upload does not panic")?
+    };
+    progress.done("schema");
+
+    let mut objects = vec![schema_object];
+    let mut manifest_tables: Vec<Table> = tables
+        .iter()
+        .map(|t| Table {
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            columns: t.columns.clone(),
+            rows: 0,
+            parts: Vec::new(),
+        })
+        .collect();
+    let mut large_objects = LargeObjects { count: lo_count, object: None };
+    for done in copied {
+        match done.table {
+            Some(index) => {
+                let table = &mut manifest_tables[index];
+                table.rows += done.rows;
+                table.parts.push(done.object.name.clone());
+            }
+            None => large_objects.object = Some(done.object.name.clone()),
+        }
+        objects.push(done.object);
+    }
+    for table in &mut manifest_tables {
+        table.parts.sort();
+    }
+    objects.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let manifest = Manifest {
+        format: crate::manifest::FORMAT,
+        id: id.to_owned(),
+        database,
+        created_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        server_version,
+        tool_version: concat!("prodready ", env!("CARGO_PKG_VERSION")).to_owned(),
+        pg_dump_version,
+        snapshot,
+        compression: Compression { algorithm: "zstd".to_owned(), level: options.zstd_level },
+        objects,
+        schema: "schema.pgdump".to_owned(),
+        tables: manifest_tables,
+        sequences,
+        large_objects,
+    };
+    // The snapshot must stay valid until every worker imported it, which has happened by now.
+    leader.batch_execute("COMMIT").await.map_err(Error::db)?;
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+    store.write_atomic(id, MANIFEST, &bytes)?;
+    let _ = leader.query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+    drop(leader);
+    let _ = leader_driver.await;
+    Ok(manifest)
+}
+
+/// `20261129T163700Z-1a2b`: sortable by time, unique enough for one store.
+pub fn new_id(now: SystemTime) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let nanos = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{stamp}-{salt:04x}")
+}
+
+async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTable>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname, c.relname, c.relpages,
+                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}')
+             FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_catalog.pg_attribute a
+               ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+             WHERE c.relkind = 'r'
+               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+             GROUP BY n.nspname, c.relname, c.relpages
+             ORDER BY c.relpages DESC, n.nspname, c.relname",
+            &[],
+        )
+        .await
+        .map_err(Error::db)?;
+    Ok(rows
+        .iter()
+        .map(|r| SourceTable {
+            schema: r.get(0),
+            name: r.get(1),
+            pages: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+            columns: r.get(3),
+        })
+        .collect())
+}
+
+async fn lock_all(client: &tokio_postgres::Client, tables: &[SourceTable]) -> Result<()> {
+    client.batch_execute("SET lock_timeout = '30s'").await.map_err(Error::db)?;
+    for chunk in tables.chunks(200) {
+        let names: Vec<String> =
+            chunk.iter().map(|t| format!("{}.{}", ident(&t.schema), ident(&t.name))).collect();
+        client
+            .batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", ")))
+            .await
+            .map_err(Error::db)?;
+    }
+    client.batch_execute("SET lock_timeout = 0").await.map_err(Error::db)
+}
+
+async fn read_sequences(client: &tokio_postgres::Client) -> Result<Vec<Sequence>> {
+    let names = client
+        .query(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'S' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .map_err(Error::db)?;
+    let mut out = Vec::with_capacity(names.len());
+    for row in names {
+        let (schema, name): (String, String) = (row.get(0), row.get(1));
+        let state = client
+            .query_one(&format!("SELECT last_value, is_called FROM {}.{}", ident(&schema), ident(&name)), &[])
+            .await
+            .map_err(Error::db)?;
+        out.push(Sequence { schema, name, last_value: state.get(0), is_called: state.get(1) });
+    }
+    Ok(out)
+}
+
+/// One job per table, or per ctid range of a big table; the large-object contents last. Biggest first,
+/// so the long jobs start early.
+fn plan(tables: &[SourceTable], split_pages: u32, large_objects: bool) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (index, t) in tables.iter().enumerate() {
+        let qualified = format!("{}.{}", ident(&t.schema), ident(&t.name));
+        let columns: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
+        let lock = Some(format!("LOCK TABLE {qualified} IN ACCESS SHARE MODE NOWAIT"));
+        let split = split_pages.max(1);
+        if t.pages <= split {
+            jobs.push(Job {
+                table: index,
+                object: format!("data/{index:05}.0.copy.zst"),
+                sql: format!("COPY {qualified} ({}) TO STDOUT", columns.join(", ")),
+                lock,
+            });
+            continue;
+        }
+        let parts = t.pages.div_ceil(split);
+        for part in 0..parts {
+            let lower = format!("ctid >= '({},0)'::tid", part * split);
+            let range = if part + 1 == parts {
+                lower // the last range is open: the table may have grown since the last ANALYZE
+            } else {
+                format!("{lower} AND ctid < '({},0)'::tid", (part + 1) * split)
+            };
+            let select = if columns.is_empty() { "NULL".to_owned() } else { columns.join(", ") };
+            jobs.push(Job {
+                table: index,
+                object: format!("data/{index:05}.{part}.copy.zst"),
+                sql: format!("COPY (SELECT {select} FROM ONLY {qualified} WHERE {range}) TO STDOUT"),
+                lock: lock.clone(),
+            });
+        }
+    }
+    if large_objects {
+        jobs.push(Job {
+            table: usize::MAX,
+            object: "large-objects.copy.zst".to_owned(),
+            sql: "COPY (SELECT m.oid, pg_catalog.lo_get(m.oid) FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid) \
+                  TO STDOUT"
+                .to_owned(),
+            lock: None,
+        });
+    }
+    jobs
+}
+
+async fn run_jobs(
+    store: &Store,
+    options: &BackupOptions,
+    id: &str,
+    snapshot: &str,
+    jobs: Vec<Job>,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<JobResult>> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let workers = options.jobs.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (queue, store, progress) = (queue.clone(), store.clone(), progress.clone());
+        let (url, snapshot, id, level) =
+            (options.database_url.clone(), snapshot.to_owned(), id.to_owned(), options.zstd_level);
+        tasks.spawn(async move {
+            let (client, driver) = pg::connect(&url).await?;
+            client.batch_execute(pg::DUMP_SESSION).await.map_err(Error::db)?;
+            client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                    literal(&snapshot)
+                ))
+                .await
+                .map_err(Error::db)?;
+            let mut done = Vec::new();
+            loop {
+                let job = queue.lock().expect("the job queue is never poisoned").pop_front();
+                let Some(job) = job else { break };
+                if let Some(lock) = &job.lock {
+                    client.batch_execute(lock).await.map_err(|e| {
+                        Error::Database(
+                            format!(
+                                "{} (another session is waiting for an exclusive lock on it)",
+                                pg::chain(&e)
+                            )
+                            .into(),
+                        )
+                    })?;
+                }
+                let (object, rows) = copy_out(&client, &store, &id, &job, level, progress.as_ref()).await?;
+                progress.done(&job.object);
+                done.push(JobResult { table: (job.table != usize::MAX).then_some(job.table), object, rows });
+            }
+            client.batch_execute("COMMIT").await.map_err(Error::db)?;
+            drop(client);
+            let _ = driver.await;
+            Ok::<_, Error>(done)
+        });
+    }
+    let mut all = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("a copy worker does not panic") {
+            Ok(done) => all.extend(done),
+            Err(e) => {
+                // Stop the other workers: their work is wasted once one failed.
+                queue.lock().expect("the job queue is never poisoned").clear();
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(all),
+    }
+}
+
+/// Streams one COPY into a compressed, hashed object and counts its rows (one line per row in COPY text).
+async fn copy_out(
+    client: &tokio_postgres::Client,
+    store: &Store,
+    id: &str,
+    job: &Job,
+    level: i32,
+    progress: &dyn Progress,
+) -> Result<(Object, u64)> {
+    let stream = client.copy_out(job.sql.as_str()).await.map_err(Error::db)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let writer = {
+        let (store, id, name) = (store.clone(), id.to_owned(), job.object.clone());
+        tokio::task::spawn_blocking(move || -> Result<(Object, u64)> {
+            let object = store.create(&id, &name)?;
+            let mut encoder = zstd::Encoder::new(object, level).map_err(|e| Error::io(&name, e))?;
+            let mut rows = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                encoder.write_all(&chunk).map_err(|e| Error::io(&name, e))?;
+            }
+            let object = encoder.finish().map_err(|e| Error::io(&name, e))?;
+            Ok((object.finish()?, rows))
+        })
+    };
+    futures_util::pin_mut!(stream);
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                progress.bytes(chunk.len() as u64);
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                failure = Some(Error::db(e));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer.await.expect("the object writer does not panic");
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    written
+}

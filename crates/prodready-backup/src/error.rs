@@ -1,0 +1,61 @@
+use std::path::PathBuf;
+
+/// Everything that can stop a backup, verification, restore or prune.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused or dropped us.
+    #[error("database: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A PostgreSQL client tool is not installed.
+    #[error("`{tool}` is not installed: {hint}")]
+    ToolMissing { tool: &'static str, hint: &'static str },
+    /// A PostgreSQL client tool failed.
+    #[error("`{tool}` failed: {message}")]
+    Tool { tool: &'static str, message: String },
+    /// Reading or writing the store failed.
+    #[error("store: {path}: {source}")]
+    Store {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No backup with this id (or no backup at all for `latest`).
+    #[error("no backup `{0}` in the store; `prodready backup list` shows what there is")]
+    NotFound(String),
+    /// A stored object does not match its manifest.
+    #[error("backup {id} is corrupt: object {object}: {problem}")]
+    Corrupt { id: String, object: String, problem: String },
+    /// The restore target already holds tables.
+    #[error("the target database `{0}` is not empty; pass --force to restore into it anyway")]
+    TargetNotEmpty(String),
+    /// Another backup of the same database holds the lock.
+    #[error("another backup of `{0}` is running (it holds the prodready advisory lock)")]
+    Locked(String),
+    /// The request is inconsistent (a bad URL, a bad duration).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn db(err: tokio_postgres::Error) -> Self {
+        Self::Database(Box::new(err))
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    /// Whether the caller asked for something that cannot be (an unknown id, a bad argument) rather than
+    /// the job failing.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::NotFound(_) | Error::Invalid(_) | Error::TargetNotEmpty(_))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

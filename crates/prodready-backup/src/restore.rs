@@ -1,0 +1,305 @@
+//! Restoring a backup: the pre-data schema with pg_restore, table data by COPY over several connections
+//! (every object's SHA-256 checked as it is read), sequences and large objects, then the post-data schema
+//! (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::SinkExt as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::backup::Progress;
+use crate::manifest::{Manifest, Object};
+use crate::pg::{self, ident};
+use crate::store::Store;
+use crate::tools::{self, Tools};
+use crate::{Error, Result};
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// The database to restore into; it must exist.
+    pub target_url: String,
+    /// Connections loading data in parallel, and pg_restore jobs for the post-data section.
+    pub jobs: usize,
+    /// Restore into a database that already holds tables (objects in the backup are dropped first).
+    pub force: bool,
+    pub tools: Tools,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub tables: usize,
+    pub rows: u64,
+    pub sequences: usize,
+    pub large_objects: u64,
+    pub duration_ms: u64,
+}
+
+/// Restores `manifest`'s backup from `store` into `options.target_url`.
+pub async fn restore(
+    store: &Store,
+    manifest: &Manifest,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let target = pg::dbname(&options.target_url)?;
+    let (client, driver) = pg::connect(&options.target_url).await?;
+    let existing: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'",
+            &[],
+        )
+        .await
+        .map_err(Error::db)?
+        .get(0);
+    if existing > 0 && !options.force {
+        return Err(Error::TargetNotEmpty(target));
+    }
+    let units = manifest.tables.iter().map(|t| t.parts.len()).sum::<usize>() + 3;
+    progress.planned(units, manifest.size_bytes());
+
+    // pg_restore needs a seekable file for parallel jobs: fetch the schema archive, checking its hash.
+    let schema = manifest
+        .object(&manifest.schema)
+        .ok_or_else(|| corrupt(manifest, &manifest.schema, "listed as the schema but not among the objects"))?
+        .clone();
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let archive = dir.path().join("schema.pgdump");
+    {
+        let (store, id, archive) = (store.clone(), manifest.id.clone(), archive.clone());
+        let manifest = manifest.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut reader = HashingReader::new(store.open_object(&id, &schema.name)?);
+            let mut file = std::fs::File::create(&archive).map_err(|e| Error::io(&archive, e))?;
+            std::io::copy(&mut reader, &mut file).map_err(|e| Error::io(&archive, e))?;
+            reader.check(&manifest, &schema)
+        })
+        .await
+        .expect("the schema download does not panic")?;
+    }
+    let env = pg::libpq_env(&options.target_url)?;
+    let mut pre =
+        vec!["--section=pre-data".to_owned(), "--exit-on-error".to_owned(), "--no-password".to_owned()];
+    if options.force {
+        pre.extend(["--clean".to_owned(), "--if-exists".to_owned()]);
+    }
+    pre.push(format!("--dbname={target}"));
+    pre.push(archive.display().to_string());
+    tools::run("pg_restore", &options.tools.pg_restore, &pre, &env).await?;
+    progress.done("pre-data");
+
+    load_tables(store, manifest, options, progress.clone()).await?;
+
+    client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
+    for s in &manifest.sequences {
+        let name = format!("{}.{}", ident(&s.schema), ident(&s.name));
+        client
+            .execute(
+                "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
+                &[&name, &s.last_value, &s.is_called],
+            )
+            .await
+            .map_err(Error::db)?;
+    }
+    if let Some(object) = &manifest.large_objects.object {
+        client
+            .batch_execute(
+                "CREATE TEMP TABLE prodready_large_objects (oid pg_catalog.oid, data pg_catalog.bytea)",
+            )
+            .await
+            .map_err(Error::db)?;
+        let entry =
+            manifest.object(object).ok_or_else(|| corrupt(manifest, object, "missing from the objects"))?;
+        copy_in(
+            &client,
+            store,
+            manifest,
+            entry,
+            "COPY prodready_large_objects (oid, data) FROM STDIN",
+            progress.as_ref(),
+        )
+        .await?;
+        client
+            .batch_execute(
+                "SELECT pg_catalog.lo_put(oid, 0, data) FROM prodready_large_objects; DROP TABLE prodready_large_objects",
+            )
+            .await
+            .map_err(Error::db)?;
+    }
+    progress.done("sequences and large objects");
+
+    let post = vec![
+        "--section=post-data".to_owned(),
+        "--exit-on-error".to_owned(),
+        "--no-password".to_owned(),
+        format!("--jobs={}", options.jobs.max(1)),
+        format!("--dbname={target}"),
+        archive.display().to_string(),
+    ];
+    tools::run("pg_restore", &options.tools.pg_restore, &post, &env).await?;
+    progress.done("post-data");
+    drop(client);
+    let _ = driver.await;
+    Ok(RestoreReport {
+        tables: manifest.tables.len(),
+        rows: manifest.rows(),
+        sequences: manifest.sequences.len(),
+        large_objects: manifest.large_objects.count,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+fn corrupt(manifest: &Manifest, object: &str, problem: &str) -> Error {
+    Error::Corrupt { id: manifest.id.clone(), object: object.to_owned(), problem: problem.to_owned() }
+}
+
+async fn load_tables(
+    store: &Store,
+    manifest: &Manifest,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<()> {
+    let mut jobs = VecDeque::new();
+    for table in &manifest.tables {
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        let sql = format!("COPY {} ({}) FROM STDIN", table.qualified(), columns.join(", "));
+        for part in &table.parts {
+            let entry =
+                manifest.object(part).ok_or_else(|| corrupt(manifest, part, "missing from the objects"))?;
+            jobs.push_back((entry.clone(), sql.clone()));
+        }
+    }
+    let queue = Arc::new(Mutex::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..options.jobs.max(1) {
+        let (queue, store, manifest, progress) =
+            (queue.clone(), store.clone(), manifest.clone(), progress.clone());
+        let url = options.target_url.clone();
+        tasks.spawn(async move {
+            let (client, driver) = pg::connect(&url).await?;
+            client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
+            loop {
+                let next = queue.lock().expect("the job queue is never poisoned").pop_front();
+                let Some((entry, sql)) = next else { break };
+                copy_in(&client, &store, &manifest, &entry, &sql, progress.as_ref()).await?;
+                progress.done(&entry.name);
+            }
+            drop(client);
+            let _ = driver.await;
+            Ok::<_, Error>(())
+        });
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined.expect("a load worker does not panic") {
+            queue.lock().expect("the job queue is never poisoned").clear();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Streams one stored object (decompressed, its hash checked) into `COPY ... FROM STDIN`.
+async fn copy_in(
+    client: &tokio_postgres::Client,
+    store: &Store,
+    manifest: &Manifest,
+    entry: &Object,
+    sql: &str,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let sink = client.copy_in::<_, bytes::Bytes>(sql).await.map_err(Error::db)?;
+    futures_util::pin_mut!(sink);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let reader = {
+        let (store, manifest, entry) = (store.clone(), manifest.clone(), entry.clone());
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut raw = HashingReader::new(store.open_object(&manifest.id, &entry.name)?);
+            let decoded = (|| -> std::io::Result<()> {
+                let mut decoder = zstd::Decoder::new(&mut raw)?;
+                loop {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let n = decoder.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(n);
+                    if tx.blocking_send(bytes::Bytes::from(buf)).is_err() {
+                        return Ok(()); // the loader failed; its error is reported
+                    }
+                }
+            })();
+            // Read to the end so the hash covers the whole object, then judge it before any decode error:
+            // a flipped byte is corruption, not a zstd problem.
+            let _ = std::io::copy(&mut raw, &mut std::io::sink());
+            raw.check(&manifest, &entry)?;
+            decoded.map_err(|e| corrupt(&manifest, &entry.name, &format!("cannot decompress: {e}")))
+        })
+    };
+    let mut failure = None;
+    while let Some(chunk) = rx.recv().await {
+        progress.bytes(chunk.len() as u64);
+        if let Err(e) = sink.send(chunk).await {
+            failure = Some(Error::db(e));
+            break;
+        }
+    }
+    drop(rx);
+    let read = reader.await.expect("the object reader does not panic");
+    // Corruption wins over the database error it caused.
+    read?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    sink.as_mut().finish().await.map_err(Error::db)?;
+    Ok(())
+}
+
+/// Hashes and counts what passes through.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self { inner, hasher: Sha256::new(), size: 0 }
+    }
+
+    /// Compares with the manifest entry.
+    pub(crate) fn check(self, manifest: &Manifest, entry: &Object) -> Result<()> {
+        let sha = hex::encode(self.hasher.finalize());
+        if self.size != entry.size {
+            return Err(corrupt(
+                manifest,
+                &entry.name,
+                &format!("{} bytes stored, {} in the manifest", self.size, entry.size),
+            ));
+        }
+        if sha != entry.sha256 {
+            return Err(corrupt(
+                manifest,
+                &entry.name,
+                &format!("SHA-256 {sha}, {} in the manifest", entry.sha256),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,86 @@
+//! Grandfather-father-son retention. Pure: [`plan`] decides, the caller deletes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Retention;
+
+/// A backup as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    /// Seconds since the epoch of the snapshot.
+    pub created_unix: i64,
+    /// A full (restore) verification passed.
+    pub verified_ok: bool,
+}
+
+/// The decision for one backup, with the reasons it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: String,
+    pub keep: bool,
+    /// `daily`, `weekly`, `monthly`, `minimum`, `newest verified`.
+    pub reasons: Vec<String>,
+}
+
+/// Decides which backups to keep: the newest backup of each of the last `keep_daily` days,
+/// `keep_weekly` ISO weeks and `keep_monthly` months that have backups, the `min_keep` newest, and
+/// always the newest verified backup. Returned newest first.
+pub fn plan(candidates: &[Candidate], policy: &Retention) -> Vec<Decision> {
+    let mut sorted: Vec<&Candidate> = candidates.iter().collect();
+    sorted.sort_by(|a, b| b.created_unix.cmp(&a.created_unix).then_with(|| b.id.cmp(&a.id)));
+    let mut decisions: Vec<Decision> =
+        sorted.iter().map(|c| Decision { id: c.id.clone(), keep: false, reasons: Vec::new() }).collect();
+
+    let day = |c: &Candidate| c.created_unix.div_euclid(86_400);
+    // 1970-01-01 was a Thursday: shifting by 3 makes Monday day 0 of each ISO week.
+    let week = |c: &Candidate| day(c) - (day(c) + 3).rem_euclid(7);
+    let month = |c: &Candidate| {
+        let (y, m, _) = civil(day(c));
+        y * 12 + i64::from(m)
+    };
+    type Bucket<'a> = &'a dyn Fn(&Candidate) -> i64;
+    let buckets: [(&str, u32, Bucket<'_>); 3] = [
+        ("daily", policy.keep_daily, &day),
+        ("weekly", policy.keep_weekly, &week),
+        ("monthly", policy.keep_monthly, &month),
+    ];
+    for (reason, keep, key) in buckets {
+        let mut last = None;
+        let mut kept = 0;
+        for (i, c) in sorted.iter().enumerate() {
+            if kept >= keep {
+                break;
+            }
+            let k = key(c);
+            if last != Some(k) {
+                last = Some(k);
+                kept += 1;
+                decisions[i].keep = true;
+                decisions[i].reasons.push(reason.to_owned());
+            }
+        }
+    }
+    for d in decisions.iter_mut().take(policy.min_keep as usize) {
+        d.keep = true;
+        d.reasons.push("minimum".to_owned());
+    }
+    if let Some(i) = sorted.iter().position(|c| c.verified_ok) {
+        decisions[i].keep = true;
+        decisions[i].reasons.push("newest verified".to_owned());
+    }
+    decisions
+}
+
+/// (year, month, day) of a day number since 1970-01-01.
+fn civil(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = u8::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let month = u8::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}

@@ -1,0 +1,281 @@
+//! Where backups live. The layout is append-only: `<root>/<backup id>/<object>`; `manifest.json` is written
+//! last and is the commit marker (a directory without it is not a backup); verification results are new
+//! files beside it (`verify-<time>.json`); nothing is rewritten in place.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::{Error, Result};
+
+/// The file that commits a backup.
+pub const MANIFEST: &str = "manifest.json";
+
+/// A backup store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A local directory (the embedded default).
+    Local(LocalStore),
+}
+
+impl Store {
+    /// A store from `--store`: a directory path (S3 URLs arrive with the S3 backend).
+    pub fn open(location: &str) -> Result<Self> {
+        if location.starts_with("s3://") {
+            return Err(Error::Invalid(format!(
+                "{location}: this build stores backups in local directories only; use a directory path"
+            )));
+        }
+        Ok(Store::Local(LocalStore { root: PathBuf::from(location) }))
+    }
+
+    /// A human-readable location.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Local(l) => l.root.display().to_string(),
+        }
+    }
+
+    /// Ids of every directory under the root, committed or not, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        match self {
+            Store::Local(l) => l.ids(),
+        }
+    }
+
+    /// Object names (relative paths) of one backup.
+    pub fn objects(&self, id: &str) -> Result<Vec<String>> {
+        match self {
+            Store::Local(l) => l.objects(id),
+        }
+    }
+
+    pub fn exists(&self, id: &str, name: &str) -> bool {
+        match self {
+            Store::Local(l) => l.path(id, name).is_file(),
+        }
+    }
+
+    /// Creates a new object for writing; fails if it already exists (append-only).
+    pub fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {
+        match self {
+            Store::Local(l) => l.create(id, name),
+        }
+    }
+
+    /// Opens an object for reading.
+    pub fn open_object(&self, id: &str, name: &str) -> Result<Box<dyn Read + Send>> {
+        match self {
+            Store::Local(l) => {
+                let path = l.path(id, name);
+                let file = std::fs::File::open(&path).map_err(|e| store_err(&path, e))?;
+                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+            }
+        }
+    }
+
+    /// Reads a small object whole.
+    pub fn read(&self, id: &str, name: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open_object(id, name)?
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Store { path: format!("{id}/{name}"), source: Box::new(e) })?;
+        Ok(out)
+    }
+
+    /// Writes a small object whole, atomically (temporary name, then rename).
+    pub fn write_atomic(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        match self {
+            Store::Local(l) => l.write_atomic(id, name, bytes),
+        }
+    }
+
+    /// How long since anything under `id` was last written; `None` when unknown.
+    pub fn idle_for(&self, id: &str) -> Option<std::time::Duration> {
+        match self {
+            Store::Local(l) => {
+                let newest = l
+                    .objects(id)
+                    .ok()?
+                    .iter()
+                    .filter_map(|name| std::fs::metadata(l.path(id, name)).and_then(|m| m.modified()).ok())
+                    .chain(std::fs::metadata(l.root.join(id)).and_then(|m| m.modified()).ok())
+                    .max()?;
+                newest.elapsed().ok()
+            }
+        }
+    }
+
+    /// Deletes one object.
+    pub fn delete(&self, id: &str, name: &str) -> Result<()> {
+        match self {
+            Store::Local(l) => {
+                let path = l.path(id, name);
+                std::fs::remove_file(&path).map_err(|e| store_err(&path, e))
+            }
+        }
+    }
+
+    /// Deletes whatever is left of a backup (after its manifest).
+    pub fn delete_backup(&self, id: &str) -> Result<()> {
+        match self {
+            Store::Local(l) => {
+                let dir = l.root.join(id);
+                std::fs::remove_dir_all(&dir).map_err(|e| store_err(&dir, e))
+            }
+        }
+    }
+}
+
+fn store_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Store { path: path.display().to_string(), source: Box::new(e) }
+}
+
+/// A directory of backups.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    fn path(&self, id: &str, name: &str) -> PathBuf {
+        self.root.join(id).join(name)
+    }
+
+    fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(store_err(&self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn objects(&self, id: &str) -> Result<Vec<String>> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    walk(&path, base, out)?;
+                } else if let Ok(rel) = path.strip_prefix(base) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+            Ok(())
+        }
+        let dir = self.root.join(id);
+        let mut out = Vec::new();
+        walk(&dir, &dir, &mut out).map_err(|e| store_err(&dir, e))?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {
+        let path = self.path(id, name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| store_err(dir, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| store_err(&path, e))?;
+        Ok(ObjectWriter {
+            name: name.to_owned(),
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            size: 0,
+            path,
+        })
+    }
+
+    fn write_atomic(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(id, name);
+        if path.exists() {
+            return Err(store_err(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "objects are never rewritten"),
+            ));
+        }
+        let dir = path.parent().expect("an object path has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| store_err(dir, e))?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| store_err(&path, e))
+    }
+}
+
+/// A new object being written: counts and hashes what goes through it.
+pub struct ObjectWriter {
+    name: String,
+    path: PathBuf,
+    inner: std::io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl std::fmt::Debug for ObjectWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectWriter")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Write for ObjectWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl ObjectWriter {
+    /// Flushes to stable storage and returns the object's entry for the manifest.
+    pub fn finish(self) -> Result<crate::manifest::Object> {
+        let path = self.path;
+        let file = self.inner.into_inner().map_err(|e| store_err(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| store_err(&path, e))?;
+        Ok(crate::manifest::Object {
+            name: self.name,
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+}
+
+/// SHA-256 and size of everything `reader` yields.
+pub fn hash(mut reader: impl Read) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok((hex::encode(hasher.finalize()), size));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+}

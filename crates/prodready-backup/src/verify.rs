@@ -1,0 +1,196 @@
+//! Proving a backup: `quick` re-hashes every stored object; the full form restores into a scratch
+//! database, compares every table's row count with the manifest, runs amcheck on btree indexes and the
+//! caller's smoke SQL, and drops the scratch database whatever happened.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::backup::{NoProgress, Progress};
+use crate::manifest::{Manifest, Verification};
+use crate::pg::{self, ident};
+use crate::restore::{RestoreOptions, restore};
+use crate::store::{self, Store};
+use crate::tools::Tools;
+use crate::{Error, Result, catalog};
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// A database on the server where the scratch database is created (and dropped); the role needs
+    /// CREATEDB.
+    pub scratch_url: String,
+    /// Statements run against the restored database; each must succeed.
+    pub smoke_sql: Vec<String>,
+    pub jobs: usize,
+    pub tools: Tools,
+}
+
+/// Re-hashes every object of the backup and records the result.
+pub async fn verify_quick(store: &Store, manifest: &Manifest) -> Result<Verification> {
+    let started = Instant::now();
+    let (problems, checked) = {
+        let (store, manifest) = (store.clone(), manifest.clone());
+        tokio::task::spawn_blocking(move || hash_all(&store, &manifest))
+            .await
+            .expect("hashing does not panic")
+    };
+    finish(store, manifest, "quick", started, problems, checked)
+}
+
+fn hash_all(store: &Store, manifest: &Manifest) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    for object in &manifest.objects {
+        let hashed = store.open_object(&manifest.id, &object.name).and_then(|r| {
+            store::hash(r).map_err(|e| Error::Store { path: object.name.clone(), source: Box::new(e) })
+        });
+        match hashed {
+            Err(e) => problems.push(format!("{}: cannot read: {e}", object.name)),
+            Ok((_, size)) if size != object.size => {
+                problems
+                    .push(format!("{}: {size} bytes stored, {} in the manifest", object.name, object.size));
+            }
+            Ok((sha, _)) if sha != object.sha256 => {
+                problems.push(format!("{}: SHA-256 {sha}, {} in the manifest", object.name, object.sha256));
+            }
+            Ok(_) => {}
+        }
+    }
+    let checked =
+        vec![format!("{} objects, {} bytes, SHA-256 of each", manifest.objects.len(), manifest.size_bytes())];
+    (problems, checked)
+}
+
+/// Restores into a scratch database and checks it; records the result beside the backup.
+pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions) -> Result<Verification> {
+    let started = Instant::now();
+    let (mut problems, mut checked) = {
+        let (store, manifest) = (store.clone(), manifest.clone());
+        tokio::task::spawn_blocking(move || hash_all(&store, &manifest))
+            .await
+            .expect("hashing does not panic")
+    };
+    if !problems.is_empty() {
+        return finish(store, manifest, "restore", started, problems, checked);
+    }
+    let scratch = scratch_name(&manifest.id);
+    let (admin, admin_driver) = pg::connect(&options.scratch_url).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))).await.map_err(
+        |e| Error::Database(format!("cannot create the scratch database: {}", pg::chain(&e)).into()),
+    )?;
+    let outcome = check_in_scratch(store, manifest, options, &scratch, &mut checked).await;
+    let dropped =
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&scratch))).await;
+    drop(admin);
+    let _ = admin_driver.await;
+    match outcome {
+        Ok(found) => problems.extend(found),
+        Err(e) => problems.push(format!("restore failed: {e}")),
+    }
+    if let Err(e) = dropped {
+        problems.push(format!("could not drop the scratch database {scratch}: {}", pg::chain(&e)));
+    } else {
+        checked.push(format!("scratch database {scratch} dropped"));
+    }
+    finish(store, manifest, "restore", started, problems, checked)
+}
+
+fn scratch_name(id: &str) -> String {
+    let clean: String = id.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+    format!("prodready_verify_{clean}_{}", std::process::id())
+}
+
+async fn check_in_scratch(
+    store: &Store,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+    scratch: &str,
+    checked: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let url = pg::with_dbname(&options.scratch_url, scratch);
+    let restore_options = RestoreOptions {
+        target_url: url.clone(),
+        jobs: options.jobs,
+        force: false,
+        tools: options.tools.clone(),
+    };
+    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+    let report = restore(store, manifest, &restore_options, progress).await?;
+    checked.push(format!(
+        "restored {} tables, {} rows in {} ms",
+        report.tables, report.rows, report.duration_ms
+    ));
+
+    let (client, driver) = pg::connect(&url).await?;
+    let mut problems = Vec::new();
+    for table in &manifest.tables {
+        let count: i64 = client
+            .query_one(&format!("SELECT count(*) FROM ONLY {}", table.qualified()), &[])
+            .await
+            .map_err(Error::db)?
+            .get(0);
+        if u64::try_from(count).ok() != Some(table.rows) {
+            problems.push(format!(
+                "{}.{}: {count} rows restored, {} in the manifest",
+                table.schema, table.name, table.rows
+            ));
+        }
+    }
+    checked.push(format!("row counts of {} tables", manifest.tables.len()));
+
+    match client.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck").await {
+        Err(e) => checked.push(format!("amcheck unavailable: {}", pg::chain(&e))),
+        Ok(()) => {
+            let indexes = client
+                .query(
+                    "SELECT c.oid::regclass::text FROM pg_catalog.pg_index i
+                     JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+                     JOIN pg_catalog.pg_am am ON am.oid = c.relam
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE am.amname = 'btree' AND i.indisvalid AND c.relpersistence <> 't'
+                       AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'",
+                    &[],
+                )
+                .await
+                .map_err(Error::db)?;
+            for row in &indexes {
+                let index: String = row.get(0);
+                if let Err(e) =
+                    client.execute("SELECT bt_index_check($1::text::regclass, true)", &[&index]).await
+                {
+                    problems.push(format!("index {index}: {}", pg::chain(&e)));
+                }
+            }
+            checked.push(format!("amcheck bt_index_check on {} btree indexes", indexes.len()));
+        }
+    }
+    for sql in &options.smoke_sql {
+        match client.batch_execute(sql).await {
+            Ok(()) => checked.push(format!("smoke SQL: {sql}")),
+            Err(e) => problems.push(format!("smoke SQL `{sql}`: {}", pg::chain(&e))),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(problems)
+}
+
+fn finish(
+    store: &Store,
+    manifest: &Manifest,
+    mode: &str,
+    started: Instant,
+    problems: Vec<String>,
+    checked: Vec<String>,
+) -> Result<Verification> {
+    let verification = Verification {
+        id: manifest.id.clone(),
+        verified_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        mode: mode.to_owned(),
+        ok: problems.is_empty(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        problems,
+        checked,
+    };
+    catalog::record(store, &verification)?;
+    Ok(verification)
+}

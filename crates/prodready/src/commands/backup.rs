@@ -1,0 +1,344 @@
+//! `prodready backup ...`: thin wiring from the configuration to prodready-backup.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use prodready_backup::catalog::{self, BackupInfo};
+use prodready_backup::retention::{self, Candidate};
+use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
+use serde::Serialize;
+
+use crate::cli::{BackupCommand, StoreArg};
+use crate::config::{self, Config};
+use crate::env::Env;
+use crate::exit::Exit;
+use crate::progress::Bar;
+
+pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow::Result<Exit> {
+    let cfg = config::load(config_flag, env)?.config;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cmd {
+        BackupCommand::Run { store, database, jobs, json } => {
+            let store = open(&cfg, store)?;
+            let mut options =
+                BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
+            options.jobs = usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1));
+            options.zstd_level = cfg.backup.zstd_level;
+            let bar = Arc::new(Bar::bytes("backing up"));
+            let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
+            bar.finish();
+            let manifest = manifest?;
+            if *json {
+                print_json(&manifest)?;
+            } else {
+                writeln!(
+                    std::io::stdout(),
+                    "backup {} of {}: {} tables, {} rows, {} sequences, {} large objects, {} in {} ({})",
+                    manifest.id,
+                    manifest.database,
+                    manifest.tables.len(),
+                    manifest.rows(),
+                    manifest.sequences.len(),
+                    manifest.large_objects.count,
+                    human_bytes(manifest.size_bytes()),
+                    human_ms(manifest.duration_ms),
+                    store.location()
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        BackupCommand::List { store, json } => {
+            let backups = catalog::list(&open(&cfg, store)?)?;
+            if *json {
+                print_json(&backups)?;
+                return Ok(Exit::Success);
+            }
+            let mut out = std::io::stdout().lock();
+            if backups.is_empty() {
+                writeln!(out, "no backups yet; take one with `prodready backup run`")?;
+            }
+            for b in &backups {
+                writeln!(
+                    out,
+                    "{}  {}  {:<16} {:>10}  {}",
+                    b.id,
+                    b.created_at,
+                    b.database,
+                    human_bytes(b.size_bytes),
+                    verified(b)
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        BackupCommand::Verify { store, id, quick, scratch, json } => {
+            let store = open(&cfg, store)?;
+            let manifest = catalog::manifest(&store, id)?;
+            let verification = if *quick {
+                runtime.block_on(prodready_backup::verify_quick(&store, &manifest))?
+            } else {
+                let options = VerifyOptions {
+                    scratch_url: scratch.clone().unwrap_or_else(|| cfg.database_url().to_owned()),
+                    smoke_sql: cfg.backup.smoke_sql.clone(),
+                    jobs: usize::from(cfg.backup.jobs.max(1)),
+                    tools: prodready_backup::Tools::default(),
+                };
+                runtime.block_on(prodready_backup::verify(&store, &manifest, &options))?
+            };
+            if *json {
+                print_json(&verification)?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                let verdict = if verification.ok { "verified" } else { "FAILED verification" };
+                writeln!(
+                    out,
+                    "backup {} {verdict} ({}, {})",
+                    verification.id,
+                    verification.mode,
+                    human_ms(verification.duration_ms)
+                )?;
+                for line in &verification.checked {
+                    writeln!(out, "  checked: {line}")?;
+                }
+                for line in &verification.problems {
+                    writeln!(out, "  problem: {line}")?;
+                }
+            }
+            Ok(if verification.ok { Exit::Success } else { Exit::Failure })
+        }
+        BackupCommand::Restore { store, id, into, force, jobs, json } => {
+            let store = open(&cfg, store)?;
+            let manifest = catalog::manifest(&store, id)?;
+            let options = RestoreOptions {
+                target_url: into.clone(),
+                jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
+                force: *force,
+                tools: prodready_backup::Tools::default(),
+            };
+            let bar = Arc::new(Bar::bytes("restoring"));
+            let report =
+                runtime.block_on(prodready_backup::restore(&store, &manifest, &options, bar.clone()));
+            bar.finish();
+            let report = report?;
+            #[derive(Serialize)]
+            struct Restored<'a> {
+                id: &'a str,
+                target: String,
+                tables: usize,
+                rows: u64,
+                sequences: usize,
+                large_objects: u64,
+                duration_ms: u64,
+            }
+            let restored = Restored {
+                id: &manifest.id,
+                target: prodready_backup::describe_url(into),
+                tables: report.tables,
+                rows: report.rows,
+                sequences: report.sequences,
+                large_objects: report.large_objects,
+                duration_ms: report.duration_ms,
+            };
+            if *json {
+                print_json(&restored)?;
+            } else {
+                writeln!(
+                    std::io::stdout(),
+                    "restored backup {} into {}: {} tables, {} rows, {} sequences, {} large objects in {}",
+                    restored.id,
+                    restored.target,
+                    restored.tables,
+                    restored.rows,
+                    restored.sequences,
+                    restored.large_objects,
+                    human_ms(restored.duration_ms)
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        BackupCommand::Prune { store, keep_daily, keep_weekly, keep_monthly, min_keep, dry_run, json } => {
+            let store = open(&cfg, store)?;
+            let mut policy = cfg.backup.retention.clone();
+            policy.keep_daily = keep_daily.unwrap_or(policy.keep_daily);
+            policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
+            policy.keep_monthly = keep_monthly.unwrap_or(policy.keep_monthly);
+            policy.min_keep = min_keep.unwrap_or(policy.min_keep);
+            prune(&store, &policy, *dry_run, *json)
+        }
+        BackupCommand::Status { store, max_age, json } => status(&open(&cfg, store)?, *max_age, *json),
+    }
+}
+
+fn open(cfg: &Config, arg: &StoreArg) -> anyhow::Result<Store> {
+    let location =
+        arg.store.clone().or_else(|| cfg.backup.store.clone()).unwrap_or_else(|| "backups".to_owned());
+    Ok(Store::open(&location)?)
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn verified(b: &BackupInfo) -> String {
+    match (&b.verified_at, b.verify_ok) {
+        (Some(at), Some(true)) => format!("verified {at}"),
+        (Some(at), Some(false)) => format!("VERIFY FAILED {at}"),
+        _ => "not verified".to_owned(),
+    }
+}
+
+fn unix(rfc3339: &str) -> i64 {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
+}
+
+fn age(rfc3339: &str) -> Duration {
+    let then = u64::try_from(unix(rfc3339)).unwrap_or(0);
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Duration::from_secs(now.saturating_sub(then))
+}
+
+fn prune(
+    store: &Store,
+    policy: &prodready_backup::Retention,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let backups = catalog::list(store)?;
+    let candidates: Vec<Candidate> = backups
+        .iter()
+        .map(|b| Candidate {
+            id: b.id.clone(),
+            created_unix: unix(&b.created_at),
+            verified_ok: b.last_verified_ok_at.is_some(),
+        })
+        .collect();
+    let plan = retention::plan(&candidates, policy);
+    let committed: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+    // Leftovers of interrupted runs: no manifest, and untouched for an hour (a running backup writes all the time).
+    let leftovers: Vec<String> = store
+        .ids()?
+        .into_iter()
+        .filter(|id| {
+            !committed.contains(&id.as_str())
+                && store.idle_for(id).is_some_and(|d| d > Duration::from_secs(3600))
+        })
+        .collect();
+    if !dry_run {
+        for d in plan.iter().filter(|d| !d.keep) {
+            // Manifest first: from here on the backup no longer exists, even if the rest fails.
+            store.delete(&d.id, prodready_backup::MANIFEST)?;
+            store.delete_backup(&d.id)?;
+        }
+        for id in &leftovers {
+            store.delete_backup(id)?;
+        }
+    }
+    if json {
+        #[derive(Serialize)]
+        struct Pruned<'a> {
+            dry_run: bool,
+            decisions: &'a [retention::Decision],
+            incomplete_removed: &'a [String],
+        }
+        print_json(&Pruned { dry_run, decisions: &plan, incomplete_removed: &leftovers })?;
+        return Ok(Exit::Success);
+    }
+    let mut out = std::io::stdout().lock();
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for d in &plan {
+        if d.keep {
+            writeln!(out, "keep    {}  ({})", d.id, d.reasons.join(", "))?;
+        } else {
+            writeln!(out, "{verb:<7} {}", d.id)?;
+        }
+    }
+    for id in &leftovers {
+        writeln!(out, "{verb:<7} {id}  (incomplete: interrupted run)")?;
+    }
+    Ok(Exit::Success)
+}
+
+fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Result<Exit> {
+    let backups = catalog::list(store)?;
+    let newest = backups.first();
+    let verified = backups
+        .iter()
+        .filter_map(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)))
+        .max_by(|a, b| a.1.cmp(b.1));
+    let verified_age = verified.map(|(_, at)| age(at));
+    let stale = max_age.is_some_and(|limit| verified_age.is_none_or(|a| a > limit));
+    if json {
+        #[derive(Serialize)]
+        struct Status<'a> {
+            newest: Option<&'a BackupInfo>,
+            newest_age_seconds: Option<u64>,
+            newest_verified: Option<&'a BackupInfo>,
+            verified_at: Option<&'a str>,
+            verified_age_seconds: Option<u64>,
+            max_age_seconds: Option<u64>,
+            stale: bool,
+        }
+        print_json(&Status {
+            newest,
+            newest_age_seconds: newest.map(|b| age(&b.created_at).as_secs()),
+            newest_verified: verified.map(|(b, _)| b),
+            verified_at: verified.map(|(_, at)| at.as_str()),
+            verified_age_seconds: verified_age.map(|a| a.as_secs()),
+            max_age_seconds: max_age.map(|a| a.as_secs()),
+            stale,
+        })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        match newest {
+            Some(b) => {
+                writeln!(out, "newest backup:          {} ({} ago)", b.id, human_age(age(&b.created_at)))?
+            }
+            None => writeln!(out, "newest backup:          none; take one with `prodready backup run`")?,
+        }
+        match verified {
+            Some((b, at)) => {
+                writeln!(out, "newest verified backup: {} (verified {} ago)", b.id, human_age(age(at)))?
+            }
+            None => writeln!(out, "newest verified backup: none; run `prodready backup verify`")?,
+        }
+        if stale {
+            let limit = humantime::format_duration(max_age.unwrap_or_default());
+            writeln!(out, "STALE: no backup verified within {limit}")?;
+        }
+    }
+    Ok(if stale { Exit::Failure } else { Exit::Success })
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", Duration::from_millis(ms).as_secs_f64()) }
+}
+
+fn human_age(d: Duration) -> String {
+    let rounded = if d < Duration::from_secs(60) { d.as_secs() } else { d.as_secs() / 60 * 60 };
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}

@@ -1,0 +1,87 @@
+//! Progress on stderr for long work; nothing at all when stderr is not a terminal.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar that exists only on a terminal.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    /// A bar counting `total` units of `what`.
+    pub fn units(what: &str, total: u64) -> Self {
+        Self::with(total, &format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+    }
+
+    /// A bar counting bytes (its length set later by `set_length`).
+    pub fn bytes(what: &str) -> Self {
+        Self::with(
+            0,
+            &format!("{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{msg}}"),
+        )
+    }
+
+    fn with(total: u64, template: &str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self { bar }
+    }
+
+    pub fn set_length(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(n);
+        }
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    pub fn message(&self, msg: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl prodready_checklist::Observer for Bar {
+    fn started(&self, meta: &prodready_checklist::Meta) {
+        self.message(meta.id.clone());
+    }
+
+    fn finished(&self, result: &prodready_checklist::CheckResult) {
+        self.inc(1);
+        self.message(format!("{} {}", result.meta.id, result.status));
+    }
+}
+
+impl prodready_backup::Progress for Bar {
+    fn planned(&self, _units: usize, bytes: u64) {
+        self.set_length(bytes);
+    }
+
+    fn bytes(&self, n: u64) {
+        self.inc(n);
+    }
+
+    fn done(&self, what: &str) {
+        self.message(what.to_owned());
+    }
+}
