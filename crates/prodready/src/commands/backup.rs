@@ -304,16 +304,16 @@ fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Resul
         let mut out = std::io::stdout().lock();
         match newest {
             Some(b) => {
-                writeln!(out, "newest backup:          {} ({} ago)", b.id, human_age(age(&b.created_at)))?
+                writeln!(out, "newest backup:          {} ({} ago)", b.id, human_age(age(&b.created_at)))
             }
-            None => writeln!(out, "newest backup:          none; take one with `prodready backup run`")?,
-        }
+            None => writeln!(out, "newest backup:          none; take one with `prodready backup run`"),
+        }?;
         match verified {
             Some((b, at)) => {
-                writeln!(out, "newest verified backup: {} (verified {} ago)", b.id, human_age(age(at)))?
+                writeln!(out, "newest verified backup: {} (verified {} ago)", b.id, human_age(age(at)))
             }
-            None => writeln!(out, "newest verified backup: none; run `prodready backup verify`")?,
-        }
+            None => writeln!(out, "newest verified backup: none; run `prodready backup verify`"),
+        }?;
         if stale {
             let limit = humantime::format_duration(max_age.unwrap_or_default());
             writeln!(out, "STALE: no backup verified within {limit}")?;
