@@ -168,7 +168,8 @@ fn verify(dir: &Path) -> Result {
 /// PostgreSQL must answer at `DATABASE_URL` or 127.0.0.1:5432; when it is down and this is the usual
 /// Debian machine, start the cluster.
 pub fn ensure_postgres() -> Result {
-    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    // pg_isready needs no password: keep it off argv and out of messages.
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()).map(|u| without_password(&u));
     let ready = || {
         let mut cmd = Command::new("pg_isready");
         match &url {
@@ -201,4 +202,17 @@ pub fn ensure_postgres() -> Result {
          or point DATABASE_URL at a server with trust or password-file auth",
         url.as_deref().unwrap_or("127.0.0.1:5432")
     ))
+}
+
+/// `scheme://user:secret@host/db` -> `scheme://user@host/db`.
+fn without_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => match url[start..start + at].find(':') {
+            Some(colon) => format!("{}{}", &url[..start + colon], &url[start + at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }

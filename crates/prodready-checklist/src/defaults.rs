@@ -32,8 +32,9 @@ fn spec(id: &str, title: &str, category: Category, kind: KindName, remediation: 
     }
 }
 
-/// The default checks for `platform`.
-pub fn checks(platform: &Platform) -> Vec<Check> {
+/// The default checks for `platform`. Fails when the platform's endpoints are malformed (the error
+/// names the check, e.g. `loki` and key `url`).
+pub fn checks(platform: &Platform) -> crate::Result<Vec<Check>> {
     let docs = |file: &str| Some(platform.docs_dir.join(file));
     let sections = |list: &[&str]| Some(list.iter().map(|s| (*s).to_owned()).collect());
     let specs = vec![
@@ -59,8 +60,10 @@ pub fn checks(platform: &Platform) -> Vec<Check> {
                 "A backup was restored and checked this quarter",
                 Category::Backups,
                 KindName::Manual,
-                "Restore the newest backup into a scratch database, check it, then record the drill: set \
-                 attested_at, owner and evidence on check `restore-drill` in prodready.toml",
+                "Restore the newest backup into a scratch database and check it (`prodready backup verify`), then \
+                 record the drill: set [checklist] include_defaults = true and declare a [[checklist.checks]] \
+                 with id = \"restore-drill\", kind = \"manual\", attested_at, owner and evidence (it replaces \
+                 this default)",
             )
         },
         CheckSpec {
@@ -105,8 +108,9 @@ pub fn checks(platform: &Platform) -> Vec<Check> {
                 "An on-call rota covers the launch",
                 Category::Monitoring,
                 KindName::Manual,
-                "Publish the on-call rota and escalation path, then set attested_at, owner and evidence on \
-                 check `on-call` in prodready.toml",
+                "Publish the on-call rota and escalation path, then set [checklist] include_defaults = true and \
+                 declare a [[checklist.checks]] with id = \"on-call\", kind = \"manual\", attested_at, owner \
+                 and evidence (it replaces this default)",
             )
         },
         CheckSpec {
@@ -170,5 +174,5 @@ pub fn checks(platform: &Platform) -> Vec<Check> {
             )
         },
     ];
-    specs.iter().map(|s| s.validate().expect("the embedded default checks are valid")).collect()
+    specs.iter().map(CheckSpec::validate).collect()
 }

@@ -158,7 +158,7 @@ fn is_one(w: &f64) -> bool {
 
 /// `expect_status = 200` or `expect_status = [200, 204]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a status code like 200 or a list like [200, 204]")]
 pub enum ExpectStatus {
     One(u16),
     Any(Vec<u16>),

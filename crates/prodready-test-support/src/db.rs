@@ -71,8 +71,9 @@ impl Drop for TestDb {
 /// Connects and drives the connection on the current runtime.
 pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+        let shown = url.split_once('@').map_or(url, |(_, host)| host);
         panic!(
-            "PostgreSQL is not reachable at {url}: {e}; start it with \
+            "PostgreSQL is not reachable at {shown}: {e}; start it with \
              `pg_ctlcluster --skip-systemctl-redirect 15 main start` or set DATABASE_URL"
         )
     });

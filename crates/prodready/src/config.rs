@@ -285,6 +285,21 @@ impl Config {
         self.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
     }
 
+    /// The configuration as JSON with secret values redacted, for display (TOML dates as strings).
+    pub fn redacted_json(&self) -> serde_json::Value {
+        fn plain(value: toml::Value) -> serde_json::Value {
+            match value {
+                toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+                toml::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(plain).collect()),
+                toml::Value::Table(t) => {
+                    serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, plain(v))).collect())
+                }
+                other => serde_json::to_value(other).expect("a TOML scalar is JSON"),
+            }
+        }
+        plain(self.redacted())
+    }
+
     /// The configuration as a TOML value with secret values redacted, for display.
     pub fn redacted(&self) -> toml::Value {
         let mut value = toml::Value::try_from(self).expect("the configuration serializes to TOML");
@@ -315,7 +330,20 @@ fn is_secret_key(key: &str) -> bool {
 }
 
 fn redact(value: &mut toml::Value, key: &str) {
+    // Serializing a TOML date through serde leaves toml's private wrapper table: turn it back into a date.
+    if let toml::Value::Table(t) = value {
+        let wrapped =
+            t.get("$__toml_private_datetime").and_then(toml::Value::as_str).filter(|_| t.len() == 1);
+        if let Some(date) = wrapped.and_then(|d| d.parse::<toml::value::Datetime>().ok()) {
+            *value = toml::Value::Datetime(date);
+            return;
+        }
+    }
     match value {
+        // HTTP headers carry credentials under many names (Authorization, Cookie, X-Api-Key): hide them all.
+        toml::Value::Table(t) if key == "headers" => {
+            t.iter_mut().for_each(|(_, v)| *v = toml::Value::String(REDACTED.to_owned()));
+        }
         toml::Value::String(s) if is_secret_key(key) => *s = REDACTED.to_owned(),
         toml::Value::String(s) => *s = redact_url(s),
         toml::Value::Array(items) => items.iter_mut().for_each(|v| redact(v, key)),
@@ -324,8 +352,19 @@ fn redact(value: &mut toml::Value, key: &str) {
     }
 }
 
-/// Replaces the password of a `scheme://user:password@host/...` URL and any `password=` query parameter.
+/// Replaces the password of a `scheme://user:password@host/...` URL, any `password=` query parameter, and
+/// secret values of a libpq `key=value` connection string.
 pub fn redact_url(s: &str) -> String {
+    if !s.contains("://") && s.contains('=') {
+        return s
+            .split(' ')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_key(k) => format!("{k}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     let mut out = s.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let authority_start = scheme_end + 3;

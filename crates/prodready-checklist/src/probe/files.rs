@@ -19,11 +19,7 @@ pub async fn docs(path: &Path, sections: &[String]) -> Finding {
         Ok(t) => t,
         Err(f) => return f,
     };
-    let headings: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with('#'))
-        .map(|l| l.trim_start_matches('#').trim().to_lowercase())
-        .collect();
+    let headings = headings(&text);
     if text.trim().is_empty() {
         return Finding::fail(format!("{} is empty", path.display()));
     }
@@ -41,6 +37,28 @@ pub async fn docs(path: &Path, sections: &[String]) -> Finding {
     } else {
         Finding::fail(format!("{} lacks sections: {}", path.display(), missing.join(", ")))
     }
+}
+
+/// ATX headings (`#` to `######` then a space), outside fenced code blocks.
+fn headings(text: &str) -> Vec<String> {
+    let mut fence: Option<&str> = None;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+        match (fence, marker) {
+            (None, Some(m)) => fence = Some(m),
+            (Some(open), Some(m)) if open == m => fence = None,
+            (Some(_), _) => {}
+            (None, None) => {
+                let level = line.chars().take_while(|c| *c == '#').count();
+                if (1..=6).contains(&level) && line[level..].starts_with([' ', '\t']) {
+                    out.push(line[level..].trim().trim_end_matches('#').trim().to_lowercase());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Line coverage from an lcov file (`LF`/`LH` records) or `cargo llvm-cov --json` output.

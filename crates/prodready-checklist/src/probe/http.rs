@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use super::{Finding, http_error, millis};
+use super::{Finding, display_url, http_error, millis};
 use crate::model::Status;
 use crate::spec::HttpCheck;
 
@@ -13,10 +13,11 @@ pub async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
     if let Some(body) = &check.body {
         request = request.body(body.clone());
     }
+    let shown = format!("{} {}", check.method, display_url(&check.url));
     let started = Instant::now();
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => return Finding::fail(format!("{} {}: {}", check.method, check.url, http_error(&e))),
+        Err(e) => return Finding::fail(format!("{shown}: {}", http_error(e))),
     };
     let status = response.status().as_u16();
     let body = match response.bytes().await {
@@ -26,7 +27,7 @@ pub async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
                 "{} {}: reading the body: {}",
                 check.method,
                 check.url,
-                http_error(&e)
+                http_error(e)
             ));
         }
     };
@@ -59,7 +60,7 @@ pub async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
     if problems.is_empty() {
         Finding::pass(format!("{status} in {}", millis(elapsed)))
     } else {
-        Finding::new(Status::Fail, format!("{} {}: {}", check.method, check.url, problems.join("; ")))
+        Finding::new(Status::Fail, format!("{shown}: {}", problems.join("; ")))
     }
 }
 

@@ -46,11 +46,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context with an HTTP client that neither follows redirects silently nor waits forever.
+    /// A context with an HTTP client that does not follow redirects (a check judges the status it gets,
+    /// 301 included) and does not wait forever to connect.
     pub fn new(today: Date, now_unix: i64) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("prodready-check/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
@@ -89,19 +90,50 @@ pub fn millis(d: Duration) -> String {
     }
 }
 
-/// A reqwest error, short: the root cause for connection failures, else the whole chain.
-pub fn http_error(err: &reqwest::Error) -> String {
+/// A URL fit for a report: user and password dropped, secret-looking query values masked.
+pub fn display_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let end = out[start..].find(['/', '?', '#']).map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..end].rfind('@') {
+            out.replace_range(start..=start + at, "");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token", "key", "signature", "auth"].iter().any(|s| name.contains(s))
+}
+
+/// A reqwest error, short and without its URL (which may carry credentials): the root cause for
+/// connection failures, else the whole chain.
+pub fn http_error(err: reqwest::Error) -> String {
+    let err = err.without_url();
     if err.is_timeout() {
         return "timed out".to_owned();
     }
     if err.is_connect() {
-        let mut root: &dyn std::error::Error = err;
+        let mut root: &dyn std::error::Error = &err;
         while let Some(next) = root.source() {
             root = next;
         }
         return format!("cannot connect: {root}");
     }
-    chain(err)
+    chain(&err)
 }
 
 /// An error and its causes on one line (reqwest and tokio-postgres hide the useful part in the source).

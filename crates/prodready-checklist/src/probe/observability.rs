@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use super::{Finding, http_error};
+use super::{Finding, display_url, http_error};
 
 #[derive(Debug, Deserialize)]
 struct Targets {
@@ -26,17 +26,18 @@ struct Target {
 /// Every active target of Prometheus (or of one job) is up.
 pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&str>) -> Finding {
     let endpoint = format!("{}/api/v1/targets?state=active", url.trim_end_matches('/'));
+    let url = display_url(url);
     let response = match http.get(&endpoint).send().await {
         Ok(r) => r,
-        Err(e) => return Finding::fail(format!("Prometheus at {url}: {}", http_error(&e))),
+        Err(e) => return Finding::fail(format!("Prometheus at {url}: {}", http_error(e))),
     };
     if !response.status().is_success() {
-        return Finding::fail(format!("Prometheus at {url}: {} from {endpoint}", response.status()));
+        return Finding::fail(format!("Prometheus at {url}: {} from /api/v1/targets", response.status()));
     }
     let targets: Targets = match response.json().await {
         Ok(t) => t,
         Err(e) => {
-            return Finding::error(format!("Prometheus at {url}: unexpected answer: {}", http_error(&e)));
+            return Finding::error(format!("Prometheus at {url}: unexpected answer: {}", http_error(e)));
         }
     };
     let targets: Vec<Target> =
@@ -68,10 +69,11 @@ pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&
 /// Loki answers `/ready`.
 pub async fn loki(http: &reqwest::Client, url: &str) -> Finding {
     let endpoint = format!("{}/ready", url.trim_end_matches('/'));
+    let url = display_url(url);
     match http.get(&endpoint).send().await {
         Ok(r) if r.status().is_success() => Finding::pass(format!("Loki at {url} is ready")),
-        Ok(r) => Finding::fail(format!("Loki at {url}: {} from {endpoint}", r.status())),
-        Err(e) => Finding::fail(format!("Loki at {url}: {}", http_error(&e))),
+        Ok(r) => Finding::fail(format!("Loki at {url}: {} from /ready", r.status())),
+        Err(e) => Finding::fail(format!("Loki at {url}: {}", http_error(e))),
     }
 }
 
@@ -84,6 +86,6 @@ pub async fn otlp(http: &reqwest::Client, url: &str) -> Finding {
     match sent {
         Ok(r) if r.status().is_success() => Finding::pass(format!("{endpoint} accepted an OTLP export")),
         Ok(r) => Finding::fail(format!("{endpoint}: {}", r.status())),
-        Err(e) => Finding::fail(format!("{endpoint}: {}", http_error(&e))),
+        Err(e) => Finding::fail(format!("{endpoint}: {}", http_error(e))),
     }
 }

@@ -61,10 +61,11 @@ async fn a_slow_check_times_out_without_delaying_the_others() {
 }
 
 #[tokio::test]
-async fn a_timed_out_command_is_killed() {
+async fn a_timed_out_command_is_killed_with_everything_it_started() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
-    let script = format!("sleep 3; touch {}", marker.display());
+    // The marker comes from a grandchild: killing only the shell would leave it running.
+    let script = format!("(sleep 3; touch {}) & wait", marker.display());
     let checks = vec![command("slow", &["sh", "-c", &script], None).validate().unwrap()];
     let results =
         run(&checks, &RunOptions::now(Duration::from_millis(300)), Arc::new(prodready_checklist::Quiet))
@@ -88,4 +89,12 @@ async fn a_not_applicable_check_does_not_run() {
         (results[0].status, results[0].summary.as_str()),
         (Status::NotApplicable, "no TLS on this internal service")
     );
+}
+
+#[tokio::test]
+async fn a_command_that_leaves_a_background_process_still_finishes() {
+    let checks = vec![command("daemonish", &["sh", "-c", "sleep 30 & exit 0"], None).validate().unwrap()];
+    let results =
+        run(&checks, &RunOptions::now(Duration::from_secs(10)), Arc::new(prodready_checklist::Quiet)).await;
+    assert_eq!(results[0].status, Status::Pass, "{}", results[0].summary);
 }

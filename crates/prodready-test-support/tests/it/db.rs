@@ -33,7 +33,15 @@ async fn a_test_database_is_fresh_usable_and_dropped_afterwards() {
 }
 
 #[tokio::test]
-async fn two_test_databases_never_share_a_name() {
+async fn test_databases_are_isolated_from_each_other() {
     let (a, b) = (TestDb::create().await, TestDb::create().await);
-    assert_ne!(a.name(), b.name());
+    a.connect().await.batch_execute("CREATE TABLE only_in_a (id int)").await.unwrap();
+    let seen: i64 = b
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0);
 }

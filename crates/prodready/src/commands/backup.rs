@@ -24,9 +24,15 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let outcome = dispatch(&cfg, &runtime, cmd);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    outcome
+}
+
+fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand) -> anyhow::Result<Exit> {
     match cmd {
         BackupCommand::Run { store, database, jobs, json } => {
-            let store = open(&cfg, store)?;
+            let store = open(cfg, store)?;
             let mut options =
                 BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
             options.jobs = usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1));
@@ -55,7 +61,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
             Ok(Exit::Success)
         }
         BackupCommand::List { store, json } => {
-            let backups = catalog::list(&open(&cfg, store)?)?;
+            let backups = catalog::list(&open(cfg, store)?)?;
             if *json {
                 print_json(&backups)?;
                 return Ok(Exit::Success);
@@ -78,7 +84,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
             Ok(Exit::Success)
         }
         BackupCommand::Verify { store, id, quick, scratch, json } => {
-            let store = open(&cfg, store)?;
+            let store = open(cfg, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))?
@@ -113,7 +119,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
             Ok(if verification.ok { Exit::Success } else { Exit::Failure })
         }
         BackupCommand::Restore { store, id, into, force, jobs, json } => {
-            let store = open(&cfg, store)?;
+            let store = open(cfg, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let options = RestoreOptions {
                 target_url: into.clone(),
@@ -163,7 +169,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
             Ok(Exit::Success)
         }
         BackupCommand::Prune { store, keep_daily, keep_weekly, keep_monthly, min_keep, dry_run, json } => {
-            let store = open(&cfg, store)?;
+            let store = open(cfg, store)?;
             let mut policy = cfg.backup.retention.clone();
             policy.keep_daily = keep_daily.unwrap_or(policy.keep_daily);
             policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
@@ -171,7 +177,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
             policy.min_keep = min_keep.unwrap_or(policy.min_keep);
             prune(&store, &policy, *dry_run, *json)
         }
-        BackupCommand::Status { store, max_age, json } => status(&open(&cfg, store)?, *max_age, *json),
+        BackupCommand::Status { store, max_age, json } => status(&open(cfg, store)?, *max_age, *json),
     }
 }
 

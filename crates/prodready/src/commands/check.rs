@@ -24,7 +24,12 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
     let (to_run, skipped) = select(checks, &args.only)?;
     let min_score = args.min_score.unwrap_or(cfg.checklist.min_score);
     if !(0.0..=10.0).contains(&min_score) {
-        return Err(UsageError(format!("--min-score {min_score}: must be between 0 and 10")).into());
+        let source = if args.min_score.is_some() {
+            "--min-score".to_owned()
+        } else {
+            "[checklist] min_score".to_owned()
+        };
+        return Err(UsageError(format!("{source} = {min_score}: must be a score between 0 and 10")).into());
     }
     let options = RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout));
 
@@ -35,6 +40,8 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
         .build()
         .context("cannot start the async runtime")?;
     let mut results = runtime.block_on(prodready_checklist::run(&to_run, &options, progress.clone()));
+    // Abandoned probes (a DNS lookup, a hung file read) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     progress.finish();
     results.extend(skipped);
     results.sort_by_key(|r| order.iter().position(|id| *id == r.meta.id));
@@ -42,10 +49,14 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
     // A partial run (--only) would distort the trend, so only whole runs enter the history.
     let history_file =
         cfg.checklist.history_file.as_deref().filter(|_| !args.no_history && args.only.is_empty());
-    let previous = match history_file {
-        Some(path) => history::last(path)?,
-        None => None,
-    };
+    let previous = history_file.and_then(|path| {
+        history::last(path).unwrap_or_else(|e| {
+            warn(&format!(
+                "cannot read the history ({e}); set [checklist] history_file or pass --no-history"
+            ));
+            None
+        })
+    });
     let scorecard = prodready_checklist::score(&results, min_score);
     let generated_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let report = Report::new(generated_at.clone(), scorecard, previous, results);
@@ -68,16 +79,28 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
                 .map(str::to_owned);
             writeln!(std::io::stderr(), "wrote {}; {}", path.display(), verdict.unwrap_or_default())?;
         }
-        None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
+        // A reader that went away (`| head`) does not change the verdict.
+        None => match std::io::stdout().lock().write_all(rendered.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+            _ => {}
+        },
     }
-    if let Some(path) = history_file {
-        history::append(path, &history::Entry::of(&report.scorecard, &generated_at))?;
+    let recorded =
+        history_file.map(|path| history::append(path, &history::Entry::of(&report.scorecard, &generated_at)));
+    if let Some(Err(e)) = recorded {
+        warn(&format!(
+            "cannot record this run in the history ({e}); set [checklist] history_file or pass --no-history"
+        ));
     }
     Ok(match report.scorecard.verdict {
         Verdict::Ready => Exit::Success,
         Verdict::MustHaveFailed => Exit::MustHaveFailed,
         Verdict::BelowMinimum => Exit::BelowMinimum,
     })
+}
+
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {message}");
 }
 
 /// The checks to run: declared ones, else (or also, with `include_defaults`) the embedded defaults. A
@@ -99,10 +122,21 @@ fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
     if !declared.is_empty() && !cfg.checklist.include_defaults {
         return Ok(declared);
     }
-    let mut checks: Vec<Check> = defaults::checks(&platform(cfg))
-        .into_iter()
-        .filter(|d| !declared.iter().any(|c| c.meta.id == d.meta.id))
-        .collect();
+    let defaults = defaults::checks(&platform(cfg)).map_err(|e| {
+        let key = match &e {
+            prodready_checklist::Error::InvalidCheck { id, .. } => match id.as_str() {
+                "postgres" => "[database] url",
+                "loki" => "[logging] loki_url",
+                "prometheus-targets" => "[alerts] prometheus_url",
+                "otlp" => "[tracing] otlp_endpoint",
+                _ => "[checklist]",
+            },
+            _ => "[checklist]",
+        };
+        UsageError(format!("{key}: {e}"))
+    })?;
+    let mut checks: Vec<Check> =
+        defaults.into_iter().filter(|d| !declared.iter().any(|c| c.meta.id == d.meta.id)).collect();
     checks.extend(declared);
     Ok(checks)
 }

@@ -9,10 +9,9 @@ use crate::exit::Exit;
 pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &ConfigCommand) -> anyhow::Result<Exit> {
     let ConfigCommand::Show { json } = cmd;
     let loaded = config::load(config_flag, env)?;
-    let value = loaded.config.redacted();
     let mut stdout = std::io::stdout().lock();
     if *json {
-        serde_json::to_writer_pretty(&mut stdout, &value)?;
+        serde_json::to_writer_pretty(&mut stdout, &loaded.config.redacted_json())?;
         writeln!(stdout)?;
     } else {
         let source = match &loaded.source {
@@ -23,7 +22,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &ConfigCommand) -> anyhow
         for var in &loaded.overrides {
             writeln!(stdout, "# overridden by {var}")?;
         }
-        write!(stdout, "{}", toml::to_string_pretty(&value)?)?;
+        write!(stdout, "{}", toml::to_string_pretty(&loaded.config.redacted())?)?;
     }
     Ok(Exit::Success)
 }

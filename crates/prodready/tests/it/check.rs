@@ -196,3 +196,32 @@ fn declared_checks_replace_defaults_unless_included() {
     let runbook = report["results"].as_array().unwrap().iter().find(|r| r["id"] == "runbook").unwrap();
     assert_eq!(runbook["title"], "Runbook present");
 }
+
+#[test]
+fn a_malformed_endpoint_is_a_usage_error_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = prodready(dir.path(), &[("PRODREADY_TRACING__OTLP_ENDPOINT", "localhost:4318")], &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: [tracing] otlp_endpoint: check `otlp`: url:"),
+        "{}",
+        stderr(&out)
+    );
+    let out = prodready(dir.path(), &[("PRODREADY_CHECKLIST__MIN_SCORE", "70")], &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[checklist] min_score = 70: must be a score between 0 and 10"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unwritable_history_warns_and_keeps_the_verdict() {
+    let dir = setup(PASSING);
+    std::fs::write(dir.path().join("blocker"), "a file where a directory should be").unwrap();
+    let out =
+        prodready(dir.path(), &[("PRODREADY_CHECKLIST__HISTORY_FILE", "blocker/history.jsonl")], &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: cannot record this run in the history"), "{}", stderr(&out));
+}

@@ -16,7 +16,7 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["check", "init", "config", "completions", "man", "help"]);
+    assert_eq!(commands, ["check", "backup", "init", "config", "completions", "man", "help"]);
 }
 
 #[test]
@@ -24,6 +24,7 @@ fn init_then_config_show_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let embedded = prodready(dir.path(), &[], &["config", "show"]);
     assert!(embedded.status.success(), "{}", stderr(&embedded));
+    assert!(!stdout(&embedded).contains("$__toml_private"), "{}", stdout(&embedded));
     assert!(stdout(&embedded).starts_with("# source: embedded defaults"));
 
     let init = prodready(dir.path(), &[], &["init"]);

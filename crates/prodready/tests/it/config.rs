@@ -176,6 +176,10 @@ fn secrets_are_redacted_for_display() {
     );
     check("postgres://db/app", expect!["postgres://db/app"]);
     check("http://u:p@h:1@x/y", expect!["http://u:<redacted>@x/y"]);
+    check(
+        "host=db user=app password=hunter2 dbname=app",
+        expect!["host=db user=app password=<redacted> dbname=app"],
+    );
 
     let env = Env::from_pairs([("DATABASE_URL", "postgres://app:hunter2@db/app"), ("HOME", "/h")]);
     let shown = config::load(None, &env).unwrap().config.redacted().to_string();
@@ -212,4 +216,25 @@ fn the_starter_file_is_the_defaults_and_every_commented_key_is_valid() {
     if let Err(e) = config::load(Some(&starter), &env) {
         panic!("{e}\n{uncommented}");
     }
+}
+
+#[test]
+fn check_headers_are_redacted_and_dates_shown_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prodready.toml");
+    std::fs::write(
+        &path,
+        "[[checklist.checks]]\nid = \"api\"\ntitle = \"API\"\ncategory = \"Features\"\nkind = \"http\"\n\
+         url = \"http://x\"\nheaders = { Authorization = \"Bearer abc123\", X-Api-Key = \"k-999\" }\n\
+         [[checklist.checks]]\nid = \"drill\"\ntitle = \"Drill\"\ncategory = \"Backups\"\nkind = \"manual\"\n\
+         attested_at = 2026-10-01\n",
+    )
+    .unwrap();
+    let loaded = config::load(Some(&path), &Env::from_pairs([("HOME", "/h")])).unwrap();
+    let toml = loaded.config.redacted().to_string();
+    let json = loaded.config.redacted_json().to_string();
+    for shown in [&toml, &json] {
+        assert!(!shown.contains("abc123") && !shown.contains("k-999"), "{shown}");
+    }
+    assert!(json.contains("\"attested_at\":\"2026-10-01\""), "{json}");
 }
