@@ -83,7 +83,7 @@ struct JobResult {
 }
 
 /// The key of the session advisory lock that keeps two backups of one database apart.
-const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
+pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 
 /// Takes one backup of `options.database_url` into `store` and returns its manifest. On any failure
 /// nothing is published: the partial objects have no manifest and are removed (or, after a crash, left for

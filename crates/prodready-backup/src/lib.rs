@@ -23,7 +23,7 @@ mod store;
 mod tools;
 mod verify;
 
-pub use backup::{BackupOptions, NoProgress, Progress, backup, new_id};
+pub use backup::{BackupOptions, LOCK_KEY, NoProgress, Progress, backup, new_id};
 pub use config::{BackupConfig, Retention};
 pub use error::{Error, Result};
 pub use manifest::Manifest;

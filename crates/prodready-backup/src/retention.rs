@@ -1,8 +1,12 @@
 //! Grandfather-father-son retention. Pure: [`plan`] decides, the caller deletes.
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Retention;
+use crate::store::{MANIFEST, Store};
+use crate::{Result, catalog};
 
 /// A backup as retention sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,4 +87,61 @@ fn civil(days: i64) -> (i64, u8, u8) {
     let day = u8::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
     let month = u8::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// What a prune did (or, on a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    /// Every committed backup, newest first, with its fate.
+    pub decisions: Vec<Decision>,
+    /// Leftovers of interrupted runs (no manifest) removed.
+    pub incomplete: Vec<String>,
+}
+
+/// Applies [`plan`] to the store: deletes each backup it does not keep (manifest first, so a half-deleted
+/// backup is visibly incomplete), and removes leftovers of interrupted runs untouched for longer than
+/// `incomplete_older_than` (a running backup writes continually, so it is never idle that long).
+pub fn prune(
+    store: &Store,
+    policy: &Retention,
+    dry_run: bool,
+    incomplete_older_than: Duration,
+) -> Result<PruneReport> {
+    let backups = catalog::list(store)?;
+    let candidates: Vec<Candidate> = backups
+        .iter()
+        .map(|b| Candidate {
+            id: b.id.clone(),
+            created_unix: unix(&b.created_at),
+            verified_ok: b.last_verified_ok_at.is_some(),
+        })
+        .collect();
+    let decisions = plan(&candidates, policy);
+    let committed: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+    let incomplete: Vec<String> = store
+        .ids()?
+        .into_iter()
+        .filter(|id| !committed.contains(&id.as_str()))
+        .filter(|id| store.idle_for(id).is_some_and(|idle| idle >= incomplete_older_than))
+        .collect();
+    if !dry_run {
+        for d in decisions.iter().filter(|d| !d.keep) {
+            store.delete(&d.id, MANIFEST)?;
+            store.delete_backup(&d.id)?;
+        }
+        for id in &incomplete {
+            store.delete_backup(id)?;
+        }
+    }
+    Ok(PruneReport { dry_run, decisions, incomplete })
+}
+
+/// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).
+pub fn unix(rfc3339: &str) -> i64 {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
 }

@@ -239,7 +239,8 @@ prodready backup restore 20261129T020000Z-1a2b --into postgres:///app --force"
     #[command(
         after_help = "Keeps the newest backup of each of the last N days, ISO weeks and months, the --min-keep \
 newest, and always the newest backup whose restore verification passed. Deletes the manifest first, so a
-half-deleted backup is visibly incomplete; also removes leftovers of interrupted runs older than an hour.
+half-deleted backup is visibly incomplete; also removes leftovers of interrupted runs (no manifest) that
+nothing has written to for --incomplete-older-than.
 
 Examples:
   prodready backup prune --dry-run
@@ -259,6 +260,9 @@ Examples:
         /// Show the plan, delete nothing
         #[arg(long)]
         dry_run: bool,
+        /// Remove leftovers of interrupted runs once untouched this long
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+        incomplete_older_than: std::time::Duration,
         #[arg(long)]
         json: bool,
     },

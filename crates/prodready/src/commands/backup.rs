@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use prodready_backup::catalog::{self, BackupInfo};
-use prodready_backup::retention::{self, Candidate};
+use prodready_backup::retention;
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
 use serde::Serialize;
 
@@ -168,14 +168,23 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
             }
             Ok(Exit::Success)
         }
-        BackupCommand::Prune { store, keep_daily, keep_weekly, keep_monthly, min_keep, dry_run, json } => {
+        BackupCommand::Prune {
+            store,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            min_keep,
+            dry_run,
+            incomplete_older_than,
+            json,
+        } => {
             let store = open(cfg, store)?;
             let mut policy = cfg.backup.retention.clone();
             policy.keep_daily = keep_daily.unwrap_or(policy.keep_daily);
             policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
             policy.keep_monthly = keep_monthly.unwrap_or(policy.keep_monthly);
             policy.min_keep = min_keep.unwrap_or(policy.min_keep);
-            prune(&store, &policy, *dry_run, *json)
+            prune(&store, &policy, *dry_run, *incomplete_older_than, *json)
         }
         BackupCommand::Status { store, max_age, json } => status(&open(cfg, store)?, *max_age, *json),
     }
@@ -202,16 +211,8 @@ fn verified(b: &BackupInfo) -> String {
     }
 }
 
-fn unix(rfc3339: &str) -> i64 {
-    humantime::parse_rfc3339(rfc3339)
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(0)
-}
-
 fn age(rfc3339: &str) -> Duration {
-    let then = u64::try_from(unix(rfc3339)).unwrap_or(0);
+    let then = u64::try_from(retention::unix(rfc3339)).unwrap_or(0);
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     Duration::from_secs(now.saturating_sub(then))
 }
@@ -220,58 +221,24 @@ fn prune(
     store: &Store,
     policy: &prodready_backup::Retention,
     dry_run: bool,
+    incomplete_older_than: Duration,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let backups = catalog::list(store)?;
-    let candidates: Vec<Candidate> = backups
-        .iter()
-        .map(|b| Candidate {
-            id: b.id.clone(),
-            created_unix: unix(&b.created_at),
-            verified_ok: b.last_verified_ok_at.is_some(),
-        })
-        .collect();
-    let plan = retention::plan(&candidates, policy);
-    let committed: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
-    // Leftovers of interrupted runs: no manifest, and untouched for an hour (a running backup writes all the time).
-    let leftovers: Vec<String> = store
-        .ids()?
-        .into_iter()
-        .filter(|id| {
-            !committed.contains(&id.as_str())
-                && store.idle_for(id).is_some_and(|d| d > Duration::from_secs(3600))
-        })
-        .collect();
-    if !dry_run {
-        for d in plan.iter().filter(|d| !d.keep) {
-            // Manifest first: from here on the backup no longer exists, even if the rest fails.
-            store.delete(&d.id, prodready_backup::MANIFEST)?;
-            store.delete_backup(&d.id)?;
-        }
-        for id in &leftovers {
-            store.delete_backup(id)?;
-        }
-    }
+    let report = retention::prune(store, policy, dry_run, incomplete_older_than)?;
     if json {
-        #[derive(Serialize)]
-        struct Pruned<'a> {
-            dry_run: bool,
-            decisions: &'a [retention::Decision],
-            incomplete_removed: &'a [String],
-        }
-        print_json(&Pruned { dry_run, decisions: &plan, incomplete_removed: &leftovers })?;
+        print_json(&report)?;
         return Ok(Exit::Success);
     }
     let mut out = std::io::stdout().lock();
     let verb = if dry_run { "would delete" } else { "deleted" };
-    for d in &plan {
+    for d in &report.decisions {
         if d.keep {
             writeln!(out, "keep    {}  ({})", d.id, d.reasons.join(", "))?;
         } else {
             writeln!(out, "{verb:<7} {}", d.id)?;
         }
     }
-    for id in &leftovers {
+    for id in &report.incomplete {
         writeln!(out, "{verb:<7} {id}  (incomplete: interrupted run)")?;
     }
     Ok(Exit::Success)

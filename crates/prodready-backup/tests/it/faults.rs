@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use prodready_backup::catalog;
+use prodready_backup::{Error, RestoreOptions, Store, Tools, VerifyOptions};
+use prodready_test_support::{TestDb, free_port};
+
+use crate::{options, quiet, temp_store};
+
+async fn small_database() -> TestDb {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i")
+        .await
+        .unwrap();
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_fails_both_verifications_and_names_the_object() {
+    let db = small_database().await;
+    let (dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let object = manifest.tables[0].parts[0].clone();
+    let path = dir.path().join("backups").join(&manifest.id).join(&object);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    let quick = prodready_backup::verify_quick(&store, &manifest).await.unwrap();
+    assert!(!quick.ok);
+    assert_eq!(quick.problems.len(), 1, "{:?}", quick.problems);
+    assert!(quick.problems[0].starts_with(&format!("{object}: SHA-256 ")), "{:?}", quick.problems);
+
+    let full = prodready_backup::verify(
+        &store,
+        &manifest,
+        &VerifyOptions {
+            scratch_url: db.url().to_owned(),
+            smoke_sql: vec![],
+            jobs: 2,
+            tools: Tools::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!full.ok);
+    assert!(full.problems.iter().any(|p| p.contains(&object)), "{:?}", full.problems);
+    assert_eq!(catalog::list(&store).unwrap()[0].verify_ok, Some(false));
+
+    // Restoring it fails on the corrupt object instead of loading damaged data.
+    let target = TestDb::create().await;
+    let restored = prodready_backup::restore(
+        &store,
+        &manifest,
+        &RestoreOptions {
+            target_url: target.url().to_owned(),
+            jobs: 1,
+            force: false,
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await;
+    match restored {
+        Err(Error::Corrupt { object: named, .. }) => assert_eq!(named, object),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_connections_fail_the_run_and_publish_nothing() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE big (id int, pad text); INSERT INTO big SELECT i, repeat('y', 500) FROM generate_series(1, 600000) i")
+        .await
+        .unwrap();
+    let (dir, store) = temp_store();
+    let killer = {
+        let client = db.connect().await;
+        let name = db.name().to_owned();
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                let killed: i64 = client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE datname = $1 AND application_name = 'prodready-backup' AND query ILIKE 'COPY%'",
+                        &[&name],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if killed > 0 {
+                    return killed;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            0
+        })
+    };
+    let result = prodready_backup::backup(&store, &options(&db), quiet()).await;
+    assert!(killer.await.unwrap() > 0, "the test never caught the backup copying");
+    assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
+    assert!(catalog::list(&store).unwrap().is_empty());
+    let leftovers = std::fs::read_dir(dir.path().join("backups")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "the partial backup was removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_backup_of_the_same_database_is_refused_while_one_runs() {
+    let db = small_database().await;
+    let holder = db.connect().await;
+    holder.query_one("SELECT pg_advisory_lock($1)", &[&prodready_backup::LOCK_KEY]).await.unwrap();
+    let (_dir, store) = temp_store();
+    let result = prodready_backup::backup(&store, &options(&db), quiet()).await;
+    assert!(matches!(result, Err(Error::Locked(ref name)) if name == db.name()), "{result:?}");
+    holder.query_one("SELECT pg_advisory_unlock($1)", &[&prodready_backup::LOCK_KEY]).await.unwrap();
+    assert!(prodready_backup::backup(&store, &options(&db), quiet()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_one_clear_error() {
+    let (_dir, store) = temp_store();
+    let unreachable = format!("postgres://postgres:hunter2@127.0.0.1:{}/nope", free_port());
+    let err = prodready_backup::backup(&store, &prodready_backup::BackupOptions::new(&unreachable), quiet())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("database: cannot connect to 127.0.0.1:"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let db = small_database().await;
+    let mut opts = options(&db);
+    opts.tools.pg_dump = "/nonexistent/pg_dump".into();
+    let err = prodready_backup::backup(&store, &opts, quiet()).await.unwrap_err();
+    assert!(matches!(err, Error::ToolMissing { tool: "pg_dump", .. }), "{err:?}");
+    assert!(err.to_string().contains("apt-get install postgresql-client"), "{err}");
+
+    let err = catalog::manifest(&store, "20000101T000000Z-dead").unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)) && err.is_usage(), "{err:?}");
+    let err = catalog::manifest(&store, "latest").unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert!(Store::open("s3://bucket/prefix").is_err());
+}

@@ -1,0 +1,151 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prodready_backup::catalog;
+use prodready_backup::{RestoreOptions, Tools, VerifyOptions};
+use prodready_test_support::TestDb;
+
+use crate::{edge_case_database, fingerprints, options, quiet, schema_only, sequences, temp_store};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_case_database_round_trips_through_backup_verify_and_restore() {
+    let source = TestDb::create().await;
+    edge_case_database(&source, 1_000_000).await;
+    let (_dir, store) = temp_store();
+    let mut opts = options(&source);
+    opts.split_pages = 2_000; // splits audit.events into several ctid ranges
+    let manifest = prodready_backup::backup(&store, &opts, quiet()).await.unwrap();
+
+    let events = manifest.tables.iter().find(|t| t.schema == "audit" && t.name == "events").unwrap();
+    assert_eq!(events.rows, 1_000_000);
+    assert!(events.parts.len() > 1, "a big table is split into ctid ranges: {:?}", events.parts);
+    let users = manifest.tables.iter().find(|t| t.name == "users").unwrap();
+    assert!(!users.columns.contains(&"name_len".to_owned()), "generated columns are not copied");
+    assert_eq!(manifest.large_objects.count, 2);
+    assert!(!manifest.tables.iter().any(|t| t.name == "measurements"), "partitioned parents hold no data");
+    assert_eq!(catalog::list(&store).unwrap().len(), 1);
+
+    let verification = prodready_backup::verify(
+        &store,
+        &manifest,
+        &VerifyOptions {
+            scratch_url: source.url().to_owned(),
+            smoke_sql: vec!["SELECT count(*) FROM app.users".into()],
+            jobs: 2,
+            tools: Tools::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(verification.ok, "{:?}", verification.problems);
+    assert!(
+        verification.checked.iter().any(|c| c.starts_with("amcheck bt_index_check on")),
+        "{:?}",
+        verification.checked
+    );
+    let listed = &catalog::list(&store).unwrap()[0];
+    assert_eq!(listed.verify_ok, Some(true));
+    assert!(listed.last_verified_ok_at.is_some());
+
+    let target = TestDb::create().await;
+    let report = prodready_backup::restore(
+        &store,
+        &manifest,
+        &RestoreOptions {
+            target_url: target.url().to_owned(),
+            jobs: 2,
+            force: false,
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rows, manifest.rows());
+
+    assert_eq!(schema_only(source.url()), schema_only(target.url()));
+    assert_eq!(fingerprints(source.url()).await, fingerprints(target.url()).await);
+    let (before, after) = (sequences(source.url()).await, sequences(target.url()).await);
+    assert_eq!(before, after, "no sequence is behind");
+    assert!(before.values().any(|v| *v == Some(500_001)), "{before:?}");
+
+    // A second restore into the now non-empty target is refused without --force.
+    let again = prodready_backup::restore(
+        &store,
+        &manifest,
+        &RestoreOptions {
+            target_url: target.url().to_owned(),
+            jobs: 2,
+            force: false,
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await;
+    assert!(matches!(again, Err(prodready_backup::Error::TargetNotEmpty(_))), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_writer_is_seen_exactly_as_the_snapshot_saw_it() {
+    let db = TestDb::create().await;
+    let setup = db.connect().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE ledger_a (id bigserial PRIMARY KEY, v int); CREATE TABLE ledger_b (id bigserial PRIMARY KEY, v int);
+             CREATE TABLE bulk (id int, pad text);
+             INSERT INTO bulk SELECT i, repeat('x', 200) FROM generate_series(1, 400000) i;
+             ANALYZE",
+        )
+        .await
+        .unwrap();
+    // The writer inserts one row into each ledger per transaction: any consistent snapshot sees equal counts.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, client) = (stop.clone(), db.connect().await);
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                client
+                    .batch_execute("BEGIN; INSERT INTO ledger_a (v) VALUES (1); INSERT INTO ledger_b (v) VALUES (1); COMMIT")
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_dir, store) = temp_store();
+    let mut opts = options(&db);
+    opts.split_pages = 1_000;
+    let manifest = prodready_backup::backup(&store, &opts, quiet()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+
+    let rows = |name: &str| manifest.tables.iter().find(|t| t.name == name).unwrap().rows;
+    assert_eq!(rows("ledger_a"), rows("ledger_b"), "both ledgers come from one snapshot");
+    assert!(
+        rows("ledger_a") > 0 && rows("ledger_a") < written,
+        "the writer ran before and after the snapshot"
+    );
+
+    let target = TestDb::create().await;
+    prodready_backup::restore(
+        &store,
+        &manifest,
+        &RestoreOptions {
+            target_url: target.url().to_owned(),
+            jobs: 2,
+            force: false,
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+    let restored = fingerprints(target.url()).await;
+    assert_eq!(restored["public.ledger_a"].0, i64::try_from(rows("ledger_a")).unwrap());
+    assert_eq!(restored["public.ledger_b"].0, restored["public.ledger_a"].0);
+    assert_eq!(restored["public.bulk"].0, 400_000);
+}
