@@ -1,0 +1,119 @@
+use std::time::{Duration, Instant};
+
+use prodready_test_support::TestDb;
+
+use crate::{prodready, stderr, stdout};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_list_verify_restore_status_from_the_command_line() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DATABASE_URL", db.url())];
+
+    // Nothing verified yet: status with a limit fails.
+    let status = prodready(dir.path(), &env, &["backup", "status", "--max-age", "1h"]);
+    assert_eq!(status.status.code(), Some(1), "{}", stdout(&status));
+    assert!(stdout(&status).contains("STALE"), "{}", stdout(&status));
+
+    let run = prodready(dir.path(), &env, &["backup", "run", "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let manifest = json(&run);
+    let id = manifest["id"].as_str().unwrap().to_owned();
+    assert_eq!(manifest["tables"][0]["rows"], 1000);
+
+    let list = json(&prodready(dir.path(), &env, &["backup", "list", "--json"]));
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["verify_ok"], serde_json::Value::Null);
+
+    let verify = prodready(dir.path(), &env, &["backup", "verify", "latest", "--json"]);
+    assert_eq!(verify.status.code(), Some(0), "{}{}", stdout(&verify), stderr(&verify));
+    assert_eq!(json(&verify)["ok"], true);
+    let status = prodready(dir.path(), &env, &["backup", "status", "--max-age", "1h"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stdout(&status));
+
+    let target = TestDb::create().await;
+    let restore = prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url(), "--json"]);
+    assert_eq!(restore.status.code(), Some(0), "{}", stderr(&restore));
+    assert_eq!(json(&restore)["rows"], 1000);
+    // The target now holds tables: a second restore is refused (exit 2) and names --force.
+    let again = prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    let forced = prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url(), "--force"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+
+    let unknown = prodready(dir.path(), &env, &["backup", "verify", "20000101T000000Z-dead"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no backup `20000101T000000Z-dead`"), "{}", stderr(&unknown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_killed_mid_run_leaves_nothing_listed_and_prune_clears_it() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE big (id int, pad text); INSERT INTO big SELECT i, md5(i::text) || repeat('z', 400) FROM generate_series(1, 800000) i")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(["backup", "run", "--jobs", "1", "--store"])
+        .arg(&store)
+        .env("DATABASE_URL", db.url())
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until table data is being written, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let writing = std::fs::read_dir(&store).into_iter().flatten().flatten().any(|backup| {
+            std::fs::read_dir(backup.path().join("data"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| f.metadata().is_ok_and(|m| m.len() > 0))
+        });
+        if writing {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the backup finished before it could be killed");
+        assert!(Instant::now() < deadline, "the backup never started writing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let env = [("DATABASE_URL", db.url())];
+    let store_arg = store.to_str().unwrap();
+    let list = json(&prodready(dir.path(), &env, &["backup", "list", "--store", store_arg, "--json"]));
+    assert_eq!(list, serde_json::json!([]), "an interrupted backup is not a backup");
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 1, "its leftovers are still on disk");
+
+    // The default idle threshold (1 h) protects a backup that might still be running...
+    let kept = json(&prodready(dir.path(), &env, &["backup", "prune", "--store", store_arg, "--json"]));
+    assert_eq!(kept["incomplete"], serde_json::json!([]));
+    // ...and an explicit threshold clears the leftovers.
+    let pruned = json(&prodready(
+        dir.path(),
+        &env,
+        &["backup", "prune", "--store", store_arg, "--incomplete-older-than", "0s", "--json"],
+    ));
+    assert_eq!(pruned["incomplete"].as_array().unwrap().len(), 1, "{pruned}");
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+
+    // The advisory lock died with the killed process: the next run succeeds.
+    let run = prodready(dir.path(), &env, &["backup", "run", "--store", store_arg]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+}
