@@ -11,6 +11,8 @@ use crate::spec::{Check, CheckSpec, KindName};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Platform {
     pub database_url: String,
+    /// The prodready backup store (a directory).
+    pub backup_store: String,
     pub prometheus_url: String,
     pub loki_url: String,
     pub otlp_endpoint: String,
@@ -49,6 +51,19 @@ pub fn checks(platform: &Platform) -> crate::Result<Vec<Check>> {
                 KindName::Postgres,
                 "Start PostgreSQL (Debian: `pg_ctlcluster --skip-systemctl-redirect 15 main start`) or point \
                  [database] url / DATABASE_URL at it",
+            )
+        },
+        CheckSpec {
+            store: Some(platform.backup_store.clone()),
+            must_have: true,
+            weight: 3.0,
+            ..spec(
+                "backup-fresh",
+                "A backup from the last day exists and one was proven by restore this week",
+                Category::Backups,
+                KindName::Backup,
+                "Schedule `prodready backup run` daily and `prodready backup verify` at least weekly (see \
+                 docs/backups.md); run both now",
             )
         },
         CheckSpec {

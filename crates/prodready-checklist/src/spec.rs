@@ -26,6 +26,7 @@ pub enum KindName {
     Loadtest,
     Command,
     Manual,
+    Backup,
 }
 
 impl KindName {
@@ -43,6 +44,7 @@ impl KindName {
             KindName::Loadtest => "loadtest",
             KindName::Command => "command",
             KindName::Manual => "manual",
+            KindName::Backup => "backup",
         }
     }
 
@@ -69,6 +71,7 @@ impl KindName {
             KindName::Loadtest => &["path"],
             KindName::Command => &["run"],
             KindName::Manual => &["owner", "evidence", "attested_at", "expires_after"],
+            KindName::Backup => &["store", "database", "max_age", "max_verify_age"],
         }
     }
 }
@@ -145,6 +148,15 @@ pub struct CheckSpec {
     pub attested_at: Option<toml_datetime::Datetime>,
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub expires_after: Option<Duration>,
+    // backup
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_verify_age: Option<Duration>,
 }
 
 fn one() -> f64 {
@@ -198,6 +210,19 @@ pub enum Kind {
     Loadtest { path: PathBuf },
     Command { run: Vec<String> },
     Manual(ManualCheck),
+    Backup(BackupCheck),
+}
+
+/// Backup freshness and proof, read from a prodready backup store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupCheck {
+    pub store: String,
+    /// Only backups of this database count.
+    pub database: Option<String>,
+    /// The newest backup must be younger than this.
+    pub max_age: Duration,
+    /// The newest backup that passed a restore verification must have been verified within this.
+    pub max_verify_age: Duration,
 }
 
 impl Kind {
@@ -215,6 +240,7 @@ impl Kind {
             Kind::Loadtest { .. } => KindName::Loadtest,
             Kind::Command { .. } => KindName::Command,
             Kind::Manual(_) => KindName::Manual,
+            Kind::Backup(_) => KindName::Backup,
         }
     }
 }
@@ -306,6 +332,10 @@ impl CheckSpec {
             ("evidence", self.evidence.is_some()),
             ("attested_at", self.attested_at.is_some()),
             ("expires_after", self.expires_after.is_some()),
+            ("store", self.store.is_some()),
+            ("database", self.database.is_some()),
+            ("max_age", self.max_age.is_some()),
+            ("max_verify_age", self.max_verify_age.is_some()),
         ];
         set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
     }
@@ -415,6 +445,12 @@ impl CheckSpec {
                 }
                 Kind::Command { run }
             }
+            KindName::Backup => Kind::Backup(BackupCheck {
+                store: need(self.store.as_deref(), "store")?,
+                database: self.database.clone(),
+                max_age: self.max_age.unwrap_or(Duration::from_secs(26 * 3600)),
+                max_verify_age: self.max_verify_age.unwrap_or(Duration::from_secs(8 * 86_400)),
+            }),
             KindName::Manual => {
                 let attested_on = match &self.attested_at {
                     None => None,

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::model::Status;
 use crate::spec::{Date, Kind};
 
+mod backup;
 mod command;
 mod files;
 mod http;
@@ -78,6 +79,7 @@ pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Loadtest { path } => files::loadtest(path).await,
         Kind::Command { run } => command::probe(run).await,
         Kind::Manual(check) => manual::probe(check, ctx.today),
+        Kind::Backup(check) => backup::probe(check, ctx.now_unix).await,
     }
 }
 

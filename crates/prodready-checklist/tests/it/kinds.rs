@@ -402,3 +402,78 @@ async fn manual_attestations_pending_valid_expired() {
         assert_eq!(probe_on(&check(rest), options()).await, (status, summary.to_owned()), "{rest}");
     }
 }
+
+/// Moves a backup (and its verifications) `days` into the past, as if it had been taken then.
+fn age_backup(store_dir: &std::path::Path, id: &str, days: u64) {
+    let then = |rfc: &str| {
+        let t = humantime::parse_rfc3339(rfc).unwrap() - Duration::from_secs(days * 86_400);
+        humantime::format_rfc3339_seconds(t).to_string()
+    };
+    for entry in std::fs::read_dir(store_dir.join(id)).unwrap().flatten() {
+        let name = entry.file_name().into_string().unwrap();
+        if name == "manifest.json" || name.starts_with("verify-") {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+            for key in ["created_at", "verified_at"] {
+                if let Some(at) = doc.get(key).and_then(|v| v.as_str()).map(then) {
+                    doc[key] = serde_json::Value::String(at);
+                }
+            }
+            std::fs::write(entry.path(), serde_json::to_vec(&doc).unwrap()).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_freshness_and_proof_from_a_real_store() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let check = format!("kind = \"backup\"\nstore = \"{}\"\n", store_dir.display());
+
+    let (status, summary) = probe(&check).await;
+    assert_eq!((status, summary.starts_with("no backup in ")), (Status::Fail, true), "{summary}");
+
+    let store = prodready_backup::Store::open(store_dir.to_str().unwrap()).unwrap();
+    let quiet: Arc<dyn prodready_backup::Progress> = Arc::new(prodready_backup::NoProgress);
+    let fresh =
+        prodready_backup::backup(&store, &prodready_backup::BackupOptions::new(db.url()), quiet.clone())
+            .await
+            .unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.ends_with("but no backup has passed a restore verification"), "{summary}");
+
+    let verify = prodready_backup::VerifyOptions {
+        scratch_url: db.url().to_owned(),
+        smoke_sql: vec![],
+        jobs: 1,
+        tools: prodready_backup::Tools::default(),
+    };
+    assert!(prodready_backup::verify(&store, &fresh, &verify).await.unwrap().ok);
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.starts_with(&format!("newest backup {} is ", fresh.id)), "{summary}");
+
+    // A stale store: the only backup, and its verification, are ten days old.
+    age_backup(&store_dir, &fresh.id, 10);
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("is 10days old (limit 1day 2h)"), "{summary}");
+    let lenient = format!("{check}max_age = \"30d\"\n");
+    let (status, summary) = probe(&lenient).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.contains("the last restore verification (backup") && summary.ends_with("(limit 8days)"),
+        "{summary}"
+    );
+
+    // Scoped to another database, the store holds nothing.
+    let (status, _) = probe(&format!("{check}database = \"other\"\n")).await;
+    assert_eq!(status, Status::Fail);
+}

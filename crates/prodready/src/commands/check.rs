@@ -159,6 +159,11 @@ fn platform(cfg: &Config) -> Platform {
     let data_dir = cfg.general.data_dir.clone().unwrap_or_default();
     Platform {
         database_url: cfg.database_url().to_owned(),
+        backup_store: cfg
+            .backup
+            .store
+            .clone()
+            .unwrap_or_else(|| data_dir.join("backups").display().to_string()),
         prometheus_url: cfg.alerts.prometheus_url.clone(),
         loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| "http://127.0.0.1:3100".to_owned()),
         otlp_endpoint: cfg

@@ -51,7 +51,10 @@ fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix
     let text = stdout(&out);
     // The default checklist has must-have manual attestations nobody has made on a fresh machine.
     assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
-    assert!(text.contains("NOT READY: must-have checks failed: restore-drill, on-call"), "{text}");
+    assert!(
+        text.contains("NOT READY: must-have checks failed: backup-fresh, restore-drill, on-call"),
+        "{text}"
+    );
     for category in ["Features", "Backups", "Logging", "Monitoring", "Testing", "Documentation"] {
         assert!(text.lines().any(|l| l.starts_with(&format!("  {category} "))), "{category} row: {text}");
     }
