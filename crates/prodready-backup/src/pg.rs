@@ -21,9 +21,11 @@ pub async fn connect(url: &str) -> Result<(tokio_postgres::Client, tokio::task::
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(15));
     }
-    config.application_name("prodready-backup");
+    if config.get_application_name().is_none() {
+        config.application_name("prodready-backup");
+    }
     let (client, conn) = config
-        .connect(tokio_postgres::NoTls)
+        .connect(tls())
         .await
         .map_err(|e| Error::Database(format!("cannot connect to {}: {}", describe(url), chain(&e)).into()))?;
     let driver = tokio::spawn(async move {
@@ -59,6 +61,59 @@ pub fn dbname(url: &str) -> Result<String> {
         .unwrap_or_else(|| "postgres".to_owned()))
 }
 
+/// TLS as libpq's `sslmode=prefer`/`require` do it: the session is encrypted, the certificate is not
+/// checked against a CA (tokio-postgres has no `verify-ca`/`verify-full`). Handshake signatures are still
+/// verified, so it is a real TLS session.
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+#[derive(Debug)]
+struct Unverified(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Connection settings for a libpq tool, as environment variables: nothing secret on argv.
 pub fn libpq_env(url: &str) -> Result<Vec<(&'static str, String)>> {
     let config = parse(url)?;
@@ -78,6 +133,12 @@ pub fn libpq_env(url: &str) -> Result<Vec<(&'static str, String)>> {
         env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
     }
     env.push(("PGDATABASE", dbname(url)?));
+    let sslmode = match config.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => "disable",
+        tokio_postgres::config::SslMode::Require => "require",
+        _ => "prefer",
+    };
+    env.push(("PGSSLMODE", sslmode.to_owned()));
     env.push(("PGAPPNAME", "prodready-backup".to_owned()));
     Ok(env)
 }

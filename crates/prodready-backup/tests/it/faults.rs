@@ -109,6 +109,32 @@ async fn terminated_connections_fail_the_run_and_publish_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_work_over_tls_when_required() {
+    let db = small_database().await;
+    let (_dir, store) = temp_store();
+    let url = format!("{}?sslmode=require", db.url());
+    let manifest =
+        prodready_backup::backup(&store, &prodready_backup::BackupOptions::new(&url), quiet()).await.unwrap();
+    assert_eq!(manifest.rows(), 5000);
+    // sslmode=require fails outright without TLS support, so success means every connection (ours and
+    // pg_dump's, through PGSSLMODE) was encrypted.
+    let target = TestDb::create().await;
+    prodready_backup::restore(
+        &store,
+        &manifest,
+        &RestoreOptions {
+            target_url: format!("{}?sslmode=require", target.url()),
+            jobs: 2,
+            force: false,
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_backup_of_the_same_database_is_refused_while_one_runs() {
     let db = small_database().await;
     let holder = db.connect().await;

@@ -191,6 +191,12 @@ async fn postgres_reports_version_and_role_without_the_password() {
     assert!(summary.contains(", primary,"), "{summary}");
     assert!(summary.contains(&format!("/{}", db.name())), "{summary}");
 
+    // sslmode=require is honoured (the local Debian server has `ssl = on` with its snakeoil certificate).
+    let (status, summary) =
+        probe(&format!("kind = \"postgres\"\nurl = \"{}?sslmode=require\"\n", db.url())).await;
+    assert_eq!(status, Status::Pass, "{summary} (does the server have `ssl = on`?)");
+    assert!(summary.contains(", TLS,"), "{summary}");
+
     let secret = "hunter2-not-logged";
     let bad =
         format!("kind = \"postgres\"\nurl = \"postgres://nobody:{secret}@127.0.0.1:{}/x\"\n", free_port());
