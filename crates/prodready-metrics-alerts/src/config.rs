@@ -4,7 +4,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// The `[alerts]` section of `prodready.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Prometheus scrape interval the rules are written for (rate() ranges are at least 4 of these).
@@ -16,9 +16,31 @@ pub struct AlertsConfig {
     pub runbook_base_url: String,
     /// The Prometheus server that scrapes the platform (the checklist asks it which targets are up).
     pub prometheus_url: String,
+    /// Slack receivers of the generated Alertmanager configuration.
+    pub slack: SlackConfig,
+    /// Service level objectives turned into burn-rate alerts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slos: Vec<crate::slo::SloSpec>,
+}
+
+/// The `[alerts.slack]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
     /// A file holding the Slack incoming-webhook URL (never the URL itself).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slack_webhook_file: Option<PathBuf>,
+    pub webhook_file: PathBuf,
+    pub critical_channel: String,
+    pub warning_channel: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            webhook_file: PathBuf::from("/etc/prodready/slack-webhook"),
+            critical_channel: "#alerts-critical".to_owned(),
+            warning_channel: "#alerts".to_owned(),
+        }
+    }
 }
 
 impl Default for AlertsConfig {
@@ -28,7 +50,8 @@ impl Default for AlertsConfig {
             rules_dir: PathBuf::from("deploy/prometheus/rules"),
             runbook_base_url: "docs/runbook.md".to_owned(),
             prometheus_url: "http://127.0.0.1:9090".to_owned(),
-            slack_webhook_file: None,
+            slack: SlackConfig::default(),
+            slos: Vec::new(),
         }
     }
 }

@@ -1,9 +1,18 @@
-//! Prometheus exposition, RED metrics, alert rule packs, SLO burn-rate alerts and Alertmanager routing.
+//! Prometheus alerting for a web platform: a built-in rule pack with unit tests, SLO burn-rate alerts in
+//! Sloth's format, Alertmanager routing to Slack, and an offline rule linter.
 //!
-//! Today this crate holds the typed `[alerts]` configuration section; exposition, rule generation, the
-//! linter and Alertmanager generation land with their issue. The crate never reads files or environment
-//! variables by itself.
+//! The crate never reads environment variables or configuration files by itself; functions that touch
+//! files take their paths explicitly.
 
+pub mod alertmanager;
 mod config;
+mod error;
+pub mod lint;
+pub mod names;
+pub mod pack;
+pub mod promtool;
+pub mod rules;
+pub mod slo;
 
-pub use config::AlertsConfig;
+pub use config::{AlertsConfig, SlackConfig};
+pub use error::{Error, Result};

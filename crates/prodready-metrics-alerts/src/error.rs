@@ -1,0 +1,20 @@
+/// What can go wrong generating or checking rules.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("SLO `{id}`: {message}")]
+    InvalidSlo { id: String, message: String },
+    #[error("{path}: not a Prometheus rule file: {message}")]
+    RuleFile { path: String, message: String },
+    #[error(
+        "`promtool` is not installed: install the Debian package `prometheus` (it ships promtool) or run `cargo xtask peers`"
+    )]
+    PromtoolMissing,
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,432 @@
+//! The built-in rule pack: one entry per alert, each with the series that make it fire and the series
+//! that keep it quiet, so every alert ships with `promtool test rules` unit tests.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::names;
+use crate::rules::{Group, Rule, RuleFile};
+
+/// How the pack is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackOptions {
+    /// The scrape interval the rules are written for: rate() ranges are at least 4 of these (and 5m).
+    pub scrape_interval: Duration,
+    /// Base of every `runbook_url`; `#<alert name, lowercased>` is appended.
+    pub runbook_base_url: String,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        Self { scrape_interval: Duration::from_secs(15), runbook_base_url: "docs/runbook.md".to_owned() }
+    }
+}
+
+/// Input series and the expected outcome at one evaluation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// (series selector, promtool values notation)
+    pub series: Vec<(String, String)>,
+    pub eval_time: &'static str,
+    /// Labels of the expected alert (besides `severity`); `None` means the alert must not fire.
+    pub fires_with: Option<Vec<(&'static str, &'static str)>>,
+}
+
+/// One built-in alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub name: &'static str,
+    pub severity: &'static str,
+    pub expr: String,
+    pub for_: &'static str,
+    /// Templates may use `{{ $labels.NAME }}` only, so expected annotations are computable.
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub fires: Case,
+    pub quiet: Case,
+}
+
+fn series(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(s, v)| ((*s).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A Prometheus duration for the rate() window: 5m, or 4 scrape intervals when that is longer.
+pub fn rate_range(scrape_interval: Duration) -> String {
+    let secs = (scrape_interval.as_secs() * 4).max(300);
+    if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Every built-in alert.
+pub fn alerts(options: &PackOptions) -> Vec<Alert> {
+    let r = rate_range(options.scrape_interval);
+    let requests = names::HTTP_REQUESTS_TOTAL;
+    let duration = names::HTTP_REQUEST_DURATION_SECONDS;
+    let job_api = vec![("job", "api")];
+    let target = vec![("job", "api"), ("instance", "api:8080")];
+    let pg = vec![("job", "postgres"), ("instance", "db:9187")];
+    let backup = vec![("job", "prodready-backup"), ("database", "app")];
+    vec![
+        Alert {
+            name: "InstanceDown",
+            severity: "critical",
+            expr: "up == 0".to_owned(),
+            for_: "2m",
+            summary: "{{ $labels.job }} target {{ $labels.instance }} is down",
+            description: "Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) for 2 minutes.",
+            fires: Case { series: series(&[(r#"up{job="api",instance="api:8080"}"#, "0x10")]), eval_time: "5m", fires_with: Some(target.clone()) },
+            quiet: Case { series: series(&[(r#"up{job="api",instance="api:8080"}"#, "1x10")]), eval_time: "5m", fires_with: None },
+        },
+        Alert {
+            name: "HighErrorRate",
+            severity: "critical",
+            expr: format!(
+                r#"sum by (job) (rate({requests}{{status="5xx"}}[{r}])) / sum by (job) (rate({requests}[{r}])) > 0.05"#
+            ),
+            for_: "5m",
+            summary: "{{ $labels.job }} answers more than 5% of requests with a server error",
+            description: "More than 5% of the requests to {{ $labels.job }} have failed with a 5xx status for 5 minutes.",
+            fires: Case {
+                series: series(&[
+                    (&format!(r#"{requests}{{job="api",method="GET",route="/orders",status="5xx"}}"#), "0+10x20"),
+                    (&format!(r#"{requests}{{job="api",method="GET",route="/orders",status="2xx"}}"#), "0+10x20"),
+                ]),
+                eval_time: "15m",
+                fires_with: Some(job_api.clone()),
+            },
+            quiet: Case {
+                series: series(&[
+                    (&format!(r#"{requests}{{job="api",method="GET",route="/orders",status="5xx"}}"#), "0+0x20"),
+                    (&format!(r#"{requests}{{job="api",method="GET",route="/orders",status="2xx"}}"#), "0+100x20"),
+                ]),
+                eval_time: "15m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "HighLatency",
+            severity: "warning",
+            expr: format!(r#"histogram_quantile(0.99, sum by (job, le) (rate({duration}_bucket[{r}]))) > 1"#),
+            for_: "10m",
+            summary: "{{ $labels.job }} is slow: p99 latency above 1s",
+            description: "The 99th percentile of request latency of {{ $labels.job }} has been above 1 second for 10 minutes.",
+            fires: Case {
+                series: series(&[
+                    (&format!(r#"{duration}_bucket{{job="api",le="0.5"}}"#), "0+0x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="1"}}"#), "0+0x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="5"}}"#), "0+10x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="+Inf"}}"#), "0+10x30"),
+                ]),
+                eval_time: "20m",
+                fires_with: Some(job_api.clone()),
+            },
+            quiet: Case {
+                series: series(&[
+                    (&format!(r#"{duration}_bucket{{job="api",le="0.5"}}"#), "0+10x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="1"}}"#), "0+10x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="5"}}"#), "0+10x30"),
+                    (&format!(r#"{duration}_bucket{{job="api",le="+Inf"}}"#), "0+10x30"),
+                ]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "HighCpuSaturation",
+            severity: "warning",
+            expr: format!("rate({}[{r}]) > 0.9", names::PROCESS_CPU_SECONDS_TOTAL),
+            for_: "15m",
+            summary: "{{ $labels.instance }} uses more than 90% of a CPU",
+            description: "The process behind {{ $labels.instance }} (job {{ $labels.job }}) has used more than 0.9 CPU cores for 15 minutes.",
+            fires: Case {
+                series: series(&[(r#"process_cpu_seconds_total{job="api",instance="api:8080"}"#, "0+60x40")]),
+                eval_time: "25m",
+                fires_with: Some(target.clone()),
+            },
+            quiet: Case {
+                series: series(&[(r#"process_cpu_seconds_total{job="api",instance="api:8080"}"#, "0+30x40")]),
+                eval_time: "25m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "FileDescriptorsExhausted",
+            severity: "warning",
+            expr: format!("{} / {} > 0.8", names::PROCESS_OPEN_FDS, names::PROCESS_MAX_FDS),
+            for_: "10m",
+            summary: "{{ $labels.instance }} has used more than 80% of its file descriptors",
+            description: "The process behind {{ $labels.instance }} (job {{ $labels.job }}) holds more than 80% of its file descriptor limit.",
+            fires: Case {
+                series: series(&[
+                    (r#"process_open_fds{job="api",instance="api:8080"}"#, "900x30"),
+                    (r#"process_max_fds{job="api",instance="api:8080"}"#, "1000x30"),
+                ]),
+                eval_time: "20m",
+                fires_with: Some(target.clone()),
+            },
+            quiet: Case {
+                series: series(&[
+                    (r#"process_open_fds{job="api",instance="api:8080"}"#, "100x30"),
+                    (r#"process_max_fds{job="api",instance="api:8080"}"#, "1000x30"),
+                ]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "PostgresDown",
+            severity: "critical",
+            expr: "pg_up == 0".to_owned(),
+            for_: "1m",
+            summary: "PostgreSQL behind {{ $labels.instance }} is down",
+            description: "postgres_exporter at {{ $labels.instance }} cannot reach its PostgreSQL server.",
+            fires: Case { series: series(&[(r#"pg_up{job="postgres",instance="db:9187"}"#, "0x10")]), eval_time: "5m", fires_with: Some(pg.clone()) },
+            quiet: Case { series: series(&[(r#"pg_up{job="postgres",instance="db:9187"}"#, "1x10")]), eval_time: "5m", fires_with: None },
+        },
+        Alert {
+            name: "PostgresTooManyConnections",
+            severity: "warning",
+            expr: "sum by (job, instance) (pg_stat_activity_count) / sum by (job, instance) (pg_settings_max_connections) > 0.8"
+                .to_owned(),
+            for_: "5m",
+            summary: "PostgreSQL behind {{ $labels.instance }} uses more than 80% of max_connections",
+            description: "Connections to the PostgreSQL server behind {{ $labels.instance }} have been above 80% of max_connections for 5 minutes.",
+            fires: Case {
+                series: series(&[
+                    (r#"pg_stat_activity_count{job="postgres",instance="db:9187",datname="app",state="active"}"#, "90x20"),
+                    (r#"pg_settings_max_connections{job="postgres",instance="db:9187"}"#, "100x20"),
+                ]),
+                eval_time: "10m",
+                fires_with: Some(pg.clone()),
+            },
+            quiet: Case {
+                series: series(&[
+                    (r#"pg_stat_activity_count{job="postgres",instance="db:9187",datname="app",state="active"}"#, "10x20"),
+                    (r#"pg_settings_max_connections{job="postgres",instance="db:9187"}"#, "100x20"),
+                ]),
+                eval_time: "10m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "BackupFailed",
+            severity: "critical",
+            expr: format!("{} == 0", names::BACKUP_LAST_RUN_SUCCESS),
+            for_: "1m",
+            summary: "The last backup of {{ $labels.database }} failed",
+            description: "The last `prodready backup run` of {{ $labels.database }} failed; no new backup was published.",
+            fires: Case {
+                series: series(&[(r#"prodready_backup_last_run_success{job="prodready-backup",database="app"}"#, "0x10")]),
+                eval_time: "5m",
+                fires_with: Some(backup.clone()),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_backup_last_run_success{job="prodready-backup",database="app"}"#, "1x10")]),
+                eval_time: "5m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "BackupStale",
+            severity: "critical",
+            expr: format!("time() - {} > 93600", names::BACKUP_LAST_SUCCESS),
+            for_: "10m",
+            summary: "No successful backup of {{ $labels.database }} for 26 hours",
+            description: "The newest successful backup of {{ $labels.database }} is more than 26 hours old.",
+            fires: Case {
+                series: series(&[(r#"prodready_backup_last_success_timestamp_seconds{job="prodready-backup",database="app"}"#, "-100000x40")]),
+                eval_time: "20m",
+                fires_with: Some(backup.clone()),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_backup_last_success_timestamp_seconds{job="prodready-backup",database="app"}"#, "0x40")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "BackupNotVerified",
+            severity: "warning",
+            expr: format!("time() - {} > 691200", names::BACKUP_LAST_VERIFY_SUCCESS),
+            for_: "10m",
+            summary: "No backup of {{ $labels.database }} proven by restore for 8 days",
+            description: "No backup of {{ $labels.database }} has passed `prodready backup verify` (a restore) in 8 days.",
+            fires: Case {
+                series: series(&[(r#"prodready_backup_last_verify_success_timestamp_seconds{job="prodready-backup",database="app"}"#, "-700000x40")]),
+                eval_time: "20m",
+                fires_with: Some(backup.clone()),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_backup_last_verify_success_timestamp_seconds{job="prodready-backup",database="app"}"#, "0x40")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "CertificateExpiring",
+            severity: "warning",
+            expr: "probe_ssl_earliest_cert_expiry - time() < 1209600".to_owned(),
+            for_: "1h",
+            summary: "The TLS certificate of {{ $labels.instance }} expires within 14 days",
+            description: "The earliest-expiring certificate served by {{ $labels.instance }} expires in less than 14 days.",
+            fires: Case {
+                series: series(&[(r#"probe_ssl_earliest_cert_expiry{job="blackbox",instance="https://example.com"}"#, "86400x100")]),
+                eval_time: "90m",
+                fires_with: Some(vec![("job", "blackbox"), ("instance", "https://example.com")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"probe_ssl_earliest_cert_expiry{job="blackbox",instance="https://example.com"}"#, "100000000x100")]),
+                eval_time: "90m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "DiskWillFillIn4Hours",
+            severity: "warning",
+            expr: r#"predict_linear(node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"}[1h], 4 * 3600) < 0"#.to_owned(),
+            for_: "30m",
+            summary: "{{ $labels.mountpoint }} on {{ $labels.instance }} will be full within 4 hours",
+            description: "At the rate of the last hour, {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} runs out of space within 4 hours.",
+            fires: Case {
+                series: series(&[(
+                    r#"node_filesystem_avail_bytes{job="node",instance="host:9100",device="/dev/vda1",fstype="ext4",mountpoint="/"}"#,
+                    "1000000000-10000000x120",
+                )]),
+                eval_time: "90m",
+                fires_with: Some(vec![
+                    ("job", "node"),
+                    ("instance", "host:9100"),
+                    ("device", "/dev/vda1"),
+                    ("fstype", "ext4"),
+                    ("mountpoint", "/"),
+                ]),
+            },
+            quiet: Case {
+                series: series(&[(
+                    r#"node_filesystem_avail_bytes{job="node",instance="host:9100",device="/dev/vda1",fstype="ext4",mountpoint="/"}"#,
+                    "1000000000x120",
+                )]),
+                eval_time: "90m",
+                fires_with: None,
+            },
+        },
+    ]
+}
+
+/// The runbook link of an alert.
+pub fn runbook_url(base: &str, alert: &str) -> String {
+    format!("{base}#{}", alert.to_lowercase())
+}
+
+/// The pack as a rule file.
+pub fn rule_file(options: &PackOptions) -> RuleFile {
+    let rules = alerts(options)
+        .into_iter()
+        .map(|a| Rule {
+            alert: Some(a.name.to_owned()),
+            expr: a.expr,
+            for_: Some(a.for_.to_owned()),
+            labels: BTreeMap::from([("severity".to_owned(), a.severity.to_owned())]),
+            annotations: BTreeMap::from([
+                ("summary".to_owned(), a.summary.to_owned()),
+                ("description".to_owned(), a.description.to_owned()),
+                ("runbook_url".to_owned(), runbook_url(&options.runbook_base_url, a.name)),
+            ]),
+            ..Rule::default()
+        })
+        .collect();
+    RuleFile { groups: vec![Group { name: "prodready".to_owned(), interval: None, rules }] }
+}
+
+#[derive(Serialize)]
+struct TestFile {
+    rule_files: Vec<String>,
+    evaluation_interval: &'static str,
+    tests: Vec<TestGroup>,
+}
+
+#[derive(Serialize)]
+struct TestGroup {
+    name: String,
+    interval: &'static str,
+    input_series: Vec<InputSeries>,
+    alert_rule_test: Vec<AlertTest>,
+}
+
+#[derive(Serialize)]
+struct InputSeries {
+    series: String,
+    values: String,
+}
+
+#[derive(Serialize)]
+struct AlertTest {
+    eval_time: &'static str,
+    alertname: String,
+    exp_alerts: Vec<ExpAlert>,
+}
+
+#[derive(Serialize)]
+struct ExpAlert {
+    exp_labels: BTreeMap<String, String>,
+    exp_annotations: BTreeMap<String, String>,
+}
+
+/// Expands `{{ $labels.NAME }}` the way Prometheus would for these labels.
+fn expand(template: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in labels {
+        out = out.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+    }
+    out
+}
+
+/// `promtool test rules` unit tests for the pack: for every alert, one case where it fires and one where
+/// it stays quiet. `rules_path` is the rule file as the test file should name it.
+pub fn unit_tests(options: &PackOptions, rules_path: &str) -> String {
+    let mut tests = Vec::new();
+    for alert in alerts(options) {
+        for (kind, case) in [("fires", &alert.fires), ("quiet", &alert.quiet)] {
+            let exp_alerts = match &case.fires_with {
+                None => Vec::new(),
+                Some(labels) => {
+                    let mut labels: BTreeMap<String, String> =
+                        labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+                    labels.insert("severity".to_owned(), alert.severity.to_owned());
+                    let exp_annotations = BTreeMap::from([
+                        ("summary".to_owned(), expand(alert.summary, &labels)),
+                        ("description".to_owned(), expand(alert.description, &labels)),
+                        ("runbook_url".to_owned(), runbook_url(&options.runbook_base_url, alert.name)),
+                    ]);
+                    vec![ExpAlert { exp_labels: labels, exp_annotations }]
+                }
+            };
+            tests.push(TestGroup {
+                name: format!("{} {kind}", alert.name),
+                interval: "1m",
+                input_series: case
+                    .series
+                    .iter()
+                    .map(|(s, v)| InputSeries { series: s.clone(), values: v.clone() })
+                    .collect(),
+                alert_rule_test: vec![AlertTest {
+                    eval_time: case.eval_time,
+                    alertname: alert.name.to_owned(),
+                    exp_alerts,
+                }],
+            });
+        }
+    }
+    let file = TestFile { rule_files: vec![rules_path.to_owned()], evaluation_interval: "1m", tests };
+    format!(
+        "# promtool test rules for the built-in pack; generated by `prodready alerts generate`.\n{}",
+        serde_yaml_ng::to_string(&file).expect("a test file serializes")
+    )
+}

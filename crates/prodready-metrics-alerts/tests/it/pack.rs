@@ -1,0 +1,89 @@
+use prodready_metrics_alerts::pack::{self, PackOptions};
+use prodready_metrics_alerts::{lint, promtool};
+
+use crate::write;
+
+#[test]
+fn the_pack_passes_promtool_lint_and_our_linter() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = PackOptions::default();
+    let file = pack::rule_file(&options);
+    let path = write(dir.path(), "prodready.rules.yml", &file.to_yaml("built-in pack"));
+    let outcome = promtool::check_rules(&crate::promtool(), &[&path]).unwrap();
+    assert!(outcome.ok, "{}", outcome.output);
+    assert!(outcome.output.contains("SUCCESS: 12 rules found"), "{}", outcome.output);
+    assert_eq!(lint::lint(&file, options.scrape_interval), vec![]);
+}
+
+#[test]
+fn every_alert_carries_severity_summary_description_and_runbook() {
+    let file = pack::rule_file(&PackOptions {
+        runbook_base_url: "https://wiki/runbook".into(),
+        ..PackOptions::default()
+    });
+    let names: Vec<&str> = file.alerts().map(|a| a.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "InstanceDown",
+            "HighErrorRate",
+            "HighLatency",
+            "HighCpuSaturation",
+            "FileDescriptorsExhausted",
+            "PostgresDown",
+            "PostgresTooManyConnections",
+            "BackupFailed",
+            "BackupStale",
+            "BackupNotVerified",
+            "CertificateExpiring",
+            "DiskWillFillIn4Hours"
+        ]
+    );
+    for alert in file.alerts() {
+        assert!(["critical", "warning"].contains(&alert.labels["severity"].as_str()), "{}", alert.name());
+        assert!(!alert.annotations["summary"].is_empty() && !alert.annotations["description"].is_empty());
+        assert_eq!(
+            alert.annotations["runbook_url"],
+            format!("https://wiki/runbook#{}", alert.name().to_lowercase())
+        );
+    }
+}
+
+#[test]
+fn each_alert_has_a_firing_and_a_quiet_case_and_promtool_passes_them() {
+    let options = PackOptions::default();
+    for alert in pack::alerts(&options) {
+        assert!(alert.fires.fires_with.is_some(), "{} needs a case where it fires", alert.name);
+        assert!(alert.quiet.fires_with.is_none(), "{} needs a case where it stays quiet", alert.name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prodready.rules.yml", &pack::rule_file(&options).to_yaml("pack"));
+    let tests = write(dir.path(), "prodready.test.yml", &pack::unit_tests(&options, "prodready.rules.yml"));
+    let outcome = promtool::test_rules(&crate::promtool(), &[&tests]).unwrap();
+    assert!(outcome.ok, "{}", outcome.output);
+    assert!(outcome.output.contains("SUCCESS"), "{}", outcome.output);
+}
+
+#[test]
+fn the_unit_tests_catch_a_broken_rule() {
+    let options = PackOptions::default();
+    let mut file = pack::rule_file(&options);
+    let rule = file.groups[0].rules.iter_mut().find(|r| r.name() == "BackupStale").unwrap();
+    rule.expr = rule.expr.replace("93600", "9360000");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prodready.rules.yml", &file.to_yaml("pack"));
+    let tests = write(dir.path(), "prodready.test.yml", &pack::unit_tests(&options, "prodready.rules.yml"));
+    let outcome = promtool::test_rules(&crate::promtool(), &[&tests]).unwrap();
+    assert!(!outcome.ok);
+    assert!(outcome.output.contains("BackupStale"), "{}", outcome.output);
+}
+
+#[test]
+fn rate_ranges_follow_the_scrape_interval() {
+    assert_eq!(pack::rate_range(std::time::Duration::from_secs(15)), "5m");
+    assert_eq!(pack::rate_range(std::time::Duration::from_secs(120)), "8m");
+    let slow = PackOptions { scrape_interval: std::time::Duration::from_secs(120), ..PackOptions::default() };
+    let file = pack::rule_file(&slow);
+    assert!(file.alerts().any(|a| a.expr.contains("[8m]")));
+    assert_eq!(lint::lint(&file, slow.scrape_interval), vec![]);
+}
