@@ -104,5 +104,8 @@ fn labels_that_change_with_the_value() {
 
 #[test]
 fn an_expression_that_does_not_parse() {
-    check(&format!("- alert: Broken\n  expr: rate(errors_total[5m] > 1\n{TAIL}"), expect!["g / Broken: promql: the expression does not parse: unclosed left parenthesis"]);
+    check(
+        &format!("- alert: Broken\n  expr: rate(errors_total[5m] > 1\n{TAIL}"),
+        expect!["g / Broken: promql: the expression does not parse: unclosed left parenthesis"],
+    );
 }

@@ -87,3 +87,31 @@ fn rate_ranges_follow_the_scrape_interval() {
     assert!(file.alerts().any(|a| a.expr.contains("[8m]")));
     assert_eq!(lint::lint(&file, slow.scrape_interval), vec![]);
 }
+
+#[test]
+fn every_alert_has_a_section_in_the_runbook() {
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/runbook.md")).unwrap();
+    let headings: Vec<&str> = runbook.lines().filter_map(|l| l.strip_prefix("### ")).map(str::trim).collect();
+    let slo = prodready_metrics_alerts::slo::rule_file(
+        &[prodready_metrics_alerts::slo::SloSpec {
+            service: "api".into(),
+            name: "availability".into(),
+            objective: 99.9,
+            kind: prodready_metrics_alerts::slo::SloKind::Availability,
+            window: "30d".into(),
+            threshold_seconds: None,
+            errors: None,
+            total: None,
+            labels: Default::default(),
+        }],
+        "docs/runbook.md",
+    )
+    .unwrap();
+    let pack = pack::rule_file(&PackOptions::default());
+    for alert in pack.alerts().chain(slo.alerts()) {
+        // The runbook_url anchor is the heading, lowercased (GitHub's anchor for a one-word heading).
+        assert!(headings.contains(&alert.name()), "docs/runbook.md has no `### {}` section", alert.name());
+        assert!(alert.annotations["runbook_url"].ends_with(&format!("#{}", alert.name().to_lowercase())));
+    }
+}
