@@ -54,6 +54,10 @@ pub enum Command {
     #[command(subcommand)]
     Backup(BackupCommand),
 
+    /// Prometheus alert rules, SLO burn-rate alerts and Alertmanager routing: generate, check, test
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+
     /// Write a starter prodready.toml with every section and key commented
     #[command(
         after_help = "Examples:\n  prodready init\n  prodready init --path /etc/prodready/prodready.toml --force"
@@ -282,5 +286,50 @@ Examples:
         max_age: Option<std::time::Duration>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Write the rule pack, SLO rules, their promtool unit tests and alertmanager.yml
+    #[command(after_help = "Writes, under --out:
+  prometheus/rules/prodready.rules.yml   the built-in alerts (severity, summary, description, runbook_url)
+  prometheus/rules/slo.rules.yml         [[alerts.slos]] as Sloth-compatible burn-rate rules (when declared)
+  prometheus/tests/prodready.test.yml    promtool unit tests: every alert fires once and stays quiet once
+  alertmanager/alertmanager.yml          Slack receivers per severity, grouping, inhibition
+
+Examples:
+  prodready alerts generate
+  prodready alerts generate --out /etc/prodready && promtool check rules /etc/prodready/prometheus/rules/*.yml")]
+    Generate {
+        /// Output directory
+        #[arg(long, value_name = "DIR", default_value = "deploy")]
+        out: PathBuf,
+    },
+    /// Lint rule files offline (pint-style checks), then run `promtool check rules` when promtool is installed
+    #[command(
+        after_help = "Checks: an alert without a comparison, a rate() range under 4 scrape intervals, a missing \
+`for`, a missing severity or runbook_url, duplicate rules, template errors, labels that change with the value.
+Exit 1 when any file has a problem.
+
+Examples:
+  prodready alerts check
+  prodready alerts check deploy/prometheus/rules/*.yml"
+    )]
+    Check {
+        /// Rule files [default: every .yml and .yaml in [alerts] rules_dir]
+        files: Vec<PathBuf>,
+        /// promtool to run after the offline checks [default: promtool on PATH]
+        #[arg(long, value_name = "PATH")]
+        promtool: Option<PathBuf>,
+    },
+    /// Run the built-in pack's promtool unit tests (every alert fires once and stays quiet once)
+    #[command(
+        after_help = "Examples:\n  prodready alerts test\n  prodready alerts test --promtool /usr/bin/promtool"
+    )]
+    Test {
+        /// promtool [default: promtool on PATH]
+        #[arg(long, value_name = "PATH")]
+        promtool: Option<PathBuf>,
     },
 }

@@ -4,6 +4,7 @@ use crate::cli::{Cli, Command};
 use crate::env::Env;
 use crate::exit::Exit;
 
+pub mod alerts;
 mod backup;
 mod check;
 mod config;
@@ -13,6 +14,7 @@ mod meta;
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Alerts(cmd) => alerts::run(cli.config.as_deref(), env, &cmd),
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
         Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),

@@ -10,6 +10,7 @@ fn ensure_file_contents(relative: &str, contents: &str) {
         return;
     }
     if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, contents).unwrap();
         return;
     }
@@ -24,4 +25,12 @@ fn generated_cli_reference_is_current() {
 #[test]
 fn generated_configuration_reference_is_current() {
     ensure_file_contents("docs/configuration.md", &prodready::docs::configuration_reference());
+}
+
+#[test]
+fn generated_deploy_files_are_current() {
+    let defaults = prodready_metrics_alerts::AlertsConfig::default();
+    for (path, contents) in prodready::commands::alerts::generated(&defaults).unwrap() {
+        ensure_file_contents(&format!("deploy/{}", path.display()), &contents);
+    }
 }

@@ -1,5 +1,6 @@
 //! The `prodready` binary and its configuration, end to end.
 
+mod alerts;
 mod backup;
 mod check;
 mod cli;
