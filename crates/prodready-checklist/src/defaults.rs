@@ -14,6 +14,8 @@ pub struct Platform {
     /// The prodready backup store (a directory).
     pub backup_store: String,
     pub prometheus_url: String,
+    /// Where the platform's Prometheus rule files are.
+    pub rules_dir: PathBuf,
     pub loki_url: String,
     pub otlp_endpoint: String,
     /// Folder holding runbook.md, incident-response.md and deployment.md.
@@ -102,6 +104,18 @@ pub fn checks(platform: &Platform) -> crate::Result<Vec<Check>> {
                 KindName::PrometheusTargets,
                 "Run Prometheus with the platform's scrape targets and set [alerts] prometheus_url; fix each \
                  target listed as down",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.rules_dir.clone()),
+            weight: 2.0,
+            ..spec(
+                "alert-rules",
+                "Alert rules are valid and carry severity and runbook links",
+                Category::Monitoring,
+                KindName::AlertRules,
+                "Generate the rules with `prodready alerts generate`, fix what `prodready alerts check` reports, \
+                 and install promtool (Debian package `prometheus`)",
             )
         },
         CheckSpec {

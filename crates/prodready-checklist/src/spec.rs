@@ -27,6 +27,7 @@ pub enum KindName {
     Command,
     Manual,
     Backup,
+    AlertRules,
 }
 
 impl KindName {
@@ -45,6 +46,7 @@ impl KindName {
             KindName::Command => "command",
             KindName::Manual => "manual",
             KindName::Backup => "backup",
+            KindName::AlertRules => "alert_rules",
         }
     }
 
@@ -72,6 +74,7 @@ impl KindName {
             KindName::Command => &["run"],
             KindName::Manual => &["owner", "evidence", "attested_at", "expires_after"],
             KindName::Backup => &["store", "database", "max_age", "max_verify_age"],
+            KindName::AlertRules => &["path", "promtool"],
         }
     }
 }
@@ -157,6 +160,9 @@ pub struct CheckSpec {
     pub max_age: Option<Duration>,
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub max_verify_age: Option<Duration>,
+    // alert_rules
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promtool: Option<PathBuf>,
 }
 
 fn one() -> f64 {
@@ -199,18 +205,49 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     Http(HttpCheck),
-    Tls { address: String, server_name: Option<String>, min_days: u32, warn_days: u32 },
-    Tcp { address: String },
-    Postgres { url: String },
-    PrometheusTargets { url: String, job: Option<String> },
-    Loki { url: String },
-    Otlp { url: String },
-    Docs { path: PathBuf, sections: Vec<String> },
-    Coverage { path: PathBuf, min_percent: f64 },
-    Loadtest { path: PathBuf },
-    Command { run: Vec<String> },
+    Tls {
+        address: String,
+        server_name: Option<String>,
+        min_days: u32,
+        warn_days: u32,
+    },
+    Tcp {
+        address: String,
+    },
+    Postgres {
+        url: String,
+    },
+    PrometheusTargets {
+        url: String,
+        job: Option<String>,
+    },
+    Loki {
+        url: String,
+    },
+    Otlp {
+        url: String,
+    },
+    Docs {
+        path: PathBuf,
+        sections: Vec<String>,
+    },
+    Coverage {
+        path: PathBuf,
+        min_percent: f64,
+    },
+    Loadtest {
+        path: PathBuf,
+    },
+    Command {
+        run: Vec<String>,
+    },
     Manual(ManualCheck),
     Backup(BackupCheck),
+    /// Prometheus rule files (a file or a directory of them) pass the offline linter and promtool.
+    AlertRules {
+        path: PathBuf,
+        promtool: PathBuf,
+    },
 }
 
 /// Backup freshness and proof, read from a prodready backup store.
@@ -241,6 +278,7 @@ impl Kind {
             Kind::Command { .. } => KindName::Command,
             Kind::Manual(_) => KindName::Manual,
             Kind::Backup(_) => KindName::Backup,
+            Kind::AlertRules { .. } => KindName::AlertRules,
         }
     }
 }
@@ -336,6 +374,7 @@ impl CheckSpec {
             ("database", self.database.is_some()),
             ("max_age", self.max_age.is_some()),
             ("max_verify_age", self.max_verify_age.is_some()),
+            ("promtool", self.promtool.is_some()),
         ];
         set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
     }
@@ -445,6 +484,10 @@ impl CheckSpec {
                 }
                 Kind::Command { run }
             }
+            KindName::AlertRules => Kind::AlertRules {
+                path: need_path("path")?,
+                promtool: self.promtool.clone().unwrap_or_else(|| PathBuf::from("promtool")),
+            },
             KindName::Backup => Kind::Backup(BackupCheck {
                 store: need(self.store.as_deref(), "store")?,
                 database: self.database.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::model::Status;
 use crate::spec::{Date, Kind};
 
+mod alert_rules;
 mod backup;
 mod command;
 mod files;
@@ -80,6 +81,7 @@ pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Command { run } => command::probe(run).await,
         Kind::Manual(check) => manual::probe(check, ctx.today),
         Kind::Backup(check) => backup::probe(check, ctx.now_unix).await,
+        Kind::AlertRules { path, promtool } => alert_rules::probe(path, promtool).await,
     }
 }
 

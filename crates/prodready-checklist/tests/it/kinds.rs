@@ -483,3 +483,35 @@ async fn backup_freshness_and_proof_from_a_real_store() {
     let (status, _) = probe(&format!("{check}database = \"other\"\n")).await;
     assert_eq!(status, Status::Fail);
 }
+
+#[tokio::test]
+async fn alert_rules_pass_the_linter_and_real_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = prodready_metrics_alerts::pack::rule_file(&Default::default());
+    std::fs::write(dir.path().join("pack.yml"), pack.to_yaml("pack")).unwrap();
+    let promtool = peer_bin("promtool");
+    let check = |extra: &str| format!("kind = \"alert_rules\"\npath = \"{}\"\n{extra}", dir.path().display());
+    let with_promtool = check(&format!("promtool = \"{}\"\n", promtool.display()));
+    let (status, summary) = probe(&with_promtool).await;
+    assert_eq!(
+        (status, summary.as_str()),
+        (Status::Pass, "1 files, 12 alerts: offline checks and promtool --lint=all pass")
+    );
+
+    let (status, summary) = probe(&check("promtool = \"/nonexistent/promtool\"\n")).await;
+    assert_eq!(status, Status::Warn, "{summary}");
+    assert!(summary.ends_with("promtool is not installed"), "{summary}");
+
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: up\n    for: 1m\n",
+    )
+    .unwrap();
+    let (status, summary) = probe(&with_promtool).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.starts_with("5 problems: bad.yml: g / X: comparison:"), "{summary}");
+
+    let (status, _) =
+        probe(&format!("kind = \"alert_rules\"\npath = \"{}\"\n", dir.path().join("none").display())).await;
+    assert_eq!(status, Status::Fail);
+}

@@ -165,6 +165,7 @@ fn platform(cfg: &Config) -> Platform {
             .clone()
             .unwrap_or_else(|| data_dir.join("backups").display().to_string()),
         prometheus_url: cfg.alerts.prometheus_url.clone(),
+        rules_dir: cfg.alerts.rules_dir.clone(),
         loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| "http://127.0.0.1:3100".to_owned()),
         otlp_endpoint: cfg
             .tracing
