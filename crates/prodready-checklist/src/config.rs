@@ -23,6 +23,10 @@ pub struct ChecklistConfig {
     pub docs_dir: PathBuf,
     /// Coverage report (lcov or llvm-cov JSON), for the default checks.
     pub coverage_report: PathBuf,
+    /// A TOML file of `[[checks]]` tables, added to the checks declared here; a relative path is taken from
+    /// the configuration file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
     /// Declared checks; they replace the embedded defaults unless `include_defaults = true`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
@@ -37,7 +41,16 @@ impl Default for ChecklistConfig {
             history_file: None,
             docs_dir: PathBuf::from("docs"),
             coverage_report: PathBuf::from("coverage/lcov.info"),
+            file: None,
             checks: Vec::new(),
         }
     }
+}
+
+/// A checklist file named by `[checklist] file`: just `[[checks]]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistFile {
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
 }

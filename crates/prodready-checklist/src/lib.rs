@@ -40,7 +40,7 @@ mod spec;
 
 use std::path::{Path, PathBuf};
 
-pub use config::ChecklistConfig;
+pub use config::{ChecklistConfig, ChecklistFile};
 pub use model::{Category, CheckResult, Meta, Status};
 pub use report::Report;
 pub use run::{Observer, Quiet, RunOptions, run};

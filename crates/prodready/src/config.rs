@@ -115,12 +115,17 @@ fn required(path: &Path, via: &str) -> Result<PathBuf, UsageError> {
 pub fn parse(path: &Path, text: &str) -> Result<toml::Table, UsageError> {
     let table: toml::Table =
         toml::from_str(text).map_err(|e| located(path, text, e.span(), None, e.message()))?;
-    let de = toml::Deserializer::parse(text).map_err(|e| located(path, text, e.span(), None, e.message()))?;
-    if let Err(e) = serde_path_to_error::deserialize::<_, Config>(de) {
-        let key = key_of(&e.path().to_string(), e.inner().message());
-        return Err(located(path, text, e.inner().span(), key.as_deref(), e.inner().message()));
-    }
+    parse_as::<Config>(path, text)?;
     Ok(table)
+}
+
+/// Deserializes a whole TOML file into `T`, reporting the first problem as `FILE:LINE:COL: KEY: ...`.
+pub fn parse_as<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, UsageError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| located(path, text, e.span(), None, e.message()))?;
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let key = key_of(&e.path().to_string(), e.inner().message());
+        located(path, text, e.inner().span(), key.as_deref(), e.inner().message())
+    })
 }
 
 /// The dotted key an error is about; serde reports an unknown field at its parent, so the field's own

@@ -27,6 +27,7 @@ async fn http_server() -> SocketAddr {
     use axum::routing::get;
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/ready", get(|| async { "ready" }))
         .route(
             "/status",
             get(|| async { Json(serde_json::json!({"status": "ok", "db": {"up": true, "lag": 0}})) }),
@@ -101,6 +102,17 @@ async fn http_checks_status_body_json_and_latency() {
     let (status, summary) = probe(&closed).await;
     assert_eq!(status, Status::Fail);
     assert!(summary.contains("cannot connect"), "{summary}");
+}
+
+#[tokio::test]
+async fn loki_readiness() {
+    // Loki cannot be installed here; its readiness contract is `GET /ready` answering 2xx.
+    let addr = http_server().await;
+    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"http://{addr}\"\n")).await;
+    assert_eq!((status, summary), (Status::Pass, format!("Loki at http://{addr} is ready")));
+    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"http://{addr}/nope\"\n")).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("404 Not Found from /ready"), "{summary}");
 }
 
 #[tokio::test]

@@ -106,16 +106,41 @@ fn warn(message: &str) {
 /// The checks to run: declared ones, else (or also, with `include_defaults`) the embedded defaults. A
 /// declared check with a default's id replaces that default.
 fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
-    let declared = prodready_checklist::validate_all(&cfg.checklist.checks).map_err(|e| {
-        let located = match (source, &e) {
-            (
-                Source::File(path),
-                prodready_checklist::Error::InvalidCheck { id, .. }
-                | prodready_checklist::Error::DuplicateId(id),
-            ) => locate_id(path, id)
-                .map_or_else(|| path.display().to_string(), |line| format!("{}:{line}", path.display())),
-            (Source::File(path), _) => path.display().to_string(),
-            (Source::Embedded, _) => "configuration".to_owned(),
+    let locate = |path: &Path, e: &prodready_checklist::Error| match e {
+        prodready_checklist::Error::InvalidCheck { id, .. } | prodready_checklist::Error::DuplicateId(id) => {
+            locate_id(path, id)
+                .map_or_else(|| path.display().to_string(), |line| format!("{}:{line}", path.display()))
+        }
+        _ => path.display().to_string(),
+    };
+    let mut specs = cfg.checklist.checks.clone();
+    let mut from_file = None;
+    if let Some(file) = &cfg.checklist.file {
+        let path = match source {
+            Source::File(config) if file.is_relative() => config.parent().unwrap_or(Path::new("")).join(file),
+            _ => file.clone(),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| UsageError(format!("[checklist] file = {}: cannot read it: {e}", path.display())))?;
+        let named: prodready_checklist::ChecklistFile = config::parse_as(&path, &text)?;
+        from_file = Some((path, specs.len()));
+        specs.extend(named.checks);
+    }
+    let declared = prodready_checklist::validate_all(&specs).map_err(|e| {
+        // Name the file the faulty check came from.
+        let id = match &e {
+            prodready_checklist::Error::InvalidCheck { id, .. }
+            | prodready_checklist::Error::DuplicateId(id) => Some(id),
+            _ => None,
+        };
+        let in_file = from_file.as_ref().filter(|(_, first)| {
+            id.is_some_and(|id| specs.iter().skip(*first).any(|s| &s.id == id))
+                && !matches!(e, prodready_checklist::Error::DuplicateId(_))
+        });
+        let located = match (in_file, source) {
+            (Some((path, _)), _) => locate(path, &e),
+            (None, Source::File(path)) => locate(path, &e),
+            (None, Source::Embedded) => "configuration".to_owned(),
         };
         UsageError(format!("{located}: checklist.checks: {e}"))
     })?;

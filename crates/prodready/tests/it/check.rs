@@ -228,3 +228,50 @@ fn an_unwritable_history_warns_and_keeps_the_verdict() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("warning: cannot record this run in the history"), "{}", stderr(&out));
 }
+
+#[test]
+fn checks_can_live_in_a_file_the_config_names() {
+    let dir = setup("[checklist]\nfile = \"checks/launch.toml\"\n");
+    std::fs::create_dir(dir.path().join("checks")).unwrap();
+    std::fs::write(
+        dir.path().join("checks/launch.toml"),
+        PASSING.replace("[[checklist.checks]]", "[[checks]]"),
+    )
+    .unwrap();
+    let out = check(dir.path(), &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 2);
+
+    // A type error in the named file is located in that file.
+    std::fs::write(dir.path().join("checks/launch.toml"), "[[checks]]\nid = \"x\"\ntitle = \"X\"\ncategory = \"Features\"\nkind = \"tcp\"\nweight = \"heavy\"\n").unwrap();
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: checks/launch.toml:6:10: checks[0].weight: invalid type"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A check missing its keys is named with the file and line.
+    std::fs::write(
+        dir.path().join("checks/launch.toml"),
+        "\n[[checks]]\nid = \"api\"\ntitle = \"API\"\ncategory = \"Features\"\nkind = \"http\"\n",
+    )
+    .unwrap();
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: checks/launch.toml:3: checklist.checks: check `api`: url: is required for kind `http`"
+    );
+
+    std::fs::remove_file(dir.path().join("checks/launch.toml")).unwrap();
+    let out = check(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[checklist] file = checks/launch.toml: cannot read it"),
+        "{}",
+        stderr(&out)
+    );
+}
