@@ -113,6 +113,9 @@ impl Report {
                     r.meta.remediation.as_ref().filter(|_| !r.status.is_passed() && r.status.is_applicable());
                 if let Some(fix) = fix {
                     let _ = writeln!(out, "  {:<14} fix: {fix}", "");
+                    if let Some(docs) = &r.meta.docs {
+                        let _ = writeln!(out, "  {:<14} docs: {docs}", "");
+                    }
                 }
             }
         }

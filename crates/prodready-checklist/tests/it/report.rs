@@ -20,6 +20,7 @@ fn report() -> Report {
         result("sbom", Category::CiCd, Status::NotApplicable, 1.0, false),
     ];
     results[4].summary = "Loki at http://127.0.0.1:3100: cannot connect <refused> & | piped".to_owned();
+    results[4].meta.docs = Some("docs/runbook.md#logging".to_owned());
     let scorecard = score(&results, 7.0);
     let previous = Entry {
         generated_at: "2026-11-01T09:00:00Z".to_owned(),
