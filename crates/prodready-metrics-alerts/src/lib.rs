@@ -7,6 +7,7 @@
 pub mod alertmanager;
 mod config;
 mod error;
+pub mod exposition;
 pub mod lint;
 pub mod names;
 pub mod pack;

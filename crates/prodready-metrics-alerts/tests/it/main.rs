@@ -1,6 +1,8 @@
 //! Rule generation and linting against the real promtool and amtool.
 
 mod alertmanager;
+mod e2e;
+mod exposition;
 mod lint;
 mod pack;
 mod slo;

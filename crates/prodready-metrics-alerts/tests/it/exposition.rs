@@ -1,0 +1,60 @@
+use std::sync::{Arc, Mutex};
+
+use axum::extract::MatchedPath;
+use axum::routing::get;
+use prodready_metrics_alerts::exposition::{self, CONTENT_TYPE, RedLayer};
+use prometheus_client::registry::Registry;
+
+/// An axum service instrumented with the RED layer, serving its own /metrics. Returns its address.
+pub async fn instrumented_service() -> std::net::SocketAddr {
+    let mut registry = Registry::default();
+    exposition::register_process_metrics(&mut registry);
+    let layer = RedLayer::new(&mut registry, |req: &http::Request<axum::body::Body>| {
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned())
+    });
+    let registry = Arc::new(Mutex::new(registry));
+    let metrics = {
+        let registry = registry.clone();
+        move || {
+            let body = exposition::encode(&registry.lock().unwrap());
+            async move { ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body) }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route_layer(layer)
+        .route("/metrics", get(metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn the_layer_records_requests_by_matched_route_and_status_class() {
+    let addr = instrumented_service().await;
+    let http = reqwest::Client::new();
+    for path in ["/orders/1", "/orders/2", "/fail", "/nowhere"] {
+        http.get(format!("http://{addr}{path}")).send().await.unwrap();
+    }
+    let response = http.get(format!("http://{addr}/metrics")).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], CONTENT_TYPE);
+    let body = response.text().await.unwrap();
+    let line = |needle: &str| {
+        body.lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle} missing:\n{body}"))
+            .to_owned()
+    };
+    assert!(line(r#"http_requests_total{method="GET",route="/orders/{id}",status="2xx"}"#).ends_with(" 2"));
+    assert!(line(r#"http_requests_total{method="GET",route="/fail",status="5xx"}"#).ends_with(" 1"));
+    assert!(
+        line(r#"http_request_duration_seconds_count{method="GET",route="/fail",status="5xx"}"#)
+            .ends_with(" 1")
+    );
+    assert!(!body.contains("/orders/1") && !body.contains("/nowhere"), "raw paths never become labels");
+    assert!(line("process_cpu_seconds_total ").len() > "process_cpu_seconds_total ".len());
+    assert!(line("process_open_fds ").len() > 17);
+    assert!(body.ends_with("# EOF\n"));
+}
