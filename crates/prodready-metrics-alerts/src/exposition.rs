@@ -237,3 +237,41 @@ impl prometheus_client::collector::Collector for ProcessCollector {
         Ok(())
     }
 }
+
+/// The `/metrics` endpoint as a tower service: every request gets the registry in OpenMetrics format with
+/// [`CONTENT_TYPE`]. Mount it with your router (`axum::Router::route_service("/metrics", ...)`).
+#[derive(Clone)]
+pub struct MetricsService {
+    registry: Arc<std::sync::Mutex<Registry>>,
+}
+
+impl std::fmt::Debug for MetricsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsService").finish_non_exhaustive()
+    }
+}
+
+impl MetricsService {
+    pub fn new(registry: Arc<std::sync::Mutex<Registry>>) -> Self {
+        Self { registry }
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for MetricsService {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        let body = encode(&self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let response = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body)
+            .expect("a static header is valid");
+        std::future::ready(Ok(response))
+    }
+}

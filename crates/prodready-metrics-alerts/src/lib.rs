@@ -8,11 +8,13 @@ pub mod alertmanager;
 mod config;
 mod error;
 pub mod exposition;
+pub mod grafana;
 pub mod lint;
 pub mod names;
 pub mod pack;
 pub mod promtool;
 pub mod rules;
+pub mod slack;
 pub mod slo;
 
 pub use config::{AlertsConfig, SlackConfig};

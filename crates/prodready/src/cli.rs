@@ -58,6 +58,10 @@ pub enum Command {
     #[command(subcommand)]
     Alerts(AlertsCommand),
 
+    /// Send a one-off notification (to Slack), for scripts
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+
     /// Write a starter prodready.toml with every section and key commented
     #[command(
         after_help = "Examples:\n  prodready init\n  prodready init --path /etc/prodready/prodready.toml --force"
@@ -297,6 +301,7 @@ pub enum AlertsCommand {
   prometheus/rules/slo.rules.yml         [[alerts.slos]] as Sloth-compatible burn-rate rules (when declared)
   prometheus/tests/prodready.test.yml    promtool unit tests: every alert fires once and stays quiet once
   alertmanager/alertmanager.yml          Slack receivers per severity, grouping, inhibition
+  grafana/dashboards/*.json              service RED, backups and SLO burn dashboards
 
 Examples:
   prodready alerts generate
@@ -331,5 +336,30 @@ Examples:
         /// promtool [default: promtool on PATH]
         #[arg(long, value_name = "PATH")]
         promtool: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Post one message to a Slack incoming webhook
+    #[command(
+        after_help = "The webhook URL is a secret: it is read from a file, never taken from the command line, and \
+never printed. Exit 1 when Slack does not accept the message.
+
+Examples:
+  prodready notify slack --text 'Deploy 1.4.2 finished'
+  echo 'Backup verified' | prodready notify slack --text - --channel '#ops'
+  prodready notify slack --webhook-file /etc/prodready/slack-webhook --text 'Launch gate passed'"
+    )]
+    Slack {
+        /// File holding the webhook URL [default: [alerts.slack] webhook_file]
+        #[arg(long, value_name = "FILE")]
+        webhook_file: Option<PathBuf>,
+        /// Message text; `-` reads it from stdin
+        #[arg(long)]
+        text: String,
+        /// Channel override (older webhooks honour it)
+        #[arg(long)]
+        channel: Option<String>,
     },
 }

@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::MatchedPath;
 use axum::routing::get;
-use prodready_metrics_alerts::exposition::{self, CONTENT_TYPE, RedLayer};
+use prodready_metrics_alerts::exposition::{self, CONTENT_TYPE, MetricsService, RedLayer};
 use prometheus_client::registry::Registry;
 
 /// An axum service instrumented with the RED layer, serving its own /metrics. Returns its address.
@@ -13,18 +13,11 @@ pub async fn instrumented_service() -> std::net::SocketAddr {
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned())
     });
     let registry = Arc::new(Mutex::new(registry));
-    let metrics = {
-        let registry = registry.clone();
-        move || {
-            let body = exposition::encode(&registry.lock().unwrap());
-            async move { ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body) }
-        }
-    };
     let app = axum::Router::new()
         .route("/orders/{id}", get(|| async { "order" }))
         .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
         .route_layer(layer)
-        .route("/metrics", get(metrics));
+        .route_service("/metrics", MetricsService::new(registry));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -76,6 +76,11 @@ pub fn generated(cfg: &AlertsConfig) -> anyhow::Result<Vec<(PathBuf, String)>> {
             }),
         ),
     ];
+    for (name, dashboard) in prodready_metrics_alerts::grafana::dashboards() {
+        let mut json = serde_json::to_string_pretty(&dashboard).expect("a dashboard serializes");
+        json.push('\n');
+        files.push((PathBuf::from("grafana/dashboards").join(name), json));
+    }
     if !cfg.slos.is_empty() {
         let rules = slo::rule_file(&cfg.slos, &cfg.runbook_base_url)
             .map_err(|e| UsageError(format!("[[alerts.slos]]: {e}")))?;

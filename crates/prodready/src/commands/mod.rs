@@ -10,6 +10,7 @@ mod check;
 mod config;
 mod init;
 mod meta;
+mod notify;
 
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
@@ -17,6 +18,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Alerts(cmd) => alerts::run(cli.config.as_deref(), env, &cmd),
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
         Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
+        Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

@@ -16,7 +16,10 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["check", "backup", "alerts", "init", "config", "completions", "man", "help"]);
+    assert_eq!(
+        commands,
+        ["check", "backup", "alerts", "notify", "init", "config", "completions", "man", "help"]
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod config;
 mod generated;
+mod notify;
 
 use std::path::Path;
 use std::process::{Command, Output};
