@@ -16,6 +16,7 @@ pub mod catalog;
 mod config;
 mod error;
 pub mod manifest;
+pub mod metrics;
 mod pg;
 mod restore;
 pub mod retention;
@@ -36,6 +37,11 @@ pub use verify::{VerifyOptions, verify, verify_quick};
 /// connect timeout) and spawns the connection driver.
 pub async fn connect(url: &str) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
     pg::connect(url).await
+}
+
+/// The database name a URL points at.
+pub fn database_name(url: &str) -> Result<String> {
+    pg::dbname(url)
 }
 
 /// `host:port/dbname` of a database URL, never its password.

@@ -13,6 +13,8 @@ pub const BACKUP_LAST_SUCCESS: &str = "prodready_backup_last_success_timestamp_s
 pub const BACKUP_LAST_VERIFY_SUCCESS: &str = "prodready_backup_last_verify_success_timestamp_seconds";
 /// 1 when the last backup run succeeded, 0 when it failed.
 pub const BACKUP_LAST_RUN_SUCCESS: &str = "prodready_backup_last_run_success";
+/// 1 when the last verification passed, 0 when it failed.
+pub const BACKUP_LAST_VERIFY_RUN_SUCCESS: &str = "prodready_backup_last_verify_run_success";
 /// Duration of the last backup run (seconds).
 pub const BACKUP_DURATION_SECONDS: &str = "prodready_backup_last_duration_seconds";
 /// Stored size of the last backup (bytes).

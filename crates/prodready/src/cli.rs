@@ -181,6 +181,8 @@ Examples:
         /// Connections copying data in parallel [default: [backup] jobs]
         #[arg(long, value_name = "N")]
         jobs: Option<u16>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
         /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
@@ -218,6 +220,8 @@ Examples:
         /// A database on the server that hosts the scratch database [default: the configured database]
         #[arg(long, value_name = "URL")]
         scratch: Option<String>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
         #[arg(long)]
         json: bool,
     },
@@ -362,4 +366,16 @@ Examples:
         #[arg(long)]
         channel: Option<String>,
     },
+}
+
+/// Where a backup run or verification reports its metrics.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Push metrics to this Pushgateway (group job="prodready-backup", database=<name>)
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Write metrics to this node-exporter textfile (atomically); use one file for runs and another for
+    /// verifications
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
 }

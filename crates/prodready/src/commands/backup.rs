@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use prodready_backup::catalog::{self, BackupInfo};
-use prodready_backup::retention;
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
+use prodready_backup::{metrics, retention};
 use serde::Serialize;
 
-use crate::cli::{BackupCommand, StoreArg};
+use crate::cli::{BackupCommand, MetricsArgs, StoreArg};
 use crate::config::{self, Config};
 use crate::env::Env;
 use crate::exit::Exit;
@@ -31,7 +31,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
 
 fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand) -> anyhow::Result<Exit> {
     match cmd {
-        BackupCommand::Run { store, database, jobs, json } => {
+        BackupCommand::Run { store, database, jobs, metrics: metrics_args, json } => {
             let store = open(cfg, store)?;
             let mut options =
                 BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
@@ -40,6 +40,20 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
             let bar = Arc::new(Bar::bytes("backing up"));
             let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
             bar.finish();
+            let database_name = prodready_backup::database_name(&options.database_url)?;
+            let (last_success, _) =
+                metrics::from_catalog(&catalog::list(&store).unwrap_or_default(), &database_name);
+            let report = metrics::RunMetrics {
+                database: database_name,
+                success: manifest.is_ok(),
+                last_success_unix: last_success,
+                duration_seconds: manifest
+                    .as_ref()
+                    .ok()
+                    .map(|m| Duration::from_millis(m.duration_ms).as_secs_f64()),
+                size_bytes: manifest.as_ref().ok().map(prodready_backup::Manifest::size_bytes),
+            };
+            publish(runtime, metrics_args, &report.database, &report.render())?;
             let manifest = manifest?;
             if *json {
                 print_json(&manifest)?;
@@ -83,7 +97,7 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
             }
             Ok(Exit::Success)
         }
-        BackupCommand::Verify { store, id, quick, scratch, json } => {
+        BackupCommand::Verify { store, id, quick, scratch, metrics: metrics_args, json } => {
             let store = open(cfg, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let verification = if *quick {
@@ -97,6 +111,13 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
                 };
                 runtime.block_on(prodready_backup::verify(&store, &manifest, &options))?
             };
+            let (_, last_verified) = metrics::from_catalog(&catalog::list(&store)?, &manifest.database);
+            let report = metrics::VerifyMetrics {
+                database: manifest.database.clone(),
+                success: verification.ok,
+                last_verify_success_unix: last_verified,
+            };
+            publish(runtime, metrics_args, &report.database, &report.render())?;
             if *json {
                 print_json(&verification)?;
             } else {
@@ -188,6 +209,55 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
         }
         BackupCommand::Status { store, max_age, json } => status(&open(cfg, store)?, *max_age, *json),
     }
+}
+
+/// Sends metrics where the flags say: a textfile (atomically) and/or a Pushgateway group.
+fn publish(
+    runtime: &tokio::runtime::Runtime,
+    args: &MetricsArgs,
+    database: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    if let Some(path) = &args.textfile {
+        metrics::write_textfile(path, text)
+            .with_context(|| format!("cannot write the metrics textfile {}", path.display()))?;
+    }
+    if let Some(url) = &args.pushgateway {
+        let endpoint = format!(
+            "{}/metrics/job/prodready-backup/database@base64/{}",
+            url.trim_end_matches('/'),
+            base64url(database)
+        );
+        let sent = runtime.block_on(async {
+            reqwest::Client::new()
+                .post(&endpoint)
+                .header("content-type", "text/plain; version=0.0.4")
+                .body(text.to_owned())
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await
+        });
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => anyhow::bail!("the Pushgateway at {url} refused the metrics: {}", r.status()),
+            Err(e) => anyhow::bail!("cannot push metrics to the Pushgateway at {url}: {}", e.without_url()),
+        }
+    }
+    Ok(())
+}
+
+/// URL-safe base64 without padding, as the Pushgateway's `@base64` label encoding expects.
+fn base64url(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
 }
 
 fn open(cfg: &Config, arg: &StoreArg) -> anyhow::Result<Store> {

@@ -117,3 +117,70 @@ async fn a_backup_killed_mid_run_leaves_nothing_listed_and_prune_clears_it() {
     let run = prodready(dir.path(), &env, &["backup", "run", "--store", store_arg]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_and_verifications_report_metrics_to_a_textfile_and_a_real_pushgateway() {
+    let db = TestDb::create().await;
+    db.connect().await.batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await.unwrap();
+    let pushgateway = prodready_test_support::Pushgateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DATABASE_URL", db.url())];
+    let pgw = pushgateway.url();
+
+    let run =
+        prodready(dir.path(), &env, &["backup", "run", "--textfile", "run.prom", "--pushgateway", &pgw]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let verify = prodready(
+        dir.path(),
+        &env,
+        &["backup", "verify", "--textfile", "verify.prom", "--pushgateway", &pgw],
+    );
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+
+    let run_file = std::fs::read_to_string(dir.path().join("run.prom")).unwrap();
+    let label = format!("{{database=\"{}\"}}", db.name());
+    assert!(run_file.contains(&format!("prodready_backup_last_run_success{label} 1")), "{run_file}");
+    assert!(run_file.contains("prodready_backup_last_success_timestamp_seconds{"), "{run_file}");
+    let verify_file = std::fs::read_to_string(dir.path().join("verify.prom")).unwrap();
+    assert!(
+        verify_file.contains(&format!("prodready_backup_last_verify_run_success{label} 1")),
+        "{verify_file}"
+    );
+
+    // Both pushes landed in one Pushgateway group without overwriting each other.
+    let scraped = http_get(&format!("{pgw}/metrics")).await;
+    for name in [
+        "prodready_backup_last_run_success",
+        "prodready_backup_last_success_timestamp_seconds",
+        "prodready_backup_last_size_bytes",
+        "prodready_backup_last_verify_run_success",
+        "prodready_backup_last_verify_success_timestamp_seconds",
+    ] {
+        let line = scraped.lines().find(|l| {
+            l.starts_with(&format!("{name}{{")) && l.contains(&format!("database=\"{}\"", db.name()))
+        });
+        assert!(line.is_some_and(|l| l.contains("job=\"prodready-backup\"")), "{name} missing:\n{scraped}");
+    }
+
+    // A failed run reports success 0 before it exits 1.
+    let dead = format!("postgres://postgres@127.0.0.1:{}/{}", prodready_test_support::free_port(), db.name());
+    let failed =
+        prodready(dir.path(), &env, &["backup", "run", "--database", &dead, "--textfile", "run.prom"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let run_file = std::fs::read_to_string(dir.path().join("run.prom")).unwrap();
+    assert!(run_file.contains(&format!("prodready_backup_last_run_success{label} 0")), "{run_file}");
+    assert!(
+        run_file.contains("prodready_backup_last_success_timestamp_seconds{"),
+        "the last success is still known: {run_file}"
+    );
+}
+
+async fn http_get(url: &str) -> String {
+    let (host_port, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host_port).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
