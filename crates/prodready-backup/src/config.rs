@@ -24,6 +24,12 @@ pub struct BackupConfig {
     pub smoke_sql: Vec<String>,
     /// Retention policy applied by `backup prune`.
     pub retention: Retention,
+    /// When `backup cron` schedules a backup (cron syntax).
+    pub schedule: String,
+    /// When it schedules a restore verification.
+    pub verify_schedule: String,
+    /// When it schedules pruning.
+    pub prune_schedule: String,
 }
 
 impl Default for BackupConfig {
@@ -37,6 +43,9 @@ impl Default for BackupConfig {
             s3_path_style: None,
             smoke_sql: Vec::new(),
             retention: Retention::default(),
+            schedule: "17 2 * * *".to_owned(),
+            verify_schedule: "47 3 * * *".to_owned(),
+            prune_schedule: "30 5 * * *".to_owned(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 mod pg;
 mod restore;
 pub mod retention;
+pub mod schedule;
 mod store;
 mod tools;
 mod verify;

@@ -278,6 +278,25 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Print crontab lines and systemd service + timer units for run, verify and prune
+    #[command(
+        after_help = "Schedules come from [backup] schedule, verify_schedule and prune_schedule (cron syntax).
+
+Examples:
+  prodready backup cron
+  prodready backup cron --binary /usr/local/bin/prodready --config /etc/prodready/prodready.toml --user postgres"
+    )]
+    Cron {
+        /// The prodready binary the jobs run [default: this binary]
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// The user the systemd units run as
+        #[arg(long, default_value = "postgres")]
+        user: String,
+        /// Directory for the metrics textfiles the jobs write (node-exporter's textfile collector)
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/prometheus/node-exporter")]
+        textfile_dir: PathBuf,
+    },
     /// The newest backup and the newest verified backup, with their ages
     #[command(
         after_help = "Exit 1 when --max-age is given and the newest verified backup is older (or there is none).

@@ -3,6 +3,7 @@
 mod faults;
 mod retention;
 mod roundtrip;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

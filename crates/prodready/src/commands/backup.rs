@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use prodready_backup::catalog::{self, BackupInfo};
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
-use prodready_backup::{metrics, retention};
+use prodready_backup::{metrics, retention, schedule};
 use serde::Serialize;
 
 use crate::cli::{BackupCommand, MetricsArgs, StoreArg};
@@ -18,18 +18,31 @@ use crate::exit::Exit;
 use crate::progress::Bar;
 
 pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow::Result<Exit> {
-    let cfg = config::load(config_flag, env)?.config;
+    let loaded = config::load(config_flag, env)?;
+    // Scheduled jobs must read the same configuration file as this command.
+    let config_arg = match &loaded.source {
+        config::Source::File(path) => {
+            format!(" --config {}", std::path::absolute(path).unwrap_or_else(|_| path.clone()).display())
+        }
+        config::Source::Embedded => String::new(),
+    };
+    let cfg = loaded.config;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = dispatch(&cfg, &runtime, cmd);
+    let outcome = dispatch(&cfg, &config_arg, &runtime, cmd);
     runtime.shutdown_timeout(Duration::from_secs(1));
     outcome
 }
 
-fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand) -> anyhow::Result<Exit> {
+fn dispatch(
+    cfg: &Config,
+    config_arg: &str,
+    runtime: &tokio::runtime::Runtime,
+    cmd: &BackupCommand,
+) -> anyhow::Result<Exit> {
     match cmd {
         BackupCommand::Run { store, database, jobs, metrics: metrics_args, json } => {
             let store = open(cfg, store)?;
@@ -206,6 +219,40 @@ fn dispatch(cfg: &Config, runtime: &tokio::runtime::Runtime, cmd: &BackupCommand
             policy.keep_monthly = keep_monthly.unwrap_or(policy.keep_monthly);
             policy.min_keep = min_keep.unwrap_or(policy.min_keep);
             prune(&store, &policy, *dry_run, *incomplete_older_than, *json)
+        }
+        BackupCommand::Cron { binary, user, textfile_dir } => {
+            let binary = match binary {
+                Some(b) => b.clone(),
+                None => std::env::current_exe().context("cannot find this binary's path; pass --binary")?,
+            };
+            let base = format!("{}{config_arg}", binary.display());
+            let metrics = |name: &str| {
+                format!(
+                    " --textfile {}",
+                    textfile_dir.join(format!("prodready_backup_{name}.prom")).display()
+                )
+            };
+            let jobs = [
+                schedule::Job {
+                    name: "run",
+                    cron: cfg.backup.schedule.clone(),
+                    command: format!("{base} backup run{}", metrics("run")),
+                },
+                schedule::Job {
+                    name: "verify",
+                    cron: cfg.backup.verify_schedule.clone(),
+                    command: format!("{base} backup verify latest{}", metrics("verify")),
+                },
+                schedule::Job {
+                    name: "prune",
+                    cron: cfg.backup.prune_schedule.clone(),
+                    command: format!("{base} backup prune"),
+                },
+            ];
+            let text = schedule::render(&jobs, user)
+                .map_err(|e| crate::error::UsageError(format!("[backup]: {e}")))?;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(Exit::Success)
         }
         BackupCommand::Status { store, max_age, json } => status(&open(cfg, store)?, *max_age, *json),
     }

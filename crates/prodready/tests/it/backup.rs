@@ -184,3 +184,31 @@ async fn http_get(url: &str) -> String {
     stream.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[test]
+fn cron_prints_jobs_that_read_the_same_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prodready.toml"),
+        "[backup]\nschedule = \"5 1 * * *\"\nverify_schedule = \"0 3 * * 0\"\n",
+    )
+    .unwrap();
+    let out = prodready(
+        dir.path(),
+        &[],
+        &["backup", "cron", "--binary", "/usr/local/bin/prodready", "--user", "backup"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let config = dir.path().join("prodready.toml");
+    let run_line =
+        format!("5 1 * * * /usr/local/bin/prodready --config {} backup run --textfile ", config.display());
+    assert!(text.contains(&run_line), "{text}");
+    assert!(text.contains("OnCalendar=Sun *-*-* 03:00:00"), "{text}");
+    assert!(text.contains("User=backup"), "{text}");
+
+    std::fs::write(dir.path().join("prodready.toml"), "[backup]\nschedule = \"daily\"\n").unwrap();
+    let out = prodready(dir.path(), &[], &["backup", "cron"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("[backup]: cron `daily`: needs five fields"), "{}", stderr(&out));
+}
