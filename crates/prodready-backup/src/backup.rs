@@ -26,6 +26,8 @@ pub struct BackupOptions {
     pub zstd_level: i32,
     /// Tables bigger than this many 8 kB pages are split into ctid ranges of this size.
     pub split_pages: u32,
+    /// age X25519 recipients (`age1...`) every object is encrypted to; empty means no encryption.
+    pub encrypt_to: Vec<String>,
     pub tools: Tools,
 }
 
@@ -36,6 +38,7 @@ impl BackupOptions {
             jobs: 2,
             zstd_level: 3,
             split_pages: 65_536,
+            encrypt_to: Vec::new(),
             tools: Tools::default(),
         }
     }
@@ -106,6 +109,7 @@ async fn take(
     let started = Instant::now();
     let created_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let database = pg::dbname(&options.database_url)?;
+    let recipients = Arc::new(crate::crypto::recipients(&options.encrypt_to)?);
     let pg_dump_version = tools::version("pg_dump", &options.tools.pg_dump).await?;
 
     let (leader, leader_driver) = pg::connect(&options.database_url).await?;
@@ -150,7 +154,7 @@ async fn take(
     let env = pg::libpq_env(&options.database_url)?;
     let pg_dump = tools::run("pg_dump", &options.tools.pg_dump, &dump_args, &env);
 
-    let copy = run_jobs(store, options, id, &snapshot, jobs, progress.clone());
+    let copy = run_jobs(store, options, id, &snapshot, jobs, recipients.clone(), progress.clone());
     let (dumped, copied) = tokio::join!(pg_dump, copy);
     dumped?;
     let copied = copied?;
@@ -159,11 +163,12 @@ async fn take(
         let store = store.clone();
         let id = id.to_owned();
         let schema_file = schema_file.clone();
+        let recipients = recipients.clone();
         tokio::task::spawn_blocking(move || -> Result<Object> {
-            let mut writer = store.create(&id, "schema.pgdump")?;
+            let mut writer = crate::crypto::Sink::new(store.create(&id, "schema.pgdump")?, &recipients)?;
             let mut file = std::fs::File::open(&schema_file).map_err(|e| Error::io(&schema_file, e))?;
             std::io::copy(&mut file, &mut writer).map_err(|e| Error::io(&schema_file, e))?;
-            writer.finish()
+            writer.finish()?.finish()
         })
         .await
         .expect("the schema upload does not panic")?
@@ -209,6 +214,10 @@ async fn take(
         pg_dump_version,
         snapshot,
         compression: Compression { algorithm: "zstd".to_owned(), level: options.zstd_level },
+        encryption: (!options.encrypt_to.is_empty()).then(|| crate::manifest::Encryption {
+            algorithm: "age-x25519".to_owned(),
+            recipients: options.encrypt_to.iter().map(|r| r.trim().to_owned()).collect(),
+        }),
         objects,
         schema: "schema.pgdump".to_owned(),
         tables: manifest_tables,
@@ -357,13 +366,15 @@ async fn run_jobs(
     id: &str,
     snapshot: &str,
     jobs: Vec<Job>,
+    recipients: Arc<Vec<age::x25519::Recipient>>,
     progress: Arc<dyn Progress>,
 ) -> Result<Vec<JobResult>> {
     let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     let workers = options.jobs.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        let (queue, store, progress) = (queue.clone(), store.clone(), progress.clone());
+        let (queue, store, progress, recipients) =
+            (queue.clone(), store.clone(), progress.clone(), recipients.clone());
         let (url, snapshot, id, level) =
             (options.database_url.clone(), snapshot.to_owned(), id.to_owned(), options.zstd_level);
         tasks.spawn(async move {
@@ -391,7 +402,8 @@ async fn run_jobs(
                         )
                     })?;
                 }
-                let (object, rows) = copy_out(&client, &store, &id, &job, level, progress.as_ref()).await?;
+                let (object, rows) =
+                    copy_out(&client, &store, &id, &job, level, &recipients, progress.as_ref()).await?;
                 progress.done(&job.object);
                 done.push(JobResult { table: (job.table != usize::MAX).then_some(job.table), object, rows });
             }
@@ -426,22 +438,24 @@ async fn copy_out(
     id: &str,
     job: &Job,
     level: i32,
+    recipients: &Arc<Vec<age::x25519::Recipient>>,
     progress: &dyn Progress,
 ) -> Result<(Object, u64)> {
     let stream = client.copy_out(job.sql.as_str()).await.map_err(Error::db)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let writer = {
-        let (store, id, name) = (store.clone(), id.to_owned(), job.object.clone());
+        let (store, id, name, recipients) =
+            (store.clone(), id.to_owned(), job.object.clone(), recipients.clone());
         tokio::task::spawn_blocking(move || -> Result<(Object, u64)> {
-            let object = store.create(&id, &name)?;
-            let mut encoder = zstd::Encoder::new(object, level).map_err(|e| Error::io(&name, e))?;
+            let sink = crate::crypto::Sink::new(store.create(&id, &name)?, &recipients)?;
+            let mut encoder = zstd::Encoder::new(sink, level).map_err(|e| Error::io(&name, e))?;
             let mut rows = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 rows += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
                 encoder.write_all(&chunk).map_err(|e| Error::io(&name, e))?;
             }
-            let object = encoder.finish().map_err(|e| Error::io(&name, e))?;
-            Ok((object.finish()?, rows))
+            let sink = encoder.finish().map_err(|e| Error::io(&name, e))?;
+            Ok((sink.finish()?.finish()?, rows))
         })
     };
     futures_util::pin_mut!(stream);

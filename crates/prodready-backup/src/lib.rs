@@ -14,6 +14,7 @@
 mod backup;
 pub mod catalog;
 mod config;
+mod crypto;
 mod error;
 pub mod manifest;
 pub mod metrics;

@@ -24,6 +24,9 @@ pub struct Manifest {
     /// The exported snapshot every connection shared.
     pub snapshot: String,
     pub compression: Compression,
+    /// age recipients the objects are encrypted to; `None` when they are not encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     /// Every stored object except the manifest, with its size and SHA-256.
     pub objects: Vec<Object>,
     /// The schema archive (`pg_dump -Fc`, pre-data and post-data).
@@ -47,6 +50,12 @@ impl Manifest {
     pub fn rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub algorithm: String,
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,8 @@ pub struct RestoreOptions {
     pub jobs: usize,
     /// Restore into a database that already holds tables (objects in the backup are dropped first).
     pub force: bool,
+    /// age identity files, for encrypted backups.
+    pub identity_files: Vec<std::path::PathBuf>,
     pub tools: Tools,
 }
 
@@ -48,6 +50,15 @@ pub async fn restore(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let target = pg::dbname(&options.target_url)?;
+    let identities = crate::crypto::identities(&options.identity_files)?;
+    let encrypted = manifest.encryption.is_some();
+    if encrypted && identities.is_empty() {
+        // Before touching the target: nothing can be restored without a key.
+        return Err(Error::Invalid(format!(
+            "backup {} is encrypted: pass --identity FILE with the age key of one of its recipients",
+            manifest.id
+        )));
+    }
     let (client, driver) = pg::connect(&options.target_url).await?;
     let existing: i64 = client
         .query_one(
@@ -74,12 +85,19 @@ pub async fn restore(
     let archive = dir.path().join("schema.pgdump");
     {
         let (store, id, archive) = (store.clone(), manifest.id.clone(), archive.clone());
-        let manifest = manifest.clone();
+        let (manifest, identities) = (manifest.clone(), identities.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut reader = HashingReader::new(store.open_object(&id, &schema.name)?);
-            let mut file = std::fs::File::create(&archive).map_err(|e| Error::io(&archive, e))?;
-            std::io::copy(&mut reader, &mut file).map_err(|e| Error::io(&archive, e))?;
-            reader.check(&manifest, &schema)
+            let mut raw = HashingReader::new(store.open_object(&id, &schema.name)?);
+            let copied = (|| -> Result<()> {
+                let mut plain =
+                    crate::crypto::plaintext(&mut raw, encrypted, &identities, &id, &schema.name)?;
+                let mut file = std::fs::File::create(&archive).map_err(|e| Error::io(&archive, e))?;
+                std::io::copy(&mut plain, &mut file).map_err(|e| Error::io(&archive, e))?;
+                Ok(())
+            })();
+            let _ = std::io::copy(&mut raw, &mut std::io::sink());
+            raw.check(&manifest, &schema)?;
+            copied
         })
         .await
         .expect("the schema download does not panic")?;
@@ -95,7 +113,7 @@ pub async fn restore(
     tools::run("pg_restore", &options.tools.pg_restore, &pre, &env).await?;
     progress.done("pre-data");
 
-    load_tables(store, manifest, options, progress.clone()).await?;
+    load_tables(store, manifest, options, &identities, progress.clone()).await?;
 
     client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
     for s in &manifest.sequences {
@@ -121,6 +139,7 @@ pub async fn restore(
             &client,
             store,
             manifest,
+            &identities,
             entry,
             "COPY prodready_large_objects (oid, data) FROM STDIN",
             progress.as_ref(),
@@ -164,6 +183,7 @@ async fn load_tables(
     store: &Store,
     manifest: &Manifest,
     options: &RestoreOptions,
+    identities: &crate::crypto::Identities,
     progress: Arc<dyn Progress>,
 ) -> Result<()> {
     let mut jobs = VecDeque::new();
@@ -181,6 +201,7 @@ async fn load_tables(
     for _ in 0..options.jobs.max(1) {
         let (queue, store, manifest, progress) =
             (queue.clone(), store.clone(), manifest.clone(), progress.clone());
+        let identities = identities.clone();
         let url = options.target_url.clone();
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
@@ -188,7 +209,7 @@ async fn load_tables(
             loop {
                 let next = queue.lock().expect("the job queue is never poisoned").pop_front();
                 let Some((entry, sql)) = next else { break };
-                copy_in(&client, &store, &manifest, &entry, &sql, progress.as_ref()).await?;
+                copy_in(&client, &store, &manifest, &identities, &entry, &sql, progress.as_ref()).await?;
                 progress.done(&entry.name);
             }
             drop(client);
@@ -211,6 +232,7 @@ async fn copy_in(
     client: &tokio_postgres::Client,
     store: &Store,
     manifest: &Manifest,
+    identities: &crate::crypto::Identities,
     entry: &Object,
     sql: &str,
     progress: &dyn Progress,
@@ -219,14 +241,20 @@ async fn copy_in(
     futures_util::pin_mut!(sink);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let reader = {
-        let (store, manifest, entry) = (store.clone(), manifest.clone(), entry.clone());
+        let (store, manifest, entry, identities) =
+            (store.clone(), manifest.clone(), entry.clone(), identities.clone());
         tokio::task::spawn_blocking(move || -> Result<()> {
             let mut raw = HashingReader::new(store.open_object(&manifest.id, &entry.name)?);
-            let decoded = (|| -> std::io::Result<()> {
-                let mut decoder = zstd::Decoder::new(&mut raw)?;
+            let encrypted = manifest.encryption.is_some();
+            let decoded = (|| -> Result<()> {
+                let plain =
+                    crate::crypto::plaintext(&mut raw, encrypted, &identities, &manifest.id, &entry.name)?;
+                let io =
+                    |e: std::io::Error| corrupt(&manifest, &entry.name, &format!("cannot decompress: {e}"));
+                let mut decoder = zstd::Decoder::new(plain).map_err(io)?;
                 loop {
                     let mut buf = vec![0u8; 256 * 1024];
-                    let n = decoder.read(&mut buf)?;
+                    let n = decoder.read(&mut buf).map_err(io)?;
                     if n == 0 {
                         return Ok(());
                     }
@@ -240,7 +268,7 @@ async fn copy_in(
             // a flipped byte is corruption, not a zstd problem.
             let _ = std::io::copy(&mut raw, &mut std::io::sink());
             raw.check(&manifest, &entry)?;
-            decoded.map_err(|e| corrupt(&manifest, &entry.name, &format!("cannot decompress: {e}")))
+            decoded
         })
     };
     let mut failure = None;

@@ -22,6 +22,8 @@ pub struct VerifyOptions {
     /// Statements run against the restored database; each must succeed.
     pub smoke_sql: Vec<String>,
     pub jobs: usize,
+    /// age identity files, for encrypted backups.
+    pub identity_files: Vec<std::path::PathBuf>,
     pub tools: Tools,
 }
 
@@ -72,6 +74,12 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
     if !problems.is_empty() {
         return finish(store, manifest, "restore", started, problems, checked);
     }
+    if manifest.encryption.is_some() && options.identity_files.is_empty() {
+        return Err(Error::Invalid(format!(
+            "backup {} is encrypted: pass --identity FILE with the age key of one of its recipients",
+            manifest.id
+        )));
+    }
     let scratch = scratch_name(&manifest.id);
     let (admin, admin_driver) = pg::connect(&options.scratch_url).await?;
     admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))).await.map_err(
@@ -111,6 +119,7 @@ async fn check_in_scratch(
         target_url: url.clone(),
         jobs: options.jobs,
         force: false,
+        identity_files: options.identity_files.clone(),
         tools: options.tools.clone(),
     };
     let progress: Arc<dyn Progress> = Arc::new(NoProgress);

@@ -181,6 +181,9 @@ Examples:
         /// Connections copying data in parallel [default: [backup] jobs]
         #[arg(long, value_name = "N")]
         jobs: Option<u16>,
+        /// Encrypt every object to this age recipient (repeatable; adds to [backup] encrypt_to)
+        #[arg(long, value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
         #[command(flatten)]
         metrics: MetricsArgs,
         /// Print one JSON object instead of text
@@ -220,6 +223,9 @@ Examples:
         /// A database on the server that hosts the scratch database [default: the configured database]
         #[arg(long, value_name = "URL")]
         scratch: Option<String>,
+        /// age identity file for an encrypted backup (repeatable)
+        #[arg(long, value_name = "FILE")]
+        identity: Vec<PathBuf>,
         #[command(flatten)]
         metrics: MetricsArgs,
         #[arg(long)]
@@ -241,6 +247,9 @@ prodready backup restore 20261129T020000Z-1a2b --into postgres:///app --force"
         /// Restore into a database that already holds tables; objects in the backup are dropped first
         #[arg(long)]
         force: bool,
+        /// age identity file for an encrypted backup (repeatable)
+        #[arg(long, value_name = "FILE")]
+        identity: Vec<PathBuf>,
         /// Connections loading data, and pg_restore jobs for indexes [default: [backup] jobs]
         #[arg(long, value_name = "N")]
         jobs: Option<u16>,

@@ -471,6 +471,7 @@ async fn backup_freshness_and_proof_from_a_real_store() {
         scratch_url: db.url().to_owned(),
         smoke_sql: vec![],
         jobs: 1,
+        identity_files: vec![],
         tools: prodready_backup::Tools::default(),
     };
     assert!(prodready_backup::verify(&store, &fresh, &verify).await.unwrap().ok);

@@ -44,12 +44,13 @@ fn dispatch(
     cmd: &BackupCommand,
 ) -> anyhow::Result<Exit> {
     match cmd {
-        BackupCommand::Run { store, database, jobs, metrics: metrics_args, json } => {
+        BackupCommand::Run { store, database, jobs, encrypt_to, metrics: metrics_args, json } => {
             let store = open(cfg, store)?;
             let mut options =
                 BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
             options.jobs = usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1));
             options.zstd_level = cfg.backup.zstd_level;
+            options.encrypt_to = cfg.backup.encrypt_to.iter().chain(encrypt_to).cloned().collect();
             let bar = Arc::new(Bar::bytes("backing up"));
             let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
             bar.finish();
@@ -110,7 +111,7 @@ fn dispatch(
             }
             Ok(Exit::Success)
         }
-        BackupCommand::Verify { store, id, quick, scratch, metrics: metrics_args, json } => {
+        BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
             let store = open(cfg, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let verification = if *quick {
@@ -120,6 +121,7 @@ fn dispatch(
                     scratch_url: scratch.clone().unwrap_or_else(|| cfg.database_url().to_owned()),
                     smoke_sql: cfg.backup.smoke_sql.clone(),
                     jobs: usize::from(cfg.backup.jobs.max(1)),
+                    identity_files: identity.clone(),
                     tools: prodready_backup::Tools::default(),
                 };
                 runtime.block_on(prodready_backup::verify(&store, &manifest, &options))?
@@ -152,13 +154,14 @@ fn dispatch(
             }
             Ok(if verification.ok { Exit::Success } else { Exit::Failure })
         }
-        BackupCommand::Restore { store, id, into, force, jobs, json } => {
+        BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
             let store = open(cfg, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let options = RestoreOptions {
                 target_url: into.clone(),
                 jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
                 force: *force,
+                identity_files: identity.clone(),
                 tools: prodready_backup::Tools::default(),
             };
             let bar = Arc::new(Bar::bytes("restoring"));

@@ -103,9 +103,9 @@ fn bad_files_name_the_line_column_and_key() {
     check(
         "[backup]\njobz = 3\n",
         &[],
-        expect![[
-            r#"prodready.toml:2:1: backup.jobz: unknown field `jobz`, expected one of `store`, `jobs`, `zstd_level`, `encrypt_to`, `s3_endpoint`, `s3_path_style`, `smoke_sql`, `retention` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"#
-        ]],
+        expect![
+            "prodready.toml:2:1: backup.jobz: unknown field `jobz`, expected one of `store`, `jobs`, `zstd_level`, `encrypt_to`, `s3_endpoint`, `s3_path_style`, `smoke_sql`, `retention`, `schedule`, `verify_schedule`, `prune_schedule` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
+        ],
     );
     check(
         "[backups]\njobs = 3\n",
