@@ -21,6 +21,8 @@ pub mod metrics;
 mod pg;
 mod restore;
 pub mod retention;
+#[cfg(feature = "s3")]
+mod s3;
 pub mod schedule;
 mod store;
 mod tools;
@@ -31,6 +33,8 @@ pub use config::{BackupConfig, Retention};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use restore::{RestoreOptions, RestoreReport, restore};
+#[cfg(feature = "s3")]
+pub use s3::S3Options;
 pub use store::{MANIFEST, Store};
 pub use tools::Tools;
 pub use verify::{VerifyOptions, verify, verify_quick};

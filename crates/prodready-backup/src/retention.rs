@@ -97,6 +97,8 @@ pub struct PruneReport {
     pub decisions: Vec<Decision>,
     /// Leftovers of interrupted runs (no manifest) removed.
     pub incomplete: Vec<String>,
+    /// Multipart uploads of interrupted runs aborted (S3).
+    pub aborted_uploads: usize,
 }
 
 /// Applies [`plan`] to the store: deletes each backup it does not keep (manifest first, so a half-deleted
@@ -134,7 +136,8 @@ pub fn prune(
             store.delete_backup(id)?;
         }
     }
-    Ok(PruneReport { dry_run, decisions, incomplete })
+    let aborted_uploads = if dry_run { 0 } else { store.abort_incomplete_uploads(incomplete_older_than)? };
+    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).

@@ -17,23 +17,36 @@ pub const MANIFEST: &str = "manifest.json";
 pub enum Store {
     /// A local directory (the embedded default).
     Local(LocalStore),
+    /// An S3 bucket (and prefix).
+    #[cfg(feature = "s3")]
+    S3(crate::s3::S3Store),
 }
 
 impl Store {
-    /// A store from `--store`: a directory path (S3 URLs arrive with the S3 backend).
+    /// A local directory store. `s3://` locations need [`Store::s3`] (feature `s3`).
     pub fn open(location: &str) -> Result<Self> {
         if location.starts_with("s3://") {
             return Err(Error::Invalid(format!(
-                "{location}: this build stores backups in local directories only; use a directory path"
+                "{location}: S3 stores need AWS settings; open them with Store::s3 (this build: {})",
+                if cfg!(feature = "s3") { "S3 supported" } else { "without the `s3` feature" }
             )));
         }
         Ok(Store::Local(LocalStore { root: PathBuf::from(location) }))
+    }
+
+    /// An S3 store at `s3://BUCKET[/PREFIX]`, with the caller's AWS configuration (credentials, region,
+    /// endpoint). Must be called inside a multi-threaded tokio runtime.
+    #[cfg(feature = "s3")]
+    pub fn s3(sdk: &aws_config::SdkConfig, location: &str, options: &crate::s3::S3Options) -> Result<Self> {
+        Ok(Store::S3(crate::s3::S3Store::new(sdk, location, options)?))
     }
 
     /// A human-readable location.
     pub fn location(&self) -> String {
         match self {
             Store::Local(l) => l.root.display().to_string(),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.location(),
         }
     }
 
@@ -41,6 +54,8 @@ impl Store {
     pub fn ids(&self) -> Result<Vec<String>> {
         match self {
             Store::Local(l) => l.ids(),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.ids(),
         }
     }
 
@@ -48,12 +63,16 @@ impl Store {
     pub fn objects(&self, id: &str) -> Result<Vec<String>> {
         match self {
             Store::Local(l) => l.objects(id),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.objects(id),
         }
     }
 
     pub fn exists(&self, id: &str, name: &str) -> bool {
         match self {
             Store::Local(l) => l.path(id, name).is_file(),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.exists(id, name),
         }
     }
 
@@ -61,6 +80,8 @@ impl Store {
     pub fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {
         match self {
             Store::Local(l) => l.create(id, name),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => Ok(ObjectWriter::new(name, Sink::S3(s.upload(id, name)))),
         }
     }
 
@@ -72,6 +93,8 @@ impl Store {
                 let file = std::fs::File::open(&path).map_err(|e| store_err(&path, e))?;
                 Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
             }
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.open_object(id, name),
         }
     }
 
@@ -88,6 +111,8 @@ impl Store {
     pub fn write_atomic(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
         match self {
             Store::Local(l) => l.write_atomic(id, name, bytes),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.put(id, name, bytes),
         }
     }
 
@@ -104,6 +129,8 @@ impl Store {
                     .max()?;
                 newest.elapsed().ok()
             }
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.idle_for(id),
         }
     }
 
@@ -114,6 +141,8 @@ impl Store {
                 let path = l.path(id, name);
                 std::fs::remove_file(&path).map_err(|e| store_err(&path, e))
             }
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.delete(id, name),
         }
     }
 
@@ -124,6 +153,18 @@ impl Store {
                 let dir = l.root.join(id);
                 std::fs::remove_dir_all(&dir).map_err(|e| store_err(&dir, e))
             }
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.delete_backup(id),
+        }
+    }
+
+    /// Aborts multipart uploads that interrupted runs left behind (S3 only; a no-op elsewhere), returning
+    /// how many.
+    pub fn abort_incomplete_uploads(&self, older_than: std::time::Duration) -> Result<usize> {
+        match self {
+            Store::Local(_) => Ok(0),
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.abort_incomplete_uploads(older_than),
         }
     }
 }
@@ -189,13 +230,10 @@ impl LocalStore {
             .create_new(true)
             .open(&path)
             .map_err(|e| store_err(&path, e))?;
-        Ok(ObjectWriter {
-            name: name.to_owned(),
-            inner: std::io::BufWriter::with_capacity(1 << 20, file),
-            hasher: Sha256::new(),
-            size: 0,
-            path,
-        })
+        Ok(ObjectWriter::new(
+            name,
+            Sink::File { file: std::io::BufWriter::with_capacity(1 << 20, file), path },
+        ))
     }
 
     fn write_atomic(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
@@ -220,11 +258,20 @@ impl LocalStore {
     }
 }
 
+/// Where an object's bytes go.
+enum Sink {
+    File {
+        file: std::io::BufWriter<std::fs::File>,
+        path: PathBuf,
+    },
+    #[cfg(feature = "s3")]
+    S3(crate::s3::Upload),
+}
+
 /// A new object being written: counts and hashes what goes through it.
 pub struct ObjectWriter {
     name: String,
-    path: PathBuf,
-    inner: std::io::BufWriter<std::fs::File>,
+    sink: Sink,
     hasher: Sha256,
     size: u64,
 }
@@ -240,23 +287,40 @@ impl std::fmt::Debug for ObjectWriter {
 
 impl Write for ObjectWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = match &mut self.sink {
+            Sink::File { file, .. } => file.write(buf)?,
+            #[cfg(feature = "s3")]
+            Sink::S3(upload) => upload.write(buf)?,
+        };
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        match &mut self.sink {
+            Sink::File { file, .. } => file.flush(),
+            #[cfg(feature = "s3")]
+            Sink::S3(_) => Ok(()),
+        }
     }
 }
 
 impl ObjectWriter {
-    /// Flushes to stable storage and returns the object's entry for the manifest.
+    fn new(name: &str, sink: Sink) -> Self {
+        Self { name: name.to_owned(), sink, hasher: Sha256::new(), size: 0 }
+    }
+
+    /// Makes the object durable (fsync, or completes the upload) and returns its manifest entry.
     pub fn finish(self) -> Result<crate::manifest::Object> {
-        let path = self.path;
-        let file = self.inner.into_inner().map_err(|e| store_err(&path, e.into_error()))?;
-        file.sync_all().map_err(|e| store_err(&path, e))?;
+        match self.sink {
+            Sink::File { file, path } => {
+                let file = file.into_inner().map_err(|e| store_err(&path, e.into_error()))?;
+                file.sync_all().map_err(|e| store_err(&path, e))?;
+            }
+            #[cfg(feature = "s3")]
+            Sink::S3(upload) => upload.complete()?,
+        }
         Ok(crate::manifest::Object {
             name: self.name,
             size: self.size,

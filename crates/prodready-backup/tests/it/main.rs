@@ -3,6 +3,7 @@
 mod faults;
 mod retention;
 mod roundtrip;
+mod s3;
 mod schedule;
 
 use std::collections::BTreeMap;

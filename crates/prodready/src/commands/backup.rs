@@ -45,7 +45,7 @@ fn dispatch(
 ) -> anyhow::Result<Exit> {
     match cmd {
         BackupCommand::Run { store, database, jobs, encrypt_to, metrics: metrics_args, json } => {
-            let store = open(cfg, store)?;
+            let store = open(cfg, runtime, store)?;
             let mut options =
                 BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
             options.jobs = usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1));
@@ -89,7 +89,7 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::List { store, json } => {
-            let backups = catalog::list(&open(cfg, store)?)?;
+            let backups = catalog::list(&open(cfg, runtime, store)?)?;
             if *json {
                 print_json(&backups)?;
                 return Ok(Exit::Success);
@@ -112,7 +112,7 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
-            let store = open(cfg, store)?;
+            let store = open(cfg, runtime, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))?
@@ -155,7 +155,7 @@ fn dispatch(
             Ok(if verification.ok { Exit::Success } else { Exit::Failure })
         }
         BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
-            let store = open(cfg, store)?;
+            let store = open(cfg, runtime, store)?;
             let manifest = catalog::manifest(&store, id)?;
             let options = RestoreOptions {
                 target_url: into.clone(),
@@ -215,7 +215,7 @@ fn dispatch(
             incomplete_older_than,
             json,
         } => {
-            let store = open(cfg, store)?;
+            let store = open(cfg, runtime, store)?;
             let mut policy = cfg.backup.retention.clone();
             policy.keep_daily = keep_daily.unwrap_or(policy.keep_daily);
             policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
@@ -257,7 +257,9 @@ fn dispatch(
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(Exit::Success)
         }
-        BackupCommand::Status { store, max_age, json } => status(&open(cfg, store)?, *max_age, *json),
+        BackupCommand::Status { store, max_age, json } => {
+            status(&open(cfg, runtime, store)?, *max_age, *json)
+        }
     }
 }
 
@@ -310,10 +312,22 @@ fn base64url(text: &str) -> String {
     out
 }
 
-fn open(cfg: &Config, arg: &StoreArg) -> anyhow::Result<Store> {
+fn open(cfg: &Config, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyhow::Result<Store> {
     let location =
         arg.store.clone().or_else(|| cfg.backup.store.clone()).unwrap_or_else(|| "backups".to_owned());
-    Ok(Store::open(&location)?)
+    if !location.starts_with("s3://") {
+        return Ok(Store::open(&location)?);
+    }
+    // The AWS SDK's own resolution: AWS_* variables, profiles, instance roles; AWS_ENDPOINT_URL(_S3) too.
+    let options = prodready_backup::S3Options {
+        endpoint: cfg.backup.s3_endpoint.clone(),
+        path_style: cfg.backup.s3_path_style,
+        max_attempts: 6,
+    };
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        Ok(Store::s3(&sdk, &location, &options)?)
+    })
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {

@@ -1,0 +1,375 @@
+//! The S3 store: `s3://BUCKET/PREFIX/<id>/<object>`. Objects stream up as multipart uploads (one part in
+//! flight per object, part size growing so 10,000 parts always suffice); an upload that does not finish
+//! is aborted; the SDK retries 5xx, SlowDown, timeouts and resets with exponential backoff and jitter.
+//!
+//! The store's methods are synchronous (the backup pipeline calls them from blocking threads); they drive
+//! the async SDK on the runtime the store was opened in.
+
+use std::future::Future;
+use std::io::Read;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+
+use crate::{Error, Result};
+
+/// The first part size; it doubles every 1,000 parts (S3 allows 10,000 parts of up to 5 GiB).
+const FIRST_PART: usize = 8 * 1024 * 1024;
+
+/// How to reach S3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// A custom endpoint (MinIO, moto); overrides the SDK configuration's.
+    pub endpoint: Option<String>,
+    /// Path-style addressing; `None` means path-style whenever a custom endpoint is set.
+    pub path_style: Option<bool>,
+    /// Attempts per request (the SDK's standard retry mode, exponential backoff with jitter).
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    handle: tokio::runtime::Handle,
+}
+
+fn err(path: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Store {
+        path: path.to_owned(),
+        source: format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)).into(),
+    }
+}
+
+impl S3Store {
+    /// Opens `s3://BUCKET[/PREFIX]`. Must be called inside a tokio runtime (multi-threaded).
+    pub fn new(sdk: &aws_config::SdkConfig, location: &str, options: &S3Options) -> Result<Self> {
+        let rest = location
+            .strip_prefix("s3://")
+            .ok_or_else(|| Error::Invalid(format!("{location}: an S3 store is s3://BUCKET/PREFIX")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{location}: the bucket name is missing (s3://BUCKET/PREFIX)"
+            )));
+        }
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Invalid("an S3 store must be opened inside a tokio runtime".to_owned()))?;
+        let mut config = aws_sdk_s3::config::Builder::from(sdk).retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(options.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(200)),
+        );
+        let endpoint = options.endpoint.clone().or_else(|| sdk.endpoint_url().map(str::to_owned));
+        if let Some(endpoint) = &options.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        config = config.force_path_style(options.path_style.unwrap_or(endpoint.is_some()));
+        Ok(Self {
+            client: aws_sdk_s3::Client::from_conf(config.build()),
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            handle,
+        })
+    }
+
+    fn run<F: Future>(&self, future: F) -> F::Output {
+        tokio::task::block_in_place(|| self.handle.block_on(future))
+    }
+
+    pub fn location(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    fn base(&self) -> String {
+        if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) }
+    }
+
+    fn key(&self, id: &str, name: &str) -> String {
+        format!("{}{id}/{name}", self.base())
+    }
+
+    /// Every key under `prefix`, with its last-modified time.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Option<i64>)>> {
+        self.run(async {
+            let mut out = Vec::new();
+            let mut token = None;
+            loop {
+                let page = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| err(&self.location(), e))?;
+                out.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified().map(|t| t.secs())))),
+                );
+                match page.next_continuation_token() {
+                    Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                    _ => return Ok(out),
+                }
+            }
+        })
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let base = self.base();
+        let mut ids: Vec<String> = self
+            .list(&base)?
+            .into_iter()
+            .filter_map(|(key, _)| key.strip_prefix(&base)?.split_once('/').map(|(id, _)| id.to_owned()))
+            .filter(|id| !id.starts_with('.'))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    pub fn objects(&self, id: &str) -> Result<Vec<String>> {
+        let prefix = self.key(id, "");
+        let mut names: Vec<String> = self
+            .list(&prefix)?
+            .into_iter()
+            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn exists(&self, id: &str, name: &str) -> bool {
+        let key = self.key(id, name);
+        self.run(async { self.client.head_object().bucket(&self.bucket).key(&key).send().await.is_ok() })
+    }
+
+    pub fn idle_for(&self, id: &str) -> Option<Duration> {
+        let newest = self.list(&self.key(id, "")).ok()?.into_iter().filter_map(|(_, t)| t).max()?;
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+        Some(Duration::from_secs(now.saturating_sub(u64::try_from(newest).unwrap_or(0))))
+    }
+
+    pub fn open_object(&self, id: &str, name: &str) -> Result<Box<dyn Read + Send>> {
+        let key = self.key(id, name);
+        let output = self
+            .run(async { self.client.get_object().bucket(&self.bucket).key(&key).send().await })
+            .map_err(|e| err(&key, e))?;
+        let reader = output.body.into_async_read();
+        let bridge = tokio_util::io::SyncIoBridge::new_with_handle(reader, self.handle.clone());
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, Blocking(bridge))))
+    }
+
+    pub fn put(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let key = self.key(id, name);
+        let body = ByteStream::from(bytes.to_vec());
+        self.run(async { self.client.put_object().bucket(&self.bucket).key(&key).body(body).send().await })
+            .map(drop)
+            .map_err(|e| err(&key, e))
+    }
+
+    pub fn delete(&self, id: &str, name: &str) -> Result<()> {
+        let key = self.key(id, name);
+        self.run(async { self.client.delete_object().bucket(&self.bucket).key(&key).send().await })
+            .map(drop)
+            .map_err(|e| err(&key, e))
+    }
+
+    pub fn delete_backup(&self, id: &str) -> Result<()> {
+        let keys: Vec<String> = self.list(&self.key(id, ""))?.into_iter().map(|(k, _)| k).collect();
+        for chunk in keys.chunks(1000) {
+            let objects: Vec<ObjectIdentifier> = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build().map_err(|e| err(k, e)))
+                .collect::<Result<_>>()?;
+            let delete =
+                Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| err(id, e))?;
+            self.run(async { self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await })
+                .map_err(|e| err(id, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn abort_incomplete_uploads(&self, older_than: Duration) -> Result<usize> {
+        let cutoff = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let cutoff = i64::try_from(cutoff.saturating_sub(older_than.as_secs())).unwrap_or(0);
+        let uploads = self
+            .run(async {
+                self.client.list_multipart_uploads().bucket(&self.bucket).prefix(self.base()).send().await
+            })
+            .map_err(|e| err(&self.location(), e))?;
+        let mut aborted = 0;
+        for upload in uploads.uploads() {
+            let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
+            if upload.initiated().is_some_and(|t| t.secs() > cutoff) {
+                continue;
+            }
+            self.run(async {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+            })
+            .map_err(|e| err(key, e))?;
+            aborted += 1;
+        }
+        Ok(aborted)
+    }
+
+    pub fn upload(&self, id: &str, name: &str) -> Upload {
+        Upload {
+            store: self.clone(),
+            key: self.key(id, name),
+            buffer: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+            done: false,
+        }
+    }
+}
+
+/// One object going up. Small objects become one PUT; larger ones a multipart upload, aborted if the
+/// upload is dropped before [`Upload::complete`].
+pub struct Upload {
+    store: S3Store,
+    key: String,
+    buffer: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    done: bool,
+}
+
+impl Upload {
+    fn part_size(&self) -> usize {
+        FIRST_PART << (self.parts.len() / 1000).min(9)
+    }
+
+    fn send_part(&mut self) -> std::io::Result<()> {
+        let store = self.store.clone();
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = store
+                    .run(async {
+                        store
+                            .client
+                            .create_multipart_upload()
+                            .bucket(&store.bucket)
+                            .key(&self.key)
+                            .send()
+                            .await
+                    })
+                    .map_err(|e| std::io::Error::other(err(&self.key, e)))?;
+                let id = created
+                    .upload_id()
+                    .ok_or_else(|| std::io::Error::other("S3 returned no upload id"))?
+                    .to_owned();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = i32::try_from(self.parts.len() + 1).map_err(std::io::Error::other)?;
+        let body = ByteStream::from(std::mem::take(&mut self.buffer));
+        let sent = store
+            .run(async {
+                store
+                    .client
+                    .upload_part()
+                    .bucket(&store.bucket)
+                    .key(&self.key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(body)
+                    .send()
+                    .await
+            })
+            .map_err(|e| std::io::Error::other(err(&self.key, e)))?;
+        self.parts.push(
+            CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag().map(str::to_owned)).build(),
+        );
+        Ok(())
+    }
+
+    pub fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= self.part_size() {
+            self.send_part()?;
+        }
+        Ok(buf.len())
+    }
+
+    /// Sends what is left and makes the object visible.
+    pub fn complete(mut self) -> Result<()> {
+        let store = self.store.clone();
+        if self.upload_id.is_none() {
+            let body = ByteStream::from(std::mem::take(&mut self.buffer));
+            store
+                .run(async {
+                    store.client.put_object().bucket(&store.bucket).key(&self.key).body(body).send().await
+                })
+                .map_err(|e| err(&self.key, e))?;
+            self.done = true;
+            return Ok(());
+        }
+        if !self.buffer.is_empty() {
+            self.send_part().map_err(|e| Error::Store { path: self.key.clone(), source: Box::new(e) })?;
+        }
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let parts =
+            CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build();
+        store
+            .run(async {
+                store
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&store.bucket)
+                    .key(&self.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(parts)
+                    .send()
+                    .await
+            })
+            .map_err(|e| err(&self.key, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let (false, Some(upload_id)) = (self.done, &self.upload_id) {
+            let store = &self.store;
+            let _ = store.run(async {
+                store
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&store.bucket)
+                    .key(&self.key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+            });
+        }
+    }
+}
+
+/// Reads a bridged async stream from any thread: a runtime worker steps aside (`block_in_place`) before
+/// blocking on it.
+struct Blocking<R>(R);
+
+impl<R: Read> Read for Blocking<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        tokio::task::block_in_place(|| self.0.read(buf))
+    }
+}

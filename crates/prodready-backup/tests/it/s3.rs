@@ -1,0 +1,168 @@
+//! The S3 store against a real moto server, directly and through a loopback proxy that answers 503
+//! SlowDown to a share of requests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use prodready_backup::catalog;
+use prodready_backup::{RestoreOptions, S3Options, Store, Tools, VerifyOptions};
+use prodready_test_support::{Moto, TestDb};
+
+use crate::{fingerprints, options, quiet};
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
+}
+
+async fn bucket(moto: &Moto, name: &str) -> aws_sdk_s3::Client {
+    let config =
+        aws_sdk_s3::config::Builder::from(&sdk(&moto.endpoint()).await).force_path_style(true).build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    client.create_bucket().bucket(name).send().await.unwrap();
+    client
+}
+
+/// A table whose compressed COPY is well over one 8 MiB part, so uploads go multipart.
+async fn database_with_big_table() -> TestDb {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, a text, b text);
+             INSERT INTO t SELECT i, md5(random()::text), md5(random()::text) FROM generate_series(1, 500000) i;
+             CREATE TABLE small (k text); INSERT INTO small VALUES ('x')",
+        )
+        .await
+        .unwrap();
+    db
+}
+
+async fn round_trip(store: &Store, db: &TestDb) {
+    let manifest = prodready_backup::backup(store, &options(db), quiet()).await.unwrap();
+    let big = manifest.tables.iter().find(|t| t.name == "t").unwrap();
+    let part = manifest.object(&big.parts[0]).unwrap();
+    assert!(
+        part.size > 8 * 1024 * 1024,
+        "the big table's object ({} bytes) should need a multipart upload",
+        part.size
+    );
+    assert_eq!(catalog::list(store).unwrap().len(), 1);
+    assert!(prodready_backup::verify_quick(store, &manifest).await.unwrap().ok);
+    let verified = prodready_backup::verify(
+        store,
+        &manifest,
+        &VerifyOptions {
+            scratch_url: db.url().to_owned(),
+            smoke_sql: vec![],
+            jobs: 2,
+            identity_files: vec![],
+            tools: Tools::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(verified.ok, "{:?}", verified.problems);
+    let target = TestDb::create().await;
+    prodready_backup::restore(
+        store,
+        &manifest,
+        &RestoreOptions {
+            target_url: target.url().to_owned(),
+            jobs: 2,
+            force: false,
+            identity_files: vec![],
+            tools: Tools::default(),
+        },
+        quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fingerprints(db.url()).await, fingerprints(target.url()).await);
+    assert_eq!(catalog::list(store).unwrap()[0].verify_ok, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_store_passes_the_round_trip_on_moto() {
+    let moto = Moto::start();
+    let client = bucket(&moto, "backups").await;
+    let store = Store::s3(
+        &sdk(&moto.endpoint()).await,
+        "s3://backups/prod/app",
+        &S3Options { max_attempts: 3, ..S3Options::default() },
+    )
+    .unwrap();
+    let db = database_with_big_table().await;
+    round_trip(&store, &db).await;
+    // Everything sits under the prefix, and nothing is left half-uploaded.
+    let listed = client.list_objects_v2().bucket("backups").send().await.unwrap();
+    assert!(listed.contents().iter().all(|o| o.key().unwrap().starts_with("prod/app/")));
+    let uploads = client.list_multipart_uploads().bucket("backups").send().await.unwrap();
+    assert!(uploads.uploads().is_empty());
+    assert!(Store::s3(&sdk(&moto.endpoint()).await, "s3:///x", &S3Options::default()).is_err());
+}
+
+/// Forwards to moto, answering 503 SlowDown to every third request first.
+async fn flaky_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let count = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let app = {
+        let refused = refused.clone();
+        axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (http, upstream, refused, count) = (http.clone(), upstream.clone(), refused.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    return axum::http::Response::builder().status(503).body(axum::body::Body::from(body)).unwrap();
+                }
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+                let mut forward = http.request(parts.method.clone(), url).body(body);
+                for (name, value) in &parts.headers {
+                    if name != "host" && name != "content-length" {
+                        forward = forward.header(name, value);
+                    }
+                }
+                let answer = forward.send().await.unwrap();
+                let mut response = axum::http::Response::builder().status(answer.status().as_u16());
+                for (name, value) in answer.headers() {
+                    if name != "transfer-encoding" && name != "content-length" {
+                        response = response.header(name, value);
+                    }
+                }
+                response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_of_requests_answered_503_still_yields_a_good_backup() {
+    let moto = Moto::start();
+    bucket(&moto, "flaky").await;
+    let (proxy, refused) = flaky_proxy(moto.endpoint()).await;
+    let store = Store::s3(
+        &sdk(&proxy).await,
+        "s3://flaky/backups",
+        &S3Options { max_attempts: 6, ..S3Options::default() },
+    )
+    .unwrap();
+    let db = database_with_big_table().await;
+    round_trip(&store, &db).await;
+    assert!(
+        refused.load(Ordering::SeqCst) > 5,
+        "the proxy refused {} requests",
+        refused.load(Ordering::SeqCst)
+    );
+}
