@@ -212,3 +212,88 @@ fn cron_prints_jobs_that_read_the_same_configuration() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("[backup]: cron `daily`: needs five fields"), "{}", stderr(&out));
 }
+
+/// A fake SigV4 header: moto routes by the credential scope and checks no signature.
+const S3_AUTH: &str =
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+async fn s3(method: &str, url: &str) -> String {
+    let (host_port, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host_port).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let request = format!(
+        "{method} /{path} HTTP/1.0\r\nHost: {host_port}\r\nAuthorization: {S3_AUTH}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_backup_killed_mid_upload_leaves_no_backup_and_prune_aborts_its_uploads() {
+    let moto = prodready_test_support::Moto::start();
+    let endpoint = moto.endpoint();
+    let created = s3("PUT", &format!("{endpoint}/backups")).await;
+    assert!(created.starts_with("HTTP/1.0 200") || created.starts_with("HTTP/1.1 200"), "{created}");
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE big (id int, a text, b text); INSERT INTO big SELECT i, md5(random()::text), md5(random()::text) FROM generate_series(1, 1500000) i")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: Vec<(&str, String)> = moto.aws_env();
+    env.push(("DATABASE_URL", db.url().to_owned()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(["backup", "run", "--jobs", "1", "--store", "s3://backups/prod"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a multipart upload is under way.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let uploads = s3("GET", &format!("{endpoint}/backups?uploads")).await;
+        if uploads.contains("<UploadId>") {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup finished before a multipart upload was seen"
+        );
+        assert!(Instant::now() < deadline, "no multipart upload started: {uploads}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let list =
+        json(&prodready(dir.path(), &env_ref, &["backup", "list", "--store", "s3://backups/prod", "--json"]));
+    assert_eq!(list, serde_json::json!([]), "an interrupted backup is not a backup");
+    assert!(
+        s3("GET", &format!("{endpoint}/backups?uploads")).await.contains("<UploadId>"),
+        "the killed run left an upload"
+    );
+
+    let pruned = json(&prodready(
+        dir.path(),
+        &env_ref,
+        &["backup", "prune", "--store", "s3://backups/prod", "--incomplete-older-than", "0s", "--json"],
+    ));
+    assert!(pruned["aborted_uploads"].as_u64().unwrap() >= 1, "{pruned}");
+    assert!(
+        !s3("GET", &format!("{endpoint}/backups?uploads")).await.contains("<UploadId>"),
+        "no upload is left in progress"
+    );
+    let left = s3("GET", &format!("{endpoint}/backups?list-type=2&prefix=prod/")).await;
+    assert!(!left.contains("<Key>"), "no object of the killed run is left: {left}");
+
+    // A bucket that does not exist: one clear error, exit 1.
+    let missing = prodready(dir.path(), &env_ref, &["backup", "list", "--store", "s3://no-such-bucket/x"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("NoSuchBucket"), "{}", stderr(&missing));
+}
