@@ -1,5 +1,5 @@
-//! The S3 store against a real moto server, directly and through a loopback proxy that answers 503
-//! SlowDown to a share of requests.
+//! One behaviour suite (`round_trip`) for both stores: the local directory, and S3 on a real moto server,
+//! directly and through a loopback proxy that answers 503 SlowDown to a share of requests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,4 +165,11 @@ async fn a_third_of_requests_answered_503_still_yields_a_good_backup() {
         "the proxy refused {} requests",
         refused.load(Ordering::SeqCst)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_store_passes_the_same_round_trip() {
+    let (_dir, store) = crate::temp_store();
+    let db = database_with_big_table().await;
+    round_trip(&store, &db).await;
 }
