@@ -40,8 +40,11 @@ pub fn plan(candidates: &[Candidate], policy: &Retention) -> Vec<Decision> {
     // 1970-01-01 was a Thursday: shifting by 3 makes Monday day 0 of each ISO week.
     let week = |c: &Candidate| day(c) - (day(c) + 3).rem_euclid(7);
     let month = |c: &Candidate| {
-        let (y, m, _) = civil(day(c));
-        y * 12 + i64::from(m)
+        // "2026-11-29T..." -> 2026 * 12 + 11
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(c.created_unix).unwrap_or(0));
+        let text = humantime::format_rfc3339_seconds(t).to_string();
+        let (year, month) = (text[..4].parse::<i64>().unwrap_or(0), text[5..7].parse::<i64>().unwrap_or(0));
+        year * 12 + month
     };
     type Bucket<'a> = &'a dyn Fn(&Candidate) -> i64;
     let buckets: [(&str, u32, Bucket<'_>); 3] = [
@@ -74,19 +77,6 @@ pub fn plan(candidates: &[Candidate], policy: &Retention) -> Vec<Decision> {
         decisions[i].reasons.push("newest verified".to_owned());
     }
     decisions
-}
-
-/// (year, month, day) of a day number since 1970-01-01.
-fn civil(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u8::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u8::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// What a prune did (or, on a dry run, would do).

@@ -33,19 +33,7 @@ async fn a_flipped_byte_fails_both_verifications_and_names_the_object() {
     assert_eq!(quick.problems.len(), 1, "{:?}", quick.problems);
     assert!(quick.problems[0].starts_with(&format!("{object}: SHA-256 ")), "{:?}", quick.problems);
 
-    let full = prodready_backup::verify(
-        &store,
-        &manifest,
-        &VerifyOptions {
-            scratch_url: db.url().to_owned(),
-            smoke_sql: vec![],
-            jobs: 2,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-    )
-    .await
-    .unwrap();
+    let full = prodready_backup::verify(&store, &manifest, &crate::verify_options(db.url())).await.unwrap();
     assert!(!full.ok);
     assert!(full.problems.iter().any(|p| p.contains(&object)), "{:?}", full.problems);
     assert_eq!(catalog::list(&store).unwrap()[0].verify_ok, Some(false));

@@ -27,6 +27,28 @@ pub fn options(db: &TestDb) -> BackupOptions {
     BackupOptions::new(db.url())
 }
 
+/// Restore options for `target_url`, two jobs, no keys.
+pub fn restore_options(target_url: &str) -> prodready_backup::RestoreOptions {
+    prodready_backup::RestoreOptions {
+        target_url: target_url.to_owned(),
+        jobs: 2,
+        force: false,
+        identity_files: vec![],
+        tools: prodready_backup::Tools::default(),
+    }
+}
+
+/// Verify options creating the scratch database next to `scratch_url`.
+pub fn verify_options(scratch_url: &str) -> prodready_backup::VerifyOptions {
+    prodready_backup::VerifyOptions {
+        scratch_url: scratch_url.to_owned(),
+        smoke_sql: vec![],
+        jobs: 2,
+        identity_files: vec![],
+        tools: prodready_backup::Tools::default(),
+    }
+}
+
 /// The edge cases a logical backup has to get right, plus one table of `big_rows` rows.
 pub async fn edge_case_database(db: &TestDb, big_rows: u32) {
     let client = db.connect().await;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prodready_backup::catalog;
-use prodready_backup::{RestoreOptions, Tools, VerifyOptions};
+use prodready_backup::{Tools, VerifyOptions};
 use prodready_test_support::TestDb;
 
 use crate::{edge_case_database, fingerprints, options, quiet, schema_only, sequences, temp_store};
@@ -49,20 +49,9 @@ async fn an_edge_case_database_round_trips_through_backup_verify_and_restore() {
     assert!(listed.last_verified_ok_at.is_some());
 
     let target = TestDb::create().await;
-    let report = prodready_backup::restore(
-        &store,
-        &manifest,
-        &RestoreOptions {
-            target_url: target.url().to_owned(),
-            jobs: 2,
-            force: false,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
+    let report = prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
     assert_eq!(report.rows, manifest.rows());
 
     assert_eq!(schema_only(source.url()), schema_only(target.url()));
@@ -72,19 +61,8 @@ async fn an_edge_case_database_round_trips_through_backup_verify_and_restore() {
     assert!(before.values().any(|v| *v == Some(500_001)), "{before:?}");
 
     // A second restore into the now non-empty target is refused without --force.
-    let again = prodready_backup::restore(
-        &store,
-        &manifest,
-        &RestoreOptions {
-            target_url: target.url().to_owned(),
-            jobs: 2,
-            force: false,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-        quiet(),
-    )
-    .await;
+    let again =
+        prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet()).await;
     assert!(matches!(again, Err(prodready_backup::Error::TargetNotEmpty(_))), "{again:?}");
 }
 
@@ -134,20 +112,9 @@ async fn a_concurrent_writer_is_seen_exactly_as_the_snapshot_saw_it() {
     );
 
     let target = TestDb::create().await;
-    prodready_backup::restore(
-        &store,
-        &manifest,
-        &RestoreOptions {
-            target_url: target.url().to_owned(),
-            jobs: 2,
-            force: false,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
+    prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
     let restored = fingerprints(target.url()).await;
     assert_eq!(restored["public.ledger_a"].0, i64::try_from(rows("ledger_a")).unwrap());
     assert_eq!(restored["public.ledger_b"].0, restored["public.ledger_a"].0);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prodready_backup::catalog;
-use prodready_backup::{RestoreOptions, S3Options, Store, Tools, VerifyOptions};
+use prodready_backup::{S3Options, Store};
 use prodready_test_support::{Moto, TestDb};
 
 use crate::{fingerprints, options, quiet};
@@ -53,35 +53,13 @@ async fn round_trip(store: &Store, db: &TestDb) {
     );
     assert_eq!(catalog::list(store).unwrap().len(), 1);
     assert!(prodready_backup::verify_quick(store, &manifest).await.unwrap().ok);
-    let verified = prodready_backup::verify(
-        store,
-        &manifest,
-        &VerifyOptions {
-            scratch_url: db.url().to_owned(),
-            smoke_sql: vec![],
-            jobs: 2,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-    )
-    .await
-    .unwrap();
+    let verified =
+        prodready_backup::verify(store, &manifest, &crate::verify_options(db.url())).await.unwrap();
     assert!(verified.ok, "{:?}", verified.problems);
     let target = TestDb::create().await;
-    prodready_backup::restore(
-        store,
-        &manifest,
-        &RestoreOptions {
-            target_url: target.url().to_owned(),
-            jobs: 2,
-            force: false,
-            identity_files: vec![],
-            tools: Tools::default(),
-        },
-        quiet(),
-    )
-    .await
-    .unwrap();
+    prodready_backup::restore(store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
     assert_eq!(fingerprints(db.url()).await, fingerprints(target.url()).await);
     assert_eq!(catalog::list(store).unwrap()[0].verify_ok, Some(true));
 }
