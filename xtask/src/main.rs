@@ -4,7 +4,8 @@
 //! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors
 //! cargo xtask test    provision the real peers, check PostgreSQL, run every test
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
-//! cargo xtask docs    regenerate committed generated files (docs/cli.md)
+//! cargo xtask docs    regenerate committed generated files (docs/cli.md, docs/configuration.md, deploy/)
+//! cargo xtask bench backup   release build, then bench/backup.sh against pg_dump/pg_restore
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench backup>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("peers") => peers::provision().map(drop),
         Some("docs") => docs(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -101,4 +103,17 @@ fn docs() -> Result {
     run(cargo()
         .args(["test", "--package", "prodready", "--test", "it", "generated"])
         .env("UPDATE_EXPECT", "1"))
+}
+
+/// Benchmarks run our release build and the peer side by side; results go in bench/RESULTS.md by hand,
+/// with the date, the machine and this command.
+fn bench(area: Option<&str>) -> Result {
+    let script = match area {
+        Some("backup") => "bench/backup.sh",
+        _ => return Err("usage: cargo xtask bench backup".to_owned()),
+    };
+    peers::ensure_postgres()?;
+    run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    run(Command::new("bash").arg(root().join(script)).env("PRODREADY_BIN", target.join("release/prodready")))
 }

@@ -94,7 +94,8 @@ pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 pub async fn backup(store: &Store, options: &BackupOptions, progress: Arc<dyn Progress>) -> Result<Manifest> {
     let id = new_id(SystemTime::now());
     let result = take(store, options, &id, progress).await;
-    if result.is_err() && !store.exists(&id, MANIFEST) {
+    // Clean up only what is certainly uncommitted.
+    if result.is_err() && store.exists(&id, MANIFEST).is_ok_and(|committed| !committed) {
         let _ = store.delete_backup(&id);
     }
     result
@@ -149,6 +150,9 @@ async fn take(
         "--section=pre-data".to_owned(),
         "--section=post-data".to_owned(),
         "--no-password".to_owned(),
+        // The leader already holds ACCESS SHARE; if a migration queues for ACCESS EXCLUSIVE in between,
+        // pg_dump must give up instead of waiting behind it forever (a cycle the server cannot see).
+        "--lock-wait-timeout=30s".to_owned(),
         format!("--file={}", schema_file.display()),
     ];
     let env = pg::libpq_env(&options.database_url)?;
@@ -322,10 +326,12 @@ fn plan(tables: &[SourceTable], split_pages: u32, large_objects: bool) -> Vec<Jo
         let lock = Some(format!("LOCK TABLE {qualified} IN ACCESS SHARE MODE NOWAIT"));
         let split = split_pages.max(1);
         if t.pages <= split {
+            // A table without copyable columns (`CREATE TABLE t ()`) is copied without a column list.
+            let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
             jobs.push(Job {
                 table: index,
                 object: format!("data/{index:05}.0.copy.zst"),
-                sql: format!("COPY {qualified} ({}) TO STDOUT", columns.join(", ")),
+                sql: format!("COPY {qualified}{list} TO STDOUT"),
                 lock,
             });
             continue;

@@ -25,7 +25,7 @@ pub struct BackupInfo {
 pub fn list(store: &Store) -> Result<Vec<BackupInfo>> {
     let mut out = Vec::new();
     for id in store.ids()? {
-        if !store.exists(&id, MANIFEST) {
+        if !store.exists(&id, MANIFEST)? {
             continue;
         }
         let manifest = read_manifest(store, &id)?;
@@ -50,14 +50,17 @@ pub fn list(store: &Store) -> Result<Vec<BackupInfo>> {
     Ok(out)
 }
 
-/// The manifest of `id`, or of the newest backup for `latest`.
-pub fn manifest(store: &Store, id: &str) -> Result<Manifest> {
+/// The manifest of `id`, or of the newest backup for `latest` (of `database`, when given: a store may hold
+/// several databases).
+pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manifest> {
     let id = if id == "latest" {
-        list(store)?.first().map(|b| b.id.clone()).ok_or_else(|| Error::NotFound("latest".to_owned()))?
+        list(store)?.into_iter().find(|b| database.is_none_or(|d| b.database == d)).map(|b| b.id).ok_or_else(
+            || Error::NotFound(database.map_or_else(|| "latest".to_owned(), |d| format!("latest of {d}"))),
+        )?
     } else {
         id.to_owned()
     };
-    if !store.exists(&id, MANIFEST) {
+    if !store.exists(&id, MANIFEST)? {
         return Err(Error::NotFound(id));
     }
     read_manifest(store, &id)
@@ -90,7 +93,7 @@ pub fn record(store: &Store, verification: &Verification) -> Result<()> {
     let stamp: String = verification.verified_at.chars().filter(char::is_ascii_alphanumeric).collect();
     let mut name = format!("verify-{stamp}.json");
     let mut n = 1;
-    while store.exists(&verification.id, &name) {
+    while store.exists(&verification.id, &name)? {
         n += 1;
         name = format!("verify-{stamp}-{n}.json");
     }

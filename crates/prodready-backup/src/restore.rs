@@ -189,7 +189,8 @@ async fn load_tables(
     let mut jobs = VecDeque::new();
     for table in &manifest.tables {
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
-        let sql = format!("COPY {} ({}) FROM STDIN", table.qualified(), columns.join(", "));
+        let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
+        let sql = format!("COPY {}{list} FROM STDIN", table.qualified());
         for part in &table.parts {
             let entry =
                 manifest.object(part).ok_or_else(|| corrupt(manifest, part, "missing from the objects"))?;

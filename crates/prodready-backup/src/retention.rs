@@ -101,15 +101,25 @@ pub fn prune(
     incomplete_older_than: Duration,
 ) -> Result<PruneReport> {
     let backups = catalog::list(store)?;
-    let candidates: Vec<Candidate> = backups
-        .iter()
-        .map(|b| Candidate {
-            id: b.id.clone(),
-            created_unix: unix(&b.created_at),
-            verified_ok: b.last_verified_ok_at.is_some(),
-        })
-        .collect();
-    let decisions = plan(&candidates, policy);
+    // A store may hold several databases: each keeps its own days, weeks, months and newest verified.
+    let mut databases: Vec<&str> = backups.iter().map(|b| b.database.as_str()).collect();
+    databases.sort_unstable();
+    databases.dedup();
+    let mut decisions = Vec::new();
+    for database in databases {
+        let candidates: Vec<Candidate> = backups
+            .iter()
+            .filter(|b| b.database == database)
+            .map(|b| Candidate {
+                id: b.id.clone(),
+                created_unix: unix(&b.created_at),
+                verified_ok: b.last_verified_ok_at.is_some(),
+            })
+            .collect();
+        decisions.extend(plan(&candidates, policy));
+    }
+    // Uploads a killed run left behind go first, so the ids they belonged to can be judged idle.
+    let aborted_uploads = if dry_run { 0 } else { store.abort_incomplete_uploads(incomplete_older_than)? };
     let committed: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
     let incomplete: Vec<String> = store
         .ids()?
@@ -126,7 +136,6 @@ pub fn prune(
             store.delete_backup(id)?;
         }
     }
-    let aborted_uploads = if dry_run { 0 } else { store.abort_incomplete_uploads(incomplete_older_than)? };
     Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads })
 }
 

@@ -147,13 +147,32 @@ impl S3Store {
         Ok(names)
     }
 
-    pub fn exists(&self, id: &str, name: &str) -> bool {
+    pub fn exists(&self, id: &str, name: &str) -> Result<bool> {
         let key = self.key(id, name);
-        self.run(async { self.client.head_object().bucket(&self.bucket).key(&key).send().await.is_ok() })
+        match self.run(async { self.client.head_object().bucket(&self.bucket).key(&key).send().await }) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(err(&key, e)),
+        }
     }
 
     pub fn idle_for(&self, id: &str) -> Option<Duration> {
-        let newest = self.list(&self.key(id, "")).ok()?.into_iter().filter_map(|(_, t)| t).max()?;
+        // An upload in progress under this id is activity: its bytes show in no listing until it completes.
+        let prefix = self.key(id, "");
+        let uploads = self
+            .run(async {
+                self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&prefix).send().await
+            })
+            .ok()?;
+        if !uploads.uploads().is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let newest = self.list(&prefix).ok()?.into_iter().filter_map(|(_, t)| t).max()?;
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
         Some(Duration::from_secs(now.saturating_sub(u64::try_from(newest).unwrap_or(0))))
     }
@@ -209,7 +228,10 @@ impl S3Store {
         let mut aborted = 0;
         for upload in uploads.uploads() {
             let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
-            if upload.initiated().is_some_and(|t| t.secs() > cutoff) {
+            // Only uploads of backups (`<prefix>/<id>/...`, ids like 20261129T020000Z-1a2b), never another
+            // application's in the same bucket.
+            let id = key.strip_prefix(&self.base()).and_then(|rest| rest.split_once('/')).map(|(id, _)| id);
+            if !id.is_some_and(is_backup_id) || upload.initiated().is_some_and(|t| t.secs() > cutoff) {
                 continue;
             }
             self.run(async {
@@ -237,6 +259,17 @@ impl S3Store {
             done: false,
         }
     }
+}
+
+/// `20261129T020000Z-1a2b`
+fn is_backup_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 21
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..17] == b"Z-"
+        && b[17..].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// One object going up. Small objects become one PUT; larger ones a multipart upload, aborted if the

@@ -68,9 +68,11 @@ impl Store {
         }
     }
 
-    pub fn exists(&self, id: &str, name: &str) -> bool {
+    /// Whether an object exists. Only a definite "not found" is `false`: any other failure is an error, so
+    /// a flaky store never makes a committed backup look uncommitted.
+    pub fn exists(&self, id: &str, name: &str) -> Result<bool> {
         match self {
-            Store::Local(l) => l.path(id, name).is_file(),
+            Store::Local(l) => Ok(l.path(id, name).is_file()),
             #[cfg(feature = "s3")]
             Store::S3(s) => s.exists(id, name),
         }

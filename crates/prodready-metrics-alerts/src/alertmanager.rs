@@ -105,11 +105,20 @@ pub fn config(options: &AlertmanagerOptions) -> String {
                 route(WARNING, vec![r#"severity="warning""#], "4h"),
             ],
         },
-        inhibit_rules: vec![Inhibit {
-            source_matchers: vec![r#"severity="critical""#],
-            target_matchers: vec![r#"severity="warning""#],
-            equal: vec!["job"],
-        }],
+        // Alertmanager treats a label missing on both sides as equal, so each rule requires its label to be
+        // set: a critical alert silences warnings of its own job, and an SLO page its own SLO's ticket.
+        inhibit_rules: vec![
+            Inhibit {
+                source_matchers: vec![r#"severity="critical""#, r#"job=~".+""#],
+                target_matchers: vec![r#"severity="warning""#, r#"job=~".+""#],
+                equal: vec!["job"],
+            },
+            Inhibit {
+                source_matchers: vec![r#"sloth_severity="page""#],
+                target_matchers: vec![r#"sloth_severity="ticket""#],
+                equal: vec!["sloth_id"],
+            },
+        ],
         receivers: vec![
             Receiver { name: CRITICAL.to_owned(), slack_configs: vec![slack(&options.critical_channel)] },
             Receiver { name: WARNING.to_owned(), slack_configs: vec![slack(&options.warning_channel)] },

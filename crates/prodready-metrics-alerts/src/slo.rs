@@ -84,6 +84,8 @@ impl SloSpec {
                     .threshold_seconds
                     .ok_or_else(|| err("latency SLOs need threshold_seconds".to_owned()))?;
                 let d = names::HTTP_REQUEST_DURATION_SECONDS;
+                // Bucket labels are written as floats (`le="1.0"`, `le="0.5"`): match that spelling.
+                let threshold = format!("{threshold:?}");
                 Ok((
                     format!(
                         r#"(sum(rate({d}_count{{job="{job}"}}[{{{{.window}}}}])) - sum(rate({d}_bucket{{job="{job}",le="{threshold}"}}[{{{{.window}}}}])))"#

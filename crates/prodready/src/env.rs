@@ -13,6 +13,9 @@ pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// Home directory (`$HOME/.local/share/prodready` when `XDG_DATA_HOME` is unset).
 pub const HOME: &str = "HOME";
 
+/// The S3-specific endpoint the AWS SDK honours (path-style addressing follows a custom endpoint).
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+
 /// A snapshot of the environment, so configuration loading is a pure function of its inputs.
 #[derive(Debug, Clone, Default)]
 pub struct Env {

@@ -155,9 +155,9 @@ async fn bad_input_gives_one_clear_error() {
     assert!(matches!(err, Error::ToolMissing { tool: "pg_dump", .. }), "{err:?}");
     assert!(err.to_string().contains("apt-get install postgresql-client"), "{err}");
 
-    let err = catalog::manifest(&store, "20000101T000000Z-dead").unwrap_err();
+    let err = catalog::manifest(&store, "20000101T000000Z-dead", None).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)) && err.is_usage(), "{err:?}");
-    let err = catalog::manifest(&store, "latest").unwrap_err();
+    let err = catalog::manifest(&store, "latest", None).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert!(Store::open("s3://bucket/prefix").is_err());
 }
@@ -236,4 +236,23 @@ async fn an_encrypted_backup_restores_only_with_its_identity() {
     let bad = prodready_backup::BackupOptions { encrypt_to: vec!["age1notakey".into()], ..options(&db) };
     let err = prodready_backup::backup(&store, &bad, quiet()).await.unwrap_err();
     assert!(err.to_string().contains("`age1notakey` is not an age X25519 recipient"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_each_databases_own_backups_in_a_shared_store() {
+    let (a, b) = (small_database().await, small_database().await);
+    let (_dir, store) = temp_store();
+    for db in [&a, &b, &a, &b] {
+        prodready_backup::backup(&store, &options(db), quiet()).await.unwrap();
+    }
+    let policy = prodready_backup::Retention { keep_daily: 1, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
+    let report =
+        prodready_backup::retention::prune(&store, &policy, false, Duration::from_secs(3600)).unwrap();
+    assert_eq!(report.decisions.iter().filter(|d| d.keep).count(), 2, "{:?}", report.decisions);
+    let left: Vec<String> = catalog::list(&store).unwrap().into_iter().map(|b| b.database).collect();
+    assert_eq!(left.len(), 2);
+    assert!(left.contains(&a.name().to_owned()) && left.contains(&b.name().to_owned()), "{left:?}");
+    // `latest` of one database is its own newest backup.
+    assert_eq!(catalog::manifest(&store, "latest", Some(a.name())).unwrap().database, a.name());
+    assert_eq!(catalog::manifest(&store, "latest", Some(b.name())).unwrap().database, b.name());
 }

@@ -83,6 +83,7 @@ CREATE TABLE app.base (id int, kind text);
 CREATE TABLE app.child (extra text) INHERITS (app.base);
 CREATE UNLOGGED TABLE app.cache (k text, v text);
 CREATE TABLE app.dropped_col (a int, b int, c int);
+CREATE TABLE app.no_columns ();
 ALTER TABLE app.dropped_col DROP COLUMN b;
 CREATE VIEW app.user_orders AS
     SELECT u.email, count(o.*) AS orders FROM app.users u LEFT JOIN app.orders o ON o.user_id = u.id GROUP BY u.email;
@@ -110,6 +111,7 @@ INSERT INTO app.base VALUES (1, 'base');
 INSERT INTO app.child VALUES (2, 'child', 'x');
 INSERT INTO app.cache VALUES ('k', 'v');
 INSERT INTO app.dropped_col VALUES (1, 3), (4, 6);
+INSERT INTO app.no_columns DEFAULT VALUES; INSERT INTO app.no_columns DEFAULT VALUES;
 SELECT lo_from_bytea(0, decode(repeat('ab', 100000), 'hex'));
 SELECT lo_from_bytea(0, 'small');
 REFRESH MATERIALIZED VIEW app.order_totals;

@@ -82,6 +82,14 @@ fn windows_factors_and_names_are_sloths() {
 }
 
 #[test]
+fn latency_thresholds_are_spelled_like_bucket_labels() {
+    let mut whole = spec("slow", SloKind::Latency, 99.0);
+    whole.threshold_seconds = Some(1.0);
+    let file = slo::rule_file(&[whole], "r").unwrap();
+    assert!(file.groups[0].rules[0].expr.contains(r#"le="1.0""#), "{}", file.groups[0].rules[0].expr);
+}
+
+#[test]
 fn bad_specs_are_refused() {
     let mut bad = spec("x", SloKind::Availability, 100.0);
     assert_eq!(

@@ -67,7 +67,7 @@ fn dispatch(
                     .map(|m| Duration::from_millis(m.duration_ms).as_secs_f64()),
                 size_bytes: manifest.as_ref().ok().map(prodready_backup::Manifest::size_bytes),
             };
-            publish(runtime, metrics_args, &report.database, &report.render())?;
+            publish(runtime, metrics_args, &report.database, &report.render());
             let manifest = manifest?;
             if *json {
                 print_json(&manifest)?;
@@ -113,9 +113,10 @@ fn dispatch(
         }
         BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
             let store = open(cfg, runtime, store)?;
-            let manifest = catalog::manifest(&store, id)?;
+            let manifest =
+                catalog::manifest(&store, id, Some(&prodready_backup::database_name(cfg.database_url())?))?;
             let verification = if *quick {
-                runtime.block_on(prodready_backup::verify_quick(&store, &manifest))?
+                runtime.block_on(prodready_backup::verify_quick(&store, &manifest))
             } else {
                 let options = VerifyOptions {
                     scratch_url: scratch.clone().unwrap_or_else(|| cfg.database_url().to_owned()),
@@ -124,7 +125,22 @@ fn dispatch(
                     identity_files: identity.clone(),
                     tools: prodready_backup::Tools::default(),
                 };
-                runtime.block_on(prodready_backup::verify(&store, &manifest, &options))?
+                runtime.block_on(prodready_backup::verify(&store, &manifest, &options))
+            };
+            let verification = match verification {
+                Ok(v) => v,
+                Err(e) => {
+                    // A verification that could not run is a failed one, for the alerts too.
+                    let (_, last_verified) =
+                        metrics::from_catalog(&catalog::list(&store).unwrap_or_default(), &manifest.database);
+                    let report = metrics::VerifyMetrics {
+                        database: manifest.database.clone(),
+                        success: false,
+                        last_verify_success_unix: last_verified,
+                    };
+                    publish(runtime, metrics_args, &report.database, &report.render());
+                    return Err(e.into());
+                }
             };
             let (_, last_verified) = metrics::from_catalog(&catalog::list(&store)?, &manifest.database);
             let report = metrics::VerifyMetrics {
@@ -132,7 +148,7 @@ fn dispatch(
                 success: verification.ok,
                 last_verify_success_unix: last_verified,
             };
-            publish(runtime, metrics_args, &report.database, &report.render())?;
+            publish(runtime, metrics_args, &report.database, &report.render());
             if *json {
                 print_json(&verification)?;
             } else {
@@ -156,7 +172,8 @@ fn dispatch(
         }
         BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
             let store = open(cfg, runtime, store)?;
-            let manifest = catalog::manifest(&store, id)?;
+            let manifest =
+                catalog::manifest(&store, id, Some(&prodready_backup::database_name(cfg.database_url())?))?;
             let options = RestoreOptions {
                 target_url: into.clone(),
                 jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
@@ -263,8 +280,15 @@ fn dispatch(
     }
 }
 
-/// Sends metrics where the flags say: a textfile (atomically) and/or a Pushgateway group.
-fn publish(
+/// Sends metrics where the flags say; a failure is a warning, never a replacement for the job's own result.
+fn publish(runtime: &tokio::runtime::Runtime, args: &MetricsArgs, database: &str, text: &str) {
+    if let Err(e) = try_publish(runtime, args, database, text) {
+        let _ = writeln!(std::io::stderr(), "warning: {e:#}");
+    }
+}
+
+/// A textfile (atomically) and/or a Pushgateway group.
+fn try_publish(
     runtime: &tokio::runtime::Runtime,
     args: &MetricsArgs,
     database: &str,
@@ -320,7 +344,13 @@ fn open(cfg: &Config, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyh
     }
     // The AWS SDK's own resolution: AWS_* variables, profiles, instance roles; AWS_ENDPOINT_URL(_S3) too.
     let options = prodready_backup::S3Options {
-        endpoint: cfg.backup.s3_endpoint.clone(),
+        // aws-config resolves AWS_ENDPOINT_URL into the SdkConfig but leaves the S3-specific variable to the
+        // S3 client; read it here so a custom endpoint also switches to path-style addressing.
+        endpoint: cfg
+            .backup
+            .s3_endpoint
+            .clone()
+            .or_else(|| std::env::var(crate::env::AWS_ENDPOINT_URL_S3).ok().filter(|v| !v.is_empty())),
         path_style: cfg.backup.s3_path_style,
         max_attempts: 6,
     };
@@ -423,7 +453,7 @@ fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Resul
         }?;
         if stale {
             let limit = humantime::format_duration(max_age.unwrap_or_default());
-            writeln!(out, "STALE: no backup verified within {limit}")?;
+            writeln!(out, "STALE: no backup younger than {limit} has passed a restore verification")?;
         }
     }
     Ok(if stale { Exit::Failure } else { Exit::Success })

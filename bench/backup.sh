@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Backup benchmark: prodready against pg_dump/pg_restore on the same database, in the same run.
+# Dataset (PRODUCT.md section 6): pgbench at scale $BENCH_SCALE (default 100, ~1.3 GB), a 3M-row mixed
+# table (text, jsonb, timestamptz), 100 small tables and 20 large objects.
+# Usage: cargo xtask bench backup   (or PRODREADY_BIN=... bash bench/backup.sh)
+set -euo pipefail
+
+BIN="${PRODREADY_BIN:?set PRODREADY_BIN to a release build of prodready}"
+SCALE="${BENCH_SCALE:-100}"
+MIXED_ROWS="${BENCH_MIXED_ROWS:-3000000}"
+BASE="${BENCH_SERVER:-postgres://postgres@127.0.0.1:5432}"
+DB=prodready_bench
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/prodready-bench.XXXXXX")"
+trap 'rm -rf "$WORK"; for d in prodready_bench_r1 prodready_bench_r2; do psql -q "$BASE/postgres" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
+
+psql() { command psql -X -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+# secs CMD...: wall seconds; peak RSS (KiB) of CMD in $WORK/rss
+secs() { local t0 t1; t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }; t1=$(now); echo "$t1 - $t0" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+size() { du -sb "$1" | cut -f1; }
+mib() { echo "scale=1; $1 / 1048576" | bc; }
+
+if [ "${BENCH_REUSE:-0}" != 1 ] || ! psql -q "$BASE/$DB" -c 'SELECT 1' >/dev/null 2>&1; then
+  echo "building the dataset (scale $SCALE, $MIXED_ROWS mixed rows)..." >&2
+  psql -q "$BASE/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+  pgbench -q -i -s "$SCALE" "$BASE/$DB" >/dev/null 2>&1
+  psql -q "$BASE/$DB" <<SQL
+CREATE TABLE mixed (id bigint PRIMARY KEY, note text, doc jsonb, at timestamptz);
+INSERT INTO mixed SELECT i, 'note ' || md5(i::text) || repeat(' lorem ipsum', i % 7),
+       jsonb_build_object('id', i, 'tags', jsonb_build_array(md5(i::text), i % 13), 'ok', i % 2 = 0),
+       timestamptz '2026-01-01' + i * interval '1 second'
+FROM generate_series(1, $MIXED_ROWS) i;
+DO \$\$ BEGIN FOR n IN 1..100 LOOP
+  EXECUTE format('CREATE TABLE small_%s (id int PRIMARY KEY, v text)', n);
+  EXECUTE format('INSERT INTO small_%s SELECT i, md5(i::text) FROM generate_series(1, 100) i', n);
+END LOOP; END \$\$;
+SELECT lo_from_bytea(0, convert_to(repeat(md5(i::text), 20000), 'UTF8')) FROM generate_series(1, 20) i;
+VACUUM ANALYZE;
+SQL
+fi
+DBSIZE=$(psql -Atq "$BASE/$DB" -c "SELECT pg_database_size(current_database())")
+
+echo "pg_dump -Fc..." >&2
+T_FC=$(secs pg_dump -Fc -f "$WORK/dump.fc" -d "$BASE/$DB"); S_FC=$(size "$WORK/dump.fc")
+echo "pg_dump -Fd -j2 -Z1..." >&2
+T_FD=$(secs pg_dump -Fd -j2 -Z1 -f "$WORK/dump.fd" -d "$BASE/$DB"); S_FD=$(size "$WORK/dump.fd")
+echo "prodready backup run --jobs 2..." >&2
+T_PR=$(secs "$BIN" backup run --jobs 2 --store "$WORK/store" --database "$BASE/$DB"); RSS_PR=$(cat "$WORK/rss")
+S_PR=$(size "$WORK/store")
+
+echo "pg_restore -j2 (from -Fd)..." >&2
+psql -q "$BASE/postgres" -c "CREATE DATABASE prodready_bench_r1"
+T_PGR=$(secs pg_restore -j2 -d "$BASE/prodready_bench_r1" "$WORK/dump.fd")
+echo "prodready backup restore --jobs 2..." >&2
+psql -q "$BASE/postgres" -c "CREATE DATABASE prodready_bench_r2"
+T_PRR=$(secs "$BIN" backup restore latest --jobs 2 --store "$WORK/store" --into "$BASE/prodready_bench_r2"); RSS_PRR=$(cat "$WORK/rss")
+echo "prodready backup verify (restore + counts + amcheck)..." >&2
+T_PRV=$(secs env PRODREADY_BACKUP__JOBS=2 "$BIN" backup verify latest --store "$WORK/store" --scratch "$BASE/postgres")
+
+cat <<REPORT
+| measure | prodready | peer | ratio (prodready / peer) | target |
+|---|---|---|---|---|
+| backup wall vs \`pg_dump -Fc\` | ${T_PR} s | ${T_FC} s | $(ratio "$T_PR" "$T_FC") | ≤ 0.33 |
+| backup wall vs \`pg_dump -Fd -j2 -Z1\` | ${T_PR} s | ${T_FD} s | $(ratio "$T_PR" "$T_FD") | ≤ 0.75 |
+| output size vs \`pg_dump -Fc\` | $(mib "$S_PR") MiB | $(mib "$S_FC") MiB | $(ratio "$S_PR" "$S_FC") | ≤ 0.9 |
+| output size vs \`pg_dump -Fd -Z1\` | $(mib "$S_PR") MiB | $(mib "$S_FD") MiB | $(ratio "$S_PR" "$S_FD") | |
+| backup peak RSS | $(echo "scale=1; $RSS_PR / 1024" | bc) MiB | | | < 256 MiB |
+| restore wall vs \`pg_restore -j2\` | ${T_PRR} s | ${T_PGR} s | $(ratio "$T_PRR" "$T_PGR") | ≤ 1.0 |
+| restore peak RSS | $(echo "scale=1; $RSS_PRR / 1024" | bc) MiB | | | |
+| verify (restore + counts + amcheck) vs restore | ${T_PRV} s | ${T_PRR} s | $(ratio "$T_PRV" "$T_PRR") | ≤ 1.2 |
+
+Database size: $(mib "$DBSIZE") MiB (pgbench scale $SCALE, $MIXED_ROWS mixed rows, 100 small tables, 20 large objects).
+REPORT
