@@ -85,6 +85,9 @@ struct JobResult {
     rows: u64,
 }
 
+/// Bytes of COPY output handed to the compressor at a time.
+const BATCH: usize = 256 * 1024;
+
 /// The key of the session advisory lock that keeps two backups of one database apart.
 pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 
@@ -466,12 +469,18 @@ async fn copy_out(
     };
     futures_util::pin_mut!(stream);
     let mut failure = None;
+    // COPY arrives one message per row: batch rows into large buffers so the channel and the compressor
+    // see a few hundred kilobytes at a time, not a hundred bytes.
+    let mut batch = bytes::BytesMut::with_capacity(BATCH);
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(chunk) => {
-                progress.bytes(chunk.len() as u64);
-                if tx.send(chunk).await.is_err() {
-                    break; // the writer failed; its error is reported below
+                batch.extend_from_slice(&chunk);
+                if batch.len() >= BATCH {
+                    progress.bytes(batch.len() as u64);
+                    if tx.send(batch.split().freeze()).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
                 }
             }
             Err(e) => {
@@ -479,6 +488,10 @@ async fn copy_out(
                 break;
             }
         }
+    }
+    if failure.is_none() && !batch.is_empty() {
+        progress.bytes(batch.len() as u64);
+        let _ = tx.send(batch.freeze()).await;
     }
     drop(tx);
     let written = writer.await.expect("the object writer does not panic");
