@@ -40,6 +40,8 @@ VACUUM ANALYZE;
 SQL
 fi
 DBSIZE=$(psql -Atq "$BASE/$DB" -c "SELECT pg_database_size(current_database())")
+# `latest` means the newest backup of the configured database.
+export DATABASE_URL="$BASE/$DB"
 
 echo "pg_dump -Fc..." >&2
 T_FC=$(secs pg_dump -Fc -f "$WORK/dump.fc" -d "$BASE/$DB"); S_FC=$(size "$WORK/dump.fc")
