@@ -19,6 +19,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &AlertsCommand) -> anyhow
     let cfg = config::load(config_flag, env)?.config.alerts;
     match cmd {
         AlertsCommand::Generate { out } => {
+            check_runbook(&cfg)?;
             for (path, text) in generated(&cfg)? {
                 let path = out.join(path);
                 if let Some(dir) = path.parent() {
@@ -45,6 +46,31 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &AlertsCommand) -> anyhow
             Ok(if outcome.ok { Exit::Success } else { Exit::Failure })
         }
     }
+}
+
+/// When the runbook is a local file, every generated alert must have its `### Name` section there (the
+/// target of its runbook_url): a link to nowhere is worse than none.
+fn check_runbook(cfg: &AlertsConfig) -> anyhow::Result<()> {
+    let path = Path::new(&cfg.runbook_base_url);
+    if cfg.runbook_base_url.contains("://") || !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let sections: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("### ")).map(str::trim).collect();
+    let mut names: Vec<String> = pack::alerts(&pack_options(cfg)).iter().map(|a| a.name.to_owned()).collect();
+    if !cfg.slos.is_empty() {
+        names.push("SloErrorBudgetBurn".to_owned());
+    }
+    let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !sections.contains(n)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "{}: no runbook section for {}; add a `### <AlertName>` section for each (see docs/runbook.md)",
+        path.display(),
+        missing.join(", ")
+    ))
+    .into())
 }
 
 fn pack_options(cfg: &AlertsConfig) -> PackOptions {

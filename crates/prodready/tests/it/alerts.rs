@@ -57,3 +57,22 @@ fn check_names_each_problem_and_exits_1() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("cannot read nope.yml"), "{}", stderr(&missing));
 }
+
+#[test]
+fn generate_checks_the_local_runbook_has_a_section_per_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/runbook.md"), "# Runbook\n## Alerts\n### InstanceDown\n").unwrap();
+    let out = prodready(dir.path(), &[], &["alerts", "generate", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("docs/runbook.md: no runbook section for HighErrorRate, HighLatency"),
+        "{}",
+        stderr(&out)
+    );
+    // The project's own runbook covers every alert.
+    let ours =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/runbook.md")).unwrap();
+    std::fs::write(dir.path().join("docs/runbook.md"), ours).unwrap();
+    assert_eq!(prodready(dir.path(), &[], &["alerts", "generate", "--out", "out"]).status.code(), Some(0));
+}
