@@ -27,6 +27,22 @@ pub fn recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
 pub fn identities(files: &[PathBuf]) -> Result<Identities> {
     let mut out = Vec::new();
     for file in files {
+        // A private key others can read is no secret: refuse it, with the fix.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(file)
+            .map_err(|e| {
+                Error::Invalid(format!("{}: cannot read the age identity file: {e}", file.display()))
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::Invalid(format!(
+                "{}: the age identity file is readable by group or others (mode {:o}); run `chmod 600 {}`",
+                file.display(),
+                mode & 0o777,
+                file.display()
+            )));
+        }
         let parsed = age::IdentityFile::from_file(file.display().to_string()).map_err(|e| {
             Error::Invalid(format!("{}: cannot read the age identity file: {e}", file.display()))
         })?;

@@ -220,13 +220,31 @@ impl S3Store {
     pub fn abort_incomplete_uploads(&self, older_than: Duration) -> Result<usize> {
         let cutoff = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let cutoff = i64::try_from(cutoff.saturating_sub(older_than.as_secs())).unwrap_or(0);
-        let uploads = self
-            .run(async {
-                self.client.list_multipart_uploads().bucket(&self.bucket).prefix(self.base()).send().await
-            })
-            .map_err(|e| err(&self.location(), e))?;
+        // Every page of in-progress uploads under the prefix (S3 returns at most 1,000 per page).
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .run(async {
+                    self.client
+                        .list_multipart_uploads()
+                        .bucket(&self.bucket)
+                        .prefix(self.base())
+                        .set_key_marker(key_marker.clone())
+                        .set_upload_id_marker(id_marker.clone())
+                        .send()
+                        .await
+                })
+                .map_err(|e| err(&self.location(), e))?;
+            uploads.extend(page.uploads().iter().cloned());
+            key_marker = page.next_key_marker().map(str::to_owned);
+            id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if page.is_truncated() != Some(true) || key_marker.is_none() {
+                break;
+            }
+        }
         let mut aborted = 0;
-        for upload in uploads.uploads() {
+        for upload in &uploads {
             let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
             // Only uploads of backups (`<prefix>/<id>/...`, ids like 20261129T020000Z-1a2b), never another
             // application's in the same bucket.

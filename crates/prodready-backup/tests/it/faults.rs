@@ -170,8 +170,10 @@ async fn an_encrypted_backup_restores_only_with_its_identity() {
     let key = age::x25519::Identity::generate();
     let other = age::x25519::Identity::generate();
     let write_identity = |name: &str, identity: &age::x25519::Identity| {
+        use std::os::unix::fs::PermissionsExt as _;
         let path = dir.path().join(name);
         std::fs::write(&path, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
     let (right, wrong) = (write_identity("key.txt", &key), write_identity("other.txt", &other));
@@ -213,6 +215,15 @@ async fn an_encrypted_backup_restores_only_with_its_identity() {
     );
     let wrong_key = restore(vec![wrong], target.url().to_owned()).await.unwrap_err();
     assert!(wrong_key.to_string().contains("none of the given identities can decrypt"), "{wrong_key}");
+    // A key file others can read is refused, with the chmod fix.
+    let exposed = dir.path().join("exposed.txt");
+    std::fs::copy(&right, &exposed).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&exposed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let refused = restore(vec![exposed.clone()], target.url().to_owned()).await.unwrap_err();
+    assert!(refused.to_string().contains(&format!("run `chmod 600 {}`", exposed.display())), "{refused}");
     let fresh = TestDb::create().await;
     let report = restore(vec![right.clone()], fresh.url().to_owned()).await.unwrap();
     assert_eq!(report.rows, 5000);
