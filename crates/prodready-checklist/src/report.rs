@@ -109,9 +109,7 @@ impl Report {
                     r.meta.id
                 );
                 let _ = writeln!(out, "  {:<14} {}", "", r.summary);
-                let fix =
-                    r.meta.remediation.as_ref().filter(|_| !r.status.is_passed() && r.status.is_applicable());
-                if let Some(fix) = fix {
+                if let Some(fix) = fix(r) {
                     let _ = writeln!(out, "  {:<14} fix: {fix}", "");
                     if let Some(docs) = &r.meta.docs {
                         let _ = writeln!(out, "  {:<14} docs: {docs}", "");
@@ -156,11 +154,7 @@ impl Report {
         );
         out.push_str("## Checks\n\n| Status | Category | Check | Must-have | Result | Fix |\n|---|---|---|---|---|---|\n");
         for r in &self.results {
-            let fix = if r.status.is_passed() || !r.status.is_applicable() {
-                ""
-            } else {
-                r.meta.remediation.as_deref().unwrap_or("")
-            };
+            let fix = fix(r).unwrap_or("");
             let _ = writeln!(
                 out,
                 "| {} | {} | {} (`{}`) | {} | {} | {} |",
@@ -252,11 +246,7 @@ impl Report {
         out.push_str("<h2>Checks</h2>\n<table>\n<tr><th>Status</th><th>Category</th><th>Check</th><th>Result</th><th>Fix</th></tr>\n");
         for r in &self.results {
             let class = if r.status == Status::NotApplicable { "na" } else { r.status.name() };
-            let fix = if r.status.is_passed() || !r.status.is_applicable() {
-                ""
-            } else {
-                r.meta.remediation.as_deref().unwrap_or("")
-            };
+            let fix = fix(r).unwrap_or("");
             let must = if r.meta.must_have { " <strong>(must-have)</strong>" } else { "" };
             let _ = writeln!(
                 out,
@@ -272,6 +262,11 @@ impl Report {
         out.push_str("</table>\n</body>\n</html>\n");
         out
     }
+}
+
+/// The remediation to show: only for checks that count and did not pass.
+fn fix(r: &CheckResult) -> Option<&str> {
+    r.meta.remediation.as_deref().filter(|_| !r.status.is_passed() && r.status.is_applicable())
 }
 
 fn score_text(score: Option<f64>) -> String {

@@ -164,8 +164,8 @@ struct ProcessStats {
     cpu_seconds: f64,
     resident_bytes: f64,
     start_time_seconds: f64,
-    open_fds: i64,
-    max_fds: i64,
+    open_fds: f64,
+    max_fds: f64,
 }
 
 fn process_stats() -> Option<ProcessStats> {
@@ -180,18 +180,19 @@ fn process_stats() -> Option<ProcessStats> {
         .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok()))?;
-    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)]
+    let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0) as f64;
     let max_fds = std::fs::read_to_string("/proc/self/limits")
         .ok()?
         .lines()
         .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse::<i64>().ok()))
-        .unwrap_or(-1);
+        .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse::<f64>().ok()))
+        .unwrap_or(-1.0);
     Some(ProcessStats {
         cpu_seconds: (utime + stime) / TICKS,
         resident_bytes: rss_pages * PAGE,
         start_time_seconds: boot + start_ticks / TICKS,
-        open_fds: i64::try_from(open_fds).unwrap_or(i64::MAX),
+        open_fds,
         max_fds,
     })
 }
@@ -213,20 +214,10 @@ impl prometheus_client::collector::Collector for ProcessCollector {
                 "Start time of the process since the epoch, in seconds",
                 s.start_time_seconds,
             ),
-        ];
-        for (name, help, value) in gauges {
-            ConstGauge::new(value).encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                MetricType::Gauge,
-            )?)?;
-        }
-        let fds = [
             ("process_open_fds", "Open file descriptors", s.open_fds),
             ("process_max_fds", "File descriptor limit", s.max_fds),
         ];
-        for (name, help, value) in fds {
+        for (name, help, value) in gauges {
             ConstGauge::new(value).encode(encoder.encode_descriptor(
                 name,
                 help,
