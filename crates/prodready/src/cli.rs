@@ -58,6 +58,10 @@ pub enum Command {
     #[command(subcommand)]
     Alerts(AlertsCommand),
 
+    /// Secrets in AWS Secrets Manager or a local encrypted file: get, put, migrate a .env, exec with them
+    #[command(subcommand, after_help = SECRETS_AFTER_HELP)]
+    Secrets(SecretsCommand),
+
     /// Send a one-off notification (to Slack), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -88,6 +92,129 @@ pub enum Command {
         /// Directory the pages are written to (created if missing)
         #[arg(long, value_name = "DIR", default_value = "man")]
         out: PathBuf,
+    },
+}
+
+const SECRETS_AFTER_HELP: &str = "\
+The backend is [secrets] backend: `file` (the default: an encrypted file under the data directory, created
+with a 0600 key on first use; $PRODREADY_SECRETS_KEY may hold the key instead), `aws` (Secrets Manager; the
+SDK's credentials, region and $AWS_ENDPOINT_URL) or `env` (the process environment, read-only).
+Values never go on the command line: `put` reads stdin or --from-file.
+
+Examples:
+  printf %s \"$TOKEN\" | prodready secrets put prod/app/api-token
+  prodready secrets migrate --from .env --prefix prod/app/ --dry-run
+  prodready secrets exec --prefix prod/app/ -- ./server      (prod/app/database-url -> $DATABASE_URL)
+  prodready secrets rollback prod/app/api-token";
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print a secret's value (the current version unless --version-id or --stage)
+    #[command(after_help = "Examples:\n  prodready secrets get prod/app/database-url\n  \
+                            prodready secrets get prod/app/api-token --stage AWSPREVIOUS")]
+    Get {
+        /// The secret's full name
+        name: String,
+        /// Read this version id (see `history`)
+        #[arg(long, value_name = "ID", conflicts_with = "stage")]
+        version_id: Option<String>,
+        /// Read the version carrying this stage label, e.g. AWSPREVIOUS
+        #[arg(long, value_name = "STAGE")]
+        stage: Option<String>,
+    },
+    /// Store a new value read from stdin (one trailing newline dropped) or --from-file (taken as is)
+    #[command(after_help = "Writes nothing when the value equals the current one.
+
+Examples:
+  printf %s \"$TOKEN\" | prodready secrets put prod/app/api-token
+  prodready secrets put prod/app/tls-key --from-file key.pem
+  prodready secrets put prod/app/password      (asks, without echo, on a terminal)")]
+    Put {
+        /// The secret's full name: letters, digits and / _ + = . @ -
+        name: String,
+        /// Read the value from this file instead of stdin
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+    },
+    /// List secret names and metadata (never values)
+    #[command(after_help = "Examples:\n  prodready secrets list\n  prodready secrets list --prefix prod/app/ --json")]
+    List {
+        /// Only names starting with this [default: [secrets] prefix]
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret after a recovery window (default 30 days) or at once with --force
+    #[command(after_help = "Examples:\n  prodready secrets delete prod/app/old-token --recovery-days 7\n  \
+                            prodready secrets delete prod/app/old-token --force")]
+    Delete {
+        name: String,
+        /// Days during which the deletion can still be undone (7 to 30)
+        #[arg(long, value_name = "N", conflicts_with = "force")]
+        recovery_days: Option<u32>,
+        /// Delete now, without recovery
+        #[arg(long)]
+        force: bool,
+    },
+    /// List a secret's versions and their stage labels, newest first (never values)
+    #[command(after_help = "Examples:\n  prodready secrets history prod/app/api-token --json")]
+    History {
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the AWSPREVIOUS version current again (the current one becomes AWSPREVIOUS)
+    #[command(after_help = "Examples:\n  prodready secrets rollback prod/app/api-token")]
+    Rollback { name: String },
+    /// Move the entries of a .env file into the store: KEY becomes PREFIX + key (lower case, `_` -> `-`)
+    #[command(after_help = "The plan names every entry as added, changed or unchanged, never with its value. A \
+second run writes nothing.
+.env syntax: KEY=value, `export KEY=value`, # comments, 'single' (literal) and \"double\" (escapes) quoted
+values spanning lines; ${VAR} is kept literally.
+
+Examples:
+  prodready secrets migrate --from .env --prefix prod/app/ --dry-run
+  prodready secrets migrate --from .env --prefix prod/app/ --json")]
+    Migrate {
+        /// The .env file
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Prefix of the secret names [default: [secrets] prefix]
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Show the plan, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command with secrets as environment variables; exits with the command's code
+    #[command(after_help = "Names: the prefix is stripped, letters are upper-cased, anything else becomes `_`:
+prod/app/database-url -> DATABASE_URL. Two secrets mapping to one name are refused. SIGINT, SIGTERM,
+SIGHUP and SIGQUIT are passed on to the command. Values travel in the environment, never on its command
+line. Running `secrets exec` inside another is refused.
+
+Examples:
+  prodready secrets exec --prefix prod/app/ -- ./server --port 8080
+  prodready secrets exec --only DATABASE_URL --pristine -- psql
+  prodready secrets exec -- env")]
+    Exec {
+        /// Secrets under this prefix [default: [secrets] prefix]
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Only these variables (or secret names without the prefix), comma-separated
+        #[arg(long, value_name = "A,B", value_delimiter = ',')]
+        only: Vec<String>,
+        /// Start the command with the secrets and nothing else of this environment (PATH included)
+        #[arg(long)]
+        pristine: bool,
+        /// The command and its arguments
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
     },
 }
 

@@ -15,7 +15,11 @@ pub fn cli_reference() -> String {
          ## Exit codes\n\n| code | meaning |\n|---|---|\n",
     );
     for exit in Exit::ALL {
-        let _ = writeln!(out, "| {} | {} |", exit.code(), exit.meaning());
+        let code = match exit {
+            Exit::Child(_) => "any".to_owned(),
+            _ => exit.code().to_string(),
+        };
+        let _ = writeln!(out, "| {code} | {} |", exit.meaning());
     }
     let mut cmd = Cli::command().term_width(100);
     cmd.build();

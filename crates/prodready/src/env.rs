@@ -16,6 +16,11 @@ pub const HOME: &str = "HOME";
 /// The S3-specific endpoint the AWS SDK honours (path-style addressing follows a custom endpoint).
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 
+/// The key of the local secrets store (64 hex characters), used instead of `[secrets] key_file`.
+pub const SECRETS_KEY: &str = "PRODREADY_SECRETS_KEY";
+/// Set by `secrets exec` in its child, so a nested `secrets exec` is refused.
+pub const SECRETS_EXEC: &str = "PRODREADY_SECRETS_EXEC";
+
 /// A snapshot of the environment, so configuration loading is a pure function of its inputs.
 #[derive(Debug, Clone, Default)]
 pub struct Env {

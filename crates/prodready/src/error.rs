@@ -15,6 +15,7 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
     let usage = err.chain().any(|e| {
         e.downcast_ref::<UsageError>().is_some()
             || e.downcast_ref::<prodready_backup::Error>().is_some_and(prodready_backup::Error::is_usage)
+            || e.downcast_ref::<prodready_secrets::Error>().is_some_and(prodready_secrets::Error::is_usage)
     });
     if usage { Exit::Usage } else { Exit::Failure }
 }

@@ -15,12 +15,14 @@ pub enum Exit {
     MustHaveFailed,
     /// `check`: every must-have passed but the overall score is below the minimum.
     BelowMinimum,
+    /// `secrets exec`: the command's own exit code (128 + N when a signal N ended it).
+    Child(u8),
 }
 
 impl Exit {
     /// Every exit code with its meaning, for the CLI reference.
     pub const ALL: &[Exit] =
-        &[Exit::Success, Exit::Failure, Exit::Usage, Exit::MustHaveFailed, Exit::BelowMinimum];
+        &[Exit::Success, Exit::Failure, Exit::Usage, Exit::MustHaveFailed, Exit::BelowMinimum, Exit::Child(0)];
 
     pub const fn code(self) -> u8 {
         match self {
@@ -29,6 +31,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::MustHaveFailed => 3,
             Exit::BelowMinimum => 4,
+            Exit::Child(code) => code,
         }
     }
 
@@ -43,6 +46,7 @@ impl Exit {
             Exit::BelowMinimum => {
                 "`check`: not ready, every must-have passed but the overall score is below the minimum"
             }
+            Exit::Child(_) => "`secrets exec`: the command's own exit code, 128 + N when signal N ended it",
         }
     }
 }

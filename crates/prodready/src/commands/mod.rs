@@ -11,6 +11,7 @@ mod config;
 mod init;
 mod meta;
 mod notify;
+mod secrets;
 
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
@@ -18,6 +19,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Alerts(cmd) => alerts::run(cli.config.as_deref(), env, &cmd),
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
         Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
+        Command::Secrets(cmd) => secrets::run(cli.config.as_deref(), env, &cmd),
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),

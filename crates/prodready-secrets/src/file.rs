@@ -1,0 +1,529 @@
+//! The local encrypted store: one JSON file whose entries are sealed one by one with XChaCha20-Poly1305
+//! under a 32-byte key. Each seal binds the secret's name and version id as associated data, so an entry
+//! copied under another name, or a version swapped for another, fails authentication instead of decrypting.
+//!
+//! Every write takes an exclusive lock on `<store>.lock`, reads the store, checks the key against the
+//! store's key-check seal, and replaces the file with an atomic rename of a fsynced 0600 temporary file:
+//! concurrent writers serialize, a crash leaves the old or the new file, and a wrong key writes nothing.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::store::{
+    CURRENT, Delete, PREVIOUS, PutOutcome, Secret, SecretMeta, SecretSource, SecretStore, Version,
+    VersionMeta, check_name, check_value,
+};
+use crate::{Error, Result};
+
+const FORMAT: &str = "prodready-secrets/1";
+const KEY_CHECK: &[u8] = b"prodready-secrets key check";
+/// Versions kept per secret: the labelled ones always, then the newest unlabelled ones up to this many.
+const MAX_VERSIONS: usize = 20;
+
+/// Where the store's key comes from.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// A key file holding 64 hex characters; it must be mode 0600 (no group or other bits). When neither
+    /// the file nor the store exists, the first write creates a random key here with mode 0600.
+    File(PathBuf),
+    /// The key itself (64 hex characters), e.g. from an environment variable the caller read; `source`
+    /// names it in messages.
+    Hex { source: String, hex: SecretString },
+}
+
+/// The local encrypted store.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    lock: PathBuf,
+    key: Key,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    format: String,
+    key_check: String,
+    secrets: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    created: String,
+    changed: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purge_after: Option<u64>,
+    /// Newest first.
+    versions: Vec<Stored>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    id: String,
+    created: String,
+    stages: Vec<String>,
+    /// hex(nonce || ciphertext).
+    sealed: String,
+}
+
+struct Cipher(XChaCha20Poly1305);
+
+impl FileStore {
+    /// A store at `path`. Nothing is read or created until the first operation.
+    pub fn new(path: impl Into<PathBuf>, key: Key) -> Self {
+        let path = path.into();
+        let mut lock = path.clone().into_os_string();
+        lock.push(".lock");
+        Self { inner: Arc::new(Inner { path, lock: lock.into(), key }) }
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| {
+            Error::io(&self.inner.path, std::io::Error::other(format!("store task failed: {e}")))
+        })?
+    }
+}
+
+impl SecretSource for FileStore {
+    fn backend(&self) -> &'static str {
+        "file"
+    }
+
+    async fn get(&self, name: &str, version: &Version) -> Result<Secret> {
+        check_name(name)?;
+        let (name, version) = (name.to_owned(), version.clone());
+        self.blocking(move |inner| {
+            let Some((doc, cipher)) = inner.read()? else { return Err(Error::NotFound(name)) };
+            let entry = doc.live(&name)?;
+            let stored = entry.find(&name, &version)?;
+            Ok(Secret {
+                value: cipher.open(&inner.path, &name, stored)?,
+                name,
+                version_id: stored.id.clone(),
+                stages: stored.stages.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretMeta>> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |inner| {
+            let Some((doc, _)) = inner.read()? else { return Ok(Vec::new()) };
+            Ok(doc
+                .secrets
+                .iter()
+                .filter(|(name, entry)| name.starts_with(&prefix) && entry.purge_after.is_none())
+                .map(|(name, entry)| SecretMeta {
+                    name: name.clone(),
+                    created: Some(entry.created.clone()),
+                    changed: Some(entry.changed.clone()),
+                    versions: Some(entry.versions.len()),
+                    deletion_date: None,
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+impl SecretStore for FileStore {
+    async fn put(&self, name: &str, value: &SecretString) -> Result<PutOutcome> {
+        check_name(name)?;
+        check_value(name, value)?;
+        let name = name.to_owned();
+        let value = SecretString::from(value.expose_secret().to_owned());
+        self.blocking(move |inner| {
+            inner.write(|doc, cipher| {
+                let now = rfc3339_now();
+                let id = uuid::Uuid::new_v4().to_string();
+                let fresh = Stored {
+                    sealed: cipher.seal(&name, &id, value.expose_secret().as_bytes())?,
+                    id,
+                    created: now.clone(),
+                    stages: vec![CURRENT.to_owned()],
+                };
+                let Some(entry) = doc.secrets.get_mut(&name) else {
+                    doc.secrets.insert(
+                        name.clone(),
+                        Entry { created: now.clone(), changed: now, purge_after: None, versions: vec![fresh] },
+                    );
+                    return Ok((PutOutcome::Created, true));
+                };
+                if let Some(purge_after) = entry.purge_after {
+                    return Err(Error::ScheduledForDeletion { name, purge_after: rfc3339(purge_after) });
+                }
+                if let Ok(current) = entry.find(&name, &Version::Current) {
+                    let old = cipher.open(&inner.path, &name, current)?;
+                    if old.expose_secret() == value.expose_secret() {
+                        return Ok((PutOutcome::Unchanged, false));
+                    }
+                }
+                for version in &mut entry.versions {
+                    version.stages.retain(|s| s != PREVIOUS);
+                    if version.stages.iter().any(|s| s == CURRENT) {
+                        version.stages.retain(|s| s != CURRENT);
+                        version.stages.push(PREVIOUS.to_owned());
+                    }
+                }
+                entry.versions.insert(0, fresh);
+                entry.changed = now;
+                entry.prune();
+                Ok((PutOutcome::Updated, true))
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, name: &str, how: Delete) -> Result<()> {
+        check_name(name)?;
+        let how = how.check()?;
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            inner.write(|doc, _| {
+                doc.live(&name)?;
+                match how {
+                    Delete::Now => {
+                        doc.secrets.remove(&name);
+                    }
+                    Delete::After { days } => {
+                        let entry = doc.secrets.get_mut(&name).ok_or_else(|| Error::NotFound(name.clone()))?;
+                        entry.purge_after = Some(unix_now() + u64::from(days) * 86_400);
+                        entry.changed = rfc3339_now();
+                    }
+                }
+                Ok(((), true))
+            })
+        })
+        .await
+    }
+
+    async fn history(&self, name: &str) -> Result<Vec<VersionMeta>> {
+        check_name(name)?;
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            let Some((doc, _)) = inner.read()? else { return Err(Error::NotFound(name)) };
+            Ok(doc
+                .live(&name)?
+                .versions
+                .iter()
+                .map(|v| VersionMeta { version_id: v.id.clone(), stages: v.stages.clone(), created: Some(v.created.clone()) })
+                .collect())
+        })
+        .await
+    }
+
+    async fn rollback(&self, name: &str) -> Result<VersionMeta> {
+        check_name(name)?;
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            inner.write(|doc, _| {
+                doc.live(&name)?;
+                let entry = doc.secrets.get_mut(&name).ok_or_else(|| Error::NotFound(name.clone()))?;
+                if entry.find(&name, &Version::Stage(PREVIOUS.to_owned())).is_err() {
+                    return Err(Error::NoPreviousVersion(name));
+                }
+                for version in &mut entry.versions {
+                    let (current, previous) =
+                        (version.stages.iter().any(|s| s == CURRENT), version.stages.iter().any(|s| s == PREVIOUS));
+                    version.stages.retain(|s| s != CURRENT && s != PREVIOUS);
+                    if current {
+                        version.stages.push(PREVIOUS.to_owned());
+                    }
+                    if previous {
+                        version.stages.push(CURRENT.to_owned());
+                    }
+                }
+                entry.changed = rfc3339_now();
+                let now = entry.find(&name, &Version::Current)?;
+                Ok((
+                    VersionMeta { version_id: now.id.clone(), stages: now.stages.clone(), created: Some(now.created.clone()) },
+                    true,
+                ))
+            })
+        })
+        .await
+    }
+}
+
+impl Document {
+    fn live(&self, name: &str) -> Result<&Entry> {
+        let entry = self.secrets.get(name).filter(|e| !e.purged(unix_now()));
+        let entry = entry.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        if let Some(purge_after) = entry.purge_after {
+            return Err(Error::ScheduledForDeletion { name: name.to_owned(), purge_after: rfc3339(purge_after) });
+        }
+        Ok(entry)
+    }
+}
+
+impl Entry {
+    fn purged(&self, now: u64) -> bool {
+        self.purge_after.is_some_and(|at| at <= now)
+    }
+
+    fn find(&self, name: &str, version: &Version) -> Result<&Stored> {
+        let found = match version {
+            Version::Current => self.versions.iter().find(|v| v.stages.iter().any(|s| s == CURRENT)),
+            Version::Stage(stage) => self.versions.iter().find(|v| v.stages.iter().any(|s| s == stage)),
+            Version::Id(id) => self.versions.iter().find(|v| &v.id == id),
+        };
+        found.ok_or_else(|| Error::VersionNotFound { name: name.to_owned(), version: version.to_string() })
+    }
+
+    /// Drops the oldest unlabelled versions beyond [`MAX_VERSIONS`].
+    fn prune(&mut self) {
+        let mut kept = 0;
+        self.versions.retain(|v| {
+            kept += 1;
+            !v.stages.is_empty() || kept <= MAX_VERSIONS
+        });
+    }
+}
+
+impl Inner {
+    /// The store and its cipher under a shared lock, or `None` when there is no store yet.
+    fn read(&self) -> Result<Option<(Document, Cipher)>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let lock = self.open_lock()?;
+        lock.lock_shared().map_err(|e| Error::io(&self.lock, e))?;
+        let doc = self.load()?;
+        let Some(doc) = doc else { return Ok(None) };
+        let cipher = self.cipher(false)?;
+        cipher.check(&self.path, &doc, &self.key)?;
+        Ok(Some((doc, cipher)))
+    }
+
+    /// Read, change, write, under the exclusive lock. `change` returns its result and whether to write.
+    fn write<T>(&self, change: impl FnOnce(&mut Document, &Cipher) -> Result<(T, bool)>) -> Result<T> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io(dir, e))?;
+        }
+        let lock = self.open_lock()?;
+        lock.lock().map_err(|e| Error::io(&self.lock, e))?;
+        let existing = self.load()?;
+        let cipher = self.cipher(existing.is_none())?;
+        let mut doc = match existing {
+            Some(doc) => {
+                cipher.check(&self.path, &doc, &self.key)?;
+                doc
+            }
+            None => Document {
+                format: FORMAT.to_owned(),
+                key_check: cipher.seal_raw("key-check", KEY_CHECK)?,
+                secrets: BTreeMap::new(),
+            },
+        };
+        let now = unix_now();
+        doc.secrets.retain(|_, e| !e.purged(now));
+        let (out, dirty) = change(&mut doc, &cipher)?;
+        if dirty {
+            self.save(dir, &doc)?;
+        }
+        Ok(out)
+    }
+
+    fn open_lock(&self) -> Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&self.lock)
+            .map_err(|e| Error::io(&self.lock, e))
+    }
+
+    fn load(&self) -> Result<Option<Document>> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        let doc: Document = serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
+            path: self.path.clone(),
+            problem: format!("not a prodready secrets store ({e})"),
+        })?;
+        if doc.format != FORMAT {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                problem: format!("store format `{}` is not supported (this version reads {FORMAT})", doc.format),
+            });
+        }
+        Ok(Some(doc))
+    }
+
+    fn save(&self, dir: &Path, doc: &Document) -> Result<()> {
+        // NamedTempFile creates the file with mode 0600.
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        serde_json::to_writer_pretty(&mut tmp, doc).map_err(|e| Error::io(tmp.path(), e.into()))?;
+        tmp.write_all(b"\n").map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(&self.path).map_err(|e| Error::io(&self.path, e.error))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    }
+
+    /// The cipher from the configured key; with `create`, a missing key file is created (first use).
+    fn cipher(&self, create: bool) -> Result<Cipher> {
+        let hex_key: Zeroizing<String> = match &self.key {
+            Key::Hex { hex, .. } => Zeroizing::new(hex.expose_secret().trim().to_owned()),
+            Key::File(path) => match read_key_file(path)? {
+                Some(hex) => hex,
+                None if create => create_key_file(path)?,
+                None => {
+                    return Err(Error::KeyMissing { key: path.clone(), store: self.path.clone() });
+                }
+            },
+        };
+        let source_name = match &self.key {
+            Key::Hex { source, .. } => source.clone(),
+            Key::File(path) => path.display().to_string(),
+        };
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(hex_key.as_bytes(), bytes.as_mut_slice())
+            .map_err(|e| Error::KeyInvalid { source_name, reason: e.to_string() })?;
+        Ok(Cipher(XChaCha20Poly1305::new(bytes.as_slice().into())))
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Option<Zeroizing<String>>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::KeyPermissions { path: path.to_owned(), mode });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(Some(Zeroizing::new(text.trim().to_owned())))
+}
+
+fn create_key_file(path: &Path) -> Result<Zeroizing<String>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(bytes.as_mut_slice()).map_err(random_unavailable)?;
+    let mut hex_key = Zeroizing::new(hex::encode(bytes.as_slice()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    hex_key.push('\n');
+    file.write_all(hex_key.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))?;
+    hex_key.pop();
+    Ok(hex_key)
+}
+
+impl Cipher {
+    fn seal_raw(&self, aad: &str, plain: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; 24];
+        getrandom::getrandom(&mut nonce).map_err(random_unavailable)?;
+        let aad = format!("{FORMAT}\0{aad}");
+        let sealed = self
+            .0
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: aad.as_bytes() })
+            .map_err(|_| Error::Invalid("encryption failed: the value is too large".to_owned()))?;
+        let mut out = hex::encode(nonce);
+        out.push_str(&hex::encode(sealed));
+        Ok(out)
+    }
+
+    fn open_raw(&self, aad: &str, sealed: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let bytes = hex::decode(sealed).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        let aad = format!("{FORMAT}\0{aad}");
+        self.0.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() }).ok().map(Zeroizing::new)
+    }
+
+    fn seal(&self, name: &str, version: &str, plain: &[u8]) -> Result<String> {
+        self.seal_raw(&format!("{name}\0{version}"), plain)
+    }
+
+    fn open(&self, path: &Path, name: &str, stored: &Stored) -> Result<SecretString> {
+        let plain = self.open_raw(&format!("{name}\0{}", stored.id), &stored.sealed).ok_or_else(|| Error::Corrupt {
+            path: path.to_owned(),
+            problem: format!(
+                "secret `{name}` version {} fails authentication: it was altered or copied from another entry",
+                stored.id
+            ),
+        })?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|e| {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Error::Corrupt {
+                path: path.to_owned(),
+                problem: format!("secret `{name}` version {} is not UTF-8", stored.id),
+            }
+        })?;
+        Ok(SecretString::from(text))
+    }
+
+    fn check(&self, path: &Path, doc: &Document, key: &Key) -> Result<()> {
+        match self.open_raw("key-check", &doc.key_check) {
+            Some(plain) if plain.as_slice() == KEY_CHECK => Ok(()),
+            _ => Err(Error::WrongKey {
+                key: match key {
+                    Key::File(p) => p.display().to_string(),
+                    Key::Hex { source, .. } => source.clone(),
+                },
+                store: path.to_owned(),
+            }),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+fn rfc3339_now() -> String {
+    rfc3339(unix_now())
+}
+
+fn random_unavailable(e: getrandom::Error) -> Error {
+    Error::io("/dev/urandom", std::io::Error::other(format!("the operating system's random source failed: {e}")))
+}
