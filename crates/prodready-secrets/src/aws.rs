@@ -68,7 +68,10 @@ impl AwsStore {
             .secret_id(name)
             .send()
             .await
-            .map_err(|e| aws_error("DescribeSecret", name, e))?;
+            .map_err(|e| match code(&e) {
+                Some("ResourceNotFoundException") => Error::NotFound(name.to_owned()),
+                _ => aws_error("DescribeSecret", name, e),
+            })?;
         if let Some(date) = described.deleted_date() {
             return Err(Error::ScheduledForDeletion { name: name.to_owned(), purge_after: rfc3339(date) });
         }

@@ -413,8 +413,14 @@ impl Inner {
             Key::File(path) => path.display().to_string(),
         };
         let mut bytes = Zeroizing::new([0u8; 32]);
+        // The reason never quotes the key: not even the one bad character.
+        let reason = if hex_key.len() == 64 {
+            "it holds characters that are not hex digits".to_owned()
+        } else {
+            format!("it is {} characters long", hex_key.len())
+        };
         hex::decode_to_slice(hex_key.as_bytes(), bytes.as_mut_slice())
-            .map_err(|e| Error::KeyInvalid { source_name, reason: e.to_string() })?;
+            .map_err(|_| Error::KeyInvalid { source_name, reason })?;
         Ok(Cipher(XChaCha20Poly1305::new(bytes.as_slice().into())))
     }
 }
