@@ -62,13 +62,8 @@ impl AwsStore {
 
     /// The secret's versions and their stages, refusing a secret scheduled for deletion.
     async fn stages(&self, name: &str) -> Result<Vec<(String, Vec<String>)>> {
-        let described = self
-            .client
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await
-            .map_err(|e| match code(&e) {
+        let described =
+            self.client.describe_secret().secret_id(name).send().await.map_err(|e| match code(&e) {
                 Some("ResourceNotFoundException") => Error::NotFound(name.to_owned()),
                 _ => aws_error("DescribeSecret", name, e),
             })?;
@@ -87,7 +82,8 @@ impl AwsStore {
 
     /// Turns "marked deleted" into [`Error::ScheduledForDeletion`] with its date.
     async fn explain(&self, name: &str, err: Error) -> Error {
-        let deleted = matches!(&err, Error::Aws { source, .. } if source.to_string().contains("marked deleted"));
+        let deleted =
+            matches!(&err, Error::Aws { source, .. } if source.to_string().contains("marked deleted"));
         if deleted && let Err(e @ Error::ScheduledForDeletion { .. }) = self.stages(name).await {
             return e;
         }
@@ -114,7 +110,9 @@ impl SecretSource for AwsStore {
                 // A missing version and a missing secret share the code: tell them apart.
                 return Err(match (version, self.stages(name).await) {
                     (Version::Current, _) | (_, Err(_)) => Error::NotFound(name.to_owned()),
-                    (_, Ok(_)) => Error::VersionNotFound { name: name.to_owned(), version: version.to_string() },
+                    (_, Ok(_)) => {
+                        Error::VersionNotFound { name: name.to_owned(), version: version.to_string() }
+                    }
                 });
             }
             Err(e) => return Err(self.explain(name, aws_error("GetSecretValue", name, e)).await),
@@ -138,8 +136,8 @@ impl SecretSource for AwsStore {
         loop {
             let mut request = self.client.list_secrets().max_results(100).set_next_token(token.take());
             if !prefix.is_empty() {
-                request = request
-                    .filters(Filter::builder().key(FilterNameStringType::Name).values(prefix).build());
+                request =
+                    request.filters(Filter::builder().key(FilterNameStringType::Name).values(prefix).build());
             }
             let page = request.send().await.map_err(|e| aws_error("ListSecrets", prefix, e))?;
             for entry in page.secret_list() {
@@ -171,7 +169,9 @@ impl SecretStore for AwsStore {
         check_name(name)?;
         check_value(name, value)?;
         match self.get(name, &Version::Current).await {
-            Ok(current) if current.value.expose_secret() == value.expose_secret() => Ok(PutOutcome::Unchanged),
+            Ok(current) if current.value.expose_secret() == value.expose_secret() => {
+                Ok(PutOutcome::Unchanged)
+            }
             Ok(current) => {
                 self.client
                     .put_secret_value()
@@ -251,7 +251,8 @@ impl SecretStore for AwsStore {
     async fn rollback(&self, name: &str) -> Result<VersionMeta> {
         check_name(name)?;
         let versions = self.stages(name).await?;
-        let with = |stage: &str| versions.iter().find(|(_, s)| s.iter().any(|x| x == stage)).map(|(id, _)| id);
+        let with =
+            |stage: &str| versions.iter().find(|(_, s)| s.iter().any(|x| x == stage)).map(|(id, _)| id);
         let (Some(current), Some(previous)) = (with(CURRENT), with(PREVIOUS)) else {
             return Err(Error::NoPreviousVersion(name.to_owned()));
         };

@@ -29,7 +29,11 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(300), max_entries: 1_000, max_stale: Some(Duration::from_secs(3_600)) }
+        Self {
+            ttl: Duration::from_secs(300),
+            max_entries: 1_000,
+            max_stale: Some(Duration::from_secs(3_600)),
+        }
     }
 }
 

@@ -23,10 +23,11 @@ pub struct SecretsConfig {
     /// The encrypted store file; `None` means `<data_dir>/secrets.enc`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
-    /// The key file for the encrypted store (must be mode 0600); `None` means `<data_dir>/secrets.key`.
+    /// The key file for the encrypted store (must be mode 0600; created on first write); `None` means
+    /// `<data_dir>/secrets.key`. The `prodready` binary takes `$PRODREADY_SECRETS_KEY` instead when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
-    /// Name prefix that scopes every operation, e.g. `prod/app/`.
+    /// Default `--prefix` of `secrets list`, `secrets migrate` and `secrets exec`, e.g. `prod/app/`.
     pub prefix: String,
     /// AWS region for the `aws` backend; `None` means the SDK's own resolution.
     #[serde(skip_serializing_if = "Option::is_none")]

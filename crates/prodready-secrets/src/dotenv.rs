@@ -51,7 +51,9 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
             continue;
         }
         // `export ` prefix.
-        if chars[i..].starts_with(&['e', 'x', 'p', 'o', 'r', 't']) && matches!(chars.get(i + 6), Some(' ' | '\t')) {
+        if chars[i..].starts_with(&['e', 'x', 'p', 'o', 'r', 't'])
+            && matches!(chars.get(i + 6), Some(' ' | '\t'))
+        {
             i += 6;
             while i < chars.len() && matches!(chars[i], ' ' | '\t') {
                 i += 1;
@@ -73,7 +75,8 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
             i += 1;
         }
         if i >= chars.len() || chars[i] != '=' {
-            return Err(err(start_line, format!("expected `=` after the key {key}")));
+            // The would-be key is not quoted: a stray line may be a value.
+            return Err(err(start_line, "expected KEY=value, found no `=` after the first word".to_owned()));
         }
         i += 1;
         while i < chars.len() && matches!(chars[i], ' ' | '\t') {
@@ -87,7 +90,10 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
                     let Some(&c) = chars.get(i) else {
                         return Err(err(
                             start_line,
-                            format!("the value of {key} opens a {} quote that is never closed", quote_name(quote)),
+                            format!(
+                                "the value of {key} opens a {} quote that is never closed",
+                                quote_name(quote)
+                            ),
                         ));
                     };
                     i += 1;
@@ -148,7 +154,10 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
         i += 1;
         line += 1;
         if let Some(first) = entries.iter().find(|e| e.key == key) {
-            return Err(err(start_line, format!("{key} is already defined on line {}; keep one", first.line)));
+            return Err(err(
+                start_line,
+                format!("{key} is already defined on line {}; keep one", first.line),
+            ));
         }
         entries.push(DotEnvEntry { key, line: start_line, value: SecretString::from(value.to_string()) });
     }

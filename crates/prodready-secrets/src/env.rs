@@ -13,7 +13,9 @@ pub struct EnvStore {
 
 impl std::fmt::Debug for EnvStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnvStore").field("vars", &self.vars.iter().map(|(k, _)| k).collect::<Vec<_>>()).finish()
+        f.debug_struct("EnvStore")
+            .field("vars", &self.vars.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -42,7 +44,8 @@ impl SecretSource for EnvStore {
                 hint: "a variable has one value; use the file or aws backend for versioned secrets",
             });
         }
-        let (_, value) = self.vars.iter().find(|(k, _)| k == name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        let (_, value) =
+            self.vars.iter().find(|(k, _)| k == name).ok_or_else(|| Error::NotFound(name.to_owned()))?;
         Ok(crate::Secret {
             name: name.to_owned(),
             version_id: "env".to_owned(),

@@ -9,7 +9,9 @@ pub enum Error {
     #[error("no secret `{0}`; `prodready secrets list` shows what there is")]
     NotFound(String),
     /// The secret exists but has no version with this id or stage.
-    #[error("secret `{name}` has no version {version}; `prodready secrets history {name}` lists its versions")]
+    #[error(
+        "secret `{name}` has no version {version}; `prodready secrets history {name}` lists its versions"
+    )]
     VersionNotFound { name: String, version: String },
     /// The secret is scheduled for deletion.
     #[error("secret `{name}` is scheduled for deletion on {purge_after}; it cannot be read or changed")]
@@ -51,7 +53,9 @@ pub enum Error {
     #[error("{path}:{line}: {message}")]
     DotEnv { path: String, line: usize, message: String },
     /// Two secrets map to one environment variable name.
-    #[error("secrets `{first}` and `{second}` both map to the environment variable {var}; rename one or pass --only")]
+    #[error(
+        "secrets `{first}` and `{second}` both map to the environment variable {var}; rename one or pass --only"
+    )]
     Collision { var: String, first: String, second: String },
     /// A file operation failed.
     #[error("{path}: {source}")]
@@ -84,7 +88,9 @@ impl Error {
             Error::Aws { transient, .. } => *transient,
             Error::Io { source, .. } => matches!(
                 source.kind(),
-                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
             ),
             _ => false,
         }

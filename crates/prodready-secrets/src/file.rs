@@ -173,7 +173,12 @@ impl SecretStore for FileStore {
                 let Some(entry) = doc.secrets.get_mut(&name) else {
                     doc.secrets.insert(
                         name.clone(),
-                        Entry { created: now.clone(), changed: now, purge_after: None, versions: vec![fresh] },
+                        Entry {
+                            created: now.clone(),
+                            changed: now,
+                            purge_after: None,
+                            versions: vec![fresh],
+                        },
                     );
                     return Ok((PutOutcome::Created, true));
                 };
@@ -214,7 +219,8 @@ impl SecretStore for FileStore {
                         doc.secrets.remove(&name);
                     }
                     Delete::After { days } => {
-                        let entry = doc.secrets.get_mut(&name).ok_or_else(|| Error::NotFound(name.clone()))?;
+                        let entry =
+                            doc.secrets.get_mut(&name).ok_or_else(|| Error::NotFound(name.clone()))?;
                         entry.purge_after = Some(unix_now() + u64::from(days) * 86_400);
                         entry.changed = rfc3339_now();
                     }
@@ -234,7 +240,11 @@ impl SecretStore for FileStore {
                 .live(&name)?
                 .versions
                 .iter()
-                .map(|v| VersionMeta { version_id: v.id.clone(), stages: v.stages.clone(), created: Some(v.created.clone()) })
+                .map(|v| VersionMeta {
+                    version_id: v.id.clone(),
+                    stages: v.stages.clone(),
+                    created: Some(v.created.clone()),
+                })
                 .collect())
         })
         .await
@@ -251,8 +261,10 @@ impl SecretStore for FileStore {
                     return Err(Error::NoPreviousVersion(name));
                 }
                 for version in &mut entry.versions {
-                    let (current, previous) =
-                        (version.stages.iter().any(|s| s == CURRENT), version.stages.iter().any(|s| s == PREVIOUS));
+                    let (current, previous) = (
+                        version.stages.iter().any(|s| s == CURRENT),
+                        version.stages.iter().any(|s| s == PREVIOUS),
+                    );
                     version.stages.retain(|s| s != CURRENT && s != PREVIOUS);
                     if current {
                         version.stages.push(PREVIOUS.to_owned());
@@ -264,7 +276,11 @@ impl SecretStore for FileStore {
                 entry.changed = rfc3339_now();
                 let now = entry.find(&name, &Version::Current)?;
                 Ok((
-                    VersionMeta { version_id: now.id.clone(), stages: now.stages.clone(), created: Some(now.created.clone()) },
+                    VersionMeta {
+                        version_id: now.id.clone(),
+                        stages: now.stages.clone(),
+                        created: Some(now.created.clone()),
+                    },
                     true,
                 ))
             })
@@ -278,7 +294,10 @@ impl Document {
         let entry = self.secrets.get(name).filter(|e| !e.purged(unix_now()));
         let entry = entry.ok_or_else(|| Error::NotFound(name.to_owned()))?;
         if let Some(purge_after) = entry.purge_after {
-            return Err(Error::ScheduledForDeletion { name: name.to_owned(), purge_after: rfc3339(purge_after) });
+            return Err(Error::ScheduledForDeletion {
+                name: name.to_owned(),
+                purge_after: rfc3339(purge_after),
+            });
         }
         Ok(entry)
     }
@@ -380,7 +399,10 @@ impl Inner {
         if doc.format != FORMAT {
             return Err(Error::Corrupt {
                 path: self.path.clone(),
-                problem: format!("store format `{}` is not supported (this version reads {FORMAT})", doc.format),
+                problem: format!(
+                    "store format `{}` is not supported (this version reads {FORMAT})",
+                    doc.format
+                ),
             });
         }
         Ok(Some(doc))
@@ -479,7 +501,10 @@ impl Cipher {
         }
         let (nonce, ct) = bytes.split_at(24);
         let aad = format!("{FORMAT}\0{aad}");
-        self.0.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() }).ok().map(Zeroizing::new)
+        self.0
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .ok()
+            .map(Zeroizing::new)
     }
 
     fn seal(&self, name: &str, version: &str, plain: &[u8]) -> Result<String> {
@@ -531,5 +556,8 @@ fn rfc3339_now() -> String {
 }
 
 fn random_unavailable(e: getrandom::Error) -> Error {
-    Error::io("/dev/urandom", std::io::Error::other(format!("the operating system's random source failed: {e}")))
+    Error::io(
+        "/dev/urandom",
+        std::io::Error::other(format!("the operating system's random source failed: {e}")),
+    )
 }

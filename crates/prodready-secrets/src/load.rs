@@ -75,9 +75,9 @@ pub async fn load_env<S: SecretSource>(store: &S, options: &LoadOptions) -> Resu
         chosen.insert(var, meta.name.clone());
     }
     for wanted in &options.only {
-        let found = chosen.iter().any(|(var, name)| {
-            var == wanted || name.strip_prefix(&options.prefix).unwrap_or(name) == wanted
-        });
+        let found = chosen
+            .iter()
+            .any(|(var, name)| var == wanted || name.strip_prefix(&options.prefix).unwrap_or(name) == wanted);
         if !found {
             return Err(Error::Invalid(format!(
                 "--only {wanted}: no secret under prefix `{}` maps to it; `prodready secrets list` shows what there is",

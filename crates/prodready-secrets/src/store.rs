@@ -141,9 +141,7 @@ pub trait SecretStore: SecretSource {
 /// from `A-Z a-z 0-9 / _ + = . @ -`.
 pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 512 {
-        return Err(Error::Invalid(format!(
-            "secret name `{name}`: a name is 1 to 512 characters long"
-        )));
+        return Err(Error::Invalid(format!("secret name `{name}`: a name is 1 to 512 characters long")));
     }
     if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c))) {
         return Err(Error::Invalid(format!(

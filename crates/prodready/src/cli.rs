@@ -135,9 +135,14 @@ Examples:
         /// Read the value from this file instead of stdin
         #[arg(long, value_name = "FILE")]
         from_file: Option<PathBuf>,
+        /// A value on the command line is refused (and not echoed): argv is visible to every local user
+        #[arg(hide = true, num_args = 0.., allow_hyphen_values = true)]
+        refused_value: Vec<String>,
     },
     /// List secret names and metadata (never values)
-    #[command(after_help = "Examples:\n  prodready secrets list\n  prodready secrets list --prefix prod/app/ --json")]
+    #[command(
+        after_help = "Examples:\n  prodready secrets list\n  prodready secrets list --prefix prod/app/ --json"
+    )]
     List {
         /// Only names starting with this [default: [secrets] prefix]
         #[arg(long, value_name = "PREFIX")]
@@ -170,14 +175,16 @@ Examples:
     #[command(after_help = "Examples:\n  prodready secrets rollback prod/app/api-token")]
     Rollback { name: String },
     /// Move the entries of a .env file into the store: KEY becomes PREFIX + key (lower case, `_` -> `-`)
-    #[command(after_help = "The plan names every entry as added, changed or unchanged, never with its value. A \
+    #[command(
+        after_help = "The plan names every entry as added, changed or unchanged, never with its value. A \
 second run writes nothing.
 .env syntax: KEY=value, `export KEY=value`, # comments, 'single' (literal) and \"double\" (escapes) quoted
 values spanning lines; ${VAR} is kept literally.
 
 Examples:
   prodready secrets migrate --from .env --prefix prod/app/ --dry-run
-  prodready secrets migrate --from .env --prefix prod/app/ --json")]
+  prodready secrets migrate --from .env --prefix prod/app/ --json"
+    )]
     Migrate {
         /// The .env file
         #[arg(long, value_name = "FILE")]
@@ -193,7 +200,8 @@ Examples:
         json: bool,
     },
     /// Run a command with secrets as environment variables; exits with the command's code
-    #[command(after_help = "Names: the prefix is stripped, letters are upper-cased, anything else becomes `_`:
+    #[command(
+        after_help = "Names: the prefix is stripped, letters are upper-cased, anything else becomes `_`:
 prod/app/database-url -> DATABASE_URL. Two secrets mapping to one name are refused. SIGINT, SIGTERM,
 SIGHUP and SIGQUIT are passed on to the command. Values travel in the environment, never on its command
 line. Running `secrets exec` inside another is refused.
@@ -201,7 +209,8 @@ line. Running `secrets exec` inside another is refused.
 Examples:
   prodready secrets exec --prefix prod/app/ -- ./server --port 8080
   prodready secrets exec --only DATABASE_URL --pristine -- psql
-  prodready secrets exec -- env")]
+  prodready secrets exec -- env"
+    )]
     Exec {
         /// Secrets under this prefix [default: [secrets] prefix]
         #[arg(long, value_name = "PREFIX")]

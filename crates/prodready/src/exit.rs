@@ -21,8 +21,14 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit code with its meaning, for the CLI reference.
-    pub const ALL: &[Exit] =
-        &[Exit::Success, Exit::Failure, Exit::Usage, Exit::MustHaveFailed, Exit::BelowMinimum, Exit::Child(0)];
+    pub const ALL: &[Exit] = &[
+        Exit::Success,
+        Exit::Failure,
+        Exit::Usage,
+        Exit::MustHaveFailed,
+        Exit::BelowMinimum,
+        Exit::Child(0),
+    ];
 
     pub const fn code(self) -> u8 {
         match self {

@@ -1,7 +1,7 @@
 //! One behaviour suite, run against the encrypted file and against Secrets Manager on a real moto server.
 
 use prodready_secrets::{
-    Delete, Error, ExposeSecret as _, PutOutcome, SecretStore, SecretString, Version, CURRENT, PREVIOUS,
+    CURRENT, Delete, Error, ExposeSecret as _, PREVIOUS, PutOutcome, SecretStore, SecretString, Version,
 };
 
 fn value(s: &str) -> SecretString {
@@ -67,7 +67,9 @@ async fn suite<S: SecretStore>(store: &S, prefix: &str) {
     assert!(matches!(store.put("bad!name", &value("x")).await, Err(Error::Invalid(m)) if m.contains("`!`")));
     let big = value(&"x".repeat(65_537));
     assert!(matches!(store.put(&name, &big).await, Err(Error::TooLarge { size: 65_537, .. })));
-    assert!(matches!(store.delete(&name, Delete::After { days: 3 }).await, Err(Error::Invalid(m)) if m.contains("7 to 30")));
+    assert!(
+        matches!(store.delete(&name, Delete::After { days: 3 }).await, Err(Error::Invalid(m)) if m.contains("7 to 30"))
+    );
     let ghost = format!("{prefix}ghost");
     assert!(matches!(store.delete(&ghost, Delete::Now).await, Err(Error::NotFound(_))));
     assert!(matches!(store.history(&ghost).await, Err(Error::NotFound(_))));
@@ -77,7 +79,7 @@ async fn suite<S: SecretStore>(store: &S, prefix: &str) {
     assert!(matches!(store.get(&name, &Version::Current).await, Err(Error::ScheduledForDeletion { .. })));
     assert!(matches!(store.put(&name, &value("third")).await, Err(Error::ScheduledForDeletion { .. })));
     let listed: Vec<String> = store.list(prefix).await.unwrap().into_iter().map(|m| m.name).collect();
-    assert_eq!(listed, [other.clone()]);
+    assert_eq!(listed, [other.as_str()]);
 
     // Delete at once: gone.
     store.delete(&other, Delete::Now).await.unwrap();

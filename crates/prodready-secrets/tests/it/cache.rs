@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prodready_secrets::{
-    CacheOptions, CachingClient, Error, ExposeSecret as _, Result, Secret, SecretMeta, SecretSource, SecretString,
-    Version,
+    CacheOptions, CachingClient, Error, ExposeSecret as _, Result, Secret, SecretMeta, SecretSource,
+    SecretString, Version,
 };
 
 /// An in-memory source that counts reads and fails on demand: the cache is under test here, not a store.
@@ -45,8 +45,14 @@ impl SecretSource for Source {
             Some(false) => return Err(Error::NotFound(name.to_owned())),
             None => {}
         }
-        let value = self.values.lock().unwrap().get(name).cloned().ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        Ok(Secret { name: name.to_owned(), version_id: "v".into(), stages: vec![], value: SecretString::from(value) })
+        let value =
+            self.values.lock().unwrap().get(name).cloned().ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        Ok(Secret {
+            name: name.to_owned(),
+            version_id: "v".into(),
+            stages: vec![],
+            value: SecretString::from(value),
+        })
     }
 
     async fn list(&self, _prefix: &str) -> Result<Vec<SecretMeta>> {

@@ -21,7 +21,10 @@ fn plain_values() {
     check("A=1\nB=two words\n", &[("A", "1"), ("B", "two words")]);
     check("A = spaced  \n", &[("A", "spaced")]);
     check("EMPTY=\nNEXT=x", &[("EMPTY", ""), ("NEXT", "x")]);
-    check("URL=postgres://u:p@h:5432/db?sslmode=require", &[("URL", "postgres://u:p@h:5432/db?sslmode=require")]);
+    check(
+        "URL=postgres://u:p@h:5432/db?sslmode=require",
+        &[("URL", "postgres://u:p@h:5432/db?sslmode=require")],
+    );
     check("EQ=a=b=c", &[("EQ", "a=b=c")]);
     check("dotted.key-name=v", &[("dotted.key-name", "v")]);
 }
@@ -38,7 +41,10 @@ fn export_comments_and_blank_lines() {
 fn single_quotes_are_literal() {
     check(r"A='it is \n literal $HOME'", &[("A", r"it is \n literal $HOME")]);
     check("A='# not a comment' # a comment", &[("A", "# not a comment")]);
-    check("KEY='-----BEGIN KEY-----\nabc\n-----END KEY-----'\nNEXT=1", &[("KEY", "-----BEGIN KEY-----\nabc\n-----END KEY-----"), ("NEXT", "1")]);
+    check(
+        "KEY='-----BEGIN KEY-----\nabc\n-----END KEY-----'\nNEXT=1",
+        &[("KEY", "-----BEGIN KEY-----\nabc\n-----END KEY-----"), ("NEXT", "1")],
+    );
 }
 
 #[test]
@@ -50,12 +56,25 @@ fn double_quotes_take_escapes_and_span_lines() {
 
 #[test]
 fn errors_name_the_line_and_never_the_value() {
-    check_error("A=1\nnot a pair\n", ".env:2: expected `=` after the key not");
-    check_error("A=1\n=orphan-secret\n", ".env:2: expected KEY=value; a key starts with a letter or `_` and holds letters, digits, `_`, `.` or `-`");
-    check_error("A=1\nB=\"open-secret\nC=3\n", ".env:2: the value of B opens a double quote that is never closed");
-    check_error("A='sec'ret\n", ".env:1: unexpected text after the closing quote of A; quote the whole value");
+    check_error("A=1\nnot a pair\n", ".env:2: expected KEY=value, found no `=` after the first word");
+    check_error("A=1\nsk_live_51Habc\n", ".env:2: expected KEY=value, found no `=` after the first word");
+    check_error(
+        "A=1\n=orphan-secret\n",
+        ".env:2: expected KEY=value; a key starts with a letter or `_` and holds letters, digits, `_`, `.` or `-`",
+    );
+    check_error(
+        "A=1\nB=\"open-secret\nC=3\n",
+        ".env:2: the value of B opens a double quote that is never closed",
+    );
+    check_error(
+        "A='sec'ret\n",
+        ".env:1: unexpected text after the closing quote of A; quote the whole value",
+    );
     check_error("A=1\nB=2\nA=3\n", ".env:3: A is already defined on line 1; keep one");
-    check_error("1A=x\n", ".env:1: expected KEY=value; a key starts with a letter or `_` and holds letters, digits, `_`, `.` or `-`");
+    check_error(
+        "1A=x\n",
+        ".env:1: expected KEY=value; a key starts with a letter or `_` and holds letters, digits, `_`, `.` or `-`",
+    );
 }
 
 proptest! {

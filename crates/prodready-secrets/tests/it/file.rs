@@ -2,7 +2,9 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use prodready_secrets::{Error, ExposeSecret as _, FileStore, Key, SecretSource as _, SecretStore as _, SecretString, Version};
+use prodready_secrets::{
+    Error, ExposeSecret as _, FileStore, Key, SecretSource as _, SecretStore as _, SecretString, Version,
+};
 
 fn value(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
@@ -23,7 +25,10 @@ async fn first_use_creates_the_store_and_a_0600_key_and_the_file_holds_no_plaint
     let raw = std::fs::read_to_string(dir.path().join("secrets.enc")).unwrap();
     assert!(raw.contains("app/password"));
     assert!(!raw.contains("plain-text-password"));
-    assert_eq!(store.get("app/password", &Version::Current).await.unwrap().value.expose_secret(), "plain-text-password");
+    assert_eq!(
+        store.get("app/password", &Version::Current).await.unwrap().value.expose_secret(),
+        "plain-text-password"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +76,8 @@ async fn a_wrong_key_gives_one_clear_error_and_writes_nothing() {
 async fn a_malformed_key_is_refused_without_quoting_it() {
     let (dir, _) = crate::file_store();
     for (key, reason) in [("zz".repeat(32), "not hex digits"), ("abcd".to_owned(), "4 characters long")] {
-        let store = FileStore::new(dir.path().join("s.enc"), Key::Hex { source: "$K".into(), hex: value(&key) });
+        let store =
+            FileStore::new(dir.path().join("s.enc"), Key::Hex { source: "$K".into(), hex: value(&key) });
         let err = store.put("a", &value("v")).await.unwrap_err().to_string();
         assert!(err.contains(reason), "{err}");
         assert!(!err.contains(&key), "{err}");
@@ -122,8 +128,10 @@ async fn concurrent_puts_from_two_handles_all_survive() {
     let mut tasks = Vec::new();
     for i in 0..25 {
         let (one, two) = (one.clone(), two.clone());
-        tasks.push(tokio::spawn(async move { one.put(&format!("one/{i}"), &value(&format!("1-{i}"))).await }));
-        tasks.push(tokio::spawn(async move { two.put(&format!("two/{i}"), &value(&format!("2-{i}"))).await }));
+        tasks
+            .push(tokio::spawn(async move { one.put(&format!("one/{i}"), &value(&format!("1-{i}"))).await }));
+        tasks
+            .push(tokio::spawn(async move { two.put(&format!("two/{i}"), &value(&format!("2-{i}"))).await }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -131,7 +139,10 @@ async fn concurrent_puts_from_two_handles_all_survive() {
     let store = open();
     assert_eq!(store.list("").await.unwrap().len(), 50);
     for i in 0..25 {
-        assert_eq!(store.get(&format!("two/{i}"), &Version::Current).await.unwrap().value.expose_secret(), format!("2-{i}"));
+        assert_eq!(
+            store.get(&format!("two/{i}"), &Version::Current).await.unwrap().value.expose_secret(),
+            format!("2-{i}")
+        );
     }
 }
 
@@ -149,7 +160,8 @@ async fn old_unlabelled_versions_are_pruned_but_current_and_previous_stay() {
 
 #[tokio::test]
 async fn the_environment_backend_reads_and_refuses_writes() {
-    let store = prodready_secrets::Store::Env(prodready_secrets::EnvStore::new([("APP_TOKEN", "t"), ("OTHER", "o")]));
+    let store =
+        prodready_secrets::Store::Env(prodready_secrets::EnvStore::new([("APP_TOKEN", "t"), ("OTHER", "o")]));
     assert_eq!(store.get("APP_TOKEN", &Version::Current).await.unwrap().value.expose_secret(), "t");
     let names: Vec<String> = store.list("APP_").await.unwrap().into_iter().map(|m| m.name).collect();
     assert_eq!(names, ["APP_TOKEN"]);

@@ -2,8 +2,7 @@
 
 use prodready_secrets::migrate::{self, Action};
 use prodready_secrets::{
-    Error, ExposeSecret as _, LoadOptions, SecretStore, SecretString, Version, load_env,
-    parse_dotenv,
+    Error, ExposeSecret as _, LoadOptions, SecretStore, SecretString, Version, load_env, parse_dotenv,
 };
 
 const ENV_FILE: &str = r#"
@@ -24,7 +23,11 @@ async fn migrate_twice<S: SecretStore>(store: &S) {
     let plan = migrate::plan(store, &entries, "prod/app/").await.unwrap();
     assert_eq!(
         actions(&plan),
-        [("prod/app/database-url", Action::Add), ("prod/app/api-token", Action::Add), ("prod/app/multi-line", Action::Add)]
+        [
+            ("prod/app/database-url", Action::Add),
+            ("prod/app/api-token", Action::Add),
+            ("prod/app/multi-line", Action::Add)
+        ]
     );
     let applied = migrate::apply(store, &entries, &plan).await.unwrap();
     assert_eq!((applied.added, applied.changed, applied.unchanged, applied.writes), (3, 0, 0, 3));
@@ -54,9 +57,13 @@ async fn migrate_twice<S: SecretStore>(store: &S) {
     assert_eq!(vars, ["API_TOKEN", "DATABASE_URL", "MULTI_LINE"]);
     assert_eq!(env.require("API_TOKEN").unwrap().expose_secret(), "tok-654321");
     assert!(!format!("{env:?}").contains("tok-"));
-    let only = load_env(store, &LoadOptions { prefix: "prod/app/".into(), only: vec!["api-token".into()] }).await.unwrap();
+    let only = load_env(store, &LoadOptions { prefix: "prod/app/".into(), only: vec!["api-token".into()] })
+        .await
+        .unwrap();
     assert_eq!(only.len(), 1);
-    let err = load_env(store, &LoadOptions { prefix: "prod/app/".into(), only: vec!["NOPE".into()] }).await.unwrap_err();
+    let err = load_env(store, &LoadOptions { prefix: "prod/app/".into(), only: vec!["NOPE".into()] })
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("--only NOPE"), "{err}");
 }
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use prodready_secrets::migrate::{self, Action};
 use prodready_secrets::{
-    AwsOptions, AwsStore, Backend, Delete, EnvStore, ExposeSecret as _, FileStore, Key, LoadOptions, PutOutcome,
-    SecretSource as _, SecretStore as _, SecretString, Store, Version,
+    AwsOptions, AwsStore, Backend, Delete, EnvStore, ExposeSecret as _, FileStore, Key, LoadOptions,
+    PutOutcome, SecretSource as _, SecretStore as _, SecretString, Store, Version,
 };
 use serde::Serialize;
 
@@ -46,9 +46,10 @@ async fn open(cfg: &Config, env: &Env) -> anyhow::Result<Store> {
         Backend::File => {
             let path = secrets.file.clone().context("[secrets] file is not set")?;
             let key = match env.get(env::SECRETS_KEY) {
-                Some(hex) => {
-                    Key::Hex { source: format!("${}", env::SECRETS_KEY), hex: SecretString::from(hex.to_owned()) }
-                }
+                Some(hex) => Key::Hex {
+                    source: format!("${}", env::SECRETS_KEY),
+                    hex: SecretString::from(hex.to_owned()),
+                },
                 None => Key::File(secrets.key_file.clone().context("[secrets] key_file is not set")?),
             };
             Store::File(FileStore::new(path, key))
@@ -83,7 +84,15 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
                 out.write_all(b"\n")?;
             }
         }
-        SecretsCommand::Put { name, from_file } => {
+        SecretsCommand::Put { name, from_file, refused_value } => {
+            if !refused_value.is_empty() {
+                return Err(UsageError(format!(
+                    "`secrets put {name}` takes the value from stdin or --from-file, never from the command line \
+                     (argv is visible to every local user and lands in shell history); nothing was stored. \
+                     Rotate that value if it is real"
+                ))
+                .into());
+            }
             let value = match from_file {
                 Some(path) => read_value_file(path)?,
                 None => read_value_stdin(name)?,
@@ -111,7 +120,12 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
                 writeln!(out, "{:width$}  {:>8}  CHANGED", "NAME", "VERSIONS")?;
                 for s in &secrets {
                     let versions = s.versions.map_or_else(|| "-".to_owned(), |v| v.to_string());
-                    writeln!(out, "{:width$}  {versions:>8}  {}", s.name, s.changed.as_deref().unwrap_or("-"))?;
+                    writeln!(
+                        out,
+                        "{:width$}  {versions:>8}  {}",
+                        s.name,
+                        s.changed.as_deref().unwrap_or("-")
+                    )?;
                 }
             }
         }
@@ -141,13 +155,18 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
         }
         SecretsCommand::Rollback { name } => {
             let now = store.rollback(name).await?;
-            writeln!(out, "{name}: AWSCURRENT is now version {} (the previous current is AWSPREVIOUS)", now.version_id)?;
+            writeln!(
+                out,
+                "{name}: AWSCURRENT is now version {} (the previous current is AWSPREVIOUS)",
+                now.version_id
+            )?;
         }
         SecretsCommand::Migrate { from, prefix, dry_run, json } => {
             let prefix = prefix.clone().unwrap_or_else(default_prefix);
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(from).map_err(|e| {
-                UsageError(format!("{}: cannot read the .env file: {e}", from.display()))
-            })?);
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(from).map_err(|e| {
+                    UsageError(format!("{}: cannot read the .env file: {e}", from.display()))
+                })?);
             let entries = prodready_secrets::parse_dotenv(&from.display().to_string(), &text)?;
             let plan = migrate::plan(store, &entries, &prefix).await?;
             let applied = if *dry_run { None } else { Some(migrate::apply(store, &entries, &plan).await?) };
@@ -221,7 +240,8 @@ fn print_json(out: &mut impl std::io::Write, value: &impl Serialize) -> anyhow::
 
 fn read_value_file(path: &Path) -> anyhow::Result<SecretString> {
     let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| UsageError(format!("{}: cannot read the value: {e}", path.display())))?,
+        std::fs::read(path)
+            .map_err(|e| UsageError(format!("{}: cannot read the value: {e}", path.display())))?,
     );
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| UsageError(format!("{}: the value is not UTF-8 text", path.display())))?;
@@ -246,7 +266,10 @@ fn read_value_stdin(name: &str) -> anyhow::Result<SecretString> {
         writeln!(std::io::stderr())?;
         read.context("cannot read the value from the terminal")?;
     } else {
-        stdin.lock().read_to_string(&mut text).map_err(|e| UsageError(format!("stdin: cannot read the value: {e}")))?;
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .map_err(|e| UsageError(format!("stdin: cannot read the value: {e}")))?;
     }
     let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
     Ok(SecretString::from(trimmed.to_owned()))
@@ -287,7 +310,9 @@ async fn exec(
         }
     };
     let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(nix::unistd::Pid::from_raw);
-    let [(k0, s0), (k1, s1), (k2, s2), (k3, s3)] = &mut streams[..] else { unreachable!("four signal kinds") };
+    let [(k0, s0), (k1, s1), (k2, s2), (k3, s3)] = &mut streams[..] else {
+        unreachable!("four signal kinds")
+    };
     let status = loop {
         let kind = tokio::select! {
             status = child.wait() => break status.context("waiting for the command failed")?,

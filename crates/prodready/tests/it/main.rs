@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod generated;
 mod notify;
+mod secrets;
 
 use std::path::Path;
 use std::process::{Command, Output};
