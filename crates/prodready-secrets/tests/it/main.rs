@@ -1,5 +1,6 @@
 //! prodready-secrets against its real backends: the encrypted file and AWS Secrets Manager on moto.
 
+mod aws;
 mod behaviour;
 mod cache;
 mod dotenv;
