@@ -1,7 +1,8 @@
 //! AWS Secrets Manager. `get` always names the stage it wants (`AWSCURRENT` by default) rather than relying
-//! on the service's default; `put` reads the current value first and writes nothing when it is equal, and
-//! its `ClientRequestToken` is a UUIDv5 of the name, the value's hash and the version it replaces, so an
-//! SDK retry of the same put cannot create a second version.
+//! on the service's default; `put` reads the current value first and writes nothing when it is equal. The
+//! SDK fills in a random `ClientRequestToken` and reuses it across its own retries, so a retried put cannot
+//! create a second version. Error messages are built from the error code, message and HTTP status only:
+//! the SDK's full error context can hold a response body, and a response body can hold a value.
 
 use std::time::Duration;
 
@@ -9,7 +10,6 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use secrecy::{ExposeSecret as _, SecretString};
-use sha2::Digest as _;
 
 use crate::store::{
     CURRENT, Delete, PREVIOUS, PutOutcome, Secret, SecretMeta, SecretSource, SecretStore, Version,
@@ -80,11 +80,12 @@ impl AwsStore {
         Ok(versions)
     }
 
-    /// Turns "marked deleted" into [`Error::ScheduledForDeletion`] with its date.
+    /// Turns an `InvalidRequestException` about a secret scheduled for deletion into
+    /// [`Error::ScheduledForDeletion`] with its date.
     async fn explain(&self, name: &str, err: Error) -> Error {
-        let deleted =
-            matches!(&err, Error::Aws { source, .. } if source.to_string().contains("marked deleted"));
-        if deleted && let Err(e @ Error::ScheduledForDeletion { .. }) = self.stages(name).await {
+        let invalid = matches!(&err, Error::Aws { source, .. }
+            if source.to_string().starts_with("InvalidRequestException"));
+        if invalid && let Err(e @ Error::ScheduledForDeletion { .. }) = self.stages(name).await {
             return e;
         }
         err
@@ -109,10 +110,11 @@ impl SecretSource for AwsStore {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => {
                 // A missing version and a missing secret share the code: tell them apart.
                 return Err(match (version, self.stages(name).await) {
-                    (Version::Current, _) | (_, Err(_)) => Error::NotFound(name.to_owned()),
+                    (Version::Current, _) => Error::NotFound(name.to_owned()),
                     (_, Ok(_)) => {
                         Error::VersionNotFound { name: name.to_owned(), version: version.to_string() }
                     }
+                    (_, Err(e)) => e,
                 });
             }
             Err(e) => return Err(self.explain(name, aws_error("GetSecretValue", name, e)).await),
@@ -172,12 +174,11 @@ impl SecretStore for AwsStore {
             Ok(current) if current.value.expose_secret() == value.expose_secret() => {
                 Ok(PutOutcome::Unchanged)
             }
-            Ok(current) => {
+            Ok(_) => {
                 self.client
                     .put_secret_value()
                     .secret_id(name)
                     .secret_string(value.expose_secret())
-                    .client_request_token(request_token(name, value, &current.version_id))
                     .send()
                     .await
                     .map_err(|e| aws_error("PutSecretValue", name, e))?;
@@ -188,7 +189,6 @@ impl SecretStore for AwsStore {
                     .create_secret()
                     .name(name)
                     .secret_string(value.expose_secret())
-                    .client_request_token(request_token(name, value, ""))
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateSecret", name, e))?;
@@ -202,8 +202,12 @@ impl SecretStore for AwsStore {
         check_name(name)?;
         let how = how.check()?;
         // Secrets Manager accepts a forced delete of a secret that does not exist: look first, so a typo
-        // is an error rather than a silent success.
-        self.stages(name).await?;
+        // is an error rather than a silent success. A secret already scheduled can still be deleted now.
+        match self.stages(name).await {
+            Ok(_) => {}
+            Err(Error::ScheduledForDeletion { .. }) if how == Delete::Now => {}
+            Err(e) => return Err(e),
+        }
         let request = self.client.delete_secret().secret_id(name);
         let request = match how {
             Delete::Now => request.force_delete_without_recovery(true),
@@ -272,18 +276,6 @@ impl SecretStore for AwsStore {
     }
 }
 
-/// `ClientRequestToken` for a put: the same for a retry of the same change, different for any other.
-fn request_token(name: &str, value: &SecretString, replaces: &str) -> String {
-    let digest = sha2::Sha256::digest(value.expose_secret().as_bytes());
-    let mut seed = Vec::with_capacity(name.len() + replaces.len() + 34);
-    seed.extend_from_slice(name.as_bytes());
-    seed.push(0);
-    seed.extend_from_slice(replaces.as_bytes());
-    seed.push(0);
-    seed.extend_from_slice(&digest);
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &seed).to_string()
-}
-
 fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     err.as_service_error().and_then(ProvideErrorMetadata::code)
 }
@@ -291,31 +283,62 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
 fn aws_error<E, R>(operation: &'static str, name: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => {
-            matches!(
-                service.err().code(),
-                Some(
-                    "ThrottlingException"
-                        | "Throttling"
-                        | "TooManyRequestsException"
-                        | "InternalServiceError"
-                        | "InternalFailure"
-                        | "ServiceUnavailable"
-                )
-            )
+    let (transient, message) = match &err {
+        SdkError::TimeoutError(_) => (true, "timed out".to_owned()),
+        SdkError::DispatchFailure(failure) => {
+            // Connection and timeout failures are worth retrying; a missing credential is not.
+            let transient = failure.is_io() || failure.is_timeout();
+            let what = if failure.is_user() {
+                "could not sign or send the request"
+            } else {
+                "could not send the request"
+            };
+            (transient, format!("{what}: {}", source_chain(&err)))
         }
-        _ => false,
+        SdkError::ResponseError(response) => {
+            let status = response.raw().status();
+            (true, format!("unreadable response (HTTP {status})"))
+        }
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status();
+            let code = service.err().code().unwrap_or("no error code");
+            let transient = status >= 500
+                || status == 429
+                || matches!(code, "ThrottlingException" | "Throttling" | "TooManyRequestsException");
+            let mut message = format!("{code} (HTTP {status})");
+            if let Some(text) = service.err().message() {
+                message.push_str(": ");
+                message.push_str(text);
+            }
+            (transient, message)
+        }
+        _ => (false, "could not build the request".to_owned()),
     };
-    Error::Aws {
-        operation,
-        name: name.to_owned(),
-        transient,
-        source: format!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(err)).into(),
+    Error::Aws { operation, name: name.to_owned(), transient, source: message.into() }
+}
+
+/// The HTTP status of a raw response, whatever the SDK's response type.
+trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_secretsmanager::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
     }
+}
+
+/// The error's sources, without its `Debug` context.
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push(e.to_string());
+        next = e.source();
+    }
+    if out.is_empty() { err.to_string() } else { out.join(": ") }
 }
 
 fn rfc3339(date: &DateTime) -> String {

@@ -51,6 +51,8 @@ struct Entry {
     value: SecretString,
     fetched: Instant,
     used: Instant,
+    /// The ticket of the read that produced it: an older read finishing late never overwrites it.
+    ticket: u64,
 }
 
 /// A caching reader over any store.
@@ -62,6 +64,7 @@ pub struct CachingClient<S> {
     misses: AtomicU64,
     stale_served: AtomicU64,
     evictions: AtomicU64,
+    tickets: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for CachingClient<S> {
@@ -80,6 +83,7 @@ impl<S: SecretSource> CachingClient<S> {
             misses: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            tickets: AtomicU64::new(0),
         }
     }
 
@@ -151,9 +155,25 @@ impl<S: SecretSource> CachingClient<S> {
     }
 
     async fn fetch(&self, name: &str) -> Result<SecretString> {
-        let secret = self.source.get(name, &Version::Current).await?;
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed) + 1;
+        let secret = match self.source.get(name, &Version::Current).await {
+            Ok(secret) => secret,
+            Err(e) => {
+                // A secret that is gone must not come back as a stale value on a later outage.
+                if matches!(e, crate::Error::NotFound(_) | crate::Error::ScheduledForDeletion { .. }) {
+                    let mut entries = self.lock();
+                    if entries.get(name).is_some_and(|entry| entry.ticket < ticket) {
+                        entries.remove(name);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let now = Instant::now();
         let mut entries = self.lock();
+        if entries.get(name).is_some_and(|entry| entry.ticket > ticket) {
+            return Ok(secret.value);
+        }
         if !entries.contains_key(name) && entries.len() >= self.options.max_entries {
             let oldest = entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
@@ -161,7 +181,8 @@ impl<S: SecretSource> CachingClient<S> {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        entries.insert(name.to_owned(), Entry { value: secret.value.clone(), fetched: now, used: now });
+        entries
+            .insert(name.to_owned(), Entry { value: secret.value.clone(), fetched: now, used: now, ticket });
         Ok(secret.value)
     }
 

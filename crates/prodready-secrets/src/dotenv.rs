@@ -79,9 +79,11 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
             return Err(err(start_line, "expected KEY=value, found no `=` after the first word".to_owned()));
         }
         i += 1;
+        let value_start = i;
         while i < chars.len() && matches!(chars[i], ' ' | '\t') {
             i += 1;
         }
+        let spaced = i > value_start;
         let mut value = Zeroizing::new(String::new());
         match chars.get(i) {
             Some(&quote @ ('\'' | '"')) => {
@@ -134,7 +136,8 @@ pub fn parse_dotenv(path: &str, text: &str) -> Result<Vec<DotEnvEntry>> {
                 }
             }
             _ => {
-                let mut prev_space = true;
+                // `KEY= # note` is empty with a comment; `KEY=#abc` is the value `#abc`.
+                let mut prev_space = spaced;
                 while !at_eol(i) {
                     let c = chars[i];
                     if c == '#' && prev_space {

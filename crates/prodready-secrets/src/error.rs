@@ -96,8 +96,8 @@ impl Error {
         }
     }
 
-    /// The caller asked for something that cannot be (an unknown name, a bad argument, a bad file), as
-    /// opposed to the store failing.
+    /// The caller asked for something that cannot be (an unknown name, a bad argument, a bad file, a key
+    /// that is wrong, missing or too open), as opposed to the store failing.
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
@@ -108,6 +108,10 @@ impl Error {
                 | Error::DotEnv { .. }
                 | Error::Collision { .. }
                 | Error::Unsupported { .. }
+                | Error::KeyPermissions { .. }
+                | Error::KeyMissing { .. }
+                | Error::KeyInvalid { .. }
+                | Error::WrongKey { .. }
         )
     }
 }

@@ -213,7 +213,12 @@ impl SecretStore for FileStore {
         let name = name.to_owned();
         self.blocking(move |inner| {
             inner.write(|doc, _| {
-                doc.live(&name)?;
+                match doc.live(&name) {
+                    Ok(_) => {}
+                    // A secret already scheduled for deletion can still be deleted now.
+                    Err(Error::ScheduledForDeletion { .. }) if how == Delete::Now => {}
+                    Err(e) => return Err(e),
+                }
                 match how {
                     Delete::Now => {
                         doc.secrets.remove(&name);
@@ -333,11 +338,15 @@ impl Inner {
         if !self.path.exists() {
             return Ok(None);
         }
-        let lock = self.open_lock()?;
-        lock.lock_shared().map_err(|e| Error::io(&self.lock, e))?;
+        // A reader needs no write access: without a lock file (and no right to create one), it reads the
+        // store as the last atomic rename left it.
+        let lock = OpenOptions::new().read(true).open(&self.lock).or_else(|_| self.open_lock());
+        if let Ok(lock) = &lock {
+            lock.lock_shared().map_err(|e| Error::io(&self.lock, e))?;
+        }
         let doc = self.load()?;
         let Some(doc) = doc else { return Ok(None) };
-        let cipher = self.cipher(false)?;
+        let (cipher, _) = self.cipher(false)?;
         cipher.check(&self.path, &doc, &self.key)?;
         Ok(Some((doc, cipher)))
     }
@@ -355,7 +364,8 @@ impl Inner {
         let lock = self.open_lock()?;
         lock.lock().map_err(|e| Error::io(&self.lock, e))?;
         let existing = self.load()?;
-        let cipher = self.cipher(existing.is_none())?;
+        // A first write may need a new key; it is written only if the change writes the store too.
+        let (cipher, new_key) = self.cipher(existing.is_none())?;
         let mut doc = match existing {
             Some(doc) => {
                 cipher.check(&self.path, &doc, &self.key)?;
@@ -371,6 +381,9 @@ impl Inner {
         doc.secrets.retain(|_, e| !e.purged(now));
         let (out, dirty) = change(&mut doc, &cipher)?;
         if dirty {
+            if let (Some(hex_key), Key::File(path)) = (&new_key, &self.key) {
+                write_key_file(path, hex_key)?;
+            }
             self.save(dir, &doc)?;
         }
         Ok(out)
@@ -419,12 +432,18 @@ impl Inner {
     }
 
     /// The cipher from the configured key; with `create`, a missing key file is created (first use).
-    fn cipher(&self, create: bool) -> Result<Cipher> {
+    /// The cipher, and the new key when `create` allowed making one (the caller writes it).
+    fn cipher(&self, create: bool) -> Result<(Cipher, Option<Zeroizing<String>>)> {
+        let mut new_key = None;
         let hex_key: Zeroizing<String> = match &self.key {
             Key::Hex { hex, .. } => Zeroizing::new(hex.expose_secret().trim().to_owned()),
             Key::File(path) => match read_key_file(path)? {
                 Some(hex) => hex,
-                None if create => create_key_file(path)?,
+                None if create => {
+                    let hex = random_key()?;
+                    new_key = Some(hex.clone());
+                    hex
+                }
                 None => {
                     return Err(Error::KeyMissing { key: path.clone(), store: self.path.clone() });
                 }
@@ -443,7 +462,7 @@ impl Inner {
         };
         hex::decode_to_slice(hex_key.as_bytes(), bytes.as_mut_slice())
             .map_err(|_| Error::KeyInvalid { source_name, reason })?;
-        Ok(Cipher(XChaCha20Poly1305::new(bytes.as_slice().into())))
+        Ok((Cipher(XChaCha20Poly1305::new(bytes.as_slice().into())), new_key))
     }
 }
 
@@ -461,23 +480,25 @@ fn read_key_file(path: &Path) -> Result<Option<Zeroizing<String>>> {
     Ok(Some(Zeroizing::new(text.trim().to_owned())))
 }
 
-fn create_key_file(path: &Path) -> Result<Zeroizing<String>> {
+fn random_key() -> Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(bytes.as_mut_slice()).map_err(random_unavailable)?;
+    Ok(Zeroizing::new(hex::encode(bytes.as_slice())))
+}
+
+/// Writes a new key file with mode 0600; never replaces an existing one.
+fn write_key_file(path: &Path, hex_key: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    getrandom::getrandom(bytes.as_mut_slice()).map_err(random_unavailable)?;
-    let mut hex_key = Zeroizing::new(hex::encode(bytes.as_slice()));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    hex_key.push('\n');
-    file.write_all(hex_key.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))?;
-    hex_key.pop();
-    Ok(hex_key)
+    let line = Zeroizing::new(format!("{hex_key}\n"));
+    file.write_all(line.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
 }
 
 impl Cipher {

@@ -44,8 +44,20 @@ impl Plan {
 /// Compares every entry with the store (reads only).
 pub async fn plan<S: SecretStore>(store: &S, entries: &[DotEnvEntry], prefix: &str) -> Result<Plan> {
     let mut items = Vec::with_capacity(entries.len());
+    // Two keys that become one secret (`DB_URL` and `db_url`), or one variable under `exec` (`db.url`
+    // and `db-url`), would overwrite each other on every run: refuse them up front.
+    let mut seen: Vec<(String, String, &str)> = Vec::with_capacity(entries.len());
     for entry in entries {
         let name = secret_name(&entry.key, prefix);
+        let var = crate::env_var_name(&name, prefix);
+        if let Some((_, _, first)) = seen.iter().find(|(n, v, _)| *n == name || *v == var) {
+            return Err(Error::Invalid(format!(
+                "keys {first} and {} both become the secret `{name}` (or the variable {var} under exec); \
+                 rename one",
+                entry.key
+            )));
+        }
+        seen.push((name.clone(), var, &entry.key));
         crate::check_name(&name)?;
         crate::store::check_value(&name, &entry.value)?;
         let action = match store.get(&name, &Version::Current).await {

@@ -81,6 +81,10 @@ async fn suite<S: SecretStore>(store: &S, prefix: &str) {
     let listed: Vec<String> = store.list(prefix).await.unwrap().into_iter().map(|m| m.name).collect();
     assert_eq!(listed, [other.as_str()]);
 
+    // A scheduled deletion can be made immediate.
+    store.delete(&name, Delete::Now).await.unwrap();
+    assert!(matches!(store.get(&name, &Version::Current).await, Err(Error::NotFound(_))));
+
     // Delete at once: gone.
     store.delete(&other, Delete::Now).await.unwrap();
     assert!(matches!(store.get(&other, &Version::Current).await, Err(Error::NotFound(_))));
@@ -112,6 +116,22 @@ async fn a_secrets_manager_put_that_changes_nothing_makes_no_write_call() {
     assert!(crate::writes(&ops).is_empty(), "an unchanged put wrote: {ops:?}");
     store.put("svc/key", &value("v2")).await.unwrap();
     assert_eq!(crate::writes(&proxy.take()), ["PutSecretValue"]);
+    // After a rollback, putting the value rolled away from is a real write, not an ignored replay.
+    store.rollback("svc/key").await.unwrap();
+    assert_eq!(crate::writes(&proxy.take()), ["UpdateSecretVersionStage"]);
+    assert_eq!(store.put("svc/key", &value("v2")).await.unwrap(), PutOutcome::Updated);
+    assert_eq!(crate::writes(&proxy.take()), ["PutSecretValue"]);
+}
+
+#[tokio::test]
+async fn the_file_store_rolls_forward_again_after_a_rollback() {
+    let (_dir, store) = crate::file_store();
+    store.put("svc/key", &value("v1")).await.unwrap();
+    store.put("svc/key", &value("v2")).await.unwrap();
+    store.rollback("svc/key").await.unwrap();
+    assert_eq!(store.put("svc/key", &value("v2")).await.unwrap(), PutOutcome::Updated);
+    assert_eq!(read(&store, "svc/key", &Version::Current).await, "v2");
+    assert_eq!(read(&store, "svc/key", &Version::Stage(PREVIOUS.into())).await, "v1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,3 +155,15 @@ async fn the_cache_holds_at_most_max_entries_dropping_the_least_recently_used() 
     get(&cache, "b").await;
     assert_eq!(reads(&cache), before + 1, "b was still cached");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_secret_is_forgotten_and_not_served_on_a_later_outage() {
+    let cache = client(CacheOptions { ttl: TTL, ..CacheOptions::default() });
+    assert_eq!(get(&cache, "a").await, "a1");
+    cache.source().values.lock().unwrap().remove("a");
+    tokio::time::advance(TTL).await;
+    assert!(matches!(cache.get("a").await, Err(Error::NotFound(_))));
+    cache.source().fail(Some(true));
+    assert!(cache.get("a").await.unwrap_err().is_transient());
+    assert_eq!(cache.stats().stale_served, 0);
+}

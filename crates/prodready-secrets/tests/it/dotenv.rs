@@ -33,6 +33,7 @@ fn plain_values() {
 fn export_comments_and_blank_lines() {
     check("# comment\n\nexport A=1\n  # indented comment\nB=2 # trailing\n", &[("A", "1"), ("B", "2")]);
     check("HASH=abc#def\n", &[("HASH", "abc#def")]);
+    check("HASH=#abc\nNOTE= # only a comment\n", &[("HASH", "#abc"), ("NOTE", "")]);
     check("exported=1\n", &[("exported", "1")]);
     check("\u{feff}A=1\r\nB=2\r\n", &[("A", "1"), ("B", "2")]);
 }

@@ -108,6 +108,16 @@ async fn two_secrets_mapping_to_one_variable_are_refused() {
     );
 }
 
+#[tokio::test]
+async fn two_keys_that_become_one_secret_are_refused() {
+    let (_dir, store) = crate::file_store();
+    for text in ["DB_URL=a\ndb_url=b\n", "db.url=a\ndb-url=b\n"] {
+        let entries = parse_dotenv(".env", text).unwrap();
+        let err = migrate::plan(&store, &entries, "p/").await.unwrap_err().to_string();
+        assert!(err.contains("both become") && !err.contains("=a"), "{err}");
+    }
+}
+
 #[test]
 fn names_map_both_ways() {
     use prodready_secrets::{env_var_name, secret_name};

@@ -258,13 +258,17 @@ fn read_value_stdin(name: &str) -> anyhow::Result<SecretString> {
         std::io::stderr().flush()?;
         let saved = nix::sys::termios::tcgetattr(&stdin).context("cannot read the terminal settings")?;
         let mut quiet = saved.clone();
-        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        // No echo, and no signals: Ctrl-C arrives as a character, so the terminal is always restored.
+        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO | nix::sys::termios::LocalFlags::ISIG);
         nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)
             .context("cannot turn off terminal echo")?;
         let read = stdin.read_line(&mut text);
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &saved);
         writeln!(std::io::stderr())?;
         read.context("cannot read the value from the terminal")?;
+        if text.contains(['\u{3}', '\u{1c}']) {
+            return Err(UsageError("cancelled; nothing was stored".to_owned()).into());
+        }
     } else {
         stdin
             .lock()
@@ -294,7 +298,16 @@ async fn exec(
     for (var, _, value) in secrets.iter() {
         child.env(var, value.expose_secret());
     }
+    // The store's key opens every secret, not just the chosen ones: it never reaches the child.
+    child.env_remove(env::SECRETS_KEY);
     child.env(env::SECRETS_EXEC, std::process::id().to_string());
+    // On a terminal, Ctrl-C and Ctrl-\ already reach the child (same foreground process group): passing
+    // them on again would make it see two, which many servers take as "force quit".
+    let tty_delivers = {
+        let stdin = std::io::stdin();
+        stdin.is_terminal()
+            && nix::unistd::tcgetpgrp(&stdin).is_ok_and(|group| group == nix::unistd::getpgrp())
+    };
     // Handlers go in before the child starts, so no signal meant for it can end us first.
     let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup(), SignalKind::quit()];
     let mut streams = Vec::with_capacity(kinds.len());
@@ -321,6 +334,10 @@ async fn exec(
             _ = s2.recv() => *k2,
             _ = s3.recv() => *k3,
         };
+        let from_tty = kind == SignalKind::interrupt() || kind == SignalKind::quit();
+        if tty_delivers && from_tty {
+            continue;
+        }
         if let (Some(pid), Ok(sig)) = (pid, nix::sys::signal::Signal::try_from(kind.as_raw_value())) {
             let _ = nix::sys::signal::kill(pid, sig);
         }

@@ -160,7 +160,7 @@ fn no_output_of_the_file_backend_shows_a_value() {
     let wrong = "ab".repeat(32);
     for args in [&["secrets", "list"][..], &["secrets", "get", "prod/app/api-token"]] {
         let out = prodready(dir.path(), &[("PRODREADY_SECRETS_KEY", &wrong)], args);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         assert_clean("wrong key", &out);
         assert!(stderr(&out).contains("$PRODREADY_SECRETS_KEY is not the key of"), "{}", stderr(&out));
         assert!(!stderr(&out).contains(&wrong));
@@ -199,7 +199,7 @@ fn a_group_readable_key_file_is_refused_with_the_chmod_fix() {
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = prodready(dir.path(), &[], &["secrets", "get", "app/a"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(&format!("run `chmod 600 {}`", key.display())), "{}", stderr(&out));
     assert_clean("group-readable key", &out);
 }
@@ -275,6 +275,27 @@ fn exec_maps_names_and_honours_only_and_pristine() {
     assert_eq!(names, ["API_TOKEN", "PRODREADY_SECRETS_EXEC"]);
     let unprefixed = env_of(&["--only", "other/unrelated"]);
     assert!(unprefixed.contains(&"OTHER_UNRELATED=rotated-4e7d21".to_owned()), "{unprefixed:?}");
+}
+
+#[test]
+fn exec_never_hands_the_store_key_to_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0123456789abcdef".repeat(4);
+    let env = [("PRODREADY_SECRETS_KEY", key.as_str())];
+    put(dir.path(), &env, "app/token", "tok-live-19d2e8");
+    let out = prodready(dir.path(), &env, &["secrets", "exec", "--prefix", "app/", "--", "env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("TOKEN=tok-live-19d2e8"));
+    assert!(!stdout(&out).contains(&key), "the child got the store key");
+    assert!(!dir.path().join(".local/share/prodready/secrets.key").exists(), "a key file was made");
+}
+
+#[test]
+fn a_failed_first_write_leaves_no_key_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = prodready(dir.path(), &[], &["secrets", "delete", "app/nothing", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!dir.path().join(".local/share/prodready/secrets.key").exists());
 }
 
 #[test]
