@@ -1,9 +1,27 @@
 //! Structured JSON logs, request logging, a Loki client and a log-shipping agent.
 //!
-//! Today this crate holds the typed `[logging]` configuration section; the subscriber set-up, the tower
-//! layer, the Loki client and `logs ship` land with their issue. The crate never reads files or
-//! environment variables by itself and never installs a global subscriber unless asked.
+//! - [`init`] (or [`layer`] to compose): JSON lines with timestamp, level, target, message, fields, span
+//!   fields and, with the `otel` feature, `trace_id`/`span_id`; env-filter directives; optional Loki
+//!   output through a bounded queue that never blocks. Returns a guard that flushes on drop.
+//! - [`RequestLogLayer`]: request ids, one line per request, redaction (tower; axum's route names with
+//!   the `axum` feature).
+//! - [`loki`]: the push payload (protobuf + raw snappy, or JSON), the client and its retry policy.
+//! - [`ship`] (feature `ship`): the promtail-style agent behind `prodready logs ship`.
+//! - [`query`]: LogQL `query_range`, behind `prodready logs query`.
+//!
+//! The crate never reads files or environment variables by itself, and installs a global subscriber only
+//! when [`init`] is called.
 
 mod config;
+mod error;
+mod init;
+mod json;
+pub mod loki;
+pub mod query;
+mod request;
 
 pub use config::{LogFormat, LoggingConfig, ShipConfig};
+pub use error::{Error, Result};
+pub use init::{LogConfig, LogGuard, Output, filter, init, layer};
+pub use json::JsonLayer;
+pub use request::{LoggedBody, RequestId, RequestLog, RequestLogFuture, RequestLogLayer};
