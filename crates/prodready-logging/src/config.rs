@@ -54,4 +54,6 @@ pub struct ShipConfig {
     /// Address of the agent's own metrics endpoint, e.g. `127.0.0.1:9080`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
+    /// Fields of JSON lines that become stream labels, e.g. `["level"]` (keep them low-cardinality).
+    pub json_labels: Vec<String>,
 }

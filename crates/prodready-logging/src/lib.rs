@@ -19,6 +19,8 @@ mod json;
 pub mod loki;
 pub mod query;
 mod request;
+#[cfg(feature = "ship")]
+pub mod ship;
 
 pub use config::{LogFormat, LoggingConfig, ShipConfig};
 pub use error::{Error, Result};

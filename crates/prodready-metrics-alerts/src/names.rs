@@ -20,6 +20,25 @@ pub const BACKUP_DURATION_SECONDS: &str = "prodready_backup_last_duration_second
 /// Stored size of the last backup (bytes).
 pub const BACKUP_BYTES: &str = "prodready_backup_last_size_bytes";
 
+/// `logs ship`: lines Loki acknowledged.
+pub const LOGS_SHIP_LINES_SENT_TOTAL: &str = "prodready_logs_ship_lines_sent_total";
+/// `logs ship`: bytes of lines Loki acknowledged.
+pub const LOGS_SHIP_BYTES_SENT_TOTAL: &str = "prodready_logs_ship_bytes_sent_total";
+/// `logs ship`: lines given up on, by `reason` (`rejected`: Loki answered a 4xx other than 429).
+pub const LOGS_SHIP_LINES_DROPPED_TOTAL: &str = "prodready_logs_ship_lines_dropped_total";
+/// `logs ship`: files truncated in place before they were read to the end (their unread rest is lost).
+pub const LOGS_SHIP_TRUNCATIONS_TOTAL: &str = "prodready_logs_ship_truncations_total";
+/// `logs ship`: pushes retried after a 429, a 5xx or a transport error.
+pub const LOGS_SHIP_RETRIES_TOTAL: &str = "prodready_logs_ship_retries_total";
+/// `logs ship`: lines sent again after a restart because their batch was in flight (possible duplicates).
+pub const LOGS_SHIP_LINES_RESENT_TOTAL: &str = "prodready_logs_ship_lines_resent_total";
+/// `logs ship`: bytes written to the watched files and not yet acknowledged by Loki.
+pub const LOGS_SHIP_LAG_BYTES: &str = "prodready_logs_ship_lag_bytes";
+/// `logs ship`: files being read.
+pub const LOGS_SHIP_FILES_WATCHED: &str = "prodready_logs_ship_files_watched";
+/// `logs ship`: Unix time of the last acknowledged push.
+pub const LOGS_SHIP_LAST_SENT: &str = "prodready_logs_ship_last_sent_timestamp_seconds";
+
 /// From the standard process collector.
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";

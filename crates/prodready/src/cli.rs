@@ -62,6 +62,10 @@ pub enum Command {
     #[command(subcommand, after_help = SECRETS_AFTER_HELP)]
     Secrets(SecretsCommand),
 
+    /// Centralized logs: ship log files to Loki (a promtail-style agent), query Loki with LogQL
+    #[command(subcommand)]
+    Logs(LogsCommand),
+
     /// Send a one-off notification (to Slack), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -224,6 +228,54 @@ Examples:
         /// The command and its arguments
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Tail log files into Loki until stopped: rotation-safe, at-least-once, with its own metrics
+    #[command(after_help = "Files come from [logging.ship] paths (globs; include rotated names such as app.log* so \
+lines written just before a copytruncate are read too). A file's position is committed only after Loki
+acknowledged its lines; after a crash the agent resumes there and counts what it sends again. 429, 5xx
+and connection errors are retried without end (reading pauses meanwhile); another 4xx drops that batch,
+counts it and goes on. SIGINT or SIGTERM: push what was read (5 s at most), commit, exit 0.
+
+Examples:
+  prodready logs ship
+  prodready logs ship --path '/var/log/app/*.log*' --loki http://127.0.0.1:3100 --metrics-addr 127.0.0.1:9080")]
+    Ship {
+        /// Files to tail (glob, repeatable) [default: [logging.ship] paths]
+        #[arg(long = "path", value_name = "GLOB")]
+        paths: Vec<String>,
+        /// Loki base URL [default: [logging] loki_url]
+        #[arg(long, value_name = "URL")]
+        loki: Option<String>,
+        /// Positions file [default: [logging.ship] positions, else <data_dir>/positions.json]
+        #[arg(long, value_name = "FILE")]
+        positions: Option<PathBuf>,
+        /// Serve the agent's metrics here [default: [logging.ship] metrics_addr]
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Run a LogQL log query against Loki and print the lines, oldest first
+    #[command(after_help = "Examples:
+  prodready logs query '{service=\"api\"} |= \"error\"' --since 30m
+  prodready logs query '{filename=\"/var/log/app/app.log\"}' --limit 20 --json")]
+    Query {
+        /// The LogQL query, e.g. '{service="api"} |= "timeout"'
+        logql: String,
+        /// How far back to look
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// At most this many lines (the newest)
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u32,
+        /// Print JSON lines (timestamp, labels, line)
+        #[arg(long)]
+        json: bool,
+        /// Loki base URL [default: [logging] loki_url]
+        #[arg(long, value_name = "URL")]
+        loki: Option<String>,
     },
 }
 

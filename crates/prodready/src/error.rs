@@ -16,6 +16,7 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         e.downcast_ref::<UsageError>().is_some()
             || e.downcast_ref::<prodready_backup::Error>().is_some_and(prodready_backup::Error::is_usage)
             || e.downcast_ref::<prodready_secrets::Error>().is_some_and(prodready_secrets::Error::is_usage)
+            || e.downcast_ref::<prodready_logging::Error>().is_some_and(prodready_logging::Error::is_usage)
     });
     if usage { Exit::Usage } else { Exit::Failure }
 }

@@ -9,6 +9,7 @@ mod backup;
 mod check;
 mod config;
 mod init;
+mod logs;
 mod meta;
 mod notify;
 mod secrets;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
         Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
         Command::Secrets(cmd) => secrets::run(cli.config.as_deref(), env, &cmd),
+        Command::Logs(cmd) => logs::run(cli.config.as_deref(), env, &cmd),
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
