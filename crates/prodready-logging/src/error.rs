@@ -8,7 +8,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A global subscriber is already installed.
-    #[error("a global tracing subscriber is already installed; use `prodready_logging::layer` to compose instead")]
+    #[error(
+        "a global tracing subscriber is already installed; use `prodready_logging::layer` to compose instead"
+    )]
     AlreadyInitialized,
     /// A file operation failed.
     #[error("{path}: {source}")]

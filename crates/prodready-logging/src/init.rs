@@ -88,8 +88,12 @@ where
         (Output::None, _) => None,
         (Output::Stderr, LogFormat::Json) => Some(Box::new(JsonLayer::new(std::io::stderr))),
         (Output::Stdout, LogFormat::Json) => Some(Box::new(JsonLayer::new(std::io::stdout))),
-        (Output::Stderr, LogFormat::Text) => Some(Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))),
-        (Output::Stdout, LogFormat::Text) => Some(Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))),
+        (Output::Stderr, LogFormat::Text) => {
+            Some(Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)))
+        }
+        (Output::Stdout, LogFormat::Text) => {
+            Some(Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stdout)))
+        }
     };
     let mut guard = LogGuard::default();
     let loki: Option<Box<dyn Layer<S> + Send + Sync>> = match &config.loki {

@@ -187,8 +187,11 @@ where
 }
 
 /// Records span fields for [`render`]; shared by the JSON and Loki layers (whichever sees a span first).
-pub(crate) fn record_span<S>(attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: &Context<'_, S>)
-where
+pub(crate) fn record_span<S>(
+    attrs: &tracing::span::Attributes<'_>,
+    id: &tracing::span::Id,
+    ctx: &Context<'_, S>,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
@@ -200,8 +203,11 @@ where
     }
 }
 
-pub(crate) fn record_values<S>(id: &tracing::span::Id, values: &tracing::span::Record<'_>, ctx: &Context<'_, S>)
-where
+pub(crate) fn record_values<S>(
+    id: &tracing::span::Id,
+    values: &tracing::span::Record<'_>,
+    ctx: &Context<'_, S>,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
@@ -237,7 +243,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
-    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
         record_span(attrs, id, &ctx);
     }
 

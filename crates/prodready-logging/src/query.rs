@@ -84,7 +84,8 @@ pub async fn query_range(base_url: &str, query: &Query) -> Result<Vec<QueryLine>
     let mut lines = Vec::new();
     for stream in answer.data.result {
         for value in stream.values {
-            let (Some(ts), Some(line)) = (value.first().and_then(|v| v.as_str()), value.get(1).and_then(|v| v.as_str()))
+            let (Some(ts), Some(line)) =
+                (value.first().and_then(|v| v.as_str()), value.get(1).and_then(|v| v.as_str()))
             else {
                 continue;
             };

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::{HeaderName, HeaderValue, Request, Response};
 use bytes::Buf as _;
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 
 /// The request id of the current request, in the request's extensions.
@@ -58,10 +58,21 @@ impl Default for RequestLogLayer {
         Self {
             options: Arc::new(Options {
                 header: HeaderName::from_static("x-request-id"),
-                redact_query: ["token", "access_token", "refresh_token", "password", "secret", "api_key", "apikey", "key", "signature", "code"]
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
+                redact_query: [
+                    "token",
+                    "access_token",
+                    "refresh_token",
+                    "password",
+                    "secret",
+                    "api_key",
+                    "apikey",
+                    "key",
+                    "signature",
+                    "code",
+                ]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
                 log_headers: Vec::new(),
                 route: None,
             }),
@@ -98,7 +109,10 @@ impl RequestLogLayer {
 
     /// How to name the route from the request's extensions (axum's `MatchedPath` by default with the
     /// `axum` feature). Never return the raw path: its cardinality is unbounded.
-    pub fn route_with(mut self, route: impl Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn route_with(
+        mut self,
+        route: impl Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         self.options_mut().route = Some(Arc::new(route));
         self
     }
@@ -139,7 +153,8 @@ struct Info {
 
 fn valid_request_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
-    (!text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic())).then(|| text.to_owned())
+    (!text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| text.to_owned())
 }
 
 /// `path?query` with the values of sensitive parameters replaced.
@@ -232,7 +247,8 @@ where
             None => default_route(request.extensions()),
         }
         .unwrap_or_default();
-        let span = tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
+        let span =
+            tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
         let headers = options
             .log_headers
             .iter()
@@ -390,7 +406,10 @@ impl<B: Body> Body for LoggedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
@@ -419,7 +438,6 @@ impl<B: Body> Body for LoggedBody<B> {
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
     }
-
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()

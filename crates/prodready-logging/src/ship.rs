@@ -70,7 +70,11 @@ impl ShipOptions {
             batch_max_bytes: 1024 * 1024,
             batch_max_wait: Duration::from_secs(1),
             poll_interval: Duration::from_millis(250),
-            retry: RetryPolicy { min_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30), max_attempts: None },
+            retry: RetryPolicy {
+                min_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(30),
+                max_attempts: None,
+            },
             metrics_addr: None,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -104,8 +108,18 @@ impl ShipStats {
                 out.push_str(&format!("{name}{labels} {value}\n"));
             }
         };
-        metric(names::LOGS_SHIP_LINES_SENT_TOTAL, "counter", "Lines Loki acknowledged.", &[("", get(&self.lines_sent))]);
-        metric(names::LOGS_SHIP_BYTES_SENT_TOTAL, "counter", "Bytes of lines Loki acknowledged.", &[("", get(&self.bytes_sent))]);
+        metric(
+            names::LOGS_SHIP_LINES_SENT_TOTAL,
+            "counter",
+            "Lines Loki acknowledged.",
+            &[("", get(&self.lines_sent))],
+        );
+        metric(
+            names::LOGS_SHIP_BYTES_SENT_TOTAL,
+            "counter",
+            "Bytes of lines Loki acknowledged.",
+            &[("", get(&self.bytes_sent))],
+        );
         metric(
             names::LOGS_SHIP_LINES_DROPPED_TOTAL,
             "counter",
@@ -118,11 +132,36 @@ impl ShipStats {
             "Files truncated in place before they were read to the end.",
             &[("", get(&self.truncations))],
         );
-        metric(names::LOGS_SHIP_RETRIES_TOTAL, "counter", "Pushes retried after 429, 5xx or transport errors.", &[("", get(&self.retries))]);
-        metric(names::LOGS_SHIP_LINES_RESENT_TOTAL, "counter", "Lines sent again after a restart (possible duplicates).", &[("", get(&self.lines_resent))]);
-        metric(names::LOGS_SHIP_LAG_BYTES, "gauge", "Bytes in watched files not yet acknowledged by Loki.", &[("", get(&self.lag_bytes))]);
-        metric(names::LOGS_SHIP_FILES_WATCHED, "gauge", "Files being read.", &[("", get(&self.files_watched))]);
-        metric(names::LOGS_SHIP_LAST_SENT, "gauge", "Unix time of the last acknowledged push.", &[("", get(&self.last_sent_unix))]);
+        metric(
+            names::LOGS_SHIP_RETRIES_TOTAL,
+            "counter",
+            "Pushes retried after 429, 5xx or transport errors.",
+            &[("", get(&self.retries))],
+        );
+        metric(
+            names::LOGS_SHIP_LINES_RESENT_TOTAL,
+            "counter",
+            "Lines sent again after a restart (possible duplicates).",
+            &[("", get(&self.lines_resent))],
+        );
+        metric(
+            names::LOGS_SHIP_LAG_BYTES,
+            "gauge",
+            "Bytes in watched files not yet acknowledged by Loki.",
+            &[("", get(&self.lag_bytes))],
+        );
+        metric(
+            names::LOGS_SHIP_FILES_WATCHED,
+            "gauge",
+            "Files being read.",
+            &[("", get(&self.files_watched))],
+        );
+        metric(
+            names::LOGS_SHIP_LAST_SENT,
+            "gauge",
+            "Unix time of the last acknowledged push.",
+            &[("", get(&self.last_sent_unix))],
+        );
         out
     }
 }
@@ -163,7 +202,9 @@ impl Positions {
                     path.display()
                 ))
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { version: 1, files: BTreeMap::new() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self { version: 1, files: BTreeMap::new() })
+            }
             Err(e) => Err(Error::io(path, e)),
         }
     }
@@ -235,6 +276,9 @@ const MAX_LINE: usize = crate::loki::MAX_LINE_BYTES;
 const READ_CHUNK: usize = 256 * 1024;
 const COMPRESSED: &[&str] = &[".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4"];
 
+/// A file found under a glob: path, (device, inode), size.
+type OnDisk = (PathBuf, (u64, u64), u64);
+
 struct Tail {
     options: ShipOptions,
     readers: HashMap<String, Reader>,
@@ -244,7 +288,9 @@ struct Tail {
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0))
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0))
 }
 
 /// The timestamp of a JSON line, in Unix nanoseconds.
@@ -253,7 +299,10 @@ fn json_timestamp(value: &serde_json::Value) -> Option<i64> {
         match value.get(key) {
             Some(serde_json::Value::String(text)) => {
                 if let Ok(t) = humantime::parse_rfc3339_weak(text) {
-                    return t.duration_since(SystemTime::UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_nanos()).ok());
+                    return t
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .ok()
+                        .and_then(|d| i64::try_from(d.as_nanos()).ok());
                 }
             }
             Some(serde_json::Value::Number(n)) => {
@@ -279,7 +328,7 @@ fn json_timestamp(value: &serde_json::Value) -> Option<i64> {
 impl Tail {
     /// Finds files, follows renames and copies, starts readers for new files.
     fn discover(&mut self) {
-        let mut on_disk: HashMap<String, Vec<(PathBuf, (u64, u64), u64)>> = HashMap::new();
+        let mut on_disk: HashMap<String, Vec<OnDisk>> = HashMap::new();
         for pattern in &self.options.paths {
             let Ok(paths) = glob::glob(pattern) else { continue };
             for path in paths.flatten() {
@@ -300,7 +349,9 @@ impl Tail {
                 if let Some((path, _, _)) = candidates.iter().find(|(_, inode, _)| *inode == reader.inode) {
                     reader.path.clone_from(path);
                     reader.gone_polls = 0;
-                } else if let Some((path, inode, _)) = candidates.iter().find(|(_, _, size)| *size >= reader.offset) {
+                } else if let Some((path, inode, _)) =
+                    candidates.iter().find(|(_, _, size)| *size >= reader.offset)
+                {
                     // copytruncate: the content we were reading now lives in the copy.
                     if let Ok(file) = File::open(path) {
                         reader.file = file;
@@ -311,7 +362,9 @@ impl Tail {
                 }
                 continue;
             }
-            let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size) else { continue };
+            let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size) else {
+                continue;
+            };
             let Ok(file) = File::open(path) else { continue };
             let known = self.start_positions.get(fp).filter(|p| p.offset <= *size);
             let (offset, resend_until) = known.map_or((0, 0), |p| (p.offset, p.sent.max(p.offset)));
@@ -412,7 +465,10 @@ impl Tail {
                     bytes.extend_from_slice(&rest[..room.min(rest.len())]);
                     push_line(out, &file_labels, json_labels, bytes);
                     reader.skipping = true;
-                    out.marks.insert(reader.fingerprint.clone(), (reader.path.clone(), reader.offset + rest.len() as u64));
+                    out.marks.insert(
+                        reader.fingerprint.clone(),
+                        (reader.path.clone(), reader.offset + rest.len() as u64),
+                    );
                 } else {
                     reader.partial.extend_from_slice(rest);
                 }
@@ -442,7 +498,8 @@ fn push_line(out: &mut Outgoing, file_labels: &Labels, json_labels: &[String], b
             if let Some(v) = value.get(key).and_then(|v| v.as_str())
                 && crate::loki::check_label_name(key).is_ok()
             {
-                labels = Some(labels.unwrap_or_else(|| file_labels.clone()).with(key, &v.to_ascii_lowercase()));
+                labels =
+                    Some(labels.unwrap_or_else(|| file_labels.clone()).with(key, &v.to_ascii_lowercase()));
             }
         }
     }
@@ -460,7 +517,8 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
         ));
     }
     for pattern in &options.paths {
-        glob::Pattern::new(pattern).map_err(|e| Error::Invalid(format!("[logging.ship] paths: `{pattern}`: {e}")))?;
+        glob::Pattern::new(pattern)
+            .map_err(|e| Error::Invalid(format!("[logging.ship] paths: `{pattern}`: {e}")))?;
     }
     let client = LokiClient::new(&options.loki)?;
     let mut positions = Positions::load(&options.positions)?;
@@ -534,7 +592,10 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
             }
             Err(PushError::Retryable { .. }) => {
                 // Only at shutdown (the deadline passed): leave the positions where Loki acknowledged.
-                tracing::warn!(lines, "shutdown deadline passed with a batch unacknowledged; it is sent again next start");
+                tracing::warn!(
+                    lines,
+                    "shutdown deadline passed with a batch unacknowledged; it is sent again next start"
+                );
                 break Ok(());
             }
         }

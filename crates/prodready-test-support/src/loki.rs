@@ -108,7 +108,8 @@ impl LokiReceiver {
         let thread = std::thread::Builder::new()
             .name("loki-receiver".to_owned())
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
                     let _ = axum::serve(listener, app)
@@ -182,7 +183,9 @@ fn answer(shared: &Shared, status: StatusCode, body: String) -> Response {
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0))
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0))
 }
 
 async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -192,7 +195,8 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             Failure::None => None,
             Failure::Always(status) => Some(status),
             Failure::Next { status, times } => {
-                *failure = if times <= 1 { Failure::None } else { Failure::Next { status, times: times - 1 } };
+                *failure =
+                    if times <= 1 { Failure::None } else { Failure::Next { status, times: times - 1 } };
                 Some(status)
             }
         }
@@ -201,12 +205,17 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return answer(&shared, status, "injected failure".to_owned());
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let header =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let content_type = header("content-type");
     let encoding = header("content-encoding");
     let streams = if content_type.starts_with("application/x-protobuf") {
         if !(encoding.is_empty() || encoding == "snappy") {
-            return answer(&shared, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content encoding {encoding}"));
+            return answer(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported content encoding {encoding}"),
+            );
         }
         match decode_protobuf(&body) {
             Ok(streams) => streams,
@@ -214,14 +223,22 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         }
     } else if content_type.starts_with("application/json") {
         if !encoding.is_empty() {
-            return answer(&shared, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content encoding {encoding}"));
+            return answer(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported content encoding {encoding}"),
+            );
         }
         match decode_json(&body) {
             Ok(streams) => streams,
             Err(e) => return answer(&shared, StatusCode::BAD_REQUEST, e),
         }
     } else {
-        return answer(&shared, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content type {content_type}"));
+        return answer(
+            &shared,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content type {content_type}"),
+        );
     };
     let mut errors = Vec::new();
     let now = now_ns();
@@ -263,7 +280,12 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             }
             stored.lines += 1;
             if shared.keep_entries {
-                stored.entries.push(ReceivedEntry { labels: labels.as_map().clone(), timestamp_ns, line, metadata });
+                stored.entries.push(ReceivedEntry {
+                    labels: labels.as_map().clone(),
+                    timestamp_ns,
+                    line,
+                    metadata,
+                });
             } else {
                 *stored.seen.entry(hash(&line)).or_insert(0) += 1;
             }
@@ -313,22 +335,28 @@ fn decode_json(body: &[u8]) -> Result<Streams, String> {
     let streams = value.get("streams").and_then(|s| s.as_array()).ok_or("json: no `streams` array")?;
     let mut out = Vec::new();
     for stream in streams {
-        let labels = stream.get("stream").and_then(|s| s.as_object()).ok_or("json: a stream without `stream`")?;
+        let labels =
+            stream.get("stream").and_then(|s| s.as_object()).ok_or("json: a stream without `stream`")?;
         let pairs: Vec<(String, String)> =
             labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect();
         let selector = Labels::new(pairs).map_err(|e| e.to_string())?.selector();
         let mut entries = Vec::new();
-        for value in stream.get("values").and_then(|v| v.as_array()).ok_or("json: a stream without `values`")? {
+        for value in
+            stream.get("values").and_then(|v| v.as_array()).ok_or("json: a stream without `values`")?
+        {
             let ts: i64 = value
                 .get(0)
                 .and_then(|t| t.as_str())
                 .and_then(|t| t.parse().ok())
                 .ok_or("json: a value without a nanosecond timestamp string")?;
-            let line = value.get(1).and_then(|l| l.as_str()).ok_or("json: a value without a line")?.to_owned();
+            let line =
+                value.get(1).and_then(|l| l.as_str()).ok_or("json: a value without a line")?.to_owned();
             let meta = value
                 .get(2)
                 .and_then(|m| m.as_object())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .map(|m| {
+                    m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()
+                })
                 .unwrap_or_default();
             entries.push((ts, line, meta));
         }
@@ -358,8 +386,11 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
+/// `(label, negated, value)` matchers and `(negated, text)` line filters.
+type Parsed = (Vec<(String, bool, String)>, Vec<(bool, String)>);
+
 /// A tiny LogQL subset: `{a="b", c!="d"} |= "x" != "y"`.
-fn parse_logql(query: &str) -> Result<(Vec<(String, bool, String)>, Vec<(bool, String)>), String> {
+fn parse_logql(query: &str) -> Result<Parsed, String> {
     let query = query.trim();
     let end = query.find('}').ok_or("logql: expected a stream selector {name=\"value\"}")?;
     let selector = query[..=end].trim();
@@ -395,7 +426,10 @@ fn parse_logql(query: &str) -> Result<(Vec<(String, bool, String)>, Vec<(bool, S
     Ok((matchers, filters))
 }
 
-async fn query_range(State(shared): State<Arc<Shared>>, Query(params): Query<HashMap<String, String>>) -> Response {
+async fn query_range(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let Some(query) = params.get("query") else {
         return (StatusCode::BAD_REQUEST, "query is required").into_response();
     };
@@ -403,7 +437,8 @@ async fn query_range(State(shared): State<Arc<Shared>>, Query(params): Query<Has
         Ok(parsed) => parsed,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
-    let num = |key: &str, default: i64| params.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(default);
+    let num =
+        |key: &str, default: i64| params.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(default);
     let now = now_ns();
     let (start, end) = (num("start", now - 3600 * 1_000_000_000), num("end", now));
     let limit = usize::try_from(num("limit", 100)).unwrap_or(100);
@@ -414,7 +449,9 @@ async fn query_range(State(shared): State<Arc<Shared>>, Query(params): Query<Has
         .iter()
         .filter(|e| e.timestamp_ns >= start && e.timestamp_ns < end)
         .filter(|e| {
-            matchers.iter().all(|(name, negate, value)| (e.labels.get(name).map(String::as_str) == Some(value)) != *negate)
+            matchers.iter().all(|(name, negate, value)| {
+                (e.labels.get(name).map(String::as_str) == Some(value)) != *negate
+            })
         })
         .filter(|e| filters.iter().all(|(negate, text)| e.line.contains(text.as_str()) != *negate))
         .collect();
@@ -427,10 +464,14 @@ async fn query_range(State(shared): State<Arc<Shared>>, Query(params): Query<Has
     for e in hits {
         streams.entry(&e.labels).or_default().push(serde_json::json!([e.timestamp_ns.to_string(), e.line]));
     }
-    let result: Vec<serde_json::Value> =
-        streams.into_iter().map(|(labels, values)| serde_json::json!({ "stream": labels, "values": values })).collect();
-    axum::Json(serde_json::json!({ "status": "success", "data": { "resultType": "streams", "result": result } }))
-        .into_response()
+    let result: Vec<serde_json::Value> = streams
+        .into_iter()
+        .map(|(labels, values)| serde_json::json!({ "stream": labels, "values": values }))
+        .collect();
+    axum::Json(
+        serde_json::json!({ "status": "success", "data": { "resultType": "streams", "result": result } }),
+    )
+    .into_response()
 }
 
 /// Waits until `done` holds for the receiver or `timeout` passes; returns whether it held.

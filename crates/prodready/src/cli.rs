@@ -234,7 +234,8 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum LogsCommand {
     /// Tail log files into Loki until stopped: rotation-safe, at-least-once, with its own metrics
-    #[command(after_help = "Files come from [logging.ship] paths (globs; include rotated names such as app.log* so \
+    #[command(
+        after_help = "Files come from [logging.ship] paths (globs; include rotated names such as app.log* so \
 lines written just before a copytruncate are read too). A file's position is committed only after Loki
 acknowledged its lines; after a crash the agent resumes there and counts what it sends again. 429, 5xx
 and connection errors are retried without end (reading pauses meanwhile); another 4xx drops that batch,
@@ -242,7 +243,8 @@ counts it and goes on. SIGINT or SIGTERM: push what was read (5 s at most), comm
 
 Examples:
   prodready logs ship
-  prodready logs ship --path '/var/log/app/*.log*' --loki http://127.0.0.1:3100 --metrics-addr 127.0.0.1:9080")]
+  prodready logs ship --path '/var/log/app/*.log*' --loki http://127.0.0.1:3100 --metrics-addr 127.0.0.1:9080"
+    )]
     Ship {
         /// Files to tail (glob, repeatable) [default: [logging.ship] paths]
         #[arg(long = "path", value_name = "GLOB")]

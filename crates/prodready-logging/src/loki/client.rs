@@ -50,7 +50,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// Promtail's: 0.5 s doubling to 5 min, 10 attempts.
     fn default() -> Self {
-        Self { min_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(300), max_attempts: Some(10) }
+        Self {
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(300),
+            max_attempts: Some(10),
+        }
     }
 }
 
@@ -60,7 +64,8 @@ impl RetryPolicy {
         let exp = self.min_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let capped = exp.min(self.max_backoff);
         let mut seed = [0u8; 8];
-        let jitter = if getrandom::getrandom(&mut seed).is_ok() { u64::from_le_bytes(seed) % 1_000 } else { 500 };
+        let jitter =
+            if getrandom::getrandom(&mut seed).is_ok() { u64::from_le_bytes(seed) % 1_000 } else { 500 };
         capped / 2 + capped.mul_f64(jitter as f64 / 2_000.0)
     }
 }
@@ -120,10 +125,10 @@ impl LokiClient {
         if let Some(tenant) = &self.tenant {
             request = request.header("x-scope-orgid", tenant);
         }
-        let response = request.send().await.map_err(|e| PushError::Retryable {
-            status: None,
-            message: e.without_url().to_string(),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PushError::Retryable { status: None, message: e.without_url().to_string() })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

@@ -134,8 +134,6 @@ pub fn check_label_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "label name `{name}`: a label name is [a-zA-Z_][a-zA-Z0-9_]*"
-        )))
+        Err(Error::Invalid(format!("label name `{name}`: a label name is [a-zA-Z_][a-zA-Z0-9_]*")))
     }
 }

@@ -180,7 +180,8 @@ async fn work(
     let mut batch = Batch::new();
     let mut oldest: Option<Instant> = None;
     loop {
-        let due = oldest.map_or_else(|| Instant::now() + Duration::from_secs(3600), |t| t + options.batch_max_wait);
+        let due =
+            oldest.map_or_else(|| Instant::now() + Duration::from_secs(3600), |t| t + options.batch_max_wait);
         tokio::select! {
             queued = rx.recv() => {
                 let Some(queued) = queued else { break };
@@ -255,7 +256,12 @@ impl<S> tracing_subscriber::Layer<S> for LokiLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
         json::record_span(attrs, id, &ctx);
     }
 
@@ -270,7 +276,9 @@ where
         let mut line = String::with_capacity(256);
         let ids = json::render(event, &ctx, &mut line);
         let mut metadata = Vec::new();
-        for (name, value) in [("request_id", ids.request_id), ("trace_id", ids.trace_id), ("span_id", ids.span_id)] {
+        for (name, value) in
+            [("request_id", ids.request_id), ("trace_id", ids.trace_id), ("span_id", ids.span_id)]
+        {
             if let Some(value) = value {
                 metadata.push((name.to_owned(), value));
             }
@@ -279,7 +287,10 @@ where
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let line = truncate(line);
-        let queued = Queued { level: level_index(event.metadata().level()), entry: Entry { timestamp_ns, line, metadata } };
+        let queued = Queued {
+            level: level_index(event.metadata().level()),
+            entry: Entry { timestamp_ns, line, metadata },
+        };
         if self.tx.try_send(queued).is_err() {
             self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
         }

@@ -42,7 +42,8 @@ impl Batch {
 
     pub fn push(&mut self, labels: &Labels, entry: Entry) {
         self.lines += 1;
-        self.bytes += entry.line.len() + entry.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 16;
+        self.bytes +=
+            entry.line.len() + entry.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 16;
         match self.streams.get_mut(labels) {
             Some(entries) => entries.push(entry),
             None => {
@@ -90,7 +91,10 @@ impl Batch {
                             structured_metadata: e
                                 .metadata
                                 .iter()
-                                .map(|(name, value)| proto::LabelPairAdapter { name: name.clone(), value: value.clone() })
+                                .map(|(name, value)| proto::LabelPairAdapter {
+                                    name: name.clone(),
+                                    value: value.clone(),
+                                })
                                 .collect(),
                         })
                         .collect(),

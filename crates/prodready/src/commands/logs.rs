@@ -21,7 +21,9 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
     let logging = &cfg.logging;
     let loki_url = |flag: &Option<String>| {
         flag.clone().or_else(|| logging.loki_url.clone()).ok_or_else(|| {
-            UsageError("no Loki URL: pass --loki URL or set [logging] loki_url = \"http://HOST:3100\"".to_owned())
+            UsageError(
+                "no Loki URL: pass --loki URL or set [logging] loki_url = \"http://HOST:3100\"".to_owned(),
+            )
         })
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -41,7 +43,9 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
             let metrics_addr = match (metrics_addr, &ship_cfg.metrics_addr) {
                 (Some(addr), _) => Some(*addr),
                 (None, Some(text)) => Some(text.parse().map_err(|e| {
-                    UsageError(format!("[logging.ship] metrics_addr `{text}`: {e}; expected HOST:PORT such as 127.0.0.1:9080"))
+                    UsageError(format!(
+                        "[logging.ship] metrics_addr `{text}`: {e}; expected HOST:PORT such as 127.0.0.1:9080"
+                    ))
                 })?),
                 (None, None) => None,
             };
@@ -51,7 +55,12 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
             options.metrics_addr = metrics_addr;
             options.json_labels.clone_from(&ship_cfg.json_labels);
             // The agent's own log: JSON lines on stderr, under [logging] filter.
-            let log = LogConfig { filter: logging.filter.clone(), format: logging.format, output: Output::Stderr, loki: None };
+            let log = LogConfig {
+                filter: logging.filter.clone(),
+                format: logging.format,
+                output: Output::Stderr,
+                loki: None,
+            };
             let _guard = prodready_logging::init(&log)?;
             let report = runtime.block_on(async {
                 tracing::info!(paths = ?options.paths, loki = %options.loki.url, positions = %options.positions.display(), "shipping");
@@ -80,11 +89,21 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
                     let nanos = u32::try_from(line.timestamp_ns % 1_000_000_000).unwrap_or(0);
                     let at = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
                     let labels: Vec<String> = line.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    writeln!(out, "{} {{{}}} {}", humantime::format_rfc3339_millis(at), labels.join(","), line.line)?;
+                    writeln!(
+                        out,
+                        "{} {{{}}} {}",
+                        humantime::format_rfc3339_millis(at),
+                        labels.join(","),
+                        line.line
+                    )?;
                 }
             }
             if lines.is_empty() {
-                writeln!(std::io::stderr(), "no lines matched in the last {}", humantime::format_duration(*since))?;
+                writeln!(
+                    std::io::stderr(),
+                    "no lines matched in the last {}",
+                    humantime::format_duration(*since)
+                )?;
             }
         }
     }
@@ -94,7 +113,8 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         std::future::pending::<()>().await;
         return;
     };

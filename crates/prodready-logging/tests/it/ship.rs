@@ -1,0 +1,228 @@
+//! The shipping agent on real files: rotation by rename and by copytruncate, outages, rejections.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prodready_logging::loki::Labels;
+use prodready_logging::ship::{ShipOptions, ShipReport, run};
+use prodready_test_support::{Failure, LokiReceiver, wait_until};
+
+struct Agent {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<prodready_logging::Result<ShipReport>>,
+}
+
+impl Agent {
+    fn start(dir: &Path, url: &str, paths: &[&str], json_labels: &[&str]) -> Self {
+        let mut options = ShipOptions::new(
+            paths.iter().map(|p| dir.join(p).display().to_string()).collect(),
+            dir.join("positions.json"),
+            url,
+            Labels::new([("job", "app")]).unwrap(),
+        );
+        options.json_labels = json_labels.iter().map(|s| (*s).to_owned()).collect();
+        options.poll_interval = Duration::from_millis(50);
+        options.batch_max_wait = Duration::from_millis(100);
+        options.batch_max_bytes = 16 * 1024;
+        options.retry.min_backoff = Duration::from_millis(20);
+        options.retry.max_backoff = Duration::from_millis(200);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(options, async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> ShipReport {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap()
+    }
+}
+
+fn line(n: usize) -> String {
+    let level = if n.is_multiple_of(10) { "ERROR" } else { "info" };
+    format!(r#"{{"ts":"2026-11-29T10:00:00.{n:06}Z","level":"{level}","n":{n},"message":"line {n}"}}"#)
+}
+
+fn append(path: &Path, range: std::ops::Range<usize>) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for n in range {
+        writeln!(file, "{}", line(n)).unwrap();
+    }
+}
+
+/// How often each line number arrived.
+fn arrivals(receiver: &LokiReceiver) -> BTreeMap<usize, usize> {
+    let mut seen = BTreeMap::new();
+    for line in receiver.lines() {
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        *seen.entry(usize::try_from(value["n"].as_u64().unwrap()).unwrap()).or_insert(0) += 1;
+    }
+    seen
+}
+
+fn wait_for_all(receiver: &LokiReceiver, total: usize) {
+    let done = wait_until(Duration::from_secs(60), || arrivals(receiver).len() >= total);
+    let seen = arrivals(receiver);
+    let missing: Vec<usize> = (0..total).filter(|n| !seen.contains_key(n)).take(10).collect();
+    assert!(done, "{} of {total} lines arrived; missing e.g. {missing:?}", seen.len());
+}
+
+fn assert_exactly_once(receiver: &LokiReceiver, total: usize) {
+    let seen = arrivals(receiver);
+    assert_eq!(seen.len(), total);
+    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(twice.is_empty(), "duplicates: {twice:?}");
+}
+
+async fn paced(path: PathBuf, range: std::ops::Range<usize>) {
+    for chunk in range.clone().step_by(500) {
+        append(&path, chunk..(chunk + 500).min(range.end));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_arrives_once_with_its_labels_and_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    append(&dir.path().join("app.log"), 0..2_000);
+    let agent = Agent::start(dir.path(), &receiver.url(), &["*.log"], &["level"]);
+    paced(dir.path().join("app.log"), 2_000..4_000).await;
+    wait_for_all(&receiver, 4_000);
+    let report = agent.stop().await;
+    assert_exactly_once(&receiver, 4_000);
+    assert_eq!(report.lines_sent, 4_000);
+    let entries = receiver.entries();
+    let first = entries.iter().find(|e| e.line.contains(r#""n":0,"#)).unwrap();
+    assert_eq!(first.labels["job"], "app");
+    assert_eq!(first.labels["level"], "error");
+    assert_eq!(first.labels["filename"], dir.path().join("app.log").display().to_string());
+    assert_eq!(
+        first.timestamp_ns, 1_795_946_400_000_000_000,
+        "the line's own timestamp (2026-11-29T10:00:00Z)"
+    );
+    let positions: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("positions.json")).unwrap()).unwrap();
+    let (_, position) = positions["files"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(position["offset"], std::fs::metadata(dir.path().join("app.log")).unwrap().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_by_rename_loses_nothing() {
+    for glob in ["app.log*", "app.log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = LokiReceiver::start();
+        let log = dir.path().join("app.log");
+        let agent = Agent::start(dir.path(), &receiver.url(), &[glob], &[]);
+        paced(log.clone(), 0..5_000).await;
+        std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        paced(log.clone(), 5_000..10_000).await;
+        std::fs::rename(dir.path().join("app.log.1"), dir.path().join("app.log.2")).unwrap();
+        std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        paced(log.clone(), 10_000..12_000).await;
+        wait_for_all(&receiver, 12_000);
+        agent.stop().await;
+        assert_exactly_once(&receiver, 12_000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_by_copytruncate_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let log = dir.path().join("app.log");
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log*"], &[]);
+    for round in 0..3 {
+        paced(log.clone(), round * 4_000..round * 4_000 + 4_000).await;
+        // What logrotate's copytruncate does: copy, then truncate the original in place.
+        let rotated = dir.path().join(format!("app.log.{}", round + 1));
+        std::fs::copy(&log, &rotated).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    }
+    paced(log.clone(), 12_000..13_000).await;
+    wait_for_all(&receiver, 13_000);
+    agent.stop().await;
+    assert_exactly_once(&receiver, 13_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_429s_and_500s_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    receiver.set_failure(Failure::Always(429));
+    paced(dir.path().join("app.log"), 0..3_000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    receiver.set_failure(Failure::Always(500));
+    paced(dir.path().join("app.log"), 3_000..6_000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.line_count(), 0);
+    receiver.set_failure(Failure::None);
+    wait_for_all(&receiver, 6_000);
+    let report = agent.stop().await;
+    assert_exactly_once(&receiver, 6_000);
+    assert!(report.retries >= 4, "{report:?}");
+    let statuses = receiver.statuses();
+    assert!(statuses.contains(&429) && statuses.contains(&500) && statuses.contains(&204));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_batch_is_dropped_and_counted_and_shipping_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    receiver.set_failure(Failure::Next { status: 400, times: 1 });
+    append(&dir.path().join("app.log"), 0..100);
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    assert!(wait_until(Duration::from_secs(20), || receiver.statuses().contains(&400)));
+    append(&dir.path().join("app.log"), 100..200);
+    assert!(wait_until(Duration::from_secs(20), || arrivals(&receiver).contains_key(&199)));
+    let report = agent.stop().await;
+    let seen = arrivals(&receiver);
+    assert!(report.lines_rejected > 0, "{report:?}");
+    assert_eq!(report.lines_rejected + report.lines_sent, 200, "{report:?}");
+    assert_eq!(seen.len() as u64, report.lines_sent);
+    assert!((100..200).all(|n| seen.contains_key(&n)), "lines after the rejected batch arrive");
+    assert_eq!(receiver.statuses().iter().filter(|s| **s == 400).count(), 1, "a 400 is never retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_pushes_what_was_read_and_a_restart_sends_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    append(&dir.path().join("app.log"), 0..3_000);
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    wait_for_all(&receiver, 3_000);
+    agent.stop().await;
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    append(&dir.path().join("app.log"), 3_000..3_500);
+    wait_for_all(&receiver, 3_500);
+    let report = agent.stop().await;
+    assert_exactly_once(&receiver, 3_500);
+    assert_eq!(report.lines_resent, 0);
+}
+
+#[tokio::test]
+async fn bad_settings_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = ShipOptions::new(vec![], dir.path().join("p.json"), "http://127.0.0.1:1", Labels::default());
+    let err = run(none, async {}).await.unwrap_err().to_string();
+    assert!(err.contains("[logging.ship] paths"), "{err}");
+    let bad = ShipOptions::new(
+        vec!["[".into()],
+        dir.path().join("p.json"),
+        "http://127.0.0.1:1",
+        Labels::default(),
+    );
+    assert!(run(bad, async {}).await.unwrap_err().to_string().contains("`[`"));
+    std::fs::write(dir.path().join("p.json"), "garbage").unwrap();
+    let corrupt = ShipOptions::new(
+        vec!["*.log".into()],
+        dir.path().join("p.json"),
+        "http://127.0.0.1:1",
+        Labels::default(),
+    );
+    assert!(run(corrupt, async {}).await.unwrap_err().to_string().contains("not a positions file"));
+}
