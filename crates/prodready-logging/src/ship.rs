@@ -95,6 +95,10 @@ pub struct ShipStats {
     pub lag_bytes: AtomicU64,
     pub last_sent_unix: AtomicU64,
     pub batches_sent: AtomicU64,
+    /// Bytes read from files (newlines included), and of those acknowledged or rejected: the difference
+    /// is in flight.
+    pub bytes_read: AtomicU64,
+    pub bytes_done: AtomicU64,
 }
 
 impl ShipStats {
@@ -269,7 +273,10 @@ struct Outgoing {
     batch: Batch,
     /// fingerprint -> (path, end offset)
     marks: HashMap<String, (PathBuf, u64)>,
+    /// Bytes of the lines' text.
     bytes: u64,
+    /// Bytes of the files these lines (and skipped tails) cover, newlines included.
+    read: u64,
 }
 
 const MAX_LINE: usize = crate::loki::MAX_LINE_BYTES;
@@ -405,7 +412,13 @@ impl Tail {
             reader.gone_polls < 20
         });
         self.stats.files_watched.store(self.readers.len() as u64, Ordering::Relaxed);
-        self.stats.lag_bytes.store(lag, Ordering::Relaxed);
+        // Not read yet, plus read but not yet acknowledged (or rejected).
+        let in_flight = self
+            .stats
+            .bytes_read
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.stats.bytes_done.load(Ordering::Relaxed));
+        self.stats.lag_bytes.store(lag + in_flight, Ordering::Relaxed);
     }
 
     /// Reads what is new in every file into `out`, until it holds `max_bytes`; whether anything was read.
@@ -451,32 +464,33 @@ impl Tail {
                     }
                     push_line(out, &file_labels, json_labels, bytes);
                 }
+                out.read += line_end - reader.offset;
+                self.stats.bytes_read.fetch_add(line_end - reader.offset, Ordering::Relaxed);
                 reader.offset = line_end;
                 out.marks.insert(reader.fingerprint.clone(), (reader.path.clone(), reader.offset));
                 start = end + 1;
             }
             // The rest is an unfinished line: keep it (bounded) until its newline comes.
             let rest = &chunk[start..];
-            if !reader.skipping {
-                if reader.partial.len() + rest.len() > MAX_LINE {
-                    // Longer than Loki takes: ship the first MAX_LINE bytes, skip to the next newline.
-                    let room = MAX_LINE - reader.partial.len();
-                    let mut bytes = std::mem::take(&mut reader.partial);
-                    bytes.extend_from_slice(&rest[..room.min(rest.len())]);
-                    push_line(out, &file_labels, json_labels, bytes);
-                    reader.skipping = true;
-                    out.marks.insert(
-                        reader.fingerprint.clone(),
-                        (reader.path.clone(), reader.offset + rest.len() as u64),
-                    );
-                } else {
-                    reader.partial.extend_from_slice(rest);
-                }
-            }
             if reader.skipping {
-                // Skipped bytes still count as read.
-                reader.offset += (reader.partial.len() + rest.len()) as u64;
-                reader.partial.clear();
+                // The tail of an over-long line: read, not shipped.
+                reader.offset += rest.len() as u64;
+                out.read += rest.len() as u64;
+                self.stats.bytes_read.fetch_add(rest.len() as u64, Ordering::Relaxed);
+            } else if reader.partial.len() + rest.len() > MAX_LINE {
+                // Longer than Loki takes: ship the first MAX_LINE bytes, skip to the next newline.
+                let consumed = (reader.partial.len() + rest.len()) as u64;
+                let room = MAX_LINE - reader.partial.len();
+                let mut bytes = std::mem::take(&mut reader.partial);
+                bytes.extend_from_slice(&rest[..room.min(rest.len())]);
+                push_line(out, &file_labels, json_labels, bytes);
+                reader.skipping = true;
+                reader.offset += consumed;
+                out.read += consumed;
+                self.stats.bytes_read.fetch_add(consumed, Ordering::Relaxed);
+                out.marks.insert(reader.fingerprint.clone(), (reader.path.clone(), reader.offset));
+            } else {
+                reader.partial.extend_from_slice(rest);
             }
         }
         progressed
@@ -599,6 +613,7 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
                 break Ok(());
             }
         }
+        stats.bytes_done.fetch_add(outgoing.read, Ordering::Relaxed);
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for (fp, (path, end)) in &outgoing.marks {
             let entry = positions.files.entry(fp.clone()).or_default();
@@ -628,7 +643,7 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
 }
 
 fn read_loop(tail: &mut Tail, tx: &mpsc::Sender<Outgoing>, stop: &AtomicBool) {
-    let fresh = || Outgoing { batch: Batch::new(), marks: HashMap::new(), bytes: 0 };
+    let fresh = || Outgoing { batch: Batch::new(), marks: HashMap::new(), bytes: 0, read: 0 };
     let mut out = fresh();
     let mut oldest: Option<std::time::Instant> = None;
     let mut last_discovery: Option<std::time::Instant> = None;
@@ -645,9 +660,19 @@ fn read_loop(tail: &mut Tail, tx: &mpsc::Sender<Outgoing>, stop: &AtomicBool) {
         let full = out.batch.bytes() >= tail.options.batch_max_bytes;
         let old = oldest.is_some_and(|t| t.elapsed() >= tail.options.batch_max_wait);
         if (full || old || stopping) && !out.batch.is_empty() {
-            // Blocks while two batches wait: back-pressure instead of an unbounded buffer.
-            if tx.blocking_send(std::mem::replace(&mut out, fresh())).is_err() {
-                return;
+            // While two batches wait, reading stops (back-pressure instead of an unbounded buffer); the
+            // files are still looked at, so the lag gauge stays true during an outage.
+            let mut pending = std::mem::replace(&mut out, fresh());
+            loop {
+                match tx.try_send(pending) {
+                    Ok(()) => break,
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                    Err(mpsc::error::TrySendError::Full(back)) => {
+                        pending = back;
+                        std::thread::sleep(tail.options.poll_interval);
+                        tail.discover();
+                    }
+                }
             }
             oldest = None;
         }

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod config;
 mod generated;
+mod logs;
 mod notify;
 mod secrets;
 

@@ -1,0 +1,226 @@
+//! `prodready logs ship` as a process: SIGKILL and restart, SIGTERM, bounded memory while Loki is down,
+//! its metrics endpoint; and `prodready logs query`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use prodready_test_support::{Failure, LokiReceiver, free_port, http_status, wait_until};
+
+use crate::{prodready, stderr, stdout};
+
+fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prodready"));
+    cmd.args(["logs", "ship", "--loki", loki, "--path"])
+        .arg(dir.join("app.log*"))
+        .arg("--positions")
+        .arg(dir.join("positions.json"))
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(port) = metrics_port {
+        cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn signal(child: &Child, signal: Signal) {
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+}
+
+/// Stops the agent with SIGTERM and returns its `stopped` log line.
+fn terminate(child: Child) -> serde_json::Value {
+    signal(&child, Signal::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stopped = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"stopped\""))
+        .unwrap_or_else(|| panic!("no stopped line:\n{log}"));
+    serde_json::from_str(stopped).unwrap()
+}
+
+fn write_lines(path: &Path, range: std::ops::Range<usize>) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut buf = String::new();
+    for n in range {
+        buf.push_str(&format!(
+            "{{\"level\":\"info\",\"n\":{n},\"message\":\"order {n} paid\",\"pad\":\"{}\"}}\n",
+            "x".repeat(40)
+        ));
+        if buf.len() > 1 << 20 {
+            file.write_all(buf.as_bytes()).unwrap();
+            buf.clear();
+        }
+    }
+    file.write_all(buf.as_bytes()).unwrap();
+}
+
+/// How often each line number arrived.
+fn arrivals(receiver: &LokiReceiver) -> BTreeMap<u64, u32> {
+    let mut seen = BTreeMap::new();
+    for line in receiver.lines() {
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        *seen.entry(value["n"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    seen
+}
+
+fn committed(dir: &Path) -> u64 {
+    std::fs::read(dir.join("positions.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map_or(0, |p| {
+            p["files"].as_object().map_or(0, |f| f.values().map(|v| v["offset"].as_u64().unwrap_or(0)).sum())
+        })
+}
+
+#[test]
+fn sigkill_mid_stream_then_restart_delivers_every_line_and_counts_the_resent() {
+    const TOTAL: usize = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let log = dir.path().join("app.log");
+    write_lines(&log, 0..TOTAL / 2);
+    let first = agent(dir.path(), &receiver.url(), None);
+    // Kill while lines are flowing: some batches acknowledged, more still to read.
+    assert!(wait_until(Duration::from_secs(60), || receiver.line_count() > 20_000));
+    write_lines(&log, TOTAL / 2..TOTAL);
+    signal(&first, Signal::SIGKILL);
+    let _ = first.wait_with_output();
+    let before_restart = receiver.line_count();
+    assert!(before_restart < TOTAL as u64, "the kill came too late to be mid-stream");
+    let second = agent(dir.path(), &receiver.url(), None);
+    assert!(
+        wait_until(Duration::from_secs(120), || arrivals(&receiver).len() == TOTAL),
+        "not every line arrived"
+    );
+    let stopped = terminate(second);
+    let seen = arrivals(&receiver);
+    let duplicates: u64 = seen.values().map(|c| u64::from(c - 1)).sum();
+    let resent = stopped["lines_resent"].as_u64().unwrap();
+    assert!(duplicates <= resent, "{duplicates} duplicates but only {resent} reported as resent");
+    assert_eq!(receiver.line_count(), TOTAL as u64 + duplicates);
+}
+
+#[test]
+fn sigkill_between_batches_then_restart_sends_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let log = dir.path().join("app.log");
+    write_lines(&log, 0..20_000);
+    let first = agent(dir.path(), &receiver.url(), None);
+    let size = std::fs::metadata(&log).unwrap().len();
+    // Every batch acknowledged and committed: the agent is between batches.
+    assert!(wait_until(Duration::from_secs(60), || committed(dir.path()) == size));
+    signal(&first, Signal::SIGKILL);
+    let _ = first.wait_with_output();
+    let second = agent(dir.path(), &receiver.url(), None);
+    write_lines(&log, 20_000..21_000);
+    assert!(wait_until(Duration::from_secs(60), || arrivals(&receiver).len() == 21_000));
+    let stopped = terminate(second);
+    assert_eq!(stopped["lines_resent"], 0);
+    assert!(arrivals(&receiver).values().all(|c| *c == 1), "duplicates after a kill between batches");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn memory_stays_bounded_while_loki_is_down_and_nothing_is_lost_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    receiver.set_failure(Failure::Always(503));
+    let log = dir.path().join("app.log");
+    let metrics = free_port();
+    let child = agent(dir.path(), &receiver.url(), Some(metrics));
+    // ~100 MiB of lines while every push fails.
+    write_lines(&log, 0..1_000_000);
+    let size_mib = std::fs::metadata(&log).unwrap().len() / (1 << 20);
+    assert!(wait_until(Duration::from_secs(30), || receiver.statuses().len() >= 3));
+    std::thread::sleep(Duration::from_secs(2));
+    let rss = rss_kib(child.id()) / 1024;
+    assert!(rss < 64, "the agent holds {rss} MiB while Loki is down ({size_mib} MiB unsent): not bounded");
+    assert_eq!(committed(dir.path()), 0);
+    // Its own metrics show the lag and the retries.
+    let text = reqwest::blocking_get(metrics);
+    assert!(text.contains("prodready_logs_ship_retries_total"), "{text}");
+    let lag: u64 = metric(&text, "prodready_logs_ship_lag_bytes");
+    assert!(lag > 90 * (1 << 20), "lag {lag}");
+    receiver.set_failure(Failure::None);
+    assert!(wait_until(Duration::from_secs(120), || receiver.line_count() >= 1_000_000));
+    // The agent counts a batch once Loki's answer reaches it, a moment after the receiver stored it.
+    let sent = || metric(&reqwest::blocking_get(metrics), "prodready_logs_ship_lines_sent_total");
+    assert!(wait_until(Duration::from_secs(10), || sent() == 1_000_000), "sent {}", sent());
+    let stopped = terminate(child);
+    assert_eq!(stopped["lines_sent"], 1_000_000);
+    assert_eq!(receiver.line_count(), 1_000_000);
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// A tiny blocking GET of the agent's /metrics (no extra HTTP client in this test binary).
+mod reqwest {
+    use std::io::{Read as _, Write as _};
+
+    pub fn blocking_get(port: u16) -> String {
+        assert_eq!(super::http_status(port, "/metrics"), Some(200));
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(out)
+    }
+}
+
+#[test]
+fn logs_query_prints_matching_lines_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "{\"message\":\"payment ok\"}\n{\"message\":\"payment error: card declined\"}\n{\"message\":\"refund error\"}\n").unwrap();
+    let child = agent(dir.path(), &receiver.url(), None);
+    assert!(wait_until(Duration::from_secs(30), || receiver.line_count() == 3));
+    terminate(child);
+    let out = prodready(
+        dir.path(),
+        &[],
+        &["logs", "query", "{job!=\"x\"} |= \"error\" != \"refund\"", "--loki", &receiver.url()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("payment error: card declined") && text.contains("filename="), "{text}");
+    let out = prodready(dir.path(), &[], &["logs", "query", "{unterminated", "--loki", &receiver.url()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Loki refused the query (400"), "{}", stderr(&out));
+    let out = prodready(
+        dir.path(),
+        &[],
+        &["logs", "query", "{job!=\"x\"}", "--since", "5m", "--json", "--loki", &receiver.url()],
+    );
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0]["line"].as_str().unwrap().contains("payment ok"));
+    let out = prodready(dir.path(), &[], &["logs", "query", "{a=\"b\"}"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no Loki URL"), "{}", stderr(&out));
+}
