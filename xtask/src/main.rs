@@ -6,6 +6,8 @@
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
 //! cargo xtask docs    regenerate committed generated files (docs/cli.md, docs/configuration.md, deploy/)
 //! cargo xtask bench backup   release build, then bench/backup.sh against pg_dump/pg_restore
+//! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
+//!                            per-event overhead against tracing-subscriber's JSON format
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,8 @@ mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench backup>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging>>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,12 +111,24 @@ fn docs() -> Result {
 /// Benchmarks run our release build and the peer side by side; results go in bench/RESULTS.md by hand,
 /// with the date, the machine and this command.
 fn bench(area: Option<&str>) -> Result {
-    let script = match area {
-        Some("backup") => "bench/backup.sh",
-        _ => return Err("usage: cargo xtask bench backup".to_owned()),
-    };
-    peers::ensure_postgres()?;
-    run(cargo().args(["build", "--release", "--package", "prodready"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    run(Command::new("bash").arg(root().join(script)).env("PRODREADY_BIN", target.join("release/prodready")))
+    match area {
+        Some("backup") => {
+            peers::ensure_postgres()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/backup.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready")))
+        }
+        Some("logging") => {
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(cargo().args(["build", "--release", "--package", "prodready-test-support", "--bin", "loki-receiver"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/ship.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready"))
+                .env("RECEIVER_BIN", target.join("release/loki-receiver")))?;
+            run(cargo().args(["bench", "--package", "prodready-logging", "--bench", "overhead"]))
+        }
+        _ => Err("usage: cargo xtask bench <backup | logging>".to_owned()),
+    }
 }
