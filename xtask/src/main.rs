@@ -122,7 +122,14 @@ fn bench(area: Option<&str>) -> Result {
         }
         Some("logging") => {
             run(cargo().args(["build", "--release", "--package", "prodready"]))?;
-            run(cargo().args(["build", "--release", "--package", "prodready-test-support", "--bin", "loki-receiver"]))?;
+            run(cargo().args([
+                "build",
+                "--release",
+                "--package",
+                "prodready-test-support",
+                "--bin",
+                "loki-receiver",
+            ]))?;
             run(Command::new("bash")
                 .arg(root().join("bench/ship.sh"))
                 .env("PRODREADY_BIN", target.join("release/prodready"))

@@ -13,11 +13,22 @@ const RUNS: usize = 7;
 fn events(in_spans: bool) {
     let run = || {
         for i in 0..EVENTS {
-            tracing::info!(order_id = i, amount = 12.5, currency = "EUR", paid = true, customer = "c-42", "order paid");
+            tracing::info!(
+                order_id = i,
+                amount = 12.5,
+                currency = "EUR",
+                paid = true,
+                customer = "c-42",
+                "order paid"
+            );
         }
     };
     if in_spans {
-        let outer = tracing::info_span!("request", request_id = "0f8fad5b-d9cb-469f-a165-70867728950e", route = "/orders/{id}");
+        let outer = tracing::info_span!(
+            "request",
+            request_id = "0f8fad5b-d9cb-469f-a165-70867728950e",
+            route = "/orders/{id}"
+        );
         let _outer = outer.enter();
         let inner = tracing::info_span!("db", table = "orders");
         let _inner = inner.enter();
@@ -47,10 +58,16 @@ fn main() {
     println!("|---|---|---|---|---|");
     for (name, in_spans) in [("event, 5 fields", false), ("same, inside 2 spans with 3 fields", true)] {
         let plain = best(
-            || tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().json().with_writer(std::io::sink)),
+            || {
+                tracing_subscriber::registry()
+                    .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::sink))
+            },
             in_spans,
         );
-        let ours = best(|| tracing_subscriber::registry().with(prodready_logging::JsonLayer::new(std::io::sink)), in_spans);
+        let ours = best(
+            || tracing_subscriber::registry().with(prodready_logging::JsonLayer::new(std::io::sink)),
+            in_spans,
+        );
         let per = |d: Duration| d.as_nanos() as f64 / f64::from(EVENTS);
         println!(
             "| {name} | {:.0} ns/event | {:.0} ns/event | {:.2} | <= 1.5 |",

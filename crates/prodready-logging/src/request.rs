@@ -294,6 +294,16 @@ pin_project_lite::pin_project! {
         header: HeaderName,
         id: String,
     }
+
+    impl<F> PinnedDrop for RequestLogFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the handler answered: the client went away, a timeout fired, or the handler
+            // panicked. Still one line, as nginx does with 499.
+            if let Some(info) = this.project().info.take() {
+                Pending { info, status: 499, bytes: 0, done: false }.log(None);
+            }
+        }
+    }
 }
 
 impl<F, RB, E> Future for RequestLogFuture<F>

@@ -232,8 +232,7 @@ impl Positions {
 }
 
 /// The fingerprint of a file: a hash of its first line (at most 256 bytes); `None` until it has one.
-fn fingerprint(path: &Path) -> Option<String> {
-    let mut file = File::open(path).ok()?;
+fn fingerprint(file: &mut File) -> Option<String> {
     let mut head = [0u8; 256];
     let mut filled = 0;
     while filled < head.len() {
@@ -266,6 +265,8 @@ struct Reader {
     resend_until: u64,
     /// Polls since the file was last found under a glob with nothing left to read.
     gone_polls: u32,
+    /// The last time a line of this file carried itself: lines without one stay in order after it.
+    last_ts: Option<i64>,
 }
 
 /// A batch and how far it moves each file.
@@ -289,7 +290,11 @@ type OnDisk = (PathBuf, (u64, u64), u64);
 struct Tail {
     options: ShipOptions,
     readers: HashMap<String, Reader>,
-    start_positions: BTreeMap<String, Position>,
+    /// Where files not being read now stopped: (offset, resend-until), from the positions file at start
+    /// and from readers dropped since.
+    known: HashMap<String, (u64, u64)>,
+    /// Which reader goes first in the next pass, so a full batch never starves the same files.
+    turn: usize,
     stats: Arc<ShipStats>,
     buffer: Vec<u8>,
 }
@@ -300,16 +305,35 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0))
 }
 
+/// RFC 3339 with `Z`, a `±HH:MM` offset, or no zone (taken as UTC), in Unix nanoseconds.
+fn rfc3339_ns(text: &str) -> Option<i64> {
+    let to_ns = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH).ok().and_then(|d| i64::try_from(d.as_nanos()).ok())
+    };
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return to_ns(t);
+    }
+    // `2026-11-29T10:00:00.123+02:00`: parse the local part, then apply the offset.
+    let split = text.len().checked_sub(6).filter(|i| text.is_char_boundary(*i))?;
+    let (local, offset) = text.split_at(split);
+    let sign = match offset.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    let (h, m) = offset[1..].split_once(':')?;
+    let offset_s = i64::from(h.parse::<u8>().ok()?) * 3600 + i64::from(m.parse::<u8>().ok()?) * 60;
+    let base = to_ns(humantime::parse_rfc3339_weak(local).ok()?)?;
+    Some(base - sign * offset_s * 1_000_000_000)
+}
+
 /// The timestamp of a JSON line, in Unix nanoseconds.
 fn json_timestamp(value: &serde_json::Value) -> Option<i64> {
     for key in ["timestamp", "ts", "time", "@timestamp"] {
         match value.get(key) {
             Some(serde_json::Value::String(text)) => {
-                if let Ok(t) = humantime::parse_rfc3339_weak(text) {
-                    return t
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .ok()
-                        .and_then(|d| i64::try_from(d.as_nanos()).ok());
+                if let Some(ns) = rfc3339_ns(text) {
+                    return Some(ns);
                 }
             }
             Some(serde_json::Value::Number(n)) => {
@@ -333,8 +357,9 @@ fn json_timestamp(value: &serde_json::Value) -> Option<i64> {
 }
 
 impl Tail {
-    /// Finds files, follows renames and copies, starts readers for new files.
-    fn discover(&mut self) {
+    /// Finds files, follows renames and copies, starts readers for new files. `waiting`: the reader is
+    /// held back by a full channel, so idle readers are not aged (they have not had their turn).
+    fn discover(&mut self, waiting: bool) {
         let mut on_disk: HashMap<String, Vec<OnDisk>> = HashMap::new();
         for pattern in &self.options.paths {
             let Ok(paths) = glob::glob(pattern) else { continue };
@@ -343,29 +368,47 @@ impl Tail {
                 if COMPRESSED.iter().any(|ext| name.ends_with(ext)) {
                     continue;
                 }
-                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                // One descriptor for both facts, so a rotation in between cannot pair one file's inode
+                // with another file's first line.
+                let Ok(mut file) = File::open(&path) else { continue };
+                let Ok(meta) = file.metadata() else { continue };
                 if !meta.is_file() {
                     continue;
                 }
-                let Some(fp) = fingerprint(&path) else { continue };
+                let Some(fp) = fingerprint(&mut file) else { continue };
                 on_disk.entry(fp).or_default().push((path, (meta.dev(), meta.ino()), meta.len()));
             }
         }
+        let inodes: HashMap<(u64, u64), &String> =
+            on_disk.iter().flat_map(|(fp, c)| c.iter().map(move |(_, inode, _)| (*inode, fp))).collect();
         for (fp, candidates) in &on_disk {
             if let Some(reader) = self.readers.get_mut(fp) {
                 if let Some((path, _, _)) = candidates.iter().find(|(_, inode, _)| *inode == reader.inode) {
                     reader.path.clone_from(path);
-                    reader.gone_polls = 0;
-                } else if let Some((path, inode, _)) =
-                    candidates.iter().find(|(_, _, size)| *size >= reader.offset)
+                    continue;
+                }
+                // Our file is gone or truncated and another file starts with the same line: the copy
+                // `copytruncate` left. Continue in it where we were (re-reading an unfinished line).
+                let own_size = reader.file.metadata().map_or(0, |m| m.len());
+                let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
+                if own_size >= reader.offset && !rewritten {
+                    // Our file is intact (renamed out of the globs, or a different file that happens to
+                    // start with the same line): keep draining ours.
+                    continue;
+                }
+                if let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size)
+                    && let Ok(file) = File::open(path)
                 {
-                    // copytruncate: the content we were reading now lives in the copy.
-                    if let Ok(file) = File::open(path) {
-                        reader.file = file;
-                        reader.inode = *inode;
-                        reader.path.clone_from(path);
-                        reader.gone_polls = 0;
+                    if *size < reader.offset + reader.partial.len() as u64 {
+                        reader.partial.clear();
                     }
+                    // We may already have read past the copy's end (lines written between the copy and
+                    // the truncation): then there is nothing left in it.
+                    reader.offset = reader.offset.min(*size);
+                    reader.file = file;
+                    reader.inode = *inode;
+                    reader.path.clone_from(path);
+                    reader.gone_polls = 0;
                 }
                 continue;
             }
@@ -373,8 +416,9 @@ impl Tail {
                 continue;
             };
             let Ok(file) = File::open(path) else { continue };
-            let known = self.start_positions.get(fp).filter(|p| p.offset <= *size);
-            let (offset, resend_until) = known.map_or((0, 0), |p| (p.offset, p.sent.max(p.offset)));
+            // A file seen before (this run or an earlier one) resumes where it was; never past its end.
+            let (offset, resend_until) =
+                self.known.get(fp).map_or((0, 0), |&(offset, resend)| (offset.min(*size), resend.min(*size)));
             self.readers.insert(
                 fp.clone(),
                 Reader {
@@ -387,29 +431,41 @@ impl Tail {
                     skipping: false,
                     resend_until,
                     gone_polls: 0,
+                    last_ts: None,
                 },
             );
         }
-        // Readers whose file left the globs (renamed away, deleted, truncated in place) drain what their
-        // descriptor still holds, then go after a few idle polls.
+        // Readers whose file left the globs (renamed away, deleted) drain what their descriptor still
+        // holds, then go after a few polls with nothing left; a file truncated in place goes at once.
         let mut lag = 0u64;
-        let inodes: HashMap<(u64, u64), &String> =
-            on_disk.iter().flat_map(|(fp, c)| c.iter().map(move |(_, inode, _)| (*inode, fp))).collect();
+        let copies: std::collections::HashSet<&String> = on_disk.keys().collect();
+        let (stats, known) = (&self.stats, &mut self.known);
         self.readers.retain(|fp, reader| {
             let size = reader.file.metadata().map_or(0, |m| m.len());
             lag += size.saturating_sub(reader.offset);
             if on_disk.get(fp).is_some_and(|c| c.iter().any(|(_, inode, _)| *inode == reader.inode)) {
+                reader.gone_polls = 0;
                 return true;
             }
             let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
-            if size < reader.offset || rewritten {
-                // Truncated in place (and maybe written again), with no copy holding the rest: what was
-                // not read is gone. The new content has its own fingerprint and reader.
-                self.stats.truncations.fetch_add(1, Ordering::Relaxed);
-                return false;
+            let at_end = size <= reader.offset + reader.partial.len() as u64;
+            let keep = if size < reader.offset || rewritten {
+                // Truncated in place. Unless a copy holds the rest (it takes over next pass), what was not
+                // read is gone; the new content has its own fingerprint and reader.
+                if !copies.contains(fp) {
+                    stats.truncations.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            } else if at_end && !waiting {
+                reader.gone_polls += 1;
+                reader.gone_polls < 20
+            } else {
+                true
+            };
+            if !keep {
+                known.insert(fp.clone(), (reader.offset, reader.resend_until));
             }
-            reader.gone_polls += 1;
-            reader.gone_polls < 20
+            keep
         });
         self.stats.files_watched.store(self.readers.len() as u64, Ordering::Relaxed);
         // Not read yet, plus read but not yet acknowledged (or rejected).
@@ -426,11 +482,23 @@ impl Tail {
         let mut progressed = false;
         let labels_base = &self.options.labels;
         let json_labels = &self.options.json_labels;
-        for reader in self.readers.values_mut() {
+        // Take turns: a batch that fills up never leaves the same files waiting pass after pass.
+        let mut order: Vec<&String> = self.readers.keys().collect();
+        order.sort();
+        let first = if order.is_empty() { 0 } else { self.turn % order.len() };
+        let order: Vec<String> = order[first..].iter().chain(&order[..first]).map(|k| (*k).clone()).collect();
+        self.turn = self.turn.wrapping_add(1);
+        for key in order {
+            let Some(reader) = self.readers.get_mut(&key) else { continue };
             if out.batch.bytes() >= self.options.batch_max_bytes {
                 break;
             }
-            if reader.file.seek(SeekFrom::Start(reader.offset + reader.partial.len() as u64)).is_err() {
+            let next = reader.offset + reader.partial.len() as u64;
+            // Truncated since the last look: leave it to discovery, never read a stale offset.
+            if reader.file.metadata().is_ok_and(|m| m.len() < next) {
+                continue;
+            }
+            if reader.file.seek(SeekFrom::Start(next)).is_err() {
                 continue;
             }
             self.buffer.resize(READ_CHUNK, 0);
@@ -462,7 +530,7 @@ impl Tail {
                     if line_end <= reader.resend_until {
                         self.stats.lines_resent.fetch_add(1, Ordering::Relaxed);
                     }
-                    push_line(out, &file_labels, json_labels, bytes);
+                    push_line(out, &file_labels, json_labels, bytes, &mut reader.last_ts);
                 }
                 out.read += line_end - reader.offset;
                 self.stats.bytes_read.fetch_add(line_end - reader.offset, Ordering::Relaxed);
@@ -483,12 +551,12 @@ impl Tail {
                 let room = MAX_LINE - reader.partial.len();
                 let mut bytes = std::mem::take(&mut reader.partial);
                 bytes.extend_from_slice(&rest[..room.min(rest.len())]);
-                push_line(out, &file_labels, json_labels, bytes);
+                push_line(out, &file_labels, json_labels, bytes, &mut reader.last_ts);
+                // Positions are committed at line ends only: the mark moves when the newline comes.
                 reader.skipping = true;
                 reader.offset += consumed;
                 out.read += consumed;
                 self.stats.bytes_read.fetch_add(consumed, Ordering::Relaxed);
-                out.marks.insert(reader.fingerprint.clone(), (reader.path.clone(), reader.offset));
             } else {
                 reader.partial.extend_from_slice(rest);
             }
@@ -497,17 +565,28 @@ impl Tail {
     }
 }
 
-fn push_line(out: &mut Outgoing, file_labels: &Labels, json_labels: &[String], bytes: Vec<u8>) {
+fn push_line(
+    out: &mut Outgoing,
+    file_labels: &Labels,
+    json_labels: &[String],
+    bytes: Vec<u8>,
+    last_ts: &mut Option<i64>,
+) {
     let line = match String::from_utf8(bytes) {
         Ok(line) => line,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
+    // Loki's limit, even after a lossy conversion grew the line.
+    let line = crate::loki::truncate_line(line);
+    let now = now_ns();
     let mut timestamp_ns = None;
     let mut labels = None;
     if line.starts_with('{')
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
     {
-        timestamp_ns = json_timestamp(&value);
+        // A time Loki would refuse (older than a week, or in the future) is not the line's time.
+        timestamp_ns = json_timestamp(&value)
+            .filter(|t| *t > now - 7 * 86_400 * 1_000_000_000 && *t < now + 600 * 1_000_000_000);
         for key in json_labels {
             if let Some(v) = value.get(key).and_then(|v| v.as_str())
                 && crate::loki::check_label_name(key).is_ok()
@@ -517,9 +596,16 @@ fn push_line(out: &mut Outgoing, file_labels: &Labels, json_labels: &[String], b
             }
         }
     }
+    // A line without its own time follows the file's last own time when it has one, so a stream never
+    // jumps ahead of lines still to come from a backlog (Loki refuses entries an hour behind the newest);
+    // in a file without times, lines are stamped when read.
+    if timestamp_ns.is_some() {
+        *last_ts = timestamp_ns;
+    }
+    let timestamp_ns = timestamp_ns.or(*last_ts).unwrap_or(now);
     out.bytes += line.len() as u64;
-    let entry = Entry { timestamp_ns: timestamp_ns.unwrap_or_else(now_ns), line, metadata: Vec::new() };
-    out.batch.push(labels.as_ref().unwrap_or(file_labels), entry);
+    out.batch
+        .push(labels.as_ref().unwrap_or(file_labels), Entry { timestamp_ns, line, metadata: Vec::new() });
 }
 
 /// Runs the agent until `shutdown` resolves; then pushes what is read within the shutdown deadline,
@@ -550,7 +636,12 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
         let mut tail = Tail {
             options: options.clone(),
             readers: HashMap::new(),
-            start_positions: positions.files.clone(),
+            known: positions
+                .files
+                .iter()
+                .map(|(fp, p)| (fp.clone(), (p.offset, p.sent.max(p.offset))))
+                .collect(),
+            turn: 0,
             stats: stats.clone(),
             buffer: Vec::new(),
         };
@@ -577,42 +668,76 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
         if outgoing.batch.is_empty() {
             continue;
         }
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for (fp, (path, end)) in &outgoing.marks {
             let entry = positions.files.entry(fp.clone()).or_default();
             entry.path.clone_from(path);
             entry.sent = *end;
+            entry.seen = now;
         }
         if let Err(e) = positions.save(&positions_path, false) {
             break Err(e);
         }
-        let deadline = stopping_since.map(|since| since + options.shutdown_timeout);
-        let pushed = client
-            .push(&outgoing.batch, &options.retry, deadline, |_| {
-                stats.retries.fetch_add(1, Ordering::Relaxed);
-            })
-            .await;
         let lines = outgoing.batch.lines() as u64;
-        match pushed {
-            Ok(()) => {
-                stats.lines_sent.fetch_add(lines, Ordering::Relaxed);
-                stats.bytes_sent.fetch_add(outgoing.bytes, Ordering::Relaxed);
-                stats.batches_sent.fetch_add(1, Ordering::Relaxed);
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                stats.last_sent_unix.store(now, Ordering::Relaxed);
-            }
-            Err(PushError::Rejected { status, message }) => {
-                stats.lines_rejected.fetch_add(lines, Ordering::Relaxed);
-                tracing::warn!(status, lines, reason = %message, "loki rejected a batch; its lines are dropped");
-            }
-            Err(PushError::Retryable { .. }) => {
-                // Only at shutdown (the deadline passed): leave the positions where Loki acknowledged.
-                tracing::warn!(
-                    lines,
-                    "shutdown deadline passed with a batch unacknowledged; it is sent again next start"
-                );
-                break Ok(());
+        // Halves of batches refused as too large (413) go first, in order.
+        let mut parts = vec![outgoing.batch];
+        let mut gave_up = false;
+        while let Some(part) = parts.pop() {
+            let deadline = stopping_since.map(|since| since + options.shutdown_timeout);
+            let push = client.push(&part, &options.retry, deadline, |_| {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+            });
+            let mut push = std::pin::pin!(push);
+            // A signal during a long retry loop starts the shutdown deadline at once.
+            let pushed = tokio::select! {
+                pushed = &mut push => pushed,
+                () = &mut shutdown, if stopping_since.is_none() => {
+                    stop.store(true, Ordering::Relaxed);
+                    let since = tokio::time::Instant::now();
+                    stopping_since = Some(since);
+                    tokio::time::timeout_at(since + options.shutdown_timeout, &mut push).await.unwrap_or_else(|_| {
+                        Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() })
+                    })
+                }
+            };
+            let part_lines = part.lines() as u64;
+            match pushed {
+                Ok(()) => {
+                    stats.lines_sent.fetch_add(part_lines, Ordering::Relaxed);
+                    stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    let now =
+                        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    stats.last_sent_unix.store(now, Ordering::Relaxed);
+                }
+                Err(PushError::TooLarge { message }) => match part.split() {
+                    Some((first, second)) => {
+                        parts.push(second);
+                        parts.push(first);
+                    }
+                    None => {
+                        stats.lines_rejected.fetch_add(part_lines, Ordering::Relaxed);
+                        tracing::warn!(reason = %message, "loki refused a single line as too large; it is dropped");
+                    }
+                },
+                Err(PushError::Rejected { status, message }) => {
+                    stats.lines_rejected.fetch_add(part_lines, Ordering::Relaxed);
+                    tracing::warn!(status, lines = part_lines, reason = %message, "loki rejected a batch; its lines are dropped");
+                }
+                Err(PushError::Retryable { .. }) => {
+                    // Only at shutdown (the deadline passed): leave the positions where Loki acknowledged.
+                    tracing::warn!(
+                        lines,
+                        "shutdown deadline passed with lines unacknowledged; they are sent again next start"
+                    );
+                    gave_up = true;
+                    break;
+                }
             }
         }
+        if gave_up {
+            break Ok(());
+        }
+        stats.bytes_sent.fetch_add(outgoing.bytes, Ordering::Relaxed);
         stats.bytes_done.fetch_add(outgoing.read, Ordering::Relaxed);
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for (fp, (path, end)) in &outgoing.marks {
@@ -622,18 +747,24 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
             entry.sent = *end;
             entry.seen = now;
         }
-        positions.files.retain(|_, p| now.saturating_sub(p.seen) < 7 * 24 * 3600);
+        // Forget files gone from disk for a week; a file still there keeps its position however idle.
+        positions.files.retain(|_, p| p.path.exists() || now.saturating_sub(p.seen) < 7 * 24 * 3600);
         if let Err(e) = positions.save(&positions_path, true) {
             break Err(e);
         }
     };
     stop.store(true, Ordering::Relaxed);
     drop(rx);
-    let _ = reader.join();
+    let reader = reader.join();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
     outcome?;
+    if reader.is_err() {
+        return Err(Error::Invalid(
+            "the file reader thread panicked; positions are as last committed".to_owned(),
+        ));
+    }
     Ok(ShipReport {
         lines_sent: stats.lines_sent.load(Ordering::Relaxed),
         lines_rejected: stats.lines_rejected.load(Ordering::Relaxed),
@@ -650,7 +781,7 @@ fn read_loop(tail: &mut Tail, tx: &mpsc::Sender<Outgoing>, stop: &AtomicBool) {
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if last_discovery.is_none_or(|t| t.elapsed() >= tail.options.poll_interval) {
-            tail.discover();
+            tail.discover(false);
             last_discovery = Some(std::time::Instant::now());
         }
         let progressed = !stopping && tail.read_into(&mut out);
@@ -670,7 +801,7 @@ fn read_loop(tail: &mut Tail, tx: &mpsc::Sender<Outgoing>, stop: &AtomicBool) {
                     Err(mpsc::error::TrySendError::Full(back)) => {
                         pending = back;
                         std::thread::sleep(tail.options.poll_interval);
-                        tail.discover();
+                        tail.discover(true);
                     }
                 }
             }

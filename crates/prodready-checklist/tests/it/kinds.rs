@@ -106,13 +106,18 @@ async fn http_checks_status_body_json_and_latency() {
 
 #[tokio::test]
 async fn loki_readiness() {
-    // Loki cannot be installed here; its readiness contract is `GET /ready` answering 2xx.
-    let addr = http_server().await;
-    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"http://{addr}\"\n")).await;
-    assert_eq!((status, summary), (Status::Pass, format!("Loki at http://{addr} is ready")));
-    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"http://{addr}/nope\"\n")).await;
+    // Loki cannot be installed here: the Loki-compatible receiver answers `GET /ready` as Loki does.
+    let loki = prodready_test_support::LokiReceiver::start();
+    let url = loki.url();
+    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"{url}\"\n")).await;
+    assert_eq!((status, summary), (Status::Pass, format!("Loki at {url} is ready")));
+    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"{url}/nope\"\n")).await;
     assert_eq!(status, Status::Fail);
     assert!(summary.contains("404 Not Found from /ready"), "{summary}");
+    loki.stop();
+    let (status, summary) = probe(&format!("kind = \"loki\"\nurl = \"{url}\"\n")).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("cannot connect"), "{summary}");
 }
 
 #[tokio::test]

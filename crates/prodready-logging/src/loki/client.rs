@@ -1,6 +1,8 @@
-//! The HTTP side: one push, and Promtail's retry policy around it. Only 429, 5xx and transport errors are
-//! retried (exponential backoff with jitter); any other 4xx is final, because retrying a rejected batch
-//! forever wedges the pipeline behind it.
+//! The HTTP side: one push, and the retry policy around it. 400 (and 422) mean Loki refused the entries
+//! themselves (out of order, too old, a bad label): final, because retrying such a batch forever wedges the
+//! pipeline behind it. 413 means the body is too big for something on the way: the caller splits. Every
+//! other failure (429, 5xx, transport errors, and 401/403/404/408 from a proxy or a wrong URL, which say
+//! nothing about the entries) is retried with exponential backoff and jitter.
 
 use std::time::Duration;
 
@@ -76,9 +78,12 @@ pub enum PushError {
     /// 429, 5xx or a transport error: worth retrying.
     #[error("loki push failed ({}): {message}", status.map_or_else(|| "no answer".to_owned(), |s| s.to_string()))]
     Retryable { status: Option<u16>, message: String },
-    /// Any other 4xx: the batch is rejected for good (too old, out of order, too long, bad labels).
+    /// 400 or 422: the entries are refused for good (too old, out of order, too long, bad labels).
     #[error("loki rejected the batch ({status}): {message}")]
     Rejected { status: u16, message: String },
+    /// 413: the body is too large for Loki or a proxy in front of it; send it in smaller batches.
+    #[error("loki refused the body as too large (413): {message}")]
+    TooLarge { message: String },
 }
 
 /// A Loki push client.
@@ -135,10 +140,10 @@ impl LokiClient {
         }
         let mut message = response.text().await.unwrap_or_default().trim().to_owned();
         message.truncate(500);
-        if status == 429 || status >= 500 {
-            Err(PushError::Retryable { status: Some(status), message })
-        } else {
-            Err(PushError::Rejected { status, message })
+        match status {
+            400 | 422 => Err(PushError::Rejected { status, message }),
+            413 => Err(PushError::TooLarge { message }),
+            _ => Err(PushError::Retryable { status: Some(status), message }),
         }
     }
 
@@ -163,7 +168,7 @@ impl LokiClient {
             attempt += 1;
             let err = match self.send(body.clone(), content_type).await {
                 Ok(()) => return Ok(()),
-                Err(e @ PushError::Rejected { .. }) => return Err(e),
+                Err(e @ (PushError::Rejected { .. } | PushError::TooLarge { .. })) => return Err(e),
                 Err(e) => e,
             };
             if policy.max_attempts.is_some_and(|max| attempt >= max) {

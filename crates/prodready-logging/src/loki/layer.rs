@@ -59,7 +59,7 @@ pub struct LokiStats {
     pub sent_batches: AtomicU64,
     /// Lines dropped because the queue was full (Loki slow or down, or a burst).
     pub dropped_queue_full: AtomicU64,
-    /// Lines in batches Loki rejected with a 4xx other than 429.
+    /// Lines in batches Loki rejected (400, 422) or refused as too large (413).
     pub dropped_rejected: AtomicU64,
     /// Lines in batches still failing after the last retry.
     pub dropped_failed: AtomicU64,
@@ -237,7 +237,9 @@ async fn send(
             LokiStats::add(&stats.sent_lines, lines);
             stats.sent_batches.fetch_add(1, Ordering::Relaxed);
         }
-        Err(PushError::Rejected { .. }) => LokiStats::add(&stats.dropped_rejected, lines),
+        Err(PushError::Rejected { .. } | PushError::TooLarge { .. }) => {
+            LokiStats::add(&stats.dropped_rejected, lines);
+        }
         Err(PushError::Retryable { .. }) => LokiStats::add(&stats.dropped_failed, lines),
     }
 }
@@ -286,7 +288,7 @@ where
         let timestamp_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        let line = truncate(line);
+        let line = truncate_line(line);
         let queued = Queued {
             level: level_index(event.metadata().level()),
             entry: Entry { timestamp_ns, line, metadata },
@@ -298,7 +300,7 @@ where
 }
 
 /// Cuts a line to Loki's limit (on a character boundary) rather than have the whole batch rejected.
-pub(crate) fn truncate(mut line: String) -> String {
+pub(crate) fn truncate_line(mut line: String) -> String {
     if line.len() > super::MAX_LINE_BYTES {
         let mut cut = super::MAX_LINE_BYTES - 16;
         while !line.is_char_boundary(cut) {

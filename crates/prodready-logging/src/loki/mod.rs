@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 pub use client::{Encoding, LokiClient, LokiClientOptions, PushError, RetryPolicy};
 pub use labels::{Labels, check_label_name};
+pub(crate) use layer::truncate_line;
 pub use layer::{LokiLayer, LokiLayerOptions, LokiStats, LokiWorker};
 
 /// Loki's default limit on one line (`max_line_size`, 256 KB).
@@ -65,6 +66,23 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.lines == 0
+    }
+
+    /// The batch in two halves (each stream's entries split in order), or `None` for a single line.
+    pub fn split(&self) -> Option<(Batch, Batch)> {
+        if self.lines < 2 {
+            return None;
+        }
+        let (mut first, mut second) = (Batch::new(), Batch::new());
+        let mut seen = 0;
+        for (labels, entries) in &self.streams {
+            for entry in entries {
+                let half = if seen < self.lines / 2 { &mut first } else { &mut second };
+                half.push(labels, entry.clone());
+                seen += 1;
+            }
+        }
+        Some((first, second))
     }
 
     pub fn streams(&self) -> impl Iterator<Item = (&Labels, &[Entry])> {

@@ -111,3 +111,40 @@ async fn request_ids_redaction_and_one_line_per_request() {
     assert_ne!(lines[1]["trace_id"], trace_id.as_str(), "each request is its own trace");
     let _ = provider.shutdown();
 }
+
+/// A service whose answer never comes: the caller gives up and drops the future.
+#[derive(Clone)]
+struct Never;
+
+impl tower_service::Service<http::Request<String>> for Never {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Pending<Result<http::Response<String>, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<String>) -> Self::Future {
+        std::future::pending()
+    }
+}
+
+#[test]
+fn a_request_dropped_before_its_answer_still_gets_its_one_line() {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(captured.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let mut service = RequestLogLayer::new().layer(Never);
+        let future = service.call(http::Request::get("/slow?password=hunter2").body(String::new()).unwrap());
+        drop(future);
+    });
+    let lines = request_lines(&captured);
+    assert_eq!(lines.len(), 1, "{}", captured.text());
+    assert_eq!(lines[0]["status"], 499);
+    assert_eq!(lines[0]["aborted"], true);
+    assert_eq!(lines[0]["level"], "WARN");
+    assert_eq!(lines[0]["path"], "/slow?password=[REDACTED]");
+}

@@ -226,3 +226,49 @@ async fn bad_settings_are_clear_errors() {
     );
     assert!(run(corrupt, async {}).await.unwrap_err().to_string().contains("not a positions file"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_splits_the_batch_and_a_404_is_retried_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    receiver.set_failure(Failure::Next { status: 413, times: 2 });
+    append(&dir.path().join("app.log"), 0..100);
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    wait_for_all(&receiver, 100);
+    receiver.set_failure(Failure::Next { status: 404, times: 3 });
+    append(&dir.path().join("app.log"), 100..200);
+    wait_for_all(&receiver, 200);
+    let report = agent.stop().await;
+    assert_exactly_once(&receiver, 200);
+    assert_eq!(report.lines_rejected, 0, "{report:?}");
+    assert!(report.retries >= 3, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_without_a_usable_time_follow_the_files_last_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    let ten_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+    let stamp = humantime::format_rfc3339_seconds(ten_minutes_ago).to_string();
+    let local = stamp.trim_end_matches('Z').to_owned() + "+00:30";
+    std::fs::write(
+        dir.path().join("app.log"),
+        format!(
+            "{{\"ts\":\"{stamp}\",\"n\":0}}\nplain text line\n{{\"ts\":\"2001-01-01T00:00:00Z\",\"n\":2}}\n{{\"time\":\"{local}\",\"n\":3}}\n"
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(dir.path(), &receiver.url(), &["app.log"], &[]);
+    assert!(wait_until(Duration::from_secs(20), || receiver.line_count() == 4));
+    agent.stop().await;
+    let entries = receiver.entries();
+    let at = |needle: &str| entries.iter().find(|e| e.line.contains(needle)).unwrap().timestamp_ns;
+    let first = at("\"n\":0");
+    let expected = i64::try_from(ten_minutes_ago.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs())
+        .unwrap()
+        * 1_000_000_000;
+    assert_eq!(first, expected);
+    assert_eq!(at("plain text line"), first, "a line without a time follows the last one");
+    assert_eq!(at("\"n\":2"), first, "a time Loki would refuse (years old) is not used");
+    assert_eq!(at("\"n\":3"), first - 1800 * 1_000_000_000, "+00:30 is half an hour ahead of UTC");
+}
