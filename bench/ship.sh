@@ -14,7 +14,9 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 
 now() { date +%s.%N; }
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# taskset execs its command, so `$!` is the pinned process itself.
+PIN0=(); PIN1=()
+if command -v taskset >/dev/null; then PIN0=(taskset -c 0); PIN1=(taskset -c 1); fi
 stat_of() { curl -fsS "$URL/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 echo "generating $LINES JSON lines..." >&2
@@ -30,7 +32,7 @@ SIZE=$(stat -c %s "$WORK/app.log")
 
 start_receiver() {
   rm -f "$WORK/url"
-  pin 1 "$RECEIVER" >"$WORK/url" &
+  "${PIN1[@]}" "$RECEIVER" >"$WORK/url" &
   RECV_PID=$!; PIDS+=("$RECV_PID")
   until [ -s "$WORK/url" ]; do sleep 0.05; done
   URL=$(head -n1 "$WORK/url")
@@ -42,28 +44,28 @@ wait_lines() { # wait until the receiver saw $1 distinct lines
 # 1. Throughput and memory.
 start_receiver
 t0=$(now)
-pin 0 /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" \
-  --positions "$WORK/positions.json" 2>"$WORK/agent.log" &
+"${PIN0[@]}" "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" --positions "$WORK/positions.json" \
+  2>"$WORK/agent.log" &
 AGENT=$!; PIDS+=("$AGENT")
 wait_lines "$LINES"
 t1=$(now)
-kill -TERM "$(pgrep -P "$AGENT" -x prodready || echo "$AGENT")" 2>/dev/null || true
-wait "$AGENT" || true
+peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$AGENT/status")
+kill -TERM "$AGENT"; wait "$AGENT" || true
 secs=$(echo "$t1 - $t0" | bc)
 rate=$(echo "$LINES / $secs" | bc)
-rss_mib=$(echo "scale=1; $(cat "$WORK/rss") / 1024" | bc)
+rss_mib=$(echo "scale=1; $peak_kib / 1024" | bc)
 dups=$(stat_of duplicates)
 kill "$RECV_PID" 2>/dev/null || true; wait "$RECV_PID" 2>/dev/null || true
 
 # 2. kill -9 in the middle, then restart.
 rm -f "$WORK/positions.json"
 start_receiver
-pin 0 "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" --positions "$WORK/positions.json" 2>/dev/null &
+"${PIN0[@]}" "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" --positions "$WORK/positions.json" 2>/dev/null &
 AGENT=$!; PIDS+=("$AGENT")
 wait_lines $((LINES / 3))
 kill -KILL "$AGENT"; wait "$AGENT" 2>/dev/null || true
 at_kill=$(stat_of lines)
-pin 0 "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" --positions "$WORK/positions.json" 2>"$WORK/agent2.log" &
+"${PIN0[@]}" "$BIN" logs ship --path "$WORK/app.log" --loki "$URL" --positions "$WORK/positions.json" 2>"$WORK/agent2.log" &
 AGENT=$!; PIDS+=("$AGENT")
 wait_lines "$LINES"
 sleep 0.5

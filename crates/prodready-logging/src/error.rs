@@ -25,6 +25,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "ship")]
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
     }

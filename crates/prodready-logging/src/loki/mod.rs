@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 pub use client::{Encoding, LokiClient, LokiClientOptions, PushError, RetryPolicy};
 pub use labels::{Labels, check_label_name};
+#[cfg(feature = "ship")]
 pub(crate) use layer::truncate_line;
 pub use layer::{LokiLayer, LokiLayerOptions, LokiStats, LokiWorker};
 

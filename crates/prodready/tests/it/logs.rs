@@ -13,7 +13,33 @@ use prodready_test_support::{Failure, LokiReceiver, free_port, http_status, wait
 
 use crate::{prodready, stderr, stdout};
 
-fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Child {
+/// A `logs ship` process, killed when the test ends (also when it fails).
+struct Agent(Option<Child>);
+
+impl Agent {
+    fn child(&self) -> &Child {
+        self.0.as_ref().expect("the agent is running")
+    }
+
+    fn id(&self) -> u32 {
+        self.child().id()
+    }
+
+    fn wait(mut self) -> std::process::Output {
+        self.0.take().expect("the agent is running").wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Agent {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_prodready"));
     cmd.args(["logs", "ship", "--loki", loki, "--path"])
         .arg(dir.join("app.log*"))
@@ -27,17 +53,17 @@ fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Child {
     if let Some(port) = metrics_port {
         cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
     }
-    cmd.spawn().unwrap()
+    Agent(Some(cmd.spawn().unwrap()))
 }
 
-fn signal(child: &Child, signal: Signal) {
-    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+fn signal(agent: &Agent, signal: Signal) {
+    kill(Pid::from_raw(i32::try_from(agent.id()).unwrap()), signal).unwrap();
 }
 
 /// Stops the agent with SIGTERM and returns its `stopped` log line.
-fn terminate(child: Child) -> serde_json::Value {
-    signal(&child, Signal::SIGTERM);
-    let out = child.wait_with_output().unwrap();
+fn terminate(agent: Agent) -> serde_json::Value {
+    signal(&agent, Signal::SIGTERM);
+    let out = agent.wait();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     let stopped = log
@@ -95,7 +121,7 @@ fn sigkill_mid_stream_then_restart_delivers_every_line_and_counts_the_resent() {
     assert!(wait_until(Duration::from_secs(60), || receiver.line_count() > 20_000));
     write_lines(&log, TOTAL / 2..TOTAL);
     signal(&first, Signal::SIGKILL);
-    let _ = first.wait_with_output();
+    let _ = first.wait();
     let before_restart = receiver.line_count();
     assert!(before_restart < TOTAL as u64, "the kill came too late to be mid-stream");
     let second = agent(dir.path(), &receiver.url(), None);
@@ -122,7 +148,7 @@ fn sigkill_between_batches_then_restart_sends_nothing_twice() {
     // Every batch acknowledged and committed: the agent is between batches.
     assert!(wait_until(Duration::from_secs(60), || committed(dir.path()) == size));
     signal(&first, Signal::SIGKILL);
-    let _ = first.wait_with_output();
+    let _ = first.wait();
     let second = agent(dir.path(), &receiver.url(), None);
     write_lines(&log, 20_000..21_000);
     assert!(wait_until(Duration::from_secs(60), || arrivals(&receiver).len() == 21_000));
