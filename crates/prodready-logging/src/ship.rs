@@ -10,9 +10,10 @@
 //!   buffering (memory stays bounded whatever the outage).
 //! - The sender pushes each batch, retrying 429, 5xx and transport errors for as long as it takes; a
 //!   batch rejected with another 4xx is dropped and counted, and the pipeline goes on. Only after Loki
-//!   acknowledged a batch does its position move: the positions file is replaced atomically (fsynced
-//!   temporary file, rename). Before each push the positions file also records how far the batch in
-//!   flight reaches, so after a crash the lines sent again are counted as possible duplicates.
+//!   acknowledged a batch does its position move: the positions file is replaced atomically (temporary
+//!   file, rename; fsynced at most once a second and at exit). Before each push the positions file also
+//!   records how far the batch in flight reaches, so after a crash the lines sent again are counted as
+//!   possible duplicates.
 //! - Its metrics (lines sent, dropped, retried, re-sent, lag) are served on `metrics_addr`.
 
 use std::collections::{BTreeMap, HashMap};

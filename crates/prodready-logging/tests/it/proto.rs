@@ -117,3 +117,50 @@ async fn protobuf_and_json_bodies_arrive_the_same() {
         assert_eq!(entries[1].metadata.len(), 2, "{encoding:?}");
     }
 }
+
+mod properties {
+    use prodready_logging::loki::{Batch, Entry, Labels, proto};
+    use proptest::prelude::*;
+
+    fn labels() -> impl Strategy<Value = Labels> {
+        proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,8}", "\\PC{0,12}", 1..5)
+            .prop_map(|m| Labels::new(m).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn selectors_read_back_to_the_same_labels(labels in labels()) {
+            prop_assert_eq!(Labels::parse(&labels.selector()).unwrap(), labels);
+        }
+
+        #[test]
+        fn any_selector_text_parses_or_fails_cleanly(text in "\\PC{0,40}") {
+            let _ = Labels::parse(&text);
+        }
+
+        #[test]
+        fn protobuf_bodies_decode_to_what_was_pushed(
+            streams in proptest::collection::vec((labels(), proptest::collection::vec(("\\PC{0,30}", 0i64..4_000_000_000_000_000_000), 1..5)), 1..4)
+        ) {
+            use prost::Message as _;
+            let mut batch = Batch::new();
+            for (labels, entries) in &streams {
+                for (line, ts) in entries {
+                    batch.push(labels, Entry { timestamp_ns: *ts, line: line.clone(), metadata: vec![("trace_id".into(), "t".into())] });
+                }
+            }
+            let raw = snap::raw::Decoder::new().decompress_vec(&batch.encode_protobuf()).unwrap();
+            let decoded = proto::PushRequest::decode(raw.as_slice()).unwrap();
+            let lines: usize = decoded.streams.iter().map(|s| s.entries.len()).sum();
+            prop_assert_eq!(lines, batch.lines());
+            for (stream, (labels, entries)) in decoded.streams.iter().zip(batch.streams()) {
+                prop_assert_eq!(&stream.labels, &labels.selector());
+                for (got, want) in stream.entries.iter().zip(entries) {
+                    let ts = got.timestamp.unwrap();
+                    prop_assert_eq!(ts.seconds * 1_000_000_000 + i64::from(ts.nanos), want.timestamp_ns);
+                    prop_assert_eq!(&got.line, &want.line);
+                }
+            }
+        }
+    }
+}
