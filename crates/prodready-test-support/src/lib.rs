@@ -4,6 +4,7 @@
 //! - [`Moto`], [`Prometheus`], [`Alertmanager`], [`Pushgateway`], [`Oteltap`]: real peer processes on free
 //!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
+//! - [`Proxy`]: a recording, fault-injecting HTTP proxy in front of a peer.
 //! - [`peer_bin`]: where a provisioned peer binary is; a missing peer panics with the install step, so a
 //!   test never passes without its peer.
 //!
@@ -14,8 +15,10 @@ mod db;
 mod loki;
 mod peers;
 mod process;
+mod proxy;
 
 pub use db::{TestDb, base_database_url};
 pub use loki::{Failure, LokiReceiver, ReceivedEntry, wait_until};
 pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
+pub use proxy::{Intercept, Proxy};

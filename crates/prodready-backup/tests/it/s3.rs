@@ -1,9 +1,6 @@
 //! One behaviour suite (`round_trip`) for both stores: the local directory, and S3 on a real moto server,
 //! directly and through a loopback proxy that answers 503 SlowDown to a share of requests.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use prodready_backup::catalog;
 use prodready_backup::{S3Options, Store};
 use prodready_test_support::{Moto, TestDb};
@@ -84,65 +81,25 @@ async fn the_s3_store_passes_the_round_trip_on_moto() {
     assert!(Store::s3(&sdk(&moto.endpoint()).await, "s3:///x", &S3Options::default()).is_err());
 }
 
-/// Forwards to moto, answering 503 SlowDown to every third request first.
-async fn flaky_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
-    let refused = Arc::new(AtomicUsize::new(0));
-    let count = Arc::new(AtomicUsize::new(0));
-    let http = reqwest::Client::new();
-    let app = {
-        let refused = refused.clone();
-        axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (http, upstream, refused, count) = (http.clone(), upstream.clone(), refused.clone(), count.clone());
-            async move {
-                if count.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
-                    refused.fetch_add(1, Ordering::SeqCst);
-                    let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-                    return axum::http::Response::builder().status(503).body(axum::body::Body::from(body)).unwrap();
-                }
-                let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-                let mut forward = http.request(parts.method.clone(), url).body(body);
-                for (name, value) in &parts.headers {
-                    if name != "host" && name != "content-length" {
-                        forward = forward.header(name, value);
-                    }
-                }
-                let answer = forward.send().await.unwrap();
-                let mut response = axum::http::Response::builder().status(answer.status().as_u16());
-                for (name, value) in answer.headers() {
-                    if name != "transfer-encoding" && name != "content-length" {
-                        response = response.header(name, value);
-                    }
-                }
-                response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
-            }
-        })
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), refused)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_third_of_requests_answered_503_still_yields_a_good_backup() {
     let moto = Moto::start();
     bucket(&moto, "flaky").await;
-    let (proxy, refused) = flaky_proxy(moto.endpoint()).await;
+    // Every third request is answered 503 SlowDown by the proxy instead of moto.
+    let slow_down = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let proxy = prodready_test_support::Proxy::intercepting(moto.endpoint(), move |n| {
+        (n % 3 == 2).then(|| (503, slow_down.to_owned()))
+    })
+    .await;
     let store = Store::s3(
-        &sdk(&proxy).await,
+        &sdk(proxy.url()).await,
         "s3://flaky/backups",
         &S3Options { max_attempts: 6, ..S3Options::default() },
     )
     .unwrap();
     let db = database_with_big_table().await;
     round_trip(&store, &db).await;
-    assert!(
-        refused.load(Ordering::SeqCst) > 5,
-        "the proxy refused {} requests",
-        refused.load(Ordering::SeqCst)
-    );
+    assert!(proxy.intercepted() > 5, "the proxy refused {} requests", proxy.intercepted());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,20 +107,20 @@ async fn secrets_manager_on_moto_keeps_every_promise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secrets_manager_put_that_changes_nothing_makes_no_write_call() {
     let moto = crate::moto();
-    let proxy = crate::RecordingProxy::start(moto.endpoint()).await;
-    let store = crate::aws_store(&proxy.url).await;
+    let proxy = prodready_test_support::Proxy::start(moto.endpoint()).await;
+    let store = crate::aws_store(proxy.url()).await;
     store.put("svc/key", &value("v1")).await.unwrap();
-    assert_eq!(crate::writes(&proxy.take()), ["CreateSecret"]);
+    assert_eq!(crate::writes(&proxy.take_operations()), ["CreateSecret"]);
     store.put("svc/key", &value("v1")).await.unwrap();
-    let ops = proxy.take();
+    let ops = proxy.take_operations();
     assert!(crate::writes(&ops).is_empty(), "an unchanged put wrote: {ops:?}");
     store.put("svc/key", &value("v2")).await.unwrap();
-    assert_eq!(crate::writes(&proxy.take()), ["PutSecretValue"]);
+    assert_eq!(crate::writes(&proxy.take_operations()), ["PutSecretValue"]);
     // After a rollback, putting the value rolled away from is a real write, not an ignored replay.
     store.rollback("svc/key").await.unwrap();
-    assert_eq!(crate::writes(&proxy.take()), ["UpdateSecretVersionStage"]);
+    assert_eq!(crate::writes(&proxy.take_operations()), ["UpdateSecretVersionStage"]);
     assert_eq!(store.put("svc/key", &value("v2")).await.unwrap(), PutOutcome::Updated);
-    assert_eq!(crate::writes(&proxy.take()), ["PutSecretValue"]);
+    assert_eq!(crate::writes(&proxy.take_operations()), ["PutSecretValue"]);
 }
 
 #[tokio::test]

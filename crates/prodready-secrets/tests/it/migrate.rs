@@ -82,15 +82,15 @@ async fn migrating_into_the_file_store_twice_changes_nothing_the_second_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrating_into_secrets_manager_twice_makes_no_write_call_the_second_time() {
     let moto = crate::moto();
-    let proxy = crate::RecordingProxy::start(moto.endpoint()).await;
-    let store = crate::aws_store(&proxy.url).await;
+    let proxy = prodready_test_support::Proxy::start(moto.endpoint()).await;
+    let store = crate::aws_store(proxy.url()).await;
     migrate_twice(&store).await;
-    proxy.take();
+    proxy.take_operations();
     let entries = parse_dotenv(".env", &ENV_FILE.replace("tok-123456", "tok-654321")).unwrap();
     let plan = migrate::plan(&store, &entries, "prod/app/").await.unwrap();
     assert_eq!(plan.count(Action::Unchanged), 3);
     migrate::apply(&store, &entries, &plan).await.unwrap();
-    let ops = proxy.take();
+    let ops = proxy.take_operations();
     assert!(!ops.is_empty(), "the proxy saw no request at all");
     assert!(crate::writes(&ops).is_empty(), "the unchanged run wrote: {ops:?}");
 }

@@ -18,7 +18,19 @@ fn help_lists_only_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["check", "backup", "alerts", "notify", "init", "config", "completions", "man", "help"]
+        [
+            "check",
+            "backup",
+            "alerts",
+            "secrets",
+            "logs",
+            "notify",
+            "init",
+            "config",
+            "completions",
+            "man",
+            "help"
+        ]
     );
 }
 
