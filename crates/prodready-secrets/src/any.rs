@@ -63,4 +63,8 @@ impl SecretStore for Store {
     async fn rollback(&self, name: &str) -> Result<VersionMeta> {
         each!(self, s => s.rollback(name).await, _e => Err(read_only("roll back")))
     }
+
+    async fn restore(&self, name: &str) -> Result<()> {
+        each!(self, s => s.restore(name).await, _e => Err(read_only("restore")))
+    }
 }

@@ -252,6 +252,22 @@ impl SecretStore for AwsStore {
         Ok(versions.into_iter().map(|(_, v)| v).collect())
     }
 
+    async fn restore(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        match self.stages(name).await {
+            Err(Error::ScheduledForDeletion { .. }) => {}
+            Ok(_) => return Err(Error::NotScheduled(name.to_owned())),
+            Err(e) => return Err(e),
+        }
+        self.client
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("RestoreSecret", name, e))?;
+        Ok(())
+    }
+
     async fn rollback(&self, name: &str) -> Result<VersionMeta> {
         check_name(name)?;
         let versions = self.stages(name).await?;

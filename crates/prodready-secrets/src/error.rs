@@ -16,6 +16,9 @@ pub enum Error {
     /// The secret is scheduled for deletion.
     #[error("secret `{name}` is scheduled for deletion on {purge_after}; it cannot be read or changed")]
     ScheduledForDeletion { name: String, purge_after: String },
+    /// `restore` of a secret that is not scheduled for deletion.
+    #[error("secret `{0}` is not scheduled for deletion; there is nothing to restore")]
+    NotScheduled(String),
     /// `rollback` needs a previous version.
     #[error("secret `{0}` has no AWSPREVIOUS version to roll back to")]
     NoPreviousVersion(String),
@@ -108,6 +111,7 @@ impl Error {
                 | Error::DotEnv { .. }
                 | Error::Collision { .. }
                 | Error::Unsupported { .. }
+                | Error::NotScheduled(_)
                 | Error::KeyPermissions { .. }
                 | Error::KeyMissing { .. }
                 | Error::KeyInvalid { .. }

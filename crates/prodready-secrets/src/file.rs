@@ -255,6 +255,22 @@ impl SecretStore for FileStore {
         .await
     }
 
+    async fn restore(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            inner.write(|doc, _| {
+                let entry = doc.secrets.get_mut(&name).ok_or_else(|| Error::NotFound(name.clone()))?;
+                if entry.purge_after.take().is_none() {
+                    return Err(Error::NotScheduled(name));
+                }
+                entry.changed = rfc3339_now();
+                Ok(((), true))
+            })
+        })
+        .await
+    }
+
     async fn rollback(&self, name: &str) -> Result<VersionMeta> {
         check_name(name)?;
         let name = name.to_owned();

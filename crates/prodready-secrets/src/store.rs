@@ -135,6 +135,9 @@ pub trait SecretStore: SecretSource {
     /// Moves `AWSCURRENT` back to the `AWSPREVIOUS` version (and `AWSPREVIOUS` to the version that was
     /// current); returns the version that is current now.
     fn rollback(&self, name: &str) -> impl Future<Output = Result<VersionMeta>> + Send;
+
+    /// Cancels a scheduled deletion: the secret is readable and writable again, with all its versions.
+    fn restore(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Checks a secret name against Secrets Manager's rules, which every backend applies: 1 to 512 characters

@@ -178,6 +178,9 @@ Examples:
     /// Make the AWSPREVIOUS version current again (the current one becomes AWSPREVIOUS)
     #[command(after_help = "Examples:\n  prodready secrets rollback prod/app/api-token")]
     Rollback { name: String },
+    /// Cancel a scheduled deletion (within its recovery window)
+    #[command(after_help = "Examples:\n  prodready secrets restore prod/app/old-token")]
+    Restore { name: String },
     /// Move the entries of a .env file into the store: KEY becomes PREFIX + key (lower case, `_` -> `-`)
     #[command(
         after_help = "The plan names every entry as added, changed or unchanged, never with its value. A \

@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -31,8 +31,10 @@ pub struct LokiLayerOptions {
     pub batch_max_bytes: usize,
     /// ...or when its oldest line is this old (default 1 s).
     pub batch_max_wait: Duration,
-    /// Events queued at most; beyond that they are dropped and counted (default 10,000).
+    /// Events queued at most; beyond that they are dropped and counted (default 10,000)...
     pub queue_capacity: usize,
+    /// ...and bytes of lines queued at most (default 16 MiB), so a burst of long lines stays bounded too.
+    pub queue_max_bytes: usize,
     pub retry: RetryPolicy,
     /// How long the guard's drop waits for the last batches (default 5 s).
     pub shutdown_timeout: Duration,
@@ -46,6 +48,7 @@ impl LokiLayerOptions {
             batch_max_bytes: 1024 * 1024,
             batch_max_wait: Duration::from_secs(1),
             queue_capacity: 10_000,
+            queue_max_bytes: 16 * 1024 * 1024,
             retry: RetryPolicy { max_backoff: Duration::from_secs(30), ..RetryPolicy::default() },
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -82,6 +85,8 @@ struct Queued {
 pub struct LokiLayer {
     tx: mpsc::Sender<Queued>,
     stats: Arc<LokiStats>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 impl std::fmt::Debug for LokiLayer {
@@ -116,26 +121,28 @@ impl LokiLayer {
     pub fn new(options: LokiLayerOptions) -> Result<(Self, LokiWorker)> {
         let client = LokiClient::new(&options.client)?;
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let max_bytes = options.queue_max_bytes;
         let stats = Arc::new(LokiStats::default());
         let shutdown = Arc::new(tokio::sync::Notify::new());
         let (done_tx, done) = std::sync::mpsc::channel();
         let timeout = options.shutdown_timeout;
         let thread = {
-            let (stats, shutdown) = (stats.clone(), shutdown.clone());
+            let (stats, shutdown, queued) = (stats.clone(), shutdown.clone(), queued_bytes.clone());
             let labels: Vec<Labels> = LEVELS.iter().map(|l| options.labels.with("level", l)).collect();
             std::thread::Builder::new()
                 .name("prodready-loki".to_owned())
                 .spawn(move || {
                     IN_WORKER.with(|w| w.set(true));
                     if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        runtime.block_on(work(rx, client, options, labels, stats, shutdown));
+                        runtime.block_on(work(rx, client, options, labels, stats, shutdown, queued));
                     }
                     let _ = done_tx.send(());
                 })
                 .map_err(|e| Error::Invalid(format!("cannot start the Loki worker thread: {e}")))?
         };
         let worker = LokiWorker { thread: Some(thread), shutdown, done, timeout, stats: stats.clone() };
-        Ok((Self { tx, stats }, worker))
+        Ok((Self { tx, stats, queued_bytes, max_bytes }, worker))
     }
 
     pub fn stats(&self) -> &Arc<LokiStats> {
@@ -176,6 +183,7 @@ async fn work(
     labels: Vec<Labels>,
     stats: Arc<LokiStats>,
     shutdown: Arc<tokio::sync::Notify>,
+    queued_bytes: Arc<AtomicUsize>,
 ) {
     let mut batch = Batch::new();
     let mut oldest: Option<Instant> = None;
@@ -185,6 +193,7 @@ async fn work(
         tokio::select! {
             queued = rx.recv() => {
                 let Some(queued) = queued else { break };
+                queued_bytes.fetch_sub(queued.entry.line.len(), Ordering::Relaxed);
                 batch.push(&labels[queued.level], queued.entry);
                 oldest.get_or_insert_with(Instant::now);
                 if batch.bytes() >= options.batch_max_bytes {
@@ -199,6 +208,7 @@ async fn work(
             () = shutdown.notified() => {
                 let deadline = Instant::now() + options.shutdown_timeout;
                 while let Ok(queued) = rx.try_recv() {
+                    queued_bytes.fetch_sub(queued.entry.line.len(), Ordering::Relaxed);
                     batch.push(&labels[queued.level], queued.entry);
                     if batch.bytes() >= options.batch_max_bytes {
                         send(&client, &options, &stats, std::mem::take(&mut batch), Some(deadline)).await;
@@ -289,11 +299,18 @@ where
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let line = truncate_line(line);
+        let len = line.len();
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let queued = Queued {
             level: level_index(event.metadata().level()),
             entry: Entry { timestamp_ns, line, metadata },
         };
         if self.tx.try_send(queued).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
         }
     }

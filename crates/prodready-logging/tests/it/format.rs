@@ -153,6 +153,32 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
 }
 
 #[test]
+fn a_burst_of_long_lines_is_bounded_by_bytes_too() {
+    let receiver = LokiReceiver::start();
+    receiver.set_failure(Failure::Always(503));
+    let mut opts = options(receiver.url());
+    opts.queue_max_bytes = 64 * 1024;
+    opts.retry.min_backoff = Duration::from_secs(2);
+    opts.retry.max_backoff = Duration::from_secs(2);
+    opts.retry.max_attempts = Some(2);
+    opts.shutdown_timeout = Duration::from_millis(200);
+    let (layer, worker) = LokiLayer::new(opts).unwrap();
+    let stats = layer.stats().clone();
+    let long = "y".repeat(10 * 1024);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        // Keep the worker busy backing off from a 503, so the queue is what takes the burst.
+        tracing::info!("first");
+        assert!(wait_until(Duration::from_secs(10), || !receiver.statuses().is_empty()));
+        for _ in 0..100 {
+            tracing::info!(payload = %long, "big");
+        }
+    });
+    worker.shutdown();
+    // At most 64 KiB of 10 KiB lines fit in the queue at once; the rest was dropped, never waited for.
+    assert!(stats.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed) >= 90, "{stats:?}");
+}
+
+#[test]
 fn the_guard_flushes_queued_lines_on_shutdown() {
     let receiver = LokiReceiver::start();
     let mut opts = options(receiver.url());

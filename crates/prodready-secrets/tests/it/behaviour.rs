@@ -81,6 +81,13 @@ async fn suite<S: SecretStore>(store: &S, prefix: &str) {
     let listed: Vec<String> = store.list(prefix).await.unwrap().into_iter().map(|m| m.name).collect();
     assert_eq!(listed, [other.as_str()]);
 
+    // Restore cancels the deletion, versions and all; restoring a live secret is an error.
+    store.restore(&name).await.unwrap();
+    assert_eq!(read(store, &name, &Version::Stage(PREVIOUS.into())).await, "second-value-2");
+    assert!(matches!(store.restore(&name).await, Err(Error::NotScheduled(_))));
+    assert!(matches!(store.restore(&ghost).await, Err(Error::NotFound(_))));
+    store.delete(&name, Delete::After { days: 30 }).await.unwrap();
+
     // A scheduled deletion can be made immediate.
     store.delete(&name, Delete::Now).await.unwrap();
     assert!(matches!(store.get(&name, &Version::Current).await, Err(Error::NotFound(_))));

@@ -153,6 +153,10 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
                 }
             }
         }
+        SecretsCommand::Restore { name } => {
+            store.restore(name).await?;
+            writeln!(out, "restored {name}: its deletion is cancelled")?;
+        }
         SecretsCommand::Rollback { name } => {
             let now = store.rollback(name).await?;
             writeln!(

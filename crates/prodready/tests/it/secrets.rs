@@ -132,6 +132,9 @@ fn no_value_in_any_output(dir: &Path, env: &[(&str, &str)]) {
         with_stdin(dir, env, &["secrets", "put", "prod/app/multi"], "rotated-4e7d21"),
         false,
     );
+    check("restore", run(&["secrets", "restore", "prod/app/multi"]), true);
+    assert_eq!(get(dir, env, &["prod/app/multi"]), "line-one-8c1b\nline-two-8c1b");
+    check("restore live", run(&["secrets", "restore", "prod/app/multi"]), false);
     check(
         "exec collision",
         {
