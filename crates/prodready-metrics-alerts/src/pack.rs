@@ -317,6 +317,42 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
                 fires_with: None,
             },
         },
+        Alert {
+            name: "LogShipperBehind",
+            severity: "warning",
+            expr: format!("{} > 104857600", names::LOGS_SHIP_LAG_BYTES),
+            for_: "15m",
+            summary: "Log shipping on {{ $labels.instance }} is more than 100 MiB behind",
+            description: "`prodready logs ship` on {{ $labels.instance }} has more than 100 MiB of log lines Loki has not acknowledged: Loki is down, refusing, or too slow. Nothing is lost while the files stay on disk.",
+            fires: Case {
+                series: series(&[(r#"prodready_logs_ship_lag_bytes{job="prodready-logs-ship",instance="host:9080"}"#, "200000000x30")]),
+                eval_time: "20m",
+                fires_with: Some(vec![("job", "prodready-logs-ship"), ("instance", "host:9080")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_logs_ship_lag_bytes{job="prodready-logs-ship",instance="host:9080"}"#, "1000000x30")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "LogLinesDropped",
+            severity: "warning",
+            expr: format!("rate({}[{r}]) > 0", names::LOGS_SHIP_LINES_DROPPED_TOTAL),
+            for_: "5m",
+            summary: "Loki is rejecting log lines from {{ $labels.instance }}",
+            description: "`prodready logs ship` on {{ $labels.instance }} drops lines Loki rejects ({{ $labels.reason }}): out of order, too old, too long or bad labels. Those lines will not be in Loki.",
+            fires: Case {
+                series: series(&[(r#"prodready_logs_ship_lines_dropped_total{job="prodready-logs-ship",instance="host:9080",reason="rejected"}"#, "0+100x30")]),
+                eval_time: "20m",
+                fires_with: Some(vec![("job", "prodready-logs-ship"), ("instance", "host:9080"), ("reason", "rejected")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_logs_ship_lines_dropped_total{job="prodready-logs-ship",instance="host:9080",reason="rejected"}"#, "0x30")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
     ]
 }
 
