@@ -202,6 +202,18 @@ pub fn checks(platform: &Platform) -> crate::Result<Vec<Check>> {
                 "Write docs/deployment.md with sections Deploy and Rollback",
             )
         },
+        CheckSpec {
+            path: Some(PathBuf::from(".")),
+            weight: 2.0,
+            ..spec(
+                "no-plaintext-secrets",
+                "No secrets in plain-text .env files",
+                Category::Security,
+                KindName::EnvFiles,
+                "Move them into the secret store (`prodready secrets migrate --from .env --prefix prod/app/`), \
+                 delete the file, and start the service under `prodready secrets exec` (see docs/secrets.md)",
+            )
+        },
     ];
     specs.iter().map(CheckSpec::validate).collect()
 }

@@ -28,6 +28,7 @@ pub enum KindName {
     Manual,
     Backup,
     AlertRules,
+    EnvFiles,
 }
 
 impl KindName {
@@ -47,6 +48,7 @@ impl KindName {
             KindName::Manual => "manual",
             KindName::Backup => "backup",
             KindName::AlertRules => "alert_rules",
+            KindName::EnvFiles => "env_files",
         }
     }
 
@@ -75,6 +77,7 @@ impl KindName {
             KindName::Manual => &["owner", "evidence", "attested_at", "expires_after"],
             KindName::Backup => &["store", "database", "max_age", "max_verify_age"],
             KindName::AlertRules => &["path", "promtool"],
+            KindName::EnvFiles => &["path"],
         }
     }
 }
@@ -248,6 +251,10 @@ pub enum Kind {
         path: PathBuf,
         promtool: PathBuf,
     },
+    /// No `.env` file in a directory holds values: secrets live in a secret store instead.
+    EnvFiles {
+        dir: PathBuf,
+    },
 }
 
 /// Backup freshness and proof, read from a prodready backup store.
@@ -279,6 +286,7 @@ impl Kind {
             Kind::Manual(_) => KindName::Manual,
             Kind::Backup(_) => KindName::Backup,
             Kind::AlertRules { .. } => KindName::AlertRules,
+            Kind::EnvFiles { .. } => KindName::EnvFiles,
         }
     }
 }
@@ -483,6 +491,9 @@ impl CheckSpec {
                     ));
                 }
                 Kind::Command { run }
+            }
+            KindName::EnvFiles => {
+                Kind::EnvFiles { dir: self.path.clone().unwrap_or_else(|| PathBuf::from(".")) }
             }
             KindName::AlertRules => Kind::AlertRules {
                 path: need_path("path")?,

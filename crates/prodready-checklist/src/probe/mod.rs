@@ -8,6 +8,7 @@ use crate::spec::{Date, Kind};
 mod alert_rules;
 mod backup;
 mod command;
+mod env_files;
 mod files;
 mod http;
 mod manual;
@@ -82,6 +83,7 @@ pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Manual(check) => manual::probe(check, ctx.today),
         Kind::Backup(check) => backup::probe(check, ctx.now_unix).await,
         Kind::AlertRules { path, promtool } => alert_rules::probe(path, promtool).await,
+        Kind::EnvFiles { dir } => env_files::probe(dir),
     }
 }
 

@@ -513,7 +513,7 @@ async fn alert_rules_pass_the_linter_and_real_promtool() {
     let (status, summary) = probe(&with_promtool).await;
     assert_eq!(
         (status, summary.as_str()),
-        (Status::Pass, "1 files, 12 alerts: offline checks and promtool --lint=all pass")
+        (Status::Pass, "1 files, 14 alerts: offline checks and promtool --lint=all pass")
     );
 
     let (status, summary) = probe(&check("promtool = \"/nonexistent/promtool\"\n")).await;
@@ -532,4 +532,39 @@ async fn alert_rules_pass_the_linter_and_real_promtool() {
     let (status, _) =
         probe(&format!("kind = \"alert_rules\"\npath = \"{}\"\n", dir.path().join("none").display())).await;
     assert_eq!(status, Status::Fail);
+}
+
+#[tokio::test]
+async fn env_files_fail_while_they_hold_values_and_never_show_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = format!("kind = \"env_files\"\npath = \"{}\"\n", dir.path().display());
+    assert_eq!(probe(&check).await.0, Status::Pass, "no .env at all");
+    std::fs::write(dir.path().join(".env.example"), "DATABASE_URL=postgres://user:changeme@db/app\n")
+        .unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# keys only, values come from the store\nDATABASE_URL=\nAPI_TOKEN=\n",
+    )
+    .unwrap();
+    assert_eq!(probe(&check).await.0, Status::Pass, "templates and empty values are fine");
+    std::fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=postgres://app:s3cr3t@db/app\nexport API_TOKEN='tok-live-42'\nEMPTY=\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env.production"), "STRIPE_KEY=\"sk_live_9\"\n").unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains(".env (2 values: DATABASE_URL, API_TOKEN)"), "{summary}");
+    assert!(summary.contains(".env.production (1 value: STRIPE_KEY)"), "{summary}");
+    for secret in ["s3cr3t", "tok-live-42", "sk_live_9", "changeme"] {
+        assert!(!summary.contains(secret), "{summary}");
+    }
+    std::fs::write(dir.path().join(".env.production"), "STRIPE_KEY=\"sk_live_9\n").unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.contains("unparsable") && summary.contains(":1:") && !summary.contains("sk_live_9"),
+        "{summary}"
+    );
 }

@@ -131,9 +131,9 @@ fn values_are_checked() {
     );
     with(
         "kind = \"gopher\"\n",
-        expect![[
-            r#"parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`"#
-        ]],
+        expect![
+            "parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`, `env_files`"
+        ],
     );
     with(
         "kind = \"tcp\"\naddres = \"h:1\"\n",

@@ -187,60 +187,75 @@ async fn work(
 ) {
     let mut batch = Batch::new();
     let mut oldest: Option<Instant> = None;
+    // Set when the guard asks to stop: from then on every push has the shutdown deadline.
+    let mut deadline: Option<Instant> = None;
+    let stop_at = |deadline: &mut Option<Instant>| {
+        *deadline.get_or_insert_with(|| Instant::now() + options.shutdown_timeout)
+    };
     loop {
         let due =
             oldest.map_or_else(|| Instant::now() + Duration::from_secs(3600), |t| t + options.batch_max_wait);
         tokio::select! {
-            queued = rx.recv() => {
+            queued = rx.recv(), if deadline.is_none() => {
                 let Some(queued) = queued else { break };
                 queued_bytes.fetch_sub(queued.entry.line.len(), Ordering::Relaxed);
                 batch.push(&labels[queued.level], queued.entry);
                 oldest.get_or_insert_with(Instant::now);
                 if batch.bytes() >= options.batch_max_bytes {
-                    send(&client, &options, &stats, std::mem::take(&mut batch), None).await;
+                    send(&client, &options, &stats, std::mem::take(&mut batch), &shutdown, &mut deadline).await;
                     oldest = None;
                 }
             }
-            () = tokio::time::sleep_until(due), if oldest.is_some() => {
-                send(&client, &options, &stats, std::mem::take(&mut batch), None).await;
+            () = tokio::time::sleep_until(due), if oldest.is_some() && deadline.is_none() => {
+                send(&client, &options, &stats, std::mem::take(&mut batch), &shutdown, &mut deadline).await;
                 oldest = None;
             }
-            () = shutdown.notified() => {
-                let deadline = Instant::now() + options.shutdown_timeout;
-                while let Ok(queued) = rx.try_recv() {
-                    queued_bytes.fetch_sub(queued.entry.line.len(), Ordering::Relaxed);
-                    batch.push(&labels[queued.level], queued.entry);
-                    if batch.bytes() >= options.batch_max_bytes {
-                        send(&client, &options, &stats, std::mem::take(&mut batch), Some(deadline)).await;
-                    }
-                }
-                send(&client, &options, &stats, batch, Some(deadline)).await;
-                return;
+            () = shutdown.notified(), if deadline.is_none() => {
+                stop_at(&mut deadline);
             }
+            () = std::future::ready(()), if deadline.is_some() => break,
         }
     }
-    send(&client, &options, &stats, batch, Some(Instant::now() + options.shutdown_timeout)).await;
+    // Stopping (or the layer is gone): everything still queued, within the deadline.
+    stop_at(&mut deadline);
+    while let Ok(queued) = rx.try_recv() {
+        queued_bytes.fetch_sub(queued.entry.line.len(), Ordering::Relaxed);
+        batch.push(&labels[queued.level], queued.entry);
+        if batch.bytes() >= options.batch_max_bytes {
+            send(&client, &options, &stats, std::mem::take(&mut batch), &shutdown, &mut deadline).await;
+        }
+    }
+    send(&client, &options, &stats, batch, &shutdown, &mut deadline).await;
 }
 
+/// Pushes one batch and counts the outcome. A shutdown request during the push sets the deadline, so a
+/// push stuck in retries ends in time; lines not delivered by then count as failed.
 async fn send(
     client: &LokiClient,
     options: &LokiLayerOptions,
     stats: &LokiStats,
     batch: Batch,
-    deadline: Option<Instant>,
+    shutdown: &tokio::sync::Notify,
+    deadline: &mut Option<Instant>,
 ) {
     if batch.is_empty() {
         return;
     }
     let lines = batch.lines();
-    let push = client.push(&batch, &options.retry, deadline, |_| {
+    let push = client.push(&batch, &options.retry, *deadline, |_| {
         stats.retries.fetch_add(1, Ordering::Relaxed);
     });
-    let outcome = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, push).await.unwrap_or_else(|_| {
-            Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() })
-        }),
-        None => push.await,
+    let mut push = std::pin::pin!(push);
+    let gave_up = || Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() });
+    let outcome = match *deadline {
+        Some(at) => tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up()),
+        None => tokio::select! {
+            outcome = &mut push => outcome,
+            () = shutdown.notified() => {
+                let at = *deadline.get_or_insert_with(|| Instant::now() + options.shutdown_timeout);
+                tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up())
+            }
+        },
     };
     match outcome {
         Ok(()) => {
