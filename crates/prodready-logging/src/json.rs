@@ -134,7 +134,6 @@ where
     escape_into(out, meta.target());
     let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(8);
     event.record(&mut JsonVisitor { fields: &mut fields });
-    let own = fields.len();
     let mut correlation = Correlation::default();
     if let Some(scope) = ctx.event_scope(event) {
         let mut innermost = true;
@@ -165,7 +164,6 @@ where
             correlation.span_id = Some(span_context.span_id().to_string());
         }
     }
-    let _ = own;
     for (name, value) in &fields {
         out.push(',');
         escape_into(out, name);

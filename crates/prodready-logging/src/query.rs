@@ -63,7 +63,13 @@ pub async fn query_range(base_url: &str, query: &Query) -> Result<Vec<QueryLine>
         ])
         .send()
         .await
-        .map_err(|e| Error::Loki(format!("cannot reach Loki at {base_url}: {}", e.without_url())))?;
+        .map_err(|e| {
+            Error::Loki(format!(
+                "cannot reach Loki at {}: {}",
+                crate::loki::display_url(base_url),
+                crate::loki::http_error(e)
+            ))
+        })?;
     let status = response.status();
     let body = response.text().await.map_err(|e| Error::Loki(format!("reading Loki's answer: {e}")))?;
     if !status.is_success() {

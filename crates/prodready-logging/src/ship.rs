@@ -6,10 +6,11 @@
 //!   `app.log*` in the globs to read what was written just before a copy). Compressed files are skipped.
 //! - A reader thread turns lines into batches (by size and age). JSON lines give their timestamp
 //!   (`timestamp`, `ts`, `time` or `@timestamp`) and the configured label fields; other lines are stamped
-//!   when read. Batches go through a channel of two: when Loki is slow or down, reading stops instead of
-//!   buffering (memory stays bounded whatever the outage).
+//!   when read. Batches go through a channel of one: when Loki is slow or down, reading stops instead of
+//!   buffering (two batches wait besides the one in flight, whatever the outage).
 //! - The sender pushes each batch, retrying 429, 5xx and transport errors for as long as it takes; a
-//!   batch rejected with another 4xx is dropped and counted, and the pipeline goes on. Only after Loki
+//!   batch rejected with 400 or 422 is dropped and counted, one refused with 413 is split, and the
+//!   pipeline goes on; other 4xx (a proxy, a token, a wrong URL) are retried like 5xx. Only after Loki
 //!   acknowledged a batch does its position move: the positions file is replaced atomically (temporary
 //!   file, rename; fsynced at most once a second and at exit). Before each push the positions file also
 //!   records how far the batch in flight reaches, so after a crash the lines sent again are counted as
@@ -90,6 +91,8 @@ pub struct ShipStats {
     pub lines_rejected: AtomicU64,
     /// Files truncated in place before they were read to the end (the unread rest is lost).
     pub truncations: AtomicU64,
+    /// Files found while another file with the same first line was being read (they wait their turn).
+    pub fingerprint_collisions: AtomicU64,
     pub retries: AtomicU64,
     pub lines_resent: AtomicU64,
     pub files_watched: AtomicU64,
@@ -130,6 +133,12 @@ impl ShipStats {
             "counter",
             "Lines given up on, by reason.",
             &[("{reason=\"rejected\"}", get(&self.lines_rejected))],
+        );
+        metric(
+            names::LOGS_SHIP_FINGERPRINT_COLLISIONS_TOTAL,
+            "counter",
+            "Files found while another file with the same first line was being read.",
+            &[("", get(&self.fingerprint_collisions))],
         );
         metric(
             names::LOGS_SHIP_TRUNCATIONS_TOTAL,
@@ -296,6 +305,8 @@ struct Tail {
     known: HashMap<String, (u64, u64)>,
     /// Which reader goes first in the next pass, so a full batch never starves the same files.
     turn: usize,
+    /// Files already reported as sharing a first line with another.
+    collisions: std::collections::HashSet<(u64, u64)>,
     stats: Arc<ShipStats>,
     buffer: Vec<u8>,
 }
@@ -394,7 +405,19 @@ impl Tail {
                 let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
                 if own_size >= reader.offset && !rewritten {
                     // Our file is intact (renamed out of the globs, or a different file that happens to
-                    // start with the same line): keep draining ours.
+                    // start with the same first line): keep draining ours; the other is read once ours
+                    // is done. Say so once: two live files with one first line cannot both be followed.
+                    for (path, inode, _) in candidates {
+                        if self.collisions.insert(*inode) {
+                            self.stats.fingerprint_collisions.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                path = %path.display(),
+                                other = %reader.path.display(),
+                                "two files start with the same first line; the second waits until the first is \
+                                 done (give files distinct first lines, or ship them with separate globs)"
+                            );
+                        }
+                    }
                     continue;
                 }
                 if let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size)
@@ -450,7 +473,8 @@ impl Tail {
             }
             let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
             let at_end = size <= reader.offset + reader.partial.len() as u64;
-            let keep = if size < reader.offset || rewritten {
+            let truncated = size < reader.offset || rewritten;
+            let keep = if truncated {
                 // Truncated in place. Unless a copy holds the rest (it takes over next pass), what was not
                 // read is gone; the new content has its own fingerprint and reader.
                 if !copies.contains(fp) {
@@ -463,8 +487,12 @@ impl Tail {
             } else {
                 true
             };
-            if !keep {
+            // Only a truncated file's position carries over to another file with its fingerprint (the
+            // copy copytruncate made); a file read to its end and gone leaves nothing to resume.
+            if !keep && truncated {
                 known.insert(fp.clone(), (reader.offset, reader.resend_until));
+            } else if !keep {
+                known.remove(fp);
             }
             keep
         });
@@ -626,7 +654,8 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
     positions.version = 1;
     let stats = Arc::new(ShipStats::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(2);
+    // One batch queued and one the reader holds while it waits: two batches besides the one in flight.
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(1);
 
     let metrics = match options.metrics_addr {
         Some(addr) => Some(serve_metrics(addr, stats.clone()).await?),
@@ -643,6 +672,7 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
                 .map(|(fp, p)| (fp.clone(), (p.offset, p.sent.max(p.offset))))
                 .collect(),
             turn: 0,
+            collisions: std::collections::HashSet::new(),
             stats: stats.clone(),
             buffer: Vec::new(),
         };

@@ -24,10 +24,13 @@ pub const BACKUP_BYTES: &str = "prodready_backup_last_size_bytes";
 pub const LOGS_SHIP_LINES_SENT_TOTAL: &str = "prodready_logs_ship_lines_sent_total";
 /// `logs ship`: bytes of lines Loki acknowledged.
 pub const LOGS_SHIP_BYTES_SENT_TOTAL: &str = "prodready_logs_ship_bytes_sent_total";
-/// `logs ship`: lines given up on, by `reason` (`rejected`: Loki answered a 4xx other than 429).
+/// `logs ship`: lines given up on, by `reason` (`rejected`: the lines of pushes Loki answered 400 or 422;
+/// Loki may have kept the valid entries of such a push).
 pub const LOGS_SHIP_LINES_DROPPED_TOTAL: &str = "prodready_logs_ship_lines_dropped_total";
 /// `logs ship`: files truncated in place before they were read to the end (their unread rest is lost).
 pub const LOGS_SHIP_TRUNCATIONS_TOTAL: &str = "prodready_logs_ship_truncations_total";
+/// `logs ship`: files found while another file with the same first line was being read.
+pub const LOGS_SHIP_FINGERPRINT_COLLISIONS_TOTAL: &str = "prodready_logs_ship_fingerprint_collisions_total";
 /// `logs ship`: pushes retried after a 429, a 5xx or a transport error.
 pub const LOGS_SHIP_RETRIES_TOTAL: &str = "prodready_logs_ship_retries_total";
 /// `logs ship`: lines sent again after a restart because their batch was in flight (possible duplicates).

@@ -153,7 +153,6 @@ impl SecretSource for AwsStore {
                     created: entry.created_date().map(rfc3339),
                     changed: entry.last_changed_date().map(rfc3339),
                     versions: entry.secret_versions_to_stages().map(|v| v.len()),
-                    deletion_date: None,
                 });
             }
             match page.next_token() {

@@ -125,8 +125,8 @@ impl<S: SecretSource> CachingClient<S> {
         }
     }
 
-    /// Reads the store now, whatever the TTL says, and caches the result. On an error the cached value
-    /// (if any) stays.
+    /// Reads the store now, whatever the TTL says, and caches the result. On a transient error the
+    /// cached value (if any) stays; a secret that is gone (not found, scheduled for deletion) is dropped.
     pub async fn refresh(&self, name: &str) -> Result<SecretString> {
         self.fetch(name).await
     }

@@ -59,13 +59,7 @@ impl SecretSource for EnvStore {
             .vars
             .iter()
             .filter(|(k, _)| k.starts_with(prefix) && check_name(k).is_ok())
-            .map(|(k, _)| SecretMeta {
-                name: k.clone(),
-                created: None,
-                changed: None,
-                versions: Some(1),
-                deletion_date: None,
-            })
+            .map(|(k, _)| SecretMeta { name: k.clone(), created: None, changed: None, versions: Some(1) })
             .collect())
     }
 }

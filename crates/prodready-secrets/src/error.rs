@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No secret with this name (or it is outside the configured prefix).
+    /// No secret with this name.
     #[error("no secret `{0}`; `prodready secrets list` shows what there is")]
     NotFound(String),
     /// The secret exists but has no version with this id or stage.

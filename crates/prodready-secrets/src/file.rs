@@ -146,7 +146,6 @@ impl SecretSource for FileStore {
                     created: Some(entry.created.clone()),
                     changed: Some(entry.changed.clone()),
                     versions: Some(entry.versions.len()),
-                    deletion_date: None,
                 })
                 .collect())
         })

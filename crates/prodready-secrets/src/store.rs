@@ -58,9 +58,6 @@ pub struct SecretMeta {
     /// Number of versions kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versions: Option<usize>,
-    /// RFC 3339 time after which a deleted secret is purged; `None` for a live secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deletion_date: Option<String>,
 }
 
 /// One version in a secret's history: what `history` shows. Never a value.

@@ -241,8 +241,8 @@ pub enum LogsCommand {
         after_help = "Files come from [logging.ship] paths (globs; include rotated names such as app.log* so \
 lines written just before a copytruncate are read too). A file's position is committed only after Loki
 acknowledged its lines; after a crash the agent resumes there and counts what it sends again. 429, 5xx
-and connection errors are retried without end (reading pauses meanwhile); another 4xx drops that batch,
-counts it and goes on. SIGINT or SIGTERM: push what was read (5 s at most), commit, exit 0.
+and connection errors are retried without end (reading pauses meanwhile), and so are 401/403/404/408;
+400 and 422 drop that batch, count it and go on; 413 splits the batch. SIGINT or SIGTERM: push what was read (5 s at most), commit, exit 0.
 
 Examples:
   prodready logs ship

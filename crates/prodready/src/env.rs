@@ -18,6 +18,8 @@ pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 
 /// The key of the local secrets store (64 hex characters), used instead of `[secrets] key_file`.
 pub const SECRETS_KEY: &str = "PRODREADY_SECRETS_KEY";
+/// The executable search path; `secrets exec --pristine` resolves the program through it.
+pub const PATH: &str = "PATH";
 /// Set by `secrets exec` in its child, so a nested `secrets exec` is refused.
 pub const SECRETS_EXEC: &str = "PRODREADY_SECRETS_EXEC";
 

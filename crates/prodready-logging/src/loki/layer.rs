@@ -62,7 +62,8 @@ pub struct LokiStats {
     pub sent_batches: AtomicU64,
     /// Lines dropped because the queue was full (Loki slow or down, or a burst).
     pub dropped_queue_full: AtomicU64,
-    /// Lines in batches Loki rejected (400, 422) or refused as too large (413).
+    /// Lines of pushes Loki rejected (400, 422; Loki may have kept their valid entries), and single lines
+    /// refused as too large (413; larger batches are split).
     pub dropped_rejected: AtomicU64,
     /// Lines in batches still failing after the last retry.
     pub dropped_failed: AtomicU64,
@@ -238,34 +239,43 @@ async fn send(
     shutdown: &tokio::sync::Notify,
     deadline: &mut Option<Instant>,
 ) {
-    if batch.is_empty() {
-        return;
-    }
-    let lines = batch.lines();
-    let push = client.push(&batch, &options.retry, *deadline, |_| {
-        stats.retries.fetch_add(1, Ordering::Relaxed);
-    });
-    let mut push = std::pin::pin!(push);
-    let gave_up = || Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() });
-    let outcome = match *deadline {
-        Some(at) => tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up()),
-        None => tokio::select! {
-            outcome = &mut push => outcome,
-            () = shutdown.notified() => {
-                let at = *deadline.get_or_insert_with(|| Instant::now() + options.shutdown_timeout);
-                tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up())
+    // Halves of a batch refused as too large (413) go next, in order.
+    let mut parts = vec![batch];
+    while let Some(batch) = parts.pop() {
+        if batch.is_empty() {
+            continue;
+        }
+        let lines = batch.lines();
+        let push = client.push(&batch, &options.retry, *deadline, |_| {
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut push = std::pin::pin!(push);
+        let gave_up = || Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() });
+        let outcome = match *deadline {
+            Some(at) => tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up()),
+            None => tokio::select! {
+                outcome = &mut push => outcome,
+                () = shutdown.notified() => {
+                    let at = *deadline.get_or_insert_with(|| Instant::now() + options.shutdown_timeout);
+                    tokio::time::timeout_at(at, &mut push).await.unwrap_or_else(|_| gave_up())
+                }
+            },
+        };
+        match outcome {
+            Ok(()) => {
+                LokiStats::add(&stats.sent_lines, lines);
+                stats.sent_batches.fetch_add(1, Ordering::Relaxed);
             }
-        },
-    };
-    match outcome {
-        Ok(()) => {
-            LokiStats::add(&stats.sent_lines, lines);
-            stats.sent_batches.fetch_add(1, Ordering::Relaxed);
+            Err(PushError::TooLarge { .. }) => match batch.split() {
+                Some((first, second)) => {
+                    parts.push(second);
+                    parts.push(first);
+                }
+                None => LokiStats::add(&stats.dropped_rejected, lines),
+            },
+            Err(PushError::Rejected { .. }) => LokiStats::add(&stats.dropped_rejected, lines),
+            Err(PushError::Retryable { .. }) => LokiStats::add(&stats.dropped_failed, lines),
         }
-        Err(PushError::Rejected { .. } | PushError::TooLarge { .. }) => {
-            LokiStats::add(&stats.dropped_rejected, lines);
-        }
-        Err(PushError::Retryable { .. }) => LokiStats::add(&stats.dropped_failed, lines),
     }
 }
 

@@ -115,3 +115,31 @@ fn labels_follow_loki_rules() {
     assert_eq!(labels.selector(), r#"{a="1", b="x\"y"}"#);
     assert_eq!(Labels::parse(&labels.selector()).unwrap(), labels);
 }
+
+#[test]
+fn credentials_in_a_loki_url_are_never_shown() {
+    use prodready_logging::loki::display_url;
+    assert_eq!(
+        display_url("https://tenant:s3cr3t@loki.example:3100/prefix"),
+        "https://***@loki.example:3100/prefix"
+    );
+    assert_eq!(display_url("http://127.0.0.1:3100"), "http://127.0.0.1:3100");
+    let err = LokiClient::new(&LokiClientOptions::new("ftp://tenant:s3cr3t@loki")).unwrap_err().to_string();
+    assert!(!err.contains("s3cr3t") && err.contains("***@loki"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_query_names_the_cause_and_not_the_credentials() {
+    let port = prodready_test_support::free_port();
+    let query = prodready_logging::query::Query {
+        logql: "{a=\"b\"}".into(),
+        since: Duration::from_secs(60),
+        limit: 1,
+    };
+    let err = prodready_logging::query::query_range(&format!("http://user:s3cr3t@127.0.0.1:{port}"), &query)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cr3t"), "{err}");
+    assert!(err.to_lowercase().contains("connect"), "the cause is named: {err}");
+}

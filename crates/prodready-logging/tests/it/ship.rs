@@ -272,3 +272,22 @@ async fn lines_without_a_usable_time_follow_the_files_last_time() {
     assert_eq!(at("\"n\":2"), first, "a time Loki would refuse (years old) is not used");
     assert_eq!(at("\"n\":3"), first - 1800 * 1_000_000_000, "+00:30 is half an hour ahead of UTC");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sharing_its_first_line_with_another_is_read_once_the_other_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    std::fs::write(dir.path().join("a.log"), "starting server\nfrom a 1\nfrom a 2\n").unwrap();
+    std::fs::write(dir.path().join("b.log"), "starting server\nfrom b 1\n").unwrap();
+    let agent = Agent::start(dir.path(), &receiver.url(), &["*.log"], &[]);
+    assert!(wait_until(Duration::from_secs(20), || receiver.lines().contains(&"from a 2".to_owned())));
+    // a.log goes (rotated away and deleted): b.log, which waited, is read from its start.
+    std::fs::remove_file(dir.path().join("a.log")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || receiver.lines().contains(&"from b 1".to_owned())),
+        "{:?}",
+        receiver.lines()
+    );
+    agent.stop().await;
+    assert_eq!(receiver.lines().iter().filter(|l| *l == "starting server").count(), 2);
+}

@@ -181,7 +181,7 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
             let options = LoadOptions { prefix, only: only.clone() };
             let secrets = prodready_secrets::load_env(store, &options).await?;
             drop(out);
-            return exec(&secrets, env.get("PATH"), *pristine, command).await;
+            return exec(&secrets, env.get(env::PATH), *pristine, command).await;
         }
     }
     Ok(Exit::Success)
