@@ -405,7 +405,7 @@ async fn run_jobs(
                         Error::Database(
                             format!(
                                 "{} (another session is waiting for an exclusive lock on it)",
-                                pg::chain(&e)
+                                prodready_stdx::error::chain(&e)
                             )
                             .into(),
                         )

@@ -3,6 +3,9 @@ use std::path::PathBuf;
 /// Everything that can stop a backup, verification, restore or prune.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The database could not be reached (or the URL is invalid).
+    #[error(transparent)]
+    Connect(#[from] prodready_pg::Error),
     /// The database refused or dropped us.
     #[error("database: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -54,7 +57,13 @@ impl Error {
     /// Whether the caller asked for something that cannot be (an unknown id, a bad argument) rather than
     /// the job failing.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::NotFound(_) | Error::Invalid(_) | Error::TargetNotEmpty(_))
+        matches!(
+            self,
+            Error::NotFound(_)
+                | Error::Invalid(_)
+                | Error::TargetNotEmpty(_)
+                | Error::Connect(prodready_pg::Error::InvalidUrl(_) | prodready_pg::Error::Tls(_))
+        )
     }
 }
 

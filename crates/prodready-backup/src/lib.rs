@@ -38,19 +38,3 @@ pub use s3::S3Options;
 pub use store::{MANIFEST, Store};
 pub use tools::Tools;
 pub use verify::{VerifyOptions, verify, verify_quick};
-
-/// Connects to PostgreSQL the way every prodready component does (TLS when offered, `sslmode` honoured, a
-/// connect timeout) and spawns the connection driver.
-pub async fn connect(url: &str) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
-    pg::connect(url).await
-}
-
-/// The database name a URL points at.
-pub fn database_name(url: &str) -> Result<String> {
-    pg::dbname(url)
-}
-
-/// `host:port/dbname` of a database URL, never its password.
-pub fn describe_url(url: &str) -> String {
-    pg::describe(url)
-}

@@ -1,15 +1,19 @@
-//! Backup metrics in Prometheus' text format, for a node-exporter textfile or a Pushgateway. A backup run
-//! and a verification each report a disjoint set of metrics, so both can feed one Pushgateway group or
-//! sit in two textfiles without colliding.
+//! Backup metrics, as a `prometheus-client` registry that the caller writes to a node-exporter textfile,
+//! pushes to a Pushgateway or serves (see `prodready-metrics`). A backup run and a verification each
+//! report a disjoint set of metrics, so both can feed one Pushgateway group or sit in two textfiles
+//! without colliding.
 
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 
-use prodready_metrics_alerts::names;
+use prodready_metrics::names;
+use prodready_metrics::prometheus_client::metrics::family::Family;
+use prodready_metrics::prometheus_client::metrics::gauge::Gauge;
+use prodready_metrics::prometheus_client::registry::Registry;
 
 use crate::catalog::BackupInfo;
 use crate::retention::unix;
 
-/// What one `backup run` reports.
+/// What one backup run reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMetrics {
     pub database: String,
@@ -21,7 +25,7 @@ pub struct RunMetrics {
     pub size_bytes: Option<u64>,
 }
 
-/// What one `backup verify` reports.
+/// What one verification reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifyMetrics {
     pub database: String,
@@ -38,78 +42,55 @@ pub fn from_catalog(backups: &[BackupInfo], database: &str) -> (Option<i64>, Opt
     (success, verified)
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, database: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{database=\"{}\"}} {value}",
-        escape(database)
-    );
+type Labels = Vec<(String, String)>;
+
+fn labels(database: &str) -> Labels {
+    vec![("database".to_owned(), database.to_owned())]
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+fn int(registry: &mut Registry, name: &str, help: &str, database: &str, value: i64) {
+    let family = Family::<Labels, Gauge>::default();
+    family.get_or_create(&labels(database)).set(value);
+    registry.register(name, help, family);
+}
+
+fn float(registry: &mut Registry, name: &str, help: &str, database: &str, value: f64) {
+    let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    family.get_or_create(&labels(database)).set(value);
+    registry.register(name, help, family);
 }
 
 impl RunMetrics {
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::default();
         let db = &self.database;
-        gauge(
-            &mut out,
-            names::BACKUP_LAST_RUN_SUCCESS,
-            "1 when the last backup run succeeded, 0 when it failed",
-            db,
-            u8::from(self.success),
-        );
+        let help = "1 when the last backup run succeeded, 0 when it failed";
+        int(&mut r, names::BACKUP_LAST_RUN_SUCCESS, help, db, i64::from(self.success));
         if let Some(t) = self.last_success_unix {
-            gauge(&mut out, names::BACKUP_LAST_SUCCESS, "Unix time of the newest committed backup", db, t);
+            int(&mut r, names::BACKUP_LAST_SUCCESS, "Unix time of the newest committed backup", db, t);
         }
         if let Some(d) = self.duration_seconds {
-            gauge(
-                &mut out,
-                names::BACKUP_DURATION_SECONDS,
-                "Duration of the last successful backup run in seconds",
-                db,
-                d,
-            );
+            let help = "Duration of the last successful backup run in seconds";
+            float(&mut r, names::BACKUP_DURATION_SECONDS, help, db, d);
         }
         if let Some(b) = self.size_bytes {
-            gauge(&mut out, names::BACKUP_BYTES, "Stored size of the last successful backup in bytes", db, b);
+            let help = "Stored size of the last successful backup in bytes";
+            int(&mut r, names::BACKUP_BYTES, help, db, i64::try_from(b).unwrap_or(i64::MAX));
         }
-        out
+        r
     }
 }
 
 impl VerifyMetrics {
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::default();
         let db = &self.database;
-        gauge(
-            &mut out,
-            names::BACKUP_LAST_VERIFY_RUN_SUCCESS,
-            "1 when the last verification passed, 0 when it failed",
-            db,
-            u8::from(self.success),
-        );
+        let help = "1 when the last verification passed, 0 when it failed";
+        int(&mut r, names::BACKUP_LAST_VERIFY_RUN_SUCCESS, help, db, i64::from(self.success));
         if let Some(t) = self.last_verify_success_unix {
-            gauge(
-                &mut out,
-                names::BACKUP_LAST_VERIFY_SUCCESS,
-                "Unix time of the newest successful restore verification",
-                db,
-                t,
-            );
+            let help = "Unix time of the newest successful restore verification";
+            int(&mut r, names::BACKUP_LAST_VERIFY_SUCCESS, help, db, t);
         }
-        out
+        r
     }
-}
-
-/// Writes a node-exporter textfile atomically (a temporary file, then rename), so the collector never
-/// reads half a file.
-pub fn write_textfile(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map_or_else(|| "metrics".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -248,15 +248,7 @@ impl LocalStore {
         }
         let dir = path.parent().expect("an object path has a parent");
         std::fs::create_dir_all(dir).map_err(|e| store_err(dir, e))?;
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| store_err(&path, e))
+        prodready_stdx::fs::write_atomic(&path, bytes).map_err(|e| store_err(&path, e))
     }
 }
 

@@ -83,7 +83,11 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
     let scratch = scratch_name(&manifest.id);
     let (admin, admin_driver) = pg::connect(&options.scratch_url).await?;
     admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))).await.map_err(
-        |e| Error::Database(format!("cannot create the scratch database: {}", pg::chain(&e)).into()),
+        |e| {
+            Error::Database(
+                format!("cannot create the scratch database: {}", prodready_stdx::error::chain(&e)).into(),
+            )
+        },
     )?;
     let outcome = check_in_scratch(store, manifest, options, &scratch, &mut checked).await;
     let dropped =
@@ -95,7 +99,10 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
         Err(e) => problems.push(format!("restore failed: {e}")),
     }
     if let Err(e) = dropped {
-        problems.push(format!("could not drop the scratch database {scratch}: {}", pg::chain(&e)));
+        problems.push(format!(
+            "could not drop the scratch database {scratch}: {}",
+            prodready_stdx::error::chain(&e)
+        ));
     } else {
         checked.push(format!("scratch database {scratch} dropped"));
     }
@@ -147,7 +154,7 @@ async fn check_in_scratch(
     checked.push(format!("row counts of {} tables", manifest.tables.len()));
 
     match client.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck").await {
-        Err(e) => checked.push(format!("amcheck unavailable: {}", pg::chain(&e))),
+        Err(e) => checked.push(format!("amcheck unavailable: {}", prodready_stdx::error::chain(&e))),
         Ok(()) => {
             let indexes = client
                 .query(
@@ -166,7 +173,7 @@ async fn check_in_scratch(
                 if let Err(e) =
                     client.execute("SELECT bt_index_check($1::text::regclass, true)", &[&index]).await
                 {
-                    problems.push(format!("index {index}: {}", pg::chain(&e)));
+                    problems.push(format!("index {index}: {}", prodready_stdx::error::chain(&e)));
                 }
             }
             checked.push(format!("amcheck bt_index_check on {} btree indexes", indexes.len()));
@@ -175,7 +182,7 @@ async fn check_in_scratch(
     for sql in &options.smoke_sql {
         match client.batch_execute(sql).await {
             Ok(()) => checked.push(format!("smoke SQL: {sql}")),
-            Err(e) => problems.push(format!("smoke SQL `{sql}`: {}", pg::chain(&e))),
+            Err(e) => problems.push(format!("smoke SQL `{sql}`: {}", prodready_stdx::error::chain(&e))),
         }
     }
     drop(client);

@@ -66,8 +66,8 @@ pub async fn query_range(base_url: &str, query: &Query) -> Result<Vec<QueryLine>
         .map_err(|e| {
             Error::Loki(format!(
                 "cannot reach Loki at {}: {}",
-                crate::loki::display_url(base_url),
-                crate::loki::http_error(e)
+                prodready_stdx::redact::url(base_url),
+                prodready_stdx::error::chain(&e.without_url())
             ))
         })?;
     let status = response.status();

@@ -8,8 +8,9 @@
 //!   (axum's matched path, never the raw path, when the `axum` feature is on), path with sensitive query
 //!   parameters redacted, status, latency, bytes sent, user agent and client address. The level follows
 //!   the status class: 5xx `error`, 4xx `warn`, anything else `info`.
-//! - `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` are always shown as `[REDACTED]`
-//!   when asked to log headers; query parameters such as `token` and `password` likewise.
+//! - Headers with secret-looking names (`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`,
+//!   `X-Api-Key`...) are always shown as `[REDACTED]` when asked to log headers; query parameters such as
+//!   `token` and `password` likewise (the one list is `prodready_stdx::redact::is_secret_name`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,8 +26,7 @@ use http_body::{Body, Frame};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-const REDACTED: &str = "[REDACTED]";
-const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const REDACTED: &str = prodready_stdx::redact::MASK;
 
 type RouteFn = dyn Fn(&http::Extensions) -> Option<String> + Send + Sync;
 
@@ -58,21 +58,8 @@ impl Default for RequestLogLayer {
         Self {
             options: Arc::new(Options {
                 header: HeaderName::from_static("x-request-id"),
-                redact_query: [
-                    "token",
-                    "access_token",
-                    "refresh_token",
-                    "password",
-                    "secret",
-                    "api_key",
-                    "apikey",
-                    "key",
-                    "signature",
-                    "code",
-                ]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+                // Secret-looking names (`token`, `password`, `api_key`, `code`...) are always masked.
+                redact_query: Vec::new(),
                 log_headers: Vec::new(),
                 route: None,
             }),
@@ -157,43 +144,12 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
         .then(|| text.to_owned())
 }
 
-/// `path?query` with the values of sensitive parameters replaced.
-pub(crate) fn redact_path(uri: &http::Uri, sensitive: &[String]) -> String {
-    let Some(query) = uri.query() else { return uri.path().to_owned() };
-    let redacted: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if sensitive.iter().any(|s| s.eq_ignore_ascii_case(&percent_decode(key))) => {
-                format!("{key}={REDACTED}")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{}?{}", uri.path(), redacted.join("&"))
-}
-
-fn percent_decode(text: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(hi * 16 + lo);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
+/// `path?query` with the values of secret-looking parameters (and of those configured) masked.
+pub(crate) fn redact_path(uri: &http::Uri, also: &[String]) -> String {
+    match uri.query() {
+        Some(query) => format!("{}?{}", uri.path(), prodready_stdx::redact::query(query, also)),
+        None => uri.path().to_owned(),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn default_route(_extensions: &http::Extensions) -> Option<String> {
@@ -254,7 +210,7 @@ where
             .iter()
             .filter_map(|name| {
                 let value = request.headers().get(name)?;
-                let shown = if SENSITIVE_HEADERS.contains(&name.as_str()) {
+                let shown = if prodready_stdx::redact::is_secret_name(name.as_str()) {
                     REDACTED.to_owned()
                 } else {
                     String::from_utf8_lossy(value.as_bytes()).into_owned()

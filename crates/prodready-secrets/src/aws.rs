@@ -346,14 +346,9 @@ impl HttpStatus for aws_sdk_secretsmanager::config::http::HttpResponse {
 }
 
 /// The error's sources, without its `Debug` context.
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut out = Vec::new();
-    let mut next = err.source();
-    while let Some(e) = next {
-        out.push(e.to_string());
-        next = e.source();
-    }
-    if out.is_empty() { err.to_string() } else { out.join(": ") }
+/// The causes of an SDK error (its own text is only "dispatch failure").
+fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    err.source().map_or_else(|| err.to_string(), prodready_stdx::error::chain)
 }
 
 fn rfc3339(date: &DateTime) -> String {

@@ -399,7 +399,7 @@ impl Inner {
             if let (Some(hex_key), Key::File(path)) = (&new_key, &self.key) {
                 write_key_file(path, hex_key)?;
             }
-            self.save(dir, &doc)?;
+            self.save(&doc)?;
         }
         Ok(out)
     }
@@ -436,14 +436,14 @@ impl Inner {
         Ok(Some(doc))
     }
 
-    fn save(&self, dir: &Path, doc: &Document) -> Result<()> {
-        // NamedTempFile creates the file with mode 0600.
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        serde_json::to_writer_pretty(&mut tmp, doc).map_err(|e| Error::io(tmp.path(), e.into()))?;
-        tmp.write_all(b"\n").map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&self.path).map_err(|e| Error::io(&self.path, e.error))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    /// Replaces the store file: a synced 0600 temporary file renamed over it, then the directory synced.
+    fn save(&self, doc: &Document) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::io(&self.path, e.into()))?;
+        bytes.push(b'\n');
+        prodready_stdx::fs::AtomicWrite::new()
+            .mode(0o600)
+            .write(&self.path, &bytes)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// The cipher from the configured key; with `create`, a missing key file is created (first use).

@@ -31,7 +31,7 @@ impl TestDb {
         let admin_url = base_database_url();
         let admin = connect(&admin_url).await;
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("CREATE DATABASE");
-        let url = with_database(&admin_url, &name);
+        let url = prodready_pg::with_dbname(&admin_url, &name);
         Self { name, url, admin_url }
     }
 
@@ -70,38 +70,11 @@ impl Drop for TestDb {
 
 /// Connects and drives the connection on the current runtime.
 pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
-        let shown = url.split_once('@').map_or(url, |(_, host)| host);
+    let (client, _driver) = prodready_pg::connect(url, "prodready-tests").await.unwrap_or_else(|e| {
         panic!(
-            "PostgreSQL is not reachable at {shown}: {e}; start it with \
+            "PostgreSQL is not reachable: {e}; start it with \
              `pg_ctlcluster --skip-systemctl-redirect 15 main start` or set DATABASE_URL"
         )
     });
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
     client
-}
-
-/// `url` with its database name replaced by `db`.
-fn with_database(url: &str, db: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let (head, tail) = url.split_at(authority_start);
-    let query = tail.find('?').map_or("", |i| &tail[i..]);
-    let authority = tail.split(['/', '?']).next().unwrap_or("");
-    format!("{head}{authority}/{db}{query}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_the_database_name() {
-        let check = |url: &str, expected: &str| assert_eq!(with_database(url, "x"), expected, "{url}");
-        check("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/x");
-        check("postgres://u:p@h:5432/db?sslmode=disable", "postgres://u:p@h:5432/x?sslmode=disable");
-        check("postgres://h", "postgres://h/x");
-        check("postgresql://h?connect_timeout=2", "postgresql://h/x?connect_timeout=2");
-    }
 }

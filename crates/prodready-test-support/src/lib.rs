@@ -1,6 +1,8 @@
 //! Fixtures for prodready's tests: real peers, never doubles.
 //!
 //! - [`TestDb`]: a fresh, uniquely named PostgreSQL database, dropped afterwards.
+//! - [`Cluster`]: a throwaway PostgreSQL cluster (own data directory and port) for server settings the
+//!   shared server must not get (TLS, preloaded libraries).
 //! - [`Moto`], [`Prometheus`], [`Alertmanager`], [`Pushgateway`], [`Oteltap`]: real peer processes on free
 //!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
@@ -11,12 +13,14 @@
 //! Peers are provisioned by `cargo xtask peers` (and `cargo xtask test`) into `$PRODREADY_PEERS_DIR`
 //! (default `~/.cache/prodready/peers`).
 
+mod cluster;
 mod db;
 mod loki;
 mod peers;
 mod process;
 mod proxy;
 
+pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use loki::{Failure, LokiReceiver, ReceivedEntry, wait_until};
 pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};

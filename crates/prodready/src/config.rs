@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use prodready_stdx::redact;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env};
@@ -323,17 +324,6 @@ fn default_data_dir(env: &Env) -> PathBuf {
     }
 }
 
-/// What `config show` prints in place of a secret.
-pub const REDACTED: &str = "<redacted>";
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    !key.ends_with("_file")
-        && ["password", "secret", "token", "api_key", "apikey", "passphrase", "webhook_url", "private_key"]
-            .iter()
-            .any(|s| key.contains(s))
-}
-
 fn redact(value: &mut toml::Value, key: &str) {
     // Serializing a TOML date through serde leaves toml's private wrapper table: turn it back into a date.
     if let toml::Value::Table(t) = value {
@@ -347,51 +337,12 @@ fn redact(value: &mut toml::Value, key: &str) {
     match value {
         // HTTP headers carry credentials under many names (Authorization, Cookie, X-Api-Key): hide them all.
         toml::Value::Table(t) if key == "headers" => {
-            t.iter_mut().for_each(|(_, v)| *v = toml::Value::String(REDACTED.to_owned()));
+            t.iter_mut().for_each(|(_, v)| *v = toml::Value::String(redact::MASK.to_owned()));
         }
-        toml::Value::String(s) if is_secret_key(key) => *s = REDACTED.to_owned(),
-        toml::Value::String(s) => *s = redact_url(s),
+        toml::Value::String(s) if redact::is_secret_name(key) => *s = redact::MASK.to_owned(),
+        toml::Value::String(s) => *s = redact::url(s),
         toml::Value::Array(items) => items.iter_mut().for_each(|v| redact(v, key)),
         toml::Value::Table(t) => t.iter_mut().for_each(|(k, v)| redact(v, k)),
         _ => {}
     }
-}
-
-/// Replaces the password of a `scheme://user:password@host/...` URL, any `password=` query parameter, and
-/// secret values of a libpq `key=value` connection string.
-pub fn redact_url(s: &str) -> String {
-    if !s.contains("://") && s.contains('=') {
-        return s
-            .split(' ')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_key(k) => format!("{k}={REDACTED}"),
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
-    let mut out = s.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end =
-            out[authority_start..].find(['/', '?', '#']).map_or(out.len(), |i| authority_start + i);
-        if let Some(at) = out[authority_start..authority_end].rfind('@') {
-            let userinfo = &out[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                out.replace_range(authority_start + colon + 1..authority_start + at, REDACTED);
-            }
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_key(k) => format!("{k}={REDACTED}"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", query.join("&"));
-    }
-    out
 }

@@ -1,6 +1,8 @@
 use std::time::Instant;
 
-use super::{Finding, display_url, http_error, millis};
+use prodready_stdx::redact;
+
+use super::{Finding, http_error, millis};
 use crate::model::Status;
 use crate::spec::HttpCheck;
 
@@ -13,7 +15,7 @@ pub async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
     if let Some(body) = &check.body {
         request = request.body(body.clone());
     }
-    let shown = format!("{} {}", check.method, display_url(&check.url));
+    let shown = format!("{} {}", check.method, redact::url(&check.url));
     let started = Instant::now();
     let response = match request.send().await {
         Ok(r) => r,

@@ -96,35 +96,6 @@ pub fn millis(d: Duration) -> String {
     }
 }
 
-/// A URL fit for a report: user and password dropped, secret-looking query values masked.
-pub fn display_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let start = scheme_end + 3;
-        let end = out[start..].find(['/', '?', '#']).map_or(out.len(), |i| start + i);
-        if let Some(at) = out[start..end].rfind('@') {
-            out.replace_range(start..=start + at, "");
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let masked: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", masked.join("&"));
-    }
-    out
-}
-
-fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "key", "signature", "auth"].iter().any(|s| name.contains(s))
-}
-
 /// A reqwest error, short and without its URL (which may carry credentials): the root cause for
 /// connection failures, else the whole chain.
 pub fn http_error(err: reqwest::Error) -> String {
@@ -133,26 +104,7 @@ pub fn http_error(err: reqwest::Error) -> String {
         return "timed out".to_owned();
     }
     if err.is_connect() {
-        let mut root: &dyn std::error::Error = &err;
-        while let Some(next) = root.source() {
-            root = next;
-        }
-        return format!("cannot connect: {root}");
+        return format!("cannot connect: {}", prodready_stdx::error::root_cause(&err));
     }
-    chain(&err)
-}
-
-/// An error and its causes on one line (reqwest and tokio-postgres hide the useful part in the source).
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
+    prodready_stdx::error::chain(&err)
 }

@@ -1,12 +1,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use prodready_pg::tls::AcceptAny;
+use rustls::pki_types::ServerName;
 
-use super::{Finding, chain, millis};
+use super::{Finding, millis};
 use crate::model::Status;
 use crate::spec::Date;
 
@@ -39,7 +37,7 @@ pub async fn tls(
     {
         Ok(builder) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ReadOnly(provider)))
+            .with_custom_certificate_verifier(Arc::new(AcceptAny::new(provider)))
             .with_no_client_auth(),
         Err(e) => return Finding::error(format!("TLS set-up: {e}")),
     };
@@ -49,7 +47,12 @@ pub async fn tls(
     };
     let stream = match tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await {
         Ok(s) => s,
-        Err(e) => return Finding::fail(format!("{address}: TLS handshake failed: {}", chain(&e))),
+        Err(e) => {
+            return Finding::fail(format!(
+                "{address}: TLS handshake failed: {}",
+                prodready_stdx::error::chain(&e)
+            ));
+        }
     };
     let Some(cert) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
         return Finding::fail(format!("{address} presented no certificate"));
@@ -73,44 +76,5 @@ pub async fn tls(
         )
     } else {
         Finding::pass(format!("{host}: certificate valid until {until} ({days_left} days)"))
-    }
-}
-
-/// Accepts any certificate but still checks handshake signatures, so the session is a real TLS session.
-#[derive(Debug)]
-struct ReadOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for ReadOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

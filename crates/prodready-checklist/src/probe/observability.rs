@@ -1,6 +1,8 @@
 use serde::Deserialize;
 
-use super::{Finding, display_url, http_error};
+use prodready_stdx::redact;
+
+use super::{Finding, http_error};
 
 #[derive(Debug, Deserialize)]
 struct Targets {
@@ -26,7 +28,7 @@ struct Target {
 /// Every active target of Prometheus (or of one job) is up.
 pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&str>) -> Finding {
     let endpoint = format!("{}/api/v1/targets?state=active", url.trim_end_matches('/'));
-    let url = display_url(url);
+    let url = redact::url(url);
     let response = match http.get(&endpoint).send().await {
         Ok(r) => r,
         Err(e) => return Finding::fail(format!("Prometheus at {url}: {}", http_error(e))),
@@ -69,7 +71,7 @@ pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&
 /// Loki answers `/ready`.
 pub async fn loki(http: &reqwest::Client, url: &str) -> Finding {
     let endpoint = format!("{}/ready", url.trim_end_matches('/'));
-    let url = display_url(url);
+    let url = redact::url(url);
     match http.get(&endpoint).send().await {
         Ok(r) if r.status().is_success() => Finding::pass(format!("Loki at {url} is ready")),
         Ok(r) => Finding::fail(format!("Loki at {url}: {} from /ready", r.status())),

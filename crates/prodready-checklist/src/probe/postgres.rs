@@ -2,15 +2,15 @@ use std::time::Instant;
 
 use super::{Finding, millis};
 
-/// Connects (TLS when the server offers it, as libpq's `sslmode=prefer`), reads the server version and
+/// Connects (TLS as the URL's `sslmode` says, `prefer` by default, as libpq), reads the server version and
 /// whether it is a primary. The URL's password never appears in the finding: only host, port and database.
 pub async fn probe(url: &str) -> Finding {
-    let place = prodready_backup::describe_url(url);
+    let place = prodready_pg::describe(url);
     let started = Instant::now();
-    let (client, driver) = match prodready_backup::connect(url).await {
+    let (client, driver) = match prodready_pg::connect(url, "prodready-checklist").await {
         Ok(pair) => pair,
-        Err(prodready_backup::Error::Invalid(e)) => return Finding::error(e),
-        Err(e) => return Finding::fail(e.to_string().trim_start_matches("database: ").to_owned()),
+        Err(e @ prodready_pg::Error::Connect { .. }) => return Finding::fail(e.to_string()),
+        Err(e) => return Finding::error(e.to_string()),
     };
     let row = client
         .query_one("SELECT current_setting('server_version'), pg_is_in_recovery(), coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)", &[])
@@ -25,7 +25,7 @@ pub async fn probe(url: &str) -> Finding {
                 millis(started.elapsed())
             ))
         }
-        Err(e) => Finding::fail(format!("{place}: {}", super::chain(&e))),
+        Err(e) => Finding::fail(format!("{place}: {}", prodready_stdx::error::chain(&e))),
     };
     drop(client);
     let _ = driver.await;

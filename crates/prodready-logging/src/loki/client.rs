@@ -101,7 +101,7 @@ impl LokiClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Invalid(format!(
                 "loki url `{}`: expected http://HOST:PORT or https://HOST:PORT",
-                display_url(&options.url)
+                prodready_stdx::redact::url(&options.url)
             )));
         }
         let http = reqwest::Client::builder()
@@ -130,10 +130,10 @@ impl LokiClient {
         if let Some(tenant) = &self.tenant {
             request = request.header("x-scope-orgid", tenant);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| PushError::Retryable { status: None, message: http_error(e) })?;
+        let response = request.send().await.map_err(|e| PushError::Retryable {
+            status: None,
+            message: prodready_stdx::error::chain(&e.without_url()),
+        })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());
@@ -182,35 +182,4 @@ impl LokiClient {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// A URL as it may be shown: user and password (basic auth for Loki behind a proxy) replaced by `***`.
-pub fn display_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..host_end].rfind('@') {
-                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// A reqwest error with its causes (connection refused, timed out, ...) and without its URL, which may
-/// carry credentials.
-pub(crate) fn http_error(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -8,8 +8,7 @@ pub mod proto;
 
 use std::collections::BTreeMap;
 
-pub(crate) use client::http_error;
-pub use client::{Encoding, LokiClient, LokiClientOptions, PushError, RetryPolicy, display_url};
+pub use client::{Encoding, LokiClient, LokiClientOptions, PushError, RetryPolicy};
 pub use labels::{Labels, check_label_name};
 #[cfg(feature = "ship")]
 pub(crate) use layer::truncate_line;

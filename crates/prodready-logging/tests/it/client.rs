@@ -118,14 +118,8 @@ fn labels_follow_loki_rules() {
 
 #[test]
 fn credentials_in_a_loki_url_are_never_shown() {
-    use prodready_logging::loki::display_url;
-    assert_eq!(
-        display_url("https://tenant:s3cr3t@loki.example:3100/prefix"),
-        "https://***@loki.example:3100/prefix"
-    );
-    assert_eq!(display_url("http://127.0.0.1:3100"), "http://127.0.0.1:3100");
     let err = LokiClient::new(&LokiClientOptions::new("ftp://tenant:s3cr3t@loki")).unwrap_err().to_string();
-    assert!(!err.contains("s3cr3t") && err.contains("***@loki"), "{err}");
+    assert!(!err.contains("s3cr3t") && err.contains("tenant:[REDACTED]@loki"), "{err}");
 }
 
 #[tokio::test]

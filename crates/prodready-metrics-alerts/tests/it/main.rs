@@ -2,7 +2,6 @@
 
 mod alertmanager;
 mod e2e;
-mod exposition;
 mod lint;
 mod pack;
 mod slo;

@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use prodready_backup::catalog::{self, BackupInfo};
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
 use prodready_backup::{metrics, retention, schedule};
+use prodready_metrics::prometheus_client::registry::Registry;
+use prodready_metrics::push::Group;
 use serde::Serialize;
 
 use crate::cli::{BackupCommand, MetricsArgs, StoreArg};
@@ -54,7 +56,7 @@ fn dispatch(
             let bar = Arc::new(Bar::bytes("backing up"));
             let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
             bar.finish();
-            let database_name = prodready_backup::database_name(&options.database_url)?;
+            let database_name = prodready_pg::dbname(&options.database_url)?;
             let (last_success, _) =
                 metrics::from_catalog(&catalog::list(&store).unwrap_or_default(), &database_name);
             let report = metrics::RunMetrics {
@@ -67,7 +69,7 @@ fn dispatch(
                     .map(|m| Duration::from_millis(m.duration_ms).as_secs_f64()),
                 size_bytes: manifest.as_ref().ok().map(prodready_backup::Manifest::size_bytes),
             };
-            publish(runtime, metrics_args, &report.database, &report.render());
+            publish(runtime, metrics_args, &report.database, &report.registry());
             let manifest = manifest?;
             if *json {
                 print_json(&manifest)?;
@@ -113,8 +115,7 @@ fn dispatch(
         }
         BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
             let store = open(cfg, runtime, store)?;
-            let manifest =
-                catalog::manifest(&store, id, Some(&prodready_backup::database_name(cfg.database_url())?))?;
+            let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))
             } else {
@@ -138,7 +139,7 @@ fn dispatch(
                         success: false,
                         last_verify_success_unix: last_verified,
                     };
-                    publish(runtime, metrics_args, &report.database, &report.render());
+                    publish(runtime, metrics_args, &report.database, &report.registry());
                     return Err(e.into());
                 }
             };
@@ -148,7 +149,7 @@ fn dispatch(
                 success: verification.ok,
                 last_verify_success_unix: last_verified,
             };
-            publish(runtime, metrics_args, &report.database, &report.render());
+            publish(runtime, metrics_args, &report.database, &report.registry());
             if *json {
                 print_json(&verification)?;
             } else {
@@ -172,8 +173,7 @@ fn dispatch(
         }
         BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
             let store = open(cfg, runtime, store)?;
-            let manifest =
-                catalog::manifest(&store, id, Some(&prodready_backup::database_name(cfg.database_url())?))?;
+            let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
             let options = RestoreOptions {
                 target_url: into.clone(),
                 jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
@@ -198,7 +198,7 @@ fn dispatch(
             }
             let restored = Restored {
                 id: &manifest.id,
-                target: prodready_backup::describe_url(into),
+                target: prodready_pg::describe(into),
                 tables: report.tables,
                 rows: report.rows,
                 sequences: report.sequences,
@@ -281,9 +281,9 @@ fn dispatch(
 }
 
 /// Sends metrics where the flags say; a failure is a warning, never a replacement for the job's own result.
-fn publish(runtime: &tokio::runtime::Runtime, args: &MetricsArgs, database: &str, text: &str) {
-    if let Err(e) = try_publish(runtime, args, database, text) {
-        let _ = writeln!(std::io::stderr(), "warning: {e:#}");
+fn publish(runtime: &tokio::runtime::Runtime, args: &MetricsArgs, database: &str, registry: &Registry) {
+    if let Err(e) = try_publish(runtime, args, database, registry) {
+        let _ = writeln!(std::io::stderr(), "warning: {e}");
     }
 }
 
@@ -292,48 +292,16 @@ fn try_publish(
     runtime: &tokio::runtime::Runtime,
     args: &MetricsArgs,
     database: &str,
-    text: &str,
-) -> anyhow::Result<()> {
+    registry: &Registry,
+) -> prodready_metrics::Result<()> {
     if let Some(path) = &args.textfile {
-        metrics::write_textfile(path, text)
-            .with_context(|| format!("cannot write the metrics textfile {}", path.display()))?;
+        prodready_metrics::textfile::write(path, registry)?;
     }
     if let Some(url) = &args.pushgateway {
-        let endpoint = format!(
-            "{}/metrics/job/prodready-backup/database@base64/{}",
-            url.trim_end_matches('/'),
-            base64url(database)
-        );
-        let sent = runtime.block_on(async {
-            reqwest::Client::new()
-                .post(&endpoint)
-                .header("content-type", "text/plain; version=0.0.4")
-                .body(text.to_owned())
-                .timeout(Duration::from_secs(15))
-                .send()
-                .await
-        });
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => anyhow::bail!("the Pushgateway at {url} refused the metrics: {}", r.status()),
-            Err(e) => anyhow::bail!("cannot push metrics to the Pushgateway at {url}: {}", e.without_url()),
-        }
+        let group = Group::new("prodready-backup").label("database", database);
+        runtime.block_on(prodready_metrics::push::push(url, &group, registry, Duration::from_secs(15)))?;
     }
     Ok(())
-}
-
-/// URL-safe base64 without padding, as the Pushgateway's `@base64` label encoding expects.
-fn base64url(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
 }
 
 fn open(cfg: &Config, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyhow::Result<Store> {

@@ -63,7 +63,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
             };
             let _guard = prodready_logging::init(&log)?;
             let report = runtime.block_on(async {
-                tracing::info!(paths = ?options.paths, loki = %config::redact_url(&options.loki.url), positions = %options.positions.display(), "shipping");
+                tracing::info!(paths = ?options.paths, loki = %prodready_stdx::redact::url(&options.loki.url), positions = %options.positions.display(), "shipping");
                 ship(options, shutdown_signal()).await
             })?;
             tracing::info!(

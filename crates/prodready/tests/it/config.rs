@@ -168,23 +168,23 @@ fn a_missing_named_file_is_a_usage_error() {
 
 #[test]
 fn secrets_are_redacted_for_display() {
-    let check = |input: &str, expected: Expect| expected.assert_eq(&config::redact_url(input));
-    check("postgres://app:hunter2@db:5432/app", expect!["postgres://app:<redacted>@db:5432/app"]);
+    let check = |input: &str, expected: Expect| expected.assert_eq(&prodready_stdx::redact::url(input));
+    check("postgres://app:hunter2@db:5432/app", expect!["postgres://app:[REDACTED]@db:5432/app"]);
     check(
         "postgres://app@db/app?password=hunter2&sslmode=require",
-        expect!["postgres://app@db/app?password=<redacted>&sslmode=require"],
+        expect!["postgres://app@db/app?password=[REDACTED]&sslmode=require"],
     );
     check("postgres://db/app", expect!["postgres://db/app"]);
-    check("http://u:p@h:1@x/y", expect!["http://u:<redacted>@x/y"]);
+    check("http://u:p@h:1@x/y", expect!["http://u:[REDACTED]@x/y"]);
     check(
         "host=db user=app password=hunter2 dbname=app",
-        expect!["host=db user=app password=<redacted> dbname=app"],
+        expect!["host=db user=app password=[REDACTED] dbname=app"],
     );
 
     let env = Env::from_pairs([("DATABASE_URL", "postgres://app:hunter2@db/app"), ("HOME", "/h")]);
     let shown = config::load(None, &env).unwrap().config.redacted().to_string();
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(shown.contains("postgres://app:<redacted>@db/app"), "{shown}");
+    assert!(shown.contains("postgres://app:[REDACTED]@db/app"), "{shown}");
 }
 
 #[test]

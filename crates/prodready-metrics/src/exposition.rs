@@ -1,9 +1,10 @@
-//! Prometheus exposition: a registry rendered as OpenMetrics with the right content type, a tower layer
-//! recording RED metrics (requests, errors, latency) per method, matched route and status class, and
-//! process metrics read from `/proc`.
+//! Prometheus exposition: a registry rendered as OpenMetrics 1.0 or as the classic text format 0.0.4,
+//! chosen from the scraper's `Accept` header as Prometheus' own clients do; a tower layer recording RED
+//! metrics (requests, errors, latency) per method, matched route and status class; and process metrics
+//! read from `/proc`.
 //!
 //! ```
-//! use prodready_metrics_alerts::exposition::{self, RedLayer};
+//! use prodready_metrics::exposition::{self, RedLayer};
 //! let mut registry = prometheus_client::registry::Registry::default();
 //! exposition::register_process_metrics(&mut registry);
 //! // For axum, take the route from `MatchedPath`; never the raw path (its cardinality is unbounded).
@@ -31,6 +32,8 @@ use prometheus_client::registry::Registry;
 
 /// The content type of [`encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`encode_text`]'s output.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The registry in OpenMetrics text format (ends with `# EOF`).
 pub fn encode(registry: &Registry) -> String {
@@ -38,6 +41,55 @@ pub fn encode(registry: &Registry) -> String {
     prometheus_client::encoding::text::encode(&mut out, registry).expect("writing to a String cannot fail");
     out
 }
+
+/// The registry in the classic Prometheus text format 0.0.4: what `promtool check metrics`, a
+/// Pushgateway and node-exporter's textfile collector read. Counters keep their `_total` name on the
+/// `HELP`/`TYPE` lines, exemplars, units, `_created` samples and `# EOF` are left out.
+pub fn encode_text(registry: &Registry) -> String {
+    classic::from_openmetrics(&encode(registry))
+}
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 ([`CONTENT_TYPE`]).
+    OpenMetrics,
+    /// The classic text format 0.0.4 ([`TEXT_CONTENT_TYPE`]).
+    Text,
+}
+
+impl Format {
+    /// The format for a scrape with this `Accept` header: OpenMetrics when it names
+    /// `application/openmetrics-text`, the classic format otherwise (also when there is no header).
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let wants_openmetrics = accept.is_some_and(|a| {
+            a.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next().unwrap_or_default();
+                let refused = parts.any(|p| p.replace(' ', "") == "q=0");
+                media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+            })
+        });
+        if wants_openmetrics { Self::OpenMetrics } else { Self::Text }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => CONTENT_TYPE,
+            Self::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+
+    /// `registry` in this format.
+    pub fn encode(self, registry: &Registry) -> String {
+        match self {
+            Self::OpenMetrics => encode(registry),
+            Self::Text => encode_text(registry),
+        }
+    }
+}
+
+mod classic;
 
 type Labels = Vec<(String, String)>;
 
@@ -229,8 +281,10 @@ impl prometheus_client::collector::Collector for ProcessCollector {
     }
 }
 
-/// The `/metrics` endpoint as a tower service: every request gets the registry in OpenMetrics format with
-/// [`CONTENT_TYPE`]. Mount it with your router (`axum::Router::route_service("/metrics", ...)`).
+/// The `/metrics` endpoint as a tower service: a request whose `Accept` header names
+/// `application/openmetrics-text` gets OpenMetrics ([`CONTENT_TYPE`]), any other the classic text
+/// format ([`TEXT_CONTENT_TYPE`]) — see [`Format::negotiate`]. Mount it with your router
+/// (`axum::Router::route_service("/metrics", ...)`).
 #[derive(Clone)]
 pub struct MetricsService {
     registry: Arc<std::sync::Mutex<Registry>>,
@@ -257,10 +311,12 @@ impl<B> tower_service::Service<http::Request<B>> for MetricsService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: http::Request<B>) -> Self::Future {
-        let body = encode(&self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let accept = request.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let body = format.encode(&self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let response = http::Response::builder()
-            .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(http::header::CONTENT_TYPE, format.content_type())
             .body(body)
             .expect("a static header is valid");
         std::future::ready(Ok(response))

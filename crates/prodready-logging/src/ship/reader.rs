@@ -1,248 +1,23 @@
-//! The `logs ship` agent: tails files into Loki and loses nothing.
-//!
-//! - Files are found by globs and identified by a fingerprint (a hash of their first line, at most 256
-//!   bytes), not by path: a file renamed by rotation keeps its position, and the copy `copytruncate`
-//!   leaves behind is recognised as the file already half read (include rotated names such as
-//!   `app.log*` in the globs to read what was written just before a copy). Compressed files are skipped.
-//! - A reader thread turns lines into batches (by size and age). JSON lines give their timestamp
-//!   (`timestamp`, `ts`, `time` or `@timestamp`) and the configured label fields; other lines are stamped
-//!   when read. Batches go through a channel of one: when Loki is slow or down, reading stops instead of
-//!   buffering (two batches wait besides the one in flight, whatever the outage).
-//! - The sender pushes each batch, retrying 429, 5xx and transport errors for as long as it takes; a
-//!   batch rejected with 400 or 422 is dropped and counted, one refused with 413 is split, and the
-//!   pipeline goes on; other 4xx (a proxy, a token, a wrong URL) are retried like 5xx. Only after Loki
-//!   acknowledged a batch does its position move: the positions file is replaced atomically (temporary
-//!   file, rename; fsynced at most once a second and at exit). Before each push the positions file also
-//!   records how far the batch in flight reaches, so after a crash the lines sent again are counted as
-//!   possible duplicates.
-//! - Its metrics (lines sent, dropped, retried, re-sent, lag) are served on `metrics_addr`.
+//! The reader thread: finds files by glob and fingerprint, follows rotation and copies, turns lines into
+//! batches, and stops reading while two batches wait (back-pressure instead of buffering).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::net::SocketAddr;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use prodready_metrics_alerts::names;
-use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use tokio::sync::mpsc;
 
-use crate::loki::{Batch, Entry, Labels, LokiClient, LokiClientOptions, PushError, RetryPolicy};
-use crate::{Error, Result};
-
-/// What the agent tails and where it ships.
-#[derive(Debug, Clone)]
-pub struct ShipOptions {
-    /// File globs, e.g. `/var/log/app/*.log*`.
-    pub paths: Vec<String>,
-    /// The positions file (written atomically).
-    pub positions: PathBuf,
-    pub loki: LokiClientOptions,
-    /// Static labels on every stream; `filename` is added per file.
-    pub labels: Labels,
-    /// Fields of JSON lines that become labels (keep them low-cardinality: `level`, not `request_id`).
-    pub json_labels: Vec<String>,
-    /// A batch is pushed at this size (default 1 MiB)...
-    pub batch_max_bytes: usize,
-    /// ...or this age (default 1 s).
-    pub batch_max_wait: Duration,
-    /// How often files are looked for and re-read at their end (default 250 ms).
-    pub poll_interval: Duration,
-    /// Retries of 429, 5xx and transport errors (default: forever, 0.5 s doubling to 30 s).
-    pub retry: RetryPolicy,
-    /// Where to serve the agent's metrics, e.g. `127.0.0.1:9080`.
-    pub metrics_addr: Option<SocketAddr>,
-    /// How long a shutdown may spend pushing the last batch (default 5 s).
-    pub shutdown_timeout: Duration,
-}
-
-impl ShipOptions {
-    pub fn new(paths: Vec<String>, positions: PathBuf, loki_url: impl Into<String>, labels: Labels) -> Self {
-        Self {
-            paths,
-            positions,
-            loki: LokiClientOptions::new(loki_url),
-            labels,
-            json_labels: Vec::new(),
-            batch_max_bytes: 1024 * 1024,
-            batch_max_wait: Duration::from_secs(1),
-            poll_interval: Duration::from_millis(250),
-            retry: RetryPolicy {
-                min_backoff: Duration::from_millis(500),
-                max_backoff: Duration::from_secs(30),
-                max_attempts: None,
-            },
-            metrics_addr: None,
-            shutdown_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// The agent's counters (also served as metrics).
-#[derive(Debug, Default)]
-pub struct ShipStats {
-    pub lines_sent: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub lines_rejected: AtomicU64,
-    /// Files truncated in place before they were read to the end (the unread rest is lost).
-    pub truncations: AtomicU64,
-    /// Files found while another file with the same first line was being read (they wait their turn).
-    pub fingerprint_collisions: AtomicU64,
-    pub retries: AtomicU64,
-    pub lines_resent: AtomicU64,
-    pub files_watched: AtomicU64,
-    pub lag_bytes: AtomicU64,
-    pub last_sent_unix: AtomicU64,
-    pub batches_sent: AtomicU64,
-    /// Bytes read from files (newlines included), and of those acknowledged or rejected: the difference
-    /// is in flight.
-    pub bytes_read: AtomicU64,
-    pub bytes_done: AtomicU64,
-}
-
-impl ShipStats {
-    /// Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, value) in samples {
-                out.push_str(&format!("{name}{labels} {value}\n"));
-            }
-        };
-        metric(
-            names::LOGS_SHIP_LINES_SENT_TOTAL,
-            "counter",
-            "Lines Loki acknowledged.",
-            &[("", get(&self.lines_sent))],
-        );
-        metric(
-            names::LOGS_SHIP_BYTES_SENT_TOTAL,
-            "counter",
-            "Bytes of lines Loki acknowledged.",
-            &[("", get(&self.bytes_sent))],
-        );
-        metric(
-            names::LOGS_SHIP_LINES_DROPPED_TOTAL,
-            "counter",
-            "Lines given up on, by reason.",
-            &[("{reason=\"rejected\"}", get(&self.lines_rejected))],
-        );
-        metric(
-            names::LOGS_SHIP_FINGERPRINT_COLLISIONS_TOTAL,
-            "counter",
-            "Files found while another file with the same first line was being read.",
-            &[("", get(&self.fingerprint_collisions))],
-        );
-        metric(
-            names::LOGS_SHIP_TRUNCATIONS_TOTAL,
-            "counter",
-            "Files truncated in place before they were read to the end.",
-            &[("", get(&self.truncations))],
-        );
-        metric(
-            names::LOGS_SHIP_RETRIES_TOTAL,
-            "counter",
-            "Pushes retried after 429, 5xx or transport errors.",
-            &[("", get(&self.retries))],
-        );
-        metric(
-            names::LOGS_SHIP_LINES_RESENT_TOTAL,
-            "counter",
-            "Lines sent again after a restart (possible duplicates).",
-            &[("", get(&self.lines_resent))],
-        );
-        metric(
-            names::LOGS_SHIP_LAG_BYTES,
-            "gauge",
-            "Bytes in watched files not yet acknowledged by Loki.",
-            &[("", get(&self.lag_bytes))],
-        );
-        metric(
-            names::LOGS_SHIP_FILES_WATCHED,
-            "gauge",
-            "Files being read.",
-            &[("", get(&self.files_watched))],
-        );
-        metric(
-            names::LOGS_SHIP_LAST_SENT,
-            "gauge",
-            "Unix time of the last acknowledged push.",
-            &[("", get(&self.last_sent_unix))],
-        );
-        out
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ShipReport {
-    pub lines_sent: u64,
-    pub lines_rejected: u64,
-    pub lines_resent: u64,
-    pub retries: u64,
-}
-
-/// Per file: acknowledged offset, and how far the batch in flight reached.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Position {
-    path: PathBuf,
-    /// Everything before this offset was acknowledged by Loki.
-    offset: u64,
-    /// Everything before this offset was sent (maybe not acknowledged).
-    sent: u64,
-    /// Unix time the file was last seen, to forget files gone for a week.
-    seen: u64,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Positions {
-    version: u32,
-    files: BTreeMap<String, Position>,
-}
-
-impl Positions {
-    fn load(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: not a positions file ({e}); move it away to start over (lines will be sent again)",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Self { version: 1, files: BTreeMap::new() })
-            }
-            Err(e) => Err(Error::io(path, e)),
-        }
-    }
-
-    /// Replaces the file atomically; `durable` also fsyncs it (commits of acknowledged offsets).
-    fn save(&self, path: &Path, durable: bool) -> Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        serde_json::to_writer(&mut tmp, self).map_err(|e| Error::io(tmp.path(), e.into()))?;
-        tmp.write_all(b"\n").map_err(|e| Error::io(tmp.path(), e))?;
-        if durable {
-            tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        }
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        if durable {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
-        }
-        Ok(())
-    }
-}
+use super::{ShipOptions, ShipStats};
+use crate::loki::{Batch, Entry, Labels};
 
 /// The fingerprint of a file: a hash of its first line (at most 256 bytes); `None` until it has one.
-fn fingerprint(file: &mut File) -> Option<String> {
+pub(super) fn fingerprint(file: &mut File) -> Option<String> {
     let mut head = [0u8; 256];
     let mut filled = 0;
     while filled < head.len() {
@@ -280,14 +55,14 @@ struct Reader {
 }
 
 /// A batch and how far it moves each file.
-struct Outgoing {
-    batch: Batch,
+pub(super) struct Outgoing {
+    pub(super) batch: Batch,
     /// fingerprint -> (path, end offset)
-    marks: HashMap<String, (PathBuf, u64)>,
+    pub(super) marks: HashMap<String, (PathBuf, u64)>,
     /// Bytes of the lines' text.
-    bytes: u64,
+    pub(super) bytes: u64,
     /// Bytes of the files these lines (and skipped tails) cover, newlines included.
-    read: u64,
+    pub(super) read: u64,
 }
 
 const MAX_LINE: usize = crate::loki::MAX_LINE_BYTES;
@@ -297,7 +72,7 @@ const COMPRESSED: &[&str] = &[".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4"];
 /// A file found under a glob: path, (device, inode), size.
 type OnDisk = (PathBuf, (u64, u64), u64);
 
-struct Tail {
+pub(super) struct Tail {
     options: ShipOptions,
     readers: HashMap<String, Reader>,
     /// Where files not being read now stopped: (offset, resend-until), from the positions file at start
@@ -369,6 +144,23 @@ fn json_timestamp(value: &serde_json::Value) -> Option<i64> {
 }
 
 impl Tail {
+    /// A reader over `options.paths` that resumes files at the `known` (offset, resend-until) positions.
+    pub(super) fn new(
+        options: ShipOptions,
+        known: HashMap<String, (u64, u64)>,
+        stats: Arc<ShipStats>,
+    ) -> Self {
+        Self {
+            options,
+            readers: HashMap::new(),
+            known,
+            turn: 0,
+            collisions: std::collections::HashSet::new(),
+            stats,
+            buffer: Vec::new(),
+        }
+    }
+
     /// Finds files, follows renames and copies, starts readers for new files. `waiting`: the reader is
     /// held back by a full channel, so idle readers are not aged (they have not had their turn).
     fn discover(&mut self, waiting: bool) {
@@ -637,189 +429,7 @@ fn push_line(
         .push(labels.as_ref().unwrap_or(file_labels), Entry { timestamp_ns, line, metadata: Vec::new() });
 }
 
-/// Runs the agent until `shutdown` resolves; then pushes what is read within the shutdown deadline,
-/// commits, and returns.
-pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Result<ShipReport> {
-    if options.paths.is_empty() {
-        return Err(Error::Invalid(
-            "no files to ship: set [logging.ship] paths, e.g. paths = [\"/var/log/app/*.log*\"]".to_owned(),
-        ));
-    }
-    for pattern in &options.paths {
-        glob::Pattern::new(pattern)
-            .map_err(|e| Error::Invalid(format!("[logging.ship] paths: `{pattern}`: {e}")))?;
-    }
-    let client = LokiClient::new(&options.loki)?;
-    let mut positions = Positions::load(&options.positions)?;
-    positions.version = 1;
-    let stats = Arc::new(ShipStats::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    // One batch queued and one the reader holds while it waits: two batches besides the one in flight.
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(1);
-
-    let metrics = match options.metrics_addr {
-        Some(addr) => Some(serve_metrics(addr, stats.clone()).await?),
-        None => None,
-    };
-
-    let reader = {
-        let mut tail = Tail {
-            options: options.clone(),
-            readers: HashMap::new(),
-            known: positions
-                .files
-                .iter()
-                .map(|(fp, p)| (fp.clone(), (p.offset, p.sent.max(p.offset))))
-                .collect(),
-            turn: 0,
-            collisions: std::collections::HashSet::new(),
-            stats: stats.clone(),
-            buffer: Vec::new(),
-        };
-        let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("prodready-ship-reader".to_owned())
-            .spawn({
-                let runtime = tokio::runtime::Handle::current();
-                move || read_loop(&mut tail, &tx, &stop, &runtime)
-            })
-            .map_err(|e| Error::Invalid(format!("cannot start the reader thread: {e}")))?
-    };
-
-    let positions_path = options.positions.clone();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut stopping_since: Option<tokio::time::Instant> = None;
-    let mut last_fsync: Option<std::time::Instant> = None;
-    let outcome: Result<()> = loop {
-        let next = tokio::select! {
-            next = rx.recv() => next,
-            () = &mut shutdown, if stopping_since.is_none() => {
-                stop.store(true, Ordering::Relaxed);
-                stopping_since = Some(tokio::time::Instant::now());
-                continue;
-            }
-        };
-        let Some(outgoing) = next else { break Ok(()) };
-        if outgoing.batch.is_empty() {
-            continue;
-        }
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        for (fp, (path, end)) in &outgoing.marks {
-            let entry = positions.files.entry(fp.clone()).or_default();
-            entry.path.clone_from(path);
-            entry.sent = *end;
-            entry.seen = now;
-        }
-        if let Err(e) = positions.save(&positions_path, false) {
-            break Err(e);
-        }
-        let lines = outgoing.batch.lines() as u64;
-        // Halves of batches refused as too large (413) go first, in order.
-        let mut parts = vec![outgoing.batch];
-        let mut gave_up = false;
-        while let Some(part) = parts.pop() {
-            let deadline = stopping_since.map(|since| since + options.shutdown_timeout);
-            let push = client.push(&part, &options.retry, deadline, |_| {
-                stats.retries.fetch_add(1, Ordering::Relaxed);
-            });
-            let mut push = std::pin::pin!(push);
-            // A signal during a long retry loop starts the shutdown deadline at once.
-            let pushed = tokio::select! {
-                pushed = &mut push => pushed,
-                () = &mut shutdown, if stopping_since.is_none() => {
-                    stop.store(true, Ordering::Relaxed);
-                    let since = tokio::time::Instant::now();
-                    stopping_since = Some(since);
-                    tokio::time::timeout_at(since + options.shutdown_timeout, &mut push).await.unwrap_or_else(|_| {
-                        Err(PushError::Retryable { status: None, message: "shutdown deadline".to_owned() })
-                    })
-                }
-            };
-            let part_lines = part.lines() as u64;
-            match pushed {
-                Ok(()) => {
-                    stats.lines_sent.fetch_add(part_lines, Ordering::Relaxed);
-                    stats.batches_sent.fetch_add(1, Ordering::Relaxed);
-                    let now =
-                        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    stats.last_sent_unix.store(now, Ordering::Relaxed);
-                }
-                Err(PushError::TooLarge { message }) => match part.split() {
-                    Some((first, second)) => {
-                        parts.push(second);
-                        parts.push(first);
-                    }
-                    None => {
-                        stats.lines_rejected.fetch_add(part_lines, Ordering::Relaxed);
-                        tracing::warn!(reason = %message, "loki refused a single line as too large; it is dropped");
-                    }
-                },
-                Err(PushError::Rejected { status, message }) => {
-                    stats.lines_rejected.fetch_add(part_lines, Ordering::Relaxed);
-                    tracing::warn!(status, lines = part_lines, reason = %message, "loki rejected a batch; its lines are dropped");
-                }
-                Err(PushError::Retryable { .. }) => {
-                    // Only at shutdown (the deadline passed): leave the positions where Loki acknowledged.
-                    tracing::warn!(
-                        lines,
-                        "shutdown deadline passed with lines unacknowledged; they are sent again next start"
-                    );
-                    gave_up = true;
-                    break;
-                }
-            }
-        }
-        if gave_up {
-            break Ok(());
-        }
-        stats.bytes_sent.fetch_add(outgoing.bytes, Ordering::Relaxed);
-        stats.bytes_done.fetch_add(outgoing.read, Ordering::Relaxed);
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        for (fp, (path, end)) in &outgoing.marks {
-            let entry = positions.files.entry(fp.clone()).or_default();
-            entry.path.clone_from(path);
-            entry.offset = *end;
-            entry.sent = *end;
-            entry.seen = now;
-        }
-        // Forget files gone from disk for a week; a file still there keeps its position however idle.
-        positions.files.retain(|_, p| p.path.exists() || now.saturating_sub(p.seen) < 7 * 24 * 3600);
-        // Every acknowledged batch is committed by an atomic rename (enough for a killed process); the
-        // fsync that makes it survive a power cut too is paid at most once a second. A commit lost to a
-        // power cut only means lines sent again, never lines skipped.
-        let durable = last_fsync.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(1));
-        if let Err(e) = positions.save(&positions_path, durable) {
-            break Err(e);
-        }
-        if durable {
-            last_fsync = Some(std::time::Instant::now());
-        }
-    };
-    stop.store(true, Ordering::Relaxed);
-    drop(rx);
-    let reader = reader.join();
-    // The last commit, made durable.
-    if outcome.is_ok() {
-        positions.save(&positions_path, true)?;
-    }
-    if let Some(metrics) = metrics {
-        metrics.abort();
-    }
-    outcome?;
-    if reader.is_err() {
-        return Err(Error::Invalid(
-            "the file reader thread panicked; positions are as last committed".to_owned(),
-        ));
-    }
-    Ok(ShipReport {
-        lines_sent: stats.lines_sent.load(Ordering::Relaxed),
-        lines_rejected: stats.lines_rejected.load(Ordering::Relaxed),
-        lines_resent: stats.lines_resent.load(Ordering::Relaxed),
-        retries: stats.retries.load(Ordering::Relaxed),
-    })
-}
-
-fn read_loop(
+pub(super) fn read_loop(
     tail: &mut Tail,
     tx: &mpsc::Sender<Outgoing>,
     stop: &AtomicBool,
@@ -866,22 +476,4 @@ fn read_loop(
             std::thread::sleep(tail.options.poll_interval.min(Duration::from_millis(50)));
         }
     }
-}
-
-async fn serve_metrics(addr: SocketAddr, stats: Arc<ShipStats>) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Invalid(format!("[logging.ship] metrics_addr {addr}: cannot listen: {e}")))?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let stats = stats.clone();
-            async move {
-                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], stats.render())
-            }
-        }),
-    );
-    Ok(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    }))
 }

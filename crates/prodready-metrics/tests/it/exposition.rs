@@ -2,11 +2,11 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::MatchedPath;
 use axum::routing::get;
-use prodready_metrics_alerts::exposition::{self, CONTENT_TYPE, MetricsService, RedLayer};
+use prodready_metrics::exposition::{self, CONTENT_TYPE, MetricsService, RedLayer, TEXT_CONTENT_TYPE};
 use prometheus_client::registry::Registry;
 
 /// An axum service instrumented with the RED layer, serving its own /metrics. Returns its address.
-pub async fn instrumented_service() -> std::net::SocketAddr {
+async fn instrumented_service() -> std::net::SocketAddr {
     let mut registry = Registry::default();
     exposition::register_process_metrics(&mut registry);
     let layer = RedLayer::new(&mut registry, |req: &http::Request<axum::body::Body>| {
@@ -31,7 +31,12 @@ async fn the_layer_records_requests_by_matched_route_and_status_class() {
     for path in ["/orders/1", "/orders/2", "/fail", "/nowhere"] {
         http.get(format!("http://{addr}{path}")).send().await.unwrap();
     }
-    let response = http.get(format!("http://{addr}/metrics")).send().await.unwrap();
+    let response = http
+        .get(format!("http://{addr}/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["content-type"], CONTENT_TYPE);
     let body = response.text().await.unwrap();
     let line = |needle: &str| {
@@ -50,4 +55,41 @@ async fn the_layer_records_requests_by_matched_route_and_status_class() {
     assert!(line("process_cpu_seconds_total ").len() > "process_cpu_seconds_total ".len());
     assert!(line("process_open_fds ").len() > 17);
     assert!(body.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn scrapers_that_do_not_ask_for_openmetrics_get_the_classic_format_and_promtool_accepts_it() {
+    let addr = instrumented_service().await;
+    let http = reqwest::Client::new();
+    http.get(format!("http://{addr}/orders/1")).send().await.unwrap();
+    for accept in [None, Some("text/plain;version=0.0.4"), Some("application/openmetrics-text;q=0, */*")] {
+        let mut request = http.get(format!("http://{addr}/metrics"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], TEXT_CONTENT_TYPE, "{accept:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("# TYPE http_requests_total counter\n"), "{body}");
+        assert!(body.contains("# TYPE process_cpu_seconds_total counter\n"), "{body}");
+        assert!(!body.contains("# EOF"), "{body}");
+        crate::promtool_check_metrics(&body);
+    }
+}
+
+#[test]
+fn negotiation_follows_the_accept_header() {
+    use exposition::Format::{OpenMetrics, Text};
+    let cases = [
+        (None, Text),
+        (Some(""), Text),
+        (Some("*/*"), Text),
+        (Some("text/plain"), Text),
+        (Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), OpenMetrics),
+        (Some("text/plain;q=0.5, Application/OpenMetrics-Text;version=0.0.1"), OpenMetrics),
+        (Some("application/openmetrics-text; q=0"), Text),
+    ];
+    for (accept, expected) in cases {
+        assert_eq!(exposition::Format::negotiate(accept), expected, "{accept:?}");
+    }
 }

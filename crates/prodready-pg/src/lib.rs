@@ -1,0 +1,60 @@
+//! PostgreSQL access shared by the prodready crates: one way to connect, one way to show where, one way
+//! to hand a connection to a client tool.
+//!
+//! - [`connect`] takes a libpq URL (`postgres://user:pw@host:port/db?sslmode=...`) or a `key=value`
+//!   string and honours `sslmode` as libpq does, `verify-ca` and `verify-full` included, with the CA
+//!   certificate from `sslrootcert` (see [`tls`]).
+//! - [`describe`] shows `host:port/dbname`, never the password.
+//! - [`ident`] and [`literal`] quote for SQL text.
+//! - [`libpq_env`] gives a client tool (`pg_dump`, `psql`) the connection as `PG*` environment variables,
+//!   so no password reaches an argv.
+//!
+//! The crate reads no environment variable and no file except the root certificate a URL names.
+
+mod error;
+mod quote;
+pub mod tls;
+mod url;
+
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use quote::{ident, literal};
+pub use tls::SslMode;
+pub use url::{ConnInfo, dbname, describe, libpq_env, with_dbname};
+
+/// How long a connection attempt may take when the URL sets no `connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connects as `url` says and spawns the connection's driver on the current runtime; the driver's handle
+/// is returned so the caller can wait for the connection to close. `application_name` is used when the
+/// URL sets none.
+pub async fn connect(
+    url: &str,
+    application_name: &str,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
+    let info = ConnInfo::parse(url)?;
+    let mut config = info.config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(application_name);
+    }
+    let fail = |e: &dyn std::error::Error| Error::Connect {
+        target: describe(url),
+        message: prodready_stdx::error::chain(e),
+    };
+    let (client, conn) = match info.ssl_mode {
+        SslMode::Disable => {
+            let (client, conn) = config.connect(tokio_postgres::NoTls).await.map_err(|e| fail(&e))?;
+            (client, tokio::spawn(async move { drop(conn.await) }))
+        }
+        mode => {
+            let tls = tls::connector(mode, info.root_cert.as_deref())?;
+            let (client, conn) = config.connect(tls).await.map_err(|e| fail(&e))?;
+            (client, tokio::spawn(async move { drop(conn.await) }))
+        }
+    };
+    Ok((client, conn))
+}

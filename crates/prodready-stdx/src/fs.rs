@@ -1,0 +1,126 @@
+//! Replacing files atomically.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How [`AtomicWrite::write`] replaces a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtomicWrite {
+    sync: bool,
+    mode: u32,
+}
+
+impl Default for AtomicWrite {
+    fn default() -> Self {
+        Self { sync: true, mode: 0o666 }
+    }
+}
+
+impl AtomicWrite {
+    /// Synced, created with mode `0o666` less the umask (as `File::create` does).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the new file and its directory are fsynced (default `true`). Without it the replacement
+    /// is still atomic for readers, but a power cut may leave the old bytes (never a mix).
+    #[must_use]
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// The permission bits of the new file (less the umask), e.g. `0o600` for a file holding secrets.
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Replaces `path` with `bytes`: a temporary file in the same directory (`.NAME.PID.N.tmp`, created
+    /// exclusively with the chosen mode), written, fsynced, renamed over `path`, then the directory
+    /// fsynced. Readers see the old file or the new one, never a mix. The temporary file is removed when
+    /// any step fails. The directory must exist.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
+        let tmp =
+            dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let write = || -> std::io::Result<()> {
+            let mut file = OpenOptions::new().write(true).create_new(true).mode(self.mode).open(&tmp)?;
+            file.write_all(bytes)?;
+            if self.sync {
+                file.sync_all()?;
+            }
+            drop(file);
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if self.sync {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces `path` with `bytes` atomically and durably: [`AtomicWrite::new`]`.write(path, bytes)`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    AtomicWrite::new().write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::{AtomicWrite, write_atomic};
+
+    fn entries(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        AtomicWrite::new().sync(false).write(&path, b"three").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        assert_eq!(entries(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn the_mode_is_applied_to_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        AtomicWrite::new().mode(0o600).write(&path, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_failed_write_removes_its_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Renaming a file over a non-empty directory fails after the temporary file was written.
+        let target = dir.path().join("taken");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"").unwrap();
+        assert!(write_atomic(&target, b"x").is_err());
+        assert_eq!(entries(dir.path()), ["taken"]);
+        assert!(write_atomic(&dir.path().join("missing/file"), b"x").is_err());
+    }
+}

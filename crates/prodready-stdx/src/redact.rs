@@ -1,0 +1,244 @@
+//! Hiding secrets in what is shown: one list of secret-looking names, one mask, one way to treat URLs.
+//!
+//! This is security code. Everything that displays a URL, a connection string, a query string or a
+//! configuration value that may hold a credential goes through here, and the table-driven tests below are
+//! the whole specification.
+
+/// What a hidden value is replaced with (the same text `secrecy` prints for a secret's `Debug`).
+pub const MASK: &str = "[REDACTED]";
+
+/// Parts of a name that mark its value as secret (matched case-insensitively anywhere in the name).
+const SECRET_PARTS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "key",
+    "signature",
+    "auth",
+    "credential",
+    "cookie",
+    "session",
+    "webhook",
+];
+
+/// Names that are secret only as a whole word (`code` is an OAuth code; `exit_code` is not secret).
+const SECRET_WORDS: &[&str] = &["code", "sig", "pass"];
+
+/// Whether a value named `name` (a configuration key, a query parameter, a connection parameter, a
+/// header) should be hidden. A name ending in `_file`, `_path` or `_dir` names where a secret lives, not
+/// the secret, and is shown.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    if ["_file", "_path", "_dir"].iter().any(|s| name.ends_with(s)) {
+        return false;
+    }
+    SECRET_WORDS.contains(&name.as_str()) || SECRET_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// A URL or connection string fit to show: the password of `scheme://user:password@host` masked (the user
+/// stays), the values of secret-looking query parameters masked; for a libpq `key=value` string, the
+/// values of secret-looking keys masked. Anything else comes back unchanged.
+pub fn url(s: &str) -> String {
+    if !s.contains("://") {
+        if s.contains('=') && !s.contains('/') {
+            return conninfo(s);
+        }
+        return s.to_owned();
+    }
+    let mut out = s.to_owned();
+    let scheme_end = out.find("://").unwrap_or_default() + 3;
+    let authority_end = out[scheme_end..].find(['/', '?', '#']).map_or(out.len(), |i| scheme_end + i);
+    // The last '@' ends the user information (a password may hold an '@').
+    if let Some(at) = out[scheme_end..authority_end].rfind('@') {
+        let userinfo = &out[scheme_end..scheme_end + at];
+        if let Some(colon) = userinfo.find(':') {
+            out.replace_range(scheme_end + colon + 1..scheme_end + at, MASK);
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, rest) = out.split_at(q + 1);
+        let (query, fragment) = rest.split_once('#').map_or((rest, None), |(q, f)| (q, Some(f)));
+        let mut shown = format!("{head}{}", self::query(query, &[]));
+        if let Some(fragment) = fragment {
+            shown.push('#');
+            shown.push_str(fragment);
+        }
+        out = shown;
+    }
+    out
+}
+
+/// A query string (`a=1&token=x`) with the values of secret-looking parameters, and of the parameters
+/// named in `also` (case-insensitive), masked. Names are compared after percent-decoding.
+pub fn query(query: &str, also: &[String]) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => {
+                let decoded = percent_decode(key);
+                if is_secret_name(&decoded) || also.iter().any(|a| a.eq_ignore_ascii_case(&decoded)) {
+                    format!("{key}={MASK}")
+                } else {
+                    pair.to_owned()
+                }
+            }
+            None => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A libpq `key=value key='quoted value'` string with secret values masked.
+fn conninfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let trimmed = rest.trim_start();
+        out.push_str(&rest[..rest.len() - trimmed.len()]);
+        rest = trimmed;
+        let Some(eq) = rest.find('=') else {
+            out.push_str(rest);
+            break;
+        };
+        let key = rest[..eq].trim();
+        let after = rest[eq + 1..].trim_start();
+        // A value is quoted ('...' with \' escapes) or runs to the next space.
+        let len = if let Some(quoted) = after.strip_prefix('\'') {
+            let mut escaped = false;
+            let end = quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let close = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    close
+                })
+                .map_or(quoted.len(), |(i, _)| i + 1);
+            end + 1
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        let value_start = rest.len() - after.len();
+        if is_secret_name(key) {
+            out.push_str(&rest[..value_start]);
+            out.push_str(MASK);
+        } else {
+            out.push_str(&rest[..value_start + len]);
+        }
+        rest = &after[len.min(after.len())..];
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi * 16 + lo);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_secret_name, query, url};
+
+    #[test]
+    fn secret_names() {
+        let secret = [
+            "password",
+            "PGPASSWORD",
+            "db_passwd",
+            "pwd",
+            "pass",
+            "passphrase",
+            "client_secret",
+            "access_token",
+            "api_key",
+            "apikey",
+            "X-Api-Key",
+            "private_key",
+            "signature",
+            "sig",
+            "Authorization",
+            "aws_credentials",
+            "cookie",
+            "session_id",
+            "webhook_url",
+            "code",
+        ];
+        let plain = [
+            "user",
+            "host",
+            "sslmode",
+            "key_file",
+            "secrets_path",
+            "token_dir",
+            "exit_code",
+            "page",
+            "dbname",
+            "passenger",
+            "compass",
+        ];
+        for name in secret {
+            assert!(is_secret_name(name), "{name} should be secret");
+        }
+        for name in plain {
+            assert!(!is_secret_name(name), "{name} should be shown");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let cases = [
+            ("postgres://app:hunter2@db:5432/app", "postgres://app:[REDACTED]@db:5432/app"),
+            (
+                "postgres://app@db/app?password=x&sslmode=require",
+                "postgres://app@db/app?password=[REDACTED]&sslmode=require",
+            ),
+            ("http://u:p@h:1@x/y", "http://u:[REDACTED]@x/y"),
+            ("https://u:p%40ss@loki:3100/push?a=1#frag", "https://u:[REDACTED]@loki:3100/push?a=1#frag"),
+            (
+                "https://hooks.example/services?token=abc&x=1",
+                "https://hooks.example/services?token=[REDACTED]&x=1",
+            ),
+            ("http://127.0.0.1:8080/a%20b?api%5Fkey=1", "http://127.0.0.1:8080/a%20b?api%5Fkey=[REDACTED]"),
+            ("http://user@host/", "http://user@host/"),
+            ("s3://bucket/prefix", "s3://bucket/prefix"),
+            ("/var/lib/backups", "/var/lib/backups"),
+            (
+                "host=db user=app password=s3cr3t dbname=app",
+                "host=db user=app password=[REDACTED] dbname=app",
+            ),
+            ("host=db password='a b\\' c' dbname=app", "host=db password=[REDACTED] dbname=app"),
+            ("host = db password = x", "host = db password = [REDACTED]"),
+            ("", ""),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(url(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(query("page=2&token=x&flag", &[]), "page=2&token=[REDACTED]&flag");
+        assert_eq!(query("page=2&Tenant=x", &["tenant".to_owned()]), "page=2&Tenant=[REDACTED]");
+    }
+}
