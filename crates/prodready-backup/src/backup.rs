@@ -31,12 +31,17 @@ pub struct BackupOptions {
     pub tools: Tools,
 }
 
+/// Connections that copy table data in parallel, unless the caller says otherwise.
+pub const DEFAULT_JOBS: u16 = 2;
+/// The zstd level, unless the caller says otherwise.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
 impl BackupOptions {
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
-            jobs: 2,
-            zstd_level: 3,
+            jobs: usize::from(DEFAULT_JOBS),
+            zstd_level: DEFAULT_ZSTD_LEVEL,
             split_pages: 65_536,
             encrypt_to: Vec::new(),
             tools: Tools::default(),

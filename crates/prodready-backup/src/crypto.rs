@@ -109,9 +109,7 @@ pub fn plaintext<'a, R: Read + 'a>(
         return Ok(Box::new(raw));
     }
     if identities.is_empty() {
-        return Err(Error::Invalid(format!(
-            "backup {id} is encrypted: pass --identity FILE with the age key of one of its recipients"
-        )));
+        return Err(Error::IdentityRequired(id.to_owned()));
     }
     let corrupt = |problem: String| Error::Corrupt { id: id.to_owned(), object: object.to_owned(), problem };
     let decryptor = age::Decryptor::new(raw).map_err(|e| corrupt(format!("not an age file: {e}")))?;

@@ -2,9 +2,10 @@ use std::path::PathBuf;
 
 /// Everything that can stop a backup, verification, restore or prune.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The database could not be reached (or the URL is invalid).
-    #[error(transparent)]
+    #[error("database: {0}")]
     Connect(#[from] prodready_pg::Error),
     /// The database refused or dropped us.
     #[error("database: {0}")]
@@ -23,13 +24,16 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No backup with this id (or no backup at all for `latest`).
-    #[error("no backup `{0}` in the store; `prodready backup list` shows what there is")]
+    #[error("no backup `{0}` in the store")]
     NotFound(String),
+    /// The backup is encrypted and no identity (age key) was given.
+    #[error("backup {0} is encrypted: it needs the age identity of one of its recipients")]
+    IdentityRequired(String),
     /// A stored object does not match its manifest.
     #[error("backup {id} is corrupt: object {object}: {problem}")]
     Corrupt { id: String, object: String, problem: String },
     /// The restore target already holds tables.
-    #[error("the target database `{0}` is not empty; pass --force to restore into it anyway")]
+    #[error("the target database `{0}` is not empty")]
     TargetNotEmpty(String),
     /// Another backup of the same database holds the lock.
     #[error("another backup of `{0}` is running (it holds the prodready advisory lock)")]
@@ -60,6 +64,7 @@ impl Error {
         matches!(
             self,
             Error::NotFound(_)
+                | Error::IdentityRequired(_)
                 | Error::Invalid(_)
                 | Error::TargetNotEmpty(_)
                 | Error::Connect(prodready_pg::Error::InvalidUrl(_) | prodready_pg::Error::Tls(_))

@@ -13,9 +13,9 @@
 
 mod backup;
 pub mod catalog;
-mod config;
 mod crypto;
 mod error;
+pub mod freshness;
 pub mod manifest;
 pub mod metrics;
 mod pg;
@@ -23,16 +23,17 @@ mod restore;
 pub mod retention;
 #[cfg(feature = "s3")]
 mod s3;
-pub mod schedule;
 mod store;
 mod tools;
 mod verify;
 
-pub use backup::{BackupOptions, LOCK_KEY, NoProgress, Progress, backup, new_id};
-pub use config::{BackupConfig, Retention};
+pub use backup::{
+    BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, new_id,
+};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use retention::Retention;
 #[cfg(feature = "s3")]
 pub use s3::S3Options;
 pub use store::{MANIFEST, Store};

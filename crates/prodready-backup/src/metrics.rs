@@ -10,9 +10,6 @@ use prodready_metrics::prometheus_client::metrics::family::Family;
 use prodready_metrics::prometheus_client::metrics::gauge::Gauge;
 use prodready_metrics::prometheus_client::registry::Registry;
 
-use crate::catalog::BackupInfo;
-use crate::retention::unix;
-
 /// What one backup run reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMetrics {
@@ -32,14 +29,6 @@ pub struct VerifyMetrics {
     pub success: bool,
     /// Newest successful restore verification of the database, from the store.
     pub last_verify_success_unix: Option<i64>,
-}
-
-/// The newest committed backup and the newest successful restore verification of `database`.
-pub fn from_catalog(backups: &[BackupInfo], database: &str) -> (Option<i64>, Option<i64>) {
-    let of = backups.iter().filter(|b| b.database == database);
-    let success = of.clone().map(|b| unix(&b.created_at)).max();
-    let verified = of.filter_map(|b| b.last_verified_ok_at.as_deref()).map(unix).max();
-    (success, verified)
 }
 
 type Labels = Vec<(String, String)>;

@@ -54,10 +54,7 @@ pub async fn restore(
     let encrypted = manifest.encryption.is_some();
     if encrypted && identities.is_empty() {
         // Before touching the target: nothing can be restored without a key.
-        return Err(Error::Invalid(format!(
-            "backup {} is encrypted: pass --identity FILE with the age key of one of its recipients",
-            manifest.id
-        )));
+        return Err(Error::IdentityRequired(manifest.id.clone()));
     }
     let (client, driver) = pg::connect(&options.target_url).await?;
     let existing: i64 = client

@@ -4,7 +4,6 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Retention;
 use crate::store::{MANIFEST, Store};
 use crate::{Result, catalog};
 
@@ -146,4 +145,21 @@ pub fn unix(rfc3339: &str) -> i64 {
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .unwrap_or(0)
+}
+
+/// Grandfather-father-son retention: how many daily, weekly and monthly backups to keep, with a floor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    /// Never keep fewer backups than this, whatever their age.
+    pub min_keep: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { keep_daily: 7, keep_weekly: 4, keep_monthly: 6, min_keep: 3 }
+    }
 }

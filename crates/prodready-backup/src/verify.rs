@@ -75,10 +75,7 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
         return finish(store, manifest, "restore", started, problems, checked);
     }
     if manifest.encryption.is_some() && options.identity_files.is_empty() {
-        return Err(Error::Invalid(format!(
-            "backup {} is encrypted: pass --identity FILE with the age key of one of its recipients",
-            manifest.id
-        )));
+        return Err(Error::IdentityRequired(manifest.id.clone()));
     }
     let scratch = scratch_name(&manifest.id);
     let (admin, admin_driver) = pg::connect(&options.scratch_url).await?;

@@ -1,8 +1,8 @@
 //! The production-readiness checklist: checks, scoring, gates and reports.
 //!
-//! Declare checks ([`CheckSpec`], usually from `[[checklist.checks]]`) or take the embedded defaults
-//! ([`defaults::checks`]), [`run`] them concurrently under per-check timeouts, [`score`] the results into a
-//! [`Scorecard`] with must-have gates, and render a [`Report`] as text, Markdown, JSON, JUnit or HTML.
+//! Declare checks ([`CheckSpec`], from a configuration file or code), [`merge`] them over a default
+//! list and [`select`] some, [`run`] them concurrently under per-check timeouts, [`score`] the results into
+//! a [`Scorecard`] with must-have gates, and render a [`Report`] as text, Markdown, JSON, JUnit or HTML.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -28,8 +28,6 @@
 //! The crate knows nothing about AWS, the `prodready` binary or its configuration file, and never reads
 //! environment variables; it reads only the files its checks name.
 
-mod config;
-pub mod defaults;
 pub mod history;
 mod model;
 mod probe;
@@ -40,15 +38,15 @@ mod spec;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{ChecklistConfig, ChecklistFile};
 pub use model::{Category, CheckResult, Meta, Status};
 pub use report::Report;
-pub use run::{Observer, Quiet, RunOptions, run};
+pub use run::{Observer, OpenError, Quiet, RunOptions, StoreOpener, run};
 pub use score::{CategoryScore, Counts, Scorecard, Verdict, round1, score};
 pub use spec::{Check, CheckSpec, Date, ExpectStatus, Kind, KindName};
 
 /// What can go wrong outside a check (a check's own failure is a [`Status`], not an error).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A declared check is inconsistent.
     #[error("check `{id}`: {key}: {message}")]
@@ -67,6 +65,51 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The checks to run: the `declared` ones, and the `defaults` a declared check does not replace (same
+/// id). Order: defaults first, then the declared checks, each in the order given.
+pub fn merge(defaults: Vec<Check>, declared: Vec<Check>) -> Vec<Check> {
+    let mut checks: Vec<Check> =
+        defaults.into_iter().filter(|d| !declared.iter().any(|c| c.meta.id == d.meta.id)).collect();
+    checks.extend(declared);
+    checks
+}
+
+/// An id asked for that no check has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{unknown}: no such check; the checks are: {}", known.join(", "))]
+pub struct UnknownCheck {
+    pub unknown: String,
+    pub known: Vec<String>,
+}
+
+/// Splits `checks` into those whose id is in `only` (all of them when `only` is empty) and results for
+/// the others, reported as skipped with `reason`. Fails on an id no check has.
+pub fn select(
+    checks: Vec<Check>,
+    only: &[String],
+    reason: &str,
+) -> std::result::Result<(Vec<Check>, Vec<CheckResult>), UnknownCheck> {
+    if only.is_empty() {
+        return Ok((checks, Vec::new()));
+    }
+    if let Some(unknown) = only.iter().find(|id| !checks.iter().any(|c| &&c.meta.id == id)) {
+        let known = checks.iter().map(|c| c.meta.id.clone()).collect();
+        return Err(UnknownCheck { unknown: unknown.clone(), known });
+    }
+    let (run, skip): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| only.contains(&c.meta.id));
+    let skipped = skip
+        .into_iter()
+        .map(|c| CheckResult {
+            kind: c.kind.name().name().to_owned(),
+            meta: c.meta,
+            status: Status::Skip,
+            summary: reason.to_owned(),
+            duration_ms: 0,
+        })
+        .collect();
+    Ok((run, skipped))
+}
 
 /// Validates every declaration and rejects duplicate ids.
 pub fn validate_all(specs: &[CheckSpec]) -> Result<Vec<Check>> {

@@ -49,7 +49,8 @@ impl Report {
         self.previous.as_ref()?.categories.get(category.name()).copied().flatten()
     }
 
-    fn verdict_line(&self) -> String {
+    /// One line with the verdict and why: `READY: ...` or `NOT READY: ...`.
+    pub fn verdict_line(&self) -> String {
         let card = &self.scorecard;
         match card.verdict {
             Verdict::Ready => {
@@ -170,10 +171,11 @@ impl Report {
         out
     }
 
-    /// JUnit XML: one suite per category, one test case per check named by its title.
-    pub fn junit(&self) -> String {
+    /// JUnit XML named `name` (the `testsuites` element): one suite per category, one test case per check
+    /// named by its title.
+    pub fn junit(&self, name: &str) -> String {
         use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-        let mut report = JReport::new("prodready check");
+        let mut report = JReport::new(name);
         for category in Category::ALL {
             let mut suite = TestSuite::new(category.name());
             for r in self.results_in(category) {

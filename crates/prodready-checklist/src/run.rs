@@ -9,6 +9,40 @@ use crate::model::{CheckResult, Meta, Status};
 use crate::probe::{self, Context, Finding};
 use crate::spec::{Check, Date};
 
+/// An error from opening a backup store.
+pub type OpenError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the backup store a `backup` check names (a directory, `s3://BUCKET/PREFIX`...). It is called on
+/// a blocking thread of the run's runtime. [`StoreOpener::local`] opens directories only; a caller that
+/// can reach object storage passes its own, so this crate needs no cloud SDK.
+#[derive(Clone)]
+pub struct StoreOpener(Arc<OpenFn>);
+
+type OpenFn = dyn Fn(&str) -> Result<prodready_backup::Store, OpenError> + Send + Sync;
+
+impl StoreOpener {
+    pub fn new(
+        open: impl Fn(&str) -> Result<prodready_backup::Store, OpenError> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(open))
+    }
+
+    /// Local directories only ([`prodready_backup::Store::open`]).
+    pub fn local() -> Self {
+        Self::new(|location| Ok(prodready_backup::Store::open(location)?))
+    }
+
+    pub fn open(&self, location: &str) -> Result<prodready_backup::Store, OpenError> {
+        (self.0)(location)
+    }
+}
+
+impl std::fmt::Debug for StoreOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOpener").finish_non_exhaustive()
+    }
+}
+
 /// How a run goes.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -20,6 +54,8 @@ pub struct RunOptions {
     pub today: Date,
     /// Now, in seconds since the epoch, for certificate expiry.
     pub now_unix: i64,
+    /// Opens the stores `backup` checks read (default: local directories only).
+    pub stores: StoreOpener,
 }
 
 impl RunOptions {
@@ -27,7 +63,13 @@ impl RunOptions {
     pub fn now(timeout: Duration) -> Self {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let now_unix = i64::try_from(now).unwrap_or(i64::MAX);
-        Self { timeout, concurrency: 16, today: Date::from_days_since_epoch(now_unix / 86_400), now_unix }
+        Self {
+            timeout,
+            concurrency: 16,
+            today: Date::from_days_since_epoch(now_unix / 86_400),
+            now_unix,
+            stores: StoreOpener::local(),
+        }
     }
 }
 
@@ -46,7 +88,7 @@ impl Observer for Quiet {}
 /// Runs every check and returns the results in declaration order. A slow check never delays the others
 /// beyond its own timeout.
 pub async fn run(checks: &[Check], options: &RunOptions, observer: Arc<dyn Observer>) -> Vec<CheckResult> {
-    let ctx = Arc::new(Context::new(options.today, options.now_unix));
+    let ctx = Arc::new(Context::new(options.today, options.now_unix, options.stores.clone()));
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, check) in checks.iter().cloned().enumerate() {

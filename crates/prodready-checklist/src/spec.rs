@@ -502,8 +502,10 @@ impl CheckSpec {
             KindName::Backup => Kind::Backup(BackupCheck {
                 store: need(self.store.as_deref(), "store")?,
                 database: self.database.clone(),
-                max_age: self.max_age.unwrap_or(Duration::from_secs(26 * 3600)),
-                max_verify_age: self.max_verify_age.unwrap_or(Duration::from_secs(8 * 86_400)),
+                max_age: self.max_age.unwrap_or(prodready_backup::freshness::Limits::default().max_age),
+                max_verify_age: self
+                    .max_verify_age
+                    .unwrap_or(prodready_backup::freshness::Limits::default().max_verify_age),
             }),
             KindName::Manual => {
                 let attested_on = match &self.attested_at {

@@ -1,8 +1,5 @@
 //! An open-model HTTP load generator with k6-compatible thresholds and summaries.
 //!
-//! Today this crate holds the typed `[loadtest]` configuration section; scenarios, executors and
-//! summaries land with their issue. The crate never reads files or environment variables by itself.
-
-mod config;
-
-pub use config::LoadtestConfig;
+//! Not built yet: scenarios, executors and summaries land with their issue (the `[loadtest]` section of
+//! the binary's configuration is read by the binary). The crate will never read files or environment
+//! variables by itself.

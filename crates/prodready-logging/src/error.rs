@@ -7,6 +7,9 @@ pub enum Error {
     /// A bad setting: a filter directive, a URL, a label.
     #[error("{0}")]
     Invalid(String),
+    /// The shipping agent was given no path glob.
+    #[error("no files to ship: give at least one path glob, e.g. /var/log/app/*.log*")]
+    NoPaths,
     /// A global subscriber is already installed.
     #[error(
         "a global tracing subscriber is already installed; use `prodready_logging::layer` to compose instead"
@@ -32,7 +35,7 @@ impl Error {
 
     /// A bad setting (exit code 2 in the binary), as opposed to a failure while running.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Invalid(_))
+        matches!(self, Error::Invalid(_) | Error::NoPaths)
     }
 }
 

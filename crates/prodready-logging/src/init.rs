@@ -7,8 +7,10 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::json::JsonLayer;
-use crate::loki::{Labels, LokiLayer, LokiLayerOptions, LokiStats, LokiWorker};
-use crate::{Error, LogFormat, LoggingConfig, Result};
+use crate::loki::{LokiLayer, LokiLayerOptions, LokiStats, LokiWorker};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
 
 /// Where local log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,22 +39,15 @@ impl Default for LogConfig {
     }
 }
 
-impl LogConfig {
-    /// From the `[logging]` section; `service` becomes the `service` label of Loki streams.
-    pub fn from_section(section: &LoggingConfig, service: &str) -> Result<Self> {
-        let loki = match &section.loki_url {
-            Some(url) => {
-                let mut labels: Vec<(String, String)> =
-                    section.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                if !section.labels.contains_key("service") {
-                    labels.push(("service".to_owned(), service.to_owned()));
-                }
-                Some(LokiLayerOptions::new(url.clone(), Labels::new(labels)?))
-            }
-            None => None,
-        };
-        Ok(Self { filter: section.filter.clone(), format: section.format, output: Output::Stderr, loki })
-    }
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable text.
+    Text,
 }
 
 /// Keeps the Loki worker alive; dropping it flushes queued lines within the shutdown deadline.

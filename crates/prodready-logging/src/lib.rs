@@ -12,7 +12,6 @@
 //! The crate never reads files or environment variables by itself, and installs a global subscriber only
 //! when [`init`] is called.
 
-mod config;
 mod error;
 mod init;
 mod json;
@@ -22,8 +21,7 @@ mod request;
 #[cfg(feature = "ship")]
 pub mod ship;
 
-pub use config::{LogFormat, LoggingConfig, ShipConfig};
 pub use error::{Error, Result};
-pub use init::{LogConfig, LogGuard, Output, filter, init, layer};
+pub use init::{LogConfig, LogFormat, LogGuard, Output, filter, init, layer};
 pub use json::JsonLayer;
 pub use request::{LoggedBody, RequestId, RequestLog, RequestLogFuture, RequestLogLayer};

@@ -83,7 +83,7 @@ pub async fn query_range(base_url: &str, query: &Query) -> Result<Vec<QueryLine>
     }
     if answer.data.result_type != "streams" {
         return Err(Error::Invalid(format!(
-            "the query returns {} (a metric query); `logs query` shows log lines: use a log query such as {{app=\"api\"}} |= \"error\"",
+            "the query returns {} (a metric query), and only log lines can be shown: use a log query such as {{app=\"api\"}} |= \"error\"",
             answer.data.result_type
         )));
     }

@@ -1,13 +1,12 @@
 /// What can go wrong generating or checking rules.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("SLO `{id}`: {message}")]
     InvalidSlo { id: String, message: String },
     #[error("{path}: not a Prometheus rule file: {message}")]
     RuleFile { path: String, message: String },
-    #[error(
-        "`promtool` is not installed: install the Debian package `prometheus` (it ships promtool) or run `cargo xtask peers`"
-    )]
+    #[error("`promtool` is not installed: install the Debian package `prometheus` (it ships promtool)")]
     PromtoolMissing,
     #[error("{path}: {source}")]
     Io {

@@ -9,7 +9,6 @@
 //! files take their paths explicitly.
 
 pub mod alertmanager;
-mod config;
 mod error;
 pub mod grafana;
 pub mod lint;
@@ -19,7 +18,6 @@ pub mod rules;
 pub mod slack;
 pub mod slo;
 
-pub use config::{AlertsConfig, SlackConfig};
 pub use error::{Error, Result};
 /// The metric names the rules and dashboards watch (defined in `prodready-metrics`).
 pub use prodready_metrics::names;

@@ -43,7 +43,7 @@ pub async fn connect(
     }
     let fail = |e: &dyn std::error::Error| Error::Connect {
         target: describe(url),
-        message: prodready_stdx::error::chain(e),
+        message: explain(prodready_stdx::error::chain(e)),
     };
     let (client, conn) = match info.ssl_mode {
         SslMode::Disable => {
@@ -57,4 +57,19 @@ pub async fn connect(
         }
     };
     Ok((client, conn))
+}
+
+/// Certificate failures in words an operator can act on.
+fn explain(mut message: String) -> String {
+    if message.contains("UnknownIssuer") {
+        message.push_str(" (the server's certificate is not signed by a CA in sslrootcert)");
+    } else if message.contains("NotValidForName") || message.contains("not valid for name") {
+        message.push_str(
+            " (the server's certificate is not issued for the host connected to: connect by a name the \
+             certificate carries, or use sslmode=verify-ca)",
+        );
+    } else if message.contains("invalid peer certificate") {
+        message.push_str(" (the server's certificate failed verification against sslrootcert)");
+    }
+    message
 }

@@ -18,7 +18,7 @@ fn read_only(operation: &'static str) -> Error {
     Error::Unsupported {
         backend: "env",
         operation,
-        hint: "the environment backend is read-only; set [secrets] backend to \"file\" or \"aws\"",
+        hint: "the environment backend is read-only; use the file or aws backend",
     }
 }
 

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// No secret with this name.
-    #[error("no secret `{0}`; `prodready secrets list` shows what there is")]
+    #[error("no secret `{0}`")]
     NotFound(String),
     /// The secret exists but has no version with this id or stage.
-    #[error(
-        "secret `{name}` has no version {version}; `prodready secrets history {name}` lists its versions"
-    )]
+    #[error("secret `{name}` has no version {version}")]
     VersionNotFound { name: String, version: String },
     /// The secret is scheduled for deletion.
     #[error("secret `{name}` is scheduled for deletion on {purge_after}; it cannot be read or changed")]
@@ -38,10 +36,7 @@ pub enum Error {
     )]
     KeyPermissions { path: PathBuf, mode: u32 },
     /// The store exists but its key file does not.
-    #[error(
-        "key file {key} is missing, so the existing store {store} cannot be read; restore the key file \
-         or point [secrets] key_file at it"
-    )]
+    #[error("key file {key} is missing, so the existing store {store} cannot be read; restore the key file")]
     KeyMissing { key: PathBuf, store: PathBuf },
     /// A key that is not 32 bytes of hex.
     #[error("{source_name}: not a secrets key ({reason}); a key is 64 hex characters (32 random bytes)")]
@@ -56,10 +51,17 @@ pub enum Error {
     #[error("{path}:{line}: {message}")]
     DotEnv { path: String, line: usize, message: String },
     /// Two secrets map to one environment variable name.
-    #[error(
-        "secrets `{first}` and `{second}` both map to the environment variable {var}; rename one or pass --only"
-    )]
+    #[error("secrets `{first}` and `{second}` both map to the environment variable {var}; rename one")]
     Collision { var: String, first: String, second: String },
+    /// A recovery window outside what Secrets Manager accepts.
+    #[error("a recovery window is 7 to 30 days, not {0}")]
+    RecoveryWindow(u32),
+    /// A variable the service needs has no secret.
+    #[error("the secret for {0} is missing")]
+    MissingVariable(String),
+    /// A variable asked for by name (`LoadOptions::only`) that no secret maps to.
+    #[error("no secret under prefix `{prefix}` maps to {wanted}")]
+    UnknownVariable { wanted: String, prefix: String },
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -110,6 +112,9 @@ impl Error {
                 | Error::TooLarge { .. }
                 | Error::DotEnv { .. }
                 | Error::Collision { .. }
+                | Error::RecoveryWindow(_)
+                | Error::MissingVariable(_)
+                | Error::UnknownVariable { .. }
                 | Error::Unsupported { .. }
                 | Error::NotScheduled(_)
                 | Error::KeyPermissions { .. }

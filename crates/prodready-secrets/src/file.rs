@@ -422,7 +422,7 @@ impl Inner {
         };
         let doc: Document = serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
             path: self.path.clone(),
-            problem: format!("not a prodready secrets store ({e})"),
+            problem: format!("not a secrets store file ({e})"),
         })?;
         if doc.format != FORMAT {
             return Err(Error::Corrupt {

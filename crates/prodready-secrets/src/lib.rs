@@ -15,7 +15,6 @@ mod any;
 #[cfg(feature = "aws")]
 mod aws;
 mod cache;
-mod config;
 mod dotenv;
 mod env;
 mod error;
@@ -29,7 +28,6 @@ pub use any::Store;
 #[cfg(feature = "aws")]
 pub use aws::{AwsOptions, AwsStore};
 pub use cache::{CacheOptions, CacheStats, CachingClient};
-pub use config::{Backend, SecretsConfig};
 pub use dotenv::{DotEnvEntry, parse_dotenv, render_dotenv};
 pub use env::EnvStore;
 pub use error::{Error, Result};

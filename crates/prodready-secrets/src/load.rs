@@ -38,9 +38,7 @@ impl SecretEnv {
 
     /// The value of a variable that must be there, or an error naming it.
     pub fn require(&self, var: &str) -> Result<&SecretString> {
-        self.get(var).ok_or_else(|| {
-            Error::Invalid(format!("the secret for {var} is missing; add it with `prodready secrets put`"))
-        })
+        self.get(var).ok_or_else(|| Error::MissingVariable(var.to_owned()))
     }
 
     /// `(variable, secret name, value)`, sorted by variable.
@@ -79,10 +77,7 @@ pub async fn load_env<S: SecretSource>(store: &S, options: &LoadOptions) -> Resu
             .iter()
             .any(|(var, name)| var == wanted || name.strip_prefix(&options.prefix).unwrap_or(name) == wanted);
         if !found {
-            return Err(Error::Invalid(format!(
-                "--only {wanted}: no secret under prefix `{}` maps to it; `prodready secrets list` shows what there is",
-                options.prefix
-            )));
+            return Err(Error::UnknownVariable { wanted: wanted.clone(), prefix: options.prefix.clone() });
         }
     }
     let mut env = SecretEnv::default();

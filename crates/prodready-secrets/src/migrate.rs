@@ -52,7 +52,7 @@ pub async fn plan<S: SecretStore>(store: &S, entries: &[DotEnvEntry], prefix: &s
         let var = crate::env_var_name(&name, prefix);
         if let Some((_, _, first)) = seen.iter().find(|(n, v, _)| *n == name || *v == var) {
             return Err(Error::Invalid(format!(
-                "keys {first} and {} both become the secret `{name}` (or the variable {var} under exec); \
+                "keys {first} and {} both become the secret `{name}` (or the environment variable {var}); \
                  rename one",
                 entry.key
             )));

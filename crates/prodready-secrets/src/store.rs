@@ -97,9 +97,7 @@ impl Delete {
 
     pub(crate) fn check(self) -> Result<Self> {
         match self {
-            Delete::After { days } if !(7..=30).contains(&days) => Err(Error::Invalid(format!(
-                "a recovery window is 7 to 30 days, not {days}; pass --force to delete without recovery"
-            ))),
+            Delete::After { days } if !(7..=30).contains(&days) => Err(Error::RecoveryWindow(days)),
             other => Ok(other),
         }
     }

@@ -1,8 +1,5 @@
 //! OpenTelemetry tracing with OTLP export, tower layers and log correlation.
 //!
-//! Today this crate holds the typed `[tracing]` configuration section; the provider set-up, layers and
-//! `trace ping` land with their issue. The crate never reads files or environment variables by itself.
-
-mod config;
-
-pub use config::{Protocol, TracingConfig};
+//! Not built yet: the provider set-up, layers and `trace ping` land with their issue (the `[tracing]`
+//! section of the binary's configuration is read by the binary). The crate will never read files or
+//! environment variables by itself.

@@ -1,12 +1,15 @@
 //! `prodready.toml`: finding it, parsing it with precise errors, environment overrides, embedded
 //! defaults and redacted display.
 //!
-//! Each library crate owns the type of its own section; this module only composes them.
+//! The sections and their defaults are in [`crate::sections`]; this module finds, parses, overrides and
+//! resolves them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use prodready_stdx::redact;
+
+pub use crate::sections::*;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{self, Env};
@@ -27,13 +30,13 @@ pub const STARTER: &str = include_str!("starter.toml");
 pub struct Config {
     pub general: General,
     pub database: Database,
-    pub backup: prodready_backup::BackupConfig,
-    pub secrets: prodready_secrets::SecretsConfig,
-    pub logging: prodready_logging::LoggingConfig,
-    pub alerts: prodready_metrics_alerts::AlertsConfig,
-    pub tracing: prodready_tracing::TracingConfig,
-    pub loadtest: prodready_loadtest::LoadtestConfig,
-    pub checklist: prodready_checklist::ChecklistConfig,
+    pub backup: BackupConfig,
+    pub secrets: SecretsConfig,
+    pub logging: LoggingConfig,
+    pub alerts: AlertsConfig,
+    pub tracing: TracingConfig,
+    pub loadtest: LoadtestConfig,
+    pub checklist: ChecklistConfig,
 }
 
 /// The `[general]` section.
@@ -284,6 +287,31 @@ impl Config {
         self.loadtest.summary = self.loadtest.summary.or_else(|| under("loadtest-summary.json"));
         self.checklist.history_file = self.checklist.history_file.or_else(|| under("check-history.jsonl"));
         self
+    }
+
+    /// The backup store after [`Config::resolve`] (`<data_dir>/backups` unless set).
+    pub fn backup_store(&self) -> &str {
+        self.backup.store.as_deref().expect("Config::resolve sets [backup] store")
+    }
+
+    /// The encrypted secrets file after [`Config::resolve`].
+    pub fn secrets_file(&self) -> &Path {
+        self.secrets.file.as_deref().expect("Config::resolve sets [secrets] file")
+    }
+
+    /// The secrets key file after [`Config::resolve`].
+    pub fn secrets_key_file(&self) -> &Path {
+        self.secrets.key_file.as_deref().expect("Config::resolve sets [secrets] key_file")
+    }
+
+    /// The positions file of `logs ship` after [`Config::resolve`].
+    pub fn positions(&self) -> &Path {
+        self.logging.ship.positions.as_deref().expect("Config::resolve sets [logging.ship] positions")
+    }
+
+    /// Where the last load test's summary is, after [`Config::resolve`].
+    pub fn loadtest_summary(&self) -> &Path {
+        self.loadtest.summary.as_deref().expect("Config::resolve sets [loadtest] summary")
     }
 
     /// The database URL after [`Config::resolve`].

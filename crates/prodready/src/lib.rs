@@ -11,11 +11,14 @@ use clap::Parser as _;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod default_checklist;
 pub mod docs;
 pub mod env;
 pub mod error;
 pub mod exit;
 mod progress;
+pub mod schedule;
+pub mod sections;
 
 pub use error::UsageError;
 pub use exit::Exit;
@@ -33,7 +36,10 @@ pub fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(err) if error::is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            let _ = match error::hint(&err) {
+                Some(hint) => writeln!(std::io::stderr(), "error: {err:#}; {hint}"),
+                None => writeln!(std::io::stderr(), "error: {err:#}"),
+            };
             error::exit_for(&err).into()
         }
     }

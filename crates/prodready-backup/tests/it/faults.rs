@@ -210,7 +210,7 @@ async fn an_encrypted_backup_restores_only_with_its_identity() {
     let target = TestDb::create().await;
     let without = restore(vec![], target.url().to_owned()).await.unwrap_err();
     assert!(
-        without.is_usage() && without.to_string().contains("is encrypted: pass --identity FILE"),
+        without.is_usage() && without.to_string().contains("is encrypted: it needs the age identity"),
         "{without}"
     );
     let wrong_key = restore(vec![wrong], target.url().to_owned()).await.unwrap_err();

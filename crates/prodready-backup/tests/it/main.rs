@@ -4,7 +4,6 @@ mod faults;
 mod retention;
 mod roundtrip;
 mod s3;
-mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

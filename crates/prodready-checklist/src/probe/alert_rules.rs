@@ -8,7 +8,10 @@ use super::Finding;
 use crate::model::Status;
 
 /// The scrape interval rules are linted for (rate() ranges of at least 4 of them).
-const SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+/// The scrape interval rules are linted against: the rule pack's own default.
+fn scrape_interval() -> Duration {
+    prodready_metrics_alerts::pack::PackOptions::default().scrape_interval
+}
 
 /// Every rule file under `path` parses, passes the offline linter and, when promtool is installed,
 /// `promtool check rules --lint=all --lint-fatal`. Without promtool the result is a warning.
@@ -48,7 +51,7 @@ fn check(path: &Path, promtool_path: &Path) -> Finding {
             Ok(rules) => {
                 alerts += rules.alerts().count();
                 let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                problems.extend(lint::lint(&rules, SCRAPE_INTERVAL).iter().map(|p| format!("{name}: {p}")));
+                problems.extend(lint::lint(&rules, scrape_interval()).iter().map(|p| format!("{name}: {p}")));
             }
         }
     }

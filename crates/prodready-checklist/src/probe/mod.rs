@@ -42,6 +42,8 @@ impl Finding {
 #[derive(Debug, Clone)]
 pub struct Context {
     pub http: reqwest::Client,
+    /// Opens the stores `backup` checks name.
+    pub stores: crate::run::StoreOpener,
     /// Today, for manual attestations.
     pub today: Date,
     /// Now, in seconds since the epoch, for certificate expiry.
@@ -51,14 +53,14 @@ pub struct Context {
 impl Context {
     /// A context with an HTTP client that does not follow redirects (a check judges the status it gets,
     /// 301 included) and does not wait forever to connect.
-    pub fn new(today: Date, now_unix: i64) -> Self {
+    pub fn new(today: Date, now_unix: i64, stores: crate::run::StoreOpener) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("prodready-check/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        Self { http, today, now_unix }
+        Self { http, stores, today, now_unix }
     }
 }
 
@@ -81,7 +83,7 @@ pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Loadtest { path } => files::loadtest(path).await,
         Kind::Command { run } => command::probe(run).await,
         Kind::Manual(check) => manual::probe(check, ctx.today),
-        Kind::Backup(check) => backup::probe(check, ctx.now_unix).await,
+        Kind::Backup(check) => backup::probe(check, &ctx.stores, ctx.now_unix).await,
         Kind::AlertRules { path, promtool } => alert_rules::probe(path, promtool).await,
         Kind::EnvFiles { dir } => env_files::probe(dir),
     }

@@ -94,7 +94,10 @@ async fn http_checks_status_body_json_and_latency() {
     let (status, summary) = probe(&secret).await;
     assert_eq!(status, Status::Fail);
     assert!(!summary.contains("s3cr3t") && !summary.contains("abc"), "{summary}");
-    assert!(summary.starts_with(&format!("GET http://{addr}/broken?token=***&x=1: ")), "{summary}");
+    assert!(
+        summary.starts_with(&format!("GET http://ops:[REDACTED]@{addr}/broken?token=[REDACTED]&x=1: ")),
+        "{summary}"
+    );
     let closed_secret = format!("kind = \"http\"\nurl = \"http://ops:s3cr3t@127.0.0.1:{}/\"\n", free_port());
     assert!(!probe(&closed_secret).await.1.contains("s3cr3t"));
 

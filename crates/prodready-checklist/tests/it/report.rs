@@ -56,7 +56,7 @@ fn json_has_a_schema_version_and_stable_ids() {
 
 #[test]
 fn junit_parses_with_one_suite_per_category_and_titles_as_names() {
-    let xml = report().junit();
+    let xml = report().junit("prodready check");
     expect_file!["golden/report.junit.xml"].assert_eq(&xml);
     let parsed = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).expect("valid JUnit XML");
     let suites: Vec<&str> = parsed.suites.iter().map(|s| s.name.as_str()).collect();

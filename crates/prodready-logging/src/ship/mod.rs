@@ -103,13 +103,10 @@ pub struct ShipReport {
 /// commits, and returns.
 pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Result<ShipReport> {
     if options.paths.is_empty() {
-        return Err(Error::Invalid(
-            "no files to ship: set [logging.ship] paths, e.g. paths = [\"/var/log/app/*.log*\"]".to_owned(),
-        ));
+        return Err(Error::NoPaths);
     }
     for pattern in &options.paths {
-        glob::Pattern::new(pattern)
-            .map_err(|e| Error::Invalid(format!("[logging.ship] paths: `{pattern}`: {e}")))?;
+        glob::Pattern::new(pattern).map_err(|e| Error::Invalid(format!("path glob `{pattern}`: {e}")))?;
     }
     let client = LokiClient::new(&options.loki)?;
     let mut positions = Positions::load(&options.positions)?;

@@ -209,7 +209,7 @@ async fn bad_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let none = ShipOptions::new(vec![], dir.path().join("p.json"), "http://127.0.0.1:1", Labels::default());
     let err = run(none, async {}).await.unwrap_err().to_string();
-    assert!(err.contains("[logging.ship] paths"), "{err}");
+    assert!(err.contains("no files to ship: give at least one path glob"), "{err}");
     let bad = ShipOptions::new(
         vec!["[".into()],
         dir.path().join("p.json"),

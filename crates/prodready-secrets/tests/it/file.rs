@@ -117,7 +117,7 @@ async fn a_damaged_store_file_is_named() {
     store.put("app/a", &value("v")).await.unwrap();
     std::fs::write(dir.path().join("secrets.enc"), b"{ not json").unwrap();
     let err = store.list("").await.unwrap_err().to_string();
-    assert!(err.contains("secrets.enc") && err.contains("not a prodready secrets store"), "{err}");
+    assert!(err.contains("secrets.enc") && err.contains("not a secrets store file"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

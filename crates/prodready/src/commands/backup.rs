@@ -7,14 +7,15 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use prodready_backup::catalog::{self, BackupInfo};
+use prodready_backup::freshness::Freshness;
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
-use prodready_backup::{metrics, retention, schedule};
+use prodready_backup::{metrics, retention};
 use prodready_metrics::prometheus_client::registry::Registry;
 use prodready_metrics::push::Group;
 use serde::Serialize;
 
 use crate::cli::{BackupCommand, MetricsArgs, StoreArg};
-use crate::config::{self, Config};
+use crate::config::{self, BackupConfig, Config};
 use crate::env::Env;
 use crate::exit::Exit;
 use crate::progress::Bar;
@@ -29,25 +30,22 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow
         config::Source::Embedded => String::new(),
     };
     let cfg = loaded.config;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let outcome = dispatch(&cfg, &config_arg, &runtime, cmd);
+    let runtime = super::runtime(2)?;
+    let outcome = dispatch(&cfg, env, &config_arg, &runtime, cmd);
     runtime.shutdown_timeout(Duration::from_secs(1));
     outcome
 }
 
 fn dispatch(
     cfg: &Config,
+    env: &Env,
     config_arg: &str,
     runtime: &tokio::runtime::Runtime,
     cmd: &BackupCommand,
 ) -> anyhow::Result<Exit> {
     match cmd {
         BackupCommand::Run { store, database, jobs, encrypt_to, metrics: metrics_args, json } => {
-            let store = open(cfg, runtime, store)?;
+            let store = open(cfg, env, runtime, store)?;
             let mut options =
                 BackupOptions::new(database.clone().unwrap_or_else(|| cfg.database_url().to_owned()));
             options.jobs = usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1));
@@ -57,8 +55,10 @@ fn dispatch(
             let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
             bar.finish();
             let database_name = prodready_pg::dbname(&options.database_url)?;
-            let (last_success, _) =
-                metrics::from_catalog(&catalog::list(&store).unwrap_or_default(), &database_name);
+            let (last_success, _) = prodready_backup::freshness::last_success_and_verification(
+                &catalog::list(&store).unwrap_or_default(),
+                &database_name,
+            );
             let report = metrics::RunMetrics {
                 database: database_name,
                 success: manifest.is_ok(),
@@ -91,7 +91,7 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::List { store, json } => {
-            let backups = catalog::list(&open(cfg, runtime, store)?)?;
+            let backups = catalog::list(&open(cfg, env, runtime, store)?)?;
             if *json {
                 print_json(&backups)?;
                 return Ok(Exit::Success);
@@ -114,7 +114,7 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
-            let store = open(cfg, runtime, store)?;
+            let store = open(cfg, env, runtime, store)?;
             let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))
@@ -132,8 +132,10 @@ fn dispatch(
                 Ok(v) => v,
                 Err(e) => {
                     // A verification that could not run is a failed one, for the alerts too.
-                    let (_, last_verified) =
-                        metrics::from_catalog(&catalog::list(&store).unwrap_or_default(), &manifest.database);
+                    let (_, last_verified) = prodready_backup::freshness::last_success_and_verification(
+                        &catalog::list(&store).unwrap_or_default(),
+                        &manifest.database,
+                    );
                     let report = metrics::VerifyMetrics {
                         database: manifest.database.clone(),
                         success: false,
@@ -143,7 +145,10 @@ fn dispatch(
                     return Err(e.into());
                 }
             };
-            let (_, last_verified) = metrics::from_catalog(&catalog::list(&store)?, &manifest.database);
+            let (_, last_verified) = prodready_backup::freshness::last_success_and_verification(
+                &catalog::list(&store)?,
+                &manifest.database,
+            );
             let report = metrics::VerifyMetrics {
                 database: manifest.database.clone(),
                 success: verification.ok,
@@ -172,7 +177,7 @@ fn dispatch(
             Ok(if verification.ok { Exit::Success } else { Exit::Failure })
         }
         BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
-            let store = open(cfg, runtime, store)?;
+            let store = open(cfg, env, runtime, store)?;
             let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
             let options = RestoreOptions {
                 target_url: into.clone(),
@@ -232,7 +237,7 @@ fn dispatch(
             incomplete_older_than,
             json,
         } => {
-            let store = open(cfg, runtime, store)?;
+            let store = open(cfg, env, runtime, store)?;
             let mut policy = cfg.backup.retention.clone();
             policy.keep_daily = keep_daily.unwrap_or(policy.keep_daily);
             policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
@@ -253,29 +258,29 @@ fn dispatch(
                 )
             };
             let jobs = [
-                schedule::Job {
+                crate::schedule::Job {
                     name: "run",
                     cron: cfg.backup.schedule.clone(),
                     command: format!("{base} backup run{}", metrics("run")),
                 },
-                schedule::Job {
+                crate::schedule::Job {
                     name: "verify",
                     cron: cfg.backup.verify_schedule.clone(),
                     command: format!("{base} backup verify latest{}", metrics("verify")),
                 },
-                schedule::Job {
+                crate::schedule::Job {
                     name: "prune",
                     cron: cfg.backup.prune_schedule.clone(),
                     command: format!("{base} backup prune"),
                 },
             ];
-            let text = schedule::render(&jobs, user)
+            let text = crate::schedule::render(&jobs, user)
                 .map_err(|e| crate::error::UsageError(format!("[backup]: {e}")))?;
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(Exit::Success)
         }
         BackupCommand::Status { store, max_age, json } => {
-            status(&open(cfg, runtime, store)?, *max_age, *json)
+            status(&open(cfg, env, runtime, store)?, *max_age, *json)
         }
     }
 }
@@ -304,27 +309,35 @@ fn try_publish(
     Ok(())
 }
 
-fn open(cfg: &Config, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyhow::Result<Store> {
-    let location =
-        arg.store.clone().or_else(|| cfg.backup.store.clone()).unwrap_or_else(|| "backups".to_owned());
+fn open(cfg: &Config, env: &Env, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyhow::Result<Store> {
+    let location = arg.store.as_deref().unwrap_or_else(|| cfg.backup_store());
+    open_location(&cfg.backup, env, runtime.handle(), location)
+}
+
+/// Opens a backup store: a directory, or `s3://BUCKET[/PREFIX]` with the AWS SDK's own resolution
+/// (`AWS_*` variables, profiles, instance roles, `AWS_ENDPOINT_URL(_S3)`). Called outside async code, on
+/// a multi-threaded runtime (`handle`).
+pub fn open_location(
+    backup: &BackupConfig,
+    env: &Env,
+    handle: &tokio::runtime::Handle,
+    location: &str,
+) -> anyhow::Result<Store> {
     if !location.starts_with("s3://") {
-        return Ok(Store::open(&location)?);
+        return Ok(Store::open(location)?);
     }
-    // The AWS SDK's own resolution: AWS_* variables, profiles, instance roles; AWS_ENDPOINT_URL(_S3) too.
     let options = prodready_backup::S3Options {
         // aws-config resolves AWS_ENDPOINT_URL into the SdkConfig but leaves the S3-specific variable to the
         // S3 client; read it here so a custom endpoint also switches to path-style addressing.
-        endpoint: cfg
-            .backup
-            .s3_endpoint
-            .clone()
-            .or_else(|| std::env::var(crate::env::AWS_ENDPOINT_URL_S3).ok().filter(|v| !v.is_empty())),
-        path_style: cfg.backup.s3_path_style,
+        endpoint: backup.s3_endpoint.clone().or_else(|| {
+            env.get(crate::env::AWS_ENDPOINT_URL_S3).filter(|v| !v.is_empty()).map(str::to_owned)
+        }),
+        path_style: backup.s3_path_style,
         max_attempts: 6,
     };
-    runtime.block_on(async {
+    handle.block_on(async {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Ok(Store::s3(&sdk, &location, &options)?)
+        Ok(Store::s3(&sdk, location, &options)?)
     })
 }
 
@@ -341,12 +354,6 @@ fn verified(b: &BackupInfo) -> String {
         (Some(at), Some(false)) => format!("VERIFY FAILED {at}"),
         _ => "not verified".to_owned(),
     }
-}
-
-fn age(rfc3339: &str) -> Duration {
-    let then = u64::try_from(retention::unix(rfc3339)).unwrap_or(0);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    Duration::from_secs(now.saturating_sub(then))
 }
 
 fn prune(
@@ -378,12 +385,11 @@ fn prune(
 
 fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Result<Exit> {
     let backups = catalog::list(store)?;
-    let newest = backups.first();
-    let verified = backups
-        .iter()
-        .filter_map(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)))
-        .max_by(|a, b| a.1.cmp(b.1));
-    let verified_age = verified.map(|(_, at)| age(at));
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let freshness = Freshness::of(&backups, None, i64::try_from(now).unwrap_or(i64::MAX));
+    let newest = freshness.newest.as_ref();
+    let verified = freshness.verified.as_ref().and_then(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)));
+    let verified_age = freshness.verified_age;
     let stale = max_age.is_some_and(|limit| verified_age.is_none_or(|a| a > limit));
     if json {
         #[derive(Serialize)]
@@ -398,7 +404,7 @@ fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Resul
         }
         print_json(&Status {
             newest,
-            newest_age_seconds: newest.map(|b| age(&b.created_at).as_secs()),
+            newest_age_seconds: freshness.newest_age.map(|a| a.as_secs()),
             newest_verified: verified.map(|(b, _)| b),
             verified_at: verified.map(|(_, at)| at.as_str()),
             verified_age_seconds: verified_age.map(|a| a.as_secs()),
@@ -409,13 +415,23 @@ fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Resul
         let mut out = std::io::stdout().lock();
         match newest {
             Some(b) => {
-                writeln!(out, "newest backup:          {} ({} ago)", b.id, human_age(age(&b.created_at)))
+                writeln!(
+                    out,
+                    "newest backup:          {} ({} ago)",
+                    b.id,
+                    human_age(freshness.newest_age.unwrap_or_default())
+                )
             }
             None => writeln!(out, "newest backup:          none; take one with `prodready backup run`"),
         }?;
         match verified {
-            Some((b, at)) => {
-                writeln!(out, "newest verified backup: {} (verified {} ago)", b.id, human_age(age(at)))
+            Some((b, _)) => {
+                writeln!(
+                    out,
+                    "newest verified backup: {} (verified {} ago)",
+                    b.id,
+                    human_age(verified_age.unwrap_or_default())
+                )
             }
             None => writeln!(out, "newest verified backup: none; run `prodready backup verify`"),
         }?;

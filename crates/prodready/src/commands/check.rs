@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use prodready_checklist::defaults::{self, Platform};
-use prodready_checklist::{Check, CheckResult, Report, RunOptions, Status, Verdict, history};
+use prodready_checklist::{Check, Report, RunOptions, StoreOpener, Verdict, history};
 
 use crate::cli::{CheckArgs, Format};
 use crate::config::{self, Config, Source};
@@ -21,7 +20,8 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
     let cfg = &loaded.config;
     let checks = checklist(cfg, &loaded.source)?;
     let order: Vec<String> = checks.iter().map(|c| c.meta.id.clone()).collect();
-    let (to_run, skipped) = select(checks, &args.only)?;
+    let (to_run, skipped) = prodready_checklist::select(checks, &args.only, "not selected by --only")
+        .map_err(|e| UsageError(format!("--only {e}")))?;
     let min_score = args.min_score.unwrap_or(cfg.checklist.min_score);
     if !(0.0..=10.0).contains(&min_score) {
         let source = if args.min_score.is_some() {
@@ -31,14 +31,18 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
         };
         return Err(UsageError(format!("{source} = {min_score}: must be a score between 0 and 10")).into());
     }
-    let options = RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout));
 
     let progress = Arc::new(Bar::units("checking", to_run.len() as u64));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(2)?;
+    // `backup` checks open stores as `prodready backup` does: directories and S3 alike.
+    let stores = {
+        let (backup, env, handle) = (cfg.backup.clone(), env.clone(), runtime.handle().clone());
+        StoreOpener::new(move |location| {
+            super::backup::open_location(&backup, &env, &handle, location)
+                .map_err(|e| format!("{e:#}").into())
+        })
+    };
+    let options = RunOptions { stores, ..RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout)) };
     let mut results = runtime.block_on(prodready_checklist::run(&to_run, &options, progress.clone()));
     // Abandoned probes (a DNS lookup, a hung file read) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -65,19 +69,14 @@ pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::R
         Format::Text => report.text(),
         Format::Markdown => report.markdown(),
         Format::Json => report.json(),
-        Format::Junit => report.junit(),
+        Format::Junit => report.junit("prodready check"),
         Format::Html => report.html(),
     };
     match &args.output {
         Some(path) => {
             std::fs::write(path, &rendered)
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            let verdict = report
-                .text()
-                .lines()
-                .find(|l| l.starts_with("READY") || l.starts_with("NOT READY"))
-                .map(str::to_owned);
-            writeln!(std::io::stderr(), "wrote {}; {}", path.display(), verdict.unwrap_or_default())?;
+            writeln!(std::io::stderr(), "wrote {}; {}", path.display(), report.verdict_line())?;
         }
         // A reader that went away (`| head`) does not change the verdict.
         None => match std::io::stdout().lock().write_all(rendered.as_bytes()) {
@@ -122,7 +121,7 @@ fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| UsageError(format!("[checklist] file = {}: cannot read it: {e}", path.display())))?;
-        let named: prodready_checklist::ChecklistFile = config::parse_as(&path, &text)?;
+        let named: config::ChecklistFile = config::parse_as(&path, &text)?;
         from_file = Some((path, specs.len()));
         specs.extend(named.checks);
     }
@@ -147,7 +146,7 @@ fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
     if !declared.is_empty() && !cfg.checklist.include_defaults {
         return Ok(declared);
     }
-    let defaults = defaults::checks(&platform(cfg)).map_err(|e| {
+    let defaults = crate::default_checklist::checks(&platform(cfg)).map_err(|e| {
         let key = match &e {
             prodready_checklist::Error::InvalidCheck { id, .. } => match id.as_str() {
                 "postgres" => "[database] url",
@@ -160,10 +159,7 @@ fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
         };
         UsageError(format!("{key}: {e}"))
     })?;
-    let mut checks: Vec<Check> =
-        defaults.into_iter().filter(|d| !declared.iter().any(|c| c.meta.id == d.meta.id)).collect();
-    checks.extend(declared);
-    Ok(checks)
+    Ok(prodready_checklist::merge(defaults, declared))
 }
 
 /// The line of `id = "ID"` in the file, for error messages.
@@ -180,56 +176,20 @@ fn locate_id(path: &Path, id: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn platform(cfg: &Config) -> Platform {
-    let data_dir = cfg.general.data_dir.clone().unwrap_or_default();
-    Platform {
+fn platform(cfg: &Config) -> crate::default_checklist::Platform {
+    crate::default_checklist::Platform {
         database_url: cfg.database_url().to_owned(),
-        backup_store: cfg
-            .backup
-            .store
-            .clone()
-            .unwrap_or_else(|| data_dir.join("backups").display().to_string()),
+        backup_store: cfg.backup_store().to_owned(),
         prometheus_url: cfg.alerts.prometheus_url.clone(),
         rules_dir: cfg.alerts.rules_dir.clone(),
-        loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| "http://127.0.0.1:3100".to_owned()),
+        loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| config::LOCAL_LOKI_URL.to_owned()),
         otlp_endpoint: cfg
             .tracing
             .otlp_endpoint
             .clone()
-            .unwrap_or_else(|| "http://127.0.0.1:4318".to_owned()),
+            .unwrap_or_else(|| config::LOCAL_OTLP_ENDPOINT.to_owned()),
         docs_dir: cfg.checklist.docs_dir.clone(),
         coverage_report: cfg.checklist.coverage_report.clone(),
-        loadtest_summary: cfg
-            .loadtest
-            .summary
-            .clone()
-            .unwrap_or_else(|| data_dir.join("loadtest-summary.json")),
+        loadtest_summary: cfg.loadtest_summary().to_path_buf(),
     }
-}
-
-/// Splits the checks into those to run and those `--only` leaves out (reported as skipped).
-fn select(checks: Vec<Check>, only: &[String]) -> anyhow::Result<(Vec<Check>, Vec<CheckResult>)> {
-    if only.is_empty() {
-        return Ok((checks, Vec::new()));
-    }
-    if let Some(unknown) = only.iter().find(|id| !checks.iter().any(|c| &&c.meta.id == id)) {
-        let ids: Vec<&str> = checks.iter().map(|c| c.meta.id.as_str()).collect();
-        return Err(UsageError(format!(
-            "--only {unknown}: no such check; the checks are: {}",
-            ids.join(", ")
-        ))
-        .into());
-    }
-    let (run, skip): (Vec<Check>, Vec<Check>) = checks.into_iter().partition(|c| only.contains(&c.meta.id));
-    let skipped = skip
-        .into_iter()
-        .map(|c| CheckResult {
-            kind: c.kind.name().name().to_owned(),
-            meta: c.meta,
-            status: Status::Skip,
-            summary: "not selected by --only".to_owned(),
-            duration_ms: 0,
-        })
-        .collect();
-    Ok((run, skipped))
 }

@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use prodready_logging::loki::Labels;
 use prodready_logging::query::{Query, query_range};
 use prodready_logging::ship::{ShipOptions, run as ship};
@@ -26,20 +25,12 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::
             )
         })
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(2)?;
     match cmd {
         LogsCommand::Ship { paths, loki, positions, metrics_addr } => {
             let ship_cfg = &logging.ship;
             let paths = if paths.is_empty() { ship_cfg.paths.clone() } else { paths.clone() };
-            let positions = positions
-                .clone()
-                .or_else(|| ship_cfg.positions.clone())
-                .or_else(|| cfg.general.data_dir.as_ref().map(|d| d.join("positions.json")))
-                .context("no positions file: set [logging.ship] positions")?;
+            let positions = positions.clone().unwrap_or_else(|| cfg.positions().to_path_buf());
             let metrics_addr = match (metrics_addr, &ship_cfg.metrics_addr) {
                 (Some(addr), _) => Some(*addr),
                 (None, Some(text)) => Some(text.parse().map_err(|e| {

@@ -5,7 +5,7 @@ use crate::env::Env;
 use crate::exit::Exit;
 
 pub mod alerts;
-mod backup;
+pub(crate) mod backup;
 mod check;
 mod config;
 mod init;
@@ -13,6 +13,19 @@ mod logs;
 mod meta;
 mod notify;
 mod secrets;
+
+/// The async runtime of a command: two workers (S3 stores and the log agent block in place, so a
+/// multi-threaded runtime is needed), or one thread for commands that make a request or two.
+fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers > 1 {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
 
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {

@@ -38,7 +38,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) -> anyhow
         return Err(UsageError("--text: the message is empty".to_owned()).into());
     }
     let body = prodready_metrics_alerts::slack::payload(&text, channel.as_deref());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = super::runtime(1)?;
     let answer = runtime.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         let response = client.post(&url).json(&body).send().await?;

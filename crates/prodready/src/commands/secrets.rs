@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::Context as _;
 use prodready_secrets::migrate::{self, Action};
 use prodready_secrets::{
-    AwsOptions, AwsStore, Backend, Delete, EnvStore, ExposeSecret as _, FileStore, Key, LoadOptions,
-    PutOutcome, SecretSource as _, SecretStore as _, SecretString, Store, Version,
+    AwsOptions, AwsStore, Delete, EnvStore, ExposeSecret as _, FileStore, Key, LoadOptions, PutOutcome,
+    SecretSource as _, SecretStore as _, SecretString, Store, Version,
 };
 use serde::Serialize;
 
 use crate::cli::SecretsCommand;
-use crate::config::{self, Config};
+use crate::config::{self, Backend, Config};
 use crate::env::{self, Env};
 use crate::error::UsageError;
 use crate::exit::Exit;
@@ -30,10 +30,7 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &SecretsCommand) -> anyho
         .into());
     }
     let cfg = config::load(config_flag, env)?.config;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime(1)?;
     runtime.block_on(async {
         let store = open(&cfg, env).await?;
         dispatch(&cfg, env, &store, cmd).await
@@ -44,13 +41,13 @@ async fn open(cfg: &Config, env: &Env) -> anyhow::Result<Store> {
     let secrets = &cfg.secrets;
     Ok(match secrets.backend {
         Backend::File => {
-            let path = secrets.file.clone().context("[secrets] file is not set")?;
+            let path = cfg.secrets_file().to_path_buf();
             let key = match env.get(env::SECRETS_KEY) {
                 Some(hex) => Key::Hex {
                     source: format!("${}", env::SECRETS_KEY),
                     hex: SecretString::from(hex.to_owned()),
                 },
-                None => Key::File(secrets.key_file.clone().context("[secrets] key_file is not set")?),
+                None => Key::File(cfg.secrets_key_file().to_path_buf()),
             };
             Store::File(FileStore::new(path, key))
         }

@@ -297,3 +297,47 @@ async fn an_s3_backup_killed_mid_upload_leaves_no_backup_and_prune_aborts_its_up
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("NoSuchBucket"), "{}", stderr(&missing));
 }
+
+/// The checklist's backup check opens the store the way `prodready backup` does, so backups kept in S3
+/// count: a real moto server, a real backup and a verification by restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_check_reads_an_s3_store() {
+    let moto = prodready_test_support::Moto::start();
+    let created = s3("PUT", &format!("{}/backups", moto.endpoint())).await;
+    assert!(created.starts_with("HTTP/1.0 200") || created.starts_with("HTTP/1.1 200"), "{created}");
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prodready.toml"),
+        "[backup]\nstore = \"s3://backups/prod\"\n\n\
+         [[checklist.checks]]\nid = \"backups\"\ntitle = \"Backups are fresh and proven\"\ncategory = \"Backups\"\n\
+         kind = \"backup\"\nstore = \"s3://backups/prod\"\nmust_have = true\n",
+    )
+    .unwrap();
+    let mut env: Vec<(&str, String)> = moto.aws_env();
+    env.push(("DATABASE_URL", db.url().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let check = |dir: &std::path::Path| {
+        let out = prodready(dir, &env, &["check", "--json", "--no-history"]);
+        let report = json(&out);
+        (out.status.code(), report["results"][0]["status"].clone(), report["results"][0]["summary"].clone())
+    };
+
+    let (code, status, summary) = check(dir.path());
+    assert_eq!((code, status.as_str()), (Some(3), Some("fail")), "{summary}");
+    assert_eq!(summary, "no backup in s3://backups/prod");
+
+    let run = prodready(dir.path(), &env, &["backup", "run"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let verify = prodready(dir.path(), &env, &["backup", "verify", "latest"]);
+    assert_eq!(verify.status.code(), Some(0), "{}{}", stdout(&verify), stderr(&verify));
+
+    let (code, status, summary) = check(dir.path());
+    assert_eq!((code, status.as_str()), (Some(0), Some("pass")), "{summary}");
+    assert!(summary.as_str().unwrap().contains("verified by restore"), "{summary}");
+}

@@ -29,7 +29,7 @@ fn generated_configuration_reference_is_current() {
 
 #[test]
 fn generated_deploy_files_are_current() {
-    let defaults = prodready_metrics_alerts::AlertsConfig::default();
+    let defaults = prodready::config::AlertsConfig::default();
     for (path, contents) in prodready::commands::alerts::generated(&defaults).unwrap() {
         ensure_file_contents(&format!("deploy/{}", path.display()), &contents);
     }

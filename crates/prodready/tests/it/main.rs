@@ -8,7 +8,9 @@ mod config;
 mod generated;
 mod logs;
 mod notify;
+mod schedule;
 mod secrets;
+mod vocabulary;
 
 use std::path::Path;
 use std::process::{Command, Output};

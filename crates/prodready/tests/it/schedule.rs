@@ -1,4 +1,4 @@
-use prodready_backup::schedule::{Job, on_calendar, render};
+use prodready::schedule::{Job, on_calendar, render};
 
 /// Converts `cron` and checks systemd accepts the result (`systemd-analyze calendar`).
 fn check(cron: &str, expected: &str) {

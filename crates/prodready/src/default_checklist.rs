@@ -1,11 +1,11 @@
 //! The embedded default checklist: what a small web platform on PostgreSQL needs before launch, checked
-//! against the local machine. Every item says how to fix it.
+//! against the local machine. Every item says how to fix it, in the binary's terms (its commands and
+//! configuration keys), which is why it lives here and not in prodready-checklist.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::Category;
-use crate::spec::{Check, CheckSpec, KindName};
+use prodready_checklist::{Category, Check, CheckSpec, KindName};
 
 /// Where the platform's parts are, as the caller's configuration says.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,7 @@ fn spec(id: &str, title: &str, category: Category, kind: KindName, remediation: 
 
 /// The default checks for `platform`. Fails when the platform's endpoints are malformed (the error
 /// names the check, e.g. `loki` and key `url`).
-pub fn checks(platform: &Platform) -> crate::Result<Vec<Check>> {
+pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
     let docs = |file: &str| Some(platform.docs_dir.join(file));
     let sections = |list: &[&str]| Some(list.iter().map(|s| (*s).to_owned()).collect());
     let specs = vec![

@@ -3,7 +3,12 @@
 
 use std::fmt::Write as _;
 
-use crate::{Error, Result};
+/// A cron expression this module cannot turn into a systemd calendar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CronError(String);
+
+type Result<T> = std::result::Result<T, CronError>;
 
 /// One scheduled job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +25,7 @@ pub struct Job {
 /// numbers, lists and `*/N` steps) to a systemd `OnCalendar=` expression.
 pub fn on_calendar(cron: &str) -> Result<String> {
     let fields: Vec<&str> = cron.split_whitespace().collect();
-    let bad =
-        |why: &str| Error::Invalid(format!("cron `{cron}`: {why}; write five fields like `17 2 * * *`"));
+    let bad = |why: &str| CronError(format!("cron `{cron}`: {why}; write five fields like `17 2 * * *`"));
     let [minute, hour, dom, month, dow] = fields[..] else { return Err(bad("needs five fields")) };
     let part = |field: &str, max: u32, name: &str| -> Result<String> {
         if field == "*" {

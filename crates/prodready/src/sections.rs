@@ -1,0 +1,299 @@
+//! The sections of `prodready.toml`, with every default. The binary owns the file's schema: libraries
+//! take typed options (`BackupOptions`, `ShipOptions`, `PackOptions`...) that the commands build from
+//! these sections, and where a library has a default of its own, the section's default is that value.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the default checklist looks for Loki when `[logging] loki_url` is not set.
+pub const LOCAL_LOKI_URL: &str = "http://127.0.0.1:3100";
+/// Where the default checklist looks for an OTLP collector when `[tracing] otlp_endpoint` is not set.
+pub const LOCAL_OTLP_ENDPOINT: &str = "http://127.0.0.1:4318";
+
+/// The `[backup]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where backups live: a directory path or `s3://BUCKET/PREFIX`. `None` means the caller's local
+    /// data directory (the binary uses `<data_dir>/backups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Connections that copy table data in parallel, all sharing one snapshot.
+    pub jobs: u16,
+    /// zstd compression level (1-19).
+    pub zstd_level: i32,
+    /// age X25519 recipients (`age1...`) that backups are encrypted to; empty means unencrypted.
+    pub encrypt_to: Vec<String>,
+    /// A custom S3 endpoint (MinIO, moto); implies path-style addressing unless `s3_path_style = false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_endpoint: Option<String>,
+    /// Force path-style (`true`) or virtual-host-style (`false`) S3 addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_path_style: Option<bool>,
+    /// SQL statements run against the scratch database after a verification restore; each must succeed.
+    pub smoke_sql: Vec<String>,
+    /// Retention policy applied by `backup prune`.
+    pub retention: prodready_backup::Retention,
+    /// When `backup cron` schedules a backup (cron syntax).
+    pub schedule: String,
+    /// When it schedules a restore verification.
+    pub verify_schedule: String,
+    /// When it schedules pruning.
+    pub prune_schedule: String,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            store: None,
+            jobs: prodready_backup::DEFAULT_JOBS,
+            zstd_level: prodready_backup::DEFAULT_ZSTD_LEVEL,
+            encrypt_to: Vec::new(),
+            s3_endpoint: None,
+            s3_path_style: None,
+            smoke_sql: Vec::new(),
+            retention: prodready_backup::Retention::default(),
+            schedule: "17 2 * * *".to_owned(),
+            verify_schedule: "47 3 * * *".to_owned(),
+            prune_schedule: "30 5 * * *".to_owned(),
+        }
+    }
+}
+
+/// Which store holds the secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// A local encrypted file (the embedded default: works with no configuration).
+    #[default]
+    File,
+    /// AWS Secrets Manager.
+    Aws,
+    /// The process environment, read-only.
+    Env,
+}
+
+/// The `[secrets]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub backend: Backend,
+    /// The encrypted store file; `None` means `<data_dir>/secrets.enc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The key file for the encrypted store (must be mode 0600; created on first write); `None` means
+    /// `<data_dir>/secrets.key`. The `prodready` binary takes `$PRODREADY_SECRETS_KEY` instead when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Default `--prefix` of `secrets list`, `secrets migrate` and `secrets exec`, e.g. `prod/app/`.
+    pub prefix: String,
+    /// AWS region for the `aws` backend; `None` means the SDK's own resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    /// A custom Secrets Manager endpoint (moto, LocalStack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_endpoint: Option<String>,
+}
+
+/// The `[logging]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `tracing-subscriber` env-filter directives, e.g. `info,prodready_backup=debug`.
+    pub filter: String,
+    pub format: prodready_logging::LogFormat,
+    /// Loki base URL, e.g. `http://127.0.0.1:3100`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loki_url: Option<String>,
+    /// Static, low-cardinality labels attached to every stream.
+    pub labels: BTreeMap<String, String>,
+    /// The `logs ship` agent.
+    pub ship: ShipConfig,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            format: prodready_logging::LogFormat::Json,
+            loki_url: None,
+            labels: BTreeMap::new(),
+            ship: ShipConfig::default(),
+        }
+    }
+}
+
+/// The `[logging.ship]` section: what the shipping agent tails.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShipConfig {
+    /// File globs to tail.
+    pub paths: Vec<String>,
+    /// Positions file; `None` means `<data_dir>/positions.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub positions: Option<PathBuf>,
+    /// Address of the agent's own metrics endpoint, e.g. `127.0.0.1:9080`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
+    /// Fields of JSON lines that become stream labels, e.g. `["level"]` (keep them low-cardinality).
+    pub json_labels: Vec<String>,
+}
+
+/// The `[alerts]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Prometheus scrape interval the rules are written for (rate() ranges are at least 4 of these).
+    #[serde(with = "humantime_serde")]
+    pub scrape_interval: Duration,
+    /// Where `alerts generate` writes rule files.
+    pub rules_dir: PathBuf,
+    /// Base of every alert's `runbook_url`; the alert's anchor is appended.
+    pub runbook_base_url: String,
+    /// The Prometheus server that scrapes the platform (the checklist asks it which targets are up).
+    pub prometheus_url: String,
+    /// Slack receivers of the generated Alertmanager configuration.
+    pub slack: SlackConfig,
+    /// Service level objectives turned into burn-rate alerts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slos: Vec<prodready_metrics_alerts::slo::SloSpec>,
+}
+
+/// The `[alerts.slack]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    /// A file holding the Slack incoming-webhook URL (never the URL itself).
+    pub webhook_file: PathBuf,
+    pub critical_channel: String,
+    pub warning_channel: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            webhook_file: PathBuf::from("/etc/prodready/slack-webhook"),
+            critical_channel: "#alerts-critical".to_owned(),
+            warning_channel: "#alerts".to_owned(),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval: prodready_metrics_alerts::pack::PackOptions::default().scrape_interval,
+            rules_dir: PathBuf::from("deploy/prometheus/rules"),
+            runbook_base_url: "docs/runbook.md".to_owned(),
+            prometheus_url: "http://127.0.0.1:9090".to_owned(),
+            slack: SlackConfig::default(),
+            slos: Vec::new(),
+        }
+    }
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OTLP over HTTP with protobuf bodies (the default: no async runtime needed for export).
+    #[default]
+    HttpProtobuf,
+    /// OTLP over gRPC.
+    Grpc,
+}
+
+/// The `[tracing]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// OTLP collector endpoint, e.g. `http://127.0.0.1:4318`; `None` means tracing is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    pub protocol: Protocol,
+    /// `service.name` resource attribute.
+    pub service_name: String,
+    /// Deployment environment resource attribute, e.g. `production`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Share of root traces sampled (0.0-1.0); children follow their parent's decision.
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            protocol: Protocol::HttpProtobuf,
+            service_name: "prodready".to_owned(),
+            environment: None,
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+/// The `[loadtest]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadtestConfig {
+    /// The scenario file `load run` uses when none is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<PathBuf>,
+    /// Where the last run's JSON summary is written (and where the checklist reads it); `None` means
+    /// `<data_dir>/loadtest-summary.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<PathBuf>,
+}
+
+/// The `[checklist]` section of `prodready.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecklistConfig {
+    /// The overall score (0-10) a launch needs, on top of every must-have check passing.
+    pub min_score: f64,
+    /// How long one check may run before it counts as an error.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Keep the embedded default checklist even when checks are declared.
+    pub include_defaults: bool,
+    /// History of runs, for the trend; `None` means `<data_dir>/check-history.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_file: Option<PathBuf>,
+    /// Folder with runbook.md, incident-response.md and deployment.md, for the default checks.
+    pub docs_dir: PathBuf,
+    /// Coverage report (lcov or llvm-cov JSON), for the default checks.
+    pub coverage_report: PathBuf,
+    /// A TOML file of `[[checks]]` tables, added to the checks declared here; a relative path is taken from
+    /// the configuration file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Declared checks; they replace the embedded defaults unless `include_defaults = true`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<prodready_checklist::CheckSpec>,
+}
+
+impl Default for ChecklistConfig {
+    fn default() -> Self {
+        Self {
+            min_score: 7.0,
+            timeout: Duration::from_secs(10),
+            include_defaults: false,
+            history_file: None,
+            docs_dir: PathBuf::from("docs"),
+            coverage_report: PathBuf::from("coverage/lcov.info"),
+            file: None,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// A checklist file named by `[checklist] file`: just `[[checks]]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistFile {
+    #[serde(default)]
+    pub checks: Vec<prodready_checklist::CheckSpec>,
+}
