@@ -1,13 +1,17 @@
 //! Project automation. Dependency-free on purpose: it builds in seconds on a cold machine.
 //!
 //! cargo xtask ci      lint, then test: what `.ci/run` runs
-//! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors
+//! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors; each library
+//!                     alone with default and with all features (a feature matrix)
 //! cargo xtask test    provision the real peers, check PostgreSQL, run every test
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
 //! cargo xtask docs    regenerate committed generated files (docs/cli.md, docs/configuration.md, deploy/)
 //! cargo xtask bench backup   release build, then bench/backup.sh against pg_dump/pg_restore
 //! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
 //!                            per-event overhead against tracing-subscriber's JSON format
+
+// xtask reads cargo's variables (CARGO, CARGO_TARGET_DIR) and DATABASE_URL as a build tool does.
+#![allow(clippy::disallowed_methods)]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -74,7 +78,34 @@ fn run(cmd: &mut Command) -> Result {
 
 fn lint() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    feature_matrix()
+}
+
+/// Every library alone, with its default (empty) feature set and with all its features: a workspace
+/// build unifies features, so a library that only compiles because a sibling enabled a feature of a shared
+/// dependency is caught here, as is an `#[cfg(feature)]` item unused without its feature.
+fn feature_matrix() -> Result {
+    for name in libraries()? {
+        for features in [None, Some("--all-features")] {
+            let mut cmd = cargo();
+            cmd.args(["clippy", "--locked", "--lib", "--package", &name]).args(features);
+            run(cmd.args(["--", "-D", "warnings"]))?;
+        }
+    }
+    Ok(())
+}
+
+/// The library crates: every `crates/prodready-*` except test support.
+fn libraries() -> Result<Vec<String>> {
+    let dir = root().join("crates");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("prodready-") && n != "prodready-test-support")
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 fn test(extra: &[String]) -> Result {

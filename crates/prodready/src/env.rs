@@ -31,6 +31,7 @@ pub struct Env {
 
 impl Env {
     /// The current process environment (variables that are not valid UTF-8 are ignored).
+    #[allow(clippy::disallowed_methods)] // The one place the binary reads the process environment.
     pub fn capture() -> Self {
         let mut vars: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

@@ -1,5 +1,8 @@
 //! The `prodready` binary and its configuration, end to end.
 
+// Tests pass PATH through to the binary and read UPDATE_EXPECT.
+#![allow(clippy::disallowed_methods)]
+
 mod alerts;
 mod backup;
 mod check;
