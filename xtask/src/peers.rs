@@ -41,7 +41,7 @@ exec unshare --user --map-root-user --mount sh -c \
   "$root" _ "$real" "$@"
 "#;
 
-pub fn dir() -> PathBuf {
+pub(crate) fn dir() -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     var("PRODREADY_PEERS_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("prodready/peers")))
@@ -50,7 +50,7 @@ pub fn dir() -> PathBuf {
 }
 
 /// Installs whatever is missing and returns the peers directory.
-pub fn provision() -> Result<PathBuf> {
+pub(crate) fn provision() -> Result<PathBuf> {
     let dir = dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     python(&dir)?;
@@ -167,7 +167,7 @@ fn verify(dir: &Path) -> Result {
 
 /// PostgreSQL must answer at `DATABASE_URL` or 127.0.0.1:5432; when it is down and this is the usual
 /// Debian machine, start the cluster.
-pub fn ensure_postgres() -> Result {
+pub(crate) fn ensure_postgres() -> Result {
     // pg_isready needs no password: keep it off argv and out of messages.
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()).map(|u| without_password(&u));
     let ready = || {

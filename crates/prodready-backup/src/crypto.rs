@@ -10,10 +10,10 @@ use crate::store::ObjectWriter;
 use crate::{Error, Result};
 
 /// Identities (private keys) loaded from age identity files.
-pub type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
+pub(crate) type Identities = Arc<Vec<Box<dyn age::Identity + Send + Sync>>>;
 
 /// Parses `age1...` recipients, naming the first that is not one.
-pub fn recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+pub(crate) fn recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     list.iter()
         .map(|r| {
             r.trim()
@@ -24,7 +24,7 @@ pub fn recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
 }
 
 /// Loads every identity from age identity files (`age-keygen` output).
-pub fn identities(files: &[PathBuf]) -> Result<Identities> {
+pub(crate) fn identities(files: &[PathBuf]) -> Result<Identities> {
     let mut out = Vec::new();
     for file in files {
         // A private key others can read is no secret: refuse it, with the fix.
@@ -56,13 +56,13 @@ pub fn identities(files: &[PathBuf]) -> Result<Identities> {
 }
 
 /// Where compressed bytes go: straight into the object, or through age first.
-pub enum Sink {
+pub(crate) enum Sink {
     Plain(ObjectWriter),
     Encrypted(age::stream::StreamWriter<ObjectWriter>),
 }
 
 impl Sink {
-    pub fn new(object: ObjectWriter, recipients: &[age::x25519::Recipient]) -> Result<Self> {
+    pub(crate) fn new(object: ObjectWriter, recipients: &[age::x25519::Recipient]) -> Result<Self> {
         if recipients.is_empty() {
             return Ok(Sink::Plain(object));
         }
@@ -73,7 +73,7 @@ impl Sink {
     }
 
     /// Ends the age stream (if any) and returns the object writer.
-    pub fn finish(self) -> Result<ObjectWriter> {
+    pub(crate) fn finish(self) -> Result<ObjectWriter> {
         match self {
             Sink::Plain(o) => Ok(o),
             Sink::Encrypted(w) => w.finish().map_err(|e| Error::io("age", e)),
@@ -98,7 +98,7 @@ impl Write for Sink {
 }
 
 /// A reader of an object's plaintext (still compressed): decrypts when the backup is encrypted.
-pub fn plaintext<'a, R: Read + 'a>(
+pub(crate) fn plaintext<'a, R: Read + 'a>(
     raw: R,
     encrypted: bool,
     identities: &Identities,

@@ -163,6 +163,8 @@ impl Store {
     /// Aborts multipart uploads that interrupted runs left behind (S3 only; a no-op elsewhere), returning
     /// how many.
     pub fn abort_incomplete_uploads(&self, older_than: std::time::Duration) -> Result<usize> {
+        #[cfg(not(feature = "s3"))]
+        let _ = older_than; // Only S3 stores have uploads to abort.
         match self {
             Store::Local(_) => Ok(0),
             #[cfg(feature = "s3")]
@@ -324,7 +326,7 @@ impl ObjectWriter {
 }
 
 /// SHA-256 and size of everything `reader` yields.
-pub fn hash(mut reader: impl Read) -> std::io::Result<(String, u64)> {
+pub(crate) fn hash(mut reader: impl Read) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;

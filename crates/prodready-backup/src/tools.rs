@@ -22,7 +22,7 @@ impl Default for Tools {
 }
 
 /// Runs `program args` with `env`, returning stdout; a missing program names the install step.
-pub async fn run(
+pub(crate) async fn run(
     tool: &'static str,
     program: &Path,
     args: &[String],
@@ -48,6 +48,6 @@ pub async fn run(
 }
 
 /// `pg_dump (PostgreSQL) 15.20 (Debian ...)` -> the version line.
-pub async fn version(tool: &'static str, program: &Path) -> Result<String> {
+pub(crate) async fn version(tool: &'static str, program: &Path) -> Result<String> {
     Ok(run(tool, program, &["--version".to_owned()], &[]).await?.trim().to_owned())
 }

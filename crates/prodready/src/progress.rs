@@ -6,18 +6,18 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar that exists only on a terminal.
-pub struct Bar {
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
 }
 
 impl Bar {
     /// A bar counting `total` units of `what`.
-    pub fn units(what: &str, total: u64) -> Self {
+    pub(crate) fn units(what: &str, total: u64) -> Self {
         Self::with(total, &format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
     }
 
     /// A bar counting bytes (its length set later by `set_length`).
-    pub fn bytes(what: &str) -> Self {
+    pub(crate) fn bytes(what: &str) -> Self {
         Self::with(
             0,
             &format!("{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{msg}}"),
@@ -36,25 +36,25 @@ impl Bar {
         Self { bar }
     }
 
-    pub fn set_length(&self, n: u64) {
+    pub(crate) fn set_length(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.set_length(n);
         }
     }
 
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(n);
         }
     }
 
-    pub fn message(&self, msg: String) {
+    pub(crate) fn message(&self, msg: String) {
         if let Some(bar) = &self.bar {
             bar.set_message(msg);
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

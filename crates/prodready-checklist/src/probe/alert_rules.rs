@@ -15,7 +15,7 @@ fn scrape_interval() -> Duration {
 
 /// Every rule file under `path` parses, passes the offline linter and, when promtool is installed,
 /// `promtool check rules --lint=all --lint-fatal`. Without promtool the result is a warning.
-pub async fn probe(path: &Path, promtool: &Path) -> Finding {
+pub(super) async fn probe(path: &Path, promtool: &Path) -> Finding {
     let (path, promtool) = (path.to_path_buf(), promtool.to_path_buf());
     tokio::task::spawn_blocking(move || check(&path, &promtool))
         .await

@@ -9,7 +9,7 @@ use crate::spec::BackupCheck;
 
 /// The newest backup is fresh, and the newest backup that passed a restore verification was verified
 /// recently: a backup nobody has restored is a hope, not a backup.
-pub async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i64) -> Finding {
+pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i64) -> Finding {
     let (location, opener) = (check.store.clone(), stores.clone());
     let listed = tokio::task::spawn_blocking(move || {
         let store = opener.open(&location)?;

@@ -23,7 +23,7 @@ impl Drop for Group {
 }
 
 /// The command exits 0. Only the last line of stderr is shown on failure.
-pub async fn probe(run: &[String]) -> Finding {
+pub(super) async fn probe(run: &[String]) -> Finding {
     let Some((program, args)) = run.split_first() else {
         return Finding::error("empty command");
     };

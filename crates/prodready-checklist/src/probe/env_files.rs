@@ -11,7 +11,7 @@ use super::Finding;
 
 const TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"];
 
-pub fn probe(dir: &Path) -> Finding {
+pub(super) fn probe(dir: &Path) -> Finding {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Finding::error(format!("cannot read the directory {}", dir.display()));
     };

@@ -14,7 +14,7 @@ async fn read(path: &Path, what: &str, fix: &str) -> Result<String, Finding> {
 }
 
 /// The document exists, is not empty and has a heading for every required section.
-pub async fn docs(path: &Path, sections: &[String]) -> Finding {
+pub(super) async fn docs(path: &Path, sections: &[String]) -> Finding {
     let text = match read(path, "document", "").await {
         Ok(t) => t,
         Err(f) => return f,
@@ -62,7 +62,7 @@ fn headings(text: &str) -> Vec<String> {
 }
 
 /// Line coverage from an lcov file (`LF`/`LH` records) or `cargo llvm-cov --json` output.
-pub async fn coverage(path: &Path, min_percent: f64) -> Finding {
+pub(super) async fn coverage(path: &Path, min_percent: f64) -> Finding {
     let text =
         match read(path, "coverage report", " (write one with `cargo llvm-cov --lcov --output-path FILE`)")
             .await
@@ -100,7 +100,7 @@ pub async fn coverage(path: &Path, min_percent: f64) -> Finding {
 
 /// Every threshold in a k6-format summary held. Reads both `handleSummary` data (`{"ok": bool}` per
 /// threshold) and `--summary-export` files (`true` when the threshold failed).
-pub async fn loadtest(path: &Path) -> Finding {
+pub(super) async fn loadtest(path: &Path) -> Finding {
     let text = match read(path, "load-test summary", " (run a load test that writes one)").await {
         Ok(t) => t,
         Err(f) => return f,

@@ -6,7 +6,7 @@ use super::{Finding, http_error, millis};
 use crate::model::Status;
 use crate::spec::HttpCheck;
 
-pub async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
+pub(super) async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding {
     let method = reqwest::Method::from_bytes(check.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut request = http.request(method, &check.url);
     for (name, value) in &check.headers {

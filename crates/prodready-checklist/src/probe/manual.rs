@@ -2,7 +2,7 @@ use super::Finding;
 use crate::model::Status;
 use crate::spec::{Date, ManualCheck};
 
-pub fn probe(check: &ManualCheck, today: Date) -> Finding {
+pub(super) fn probe(check: &ManualCheck, today: Date) -> Finding {
     let owner = check.owner.as_deref().map(|o| format!(" (owner: {o})")).unwrap_or_default();
     let Some(on) = check.attested_on else {
         return Finding::new(

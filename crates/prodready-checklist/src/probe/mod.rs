@@ -18,29 +18,29 @@ mod postgres;
 
 /// What a probe saw: a status and one line of evidence.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub status: Status,
     pub summary: String,
 }
 
 impl Finding {
-    pub fn new(status: Status, summary: impl Into<String>) -> Self {
+    pub(crate) fn new(status: Status, summary: impl Into<String>) -> Self {
         Self { status, summary: summary.into() }
     }
-    pub fn pass(summary: impl Into<String>) -> Self {
+    pub(crate) fn pass(summary: impl Into<String>) -> Self {
         Self::new(Status::Pass, summary)
     }
-    pub fn fail(summary: impl Into<String>) -> Self {
+    pub(crate) fn fail(summary: impl Into<String>) -> Self {
         Self::new(Status::Fail, summary)
     }
-    pub fn error(summary: impl Into<String>) -> Self {
+    pub(crate) fn error(summary: impl Into<String>) -> Self {
         Self::new(Status::Error, summary)
     }
 }
 
 /// What probes share within one run.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     pub http: reqwest::Client,
     /// Opens the stores `backup` checks name.
     pub stores: crate::run::StoreOpener,
@@ -53,7 +53,7 @@ pub struct Context {
 impl Context {
     /// A context with an HTTP client that does not follow redirects (a check judges the status it gets,
     /// 301 included) and does not wait forever to connect.
-    pub fn new(today: Date, now_unix: i64, stores: crate::run::StoreOpener) -> Self {
+    pub(crate) fn new(today: Date, now_unix: i64, stores: crate::run::StoreOpener) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("prodready-check/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -65,7 +65,7 @@ impl Context {
 }
 
 /// Runs the probe for `kind`. Timeouts are the caller's business.
-pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
+pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
     match kind {
         Kind::Http(check) => http::probe(check, &ctx.http).await,
         Kind::Tls { address, server_name, min_days, warn_days } => {
@@ -90,7 +90,7 @@ pub async fn probe(kind: &Kind, ctx: &Context) -> Finding {
 }
 
 /// `12 ms`, `1.2 s`
-pub fn millis(d: Duration) -> String {
+pub(crate) fn millis(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
@@ -100,7 +100,7 @@ pub fn millis(d: Duration) -> String {
 
 /// A reqwest error, short and without its URL (which may carry credentials): the root cause for
 /// connection failures, else the whole chain.
-pub fn http_error(err: reqwest::Error) -> String {
+pub(crate) fn http_error(err: reqwest::Error) -> String {
     let err = err.without_url();
     if err.is_timeout() {
         return "timed out".to_owned();

@@ -8,7 +8,7 @@ use super::{Finding, millis};
 use crate::model::Status;
 use crate::spec::Date;
 
-pub async fn tcp(address: &str) -> Finding {
+pub(super) async fn tcp(address: &str) -> Finding {
     let started = Instant::now();
     match tokio::net::TcpStream::connect(address).await {
         Ok(_) => Finding::pass(format!("{address} accepted a connection in {}", millis(started.elapsed()))),
@@ -18,7 +18,7 @@ pub async fn tcp(address: &str) -> Finding {
 
 /// Reads the certificate a TLS server presents and judges its expiry. Trust is not this check's business
 /// (an HTTP check against an https URL verifies the chain), so any certificate is accepted for reading.
-pub async fn tls(
+pub(super) async fn tls(
     address: &str,
     server_name: Option<&str>,
     min_days: u32,

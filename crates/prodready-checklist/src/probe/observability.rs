@@ -26,7 +26,7 @@ struct Target {
 }
 
 /// Every active target of Prometheus (or of one job) is up.
-pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&str>) -> Finding {
+pub(super) async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&str>) -> Finding {
     let endpoint = format!("{}/api/v1/targets?state=active", url.trim_end_matches('/'));
     let url = redact::url(url);
     let response = match http.get(&endpoint).send().await {
@@ -69,7 +69,7 @@ pub async fn prometheus_targets(http: &reqwest::Client, url: &str, job: Option<&
 }
 
 /// Loki answers `/ready`.
-pub async fn loki(http: &reqwest::Client, url: &str) -> Finding {
+pub(super) async fn loki(http: &reqwest::Client, url: &str) -> Finding {
     let endpoint = format!("{}/ready", url.trim_end_matches('/'));
     let url = redact::url(url);
     match http.get(&endpoint).send().await {
@@ -80,7 +80,7 @@ pub async fn loki(http: &reqwest::Client, url: &str) -> Finding {
 }
 
 /// An OTLP/HTTP receiver accepts an empty trace export (a valid, empty ExportTraceServiceRequest).
-pub async fn otlp(http: &reqwest::Client, url: &str) -> Finding {
+pub(super) async fn otlp(http: &reqwest::Client, url: &str) -> Finding {
     let base = url.trim_end_matches('/');
     let endpoint = if base.ends_with("/v1/traces") { base.to_owned() } else { format!("{base}/v1/traces") };
     let sent =

@@ -4,7 +4,7 @@ use super::{Finding, millis};
 
 /// Connects (TLS as the URL's `sslmode` says, `prefer` by default, as libpq), reads the server version and
 /// whether it is a primary. The URL's password never appears in the finding: only host, port and database.
-pub async fn probe(url: &str) -> Finding {
+pub(super) async fn probe(url: &str) -> Finding {
     let place = prodready_pg::describe(url);
     let started = Instant::now();
     let (client, driver) = match prodready_pg::connect(url, "prodready-checklist").await {

@@ -20,7 +20,7 @@ use crate::env::Env;
 use crate::exit::Exit;
 use crate::progress::Bar;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow::Result<Exit> {
+pub(crate) fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) -> anyhow::Result<Exit> {
     let loaded = config::load(config_flag, env)?;
     // Scheduled jobs must read the same configuration file as this command.
     let config_arg = match &loaded.source {
@@ -317,7 +317,7 @@ fn open(cfg: &Config, env: &Env, runtime: &tokio::runtime::Runtime, arg: &StoreA
 /// Opens a backup store: a directory, or `s3://BUCKET[/PREFIX]` with the AWS SDK's own resolution
 /// (`AWS_*` variables, profiles, instance roles, `AWS_ENDPOINT_URL(_S3)`). Called outside async code, on
 /// a multi-threaded runtime (`handle`).
-pub fn open_location(
+pub(crate) fn open_location(
     backup: &BackupConfig,
     env: &Env,
     handle: &tokio::runtime::Handle,

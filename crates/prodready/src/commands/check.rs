@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::exit::Exit;
 use crate::progress::Bar;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> anyhow::Result<Exit> {
     let loaded = config::load(config_flag, env)?;
     let cfg = &loaded.config;
     let checks = checklist(cfg, &loaded.source)?;

@@ -6,7 +6,7 @@ use crate::config::{self, Source};
 use crate::env::Env;
 use crate::exit::Exit;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &ConfigCommand) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &ConfigCommand) -> anyhow::Result<Exit> {
     let ConfigCommand::Show { json } = cmd;
     let loaded = config::load(config_flag, env)?;
     let mut stdout = std::io::stdout().lock();

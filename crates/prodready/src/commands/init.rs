@@ -8,7 +8,7 @@ use crate::config::{DEFAULT_FILE, STARTER};
 use crate::error::UsageError;
 use crate::exit::Exit;
 
-pub fn run(config_flag: Option<&Path>, args: &InitArgs) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, args: &InitArgs) -> anyhow::Result<Exit> {
     let path = args.path.as_deref().or(config_flag).unwrap_or(Path::new(DEFAULT_FILE));
     if path.exists() && !args.force {
         return Err(

@@ -15,7 +15,7 @@ use crate::env::Env;
 use crate::error::UsageError;
 use crate::exit::Exit;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> anyhow::Result<Exit> {
     let cfg = config::load(config_flag, env)?.config;
     let logging = &cfg.logging;
     let loki_url = |flag: &Option<String>| {

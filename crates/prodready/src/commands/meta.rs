@@ -9,7 +9,7 @@ use clap::CommandFactory as _;
 use crate::cli::Cli;
 use crate::exit::Exit;
 
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+pub(super) fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
     // clap_complete panics when its writer fails; render first so a closed pipe is an ordinary error.
     let mut script = Vec::new();
@@ -18,7 +18,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-pub fn man(out: &Path) -> anyhow::Result<Exit> {
+pub(super) fn man(out: &Path) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     clap_mangen::generate_to(Cli::command(), out)
         .with_context(|| format!("cannot write man pages to {}", out.display()))?;

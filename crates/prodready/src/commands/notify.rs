@@ -12,7 +12,7 @@ use crate::env::Env;
 use crate::error::UsageError;
 use crate::exit::Exit;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) -> anyhow::Result<Exit> {
     let NotifyCommand::Slack { webhook_file, text, channel } = cmd;
     let cfg = config::load(config_flag, env)?.config;
     let file = webhook_file.clone().unwrap_or(cfg.alerts.slack.webhook_file);

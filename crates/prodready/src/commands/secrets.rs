@@ -18,7 +18,7 @@ use crate::env::{self, Env};
 use crate::error::UsageError;
 use crate::exit::Exit;
 
-pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &SecretsCommand) -> anyhow::Result<Exit> {
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &SecretsCommand) -> anyhow::Result<Exit> {
     if let SecretsCommand::Exec { .. } = cmd
         && let Some(outer) = env.get(env::SECRETS_EXEC)
     {

@@ -206,7 +206,7 @@ fn metric(text: &str, name: &str) -> u64 {
 mod reqwest {
     use std::io::{Read as _, Write as _};
 
-    pub fn blocking_get(port: u16) -> String {
+    pub(super) fn blocking_get(port: u16) -> String {
         assert_eq!(super::http_status(port, "/metrics"), Some(200));
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
