@@ -9,6 +9,9 @@ use crate::names;
 use crate::rules::{Group, Rule, RuleFile};
 use crate::{Error, Result};
 
+/// The name of the burn-rate alert every SLO gets (its `sloth_severity` label says page or ticket).
+pub const ALERT: &str = "SloErrorBudgetBurn";
+
 /// The windows Sloth records an error ratio for.
 pub const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
@@ -232,7 +235,7 @@ pub fn rule_file(specs: &[SloSpec], runbook_base_url: &str) -> Result<RuleFile> 
             labels.insert("severity".to_owned(), severity.to_owned());
             labels.insert("sloth_severity".to_owned(), sloth_severity.to_owned());
             Rule {
-                alert: Some("SloErrorBudgetBurn".to_owned()),
+                alert: Some(ALERT.to_owned()),
                 expr: condition(pairs),
                 labels,
                 annotations: BTreeMap::from([
@@ -255,7 +258,7 @@ pub fn rule_file(specs: &[SloSpec], runbook_base_url: &str) -> Result<RuleFile> 
                     ),
                     (
                         "runbook_url".to_owned(),
-                        crate::pack::runbook_url(runbook_base_url, "SloErrorBudgetBurn"),
+                        crate::pack::runbook_url(runbook_base_url, ALERT),
                     ),
                 ]),
                 ..Rule::default()

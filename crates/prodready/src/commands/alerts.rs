@@ -61,7 +61,7 @@ fn check_runbook(cfg: &AlertsConfig) -> anyhow::Result<()> {
     let sections: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("### ")).map(str::trim).collect();
     let mut names: Vec<String> = pack::alerts(&pack_options(cfg)).iter().map(|a| a.name.to_owned()).collect();
     if !cfg.slos.is_empty() {
-        names.push("SloErrorBudgetBurn".to_owned());
+        names.push(slo::ALERT.to_owned());
     }
     let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !sections.contains(n)).collect();
     if missing.is_empty() {
