@@ -256,10 +256,7 @@ pub fn rule_file(specs: &[SloSpec], runbook_base_url: &str) -> Result<RuleFile> 
                             objective_pct = ratio(spec.objective)
                         ),
                     ),
-                    (
-                        "runbook_url".to_owned(),
-                        crate::pack::runbook_url(runbook_base_url, ALERT),
-                    ),
+                    ("runbook_url".to_owned(), crate::pack::runbook_url(runbook_base_url, ALERT)),
                 ]),
                 ..Rule::default()
             }

@@ -49,9 +49,9 @@ fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     let mut tls = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_decode(key);
+        let key = prodready_stdx::text::percent_decode(key);
         if TLS_KEYS.contains(&key.as_str()) {
-            tls.push((key, percent_decode(value)));
+            tls.push((key, prodready_stdx::text::percent_decode(value)));
         } else {
             kept.push(pair);
         }
@@ -101,26 +101,6 @@ fn split_conninfo(text: &str) -> (String, Vec<(String, String)>) {
         }
     }
     (kept.join(" "), tls)
-}
-
-fn percent_decode(text: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(hi * 16 + lo);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn host_text(host: &Host) -> String {

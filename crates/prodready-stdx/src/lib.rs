@@ -5,7 +5,8 @@
 //!   and (by default) so that the new bytes survive a power cut;
 //! - [`error::chain`]: an error and its causes on one line;
 //! - [`redact`]: the one list of secret-looking names and the one way to hide a secret in a URL, a
-//!   query string or a libpq connection string.
+//!   query string or a libpq connection string;
+//! - [`text::percent_decode`]: `%XX` escapes of URLs.
 //!
 //! What belongs here: domain-free code that two crates would otherwise write twice. What does not: anything
 //! that knows about PostgreSQL, metrics, the configuration file or a third-party crate.
@@ -13,3 +14,4 @@
 pub mod error;
 pub mod fs;
 pub mod redact;
+pub mod text;

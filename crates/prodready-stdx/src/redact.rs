@@ -78,7 +78,7 @@ pub fn query(query: &str, also: &[String]) -> String {
         .split('&')
         .map(|pair| match pair.split_once('=') {
             Some((key, _)) => {
-                let decoded = percent_decode(key);
+                let decoded = crate::text::percent_decode(&key.replace('+', " "));
                 if is_secret_name(&decoded) || also.iter().any(|a| a.eq_ignore_ascii_case(&decoded)) {
                     format!("{key}={MASK}")
                 } else {
@@ -130,30 +130,6 @@ fn conninfo(s: &str) -> String {
         rest = &after[len.min(after.len())..];
     }
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(hi * 16 + lo);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

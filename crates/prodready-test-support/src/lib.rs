@@ -7,6 +7,7 @@
 //!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
 //! - [`Proxy`]: a recording, fault-injecting HTTP proxy in front of a peer.
+//! - [`instrumented_service`]: an axum service with the RED layer and its own `/metrics`.
 //! - [`peer_bin`]: where a provisioned peer binary is; a missing peer panics with the install step, so a
 //!   test never passes without its peer.
 //!
@@ -22,6 +23,7 @@ mod loki;
 mod peers;
 mod process;
 mod proxy;
+mod service;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
@@ -29,3 +31,4 @@ pub use loki::{Failure, LokiReceiver, ReceivedEntry, wait_until};
 pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
 pub use proxy::{Intercept, Proxy};
+pub use service::instrumented_service;

@@ -2,35 +2,12 @@
 //! generated rules, an alert fired to a real Alertmanager with the generated configuration, and
 //! Alertmanager posting to a local Slack-compatible receiver.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::MatchedPath;
-use axum::routing::{get, post};
-use prodready_metrics::exposition::{self, MetricsService, RedLayer};
+use axum::routing::post;
 use prodready_metrics_alerts::alertmanager::{self, AlertmanagerOptions};
 use prodready_metrics_alerts::pack::{self, PackOptions};
-use prodready_test_support::{Alertmanager, Prometheus, free_port};
-use prometheus_client::registry::Registry;
-
-/// An axum service instrumented with the RED layer, serving its own /metrics. Returns its address.
-async fn instrumented_service() -> std::net::SocketAddr {
-    let mut registry = Registry::default();
-    exposition::register_process_metrics(&mut registry);
-    let layer = RedLayer::new(&mut registry, |req: &http::Request<axum::body::Body>| {
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned())
-    });
-    let registry = Arc::new(Mutex::new(registry));
-    let app = axum::Router::new()
-        .route("/orders/{id}", get(|| async { "order" }))
-        .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
-        .route_layer(layer)
-        .route_service("/metrics", MetricsService::new(registry));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
+use prodready_test_support::{Alertmanager, Prometheus, free_port, instrumented_service};
 
 /// A Slack incoming-webhook stand-in: records every JSON body posted to /hook.
 async fn slack_receiver() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {

@@ -1,28 +1,5 @@
-use std::sync::{Arc, Mutex};
-
-use axum::extract::MatchedPath;
-use axum::routing::get;
-use prodready_metrics::exposition::{self, CONTENT_TYPE, MetricsService, RedLayer, TEXT_CONTENT_TYPE};
-use prometheus_client::registry::Registry;
-
-/// An axum service instrumented with the RED layer, serving its own /metrics. Returns its address.
-async fn instrumented_service() -> std::net::SocketAddr {
-    let mut registry = Registry::default();
-    exposition::register_process_metrics(&mut registry);
-    let layer = RedLayer::new(&mut registry, |req: &http::Request<axum::body::Body>| {
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned())
-    });
-    let registry = Arc::new(Mutex::new(registry));
-    let app = axum::Router::new()
-        .route("/orders/{id}", get(|| async { "order" }))
-        .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
-        .route_layer(layer)
-        .route_service("/metrics", MetricsService::new(registry));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
+use prodready_metrics::exposition::{self, CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use prodready_test_support::instrumented_service;
 
 #[tokio::test]
 async fn the_layer_records_requests_by_matched_route_and_status_class() {
