@@ -21,14 +21,40 @@ pub struct BackupInfo {
     pub last_verified_ok_at: Option<String>,
 }
 
-/// Every committed backup, newest first.
+/// A committed backup whose manifest cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorruptBackup {
+    pub id: String,
+    pub problem: String,
+}
+
+/// Every committed backup, newest first. Backups whose manifest cannot be read are left out: see
+/// [`list_all`] to see them.
 pub fn list(store: &Store) -> Result<Vec<BackupInfo>> {
+    Ok(list_all(store)?.0)
+}
+
+/// Every committed backup, newest first, and those whose manifest is unreadable or names objects outside
+/// its backup (one bad manifest never hides the others). A store that cannot be listed is an error.
+pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> {
     let mut out = Vec::new();
+    let mut corrupt = Vec::new();
     for id in store.ids()? {
+        if crate::store::check_id(&id).is_err() {
+            corrupt.push(CorruptBackup { id, problem: "the backup id is not a plain name".to_owned() });
+            continue;
+        }
         if !store.exists(&id, MANIFEST)? {
             continue;
         }
-        let manifest = read_manifest(store, &id)?;
+        let manifest = match read_manifest(store, &id) {
+            Ok(manifest) => manifest,
+            Err(Error::Corrupt { problem, .. }) => {
+                corrupt.push(CorruptBackup { id, problem });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let verifications = verifications(store, &id)?;
         let newest = verifications.last();
         out.push(BackupInfo {
@@ -47,7 +73,7 @@ pub fn list(store: &Store) -> Result<Vec<BackupInfo>> {
         });
     }
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
-    Ok(out)
+    Ok((out, corrupt))
 }
 
 /// The manifest of `id`, or of the newest backup for `latest` (of `database`, when given: a store may hold
@@ -60,6 +86,7 @@ pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manif
     } else {
         id.to_owned()
     };
+    crate::store::check_id(&id).map_err(|_| Error::NotFound(id.clone()))?;
     if !store.exists(&id, MANIFEST)? {
         return Err(Error::NotFound(id));
     }
@@ -68,11 +95,24 @@ pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manif
 
 fn read_manifest(store: &Store, id: &str) -> Result<Manifest> {
     let bytes = store.read(id, MANIFEST)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-        id: id.to_owned(),
-        object: MANIFEST.to_owned(),
-        problem: format!("unreadable: {e}"),
-    })
+    let corrupt =
+        |problem: String| Error::Corrupt { id: id.to_owned(), object: MANIFEST.to_owned(), problem };
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("unreadable: {e}")))?;
+    if manifest.id != id {
+        return Err(corrupt(format!("its id `{}` is not its directory's", manifest.id)));
+    }
+    let named = manifest
+        .objects
+        .iter()
+        .map(|o| o.name.as_str())
+        .chain([manifest.schema.as_str()])
+        .chain(manifest.tables.iter().flat_map(|t| t.parts.iter().map(String::as_str)));
+    for name in named.chain(manifest.large_objects.object.as_deref()) {
+        crate::store::check_object(id, name)
+            .map_err(|_| corrupt(format!("object `{name}` leads outside the backup")))?;
+    }
+    Ok(manifest)
 }
 
 /// Every recorded verification of `id`, oldest first.

@@ -1,6 +1,11 @@
 //! Restoring a backup: the pre-data schema with pg_restore, table data by COPY over several connections
 //! (every object's SHA-256 checked as it is read), sequences and large objects, then the post-data schema
 //! (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
+//!
+//! A restore over a database that holds tables (`force`) never edits it in place: the backup is restored
+//! into a new database beside it, and only when that succeeded are the names swapped. The previous
+//! database is kept under a new name ([`RestoreReport::replaced`]); a failed restore leaves the target as
+//! it was.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -24,7 +29,8 @@ pub struct RestoreOptions {
     pub target_url: String,
     /// Connections loading data in parallel, and pg_restore jobs for the post-data section.
     pub jobs: usize,
-    /// Restore into a database that already holds tables (objects in the backup are dropped first).
+    /// Restore over a database that already holds tables: the backup goes into a new database that then
+    /// takes the target's name; the previous one is kept, renamed (see [`RestoreReport::replaced`]).
     pub force: bool,
     /// age identity files, for encrypted backups.
     pub identity_files: Vec<std::path::PathBuf>,
@@ -39,6 +45,8 @@ pub struct RestoreReport {
     pub sequences: usize,
     pub large_objects: u64,
     pub duration_ms: u64,
+    /// With `force` over a non-empty database: the name the previous database was kept under.
+    pub replaced: Option<String>,
 }
 
 /// Restores `manifest`'s backup from `store` into `options.target_url`.
@@ -67,8 +75,13 @@ pub async fn restore(
         .await
         .map_err(Error::db)?
         .get(0);
-    if existing > 0 && !options.force {
-        return Err(Error::TargetNotEmpty(target));
+    if existing > 0 {
+        if !options.force {
+            return Err(Error::TargetNotEmpty(target));
+        }
+        drop(client);
+        let _ = driver.await;
+        return Box::pin(replace(store, manifest, options, progress, &target)).await;
     }
     let units = manifest.tables.iter().map(|t| t.parts.len()).sum::<usize>() + 3;
     progress.planned(units, manifest.size_bytes());
@@ -102,9 +115,6 @@ pub async fn restore(
     let env = pg::libpq_env(&options.target_url)?;
     let mut pre =
         vec!["--section=pre-data".to_owned(), "--exit-on-error".to_owned(), "--no-password".to_owned()];
-    if options.force {
-        pre.extend(["--clean".to_owned(), "--if-exists".to_owned()]);
-    }
     pre.push(format!("--dbname={target}"));
     pre.push(archive.display().to_string());
     tools::run("pg_restore", &options.tools.pg_restore, &pre, &env).await?;
@@ -169,7 +179,129 @@ pub async fn restore(
         sequences: manifest.sequences.len(),
         large_objects: manifest.large_objects.count,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        replaced: None,
     })
+}
+
+/// `force` over a non-empty `target`: restore into a new database with the target's encoding, locale and
+/// owner, then rename the target away (ending its sessions) and the new one into its place.
+async fn replace(
+    store: &Store,
+    manifest: &Manifest,
+    options: &RestoreOptions,
+    progress: Arc<dyn Progress>,
+    target: &str,
+) -> Result<RestoreReport> {
+    let stamp = manifest_stamp();
+    let fresh = sibling_name(target, &format!("_prodready_restore_{stamp}"));
+    let kept = sibling_name(target, &format!("_prodready_replaced_{stamp}"));
+    let (admin, admin_driver) = pg::connect(&pg::with_dbname(&options.target_url, "postgres")).await?;
+    let like = admin
+        .query_one(
+            "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype, pg_catalog.pg_get_userbyid(datdba)
+             FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&target],
+        )
+        .await
+        .map_err(Error::db)?;
+    let (encoding, collate, ctype, owner): (String, String, String, String) =
+        (like.get(0), like.get(1), like.get(2), like.get(3));
+    let create = format!(
+        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+        ident(&fresh),
+        pg::literal(&encoding),
+        pg::literal(&collate),
+        pg::literal(&ctype)
+    );
+    // Owned like the target when this role may give it away; else by this role.
+    if admin.batch_execute(&format!("{create} OWNER {}", ident(&owner))).await.is_err() {
+        admin.batch_execute(&create).await.map_err(|e| {
+            Error::Database(
+                format!("cannot create the database to restore into: {}", prodready_stdx::error::chain(&e))
+                    .into(),
+            )
+        })?;
+    }
+    let drop_fresh = || async {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&fresh))).await;
+    };
+    let fresh_options = RestoreOptions {
+        target_url: pg::with_dbname(&options.target_url, &fresh),
+        force: false,
+        ..options.clone()
+    };
+    let mut report = match restore(store, manifest, &fresh_options, progress).await {
+        Ok(report) => report,
+        Err(e) => {
+            drop_fresh().await;
+            return Err(e);
+        }
+    };
+    // The swap. Sessions on the target are ended first; one that reconnects in between makes the rename
+    // fail, so it is tried a few times.
+    let mut renamed = Err(Error::Invalid("not tried".to_owned()));
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let _ = admin
+            .execute(
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                &[&target],
+            )
+            .await;
+        renamed = admin
+            .batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", ident(target), ident(&kept)))
+            .await
+            .map_err(|e| {
+                Error::Database(
+                    format!("cannot rename {target} away: {}", prodready_stdx::error::chain(&e)).into(),
+                )
+            });
+        if renamed.is_ok() {
+            break;
+        }
+    }
+    if let Err(e) = renamed {
+        drop_fresh().await;
+        return Err(e);
+    }
+    if let Err(e) =
+        admin.batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", ident(&fresh), ident(target))).await
+    {
+        // Put the target back; the restored copy goes.
+        let _ = admin
+            .batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", ident(&kept), ident(target)))
+            .await;
+        drop_fresh().await;
+        return Err(Error::Database(
+            format!("cannot rename the restored database into place: {}", prodready_stdx::error::chain(&e))
+                .into(),
+        ));
+    }
+    drop(admin);
+    let _ = admin_driver.await;
+    report.replaced = Some(kept);
+    Ok(report)
+}
+
+/// `YYYYMMDDHHMMSS`, now, for names of databases made by a restore.
+fn manifest_stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// `base` + `suffix`, with `base` shortened so the name fits PostgreSQL's 63-byte identifiers.
+fn sibling_name(base: &str, suffix: &str) -> String {
+    let mut room = 63usize.saturating_sub(suffix.len());
+    while !base.is_char_boundary(room.min(base.len())) {
+        room -= 1;
+    }
+    format!("{}{suffix}", &base[..room.min(base.len())])
 }
 
 fn corrupt(manifest: &Manifest, object: &str, problem: &str) -> Error {

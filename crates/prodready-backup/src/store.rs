@@ -61,6 +61,7 @@ impl Store {
 
     /// Object names (relative paths) of one backup.
     pub fn objects(&self, id: &str) -> Result<Vec<String>> {
+        check_id(id)?;
         match self {
             Store::Local(l) => l.objects(id),
             #[cfg(feature = "s3")]
@@ -71,6 +72,7 @@ impl Store {
     /// Whether an object exists. Only a definite "not found" is `false`: any other failure is an error, so
     /// a flaky store never makes a committed backup look uncommitted.
     pub fn exists(&self, id: &str, name: &str) -> Result<bool> {
+        check_object(id, name)?;
         match self {
             Store::Local(l) => Ok(l.path(id, name).is_file()),
             #[cfg(feature = "s3")]
@@ -80,6 +82,7 @@ impl Store {
 
     /// Creates a new object for writing; fails if it already exists (append-only).
     pub fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {
+        check_object(id, name)?;
         match self {
             Store::Local(l) => l.create(id, name),
             #[cfg(feature = "s3")]
@@ -89,6 +92,7 @@ impl Store {
 
     /// Opens an object for reading.
     pub fn open_object(&self, id: &str, name: &str) -> Result<Box<dyn Read + Send>> {
+        check_object(id, name)?;
         match self {
             Store::Local(l) => {
                 let path = l.path(id, name);
@@ -111,6 +115,7 @@ impl Store {
 
     /// Writes a small object whole, atomically (temporary name, then rename).
     pub fn write_atomic(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        check_object(id, name)?;
         match self {
             Store::Local(l) => l.write_atomic(id, name, bytes),
             #[cfg(feature = "s3")]
@@ -138,6 +143,7 @@ impl Store {
 
     /// Deletes one object.
     pub fn delete(&self, id: &str, name: &str) -> Result<()> {
+        check_object(id, name)?;
         match self {
             Store::Local(l) => {
                 let path = l.path(id, name);
@@ -150,6 +156,7 @@ impl Store {
 
     /// Deletes whatever is left of a backup (after its manifest).
     pub fn delete_backup(&self, id: &str) -> Result<()> {
+        check_id(id)?;
         match self {
             Store::Local(l) => {
                 let dir = l.root.join(id);
@@ -171,6 +178,30 @@ impl Store {
             Store::S3(s) => s.abort_incomplete_uploads(older_than),
         }
     }
+}
+
+/// A backup id is one path component of letters, digits, `-`, `_` and `.` (not `.` or `..`): it never
+/// leads outside the store.
+pub(crate) fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok { Ok(()) } else { Err(outside(id, "", "the backup id is not a plain name")) }
+}
+
+/// An object name is a relative path below its backup: no `..`, no empty or absolute part.
+pub(crate) fn check_object(id: &str, name: &str) -> Result<()> {
+    check_id(id)?;
+    let ok = !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains('\\')
+        && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    if ok { Ok(()) } else { Err(outside(id, name, "the object name leads outside its backup")) }
+}
+
+fn outside(id: &str, name: &str, problem: &str) -> Error {
+    Error::Corrupt { id: id.to_owned(), object: name.to_owned(), problem: problem.to_owned() }
 }
 
 fn store_err(path: &Path, e: std::io::Error) -> Error {

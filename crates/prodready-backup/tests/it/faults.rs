@@ -267,3 +267,50 @@ async fn prune_keeps_each_databases_own_backups_in_a_shared_store() {
     assert_eq!(catalog::manifest(&store, "latest", Some(a.name())).unwrap().database, a.name());
     assert_eq!(catalog::manifest(&store, "latest", Some(b.name())).unwrap().database, b.name());
 }
+
+/// One bad manifest never takes the store down, and no id or object name leads outside the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
+    let db = small_database().await;
+    let (dir, store) = temp_store();
+    let old = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let new = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let root = dir.path().join("backups");
+    std::fs::write(root.join(&old.id).join("manifest.json"), b"{ bit rot").unwrap();
+    // A manifest whose objects point outside, and one whose id is not its directory's.
+    let outside = std::fs::read_to_string(root.join(&new.id).join("manifest.json")).unwrap();
+    for (id, text) in [
+        (
+            "20000101T000000Z-evil",
+            outside.replacen(&new.id, "20000101T000000Z-evil", 1).replace(&new.schema, "../../outside"),
+        ),
+        ("20000101T000000Z-moved", outside.replacen(&new.id, "x/../20000101T000000Z-other", 1)),
+    ] {
+        std::fs::create_dir(root.join(id)).unwrap();
+        std::fs::write(root.join(id).join("manifest.json"), text).unwrap();
+    }
+
+    let (good, corrupt) = catalog::list_all(&store).unwrap();
+    assert_eq!(good.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [new.id.as_str()]);
+    let mut problems: Vec<(String, String)> = corrupt.into_iter().map(|c| (c.id, c.problem)).collect();
+    problems.sort();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].1.contains("leads outside the backup"), "{problems:?}");
+    assert!(problems[1].1.contains("is not its directory's"), "{problems:?}");
+    assert_eq!(problems[2].0, old.id);
+    assert!(problems[2].1.starts_with("unreadable"), "{problems:?}");
+    // The good backup is still `latest`, verifiable and restorable.
+    assert_eq!(catalog::manifest(&store, "latest", None).unwrap().id, new.id);
+    assert!(prodready_backup::verify_quick(&store, &new).await.unwrap().ok);
+
+    // Nothing is read or written outside the store.
+    for id in ["../x", "..", "a/b", "/etc", ""] {
+        assert!(matches!(catalog::manifest(&store, id, None), Err(Error::NotFound(_))), "{id}");
+        assert!(matches!(store.read(id, "manifest.json"), Err(Error::Corrupt { .. })), "{id}");
+    }
+    for name in ["../../../etc/passwd", "/etc/passwd", "a/../../b", ""] {
+        assert!(matches!(store.read(&new.id, name), Err(Error::Corrupt { .. })), "{name}");
+        assert!(matches!(store.write_atomic(&new.id, name, b"x"), Err(Error::Corrupt { .. })), "{name}");
+    }
+    assert!(!dir.path().join("outside").exists() && !dir.path().join("b").exists());
+}

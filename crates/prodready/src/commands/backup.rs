@@ -91,7 +91,15 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::List { store, json } => {
-            let backups = catalog::list(&open(cfg, env, runtime, store)?)?;
+            let (backups, corrupt) = catalog::list_all(&open(cfg, env, runtime, store)?)?;
+            for c in &corrupt {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: backup {} is corrupt and left out: {}",
+                    c.id,
+                    c.problem
+                );
+            }
             if *json {
                 print_json(&backups)?;
                 return Ok(Exit::Success);
@@ -200,6 +208,9 @@ fn dispatch(
                 sequences: usize,
                 large_objects: u64,
                 duration_ms: u64,
+                /// The previous database, kept under this name (`--force` over a non-empty one).
+                #[serde(skip_serializing_if = "Option::is_none")]
+                replaced: Option<String>,
             }
             let restored = Restored {
                 id: &manifest.id,
@@ -209,6 +220,7 @@ fn dispatch(
                 sequences: report.sequences,
                 large_objects: report.large_objects,
                 duration_ms: report.duration_ms,
+                replaced: report.replaced.clone(),
             };
             if *json {
                 print_json(&restored)?;
@@ -224,6 +236,12 @@ fn dispatch(
                     restored.large_objects,
                     human_ms(restored.duration_ms)
                 )?;
+                if let Some(kept) = &restored.replaced {
+                    writeln!(
+                        std::io::stdout(),
+                        "the previous database is kept as {kept}; drop it once you no longer need it"
+                    )?;
+                }
             }
             Ok(Exit::Success)
         }
