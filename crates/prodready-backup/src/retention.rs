@@ -88,20 +88,30 @@ pub struct PruneReport {
     pub incomplete: Vec<String>,
     /// Multipart uploads of interrupted runs aborted (S3).
     pub aborted_uploads: usize,
+    /// Backups whose manifest is unreadable: never deleted by a prune, left for a person to look at.
+    pub corrupt: Vec<catalog::CorruptBackup>,
 }
 
 /// Applies [`plan`] to the store: deletes each backup it does not keep (manifest first, so a half-deleted
 /// backup is visibly incomplete), and removes leftovers of interrupted runs untouched for longer than
 /// `incomplete_older_than` (a running backup writes continually, so it is never idle that long).
+///
+/// With `database`, only that database's backups are judged (leftovers are cleaned whatever their
+/// database). A backup whose manifest cannot be read is never deleted.
 pub fn prune(
     store: &Store,
     policy: &Retention,
+    database: Option<&str>,
     dry_run: bool,
     incomplete_older_than: Duration,
 ) -> Result<PruneReport> {
-    let backups = catalog::list(store)?;
+    let (backups, corrupt) = catalog::list_all(store)?;
     // A store may hold several databases: each keeps its own days, weeks, months and newest verified.
-    let mut databases: Vec<&str> = backups.iter().map(|b| b.database.as_str()).collect();
+    let mut databases: Vec<&str> = backups
+        .iter()
+        .map(|b| b.database.as_str())
+        .filter(|d| database.is_none_or(|only| only == *d))
+        .collect();
     databases.sort_unstable();
     databases.dedup();
     let mut decisions = Vec::new();
@@ -119,7 +129,8 @@ pub fn prune(
     }
     // Uploads a killed run left behind go first, so the ids they belonged to can be judged idle.
     let aborted_uploads = if dry_run { 0 } else { store.abort_incomplete_uploads(incomplete_older_than)? };
-    let committed: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+    let committed: Vec<&str> =
+        backups.iter().map(|b| b.id.as_str()).chain(corrupt.iter().map(|c| c.id.as_str())).collect();
     let incomplete: Vec<String> = store
         .ids()?
         .into_iter()
@@ -135,7 +146,7 @@ pub fn prune(
             store.delete_backup(id)?;
         }
     }
-    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads })
+    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).

@@ -407,6 +407,10 @@ Examples:
     Verify {
         #[command(flatten)]
         store: StoreArg,
+        /// The database whose backups `latest` means: a URL or a name [default: [database] url, else
+        /// $DATABASE_URL, else the only database in the store]
+        #[arg(long, value_name = "URL|NAME")]
+        database: Option<String>,
         /// Backup id, or `latest`
         #[arg(default_value = "latest")]
         id: String,
@@ -432,12 +436,17 @@ prodready backup restore 20261129T020000Z-1a2b --into postgres:///app --force"
     Restore {
         #[command(flatten)]
         store: StoreArg,
+        /// The database whose backups `latest` means: a URL or a name [default: [database] url, else
+        /// $DATABASE_URL, else the only database in the store]
+        #[arg(long, value_name = "URL|NAME")]
+        database: Option<String>,
         /// Backup id, or `latest`
         id: String,
         /// The target database URL (it must exist)
         #[arg(long, value_name = "URL")]
         into: String,
-        /// Restore into a database that already holds tables; objects in the backup are dropped first
+        /// Restore over a database that already holds tables: the backup is restored beside it and takes its
+        /// name; the previous database is kept under a new name, and a failed restore leaves it untouched
         #[arg(long)]
         force: bool,
         /// age identity file for an encrypted backup (repeatable)
@@ -463,6 +472,9 @@ Examples:
     Prune {
         #[command(flatten)]
         store: StoreArg,
+        /// Judge only this database's backups (a URL or a name) [default: every database in the store]
+        #[arg(long, value_name = "URL|NAME")]
+        database: Option<String>,
         #[arg(long, value_name = "N")]
         keep_daily: Option<u32>,
         #[arg(long, value_name = "N")]
@@ -510,6 +522,10 @@ Examples:
     Status {
         #[command(flatten)]
         store: StoreArg,
+        /// Only this database's backups (a URL or a name) [default: [database] url, else $DATABASE_URL,
+        /// else every database in the store]
+        #[arg(long, value_name = "URL|NAME")]
+        database: Option<String>,
         /// Fail when the newest successfully verified backup is older than this, e.g. 26h or 7d
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         max_age: Option<std::time::Duration>,

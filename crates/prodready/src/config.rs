@@ -56,6 +56,9 @@ pub struct Database {
     /// A libpq-style URL; `None` means `DATABASE_URL`, else the local server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Whether the URL was configured (here or by `$DATABASE_URL`) rather than the embedded default.
+    #[serde(skip)]
+    pub configured: bool,
 }
 
 /// Where the configuration came from.
@@ -272,6 +275,7 @@ impl Config {
     pub fn resolve(mut self, env: &Env) -> Self {
         let data_dir = self.general.data_dir.clone().unwrap_or_else(|| default_data_dir(env));
         self.general.data_dir = Some(data_dir.clone());
+        self.database.configured = self.database.url.is_some() || env.get(env::DATABASE_URL).is_some();
         if self.database.url.is_none() {
             self.database.url = Some(
                 env.get(env::DATABASE_URL).map_or_else(|| DEFAULT_DATABASE_URL.to_owned(), str::to_owned),

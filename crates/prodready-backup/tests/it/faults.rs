@@ -258,7 +258,7 @@ async fn prune_keeps_each_databases_own_backups_in_a_shared_store() {
     }
     let policy = prodready_backup::Retention { keep_daily: 1, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
     let report =
-        prodready_backup::retention::prune(&store, &policy, false, Duration::from_secs(3600)).unwrap();
+        prodready_backup::retention::prune(&store, &policy, None, false, Duration::from_secs(3600)).unwrap();
     assert_eq!(report.decisions.iter().filter(|d| d.keep).count(), 2, "{:?}", report.decisions);
     let left: Vec<String> = catalog::list(&store).unwrap().into_iter().map(|b| b.database).collect();
     assert_eq!(left.len(), 2);
@@ -313,4 +313,12 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
         assert!(matches!(store.write_atomic(&new.id, name, b"x"), Err(Error::Corrupt { .. })), "{name}");
     }
     assert!(!dir.path().join("outside").exists() && !dir.path().join("b").exists());
+
+    // Prune judges the good backups and never deletes a corrupt one as a leftover.
+    let keep_one =
+        prodready_backup::Retention { keep_daily: 0, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
+    let report = prodready_backup::retention::prune(&store, &keep_one, None, false, Duration::ZERO).unwrap();
+    assert_eq!(report.corrupt.len(), 3);
+    assert!(report.incomplete.is_empty(), "{:?}", report.incomplete);
+    assert!(root.join(&old.id).join("manifest.json").exists());
 }

@@ -121,9 +121,18 @@ fn dispatch(
             }
             Ok(Exit::Success)
         }
-        BackupCommand::Verify { store, id, quick, scratch, identity, metrics: metrics_args, json } => {
+        BackupCommand::Verify {
+            store,
+            database,
+            id,
+            quick,
+            scratch,
+            identity,
+            metrics: metrics_args,
+            json,
+        } => {
             let store = open(cfg, env, runtime, store)?;
-            let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
+            let manifest = latest_or(&store, id, database_of(cfg, database.as_deref(), &store, true)?)?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))
             } else {
@@ -184,9 +193,9 @@ fn dispatch(
             }
             Ok(if verification.ok { Exit::Success } else { Exit::Failure })
         }
-        BackupCommand::Restore { store, id, into, force, identity, jobs, json } => {
+        BackupCommand::Restore { store, database, id, into, force, identity, jobs, json } => {
             let store = open(cfg, env, runtime, store)?;
-            let manifest = catalog::manifest(&store, id, Some(&prodready_pg::dbname(cfg.database_url())?))?;
+            let manifest = latest_or(&store, id, database_of(cfg, database.as_deref(), &store, true)?)?;
             let options = RestoreOptions {
                 target_url: into.clone(),
                 jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
@@ -247,6 +256,7 @@ fn dispatch(
         }
         BackupCommand::Prune {
             store,
+            database,
             keep_daily,
             keep_weekly,
             keep_monthly,
@@ -261,7 +271,11 @@ fn dispatch(
             policy.keep_weekly = keep_weekly.unwrap_or(policy.keep_weekly);
             policy.keep_monthly = keep_monthly.unwrap_or(policy.keep_monthly);
             policy.min_keep = min_keep.unwrap_or(policy.min_keep);
-            prune(&store, &policy, *dry_run, *incomplete_older_than, *json)
+            let only = match database {
+                Some(flag) => Some(name_of(flag)?),
+                None => None,
+            };
+            prune(&store, &policy, only.as_deref(), *dry_run, *incomplete_older_than, *json)
         }
         BackupCommand::Cron { binary, user, textfile_dir } => {
             let binary = match binary {
@@ -297,8 +311,10 @@ fn dispatch(
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(Exit::Success)
         }
-        BackupCommand::Status { store, max_age, json } => {
-            status(&open(cfg, env, runtime, store)?, *max_age, *json)
+        BackupCommand::Status { store, database, max_age, json } => {
+            let store = open(cfg, env, runtime, store)?;
+            let database = database_of(cfg, database.as_deref(), &store, false)?;
+            status(&store, database.as_deref(), *max_age, *json)
         }
     }
 }
@@ -374,14 +390,65 @@ fn verified(b: &BackupInfo) -> String {
     }
 }
 
+/// A database name from `--database`: a URL's database, or the name itself.
+fn name_of(flag: &str) -> anyhow::Result<String> {
+    if flag.contains("://") || flag.contains('=') {
+        Ok(prodready_pg::dbname(flag)?)
+    } else {
+        Ok(flag.to_owned())
+    }
+}
+
+/// The database `latest` and `status` are about: `--database`, else the configured one (`[database] url`,
+/// `$DATABASE_URL`), else the only database the store holds. When the store holds several and none was
+/// named, `None`, or with `required` an error listing them.
+fn database_of(
+    cfg: &Config,
+    flag: Option<&str>,
+    store: &Store,
+    required: bool,
+) -> anyhow::Result<Option<String>> {
+    if let Some(flag) = flag {
+        return Ok(Some(name_of(flag)?));
+    }
+    if cfg.database.configured {
+        return Ok(Some(prodready_pg::dbname(cfg.database_url())?));
+    }
+    let mut databases: Vec<String> = catalog::list(store)?.into_iter().map(|b| b.database).collect();
+    databases.sort();
+    databases.dedup();
+    match databases.len() {
+        0 | 1 => Ok(databases.pop()),
+        _ if !required => Ok(None),
+        _ => Err(crate::error::UsageError(format!(
+            "the store holds backups of several databases ({}); pass --database NAME",
+            databases.join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// The manifest of `id`, `latest` meaning the newest backup of `database` (of any, when `None`).
+fn latest_or(
+    store: &Store,
+    id: &str,
+    database: Option<String>,
+) -> anyhow::Result<prodready_backup::Manifest> {
+    Ok(catalog::manifest(store, id, database.as_deref())?)
+}
+
 fn prune(
     store: &Store,
     policy: &prodready_backup::Retention,
+    database: Option<&str>,
     dry_run: bool,
     incomplete_older_than: Duration,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let report = retention::prune(store, policy, dry_run, incomplete_older_than)?;
+    let report = retention::prune(store, policy, database, dry_run, incomplete_older_than)?;
+    for c in &report.corrupt {
+        let _ = writeln!(std::io::stderr(), "warning: backup {} is corrupt and kept: {}", c.id, c.problem);
+    }
     if json {
         print_json(&report)?;
         return Ok(Exit::Success);
@@ -401,10 +468,15 @@ fn prune(
     Ok(Exit::Success)
 }
 
-fn status(store: &Store, max_age: Option<Duration>, json: bool) -> anyhow::Result<Exit> {
+fn status(
+    store: &Store,
+    database: Option<&str>,
+    max_age: Option<Duration>,
+    json: bool,
+) -> anyhow::Result<Exit> {
     let backups = catalog::list(store)?;
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let freshness = Freshness::of(&backups, None, i64::try_from(now).unwrap_or(i64::MAX));
+    let freshness = Freshness::of(&backups, database, i64::try_from(now).unwrap_or(i64::MAX));
     let newest = freshness.newest.as_ref();
     let verified = freshness.verified.as_ref().and_then(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)));
     let verified_age = freshness.verified_age;

@@ -341,3 +341,55 @@ async fn the_backup_check_reads_an_s3_store() {
     assert_eq!((code, status.as_str()), (Some(0), Some("pass")), "{summary}");
     assert!(summary.as_str().unwrap().contains("verified by restore"), "{summary}");
 }
+
+/// `latest` with no database configured: the store's only database, else an error listing them;
+/// `--database` picks one for verify, restore and status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_means_the_named_or_the_only_database() {
+    let (a, b) = (TestDb::create().await, TestDb::create().await);
+    for db in [&a, &b] {
+        db.connect().await.batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    let run = |db: &TestDb| {
+        prodready(dir.path(), &[], &["backup", "run", "--store", store, "--database", db.url()])
+    };
+    assert_eq!(run(&a).status.code(), Some(0), "{}", stderr(&run(&a)));
+
+    // One database in the store: `latest` is its newest backup, with nothing configured.
+    let quick = prodready(dir.path(), &[], &["backup", "verify", "--quick", "--store", store, "--json"]);
+    assert_eq!(quick.status.code(), Some(0), "{}", stderr(&quick));
+
+    assert_eq!(run(&b).status.code(), Some(0));
+    let ambiguous = prodready(dir.path(), &[], &["backup", "verify", "--quick", "--store", store]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let message = stderr(&ambiguous);
+    assert!(
+        message.contains("several databases") && message.contains(a.name()) && message.contains(b.name()),
+        "{message}"
+    );
+
+    let named = prodready(
+        dir.path(),
+        &[],
+        &["backup", "verify", "--quick", "--store", store, "--database", b.name(), "--json"],
+    );
+    assert_eq!(named.status.code(), Some(0), "{}", stderr(&named));
+    let newest_of_b = json(&prodready(dir.path(), &[], &["backup", "list", "--store", store, "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["database"] == b.name())
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(json(&named)["id"], newest_of_b);
+
+    let status = json(&prodready(
+        dir.path(),
+        &[],
+        &["backup", "status", "--store", store, "--database", a.url(), "--json"],
+    ));
+    assert_eq!(status["newest"]["database"], a.name());
+}
