@@ -1,6 +1,10 @@
 //! Proving a backup: `quick` re-hashes every stored object; the full form restores into a scratch
 //! database, compares every table's row count with the manifest, runs amcheck on btree indexes and the
 //! caller's smoke SQL, and drops the scratch database whatever happened.
+//!
+//! A scratch database is named `prodready_verify_*` and, while a verification uses it, a session
+//! advisory lock keyed by its name is held. A verification that was killed leaves its scratch database
+//! unlocked: [`drop_abandoned_scratch`] (run by every verification before it starts) drops those.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -41,6 +45,17 @@ pub async fn verify_quick(store: &Store, manifest: &Manifest) -> Result<Verifica
 
 fn hash_all(store: &Store, manifest: &Manifest) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
+    // Every object the manifest uses must be one it lists, with a size and a hash to check.
+    let used = std::iter::once(("schema", &manifest.schema))
+        .chain(manifest.tables.iter().flat_map(|t| t.parts.iter().map(|p| ("table part", p))))
+        .chain(manifest.large_objects.object.iter().map(|o| ("large objects", o)));
+    for (role, name) in used {
+        if manifest.object(name).is_none() {
+            problems.push(format!(
+                "{name}: the manifest uses it as {role} but does not list it among the objects"
+            ));
+        }
+    }
     for object in &manifest.objects {
         let hashed = store.open_object(&manifest.id, &object.name).and_then(|r| {
             store::hash(r).map_err(|e| Error::Store { path: object.name.clone(), source: Box::new(e) })
@@ -79,6 +94,12 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
     }
     let scratch = scratch_name(&manifest.id);
     let (admin, admin_driver) = pg::connect(&options.scratch_url).await?;
+    let abandoned = drop_abandoned(&admin).await?;
+    if !abandoned.is_empty() {
+        checked.push(format!("dropped scratch databases abandoned by killed runs: {}", abandoned.join(", ")));
+    }
+    // Held until this session ends: the scratch database is in use.
+    admin.execute(LOCK, &[&scratch]).await.map_err(Error::db)?;
     admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))).await.map_err(
         |e| {
             Error::Database(
@@ -104,6 +125,49 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
         checked.push(format!("scratch database {scratch} dropped"));
     }
     finish(store, manifest, "restore", started, problems, checked)
+}
+
+const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))";
+const TRY_LOCK: &str = "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))";
+const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))";
+
+/// Drops the scratch databases (`prodready_verify_*`) on the server of `url` that no running verification
+/// holds: those left by a verification that was killed or interrupted. Returns their names.
+pub async fn drop_abandoned_scratch(url: &str) -> Result<Vec<String>> {
+    let (client, driver) = pg::connect(url).await?;
+    let dropped = drop_abandoned(&client).await;
+    drop(client);
+    let _ = driver.await;
+    dropped
+}
+
+async fn drop_abandoned(client: &tokio_postgres::Client) -> Result<Vec<String>> {
+    let names: Vec<String> = client
+        .query("SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'prodready\\_verify\\_%'", &[])
+        .await
+        .map_err(Error::db)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut dropped = Vec::new();
+    for name in names {
+        let free: bool = client.query_one(TRY_LOCK, &[&name]).await.map_err(Error::db)?.get(0);
+        if !free {
+            continue;
+        }
+        let gone =
+            client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&name))).await;
+        client.execute(UNLOCK, &[&name]).await.map_err(Error::db)?;
+        if gone.is_ok() {
+            dropped.push(name);
+        }
+    }
+    Ok(dropped)
+}
+
+/// The name of the scratch database this process uses to verify backup `id`.
+pub fn scratch_database(id: &str) -> String {
+    scratch_name(id)
 }
 
 fn scratch_name(id: &str) -> String {

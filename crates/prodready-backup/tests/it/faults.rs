@@ -322,3 +322,54 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
     assert!(report.incomplete.is_empty(), "{:?}", report.incomplete);
     assert!(root.join(&old.id).join("manifest.json").exists());
 }
+
+/// Scratch databases nobody holds (a verification killed with SIGKILL) are dropped; one in use is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_scratch_databases_are_dropped_and_used_ones_kept() {
+    let db = TestDb::create().await;
+    let suffix = db.name().trim_start_matches("prt_");
+    let (abandoned, in_use) =
+        (format!("prodready_verify_gone_{suffix}"), format!("prodready_verify_busy_{suffix}"));
+    let admin = db.connect().await;
+    for name in [&abandoned, &in_use] {
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    }
+    let holder = db.connect().await;
+    holder.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&in_use]).await.unwrap();
+
+    let dropped = prodready_backup::drop_abandoned_scratch(db.url()).await.unwrap();
+    assert!(dropped.contains(&abandoned), "{dropped:?}");
+    assert!(!dropped.contains(&in_use), "{dropped:?}");
+    let exists = |name: &str| {
+        let name = name.to_owned();
+        let admin = &admin;
+        async move {
+            admin
+                .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(exists(&abandoned).await, 0);
+    assert_eq!(exists(&in_use).await, 1);
+    drop(holder);
+    admin.batch_execute(&format!("DROP DATABASE {in_use} WITH (FORCE)")).await.unwrap();
+}
+
+/// A table part the manifest names but does not list among its objects (so nothing checks its hash) fails
+/// the quick verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_verification_notices_an_unlisted_table_part() {
+    let db = small_database().await;
+    let (_dir, store) = temp_store();
+    let mut manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let part = manifest.tables[0].parts[0].clone();
+    manifest.objects.retain(|o| o.name != part);
+    let quick = prodready_backup::verify_quick(&store, &manifest).await.unwrap();
+    assert!(!quick.ok);
+    assert_eq!(
+        quick.problems,
+        [format!("{part}: the manifest uses it as table part but does not list it among the objects")]
+    );
+}

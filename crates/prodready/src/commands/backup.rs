@@ -143,7 +143,7 @@ fn dispatch(
                     identity_files: identity.clone(),
                     tools: prodready_backup::Tools::default(),
                 };
-                runtime.block_on(prodready_backup::verify(&store, &manifest, &options))
+                runtime.block_on(verify_unless_interrupted(&store, &manifest, &options))?
             };
             let verification = match verification {
                 Ok(v) => v,
@@ -275,6 +275,25 @@ fn dispatch(
                 Some(flag) => Some(name_of(flag)?),
                 None => None,
             };
+            // Scratch databases of verifications that were killed (SIGKILL leaves them behind).
+            if cfg.database.configured && !*dry_run {
+                match runtime.block_on(prodready_backup::drop_abandoned_scratch(cfg.database_url())) {
+                    Ok(dropped) if !dropped.is_empty() => {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "dropped scratch databases of interrupted verifications: {}",
+                            dropped.join(", ")
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "warning: cannot look for abandoned scratch databases: {e}"
+                        );
+                    }
+                }
+            }
             prune(&store, &policy, only.as_deref(), *dry_run, *incomplete_older_than, *json)
         }
         BackupCommand::Cron { binary, user, textfile_dir } => {
@@ -388,6 +407,45 @@ fn verified(b: &BackupInfo) -> String {
         (Some(at), Some(false)) => format!("VERIFY FAILED {at}"),
         _ => "not verified".to_owned(),
     }
+}
+
+/// A full verification that SIGINT or SIGTERM stops: the verification is dropped (its connections and
+/// child tools with it), then its scratch database, no longer locked, is dropped too. The outer error is
+/// the interruption; the inner result is the verification's.
+async fn verify_unless_interrupted(
+    store: &Store,
+    manifest: &prodready_backup::Manifest,
+    options: &VerifyOptions,
+) -> anyhow::Result<prodready_backup::Result<prodready_backup::manifest::Verification>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    let interrupted = tokio::select! {
+        verification = prodready_backup::verify(store, manifest, options) => return Ok(verification),
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    // The verification's sessions end as their connections close; until then its scratch database is
+    // still locked, so look again for a few seconds.
+    let scratch = prodready_backup::scratch_database(&manifest.id);
+    for _ in 0..50 {
+        let dropped = prodready_backup::drop_abandoned_scratch(&options.scratch_url).await?;
+        if dropped.contains(&scratch) || !scratch_exists(&options.scratch_url, &scratch).await? {
+            anyhow::bail!("verification interrupted by {interrupted}; scratch database {scratch} dropped");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("verification interrupted by {interrupted}; could not drop scratch database {scratch}")
+}
+
+async fn scratch_exists(url: &str, scratch: &str) -> anyhow::Result<bool> {
+    let (client, driver) = prodready_pg::connect(url, "prodready").await?;
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1", &[&scratch])
+        .await?
+        .get(0);
+    drop(client);
+    let _ = driver.await;
+    Ok(n > 0)
 }
 
 /// A database name from `--database`: a URL's database, or the name itself.

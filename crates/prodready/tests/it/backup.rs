@@ -393,3 +393,70 @@ async fn latest_means_the_named_or_the_only_database() {
     ));
     assert_eq!(status["newest"]["database"], a.name());
 }
+
+async fn databases_like(url: &str, pattern: &str) -> Vec<String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// SIGTERM during a verification drops its scratch database; after a SIGKILL, the next prune does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_verification_leaves_no_scratch_database() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE big (id int PRIMARY KEY, a text); INSERT INTO big SELECT i, md5(i::text) FROM generate_series(1, 1500000) i")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DATABASE_URL", db.url())];
+    let run = prodready(dir.path(), &env, &["backup", "run", "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let id = json(&run)["id"].as_str().unwrap().to_owned();
+    let clean: String = id.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+
+    for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
+            .args(["backup", "verify", "latest"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("DATABASE_URL", db.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let scratch = format!("prodready_verify_{clean}_{}", child.id());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while databases_like(db.url(), &scratch).await.is_empty() {
+            assert!(Instant::now() < deadline, "the verification never created {scratch}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        if signal == nix::sys::signal::Signal::SIGTERM {
+            assert!(stderr(&out).contains("interrupted by SIGTERM"), "{}", stderr(&out));
+            assert!(databases_like(db.url(), &scratch).await.is_empty(), "{}", stderr(&out));
+        } else {
+            assert_eq!(
+                databases_like(db.url(), &scratch).await,
+                std::slice::from_ref(&scratch),
+                "SIGKILL leaves it"
+            );
+            let prune = prodready(dir.path(), &env, &["backup", "prune"]);
+            assert_eq!(prune.status.code(), Some(0), "{}", stderr(&prune));
+            assert!(stderr(&prune).contains(&scratch), "{}", stderr(&prune));
+            assert!(databases_like(db.url(), &scratch).await.is_empty());
+        }
+    }
+}
