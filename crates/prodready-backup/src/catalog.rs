@@ -14,9 +14,12 @@ pub struct BackupInfo {
     pub database: String,
     pub size_bytes: u64,
     pub rows: u64,
-    /// The newest verification, if any.
+    /// The newest verification, if any (quick or by restore).
     pub verified_at: Option<String>,
     pub verify_ok: Option<bool>,
+    /// How the newest verification was done: `quick` (hashes only) or `restore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_mode: Option<String>,
     /// When the newest successful full (restore) verification happened.
     pub last_verified_ok_at: Option<String>,
 }
@@ -65,6 +68,7 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
             rows: manifest.rows(),
             verified_at: newest.map(|v| v.verified_at.clone()),
             verify_ok: newest.map(|v| v.ok),
+            verify_mode: newest.map(|v| v.mode.clone()),
             last_verified_ok_at: verifications
                 .iter()
                 .rev()

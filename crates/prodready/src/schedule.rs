@@ -17,8 +17,8 @@ pub struct Job {
     pub name: &'static str,
     /// A five-field cron expression.
     pub cron: String,
-    /// The full command line.
-    pub command: String,
+    /// The command and its arguments, unquoted: [`render`] quotes them for crontab and for systemd.
+    pub command: Vec<String>,
 }
 
 /// Converts the cron forms people schedule backups with (`M H * * *`, `M H * * DOW`, `M H DOM * *`, with
@@ -27,23 +27,47 @@ pub fn on_calendar(cron: &str) -> Result<String> {
     let fields: Vec<&str> = cron.split_whitespace().collect();
     let bad = |why: &str| CronError(format!("cron `{cron}`: {why}; write five fields like `17 2 * * *`"));
     let [minute, hour, dom, month, dow] = fields[..] else { return Err(bad("needs five fields")) };
-    let part = |field: &str, max: u32, name: &str| -> Result<String> {
+    let values = |field: &str, min: u32, max: u32, name: &str| -> Result<Option<Vec<u32>>> {
         if field == "*" {
-            return Ok("*".to_owned());
+            return Ok(None);
         }
         if let Some(step) = field.strip_prefix("*/") {
-            let n: u32 = step.parse().map_err(|_| bad(&format!("{name} step `{step}` is not a number")))?;
-            return Ok(format!("00/{n}"));
+            return match step.parse::<u32>() {
+                Ok(0) => Err(bad(&format!("{name} step 0 never fires"))),
+                Ok(_) => Ok(None),
+                Err(_) => Err(bad(&format!("{name} step `{step}` is not a number"))),
+            };
         }
-        let values: Vec<String> = field
+        field
             .split(',')
             .map(|v| match v.parse::<u32>() {
-                Ok(n) if n <= max => Ok(format!("{n:02}")),
-                _ => Err(bad(&format!("{name} `{v}` is not a number from 0 to {max}"))),
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(bad(&format!("{name} `{v}` is not a number from {min} to {max}"))),
             })
-            .collect::<Result<_>>()?;
-        Ok(values.join(","))
+            .collect::<Result<Vec<u32>>>()
+            .map(Some)
     };
+    let part = |field: &str, min: u32, max: u32, name: &str| -> Result<String> {
+        if let Some(step) = field.strip_prefix("*/") {
+            values(field, min, max, name)?;
+            return Ok(format!("00/{step}"));
+        }
+        Ok(match values(field, min, max, name)? {
+            None => "*".to_owned(),
+            Some(list) => list.iter().map(|n| format!("{n:02}")).collect::<Vec<_>>().join(","),
+        })
+    };
+    // A day of month no chosen month has (`0 0 31 2 *`) never comes, unless a weekday may match instead.
+    if dow == "*"
+        && let (Some(days), months) = (values(dom, 1, 31, "day of month")?, values(month, 1, 12, "month")?)
+    {
+        const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let months = months.unwrap_or_else(|| (1..=12).collect());
+        let fires = days.iter().any(|d| months.iter().any(|m| *d <= LONGEST[*m as usize - 1]));
+        if !fires {
+            return Err(bad(&format!("day {dom} of month {month} never comes, so the job never runs")));
+        }
+    }
     let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let weekday = if dow == "*" {
         String::new()
@@ -59,9 +83,13 @@ pub fn on_calendar(cron: &str) -> Result<String> {
             .collect::<Result<_>>()?;
         format!("{} ", names.join(","))
     };
-    let (dom, month) = (part(dom, 31, "day of month")?, part(month, 12, "month")?);
+    let (dom, month) = (part(dom, 1, 31, "day of month")?, part(month, 1, 12, "month")?);
     let dom = if dom == "*" { "*".to_owned() } else { dom };
-    Ok(format!("{weekday}*-{month}-{dom} {}:{}:00", part(hour, 23, "hour")?, part(minute, 59, "minute")?))
+    Ok(format!(
+        "{weekday}*-{month}-{dom} {}:{}:00",
+        part(hour, 0, 23, "hour")?,
+        part(minute, 0, 59, "minute")?
+    ))
 }
 
 /// The crontab lines and the systemd units for `jobs`.
@@ -70,7 +98,7 @@ pub fn render(jobs: &[Job], user: &str) -> Result<String> {
         "# crontab: `crontab -e` as the user that runs backups (or /etc/cron.d/prodready with a user column)\n",
     );
     for job in jobs {
-        let _ = writeln!(out, "{} {}", job.cron, job.command);
+        let _ = writeln!(out, "{} {}", job.cron, crontab_command(&job.command));
     }
     for job in jobs {
         let calendar = on_calendar(&job.cron)?;
@@ -98,7 +126,7 @@ pub fn render(jobs: &[Job], user: &str) -> Result<String> {
              [Install]\n\
              WantedBy=timers.target\n",
             name = job.name,
-            command = job.command,
+            command = systemd_command(&job.command)?,
             cron = job.cron,
         );
     }
@@ -108,4 +136,42 @@ pub fn render(jobs: &[Job], user: &str) -> Result<String> {
     }
     out.push('\n');
     Ok(out)
+}
+
+/// A command line for crontab: each argument quoted for `/bin/sh` when it needs it, and `%` escaped (cron
+/// turns an unescaped `%` into a newline).
+pub fn crontab_command(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|arg| {
+            let plain =
+                !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c));
+            if plain { arg.clone() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+        })
+        .collect();
+    quoted.join(" ").replace('%', "\\%")
+}
+
+/// A command line for a systemd `ExecStart=`: each argument double-quoted when it holds a space, a quote
+/// or a `;`, with `\` and `"` escaped and `%` written `%%` (specifiers); `$` is written `$$` in the
+/// arguments (variables are expanded there, not in the executable's path). systemd refuses an executable
+/// whose path holds a quote or a backslash, so such a path is an error.
+pub fn systemd_command(argv: &[String]) -> Result<String> {
+    let mut quoted = Vec::with_capacity(argv.len());
+    for (i, arg) in argv.iter().enumerate() {
+        if i == 0 && arg.chars().any(|c| matches!(c, '\'' | '"' | '\\') || c.is_control()) {
+            return Err(CronError(format!(
+                "the binary path `{arg}` holds a quote or a backslash, which systemd refuses in an executable \
+                 name; install the binary under a plain path and pass --binary"
+            )));
+        }
+        let mut escaped = arg.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%");
+        if i > 0 {
+            escaped = escaped.replace('$', "$$");
+        }
+        let needs_quotes =
+            arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || matches!(c, ';' | '"' | '\'' | '\\'));
+        quoted.push(if needs_quotes { format!("\"{escaped}\"") } else { escaped });
+    }
+    Ok(quoted.join(" "))
 }

@@ -24,10 +24,11 @@ pub(crate) fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) ->
     let loaded = config::load(config_flag, env)?;
     // Scheduled jobs must read the same configuration file as this command.
     let config_arg = match &loaded.source {
-        config::Source::File(path) => {
-            format!(" --config {}", std::path::absolute(path).unwrap_or_else(|_| path.clone()).display())
-        }
-        config::Source::Embedded => String::new(),
+        config::Source::File(path) => vec![
+            "--config".to_owned(),
+            std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string(),
+        ],
+        config::Source::Embedded => Vec::new(),
     };
     let cfg = loaded.config;
     let runtime = super::runtime(2)?;
@@ -39,7 +40,7 @@ pub(crate) fn run(config_flag: Option<&Path>, env: &Env, cmd: &BackupCommand) ->
 fn dispatch(
     cfg: &Config,
     env: &Env,
-    config_arg: &str,
+    config_arg: &[String],
     runtime: &tokio::runtime::Runtime,
     cmd: &BackupCommand,
 ) -> anyhow::Result<Exit> {
@@ -301,28 +302,33 @@ fn dispatch(
                 Some(b) => b.clone(),
                 None => std::env::current_exe().context("cannot find this binary's path; pass --binary")?,
             };
-            let base = format!("{}{config_arg}", binary.display());
-            let metrics = |name: &str| {
-                format!(
-                    " --textfile {}",
-                    textfile_dir.join(format!("prodready_backup_{name}.prom")).display()
-                )
+            let command = |args: &[&str], metrics: Option<&str>| {
+                let mut argv = vec![binary.display().to_string()];
+                argv.extend(config_arg.iter().cloned());
+                argv.extend(args.iter().map(|a| (*a).to_owned()));
+                if let Some(name) = metrics {
+                    argv.push("--textfile".to_owned());
+                    argv.push(
+                        textfile_dir.join(format!("prodready_backup_{name}.prom")).display().to_string(),
+                    );
+                }
+                argv
             };
             let jobs = [
                 crate::schedule::Job {
                     name: "run",
                     cron: cfg.backup.schedule.clone(),
-                    command: format!("{base} backup run{}", metrics("run")),
+                    command: command(&["backup", "run"], Some("run")),
                 },
                 crate::schedule::Job {
                     name: "verify",
                     cron: cfg.backup.verify_schedule.clone(),
-                    command: format!("{base} backup verify latest{}", metrics("verify")),
+                    command: command(&["backup", "verify", "latest"], Some("verify")),
                 },
                 crate::schedule::Job {
                     name: "prune",
                     cron: cfg.backup.prune_schedule.clone(),
-                    command: format!("{base} backup prune"),
+                    command: command(&["backup", "prune"], None),
                 },
             ];
             let text = crate::schedule::render(&jobs, user)
@@ -401,11 +407,20 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "Verified" means restored and checked; a quick verification only re-hashed the objects, and says so.
 fn verified(b: &BackupInfo) -> String {
-    match (&b.verified_at, b.verify_ok) {
+    let quick = b.verify_mode.as_deref() == Some("quick");
+    let last = match (&b.verified_at, b.verify_ok) {
+        (Some(at), Some(true)) if quick => format!("hashes checked {at}"),
         (Some(at), Some(true)) => format!("verified {at}"),
+        (Some(at), Some(false)) if quick => format!("HASH CHECK FAILED {at}"),
         (Some(at), Some(false)) => format!("VERIFY FAILED {at}"),
         _ => "not verified".to_owned(),
+    };
+    match &b.last_verified_ok_at {
+        Some(at) if quick => format!("{last}; verified {at}"),
+        None if quick => format!("{last}; never verified by restore"),
+        _ => last,
     }
 }
 

@@ -1,4 +1,4 @@
-use prodready::schedule::{Job, on_calendar, render};
+use prodready::schedule::{Job, crontab_command, on_calendar, render};
 
 /// Converts `cron` and checks systemd accepts the result (`systemd-analyze calendar`).
 fn check(cron: &str, expected: &str) {
@@ -19,56 +19,88 @@ fn cron_expressions_become_systemd_calendars() {
     check("30 1 1 * *", "*-*-01 01:30:00");
     check("0 */6 * * *", "*-*-* 00/6:00:00");
     check("15 2 * 1,7 *", "*-01,07-* 02:15:00");
+    check("0 0 29 2 *", "*-02-29 00:00:00");
 }
 
 #[test]
 fn unsupported_cron_is_refused_with_the_fix() {
-    for bad in ["17 2 * *", "61 2 * * *", "0 2 * * 9", "@daily"] {
+    for bad in ["17 2 * *", "61 2 * * *", "0 2 * * 9", "@daily", "0 0 0 * *", "0 0 1 13 *"] {
         let err = on_calendar(bad).unwrap_err().to_string();
         assert!(err.contains("write five fields like `17 2 * * *`"), "{bad}: {err}");
     }
+    // Schedules that never fire are refused, not installed.
+    for (never, why) in [
+        ("*/0 2 * * *", "minute step 0 never fires"),
+        ("0 0 31 2 *", "day 31 of month 2 never comes"),
+        ("0 0 30,31 2 *", "never comes"),
+        ("0 0 31 4,6,9,11 *", "never comes"),
+    ] {
+        let err = on_calendar(never).unwrap_err().to_string();
+        assert!(err.contains(why), "{never}: {err}");
+    }
+    // With a weekday, cron fires on either: not refused.
+    assert!(on_calendar("0 0 31 2 1").is_ok());
 }
 
+/// Paths with spaces, `%`, `$`, quotes and `;` reach the command intact, under cron's shell and under
+/// systemd, and systemd accepts the units without a complaint.
 #[test]
-fn units_and_crontab_lines_for_every_job() {
+fn units_and_crontab_lines_quote_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("bin dir 100% $HOME; x");
+    std::fs::create_dir_all(&odd).unwrap();
+    // A stand-in for the binary that prints its arguments, one per line.
+    let binary = odd.join("prodready");
+    std::fs::write(&binary, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&binary).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = format!("{}/it's \"conf\" %d $USER \\.toml", odd.display());
+    let argv = |args: &[&str]| -> Vec<String> {
+        let mut v = vec![binary.display().to_string(), "--config".to_owned(), config.clone()];
+        v.extend(args.iter().map(|a| (*a).to_owned()));
+        v
+    };
     let jobs = [
-        Job { name: "run", cron: "17 2 * * *".into(), command: "/usr/local/bin/prodready backup run".into() },
-        Job {
-            name: "verify",
-            cron: "47 3 * * 0".into(),
-            command: "/usr/local/bin/prodready backup verify latest".into(),
-        },
+        Job { name: "run", cron: "17 2 * * *".into(), command: argv(&["backup", "run"]) },
+        Job { name: "verify", cron: "47 3 * * 0".into(), command: argv(&["backup", "verify", "latest"]) },
     ];
     let text = render(&jobs, "postgres").unwrap();
-    assert!(text.contains("\n17 2 * * * /usr/local/bin/prodready backup run\n"), "{text}");
-    assert!(text.contains("# /etc/systemd/system/prodready-backup-verify.timer\n[Unit]"), "{text}");
     assert!(text.contains("OnCalendar=Sun *-*-* 03:47:00\nPersistent=true"), "{text}");
-    assert!(text.contains("ExecStart=/usr/local/bin/prodready backup run\n"), "{text}");
     assert!(text.contains("User=postgres\n"), "{text}");
     assert!(
         text.ends_with("systemctl enable --now prodready-backup-run.timer prodready-backup-verify.timer\n"),
         "{text}"
     );
 
-    // systemd accepts the units as written.
-    let dir = tempfile::tempdir().unwrap();
+    // cron: `\%` becomes `%`, then /bin/sh runs the line.
+    let line = text.lines().find(|l| l.starts_with("17 2 * * * ")).unwrap();
+    let command = line.trim_start_matches("17 2 * * * ").replace("\\%", "%");
+    assert_eq!(command.replace("\\%", "%"), crontab_command(&jobs[0].command).replace("\\%", "%"));
+    let out = std::process::Command::new("/bin/sh").args(["-c", &command]).output().unwrap();
+    let got: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(got, jobs[0].command[1..], "{line}");
+
+    // systemd: the units verify cleanly.
+    let units = tempfile::tempdir().unwrap();
     for block in text.split("\n# /etc/systemd/system/").skip(1) {
         let (name, body) = block.split_once('\n').unwrap();
         let body = body.split("\n# enable").next().unwrap();
-        std::fs::write(dir.path().join(name), body).unwrap();
+        std::fs::write(units.path().join(name), body).unwrap();
     }
-    let units: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(units.len(), 4);
-    let out = std::process::Command::new("systemd-analyze").arg("verify").args(&units).output().unwrap();
-    let complaints = String::from_utf8_lossy(&out.stderr);
-    // Without a running systemd, verify still parses every unit; it may only complain that the binary
-    // in ExecStart is absent on this machine.
-    for line in complaints.lines().filter(|l| !l.trim().is_empty()) {
-        assert!(
-            line.contains("/usr/local/bin/prodready")
-                || line.contains("is not executable")
-                || line.contains("Command"),
-            "{complaints}"
-        );
-    }
+    let files: Vec<_> = std::fs::read_dir(units.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 4);
+    let out = std::process::Command::new("systemd-analyze").arg("verify").args(&files).output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A binary path systemd cannot run is refused with the fix.
+    let quoted = Job { name: "run", cron: "17 2 * * *".into(), command: vec!["/opt/it's/prodready".into()] };
+    let err = render(&[quoted], "postgres").unwrap_err().to_string();
+    assert!(err.contains("pass --binary"), "{err}");
 }
