@@ -14,8 +14,27 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 
 use crate::{Error, Result};
 
-/// The first part size; it doubles every 1,000 parts (S3 allows 10,000 parts of up to 5 GiB).
+/// The first part size; it doubles every 1,000 parts (S3 allows 10,000 parts of 5 MiB to 5 GiB).
 const FIRST_PART: usize = 8 * 1024 * 1024;
+
+/// The size of part `index` (0-based): 8 MiB for the first 1,000 parts, doubling every 1,000 up to 4 GiB,
+/// so that 10,000 parts hold about 8 TiB, more than S3's 5 TiB object limit.
+pub(crate) fn part_size(index: usize) -> usize {
+    FIRST_PART << (index / 1000).min(9)
+}
+
+/// How many parts an object of `size` bytes takes, and the largest part.
+#[cfg(test)]
+fn parts_for(size: u64) -> (usize, usize) {
+    let (mut count, mut covered, mut largest) = (0usize, 0u64, 0usize);
+    while covered < size {
+        let part = part_size(count);
+        covered += part as u64;
+        largest = part;
+        count += 1;
+    }
+    (count, largest)
+}
 
 /// How to reach S3.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,9 +209,11 @@ impl S3Store {
     pub fn put(&self, id: &str, name: &str, bytes: &[u8]) -> Result<()> {
         let key = self.key(id, name);
         let body = ByteStream::from(bytes.to_vec());
-        self.run(async { self.client.put_object().bucket(&self.bucket).key(&key).body(body).send().await })
-            .map(drop)
-            .map_err(|e| err(&key, e))
+        self.run(async {
+            self.client.put_object().bucket(&self.bucket).key(&key).if_none_match("*").body(body).send().await
+        })
+        .map(drop)
+        .map_err(|e| err(&key, e))
     }
 
     pub fn delete(&self, id: &str, name: &str) -> Result<()> {
@@ -303,7 +324,7 @@ pub struct Upload {
 
 impl Upload {
     fn part_size(&self) -> usize {
-        FIRST_PART << (self.parts.len() / 1000).min(9)
+        part_size(self.parts.len())
     }
 
     fn send_part(&mut self) -> std::io::Result<()> {
@@ -367,7 +388,15 @@ impl Upload {
             let body = ByteStream::from(std::mem::take(&mut self.buffer));
             store
                 .run(async {
-                    store.client.put_object().bucket(&store.bucket).key(&self.key).body(body).send().await
+                    store
+                        .client
+                        .put_object()
+                        .bucket(&store.bucket)
+                        .key(&self.key)
+                        .if_none_match("*")
+                        .body(body)
+                        .send()
+                        .await
                 })
                 .map_err(|e| err(&self.key, e))?;
             self.done = true;
@@ -388,6 +417,7 @@ impl Upload {
                     .key(&self.key)
                     .upload_id(&upload_id)
                     .multipart_upload(parts)
+                    .if_none_match("*")
                     .send()
                     .await
             })
@@ -422,5 +452,29 @@ struct Blocking<R>(R);
 impl<R: Read> Read for Blocking<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         tokio::task::block_in_place(|| self.0.read(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parts_for;
+
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * MIB;
+
+    /// S3's rules: at most 10,000 parts, each from 5 MiB to 5 GiB (the last may be smaller).
+    #[test]
+    fn objects_up_to_s3s_limit_fit_in_10000_parts() {
+        for (size, parts) in
+            [(1, 1), (8 * MIB, 1), (8 * MIB + 1, 2), (5 * GIB + 1, 641), (5 * 1024 * GIB, 9_282)]
+        {
+            let (count, largest) = parts_for(size);
+            assert_eq!(count, parts, "{size} bytes");
+            assert!(count <= 10_000, "{size} bytes: {count} parts");
+            assert!(
+                largest as u64 <= 5 * GIB && largest as u64 >= 5 * MIB,
+                "{size} bytes: parts of {largest}"
+            );
+        }
     }
 }

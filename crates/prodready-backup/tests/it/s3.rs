@@ -108,3 +108,26 @@ async fn the_local_store_passes_the_same_round_trip() {
     let db = database_with_big_table().await;
     round_trip(&store, &db).await;
 }
+
+/// Objects are written with `If-None-Match: *`: a second writer of the same object fails instead of
+/// overwriting it (moto, like S3, answers 412).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_object_is_never_overwritten() {
+    let moto = Moto::start();
+    let client = bucket(&moto, "append-only").await;
+    let store = Store::s3(&sdk(&moto.endpoint()).await, "s3://append-only/p", &S3Options::default()).unwrap();
+    store.write_atomic("20260101T000000Z-aaaa", "verify-1.json", b"first").unwrap();
+    let again = store.write_atomic("20260101T000000Z-aaaa", "verify-1.json", b"second");
+    assert!(again.is_err(), "{again:?}");
+    let mut writer = store.create("20260101T000000Z-aaaa", "verify-1.json").unwrap();
+    std::io::Write::write_all(&mut writer, b"third").unwrap();
+    assert!(writer.finish().is_err());
+    let kept = client
+        .get_object()
+        .bucket("append-only")
+        .key("p/20260101T000000Z-aaaa/verify-1.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.body.collect().await.unwrap().into_bytes().as_ref(), b"first");
+}
