@@ -96,6 +96,20 @@ const BATCH: usize = 256 * 1024;
 /// The key of the session advisory lock that keeps two backups of one database apart.
 pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 
+/// Whether a backup of the database at `url` is running now (it holds [`LOCK_KEY`]). A prune asks before
+/// it removes leftovers: a long backup's objects and uploads may look idle while it works on a big table.
+pub async fn backup_running(url: &str) -> Result<bool> {
+    let (client, driver) = pg::connect(url).await?;
+    let free: bool =
+        client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(Error::db)?.get(0);
+    if free {
+        client.query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await.map_err(Error::db)?;
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(!free)
+}
+
 /// Takes one backup of `options.database_url` into `store` and returns its manifest. On any failure
 /// nothing is published: the partial objects have no manifest and are removed (or, after a crash, left for
 /// `prune` to remove).

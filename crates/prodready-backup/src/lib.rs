@@ -28,7 +28,8 @@ mod tools;
 mod verify;
 
 pub use backup::{
-    BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, new_id,
+    BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, backup_running,
+    new_id,
 };
 pub use error::{Error, Result};
 pub use manifest::Manifest;

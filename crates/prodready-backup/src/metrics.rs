@@ -20,6 +20,8 @@ pub struct RunMetrics {
     pub last_success_unix: Option<i64>,
     pub duration_seconds: Option<f64>,
     pub size_bytes: Option<u64>,
+    /// Backups in the store whose manifest cannot be read (see [`crate::catalog::list_all`]).
+    pub corrupt_backups: Option<u64>,
 }
 
 /// What one verification reports.
@@ -65,6 +67,10 @@ impl RunMetrics {
         if let Some(b) = self.size_bytes {
             let help = "Stored size of the last successful backup in bytes";
             int(&mut r, names::BACKUP_BYTES, help, db, i64::try_from(b).unwrap_or(i64::MAX));
+        }
+        if let Some(n) = self.corrupt_backups {
+            let help = "Backups in the store whose manifest cannot be read";
+            int(&mut r, names::BACKUP_CORRUPT, help, db, i64::try_from(n).unwrap_or(i64::MAX));
         }
         r
     }

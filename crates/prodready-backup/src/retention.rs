@@ -97,12 +97,14 @@ pub struct PruneReport {
 /// `incomplete_older_than` (a running backup writes continually, so it is never idle that long).
 ///
 /// With `database`, only that database's backups are judged (leftovers are cleaned whatever their
-/// database). A backup whose manifest cannot be read is never deleted.
+/// database). A backup whose manifest cannot be read is never deleted. Without `clean_leftovers` (a
+/// backup is running: see [`crate::backup_running`]), leftovers and uploads stay, however old.
 pub fn prune(
     store: &Store,
     policy: &Retention,
     database: Option<&str>,
     dry_run: bool,
+    clean_leftovers: bool,
     incomplete_older_than: Duration,
 ) -> Result<PruneReport> {
     let (backups, corrupt) = catalog::list_all(store)?;
@@ -128,12 +130,17 @@ pub fn prune(
         decisions.extend(plan(&candidates, policy));
     }
     // Uploads a killed run left behind go first, so the ids they belonged to can be judged idle.
-    let aborted_uploads = if dry_run { 0 } else { store.abort_incomplete_uploads(incomplete_older_than)? };
+    let aborted_uploads = if dry_run || !clean_leftovers {
+        0
+    } else {
+        store.abort_incomplete_uploads(incomplete_older_than)?
+    };
     let committed: Vec<&str> =
         backups.iter().map(|b| b.id.as_str()).chain(corrupt.iter().map(|c| c.id.as_str())).collect();
     let incomplete: Vec<String> = store
         .ids()?
         .into_iter()
+        .filter(|_| clean_leftovers)
         .filter(|id| !committed.contains(&id.as_str()))
         .filter(|id| store.idle_for(id).is_some_and(|idle| idle >= incomplete_older_than))
         .collect();

@@ -128,8 +128,15 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
 }
 
 const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))";
-const TRY_LOCK: &str = "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))";
-const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtextextended($1, 0))";
+/// Whether any session, connected to any database, holds the lock of scratch database `$1` (advisory
+/// locks are per database, so `pg_try_advisory_lock` from another database would not see it): a 64-bit
+/// key shows in `pg_locks` as `classid` (high half) and `objid` (low half) with `objsubid` 1.
+const HELD: &str = "SELECT EXISTS (
+     SELECT 1 FROM pg_catalog.pg_locks l,
+          (SELECT pg_catalog.hashtextextended($1, 0) AS k) key
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+       AND l.classid::pg_catalog.int8 = (key.k >> 32) & 4294967295
+       AND l.objid::pg_catalog.int8 = key.k & 4294967295)";
 
 /// Drops the scratch databases (`prodready_verify_*`) on the server of `url` that no running verification
 /// holds: those left by a verification that was killed or interrupted. Returns their names.
@@ -151,13 +158,13 @@ async fn drop_abandoned(client: &tokio_postgres::Client) -> Result<Vec<String>> 
         .collect();
     let mut dropped = Vec::new();
     for name in names {
-        let free: bool = client.query_one(TRY_LOCK, &[&name]).await.map_err(Error::db)?.get(0);
-        if !free {
+        let held: bool = client.query_one(HELD, &[&name]).await.map_err(Error::db)?.get(0);
+        if held {
             continue;
         }
+        // Its owner takes the lock before it creates the database, so an unlocked one is abandoned.
         let gone =
             client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&name))).await;
-        client.execute(UNLOCK, &[&name]).await.map_err(Error::db)?;
         if gone.is_ok() {
             dropped.push(name);
         }

@@ -234,6 +234,24 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             },
         },
         Alert {
+            name: "BackupCorrupt",
+            severity: "warning",
+            expr: format!("{} > 0", names::BACKUP_CORRUPT),
+            for_: "5m",
+            summary: "The backup store of {{ $labels.database }} holds backups with unreadable manifests",
+            description: "Backups in the store of {{ $labels.database }} have a manifest that cannot be read; they are left out of listings, verification and restore, and never pruned.",
+            fires: Case {
+                series: series(&[(r#"prodready_backup_corrupt_backups{job="prodready-backup",database="app"}"#, "1x20")]),
+                eval_time: "10m",
+                fires_with: Some(backup.clone()),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_backup_corrupt_backups{job="prodready-backup",database="app"}"#, "0x20")]),
+                eval_time: "10m",
+                fires_with: None,
+            },
+        },
+        Alert {
             name: "BackupStale",
             severity: "critical",
             expr: format!("time() - {} > 93600", names::BACKUP_LAST_SUCCESS),

@@ -19,6 +19,9 @@ pub const BACKUP_LAST_VERIFY_RUN_SUCCESS: &str = "prodready_backup_last_verify_r
 pub const BACKUP_DURATION_SECONDS: &str = "prodready_backup_last_duration_seconds";
 /// Stored size of the last backup (bytes).
 pub const BACKUP_BYTES: &str = "prodready_backup_last_size_bytes";
+/// Committed backups in the store whose manifest cannot be read (bit rot, a bad edit): left out of every
+/// listing, never pruned.
+pub const BACKUP_CORRUPT: &str = "prodready_backup_corrupt_backups";
 
 /// `logs ship`: lines Loki acknowledged.
 pub const LOGS_SHIP_LINES_SENT_TOTAL: &str = "prodready_logs_ship_lines_sent_total";

@@ -258,7 +258,8 @@ async fn prune_keeps_each_databases_own_backups_in_a_shared_store() {
     }
     let policy = prodready_backup::Retention { keep_daily: 1, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
     let report =
-        prodready_backup::retention::prune(&store, &policy, None, false, Duration::from_secs(3600)).unwrap();
+        prodready_backup::retention::prune(&store, &policy, None, false, true, Duration::from_secs(3600))
+            .unwrap();
     assert_eq!(report.decisions.iter().filter(|d| d.keep).count(), 2, "{:?}", report.decisions);
     let left: Vec<String> = catalog::list(&store).unwrap().into_iter().map(|b| b.database).collect();
     assert_eq!(left.len(), 2);
@@ -317,7 +318,8 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
     // Prune judges the good backups and never deletes a corrupt one as a leftover.
     let keep_one =
         prodready_backup::Retention { keep_daily: 0, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
-    let report = prodready_backup::retention::prune(&store, &keep_one, None, false, Duration::ZERO).unwrap();
+    let report =
+        prodready_backup::retention::prune(&store, &keep_one, None, false, true, Duration::ZERO).unwrap();
     assert_eq!(report.corrupt.len(), 3);
     assert!(report.incomplete.is_empty(), "{:?}", report.incomplete);
     assert!(root.join(&old.id).join("manifest.json").exists());
@@ -334,7 +336,10 @@ async fn abandoned_scratch_databases_are_dropped_and_used_ones_kept() {
     for name in [&abandoned, &in_use] {
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
     }
-    let holder = db.connect().await;
+    // The lock is held from another database than the one the cleanup connects to (advisory locks are
+    // per database; the check must see it anyway).
+    let elsewhere = TestDb::create().await;
+    let holder = elsewhere.connect().await;
     holder.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&in_use]).await.unwrap();
 
     let dropped = prodready_backup::drop_abandoned_scratch(db.url()).await.unwrap();
@@ -372,4 +377,36 @@ async fn quick_verification_notices_an_unlisted_table_part() {
         quick.problems,
         [format!("{part}: the manifest uses it as table part but does not list it among the objects")]
     );
+}
+
+/// While a backup of the database runs (it holds the advisory lock), prune keeps leftovers that look
+/// idle: a long backup's objects are not an interrupted run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_leftovers_while_a_backup_runs() {
+    let db = small_database().await;
+    let (dir, store) = temp_store();
+    prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let leftover = dir.path().join("backups/20260101T000000Z-beef");
+    std::fs::create_dir_all(leftover.join("data")).unwrap();
+    std::fs::write(leftover.join("data/00000.0.copy.zst"), b"half").unwrap();
+    let policy = prodready_backup::Retention::default();
+
+    let holder = db.connect().await;
+    holder.query_one("SELECT pg_advisory_lock($1)", &[&prodready_backup::LOCK_KEY]).await.unwrap();
+    assert!(prodready_backup::backup_running(db.url()).await.unwrap());
+    let running = prodready_backup::backup_running(db.url()).await.unwrap();
+    let report =
+        prodready_backup::retention::prune(&store, &policy, None, false, !running, Duration::ZERO).unwrap();
+    assert!(report.incomplete.is_empty() && leftover.exists(), "{report:?}");
+
+    drop(holder);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while prodready_backup::backup_running(db.url()).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the lock outlived its session");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report =
+        prodready_backup::retention::prune(&store, &policy, None, false, true, Duration::ZERO).unwrap();
+    assert_eq!(report.incomplete, ["20260101T000000Z-beef"]);
+    assert!(!leftover.exists());
 }

@@ -56,10 +56,9 @@ fn dispatch(
             let manifest = runtime.block_on(prodready_backup::backup(&store, &options, bar.clone()));
             bar.finish();
             let database_name = prodready_pg::dbname(&options.database_url)?;
-            let (last_success, _) = prodready_backup::freshness::last_success_and_verification(
-                &catalog::list(&store).unwrap_or_default(),
-                &database_name,
-            );
+            let (listed, corrupt) = catalog::list_all(&store).unwrap_or_default();
+            let (last_success, _) =
+                prodready_backup::freshness::last_success_and_verification(&listed, &database_name);
             let report = metrics::RunMetrics {
                 database: database_name,
                 success: manifest.is_ok(),
@@ -69,6 +68,7 @@ fn dispatch(
                     .ok()
                     .map(|m| Duration::from_millis(m.duration_ms).as_secs_f64()),
                 size_bytes: manifest.as_ref().ok().map(prodready_backup::Manifest::size_bytes),
+                corrupt_backups: Some(corrupt.len() as u64),
             };
             publish(runtime, metrics_args, &report.database, &report.registry());
             let manifest = manifest?;
@@ -295,7 +295,23 @@ fn dispatch(
                     }
                 }
             }
-            prune(&store, &policy, only.as_deref(), *dry_run, *incomplete_older_than, *json)
+            // A running backup's objects may look idle (a big table takes long): leave leftovers alone then.
+            let running = if cfg.database.configured {
+                runtime.block_on(prodready_backup::backup_running(cfg.database_url())).unwrap_or_else(|e| {
+                    let _ =
+                        writeln!(std::io::stderr(), "warning: cannot tell whether a backup is running: {e}");
+                    false
+                })
+            } else {
+                false
+            };
+            if running {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "a backup is running: leftovers of interrupted runs are kept until the next prune"
+                );
+            }
+            prune(&store, &policy, only.as_deref(), *dry_run, !running, *incomplete_older_than, *json)
         }
         BackupCommand::Cron { binary, user, textfile_dir } => {
             let binary = match binary {
@@ -515,10 +531,11 @@ fn prune(
     policy: &prodready_backup::Retention,
     database: Option<&str>,
     dry_run: bool,
+    clean_leftovers: bool,
     incomplete_older_than: Duration,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let report = retention::prune(store, policy, database, dry_run, incomplete_older_than)?;
+    let report = retention::prune(store, policy, database, dry_run, clean_leftovers, incomplete_older_than)?;
     for c in &report.corrupt {
         let _ = writeln!(std::io::stderr(), "warning: backup {} is corrupt and kept: {}", c.id, c.problem);
     }
