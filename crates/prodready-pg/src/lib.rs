@@ -9,9 +9,11 @@
 //! - [`libpq_env`] gives a client tool (`pg_dump`, `psql`) the connection as `PG*` environment variables,
 //!   so no password reaches an argv.
 //!
-//! The crate reads no environment variable and no file except the root certificate a URL names.
+//! The crate reads no environment variable, and no file but those named: the root certificate and password
+//! file of a URL, and the default password file the program sets ([`passfile::set_default`]).
 
 mod error;
+pub mod passfile;
 mod quote;
 pub mod tls;
 mod url;
@@ -35,6 +37,11 @@ pub async fn connect(
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
     let info = ConnInfo::parse(url)?;
     let mut config = info.config.clone();
+    if config.get_password().is_none()
+        && let Some(password) = info.passfile_password()
+    {
+        config.password(password);
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }

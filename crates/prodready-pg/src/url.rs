@@ -15,6 +15,8 @@ pub struct ConnInfo {
     pub ssl_mode: SslMode,
     /// The CA certificate(s) that must have signed the server's, from `sslrootcert`.
     pub root_cert: Option<PathBuf>,
+    /// The password file, from `passfile` (else [`crate::passfile::default_path`] applies).
+    pub passfile: Option<PathBuf>,
 }
 
 impl ConnInfo {
@@ -23,10 +25,11 @@ impl ConnInfo {
     pub fn parse(url: &str) -> Result<Self> {
         let (rest, tls) = if url.contains("://") { split_url(url) } else { split_conninfo(url) };
         let mut ssl_mode = SslMode::Prefer;
-        let mut root_cert = None;
+        let (mut root_cert, mut passfile) = (None, None);
         for (key, value) in tls {
             match key.as_str() {
                 "sslmode" => ssl_mode = value.parse()?,
+                "passfile" => passfile = Some(PathBuf::from(value)),
                 _ => root_cert = Some(PathBuf::from(value)),
             }
         }
@@ -36,11 +39,24 @@ impl ConnInfo {
             ))
         })?;
         config.ssl_mode(ssl_mode.transport());
-        Ok(Self { config, ssl_mode, root_cert })
+        Ok(Self { config, ssl_mode, root_cert, passfile })
+    }
+
+    /// The password file's password for this connection (the URL's `passfile`, else the program's
+    /// default), when the URL carries none.
+    pub fn passfile_password(&self) -> Option<String> {
+        let path = self.passfile.as_deref().or(crate::passfile::default_path())?;
+        let config = &self.config;
+        let host = config.get_hosts().first().map_or_else(|| "localhost".to_owned(), host_text);
+        let user = config.get_user()?;
+        let database = config.get_dbname().unwrap_or(user);
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        crate::passfile::lookup(path, crate::passfile::Target { host: &host, port, database, user })
     }
 }
 
-const TLS_KEYS: [&str; 2] = ["sslmode", "sslrootcert"];
+/// Settings tokio-postgres does not take, read here.
+const TLS_KEYS: [&str; 3] = ["sslmode", "sslrootcert", "passfile"];
 
 /// The URL without `sslmode`/`sslrootcert`, and those settings (percent-decoded).
 fn split_url(url: &str) -> (String, Vec<(String, String)>) {
@@ -167,6 +183,9 @@ pub fn libpq_env(url: &str, application_name: &str) -> Result<Vec<(&'static str,
     env.push(("PGSSLMODE", info.ssl_mode.as_str().to_owned()));
     if let Some(root) = &info.root_cert {
         env.push(("PGSSLROOTCERT", root.display().to_string()));
+    }
+    if let Some(passfile) = info.passfile.as_deref().or(crate::passfile::default_path()) {
+        env.push(("PGPASSFILE", passfile.display().to_string()));
     }
     if let Some(timeout) = config.get_connect_timeout() {
         env.push(("PGCONNECT_TIMEOUT", timeout.as_secs().max(1).to_string()));

@@ -24,6 +24,7 @@ pub struct Cluster {
 pub struct ClusterBuilder {
     settings: Vec<(String, String)>,
     files: Vec<(String, Vec<u8>, u32)>,
+    password: Option<String>,
 }
 
 impl ClusterBuilder {
@@ -38,6 +39,14 @@ impl ClusterBuilder {
     #[must_use]
     pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
         self.files.push((name.to_owned(), contents.into(), mode));
+        self
+    }
+
+    /// The `postgres` role gets this password and every connection must give it (scram-sha-256) instead
+    /// of trust authentication.
+    #[must_use]
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(password.to_owned());
         self
     }
 
@@ -58,9 +67,21 @@ impl ClusterBuilder {
             }
         };
         let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", "-D"])
-            .arg(&data);
+        initdb.args(["-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]);
+        match &self.password {
+            Some(password) => {
+                let pwfile = dir.path().join("pwfile");
+                std::fs::write(&pwfile, format!("{password}\n")).expect("write the password file");
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).expect("chown the password file");
+                }
+                initdb.arg("--auth=scram-sha-256").arg(format!("--pwfile={}", pwfile.display()));
+            }
+            None => {
+                initdb.arg("--auth=trust");
+            }
+        }
+        initdb.arg("-D").arg(&data);
         as_owner(&mut initdb);
         let out = initdb.output().unwrap_or_else(|e| panic!("cannot run initdb: {e}; {INSTALL}"));
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -12,6 +12,8 @@ pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// Home directory (`$HOME/.local/share/prodready` when `XDG_DATA_HOME` is unset).
 pub const HOME: &str = "HOME";
+/// libpq's password file, as for psql and pg_dump; default `$HOME/.pgpass`.
+pub const PGPASSFILE: &str = "PGPASSFILE";
 
 /// The S3-specific endpoint the AWS SDK honours (path-style addressing follows a custom endpoint).
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";

@@ -29,6 +29,14 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
+    // Database passwords from libpq's password file, as psql and pg_dump find them.
+    let passfile = env
+        .get(crate::env::PGPASSFILE)
+        .map(std::path::PathBuf::from)
+        .or_else(|| env.get(crate::env::HOME).map(|home| std::path::Path::new(home).join(".pgpass")));
+    if let Some(passfile) = passfile {
+        prodready_pg::passfile::set_default(passfile);
+    }
     match cli.command {
         Command::Alerts(cmd) => alerts::run(cli.config.as_deref(), env, &cmd),
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
