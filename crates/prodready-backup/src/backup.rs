@@ -71,6 +71,9 @@ struct SourceTable {
     name: String,
     columns: Vec<String>,
     pages: u32,
+    /// For an extension's configuration table (`pg_extension_config_dump`): the filter of the rows to
+    /// copy (`WHERE ...`, possibly empty); the extension's own rows come back with `CREATE EXTENSION`.
+    condition: Option<String>,
 }
 
 /// One COPY to run.
@@ -210,6 +213,7 @@ async fn take(
             columns: t.columns.clone(),
             rows: 0,
             parts: Vec::new(),
+            condition: t.condition.clone(),
         })
         .collect();
     let mut large_objects = LargeObjects { count: lo_count, object: None };
@@ -276,16 +280,21 @@ async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTab
     let rows = client
         .query(
             "SELECT n.nspname, c.relname, c.relpages,
-                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}')
+                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}'),
+                    CASE WHEN e.oid IS NOT NULL
+                         THEN coalesce(e.extcondition[pg_catalog.array_position(e.extconfig, c.oid)], '') END
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_catalog.pg_attribute a
                ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+             LEFT JOIN pg_catalog.pg_extension e ON c.oid = ANY (e.extconfig)
              WHERE c.relkind = 'r'
                AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-             GROUP BY n.nspname, c.relname, c.relpages
+               AND (e.oid IS NOT NULL
+                    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                                   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+                                     AND d.deptype = 'e'))
+             GROUP BY n.nspname, c.relname, c.relpages, e.oid, e.extconfig, e.extcondition, c.oid
              ORDER BY c.relpages DESC, n.nspname, c.relname",
             &[],
         )
@@ -298,6 +307,7 @@ async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTab
             name: r.get(1),
             pages: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
             columns: r.get(3),
+            condition: r.get(4),
         })
         .collect())
 }
@@ -347,6 +357,17 @@ fn plan(tables: &[SourceTable], split_pages: u32, large_objects: bool) -> Vec<Jo
         let columns: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
         let lock = Some(format!("LOCK TABLE {qualified} IN ACCESS SHARE MODE NOWAIT"));
         let split = split_pages.max(1);
+        if let Some(condition) = &t.condition {
+            // An extension's configuration table: only the rows its filter selects (as pg_dump copies them).
+            let select = if columns.is_empty() { "NULL".to_owned() } else { columns.join(", ") };
+            jobs.push(Job {
+                table: index,
+                object: format!("data/{index:05}.0.copy.zst"),
+                sql: format!("COPY (SELECT {select} FROM ONLY {qualified} {condition}) TO STDOUT"),
+                lock,
+            });
+            continue;
+        }
         if t.pages <= split {
             // A table without copyable columns (`CREATE TABLE t ()`) is copied without a column list.
             let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };

@@ -83,6 +83,10 @@ pub struct Table {
     pub rows: u64,
     /// Objects holding the table's COPY text, zstd-compressed; more than one when split by ctid range.
     pub parts: Vec<String>,
+    /// For an extension's configuration table: the filter (`WHERE ...`) of the rows in the backup; the
+    /// extension's own rows are created by `CREATE EXTENSION` on restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 impl Table {

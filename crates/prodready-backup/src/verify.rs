@@ -208,7 +208,14 @@ async fn check_in_scratch(
     let mut problems = Vec::new();
     for table in &manifest.tables {
         let count: i64 = client
-            .query_one(&format!("SELECT count(*) FROM ONLY {}", table.qualified()), &[])
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM ONLY {} {}",
+                    table.qualified(),
+                    table.condition.as_deref().unwrap_or("")
+                ),
+                &[],
+            )
             .await
             .map_err(Error::db)?
             .get(0);

@@ -176,7 +176,7 @@ impl Drop for Cluster {
 }
 
 /// The directory of the newest installed server's binaries.
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

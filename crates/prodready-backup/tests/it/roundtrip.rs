@@ -139,3 +139,41 @@ async fn a_concurrent_writer_is_seen_exactly_as_the_snapshot_saw_it() {
     assert_eq!(restored["public.ledger_b"].0, restored["public.ledger_a"].0);
     assert_eq!(restored["public.bulk"].0, 400_000);
 }
+
+/// An extension's configuration table (`pg_extension_config_dump`) keeps its user rows, as pg_dump does:
+/// the filter picks them at backup time, `CREATE EXTENSION` brings back the extension's own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extension_configuration_tables_keep_their_user_rows() {
+    prodready_test_support::install_test_extension();
+    let source = TestDb::create().await;
+    source
+        .connect()
+        .await
+        .batch_execute(&format!(
+            "CREATE EXTENSION {}; INSERT INTO settings VALUES ('feature_x', 'on', false), ('feature_y', 'off', false)",
+            prodready_test_support::TEST_EXTENSION
+        ))
+        .await
+        .unwrap();
+    let (_dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&source), quiet()).await.unwrap();
+    let settings = manifest.tables.iter().find(|t| t.name == "settings").expect("the configuration table");
+    assert_eq!((settings.rows, settings.condition.as_deref()), (2, Some("WHERE NOT system")));
+
+    let verification =
+        prodready_backup::verify(&store, &manifest, &crate::verify_options(source.url())).await.unwrap();
+    assert!(verification.ok, "{:?}", verification.problems);
+    let target = TestDb::create().await;
+    prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
+    assert_eq!(fingerprints(source.url()).await, fingerprints(target.url()).await);
+    let rows = target
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM settings", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(rows, 3, "the extension's own row and the two user rows");
+}
