@@ -169,7 +169,10 @@ pub async fn restore(
         format!("--dbname={target}"),
         archive.display().to_string(),
     ];
-    tools::run("pg_restore", &options.tools.pg_restore, &post, &env).await?;
+    // Index and constraint builds sort whole tables: give their sessions room (the server default is 64 MB).
+    let mut post_env = env.clone();
+    post_env.push(("PGOPTIONS", format!("-c maintenance_work_mem={POST_DATA_MAINTENANCE_WORK_MEM}")));
+    tools::run("pg_restore", &options.tools.pg_restore, &post, &post_env).await?;
     progress.done("post-data");
     drop(client);
     let _ = driver.await;
@@ -303,6 +306,9 @@ fn sibling_name(base: &str, suffix: &str) -> String {
     }
     format!("{}{suffix}", &base[..room.min(base.len())])
 }
+
+/// `maintenance_work_mem` of the sessions that build indexes and constraints after the data is loaded.
+const POST_DATA_MAINTENANCE_WORK_MEM: &str = "256MB";
 
 fn corrupt(manifest: &Manifest, object: &str, problem: &str) -> Error {
     Error::Corrupt { id: manifest.id.clone(), object: object.to_owned(), problem: problem.to_owned() }

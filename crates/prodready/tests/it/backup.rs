@@ -48,8 +48,13 @@ async fn run_list_verify_restore_status_from_the_command_line() {
     let again = prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url()]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
-    let forced = prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url(), "--force"]);
+    let forced =
+        prodready(dir.path(), &env, &["backup", "restore", &id, "--into", target.url(), "--force", "--json"]);
     assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    // The replaced database is kept; this test drops it.
+    let kept = json(&forced)["replaced"].as_str().expect("the previous database is named").to_owned();
+    assert!(kept.starts_with(&format!("{}_prodready_replaced_", target.name())), "{kept}");
+    target.connect().await.batch_execute(&format!("DROP DATABASE \"{kept}\" WITH (FORCE)")).await.unwrap();
 
     let unknown = prodready(dir.path(), &env, &["backup", "verify", "20000101T000000Z-dead"]);
     assert_eq!(unknown.status.code(), Some(2));
