@@ -43,24 +43,38 @@ DBSIZE=$(psql -Atq "$BASE/$DB" -c "SELECT pg_database_size(current_database())")
 # `latest` means the newest backup of the configured database.
 export DATABASE_URL="$BASE/$DB"
 
-echo "pg_dump -Fc..." >&2
-T_FC=$(secs pg_dump -Fc -f "$WORK/dump.fc" -d "$BASE/$DB"); S_FC=$(size "$WORK/dump.fc")
-echo "pg_dump -Fd -j2 -Z1..." >&2
-T_FD=$(secs pg_dump -Fd -j2 -Z1 -f "$WORK/dump.fd" -d "$BASE/$DB"); S_FD=$(size "$WORK/dump.fd")
-echo "prodready backup run --jobs 2..." >&2
-T_PR=$(secs "$BIN" backup run --jobs 2 --store "$WORK/store" --database "$BASE/$DB"); RSS_PR=$(cat "$WORK/rss")
-S_PR=$(size "$WORK/store")
-
-echo "pg_restore -j2 (from -Fd)..." >&2
-psql -q "$BASE/postgres" -c "CREATE DATABASE prodready_bench_r1"
-T_PGR=$(secs pg_restore -j2 -d "$BASE/prodready_bench_r1" "$WORK/dump.fd")
-echo "prodready backup restore --jobs 2..." >&2
-psql -q "$BASE/postgres" -c "CREATE DATABASE prodready_bench_r2"
-T_PRR=$(secs "$BIN" backup restore latest --jobs 2 --store "$WORK/store" --into "$BASE/prodready_bench_r2"); RSS_PRR=$(cat "$WORK/rss")
-echo "prodready backup verify (restore + counts + amcheck)..." >&2
-T_PRV=$(secs env PRODREADY_BACKUP__JOBS=2 "$BIN" backup verify latest --store "$WORK/store" --scratch "$BASE/postgres")
+ROUNDS="${BENCH_ROUNDS:-3}"
+# median VALUES...: the middle value (the lower middle for an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# Each round runs every peer and every prodready step, interleaved, after a CHECKPOINT, so that neither
+# side always inherits the other's dirty pages or warm cache; the report takes each measure's median.
+fresh() { psql -q "$BASE/postgres" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+checkpoint() { psql -q "$BASE/postgres" -c CHECKPOINT; }
+FC=(); FD=(); PR=(); PGR=(); PRR=(); PRV=(); RSS_PR=0; RSS_PRR=0
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS: pg_dump -Fc, pg_dump -Fd -j2 -Z1, prodready backup run --jobs 2..." >&2
+  rm -rf "$WORK/dump.fc" "$WORK/dump.fd" "$WORK/store"
+  checkpoint; FC+=("$(secs pg_dump -Fc -f "$WORK/dump.fc" -d "$BASE/$DB")"); S_FC=$(size "$WORK/dump.fc")
+  checkpoint; FD+=("$(secs pg_dump -Fd -j2 -Z1 -f "$WORK/dump.fd" -d "$BASE/$DB")"); S_FD=$(size "$WORK/dump.fd")
+  checkpoint; PR+=("$(secs "$BIN" backup run --jobs 2 --store "$WORK/store" --database "$BASE/$DB")")
+  RSS_PR=$(( $(cat "$WORK/rss") > RSS_PR ? $(cat "$WORK/rss") : RSS_PR )); S_PR=$(size "$WORK/store")
+  echo "round $round of $ROUNDS: pg_restore -j2, prodready backup restore --jobs 2, prodready backup verify..." >&2
+  fresh prodready_bench_r1; checkpoint
+  PGR+=("$(secs pg_restore -j2 -d "$BASE/prodready_bench_r1" "$WORK/dump.fd")")
+  fresh prodready_bench_r2; checkpoint
+  PRR+=("$(secs "$BIN" backup restore latest --jobs 2 --store "$WORK/store" --into "$BASE/prodready_bench_r2")")
+  RSS_PRR=$(( $(cat "$WORK/rss") > RSS_PRR ? $(cat "$WORK/rss") : RSS_PRR ))
+  psql -q "$BASE/postgres" -c "DROP DATABASE prodready_bench_r1 WITH (FORCE)" -c "DROP DATABASE prodready_bench_r2 WITH (FORCE)"
+  checkpoint
+  PRV+=("$(secs env PRODREADY_BACKUP__JOBS=2 "$BIN" backup verify latest --store "$WORK/store" --scratch "$BASE/postgres")")
+done
+T_FC=$(median "${FC[@]}"); T_FD=$(median "${FD[@]}"); T_PR=$(median "${PR[@]}")
+T_PGR=$(median "${PGR[@]}"); T_PRR=$(median "${PRR[@]}"); T_PRV=$(median "${PRV[@]}")
+echo "runs (s): pg_dump -Fc ${FC[*]}; -Fd -j2 ${FD[*]}; backup ${PR[*]}; pg_restore ${PGR[*]}; restore ${PRR[*]}; verify ${PRV[*]}" >&2
 
 cat <<REPORT
+Medians of $ROUNDS interleaved rounds.
+
 | measure | prodready | peer | ratio (prodready / peer) | target |
 |---|---|---|---|---|
 | backup wall vs \`pg_dump -Fc\` | ${T_PR} s | ${T_FC} s | $(ratio "$T_PR" "$T_FC") | ≤ 0.33 |

@@ -357,26 +357,22 @@ fn plan(tables: &[SourceTable], split_pages: u32, large_objects: bool) -> Vec<Jo
         let columns: Vec<String> = t.columns.iter().map(|c| ident(c)).collect();
         let lock = Some(format!("LOCK TABLE {qualified} IN ACCESS SHARE MODE NOWAIT"));
         let split = split_pages.max(1);
-        if let Some(condition) = &t.condition {
+        let whole = match &t.condition {
             // An extension's configuration table: only the rows its filter selects (as pg_dump copies them).
-            let select = if columns.is_empty() { "NULL".to_owned() } else { columns.join(", ") };
-            jobs.push(Job {
-                table: index,
-                object: format!("data/{index:05}.0.copy.zst"),
-                sql: format!("COPY (SELECT {select} FROM ONLY {qualified} {condition}) TO STDOUT"),
-                lock,
-            });
-            continue;
-        }
-        if t.pages <= split {
+            Some(condition) => {
+                let select = if columns.is_empty() { "NULL".to_owned() } else { columns.join(", ") };
+                Some(format!("COPY (SELECT {select} FROM ONLY {qualified} {condition}) TO STDOUT"))
+            }
             // A table without copyable columns (`CREATE TABLE t ()`) is copied without a column list.
-            let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
-            jobs.push(Job {
-                table: index,
-                object: format!("data/{index:05}.0.copy.zst"),
-                sql: format!("COPY {qualified}{list} TO STDOUT"),
-                lock,
-            });
+            None if t.pages <= split => {
+                let list =
+                    if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
+                Some(format!("COPY {qualified}{list} TO STDOUT"))
+            }
+            None => None,
+        };
+        if let Some(sql) = whole {
+            jobs.push(Job { table: index, object: format!("data/{index:05}.0.copy.zst"), sql, lock });
             continue;
         }
         let parts = t.pages.div_ceil(split);
