@@ -68,6 +68,33 @@ for round in $(seq "$ROUNDS"); do
   checkpoint
   PRV+=("$(secs env PRODREADY_BACKUP__JOBS=2 "$BIN" backup verify latest --store "$WORK/store" --scratch "$BASE/postgres")")
 done
+
+# S3 (moto, PRODUCT.md: within 1.15x of a local directory): the same backup into a bucket on a local moto
+# server, interleaved with local runs. Skipped (and said so) when moto is not provisioned.
+MOTO="${MOTO_SERVER:-${PRODREADY_PEERS_DIR:-$HOME/.cache/prodready/peers}/venv/bin/moto_server}"
+S3_LOCAL=(); S3_MOTO=()
+if [ -x "$MOTO" ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$MOTO" -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
+  MOTO_PID=$!
+  trap 'kill $MOTO_PID 2>/dev/null; rm -rf "$WORK"; for d in prodready_bench_r1 prodready_bench_r2; do psql -q "$BASE/postgres" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
+  until curl -fs "http://127.0.0.1:$PORT/moto-api/" >/dev/null; do sleep 0.2; done
+  # moto routes by the credential scope and checks no signature.
+  curl -fs -X PUT -H "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0" \
+    "http://127.0.0.1:$PORT/prodready-bench" >/dev/null
+  for round in $(seq "$ROUNDS"); do
+    echo "round $round of $ROUNDS: prodready backup run to a directory, then to S3 (moto)..." >&2
+    rm -rf "$WORK/store"
+    checkpoint; S3_LOCAL+=("$(secs "$BIN" backup run --jobs 2 --store "$WORK/store" --database "$BASE/$DB")")
+    checkpoint
+    S3_MOTO+=("$(secs env AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+      AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+      "$BIN" backup run --jobs 2 --store "s3://prodready-bench/round$round" --database "$BASE/$DB")")
+  done
+  echo "runs (s): local ${S3_LOCAL[*]}; S3 on moto ${S3_MOTO[*]}" >&2
+else
+  echo "moto is not provisioned at $MOTO (run \`cargo xtask peers\`): the S3 comparison is skipped" >&2
+fi
 T_FC=$(median "${FC[@]}"); T_FD=$(median "${FD[@]}"); T_PR=$(median "${PR[@]}")
 T_PGR=$(median "${PGR[@]}"); T_PRR=$(median "${PRR[@]}"); T_PRV=$(median "${PRV[@]}")
 echo "runs (s): pg_dump -Fc ${FC[*]}; -Fd -j2 ${FD[*]}; backup ${PR[*]}; pg_restore ${PGR[*]}; restore ${PRR[*]}; verify ${PRV[*]}" >&2
@@ -85,6 +112,7 @@ Medians of $ROUNDS interleaved rounds.
 | restore wall vs \`pg_restore -j2\` | ${T_PRR} s | ${T_PGR} s | $(ratio "$T_PRR" "$T_PGR") | ≤ 1.0 |
 | restore peak RSS | $(echo "scale=1; $RSS_PRR / 1024" | bc) MiB | | | |
 | verify (restore + counts + amcheck) vs restore | ${T_PRV} s | ${T_PRR} s | $(ratio "$T_PRV" "$T_PRR") | ≤ 1.2 |
+$(if [ ${#S3_MOTO[@]} -gt 0 ]; then T_S3=$(median "${S3_MOTO[@]}"); T_L=$(median "${S3_LOCAL[@]}"); echo "| backup to S3 (moto) vs to a directory | ${T_S3} s | ${T_L} s | $(ratio "$T_S3" "$T_L") | ≤ 1.15 |"; fi)
 
 Database size: $(mib "$DBSIZE") MiB (pgbench scale $SCALE, $MIXED_ROWS mixed rows, 100 small tables, 20 large objects).
 REPORT
