@@ -155,5 +155,11 @@ pub(crate) fn check_value(name: &str, value: &SecretString) -> Result<()> {
     if size > MAX_VALUE_BYTES {
         return Err(Error::TooLarge { name: name.to_owned(), size });
     }
+    // An environment variable cannot hold a NUL byte: such a value could never be handed to a program.
+    if value.expose_secret().contains('\0') {
+        return Err(Error::Invalid(format!(
+            "the value of `{name}` holds a NUL byte, which no environment variable can carry; remove it"
+        )));
+    }
     Ok(())
 }

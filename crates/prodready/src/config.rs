@@ -107,6 +107,13 @@ pub fn load(flag: Option<&Path>, env: &Env) -> Result<Loaded, UsageError> {
 }
 
 fn required(path: &Path, via: &str) -> Result<PathBuf, UsageError> {
+    if path.is_dir() {
+        return Err(UsageError(format!(
+            "{}: is a directory, not a configuration file (named by {via}); name the file, e.g. {}",
+            path.display(),
+            path.join("prodready.toml").display()
+        )));
+    }
     if path.is_file() {
         Ok(path.to_path_buf())
     } else {

@@ -22,8 +22,10 @@ pub struct BackupConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
     /// Connections that copy table data in parallel, all sharing one snapshot.
+    #[serde(deserialize_with = "range::jobs")]
     pub jobs: u16,
     /// zstd compression level (1-19).
+    #[serde(deserialize_with = "range::zstd_level")]
     pub zstd_level: i32,
     /// age X25519 recipients (`age1...`) that backups are encrypted to; empty means unencrypted.
     pub encrypt_to: Vec<String>,
@@ -220,6 +222,7 @@ pub struct TracingConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     /// Share of root traces sampled (0.0-1.0); children follow their parent's decision.
+    #[serde(deserialize_with = "range::ratio")]
     pub sample_ratio: f64,
 }
 
@@ -253,6 +256,7 @@ pub struct LoadtestConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ChecklistConfig {
     /// The overall score (0-10) a launch needs, on top of every must-have check passing.
+    #[serde(deserialize_with = "range::score")]
     pub min_score: f64,
     /// How long one check may run before it counts as an error.
     #[serde(with = "humantime_serde")]
@@ -296,4 +300,45 @@ impl Default for ChecklistConfig {
 pub struct ChecklistFile {
     #[serde(default)]
     pub checks: Vec<prodready_checklist::CheckSpec>,
+}
+
+/// Ranges checked while the file is read, so a bad value is reported with its file, line and key.
+mod range {
+    use serde::{Deserialize as _, Deserializer, de::Error as _};
+
+    pub(super) fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = u16::deserialize(d)?;
+        if n == 0 {
+            Err(D::Error::custom("must be at least 1 (connections copying in parallel)"))
+        } else {
+            Ok(n)
+        }
+    }
+
+    pub(super) fn zstd_level<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        let n = i32::deserialize(d)?;
+        if (1..=19).contains(&n) {
+            Ok(n)
+        } else {
+            Err(D::Error::custom(format!("{n} is not a zstd level from 1 to 19")))
+        }
+    }
+
+    pub(super) fn ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let r = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&r) {
+            Ok(r)
+        } else {
+            Err(D::Error::custom(format!("{r} is not a ratio from 0.0 to 1.0")))
+        }
+    }
+
+    pub(super) fn score<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let s = f64::deserialize(d)?;
+        if (0.0..=10.0).contains(&s) {
+            Ok(s)
+        } else {
+            Err(D::Error::custom(format!("{s} is not a score from 0 to 10")))
+        }
+    }
 }

@@ -67,6 +67,8 @@ async fn suite<S: SecretStore>(store: &S, prefix: &str) {
     assert!(matches!(store.put("bad!name", &value("x")).await, Err(Error::Invalid(m)) if m.contains("`!`")));
     let big = value(&"x".repeat(65_537));
     assert!(matches!(store.put(&name, &big).await, Err(Error::TooLarge { size: 65_537, .. })));
+    let nul = value("before\0after");
+    assert!(matches!(store.put(&name, &nul).await, Err(Error::Invalid(m)) if m.contains("NUL byte")));
     assert!(matches!(store.delete(&name, Delete::After { days: 3 }).await, Err(Error::RecoveryWindow(3))));
     let ghost = format!("{prefix}ghost");
     assert!(matches!(store.delete(&ghost, Delete::Now).await, Err(Error::NotFound(_))));

@@ -115,6 +115,27 @@ fn bad_files_name_the_line_column_and_key() {
         ]],
     );
     check("[backup\njobs = 3\n", &[], expect![[r#"prodready.toml:1:8: unclosed table, expected `]`"#]]);
+    // Ranges are checked when the file is read, with the same location.
+    check(
+        "[backup]\njobs = 0\n",
+        &[],
+        expect!["prodready.toml:2:8: backup.jobs: must be at least 1 (connections copying in parallel)"],
+    );
+    check(
+        "[backup]\nzstd_level = 40\n",
+        &[],
+        expect!["prodready.toml:2:14: backup.zstd_level: 40 is not a zstd level from 1 to 19"],
+    );
+    check(
+        "[checklist]\nmin_score = 11.5\n",
+        &[],
+        expect!["prodready.toml:2:13: checklist.min_score: 11.5 is not a score from 0 to 10"],
+    );
+    check(
+        "[tracing]\nsample_ratio = -0.5\n",
+        &[],
+        expect!["prodready.toml:2:16: tracing.sample_ratio: -0.5 is not a ratio from 0.0 to 1.0"],
+    );
     check(
         "[checklist]\ntimeout = \"soon\"\n",
         &[],
@@ -237,4 +258,12 @@ fn check_headers_are_redacted_and_dates_shown_as_text() {
         assert!(!shown.contains("abc123") && !shown.contains("k-999"), "{shown}");
     }
     assert!(json.contains("\"attested_at\":\"2026-10-01\""), "{json}");
+}
+
+#[test]
+fn a_directory_named_as_the_configuration_is_called_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let err =
+        config::load(Some(dir.path()), &Env::from_pairs([("HOME", "/home/ops")])).unwrap_err().to_string();
+    assert!(err.contains("is a directory, not a configuration file (named by --config)"), "{err}");
 }
