@@ -5,7 +5,6 @@
 //! [`set_default`] (the `prodready` binary passes `$PGPASSFILE`, else `~/.pgpass`). As libpq does, a file
 //! that the group or others may read is ignored.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -35,7 +34,7 @@ pub struct Target<'a> {
 /// the group or others, or has no matching line.
 pub fn lookup(path: &Path, target: Target<'_>) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+    if !meta.is_file() || prodready_stdx::fs::open_to_others(&meta).is_some() {
         return None;
     }
     find(&std::fs::read_to_string(path).ok()?, target)

@@ -73,6 +73,15 @@ impl AtomicWrite {
     }
 }
 
+/// The permission bits of a file that holds a credential, when the group or others have any access to it
+/// (then it must be refused, or ignored as libpq ignores such a password file); `None` when only its owner
+/// may touch it.
+pub fn open_to_others(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = meta.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 /// Replaces `path` with `bytes` atomically and durably: [`AtomicWrite::new`]`.write(path, bytes)`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     AtomicWrite::new().write(path, bytes)
@@ -102,6 +111,17 @@ mod tests {
         AtomicWrite::new().sync(false).write(&path, b"three").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"three");
         assert_eq!(entries(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn files_open_to_others_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credential");
+        for (mode, expected) in [(0o600, None), (0o400, None), (0o640, Some(0o640)), (0o604, Some(0o604))] {
+            AtomicWrite::new().mode(0o600).write(&path, b"x").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(super::open_to_others(&std::fs::metadata(&path).unwrap()), expected, "{mode:o}");
+        }
     }
 
     #[test]

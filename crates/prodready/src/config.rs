@@ -242,7 +242,12 @@ fn apply_overrides(table: toml::Table, overrides: &[Override]) -> Result<Config,
         let key = key_of(&err.path().to_string(), err.inner().message()).unwrap_or_default();
         let culprit = overrides.iter().position(|o| related(&key, &o.path.join(".")));
         match culprit {
-            Some(i) if !as_string[i] && !matches!(literal(&overrides[i].raw), toml::Value::String(_)) => {
+            // Only a wrong type is worth a retry as a string (`PRODREADY_X__NAME=123` for a string key).
+            Some(i)
+                if !as_string[i]
+                    && err.inner().message().starts_with("invalid type")
+                    && !matches!(literal(&overrides[i].raw), toml::Value::String(_)) =>
+            {
                 as_string[i] = true;
             }
             Some(i) => {

@@ -16,6 +16,15 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
     let NotifyCommand::Slack { webhook_file, text, channel } = cmd;
     let cfg = config::load(config_flag, env)?.config;
     let file = webhook_file.clone().unwrap_or(cfg.alerts.slack.webhook_file);
+    // The webhook URL is a credential: anyone who reads it can post to the channel.
+    if let Some(mode) = std::fs::metadata(&file).ok().as_ref().and_then(prodready_stdx::fs::open_to_others) {
+        return Err(UsageError(format!(
+            "{}: the Slack webhook file is readable by group or others (mode {mode:o}); run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        ))
+        .into());
+    }
     let url = std::fs::read_to_string(&file)
         .map_err(|e| UsageError(format!("{}: cannot read the Slack webhook file: {e}", file.display())))?
         .trim()

@@ -213,7 +213,8 @@ fn a_malformed_endpoint_is_a_usage_error_naming_its_key() {
     let out = prodready(dir.path(), &[("PRODREADY_CHECKLIST__MIN_SCORE", "70")], &["check"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("[checklist] min_score = 70: must be a score between 0 and 10"),
+        stderr(&out)
+            .contains("PRODREADY_CHECKLIST__MIN_SCORE: checklist.min_score: 70 is not a score from 0 to 10"),
         "{}",
         stderr(&out)
     );

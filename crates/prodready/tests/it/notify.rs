@@ -36,6 +36,20 @@ async fn notify_slack_posts_slacks_payload_and_never_shows_the_webhook() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hook"), format!("http://{addr}/services/T000/B000/secret-token\n"))
         .unwrap();
+    let private = |name: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    // A webhook file others can read is refused with the fix, before anything is sent.
+    let open = prodready(dir.path(), &[], &["notify", "slack", "--webhook-file", "hook", "--text", "x"]);
+    assert_eq!(open.status.code(), Some(2));
+    assert!(
+        stderr(&open).contains("readable by group or others (mode 644); run `chmod 600 hook`"),
+        "{}",
+        stderr(&open)
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    private("hook");
     let args =
         ["notify", "slack", "--webhook-file", "hook", "--text", "Deploy 1.4.2 finished", "--channel", "#ops"];
     let root = dir.path().to_path_buf();
@@ -52,6 +66,7 @@ async fn notify_slack_posts_slacks_payload_and_never_shows_the_webhook() {
         format!("http://127.0.0.1:{}/services/T000/B000/secret-token\n", prodready_test_support::free_port()),
     )
     .unwrap();
+    private("dead");
     let root = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         prodready(&root, &[], &["notify", "slack", "--webhook-file", "dead", "--text", "x"])
