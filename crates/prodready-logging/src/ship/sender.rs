@@ -14,6 +14,48 @@ use super::reader::Outgoing;
 use crate::Result;
 use crate::loki::{LokiClient, PushError};
 
+/// Loki failing, told to the operator without flooding the log: the first failure at once, then at most
+/// one line per [`Outage::EVERY`] with the count and the backlog, and the recovery.
+#[derive(Debug, Default)]
+struct Outage {
+    /// When the failures began, how many there were, and when the last line about them was written.
+    current: Option<(std::time::Instant, u64, std::time::Instant)>,
+}
+
+impl Outage {
+    const EVERY: Duration = Duration::from_secs(30);
+
+    fn failed(&mut self, err: &PushError, stats: &ShipStats) {
+        let now = std::time::Instant::now();
+        let backlog_bytes = stats.lag_bytes.load(Ordering::Relaxed);
+        match &mut self.current {
+            None => {
+                self.current = Some((now, 1, now));
+                tracing::warn!(error = %err, backlog_bytes, "loki push failing; retrying until it answers (lines wait on disk)");
+            }
+            Some((since, failures, reported)) => {
+                *failures += 1;
+                if now.duration_since(*reported) >= Self::EVERY {
+                    *reported = now;
+                    tracing::warn!(
+                        error = %err,
+                        failures = *failures,
+                        failing_for_s = now.duration_since(*since).as_secs(),
+                        backlog_bytes,
+                        "loki push still failing"
+                    );
+                }
+            }
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some((since, failures, _)) = self.current.take() {
+            tracing::info!(failures, failing_for_s = since.elapsed().as_secs(), "loki push recovered");
+        }
+    }
+}
+
 pub(super) struct Sender<'a> {
     pub(super) client: &'a LokiClient,
     pub(super) options: &'a ShipOptions,
@@ -33,6 +75,7 @@ impl Sender<'_> {
     ) -> Result<()> {
         let Self { client, options, stats, stop } = *self;
         let mut shutdown = std::pin::pin!(shutdown);
+        let outage = std::sync::Mutex::new(Outage::default());
         let mut stopping_since: Option<tokio::time::Instant> = None;
         let mut last_fsync: Option<std::time::Instant> = None;
         loop {
@@ -62,8 +105,9 @@ impl Sender<'_> {
             let mut gave_up = false;
             while let Some(part) = parts.pop() {
                 let deadline = stopping_since.map(|since| since + options.shutdown_timeout);
-                let push = client.push(&part, &options.retry, deadline, |_| {
+                let push = client.push(&part, &options.retry, deadline, |err| {
                     stats.retries.fetch_add(1, Ordering::Relaxed);
+                    outage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failed(err, stats);
                 });
                 let mut push = std::pin::pin!(push);
                 // A signal during a long retry loop starts the shutdown deadline at once.
@@ -81,6 +125,7 @@ impl Sender<'_> {
                 let part_lines = part.lines() as u64;
                 match pushed {
                     Ok(()) => {
+                        outage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recovered();
                         stats.lines_sent.fetch_add(part_lines, Ordering::Relaxed);
                         stats.batches_sent.fetch_add(1, Ordering::Relaxed);
                         let now = SystemTime::now()

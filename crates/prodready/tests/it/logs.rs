@@ -250,3 +250,27 @@ fn logs_query_prints_matching_lines_oldest_first() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no Loki URL"), "{}", stderr(&out));
 }
+
+/// While Loki fails, the agent says so once (not once per retry), and says when it recovered.
+#[test]
+fn loki_failures_are_logged_once_and_the_recovery_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    receiver.set_failure(Failure::Always(503));
+    let child = agent(dir.path(), &receiver.url(), None);
+    write_lines(&dir.path().join("app.log"), 0..1_000);
+    assert!(wait_until(Duration::from_secs(30), || receiver.statuses().len() >= 3));
+    receiver.set_failure(Failure::None);
+    assert!(wait_until(Duration::from_secs(60), || receiver.line_count() >= 1_000));
+    signal(&child, Signal::SIGTERM);
+    let out = child.wait();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let failing: Vec<&str> = log.lines().filter(|l| l.contains("loki push failing")).collect();
+    assert_eq!(failing.len(), 1, "one line for the whole outage, not one per retry:\n{log}");
+    assert!(failing[0].contains("503") && failing[0].contains("backlog_bytes"), "{log}");
+    let recovered =
+        log.lines().find(|l| l.contains("loki push recovered")).unwrap_or_else(|| panic!("{log}"));
+    let line: serde_json::Value = serde_json::from_str(recovered).unwrap();
+    assert!(line["failures"].as_u64().unwrap() >= 2, "{recovered}");
+}
