@@ -80,6 +80,14 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
     Ok((out, corrupt))
 }
 
+/// The databases `backups` belong to, sorted, each once.
+pub fn databases(backups: &[BackupInfo]) -> Vec<String> {
+    let mut names: Vec<String> = backups.iter().map(|b| b.database.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The manifest of `id`, or of the newest backup for `latest` (of `database`, when given: a store may hold
 /// several databases).
 pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manifest> {

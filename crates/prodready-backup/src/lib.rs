@@ -39,4 +39,4 @@ pub use retention::Retention;
 pub use s3::S3Options;
 pub use store::{MANIFEST, Store};
 pub use tools::Tools;
-pub use verify::{VerifyOptions, drop_abandoned_scratch, scratch_database, verify, verify_quick};
+pub use verify::{VerifyOptions, drop_abandoned_scratch, drop_interrupted_scratch, verify, verify_quick};

@@ -195,7 +195,8 @@ async fn replace(
     progress: Arc<dyn Progress>,
     target: &str,
 ) -> Result<RestoreReport> {
-    let stamp = manifest_stamp();
+    // A fresh backup-style id (time and salt), lowercased: two restores never pick the same names.
+    let stamp = crate::backup::new_id(std::time::SystemTime::now()).to_lowercase().replace('-', "_");
     let fresh = sibling_name(target, &format!("_prodready_restore_{stamp}"));
     let kept = sibling_name(target, &format!("_prodready_replaced_{stamp}"));
     let (admin, admin_driver) = pg::connect(&pg::with_dbname(&options.target_url, "postgres")).await?;
@@ -287,15 +288,6 @@ async fn replace(
     let _ = admin_driver.await;
     report.replaced = Some(kept);
     Ok(report)
-}
-
-/// `YYYYMMDDHHMMSS`, now, for names of databases made by a restore.
-fn manifest_stamp() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect()
 }
 
 /// `base` + `suffix`, with `base` shortened so the name fits PostgreSQL's 63-byte identifiers.

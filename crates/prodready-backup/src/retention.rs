@@ -109,13 +109,8 @@ pub fn prune(
 ) -> Result<PruneReport> {
     let (backups, corrupt) = catalog::list_all(store)?;
     // A store may hold several databases: each keeps its own days, weeks, months and newest verified.
-    let mut databases: Vec<&str> = backups
-        .iter()
-        .map(|b| b.database.as_str())
-        .filter(|d| database.is_none_or(|only| only == *d))
-        .collect();
-    databases.sort_unstable();
-    databases.dedup();
+    let databases =
+        catalog::databases(&backups).into_iter().filter(|d| database.is_none_or(|only| only == d));
     let mut decisions = Vec::new();
     for database in databases {
         let candidates: Vec<Candidate> = backups

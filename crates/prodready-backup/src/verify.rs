@@ -172,9 +172,31 @@ async fn drop_abandoned(client: &tokio_postgres::Client) -> Result<Vec<String>> 
     Ok(dropped)
 }
 
-/// The name of the scratch database this process uses to verify backup `id`.
-pub fn scratch_database(id: &str) -> String {
-    scratch_name(id)
+/// After a verification of backup `id` by this process was stopped (its future dropped): drops its
+/// scratch database once the verification's sessions have closed and released its lock, waiting up to
+/// five seconds. Returns the scratch database's name and whether it is gone.
+pub async fn drop_interrupted_scratch(url: &str, id: &str) -> Result<(String, bool)> {
+    let scratch = scratch_name(id);
+    let (client, driver) = pg::connect(url).await?;
+    let mut gone = false;
+    for attempt in 0..50 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let dropped = drop_abandoned(&client).await?;
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1", &[&scratch])
+            .await
+            .map_err(Error::db)?
+            .get(0);
+        if dropped.contains(&scratch) || left == 0 {
+            gone = true;
+            break;
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok((scratch, gone))
 }
 
 fn scratch_name(id: &str) -> String {

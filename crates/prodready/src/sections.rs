@@ -304,41 +304,42 @@ pub struct ChecklistFile {
 
 /// Ranges checked while the file is read, so a bad value is reported with its file, line and key.
 mod range {
-    use serde::{Deserialize as _, Deserializer, de::Error as _};
+    use std::fmt::Display;
+    use std::ops::RangeInclusive;
+
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    /// `T` from the file, refused with `what` when outside `range`.
+    fn within<'de, D, T>(
+        d: D,
+        range: RangeInclusive<T>,
+        what: impl FnOnce(&T) -> String,
+    ) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + PartialOrd,
+    {
+        let value = T::deserialize(d)?;
+        if range.contains(&value) { Ok(value) } else { Err(D::Error::custom(what(&value))) }
+    }
+
+    fn not_a<T: Display>(kind: &'static str) -> impl FnOnce(&T) -> String {
+        move |v| format!("{v} is not {kind}")
+    }
 
     pub(super) fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-        let n = u16::deserialize(d)?;
-        if n == 0 {
-            Err(D::Error::custom("must be at least 1 (connections copying in parallel)"))
-        } else {
-            Ok(n)
-        }
+        within(d, 1..=u16::MAX, |_| "must be at least 1 (connections copying in parallel)".to_owned())
     }
 
     pub(super) fn zstd_level<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-        let n = i32::deserialize(d)?;
-        if (1..=19).contains(&n) {
-            Ok(n)
-        } else {
-            Err(D::Error::custom(format!("{n} is not a zstd level from 1 to 19")))
-        }
+        within(d, 1..=19, not_a("a zstd level from 1 to 19"))
     }
 
     pub(super) fn ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        let r = f64::deserialize(d)?;
-        if (0.0..=1.0).contains(&r) {
-            Ok(r)
-        } else {
-            Err(D::Error::custom(format!("{r} is not a ratio from 0.0 to 1.0")))
-        }
+        within(d, 0.0..=1.0, not_a("a ratio from 0.0 to 1.0"))
     }
 
     pub(super) fn score<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        let s = f64::deserialize(d)?;
-        if (0.0..=10.0).contains(&s) {
-            Ok(s)
-        } else {
-            Err(D::Error::custom(format!("{s} is not a score from 0 to 10")))
-        }
+        within(d, 0.0..=10.0, not_a("a score from 0 to 10"))
     }
 }

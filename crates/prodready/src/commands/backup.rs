@@ -133,7 +133,8 @@ fn dispatch(
             json,
         } => {
             let store = open(cfg, env, runtime, store)?;
-            let manifest = latest_or(&store, id, database_of(cfg, database.as_deref(), &store, true)?)?;
+            let database = database_of(cfg, database.as_deref(), &store, true)?;
+            let manifest = catalog::manifest(&store, id, database.as_deref())?;
             let verification = if *quick {
                 runtime.block_on(prodready_backup::verify_quick(&store, &manifest))
             } else {
@@ -196,7 +197,8 @@ fn dispatch(
         }
         BackupCommand::Restore { store, database, id, into, force, identity, jobs, json } => {
             let store = open(cfg, env, runtime, store)?;
-            let manifest = latest_or(&store, id, database_of(cfg, database.as_deref(), &store, true)?)?;
+            let database = database_of(cfg, database.as_deref(), &store, true)?;
+            let manifest = catalog::manifest(&store, id, database.as_deref())?;
             let options = RestoreOptions {
                 target_url: into.clone(),
                 jobs: usize::from(jobs.unwrap_or(cfg.backup.jobs).max(1)),
@@ -455,28 +457,16 @@ async fn verify_unless_interrupted(
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    // The verification's sessions end as their connections close; until then its scratch database is
-    // still locked, so look again for a few seconds.
-    let scratch = prodready_backup::scratch_database(&manifest.id);
-    for _ in 0..50 {
-        let dropped = prodready_backup::drop_abandoned_scratch(&options.scratch_url).await?;
-        if dropped.contains(&scratch) || !scratch_exists(&options.scratch_url, &scratch).await? {
-            anyhow::bail!("verification interrupted by {interrupted}; scratch database {scratch} dropped");
+    match prodready_backup::drop_interrupted_scratch(&options.scratch_url, &manifest.id).await? {
+        (scratch, true) => {
+            anyhow::bail!("verification interrupted by {interrupted}; scratch database {scratch} dropped")
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        (scratch, false) => {
+            anyhow::bail!(
+                "verification interrupted by {interrupted}; could not drop scratch database {scratch}"
+            )
+        }
     }
-    anyhow::bail!("verification interrupted by {interrupted}; could not drop scratch database {scratch}")
-}
-
-async fn scratch_exists(url: &str, scratch: &str) -> anyhow::Result<bool> {
-    let (client, driver) = prodready_pg::connect(url, "prodready").await?;
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1", &[&scratch])
-        .await?
-        .get(0);
-    drop(client);
-    let _ = driver.await;
-    Ok(n > 0)
 }
 
 /// A database name from `--database`: a URL's database, or the name itself.
@@ -503,9 +493,7 @@ fn database_of(
     if cfg.database.configured {
         return Ok(Some(prodready_pg::dbname(cfg.database_url())?));
     }
-    let mut databases: Vec<String> = catalog::list(store)?.into_iter().map(|b| b.database).collect();
-    databases.sort();
-    databases.dedup();
+    let mut databases = catalog::databases(&catalog::list(store)?);
     match databases.len() {
         0 | 1 => Ok(databases.pop()),
         _ if !required => Ok(None),
@@ -515,15 +503,6 @@ fn database_of(
         ))
         .into()),
     }
-}
-
-/// The manifest of `id`, `latest` meaning the newest backup of `database` (of any, when `None`).
-fn latest_or(
-    store: &Store,
-    id: &str,
-    database: Option<String>,
-) -> anyhow::Result<prodready_backup::Manifest> {
-    Ok(catalog::manifest(store, id, database.as_deref())?)
 }
 
 fn prune(
