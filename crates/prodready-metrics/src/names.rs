@@ -40,8 +40,10 @@ pub const LOGS_SHIP_RETRIES_TOTAL: &str = "prodready_logs_ship_retries_total";
 pub const LOGS_SHIP_LINES_RESENT_TOTAL: &str = "prodready_logs_ship_lines_resent_total";
 /// `logs ship`: bytes written to the watched files and not yet acknowledged by Loki.
 pub const LOGS_SHIP_LAG_BYTES: &str = "prodready_logs_ship_lag_bytes";
-/// `logs ship`: files being read.
+/// `logs ship`: files being followed (open or waiting for a descriptor).
 pub const LOGS_SHIP_FILES_WATCHED: &str = "prodready_logs_ship_files_watched";
+/// `logs ship`: descriptors held for files being read (at most `max_open_files`).
+pub const LOGS_SHIP_FILES_OPEN: &str = "prodready_logs_ship_files_open";
 /// `logs ship`: Unix time of the last acknowledged push.
 pub const LOGS_SHIP_LAST_SENT: &str = "prodready_logs_ship_last_sent_timestamp_seconds";
 

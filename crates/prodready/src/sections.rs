@@ -129,7 +129,7 @@ impl Default for LoggingConfig {
 }
 
 /// The `[logging.ship]` section: what the shipping agent tails.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShipConfig {
     /// File globs to tail.
@@ -142,6 +142,22 @@ pub struct ShipConfig {
     pub metrics_addr: Option<String>,
     /// Fields of JSON lines that become stream labels, e.g. `["level"]` (keep them low-cardinality).
     pub json_labels: Vec<String>,
+    /// Descriptors held for files being read; other files wait their turn (keep it well under the
+    /// process's open-file limit, `ulimit -n`).
+    #[serde(deserialize_with = "range::open_files")]
+    pub max_open_files: usize,
+}
+
+impl Default for ShipConfig {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            positions: None,
+            metrics_addr: None,
+            json_labels: Vec::new(),
+            max_open_files: prodready_logging::ship::DEFAULT_MAX_OPEN_FILES,
+        }
+    }
 }
 
 /// The `[alerts]` section of `prodready.toml`.
@@ -337,6 +353,10 @@ mod range {
 
     pub(super) fn ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         within(d, 0.0..=1.0, not_a("a ratio from 0.0 to 1.0"))
+    }
+
+    pub(super) fn open_files<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within(d, 1..=1_000_000, |_| "must be at least 1 (descriptors held for files being read)".to_owned())
     }
 
     pub(super) fn score<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -24,6 +24,8 @@ pub struct ShipStats {
     pub retries: AtomicU64,
     pub lines_resent: AtomicU64,
     pub files_watched: AtomicU64,
+    /// Descriptors held for files being read.
+    pub files_open: AtomicU64,
     pub lag_bytes: AtomicU64,
     pub last_sent_unix: AtomicU64,
     pub batches_sent: AtomicU64,
@@ -96,7 +98,8 @@ impl Collector for StatsCollector {
                 "Bytes in watched files not yet acknowledged by Loki",
                 get(&s.lag_bytes),
             ),
-            (names::LOGS_SHIP_FILES_WATCHED, "Files being read", get(&s.files_watched)),
+            (names::LOGS_SHIP_FILES_WATCHED, "Files being followed", get(&s.files_watched)),
+            (names::LOGS_SHIP_FILES_OPEN, "Descriptors held for files being read", get(&s.files_open)),
             (names::LOGS_SHIP_LAST_SENT, "Unix time of the last acknowledged push", get(&s.last_sent_unix)),
         ];
         for (name, help, value) in gauges {

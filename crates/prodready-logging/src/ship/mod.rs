@@ -15,6 +15,8 @@
 //!   file, rename; fsynced at most once a second and at exit). Before each push the positions file also
 //!   records how far the batch in flight reaches, so after a crash the lines sent again are counted as
 //!   possible duplicates.
+//! - Descriptors are held only for files being read, at most `max_open_files`: thousands of rotated files
+//!   under one glob never exhaust the process's limit; idle files are reopened by path and inode.
 //! - Its metrics (lines sent, dropped, retried, re-sent, lag, and the process's own) are served on
 //!   `metrics_addr`, in OpenMetrics or the classic text format as the scraper asks.
 //!
@@ -42,6 +44,9 @@ use self::reader::{Outgoing, Tail};
 use crate::loki::{Labels, LokiClient, LokiClientOptions, RetryPolicy};
 use crate::{Error, Result};
 
+/// The default of [`ShipOptions::max_open_files`].
+pub const DEFAULT_MAX_OPEN_FILES: usize = 128;
+
 /// What the agent tails and where it ships.
 #[derive(Debug, Clone)]
 pub struct ShipOptions {
@@ -66,6 +71,9 @@ pub struct ShipOptions {
     pub metrics_addr: Option<SocketAddr>,
     /// How long a shutdown may spend pushing the last batch (default 5 s).
     pub shutdown_timeout: Duration,
+    /// Descriptors held for files being read (default 128): files beyond it wait, the most recently
+    /// written first, until a reader finishes. Keep it well under the process's open-file limit.
+    pub max_open_files: usize,
 }
 
 impl ShipOptions {
@@ -86,6 +94,7 @@ impl ShipOptions {
             },
             metrics_addr: None,
             shutdown_timeout: Duration::from_secs(5),
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         }
     }
 }

@@ -1,5 +1,11 @@
 //! The reader thread: finds files by glob and fingerprint, follows rotation and copies, turns lines into
 //! batches, and stops reading while two batches wait (back-pressure instead of buffering).
+//!
+//! Descriptors are held only by files being read, at most `max_open_files` of them: a reader that has
+//! nothing left closes its descriptor when another needs one, and reopens its file by path, checking the
+//! inode, when the file grows (discovery finds a renamed file again by fingerprint). Discovery stats every
+//! matching file and reads a first line only when the file is new or changed, so thousands of idle rotated
+//! files cost a `stat` each per poll.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -39,8 +45,13 @@ pub(super) fn fingerprint(file: &mut File) -> Option<String> {
 struct Reader {
     fingerprint: String,
     path: PathBuf,
-    file: File,
+    /// Open while the file is being read; closed when idle and another file needs a descriptor.
+    file: Option<File>,
     inode: (u64, u64),
+    /// The size discovery last saw (what a closed reader knows of its file).
+    disk_size: u64,
+    /// The pass in which this reader last read something (which idle descriptor goes first).
+    last_read: u64,
     /// Next byte to read.
     offset: u64,
     partial: Vec<u8>,
@@ -68,9 +79,22 @@ pub(super) struct Outgoing {
 const MAX_LINE: usize = crate::loki::MAX_LINE_BYTES;
 const READ_CHUNK: usize = 256 * 1024;
 const COMPRESSED: &[&str] = &[".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4"];
+/// `EMFILE` and `ENFILE` on Linux: the process's or the system's descriptors are used up.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// A file found under a glob: path, (device, inode), size.
 type OnDisk = (PathBuf, (u64, u64), u64);
+
+/// What discovery remembers of a file's first line: (size, mtime in ns) when it was read, fingerprint.
+type Seen = ((u64, i128), String);
+
+impl Reader {
+    /// The file's size: from the descriptor when open, else from discovery's last look.
+    fn size(&self) -> u64 {
+        self.file.as_ref().and_then(|f| f.metadata().ok()).map_or(self.disk_size, |m| m.len())
+    }
+}
 
 pub(super) struct Tail {
     options: ShipOptions,
@@ -84,6 +108,16 @@ pub(super) struct Tail {
     collisions: std::collections::HashSet<(u64, u64)>,
     stats: Arc<ShipStats>,
     buffer: Vec<u8>,
+    /// Fingerprints by (device, inode), reused while a file's size and mtime are unchanged.
+    seen: HashMap<(u64, u64), Seen>,
+    /// Sizes of every file under the globs at the last discovery, fingerprinted or not.
+    sizes: HashMap<(u64, u64), u64>,
+    /// Descriptors readers hold now.
+    open: usize,
+    /// Read passes so far.
+    pass: u64,
+    /// Whether running out of descriptors was reported.
+    warned_exhausted: bool,
 }
 
 fn now_ns() -> i64 {
@@ -158,42 +192,96 @@ impl Tail {
             collisions: std::collections::HashSet::new(),
             stats,
             buffer: Vec::new(),
+            seen: HashMap::new(),
+            sizes: HashMap::new(),
+            open: 0,
+            pass: 0,
+            warned_exhausted: false,
         }
+    }
+
+    /// Opens a file, saying once when the process is out of descriptors (the file waits its turn).
+    fn open(&mut self, path: &std::path::Path) -> Option<File> {
+        match File::open(path) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) && !self.warned_exhausted {
+                    self.warned_exhausted = true;
+                    tracing::warn!(
+                        path = %path.display(),
+                        open = self.open,
+                        max_open_files = self.options.max_open_files,
+                        "out of file descriptors; files wait their turn (lower max_open_files or raise the \
+                         process's open-file limit)"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// The fingerprint of the file at `path` and its (device, inode) and size, reading its first line only
+    /// when the file is new or changed since the last look.
+    fn identify(&mut self, path: &std::path::Path) -> Option<(String, (u64, u64), u64)> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let inode = (meta.dev(), meta.ino());
+        let stamp = (meta.len(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
+        self.sizes.insert(inode, meta.len());
+        if let Some((seen, fp)) = self.seen.get(&inode)
+            && *seen == stamp
+        {
+            return Some((fp.clone(), inode, meta.len()));
+        }
+        // One descriptor for both facts, so a rotation in between cannot pair one file's inode with
+        // another file's first line.
+        let mut file = self.open(path)?;
+        let meta = file.metadata().ok()?;
+        let inode = (meta.dev(), meta.ino());
+        let stamp = (meta.len(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
+        self.sizes.insert(inode, meta.len());
+        let fp = fingerprint(&mut file)?;
+        self.seen.insert(inode, (stamp, fp.clone()));
+        Some((fp, inode, meta.len()))
     }
 
     /// Finds files, follows renames and copies, starts readers for new files. `waiting`: the reader is
     /// held back by a full channel, so idle readers are not aged (they have not had their turn).
     fn discover(&mut self, waiting: bool) {
         let mut on_disk: HashMap<String, Vec<OnDisk>> = HashMap::new();
-        for pattern in &self.options.paths {
+        self.sizes.clear();
+        let patterns = self.options.paths.clone();
+        for pattern in &patterns {
             let Ok(paths) = glob::glob(pattern) else { continue };
             for path in paths.flatten() {
                 let name = path.to_string_lossy();
                 if COMPRESSED.iter().any(|ext| name.ends_with(ext)) {
                     continue;
                 }
-                // One descriptor for both facts, so a rotation in between cannot pair one file's inode
-                // with another file's first line.
-                let Ok(mut file) = File::open(&path) else { continue };
-                let Ok(meta) = file.metadata() else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let Some(fp) = fingerprint(&mut file) else { continue };
-                on_disk.entry(fp).or_default().push((path, (meta.dev(), meta.ino()), meta.len()));
+                let Some((fp, inode, size)) = self.identify(&path) else { continue };
+                on_disk.entry(fp).or_default().push((path, inode, size));
             }
         }
+        let sizes = &self.sizes;
+        self.seen.retain(|inode, _| sizes.contains_key(inode));
         let inodes: HashMap<(u64, u64), &String> =
             on_disk.iter().flat_map(|(fp, c)| c.iter().map(move |(_, inode, _)| (*inode, fp))).collect();
         for (fp, candidates) in &on_disk {
             if let Some(reader) = self.readers.get_mut(fp) {
-                if let Some((path, _, _)) = candidates.iter().find(|(_, inode, _)| *inode == reader.inode) {
+                if let Some((path, _, size)) = candidates.iter().find(|(_, inode, _)| *inode == reader.inode)
+                {
                     reader.path.clone_from(path);
+                    reader.disk_size = *size;
                     continue;
                 }
                 // Our file is gone or truncated and another file starts with the same line: the copy
                 // `copytruncate` left. Continue in it where we were (re-reading an unfinished line).
-                let own_size = reader.file.metadata().map_or(0, |m| m.len());
+                let own_size = match &reader.file {
+                    Some(file) => file.metadata().map_or(0, |m| m.len()),
+                    None => self.sizes.get(&reader.inode).copied().unwrap_or(0),
+                };
                 let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
                 if own_size >= reader.offset && !rewritten {
                     // Our file is intact (renamed out of the globs, or a different file that happens to
@@ -212,17 +300,19 @@ impl Tail {
                     }
                     continue;
                 }
-                if let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size)
-                    && let Ok(file) = File::open(path)
-                {
+                if let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size) {
                     if *size < reader.offset + reader.partial.len() as u64 {
                         reader.partial.clear();
                     }
                     // We may already have read past the copy's end (lines written between the copy and
                     // the truncation): then there is nothing left in it.
                     reader.offset = reader.offset.min(*size);
-                    reader.file = file;
+                    // The copy is opened (by path, checked against its inode) when its turn to read comes.
+                    if reader.file.take().is_some() {
+                        self.open -= 1;
+                    }
                     reader.inode = *inode;
+                    reader.disk_size = *size;
                     reader.path.clone_from(path);
                     reader.gone_polls = 0;
                 }
@@ -231,7 +321,6 @@ impl Tail {
             let Some((path, inode, size)) = candidates.iter().max_by_key(|(_, _, size)| *size) else {
                 continue;
             };
-            let Ok(file) = File::open(path) else { continue };
             // A file seen before (this run or an earlier one) resumes where it was; never past its end.
             let (offset, resend_until) =
                 self.known.get(fp).map_or((0, 0), |&(offset, resend)| (offset.min(*size), resend.min(*size)));
@@ -240,8 +329,10 @@ impl Tail {
                 Reader {
                     fingerprint: fp.clone(),
                     path: path.clone(),
-                    file,
+                    file: None,
                     inode: *inode,
+                    disk_size: *size,
+                    last_read: 0,
                     offset,
                     partial: Vec::new(),
                     skipping: false,
@@ -255,9 +346,9 @@ impl Tail {
         // holds, then go after a few polls with nothing left; a file truncated in place goes at once.
         let mut lag = 0u64;
         let copies: std::collections::HashSet<&String> = on_disk.keys().collect();
-        let (stats, known) = (&self.stats, &mut self.known);
+        let (stats, known, sizes, open) = (&self.stats, &mut self.known, &self.sizes, &mut self.open);
         self.readers.retain(|fp, reader| {
-            let size = reader.file.metadata().map_or(0, |m| m.len());
+            let size = reader.size();
             lag += size.saturating_sub(reader.offset);
             if on_disk.get(fp).is_some_and(|c| c.iter().any(|(_, inode, _)| *inode == reader.inode)) {
                 reader.gone_polls = 0;
@@ -265,13 +356,17 @@ impl Tail {
             }
             let rewritten = inodes.get(&reader.inode).is_some_and(|other| *other != fp);
             let at_end = size <= reader.offset + reader.partial.len() as u64;
-            let truncated = size < reader.offset || rewritten;
+            // A closed reader's file that left the globs cannot be drained: nothing holds it open.
+            let unreachable = reader.file.is_none() && !sizes.contains_key(&reader.inode);
+            let truncated = !unreachable && (size < reader.offset || rewritten);
             let keep = if truncated {
                 // Truncated in place. Unless a copy holds the rest (it takes over next pass), what was not
                 // read is gone; the new content has its own fingerprint and reader.
                 if !copies.contains(fp) {
                     stats.truncations.fetch_add(1, Ordering::Relaxed);
                 }
+                false
+            } else if unreachable {
                 false
             } else if at_end && !waiting {
                 reader.gone_polls += 1;
@@ -286,9 +381,13 @@ impl Tail {
             } else if !keep {
                 known.remove(fp);
             }
+            if !keep && reader.file.is_some() {
+                *open -= 1;
+            }
             keep
         });
         self.stats.files_watched.store(self.readers.len() as u64, Ordering::Relaxed);
+        self.stats.files_open.store(self.open as u64, Ordering::Relaxed);
         // Not read yet, plus read but not yet acknowledged (or rejected).
         let in_flight = self
             .stats
@@ -298,32 +397,85 @@ impl Tail {
         self.stats.lag_bytes.store(lag + in_flight, Ordering::Relaxed);
     }
 
+    /// Gives `key`'s reader a descriptor, taking one from the idle reader that read least recently when
+    /// all `max_open_files` are held; `false` when every descriptor is busy or the file moved (discovery
+    /// finds it again by fingerprint).
+    fn acquire(&mut self, key: &str) -> bool {
+        if self.readers.get(key).is_none_or(|r| r.file.is_some()) {
+            return self.readers.contains_key(key);
+        }
+        if self.open >= self.options.max_open_files.max(1) {
+            let idle = self
+                .readers
+                .iter()
+                .filter(|(k, r)| {
+                    k.as_str() != key && r.file.is_some() && r.size() <= r.offset + r.partial.len() as u64
+                })
+                .min_by_key(|(_, r)| r.last_read)
+                .map(|(k, _)| k.clone());
+            let Some(idle) = idle else { return false };
+            if let Some(reader) = self.readers.get_mut(&idle) {
+                reader.file = None;
+                self.open -= 1;
+            }
+        }
+        let path = self.readers[key].path.clone();
+        let Some(file) = self.open(&path) else { return false };
+        let Some(reader) = self.readers.get_mut(key) else { return false };
+        // The path may name another file by now (rotated): only the same inode continues this reader.
+        match file.metadata() {
+            Ok(meta) if (meta.dev(), meta.ino()) == reader.inode => {
+                reader.file = Some(file);
+                self.open += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Reads what is new in every file into `out`, until it holds `max_bytes`; whether anything was read.
     fn read_into(&mut self, out: &mut Outgoing) -> bool {
         let mut progressed = false;
-        let labels_base = &self.options.labels;
-        let json_labels = &self.options.json_labels;
-        // Take turns: a batch that fills up never leaves the same files waiting pass after pass.
+        self.pass += 1;
+        // Take turns: a batch that fills up never leaves the same files waiting pass after pass. Files
+        // waiting for a descriptor come after the open ones, the most recently written first (older files
+        // wait when the cap is reached).
         let mut order: Vec<&String> = self.readers.keys().collect();
         order.sort();
         let first = if order.is_empty() { 0 } else { self.turn % order.len() };
         let order: Vec<String> = order[first..].iter().chain(&order[..first]).map(|k| (*k).clone()).collect();
         self.turn = self.turn.wrapping_add(1);
-        for key in order {
-            let Some(reader) = self.readers.get_mut(&key) else { continue };
+        let (mut open, mut closed): (Vec<String>, Vec<String>) =
+            order.into_iter().partition(|k| self.readers[k].file.is_some());
+        closed.retain(|k| {
+            let r = &self.readers[k];
+            r.disk_size > r.offset + r.partial.len() as u64
+        });
+        closed.sort_by_cached_key(|k| {
+            std::cmp::Reverse(std::fs::metadata(&self.readers[k].path).and_then(|m| m.modified()).ok())
+        });
+        open.append(&mut closed);
+        for key in open {
             if out.batch.bytes() >= self.options.batch_max_bytes {
                 break;
             }
-            let next = reader.offset + reader.partial.len() as u64;
-            // Truncated since the last look: leave it to discovery, never read a stale offset.
-            if reader.file.metadata().is_ok_and(|m| m.len() < next) {
+            if !self.acquire(&key) {
                 continue;
             }
-            if reader.file.seek(SeekFrom::Start(next)).is_err() {
+            let labels_base = &self.options.labels;
+            let json_labels = &self.options.json_labels;
+            let Some(reader) = self.readers.get_mut(&key) else { continue };
+            let Some(file) = reader.file.as_mut() else { continue };
+            let next = reader.offset + reader.partial.len() as u64;
+            // Truncated since the last look: leave it to discovery, never read a stale offset.
+            if file.metadata().is_ok_and(|m| m.len() < next) {
+                continue;
+            }
+            if file.seek(SeekFrom::Start(next)).is_err() {
                 continue;
             }
             self.buffer.resize(READ_CHUNK, 0);
-            let n = match reader.file.read(&mut self.buffer) {
+            let n = match file.read(&mut self.buffer) {
                 Ok(n) => n,
                 Err(_) => continue,
             };
@@ -331,6 +483,7 @@ impl Tail {
                 continue;
             }
             reader.gone_polls = 0;
+            reader.last_read = self.pass;
             progressed = true;
             let filename = reader.path.to_string_lossy().into_owned();
             let file_labels = labels_base.with("filename", &filename);

@@ -45,6 +45,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> a
             let mut options = ShipOptions::new(paths, positions, loki_url(loki)?, labels);
             options.metrics_addr = metrics_addr;
             options.json_labels.clone_from(&ship_cfg.json_labels);
+            options.max_open_files = ship_cfg.max_open_files;
             // The agent's own log: JSON lines on stderr, under [logging] filter.
             let log = LogConfig {
                 filter: logging.filter.clone(),

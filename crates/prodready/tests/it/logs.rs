@@ -40,9 +40,22 @@ impl Drop for Agent {
 }
 
 fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Agent {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prodready"));
+    agent_with(dir, loki, metrics_port, &dir.join("app.log*"), None)
+}
+
+/// An agent tailing `glob`, under `ulimit -n` when `max_fds` is given.
+fn agent_with(dir: &Path, loki: &str, metrics_port: Option<u16>, glob: &Path, max_fds: Option<u32>) -> Agent {
+    let bin = env!("CARGO_BIN_EXE_prodready");
+    let mut cmd = match max_fds {
+        Some(n) => {
+            let mut sh = Command::new("/bin/sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+            sh
+        }
+        None => Command::new(bin),
+    };
     cmd.args(["logs", "ship", "--loki", loki, "--path"])
-        .arg(dir.join("app.log*"))
+        .arg(glob)
         .arg("--positions")
         .arg(dir.join("positions.json"))
         .current_dir(dir)
@@ -155,6 +168,44 @@ fn sigkill_between_batches_then_restart_sends_nothing_twice() {
     let stopped = terminate(second);
     assert_eq!(stopped["lines_resent"], 0);
     assert!(arrivals(&receiver).values().all(|c| *c == 1), "duplicates after a kill between batches");
+}
+
+/// 5,000 files under a limit of 256 descriptors: every line arrives once, at most `max_open_files`
+/// descriptors are held, and idle files that grow later are reopened and read.
+#[test]
+fn five_thousand_files_under_ulimit_256_all_arrive() {
+    const FILES: usize = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let file = |i: usize| logs.join(format!("svc-{i:04}.log"));
+    for i in 0..FILES {
+        write_lines(&file(i), 2 * i..2 * i + 2);
+    }
+    let receiver = LokiReceiver::start();
+    let metrics = free_port();
+    let child = agent_with(dir.path(), &receiver.url(), Some(metrics), &logs.join("*.log*"), Some(256));
+    let total = 2 * FILES;
+    let count = || usize::try_from(receiver.line_count()).unwrap();
+    assert!(wait_until(Duration::from_secs(120), || count() >= total), "{} of {total} lines", count());
+    // Files read to their end long ago grow again: their readers reopen them.
+    for i in [0, FILES / 2, FILES - 1] {
+        write_lines(&file(i), total + i..total + i + 1);
+    }
+    assert!(wait_until(Duration::from_secs(30), || count() >= total + 3), "{} lines", count());
+    let text = reqwest::blocking_get(metrics);
+    let open = metric(&text, "prodready_logs_ship_files_open");
+    assert!(open <= 128, "{open} descriptors held for files");
+    assert_eq!(metric(&text, "prodready_logs_ship_files_watched"), FILES as u64, "{text}");
+    let stopped = terminate(child);
+    assert_eq!(stopped["lines_sent"], total as u64 + 3);
+    let seen = arrivals(&receiver);
+    assert_eq!(seen.len(), total + 3);
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "duplicates: {:?}",
+        seen.iter().filter(|(_, n)| **n > 1).take(5).collect::<Vec<_>>()
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
