@@ -9,6 +9,7 @@
 //! cargo xtask bench backup   release build, then bench/backup.sh against pg_dump/pg_restore
 //! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
 //!                            per-event overhead against tracing-subscriber's JSON format
+//! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
 
 // xtask reads cargo's variables (CARGO, CARGO_TARGET_DIR) and DATABASE_URL as a build tool does.
 #![allow(clippy::disallowed_methods)]
@@ -21,8 +22,7 @@ mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging>>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets>>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -167,6 +167,12 @@ fn bench(area: Option<&str>) -> Result {
                 .env("RECEIVER_BIN", target.join("release/loki-receiver")))?;
             run(cargo().args(["bench", "--package", "prodready-logging", "--bench", "overhead"]))
         }
-        _ => Err("usage: cargo xtask bench <backup | logging>".to_owned()),
+        Some("secrets") => {
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/secrets.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready")))
+        }
+        _ => Err("usage: cargo xtask bench <backup | logging | secrets>".to_owned()),
     }
 }

@@ -45,11 +45,19 @@ impl SecretSource for Store {
     async fn list(&self, prefix: &str) -> Result<Vec<SecretMeta>> {
         each!(self, s => s.list(prefix).await, e => e.list(prefix).await)
     }
+
+    async fn get_current_all(&self, names: &[String]) -> Result<Vec<Result<Secret>>> {
+        each!(self, s => s.get_current_all(names).await, e => e.get_current_all(names).await)
+    }
 }
 
 impl SecretStore for Store {
     async fn put(&self, name: &str, value: &SecretString) -> Result<PutOutcome> {
         each!(self, s => s.put(name, value).await, _e => Err(read_only("write")))
+    }
+
+    async fn put_all(&self, entries: &[(String, SecretString)]) -> Result<Vec<PutOutcome>> {
+        each!(self, s => s.put_all(entries).await, _e => Err(read_only("write")))
     }
 
     async fn delete(&self, name: &str, how: Delete) -> Result<()> {

@@ -133,6 +133,29 @@ impl SecretSource for FileStore {
         .await
     }
 
+    async fn get_current_all(&self, names: &[String]) -> Result<Vec<Result<Secret>>> {
+        let names = names.to_vec();
+        self.blocking(move |inner| {
+            let Some((doc, cipher)) = inner.read()? else {
+                return Ok(names.into_iter().map(|n| Err(Error::NotFound(n))).collect());
+            };
+            Ok(names
+                .into_iter()
+                .map(|name| {
+                    check_name(&name)?;
+                    let stored = doc.live(&name)?.find(&name, &Version::Current)?;
+                    Ok(Secret {
+                        value: cipher.open(&inner.path, &name, stored)?,
+                        version_id: stored.id.clone(),
+                        stages: stored.stages.clone(),
+                        name,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<SecretMeta>> {
         let prefix = prefix.to_owned();
         self.blocking(move |inner| {
@@ -155,52 +178,28 @@ impl SecretSource for FileStore {
 
 impl SecretStore for FileStore {
     async fn put(&self, name: &str, value: &SecretString) -> Result<PutOutcome> {
-        check_name(name)?;
-        check_value(name, value)?;
-        let name = name.to_owned();
-        let value = SecretString::from(value.expose_secret().to_owned());
+        let entries = [(name.to_owned(), SecretString::from(value.expose_secret().to_owned()))];
+        let mut outcomes = self.put_all(&entries).await?;
+        Ok(outcomes.pop().unwrap_or(PutOutcome::Unchanged))
+    }
+
+    async fn put_all(&self, entries: &[(String, SecretString)]) -> Result<Vec<PutOutcome>> {
+        for (name, value) in entries {
+            check_name(name)?;
+            check_value(name, value)?;
+        }
+        let entries: Vec<(String, SecretString)> = entries
+            .iter()
+            .map(|(name, value)| (name.clone(), SecretString::from(value.expose_secret().to_owned())))
+            .collect();
         self.blocking(move |inner| {
             inner.write(|doc, cipher| {
-                let now = rfc3339_now();
-                let id = uuid::Uuid::new_v4().to_string();
-                let fresh = Stored {
-                    sealed: cipher.seal(&name, &id, value.expose_secret().as_bytes())?,
-                    id,
-                    created: now.clone(),
-                    stages: vec![CURRENT.to_owned()],
-                };
-                let Some(entry) = doc.secrets.get_mut(&name) else {
-                    doc.secrets.insert(
-                        name.clone(),
-                        Entry {
-                            created: now.clone(),
-                            changed: now,
-                            purge_after: None,
-                            versions: vec![fresh],
-                        },
-                    );
-                    return Ok((PutOutcome::Created, true));
-                };
-                if let Some(purge_after) = entry.purge_after {
-                    return Err(Error::ScheduledForDeletion { name, purge_after: rfc3339(purge_after) });
+                let mut outcomes = Vec::with_capacity(entries.len());
+                for (name, value) in &entries {
+                    outcomes.push(put_into(doc, cipher, &inner.path, name, value)?);
                 }
-                if let Ok(current) = entry.find(&name, &Version::Current) {
-                    let old = cipher.open(&inner.path, &name, current)?;
-                    if old.expose_secret() == value.expose_secret() {
-                        return Ok((PutOutcome::Unchanged, false));
-                    }
-                }
-                for version in &mut entry.versions {
-                    version.stages.retain(|s| s != PREVIOUS);
-                    if version.stages.iter().any(|s| s == CURRENT) {
-                        version.stages.retain(|s| s != CURRENT);
-                        version.stages.push(PREVIOUS.to_owned());
-                    }
-                }
-                entry.versions.insert(0, fresh);
-                entry.changed = now;
-                entry.prune();
-                Ok((PutOutcome::Updated, true))
+                let dirty = outcomes.iter().any(|o| *o != PutOutcome::Unchanged);
+                Ok((outcomes, dirty))
             })
         })
         .await
@@ -307,6 +306,56 @@ impl SecretStore for FileStore {
         })
         .await
     }
+}
+
+/// Makes `value` the current version of `name` in `doc`.
+fn put_into(
+    doc: &mut Document,
+    cipher: &Cipher,
+    path: &Path,
+    name: &str,
+    value: &SecretString,
+) -> Result<PutOutcome> {
+    let now = rfc3339_now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let fresh = Stored {
+        sealed: cipher.seal(name, &id, value.expose_secret().as_bytes())?,
+        id,
+        created: now.clone(),
+        stages: vec![CURRENT.to_owned()],
+    };
+    let Some(entry) = doc.secrets.get_mut(name) else {
+        doc.secrets.insert(
+            name.to_owned(),
+            Entry { created: now.clone(), changed: now, purge_after: None, versions: vec![fresh] },
+        );
+        return Ok(PutOutcome::Created);
+    };
+    if let Some(purge_after) = entry.purge_after {
+        return Err(Error::ScheduledForDeletion { name: name.to_owned(), purge_after: rfc3339(purge_after) });
+    }
+    let mut outcome = PutOutcome::Updated;
+    if let Ok(current) = entry.find(name, &Version::Current) {
+        match cipher.open(path, name, current) {
+            Ok(old) if old.expose_secret() == value.expose_secret() => return Ok(PutOutcome::Unchanged),
+            Ok(_) => {}
+            // The key is right (checked against the store's key-check seal), so this version was altered:
+            // a new value repairs the secret; the damaged version stays for inspection as AWSPREVIOUS.
+            Err(Error::Corrupt { .. }) => outcome = PutOutcome::Repaired,
+            Err(e) => return Err(e),
+        }
+    }
+    for version in &mut entry.versions {
+        version.stages.retain(|s| s != PREVIOUS);
+        if version.stages.iter().any(|s| s == CURRENT) {
+            version.stages.retain(|s| s != CURRENT);
+            version.stages.push(PREVIOUS.to_owned());
+        }
+    }
+    entry.versions.insert(0, fresh);
+    entry.changed = now;
+    entry.prune();
+    Ok(outcome)
 }
 
 impl Document {

@@ -2,12 +2,14 @@
 //! store's current value and names every entry added, changed or unchanged, never showing a value;
 //! applying it writes only what was added or changed, so a second run writes nothing.
 
+use std::collections::HashMap;
+
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use crate::dotenv::DotEnvEntry;
 use crate::names::secret_name;
-use crate::store::{PutOutcome, SecretStore, Version};
+use crate::store::{PutOutcome, SecretStore};
 use crate::{Error, Result};
 
 /// What migrating one entry does.
@@ -46,27 +48,36 @@ pub async fn plan<S: SecretStore>(store: &S, entries: &[DotEnvEntry], prefix: &s
     let mut items = Vec::with_capacity(entries.len());
     // Two keys that become one secret (`DB_URL` and `db_url`), or one variable under `exec` (`db.url`
     // and `db-url`), would overwrite each other on every run: refuse them up front.
-    let mut seen: Vec<(String, String, &str)> = Vec::with_capacity(entries.len());
+    let mut names: HashMap<String, &str> = HashMap::with_capacity(entries.len());
+    let mut vars: HashMap<String, &str> = HashMap::with_capacity(entries.len());
     for entry in entries {
         let name = secret_name(&entry.key, prefix);
         let var = crate::env_var_name(&name, prefix);
-        if let Some((_, _, first)) = seen.iter().find(|(n, v, _)| *n == name || *v == var) {
+        if let Some(first) = names.get(&name).or_else(|| vars.get(&var)) {
             return Err(Error::Invalid(format!(
                 "keys {first} and {} both become the secret `{name}` (or the environment variable {var}); \
                  rename one",
                 entry.key
             )));
         }
-        seen.push((name.clone(), var, &entry.key));
+        names.insert(name.clone(), &entry.key);
+        vars.insert(var, &entry.key);
         crate::check_name(&name)?;
         crate::store::check_value(&name, &entry.value)?;
-        let action = match store.get(&name, &Version::Current).await {
+        items.push(PlanItem { key: entry.key.clone(), name, action: Action::Add });
+    }
+    // One read of the store for the whole file, however many entries.
+    let names: Vec<String> = items.iter().map(|i| i.name.clone()).collect();
+    let current = store.get_current_all(&names).await?;
+    for ((item, entry), current) in items.iter_mut().zip(entries).zip(current) {
+        item.action = match current {
             Ok(current) if current.value.expose_secret() == entry.value.expose_secret() => Action::Unchanged,
             Ok(_) => Action::Change,
             Err(Error::NotFound(_)) => Action::Add,
+            // A damaged current version: the new value repairs it.
+            Err(Error::Corrupt { .. }) => Action::Change,
             Err(e) => return Err(e),
         };
-        items.push(PlanItem { key: entry.key.clone(), name, action });
     }
     Ok(Plan { items })
 }
@@ -81,21 +92,26 @@ pub struct Applied {
     pub writes: usize,
 }
 
-/// Writes the added and changed entries of `plan`. Each put compares again, so an entry changed by
-/// someone else since the plan is still written once and an equal one not at all.
+/// Writes the added and changed entries of `plan` in one batch ([`SecretStore::put_all`]: one rewrite of
+/// the file store). Each put compares again, so an entry changed by someone else since the plan is still
+/// written once and an equal one not at all.
 pub async fn apply<S: SecretStore>(store: &S, entries: &[DotEnvEntry], plan: &Plan) -> Result<Applied> {
     let mut applied = Applied::default();
+    let mut batch = Vec::new();
     for (item, entry) in plan.items.iter().zip(entries) {
         if item.action == Action::Unchanged {
             applied.unchanged += 1;
-            continue;
+        } else {
+            batch.push((item.name.clone(), entry.value.clone()));
         }
-        match store.put(&item.name, &entry.value).await? {
+    }
+    for outcome in store.put_all(&batch).await? {
+        match outcome {
             PutOutcome::Created => {
                 applied.added += 1;
                 applied.writes += 1;
             }
-            PutOutcome::Updated => {
+            PutOutcome::Updated | PutOutcome::Repaired => {
                 applied.changed += 1;
                 applied.writes += 1;
             }

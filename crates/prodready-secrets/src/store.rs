@@ -79,6 +79,9 @@ pub enum PutOutcome {
     Updated,
     /// The current value already equals the new one: nothing was written.
     Unchanged,
+    /// The current version could not be read (it fails authentication: altered on disk): the new value
+    /// became current and the damaged version is kept as `AWSPREVIOUS`. Callers should say so.
+    Repaired,
 }
 
 /// How to delete.
@@ -113,6 +116,19 @@ pub trait SecretSource: Send + Sync {
 
     /// Every live secret whose name starts with `prefix`, sorted by name.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<SecretMeta>>> + Send;
+
+    /// The current version of each name, in order, read in one pass where the backend allows it (one
+    /// read of the file store, however many names). The outer error is the store's (unreadable, wrong
+    /// key); the inner ones are each name's (`NotFound`, a damaged version).
+    fn get_current_all(&self, names: &[String]) -> impl Future<Output = Result<Vec<Result<Secret>>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                out.push(self.get(name, &Version::Current).await);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// A full store: every backend but the read-only environment.
@@ -120,6 +136,22 @@ pub trait SecretStore: SecretSource {
     /// Makes `value` the current version. Writes nothing when the current value already equals it, so
     /// repeating a `put` is free and idempotent.
     fn put(&self, name: &str, value: &SecretString) -> impl Future<Output = Result<PutOutcome>> + Send;
+
+    /// `put` of every entry, in as few writes as the backend allows: the file store checks them all,
+    /// then rewrites itself once (all or nothing); Secrets Manager takes one call per secret. Outcomes in
+    /// order.
+    fn put_all(
+        &self,
+        entries: &[(String, SecretString)],
+    ) -> impl Future<Output = Result<Vec<PutOutcome>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(entries.len());
+            for (name, value) in entries {
+                out.push(self.put(name, value).await?);
+            }
+            Ok(out)
+        }
+    }
 
     /// Deletes a secret, after a recovery window or at once.
     fn delete(&self, name: &str, how: Delete) -> impl Future<Output = Result<()>> + Send;

@@ -43,7 +43,8 @@ impl AtomicWrite {
     /// Replaces `path` with `bytes`: a temporary file in the same directory (`.NAME.PID.N.tmp`, created
     /// exclusively with the chosen mode), written, fsynced, renamed over `path`, then the directory
     /// fsynced. Readers see the old file or the new one, never a mix. The temporary file is removed when
-    /// any step fails. The directory must exist.
+    /// any step fails; one left by a writer that was killed (its process is gone) is removed by the next
+    /// write of the same file. The directory must exist.
     pub fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = match path.parent() {
@@ -51,6 +52,7 @@ impl AtomicWrite {
             _ => Path::new("."),
         };
         let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
+        remove_orphans(dir, &name);
         let tmp =
             dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         let write = || -> std::io::Result<()> {
@@ -70,6 +72,26 @@ impl AtomicWrite {
             File::open(dir)?.sync_all()?;
         }
         Ok(())
+    }
+}
+
+/// Removes `.NAME.PID.N.tmp` files in `dir` whose writer process no longer exists (killed in the middle of
+/// a write). Only where `/proc` tells which processes exist; best effort.
+fn remove_orphans(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some((pid, n)) = rest.strip_suffix(".tmp").and_then(|r| r.split_once('.')) else { continue };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else { continue };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -111,6 +133,22 @@ mod tests {
         AtomicWrite::new().sync(false).write(&path, b"three").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"three");
         assert_eq!(entries(dir.path()), ["state.json"]);
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        // A pid above the kernel's maximum (4194304) never names a live process; ours is alive.
+        let orphan = dir.path().join(".store.json.4194305.0.tmp");
+        let ours = dir.path().join(format!(".store.json.{}.99.tmp", std::process::id()));
+        let other = dir.path().join(".other.json.4194305.0.tmp");
+        for file in [&orphan, &ours, &other] {
+            std::fs::write(file, b"partial").unwrap();
+        }
+        write_atomic(&path, b"new").unwrap();
+        let ours_name = ours.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(entries(dir.path()), [".other.json.4194305.0.tmp", ours_name.as_str(), "store.json"]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use std::os::unix::fs::PermissionsExt as _;
 
 use prodready_secrets::{
-    Error, ExposeSecret as _, FileStore, Key, SecretSource as _, SecretStore as _, SecretString, Version,
+    Error, ExposeSecret as _, FileStore, Key, PutOutcome, SecretSource as _, SecretStore as _, SecretString,
+    Version,
 };
 
 fn value(s: &str) -> SecretString {
@@ -109,6 +110,61 @@ async fn an_entry_moved_to_another_name_fails_authentication() {
     assert!(err.to_string().contains("secret `app/b`"), "{err}");
     assert!(!err.to_string().contains("value-a"));
     assert_eq!(store.get("app/a", &Version::Current).await.unwrap().value.expose_secret(), "value-a");
+}
+
+/// A damaged current version blocks nothing but itself: `put` replaces it (saying so), the damaged one is
+/// kept as the previous version, and the other secrets stay readable.
+#[tokio::test]
+async fn a_corrupted_current_version_can_be_overwritten_by_put() {
+    let (dir, store) = crate::file_store();
+    store.put("app/a", &value("value-a")).await.unwrap();
+    store.put("app/b", &value("value-b")).await.unwrap();
+    let path = dir.path().join("secrets.enc");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let sealed = doc["secrets"]["app/b"]["versions"][0]["sealed"].as_str().unwrap().to_owned();
+    // One flipped hex digit in the ciphertext (after the 24-byte nonce).
+    let flipped: String = sealed
+        .char_indices()
+        .map(|(i, c)| if i == 60 { if c == '0' { '1' } else { '0' } } else { c })
+        .collect();
+    doc["secrets"]["app/b"]["versions"][0]["sealed"] = flipped.into();
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert!(matches!(store.get("app/b", &Version::Current).await.unwrap_err(), Error::Corrupt { .. }));
+    assert_eq!(store.put("app/b", &value("value-b2")).await.unwrap(), PutOutcome::Repaired);
+    assert_eq!(store.get("app/b", &Version::Current).await.unwrap().value.expose_secret(), "value-b2");
+    let history = store.history("app/b").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].stages, ["AWSPREVIOUS"]);
+    assert_eq!(store.get("app/a", &Version::Current).await.unwrap().value.expose_secret(), "value-a");
+    // Putting the same value again is an ordinary no-op now.
+    assert_eq!(store.put("app/b", &value("value-b2")).await.unwrap(), PutOutcome::Unchanged);
+}
+
+/// `put_all` writes the store once for the whole batch, and not at all when one entry is refused.
+#[tokio::test]
+async fn put_all_is_one_rewrite_and_all_or_nothing() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (dir, store) = crate::file_store();
+    store.put("app/seed", &value("s")).await.unwrap();
+    let path = dir.path().join("secrets.enc");
+    let inode = || std::fs::metadata(&path).unwrap().ino();
+    let before = inode();
+    let batch: Vec<(String, SecretString)> =
+        (0..500).map(|i| (format!("app/k{i}"), value(&format!("v{i}")))).collect();
+    let outcomes = store.put_all(&batch).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == PutOutcome::Created));
+    assert_ne!(inode(), before, "the batch was not written");
+    assert_eq!(store.list("app/").await.unwrap().len(), 501);
+    // Each rewrite is a new file (atomic rename): one new inode, whatever the batch size.
+    let mut bad = batch.clone();
+    bad[250].1 = value("holds a NUL \0 byte");
+    let written = inode();
+    assert!(store.put_all(&bad).await.is_err());
+    assert_eq!(inode(), written, "a refused batch wrote the store");
+    let names: Vec<String> = vec!["app/k1".into(), "app/missing".into()];
+    let current = store.get_current_all(&names).await.unwrap();
+    assert_eq!(current[0].as_ref().unwrap().value.expose_secret(), "v1");
+    assert!(matches!(current[1], Err(Error::NotFound(_))));
 }
 
 #[tokio::test]

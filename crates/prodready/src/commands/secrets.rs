@@ -102,6 +102,14 @@ async fn dispatch(cfg: &Config, env: &Env, store: &Store, cmd: &SecretsCommand) 
                 PutOutcome::Created => "created",
                 PutOutcome::Updated => "stored a new version of",
                 PutOutcome::Unchanged => "unchanged (the value is already current):",
+                PutOutcome::Repaired => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: the current version of `{name}` failed authentication (altered on disk); the \
+                         new value replaced it, and the damaged version is kept as AWSPREVIOUS"
+                    );
+                    "repaired (the damaged current version was replaced):"
+                }
             };
             writeln!(out, "{said} {name}")?;
         }

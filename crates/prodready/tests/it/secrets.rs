@@ -235,6 +235,49 @@ fn concurrent_puts_from_separate_processes_all_survive() {
     }
 }
 
+/// `secrets migrate` applies a whole `.env` as one store write: killed at any moment, it leaves the store
+/// as it was or holding every entry, never a part, and no temporary file once the next write ran.
+#[test]
+fn a_migration_is_one_write_whenever_it_is_killed() {
+    const ENTRIES: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    put(dir.path(), &[], "app/seed", "s");
+    let dotenv: String = (0..ENTRIES).map(|i| format!("KEY_{i}=value-{i}\n")).collect();
+    std::fs::write(dir.path().join(".env"), dotenv).unwrap();
+    let count = || {
+        let out = prodready(dir.path(), &[], &["secrets", "list", "--prefix", "app/", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        listed["secrets"].as_array().unwrap().len()
+    };
+    let migrate = ["secrets", "migrate", "--from", ".env", "--prefix", "app/"];
+    for delay in [10, 40, 80, 150, 300] {
+        let mut child =
+            command(dir.path(), &[], &migrate).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = count();
+        assert!(
+            n == 1 || n == ENTRIES + 1,
+            "killed after {delay} ms, the migration left {n} of {} secrets",
+            ENTRIES + 1
+        );
+    }
+    let out =
+        prodready(dir.path(), &[], &["secrets", "migrate", "--from", ".env", "--prefix", "app/", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(), ENTRIES + 1);
+    assert_eq!(get(dir.path(), &[], &["app/key-9999"]), "value-9999");
+    let store_dir = dir.path().join(".local/share/prodready");
+    let left: Vec<String> = std::fs::read_dir(&store_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left beside the store: {left:?}");
+}
+
 fn exec_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     put(dir.path(), &[], "prod/app/database-url", "pg-pass-7f3a9c");
