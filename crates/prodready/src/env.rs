@@ -25,6 +25,11 @@ pub const PATH: &str = "PATH";
 /// Set by `secrets exec` in its child, so a nested `secrets exec` is refused.
 pub const SECRETS_EXEC: &str = "PRODREADY_SECRETS_EXEC";
 
+/// Set (to anything) to turn off terminal escape codes: no animated progress bar (no-color.org).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// `TERM=dumb`: a terminal that cannot move the cursor, so no animated progress bar either.
+pub const TERM: &str = "TERM";
+
 /// A snapshot of the environment, so configuration loading is a pure function of its inputs.
 #[derive(Debug, Clone, Default)]
 pub struct Env {

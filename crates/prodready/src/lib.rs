@@ -32,13 +32,17 @@ pub fn main() -> ExitCode {
             return if err.use_stderr() { Exit::Usage.into() } else { Exit::Success.into() };
         }
     };
-    match commands::run(cli, &env::Env::capture()) {
+    let env = env::Env::capture();
+    progress::configure(&env);
+    match commands::run(cli, &env) {
         Ok(exit) => exit.into(),
         Err(err) if error::is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
+            // The chain without repeats: library errors often quote their source in their own message.
+            let text = prodready_stdx::error::chain(err.as_ref());
             let _ = match error::hint(&err) {
-                Some(hint) => writeln!(std::io::stderr(), "error: {err:#}; {hint}"),
-                None => writeln!(std::io::stderr(), "error: {err:#}"),
+                Some(hint) => writeln!(std::io::stderr(), "error: {text}; {hint}"),
+                None => writeln!(std::io::stderr(), "error: {text}"),
             };
             error::exit_for(&err).into()
         }

@@ -1,9 +1,19 @@
-//! Progress on stderr for long work; nothing at all when stderr is not a terminal.
+//! Progress on stderr for long work; nothing at all when stderr is not a terminal, `NO_COLOR` is set or
+//! `TERM=dumb` (the bar redraws itself with escape codes).
 
 use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+static ALLOWED: AtomicBool = AtomicBool::new(true);
+
+/// Whether bars may draw at all, from the environment (set once, before any command runs).
+pub(crate) fn configure(env: &crate::env::Env) {
+    let off = env.get(crate::env::NO_COLOR).is_some() || env.get(crate::env::TERM) == Some("dumb");
+    ALLOWED.store(!off, Ordering::Relaxed);
+}
 
 /// A progress bar that exists only on a terminal.
 pub(crate) struct Bar {
@@ -25,7 +35,7 @@ impl Bar {
     }
 
     fn with(total: u64, template: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (ALLOWED.load(Ordering::Relaxed) && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "),

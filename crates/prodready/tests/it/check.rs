@@ -276,3 +276,35 @@ fn checks_can_live_in_a_file_the_config_names() {
         stderr(&out)
     );
 }
+
+/// On a terminal the scorecard run draws a progress bar (escape codes on stderr); with `NO_COLOR` or
+/// `TERM=dumb`, or when the output is not a terminal, no escape code is printed at all.
+#[test]
+fn escape_codes_only_on_a_terminal_without_no_color() {
+    let dir = setup(PASSING);
+    let script = "/usr/bin/script";
+    assert!(Path::new(script).exists(), "{script} is missing; install it with `apt-get install bsdutils`");
+    let on_tty = |env: &[(&str, &str)]| {
+        let command = format!("'{}' check", env!("CARGO_BIN_EXE_prodready"));
+        let out = std::process::Command::new(script)
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("HOME", dir.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    let escapes = |text: &str| text.matches('\u{1b}').count();
+    let plain = on_tty(&[("TERM", "xterm")]);
+    assert!(plain.contains("scorecard"), "{plain}");
+    assert!(escapes(&plain) > 0, "no progress bar on a terminal:\n{plain}");
+    for env in [[("TERM", "xterm"), ("NO_COLOR", "1")], [("TERM", "dumb"), ("NO_COLOR", "")]] {
+        let text = on_tty(&env);
+        assert!(text.contains("scorecard"), "{text}");
+        assert_eq!(escapes(&text), 0, "{env:?}:\n{text}");
+    }
+    let piped = check(dir.path(), &[]);
+    assert_eq!(escapes(&stdout(&piped)) + escapes(&stderr(&piped)), 0);
+}

@@ -11,6 +11,7 @@ mod config;
 mod generated;
 mod logs;
 mod notify;
+mod redaction;
 mod schedule;
 mod secrets;
 mod vocabulary;

@@ -1,0 +1,154 @@
+//! Credentials in URLs never reach any output: every command that takes a URL (flags, environment and
+//! configuration) gets one with a password, succeeding and failing, and every output stream is searched.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use prodready_test_support::TestDb;
+
+use crate::{prodready, stderr, stdout};
+
+const PASSWORD: &str = "pw-9c41e7d2";
+const TOKEN: &str = "tk-51b0aa3f";
+
+/// Asserts that no output of `what` holds the password, the token or a `user:password@` form.
+#[track_caller]
+fn assert_clean(what: &str, out: &std::process::Output) {
+    for stream in [stdout(out), stderr(out)] {
+        for secret in [PASSWORD, TOKEN] {
+            assert!(!stream.contains(secret), "{what} printed a credential:\n{stream}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_command_prints_a_credential_from_a_url() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    // Trust auth ignores the password: these URLs work against the test server.
+    let good = db.url().replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1);
+    assert!(good.contains(PASSWORD), "{good}");
+    let refused = format!("postgres://app:{PASSWORD}@127.0.0.1:1/app?sslmode=disable");
+    let missing = good.replacen(db.name(), "prodready_no_such_database", 1);
+    let http = format!("http://app:{PASSWORD}@127.0.0.1:1/?token={TOKEN}");
+    let pushgateway = format!("http://app:{PASSWORD}@127.0.0.1:1");
+    std::fs::write(dir.path().join("empty.log"), "").unwrap();
+
+    let runs: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+        (
+            "backup run",
+            vec![],
+            vec!["backup", "run", "--store", store, "--database", &good, "--pushgateway", &pushgateway],
+        ),
+        (
+            "backup run (env)",
+            vec![("DATABASE_URL", &good)],
+            vec!["backup", "run", "--store", store, "--json"],
+        ),
+        ("backup run refused", vec![], vec!["backup", "run", "--store", store, "--database", &refused]),
+        ("backup run no database", vec![], vec!["backup", "run", "--store", store, "--database", &missing]),
+        ("backup list", vec![], vec!["backup", "list", "--store", store, "--json"]),
+        ("backup status", vec![], vec!["backup", "status", "--store", store, "--database", &good]),
+        (
+            "backup status (json)",
+            vec![("DATABASE_URL", &good)],
+            vec!["backup", "status", "--store", store, "--json"],
+        ),
+        (
+            "backup verify",
+            vec![],
+            vec!["backup", "verify", "--store", store, "--database", &good, "--pushgateway", &pushgateway],
+        ),
+        (
+            "backup verify bad scratch",
+            vec![],
+            vec!["backup", "verify", "--store", store, "--database", &good, "--scratch", &refused],
+        ),
+        (
+            "backup restore refused",
+            vec![],
+            vec!["backup", "restore", "latest", "--store", store, "--database", &good, "--into", &refused],
+        ),
+        (
+            "backup restore missing",
+            vec![],
+            vec!["backup", "restore", "latest", "--store", store, "--database", &good, "--into", &missing],
+        ),
+        ("backup prune", vec![], vec!["backup", "prune", "--store", store, "--database", &good]),
+        ("logs query", vec![], vec!["logs", "query", "{a=\"b\"}", "--loki", &http]),
+        (
+            "config show (env)",
+            vec![("DATABASE_URL", &good), ("PRODREADY_LOGGING__LOKI_URL", &http)],
+            vec!["config", "show"],
+        ),
+        (
+            "config show --json (env)",
+            vec![("DATABASE_URL", &good), ("PRODREADY_LOGGING__LOKI_URL", &http)],
+            vec!["config", "show", "--json"],
+        ),
+        (
+            "check",
+            vec![("DATABASE_URL", &refused), ("PRODREADY_ALERTS__PROMETHEUS_URL", &http)],
+            vec!["check", "--format", "json"],
+        ),
+        (
+            "check (text)",
+            vec![("DATABASE_URL", &missing), ("PRODREADY_ALERTS__PROMETHEUS_URL", &http)],
+            vec!["check"],
+        ),
+    ];
+    let mut outputs = std::collections::BTreeMap::new();
+    for (what, env, args) in &runs {
+        let out = prodready(dir.path(), env, args);
+        assert_clean(what, &out);
+        outputs.insert(*what, format!("exit {:?}\n{}{}", out.status.code(), stdout(&out), stderr(&out)));
+    }
+    // The paths searched are the ones meant: the push failed after a good backup, connections failed,
+    // and the URL itself was shown (redacted) where a command shows it.
+    let expect = [
+        ("backup run", "127.0.0.1:1"),
+        ("backup run", "exit Some(0)"),
+        ("backup verify", "127.0.0.1:1"),
+        ("backup run refused", "exit Some(1)"),
+        ("backup run no database", "prodready_no_such_database"),
+        ("backup restore refused", "127.0.0.1:1"),
+        ("logs query", "127.0.0.1:1"),
+        ("config show (env)", "[REDACTED]"),
+        ("check", "127.0.0.1:1"),
+    ];
+    for (what, needle) in expect {
+        assert!(outputs[what].contains(needle), "{what}: expected `{needle}` in\n{}", outputs[what]);
+    }
+    // A connection error is said once, not once per wrapper.
+    let refused = &outputs["backup run refused"];
+    assert_eq!(refused.matches("Connection refused").count(), 1, "{refused}");
+
+    // The shipping agent, failing to reach Loki, then stopped.
+    let child = Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(["logs", "ship", "--loki", &http, "--path"])
+        .arg(dir.path().join("*.log"))
+        .arg("--positions")
+        .arg(dir.path().join("positions.json"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.path().join("app.log"), "{\"message\":\"one line\"}\n").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(stderr(&out).contains("loki push failing"), "{}", stderr(&out));
+    assert_clean("logs ship", &out);
+}
