@@ -23,6 +23,9 @@ fn assert_clean(what: &str, out: &std::process::Output) {
     }
 }
 
+/// What a run is called, its environment and its arguments.
+type Run<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_a_credential_from_a_url() {
     let db = TestDb::create().await;
@@ -43,7 +46,7 @@ async fn no_command_prints_a_credential_from_a_url() {
     let pushgateway = format!("http://app:{PASSWORD}@127.0.0.1:1");
     std::fs::write(dir.path().join("empty.log"), "").unwrap();
 
-    let runs: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let runs: Vec<Run> = vec![
         (
             "backup run",
             vec![],
