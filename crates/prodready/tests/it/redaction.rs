@@ -46,7 +46,7 @@ async fn no_command_prints_a_credential_from_a_url() {
     let pushgateway = format!("http://app:{PASSWORD}@127.0.0.1:1");
     std::fs::write(dir.path().join("empty.log"), "").unwrap();
 
-    let runs: Vec<Run> = vec![
+    let runs: Vec<Run<'_>> = vec![
         (
             "backup run",
             vec![],
