@@ -119,7 +119,6 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
     }
     let client = LokiClient::new(&options.loki)?;
     let mut positions = Positions::load(&options.positions)?;
-    positions.version = 1;
     let stats = Arc::new(ShipStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     // One batch queued and one the reader holds while it waits: two batches besides the one in flight.

@@ -26,17 +26,33 @@ pub(super) struct Positions {
     pub(super) files: BTreeMap<String, Position>,
 }
 
+/// The positions file format this version writes and reads.
+pub(super) const VERSION: u32 = 1;
+
 impl Positions {
     pub(super) fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: not a positions file ({e}); move it away to start over (lines will be sent again)",
-                    path.display()
-                ))
-            }),
+            Ok(bytes) => {
+                let positions: Self = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Invalid(format!(
+                        "{}: not a positions file ({e}); move it away to start over (lines will be sent again)",
+                        path.display()
+                    ))
+                })?;
+                // A newer format may mean offsets this version would misread: never guess, never overwrite.
+                if positions.version != VERSION {
+                    return Err(Error::Invalid(format!(
+                        "{}: key `version`: positions file version {} is not supported (this version reads \
+                         {VERSION}); run the version that wrote it, or move the file away to start over (lines \
+                         will be sent again)",
+                        path.display(),
+                        positions.version
+                    )));
+                }
+                Ok(positions)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Self { version: 1, files: BTreeMap::new() })
+                Ok(Self { version: VERSION, files: BTreeMap::new() })
             }
             Err(e) => Err(Error::io(path, e)),
         }

@@ -225,6 +225,18 @@ async fn bad_settings_are_clear_errors() {
         Labels::default(),
     );
     assert!(run(corrupt, async {}).await.unwrap_err().to_string().contains("not a positions file"));
+    // A file written by a newer version is refused, not guessed at nor overwritten.
+    let future = r#"{"version":2,"files":{}}"#;
+    std::fs::write(dir.path().join("p.json"), future).unwrap();
+    let newer = ShipOptions::new(
+        vec!["*.log".into()],
+        dir.path().join("p.json"),
+        "http://127.0.0.1:1",
+        Labels::default(),
+    );
+    let err = run(newer, async {}).await.unwrap_err().to_string();
+    assert!(err.contains("p.json: key `version`: positions file version 2 is not supported"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("p.json")).unwrap(), future);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
