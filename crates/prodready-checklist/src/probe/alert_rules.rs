@@ -43,9 +43,18 @@ fn check(path: &Path, promtool_path: &Path) -> Finding {
     let mut problems = Vec::new();
     let mut alerts = 0;
     for file in &files {
-        let parsed = std::fs::read_to_string(file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| RuleFile::from_yaml(&t).map_err(|e| format!("not a rule file: {e}")));
+        let too_large = std::fs::metadata(file)
+            .is_ok_and(|m| m.len() > prodready_metrics_alerts::rules::MAX_FILE_BYTES as u64);
+        let parsed = if too_large {
+            Err(format!(
+                "larger than {} MiB: not a rule file",
+                prodready_metrics_alerts::rules::MAX_FILE_BYTES >> 20
+            ))
+        } else {
+            std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| RuleFile::from_yaml(&t).map_err(|e| format!("not a rule file: {e}")))
+        };
         match parsed {
             Err(e) => problems.push(format!("{}: {e}", file.display())),
             Ok(rules) => {

@@ -109,3 +109,27 @@ fn an_expression_that_does_not_parse() {
         expect!["g / Broken: promql: the expression does not parse: unclosed left parenthesis"],
     );
 }
+
+/// Hostile files are refused at once with the line and the bound; real nesting still parses.
+#[test]
+fn files_too_deep_or_too_large_are_refused_before_parsing() {
+    let refused = |text: &str| RuleFile::from_yaml(text).err().map(|e| e.to_string()).unwrap_or_default();
+    let n = 50_000;
+    let flow = format!("groups: {}{}\n", "[".repeat(n), "]".repeat(n));
+    assert_eq!(refused(&flow), "line 1: nested deeper than 64 levels; a rule file needs fewer than 10");
+    let dashes = format!("groups:\n{}x\n", "- ".repeat(n));
+    assert!(refused(&dashes).starts_with("line 2: nested deeper"), "{}", refused(&dashes));
+    let block: String = std::iter::once("groups:\n".to_owned())
+        .chain((1..2_000).map(|i| format!("{}a{i}:\n", " ".repeat(i))))
+        .collect();
+    assert!(refused(&block).starts_with("line 514: nested deeper"), "{}", refused(&block));
+    let large = format!("groups: []\n{}", "# padding\n".repeat(2 << 20));
+    assert!(refused(&large).contains("is larger than the 16 MiB a rule file may be"), "{}", refused(&large));
+    // Brackets inside quotes, comments and PromQL do not count as nesting.
+    let fine = format!(
+        "groups:\n- name: g\n  rules:\n{}  - record: r\n    expr: 'sum(rate(x{{a=\"[[[[\"}}[5m:1m]))' # {}\n",
+        indent(GOOD),
+        "[".repeat(100)
+    );
+    assert!(RuleFile::from_yaml(&fine).is_ok(), "{}", refused(&fine));
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use prodready_metrics_alerts::alertmanager::{self, AlertmanagerOptions};
 use prodready_metrics_alerts::pack::{self, PackOptions};
-use prodready_metrics_alerts::rules::RuleFile;
+use prodready_metrics_alerts::rules::{self, RuleFile};
 use prodready_metrics_alerts::{lint, promtool, slo};
 
 use crate::config::AlertsConfig;
@@ -73,6 +73,18 @@ fn check_runbook(cfg: &AlertsConfig) -> anyhow::Result<()> {
         missing.join(", ")
     ))
     .into())
+}
+
+/// A rule file's text, without reading more than the largest rule file `from_yaml` takes (plus one byte,
+/// so that it can say the file is too large).
+fn read_bounded(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(rules::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn pack_options(cfg: &AlertsConfig) -> PackOptions {
@@ -154,8 +166,7 @@ fn check(cfg: &AlertsConfig, files: &[PathBuf], promtool_flag: Option<&Path>) ->
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for file in &files {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = read_bounded(file)?;
         let problems = match RuleFile::from_yaml(&text) {
             Ok(rules) => lint::lint(&rules, cfg.scrape_interval).iter().map(ToString::to_string).collect(),
             Err(e) => vec![format!("not a Prometheus rule file: {e}")],
