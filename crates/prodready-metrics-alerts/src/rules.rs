@@ -67,7 +67,7 @@ fn too_deep(text: &str) -> Option<usize> {
                 (Some(q), c) if c == q => quote = None,
                 (Some(_), _) => {}
                 (None, '"' | '\'') if previous.is_whitespace() || "[{,:".contains(previous) => {
-                    quote = Some(c)
+                    quote = Some(c);
                 }
                 (None, '#') if previous.is_whitespace() => break,
                 (None, '[' | '{') => {
