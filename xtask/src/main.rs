@@ -10,6 +10,8 @@
 //! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
 //!                            per-event overhead against tracing-subscriber's JSON format
 //! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
+//! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
+//!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
 
 // xtask reads cargo's variables (CARGO, CARGO_TARGET_DIR) and DATABASE_URL as a build tool does.
 #![allow(clippy::disallowed_methods)]
@@ -22,7 +24,7 @@ mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets>>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets> | fuzz [--seconds N] [TARGET...]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("peers") => peers::provision().map(drop),
         Some("docs") => docs(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("fuzz") => fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -96,13 +99,13 @@ fn feature_matrix() -> Result {
     Ok(())
 }
 
-/// The library crates: every `crates/prodready-*` except test support.
+/// The library crates: every `crates/prodready-*` except test support and the fuzz targets.
 fn libraries() -> Result<Vec<String>> {
     let dir = root().join("crates");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("prodready-") && n != "prodready-test-support")
+        .filter(|n| n.starts_with("prodready-") && n != "prodready-test-support" && n != "prodready-fuzz")
         .collect();
     names.sort();
     Ok(names)
@@ -137,6 +140,12 @@ fn docs() -> Result {
     run(cargo()
         .args(["test", "--package", "prodready", "--test", "it", "generated"])
         .env("UPDATE_EXPECT", "1"))
+}
+
+/// The fuzz targets (crates/prodready-fuzz) for a fixed time each, in a release build; a finding is kept
+/// in fuzz/regressions/ (commit it with the fix: the test suite replays it) and fails the run.
+fn fuzz(args: &[String]) -> Result {
+    run(cargo().args(["run", "--release", "--locked", "--package", "prodready-fuzz", "--"]).args(args))
 }
 
 /// Benchmarks run our release build and the peer side by side; results go in bench/RESULTS.md by hand,

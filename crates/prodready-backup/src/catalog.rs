@@ -106,11 +106,16 @@ pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manif
 }
 
 fn read_manifest(store: &Store, id: &str) -> Result<Manifest> {
-    let bytes = store.read(id, MANIFEST)?;
+    parse_manifest(id, &store.read(id, MANIFEST)?)
+}
+
+/// Parses the manifest of backup `id` and checks that it names itself and only objects inside the
+/// backup; anything else is [`Error::Corrupt`].
+pub fn parse_manifest(id: &str, bytes: &[u8]) -> Result<Manifest> {
     let corrupt =
         |problem: String| Error::Corrupt { id: id.to_owned(), object: MANIFEST.to_owned(), problem };
     let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("unreadable: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("unreadable: {e}")))?;
     if manifest.id != id {
         return Err(corrupt(format!("its id `{}` is not its directory's", manifest.id)));
     }

@@ -306,13 +306,19 @@ fn hash(line: &str) -> u64 {
     hasher.finish()
 }
 
-type Streams = Vec<(String, Vec<(i64, String, Vec<(String, String)>)>)>;
+/// Streams of a push: the selector and its entries (time in ns, line, structured metadata).
+pub type Streams = Vec<(String, Vec<(i64, String, Vec<(String, String)>)>)>;
+
+/// Decodes a push body as the receiver does: `protobuf` (snappy-compressed `PushRequest`) or JSON.
+pub fn decode_push(protobuf: bool, body: &[u8]) -> Result<Streams, String> {
+    if protobuf { decode_protobuf(body) } else { decode_json(body) }
+}
 
 fn decode_protobuf(body: &[u8]) -> Result<Streams, String> {
     use prost::Message as _;
     let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("snappy: {e}"))?;
     let request = proto::PushRequest::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))?;
-    Ok(request
+    request
         .streams
         .into_iter()
         .map(|s| {
@@ -320,14 +326,22 @@ fn decode_protobuf(body: &[u8]) -> Result<Streams, String> {
                 .entries
                 .into_iter()
                 .map(|e| {
-                    let ts = e.timestamp.map_or(0, |t| t.seconds * 1_000_000_000 + i64::from(t.nanos));
+                    // A time beyond what nanoseconds in an i64 hold is refused, as Loki refuses it.
+                    let ts = match e.timestamp {
+                        None => 0,
+                        Some(t) => t
+                            .seconds
+                            .checked_mul(1_000_000_000)
+                            .and_then(|ns| ns.checked_add(i64::from(t.nanos)))
+                            .ok_or_else(|| format!("protobuf: timestamp {}s out of range", t.seconds))?,
+                    };
                     let meta = e.structured_metadata.into_iter().map(|p| (p.name, p.value)).collect();
-                    (ts, e.line, meta)
+                    Ok((ts, e.line, meta))
                 })
-                .collect();
-            (s.labels, entries)
+                .collect::<Result<_, String>>()?;
+            Ok((s.labels, entries))
         })
-        .collect())
+        .collect()
 }
 
 fn decode_json(body: &[u8]) -> Result<Streams, String> {

@@ -44,6 +44,12 @@ use self::reader::{Outgoing, Tail};
 use crate::loki::{Labels, LokiClient, LokiClientOptions, RetryPolicy};
 use crate::{Error, Result};
 
+/// Checks a positions file's bytes as the agent reads them at start (`path` names it in errors): the
+/// number of files it holds positions for, or why the agent would refuse it.
+pub fn check_positions(path: &std::path::Path, bytes: &[u8]) -> Result<usize> {
+    Positions::parse(path, bytes).map(|p| p.files.len())
+}
+
 /// The default of [`ShipOptions::max_open_files`].
 pub const DEFAULT_MAX_OPEN_FILES: usize = 128;
 

@@ -32,30 +32,32 @@ pub(super) const VERSION: u32 = 1;
 impl Positions {
     pub(super) fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => {
-                let positions: Self = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::Invalid(format!(
-                        "{}: not a positions file ({e}); move it away to start over (lines will be sent again)",
-                        path.display()
-                    ))
-                })?;
-                // A newer format may mean offsets this version would misread: never guess, never overwrite.
-                if positions.version != VERSION {
-                    return Err(Error::Invalid(format!(
-                        "{}: key `version`: positions file version {} is not supported (this version reads \
-                         {VERSION}); run the version that wrote it, or move the file away to start over (lines \
-                         will be sent again)",
-                        path.display(),
-                        positions.version
-                    )));
-                }
-                Ok(positions)
-            }
+            Ok(bytes) => Self::parse(path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Self { version: VERSION, files: BTreeMap::new() })
             }
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// The positions in `bytes`, read from `path` (named in errors).
+    pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let positions: Self = serde_json::from_slice(bytes).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: not a positions file ({e}); move it away to start over (lines will be sent again)",
+                path.display()
+            ))
+        })?;
+        // A newer format may mean offsets this version would misread: never guess, never overwrite.
+        if positions.version != VERSION {
+            return Err(Error::Invalid(format!(
+                "{}: key `version`: positions file version {} is not supported (this version reads {VERSION}); \
+                 run the version that wrote it, or move the file away to start over (lines will be sent again)",
+                path.display(),
+                positions.version
+            )));
+        }
+        Ok(positions)
     }
 
     /// Replaces the file atomically; `durable` also fsyncs it and its directory (commits of acknowledged
