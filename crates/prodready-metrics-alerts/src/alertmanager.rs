@@ -1,5 +1,7 @@
-//! Alertmanager configuration: Slack receivers per severity, grouping, repeat intervals, and inhibition of
-//! warnings by a critical alert for the same service.
+//! Alertmanager configuration: receivers per severity (critical: Slack, PagerDuty and email; warning:
+//! Slack and email), grouping, repeat intervals, and inhibition of warnings by a critical alert for the
+//! same service. Credentials (the Slack webhook, the SMTP password, the PagerDuty routing key) are named
+//! by file: Alertmanager reads them, and they never appear in the generated configuration.
 
 use std::path::PathBuf;
 
@@ -12,7 +14,52 @@ pub struct AlertmanagerOptions {
     pub slack_webhook_file: PathBuf,
     pub critical_channel: String,
     pub warning_channel: String,
+    /// Email for every alert, when set.
+    pub email: Option<EmailOptions>,
+    /// PagerDuty for critical alerts, when set.
+    pub pagerduty: Option<PagerDutyOptions>,
 }
+
+impl AlertmanagerOptions {
+    /// Slack only, to these channels.
+    pub fn slack(webhook_file: PathBuf, critical_channel: &str, warning_channel: &str) -> Self {
+        Self {
+            slack_webhook_file: webhook_file,
+            critical_channel: critical_channel.to_owned(),
+            warning_channel: warning_channel.to_owned(),
+            email: None,
+            pagerduty: None,
+        }
+    }
+}
+
+/// Email through an SMTP smarthost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailOptions {
+    /// Recipients of every alert.
+    pub to: Vec<String>,
+    pub from: String,
+    /// `host:port`, e.g. `smtp.example.com:587`.
+    pub smarthost: String,
+    /// SMTP login, when the smarthost asks for one.
+    pub username: Option<String>,
+    /// A file holding the SMTP password (Alertmanager reads it; it is never inlined).
+    pub password_file: Option<PathBuf>,
+    /// Refuse to send without STARTTLS (keep it on except for a loopback relay).
+    pub require_tls: bool,
+}
+
+/// PagerDuty's Events API v2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagerDutyOptions {
+    /// A file holding the integration's routing key (Alertmanager reads it; it is never inlined).
+    pub routing_key_file: PathBuf,
+    /// The Events API endpoint; `None` means PagerDuty's own.
+    pub url: Option<String>,
+}
+
+/// PagerDuty's Events API v2 endpoint.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[derive(Serialize)]
 struct Config {
@@ -54,6 +101,36 @@ struct Inhibit {
 struct Receiver {
     name: String,
     slack_configs: Vec<Slack>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    email_configs: Vec<Email>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pagerduty_configs: Vec<PagerDuty>,
+}
+
+#[derive(Clone, Serialize)]
+struct Email {
+    to: String,
+    from: String,
+    smarthost: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_password_file: Option<String>,
+    require_tls: bool,
+    send_resolved: bool,
+    headers: std::collections::BTreeMap<&'static str, &'static str>,
+    text: &'static str,
+    /// Empty: a plain-text message only.
+    html: &'static str,
+}
+
+#[derive(Serialize)]
+struct PagerDuty {
+    routing_key_file: String,
+    url: String,
+    send_resolved: bool,
+    severity: &'static str,
+    description: &'static str,
 }
 
 #[derive(Serialize)]
@@ -69,9 +146,15 @@ const TITLE: &str = "[{{ .Status | toUpper }}{{ if eq .Status \"firing\" }}:{{ .
 
 const TEXT: &str = "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook_url }}\n{{ end }}";
 
+const EMAIL_TEXT: &str = "{{ range .Alerts }}[{{ .Status | toUpper }}] {{ .Labels.alertname }} ({{ .Labels.severity }})\n{{ .Annotations.summary }}\n{{ .Annotations.description }}\nRunbook: {{ .Annotations.runbook_url }}\nStarted: {{ .StartsAt }}\n\n{{ end }}";
+
+/// PagerDuty's severities are critical, error, warning and info.
+const PAGERDUTY_SEVERITY: &str =
+    "{{ if eq .CommonLabels.severity \"critical\" }}critical{{ else }}warning{{ end }}";
+
 /// The receiver names, for routing tests.
-pub const CRITICAL: &str = "slack-critical";
-pub const WARNING: &str = "slack-warning";
+pub const CRITICAL: &str = "critical";
+pub const WARNING: &str = "warning";
 
 /// alertmanager.yml.
 pub fn config(options: &AlertmanagerOptions) -> String {
@@ -91,6 +174,25 @@ pub fn config(options: &AlertmanagerOptions) -> String {
         matchers,
         routes: Vec::new(),
     };
+    let email = options.email.as_ref().map(|e| Email {
+        to: e.to.join(", "),
+        from: e.from.clone(),
+        smarthost: e.smarthost.clone(),
+        auth_username: e.username.clone(),
+        auth_password_file: e.password_file.as_ref().map(|p| p.display().to_string()),
+        require_tls: e.require_tls,
+        send_resolved: true,
+        headers: [("Subject", TITLE)].into_iter().collect(),
+        text: EMAIL_TEXT,
+        html: "",
+    });
+    let pagerduty = options.pagerduty.as_ref().map(|p| PagerDuty {
+        routing_key_file: p.routing_key_file.display().to_string(),
+        url: p.url.clone().unwrap_or_else(|| PAGERDUTY_EVENTS_URL.to_owned()),
+        send_resolved: true,
+        severity: PAGERDUTY_SEVERITY,
+        description: TITLE,
+    });
     let config = Config {
         global: Global { resolve_timeout: "5m" },
         route: Route {
@@ -120,12 +222,28 @@ pub fn config(options: &AlertmanagerOptions) -> String {
             },
         ],
         receivers: vec![
-            Receiver { name: CRITICAL.to_owned(), slack_configs: vec![slack(&options.critical_channel)] },
-            Receiver { name: WARNING.to_owned(), slack_configs: vec![slack(&options.warning_channel)] },
+            Receiver {
+                name: CRITICAL.to_owned(),
+                slack_configs: vec![slack(&options.critical_channel)],
+                email_configs: email.clone().into_iter().collect(),
+                pagerduty_configs: pagerduty.into_iter().collect(),
+            },
+            Receiver {
+                name: WARNING.to_owned(),
+                slack_configs: vec![slack(&options.warning_channel)],
+                email_configs: email.into_iter().collect(),
+                pagerduty_configs: Vec::new(),
+            },
         ],
     };
+    let channels = match (&options.email, &options.pagerduty) {
+        (Some(_), Some(_)) => "Slack, email and PagerDuty",
+        (Some(_), None) => "Slack and email",
+        (None, Some(_)) => "Slack and PagerDuty",
+        (None, None) => "Slack",
+    };
     format!(
-        "# Alertmanager routing to Slack.\n{}",
+        "# Alertmanager routing to {channels}.\n{}",
         serde_yaml_ng::to_string(&config).expect("an Alertmanager config serializes")
     )
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod grafana;
 pub mod lint;
 pub mod pack;
+pub mod pagerduty;
 pub mod promtool;
 pub mod rules;
 pub mod slack;

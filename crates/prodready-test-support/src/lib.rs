@@ -17,6 +17,7 @@
 // Test fixtures find their peers and the test database from the environment, as test runners set it.
 #![allow(clippy::disallowed_methods)]
 
+mod alerting;
 mod cluster;
 mod db;
 mod extension;
@@ -26,6 +27,7 @@ mod process;
 mod proxy;
 mod service;
 
+pub use alerting::{Mail, PagerDutyReceiver, SmtpSink};
 pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};

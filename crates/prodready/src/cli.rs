@@ -66,7 +66,7 @@ pub enum Command {
     #[command(subcommand)]
     Logs(LogsCommand),
 
-    /// Send a one-off notification (to Slack), for scripts
+    /// Send a one-off notification (Slack, email or PagerDuty), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
 
@@ -602,6 +602,55 @@ Examples:
         /// Channel override (older webhooks honour it)
         #[arg(long)]
         channel: Option<String>,
+    },
+    /// Send one email through the [alerts.email] SMTP relay
+    #[command(
+        after_help = "The SMTP password is read from [alerts.email] password_file (mode 0600), never taken from the \
+command line, and never printed. STARTTLS is required unless [alerts.email] require_tls = false. Exit 1 when the
+relay does not accept the message.
+
+Examples:
+  prodready notify email --subject 'Deploy 1.4.2 finished' --text 'All smoke tests passed'
+  echo 'Backup verified' | prodready notify email --subject 'Backups' --text - --to ops@example.com"
+    )]
+    Email {
+        /// Recipient (repeatable) [default: [alerts.email] to]
+        #[arg(long, value_name = "ADDRESS")]
+        to: Vec<String>,
+        #[arg(long)]
+        subject: String,
+        /// Message text; `-` reads it from stdin
+        #[arg(long)]
+        text: String,
+    },
+    /// Trigger or resolve a PagerDuty incident through the Events API v2
+    #[command(
+        after_help = "The routing key is read from a file (mode 0600), never taken from the command line, and never \
+printed. Events with the same --dedup-key belong to one incident; --resolve closes it. Exit 1 when PagerDuty
+does not accept the event.
+
+Examples:
+  prodready notify pagerduty --summary 'Backups failing on db-1' --dedup-key backups-db-1
+  prodready notify pagerduty --summary 'Backups recovered' --dedup-key backups-db-1 --resolve"
+    )]
+    Pagerduty {
+        /// File holding the routing key [default: [alerts.pagerduty] routing_key_file]
+        #[arg(long, value_name = "FILE")]
+        routing_key_file: Option<PathBuf>,
+        /// What is wrong (at most 1,024 characters are sent)
+        #[arg(long)]
+        summary: String,
+        #[arg(long, default_value = "critical", value_parser = prodready_metrics_alerts::pagerduty::SEVERITIES)]
+        severity: String,
+        /// Where it is wrong [default: this host's name]
+        #[arg(long)]
+        source: Option<String>,
+        /// Groups events into one incident [default: PagerDuty makes one per trigger]
+        #[arg(long, value_name = "KEY")]
+        dedup_key: Option<String>,
+        /// Resolve the incident named by --dedup-key instead of triggering
+        #[arg(long, requires = "dedup_key")]
+        resolve: bool,
     },
 }
 

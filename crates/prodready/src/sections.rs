@@ -175,6 +175,10 @@ pub struct AlertsConfig {
     pub prometheus_url: String,
     /// Slack receivers of the generated Alertmanager configuration.
     pub slack: SlackConfig,
+    /// Email for every alert (off while `to` is empty).
+    pub email: EmailConfig,
+    /// PagerDuty for critical alerts (off while `routing_key_file` is unset).
+    pub pagerduty: PagerDutyConfig,
     /// Service level objectives turned into burn-rate alerts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slos: Vec<prodready_metrics_alerts::slo::SloSpec>,
@@ -200,6 +204,82 @@ impl Default for SlackConfig {
     }
 }
 
+/// The `[alerts.email]` section: alerts by email through an SMTP smarthost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Recipients of every alert; empty turns email off.
+    pub to: Vec<String>,
+    pub from: String,
+    /// The SMTP relay, `host:port`.
+    pub smarthost: String,
+    /// SMTP login, when the relay asks for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A file holding the SMTP password (mode 0600; never the password itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Refuse to send without STARTTLS (turn off only for a relay on loopback).
+    pub require_tls: bool,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            to: Vec::new(),
+            from: "prodready@localhost".to_owned(),
+            smarthost: "localhost:587".to_owned(),
+            username: None,
+            password_file: None,
+            require_tls: true,
+        }
+    }
+}
+
+impl EmailConfig {
+    /// The Alertmanager options, when email is on.
+    pub fn options(&self) -> Option<prodready_metrics_alerts::alertmanager::EmailOptions> {
+        (!self.to.is_empty()).then(|| prodready_metrics_alerts::alertmanager::EmailOptions {
+            to: self.to.clone(),
+            from: self.from.clone(),
+            smarthost: self.smarthost.clone(),
+            username: self.username.clone(),
+            password_file: self.password_file.clone(),
+            require_tls: self.require_tls,
+        })
+    }
+}
+
+/// The `[alerts.pagerduty]` section: critical alerts page through PagerDuty's Events API v2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// A file holding the integration's routing key (mode 0600); unset turns PagerDuty off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key_file: Option<PathBuf>,
+    /// The Events API endpoint.
+    pub url: String,
+}
+
+impl Default for PagerDutyConfig {
+    fn default() -> Self {
+        Self {
+            routing_key_file: None,
+            url: prodready_metrics_alerts::alertmanager::PAGERDUTY_EVENTS_URL.to_owned(),
+        }
+    }
+}
+
+impl PagerDutyConfig {
+    /// The Alertmanager options, when PagerDuty is on.
+    pub fn options(&self) -> Option<prodready_metrics_alerts::alertmanager::PagerDutyOptions> {
+        self.routing_key_file.as_ref().map(|file| prodready_metrics_alerts::alertmanager::PagerDutyOptions {
+            routing_key_file: file.clone(),
+            url: Some(self.url.clone()),
+        })
+    }
+}
+
 impl Default for AlertsConfig {
     fn default() -> Self {
         Self {
@@ -208,6 +288,8 @@ impl Default for AlertsConfig {
             runbook_base_url: "docs/runbook.md".to_owned(),
             prometheus_url: "http://127.0.0.1:9090".to_owned(),
             slack: SlackConfig::default(),
+            email: EmailConfig::default(),
+            pagerduty: PagerDutyConfig::default(),
             slos: Vec::new(),
         }
     }

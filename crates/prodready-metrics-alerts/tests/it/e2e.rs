@@ -10,7 +10,8 @@ use prodready_metrics_alerts::pack::{self, PackOptions};
 use prodready_test_support::{Alertmanager, Prometheus, free_port, instrumented_service};
 
 /// A Slack incoming-webhook stand-in: records every JSON body posted to /hook.
-async fn slack_receiver() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+pub(crate) async fn slack_receiver()
+-> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/hook",
@@ -38,11 +39,11 @@ async fn an_alert_travels_from_prometheus_through_alertmanager_to_slack() {
     let dir = tempfile::tempdir().unwrap();
     let webhook = dir.path().join("slack-webhook");
     std::fs::write(&webhook, format!("http://{slack}/hook\n")).unwrap();
-    let am = Alertmanager::start(&alertmanager::config(&AlertmanagerOptions {
-        slack_webhook_file: webhook,
-        critical_channel: "#alerts-critical".into(),
-        warning_channel: "#alerts".into(),
-    }));
+    let am = Alertmanager::start(&alertmanager::config(&AlertmanagerOptions::slack(
+        webhook,
+        "#alerts-critical",
+        "#alerts",
+    )));
 
     let options = PackOptions {
         runbook_base_url: "https://runbooks.example.com/runbook.md".into(),

@@ -126,6 +126,8 @@ fn generated_bodies(cfg: &AlertsConfig) -> anyhow::Result<Vec<(PathBuf, String)>
                 slack_webhook_file: cfg.slack.webhook_file.clone(),
                 critical_channel: cfg.slack.critical_channel.clone(),
                 warning_channel: cfg.slack.warning_channel.clone(),
+                email: cfg.email.options(),
+                pagerduty: cfg.pagerduty.options(),
             }),
         ),
     ];

@@ -83,3 +83,103 @@ async fn notify_slack_posts_slacks_payload_and_never_shows_the_webhook() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("nope: cannot read the Slack webhook file"), "{}", stderr(&missing));
 }
+
+/// Writes `text` to `dir/name` with `mode`.
+fn file(dir: &std::path::Path, name: &str, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(dir.join(name), text).unwrap();
+    std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn notify_email_logs_in_with_the_password_file_and_never_shows_it() {
+    let sink = prodready_test_support::SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[alerts.email]\nto = [\"oncall@example.com\"]\nfrom = \"alerts@example.com\"\nsmarthost = \"{}\"\n\
+         username = \"alerts\"\npassword_file = \"smtp-password\"\nrequire_tls = false\n",
+        sink.addr()
+    );
+    file(dir.path(), "prodready.toml", &config, 0o644);
+    // A password file others can read is refused with the fix, before anything is sent.
+    file(dir.path(), "smtp-password", "smtp-pw-77aa\n", 0o640);
+    let args = ["notify", "email", "--subject", "Deploy 1.4.2", "--text", "All smoke tests passed"];
+    let open = prodready(dir.path(), &[], &args);
+    assert_eq!(open.status.code(), Some(2), "{}", stderr(&open));
+    assert!(stderr(&open).contains("run `chmod 600 smtp-password`"), "{}", stderr(&open));
+    assert!(sink.mails().is_empty());
+    file(dir.path(), "smtp-password", "smtp-pw-77aa\n", 0o600);
+    let out = prodready(dir.path(), &[], &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].auth, Some(("alerts".to_owned(), "smtp-pw-77aa".to_owned())));
+    assert_eq!(mails[0].to, ["oncall@example.com"]);
+    assert_eq!(mails[0].header("Subject").as_deref(), Some("Deploy 1.4.2"));
+    assert!(mails[0].body().contains("All smoke tests passed"), "{:?}", mails[0]);
+    // --to overrides the configured recipients; a dead relay is one clear error.
+    let out = prodready(
+        dir.path(),
+        &[],
+        &["notify", "email", "--to", "ops@example.com", "--subject", "s", "--text", "t"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sink.mails()[1].to, ["ops@example.com"]);
+    let dead = config
+        .replace(&sink.addr().to_string(), &format!("127.0.0.1:{}", prodready_test_support::free_port()));
+    file(dir.path(), "prodready.toml", &dead, 0o644);
+    let out = prodready(dir.path(), &[], &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the SMTP relay 127.0.0.1:"), "{}", stderr(&out));
+    for out in [&open, &out] {
+        assert!(!format!("{}{}", stdout(out), stderr(out)).contains("smtp-pw-77aa"));
+    }
+    // With STARTTLS required (the default), a relay without it is refused, not sent to in clear.
+    let tls = config.replace("require_tls = false\n", "");
+    file(dir.path(), "prodready.toml", &tls, 0o644);
+    let out = prodready(dir.path(), &[], &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(sink.mails().len(), 2);
+}
+
+#[test]
+fn notify_pagerduty_triggers_and_resolves_one_incident() {
+    let receiver = prodready_test_support::PagerDutyReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    file(
+        dir.path(),
+        "prodready.toml",
+        &format!("[alerts.pagerduty]\nrouting_key_file = \"routing-key\"\nurl = \"{}\"\n", receiver.url()),
+        0o644,
+    );
+    file(dir.path(), "routing-key", "rk-5d0c11\n", 0o604);
+    let trigger =
+        ["notify", "pagerduty", "--summary", "Backups failing on db-1", "--dedup-key", "backups-db-1"];
+    let open = prodready(dir.path(), &[], &trigger);
+    assert_eq!(open.status.code(), Some(2), "{}", stderr(&open));
+    assert!(stderr(&open).contains("run `chmod 600 routing-key`"), "{}", stderr(&open));
+    file(dir.path(), "routing-key", "rk-5d0c11\n", 0o600);
+    let out = prodready(dir.path(), &[], &trigger);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "triggered (dedup key backups-db-1)");
+    let mut resolve = trigger.to_vec();
+    resolve.push("--resolve");
+    let out = prodready(dir.path(), &[], &resolve);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let events = receiver.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["routing_key"], "rk-5d0c11");
+    assert_eq!(events[0]["event_action"], "trigger");
+    assert_eq!(events[0]["payload"]["summary"], "Backups failing on db-1");
+    assert_eq!(events[0]["payload"]["severity"], "critical");
+    assert_eq!(events[1]["event_action"], "resolve");
+    assert_eq!(events[1]["dedup_key"], "backups-db-1");
+    // --resolve needs the incident's key; a bad severity is refused by the parser.
+    let out = prodready(dir.path(), &[], &["notify", "pagerduty", "--summary", "x", "--resolve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = prodready(dir.path(), &[], &["notify", "pagerduty", "--summary", "x", "--severity", "urgent"]);
+    assert_eq!(out.status.code(), Some(2));
+    for out in [&open, &out] {
+        assert!(!format!("{}{}", stdout(out), stderr(out)).contains("rk-5d0c11"));
+    }
+}
