@@ -5,6 +5,8 @@
 //! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager and prometheus-pushgateway, downloaded
 //!   with `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
+//! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
+//!   (no Compose implementation installs here; generated compose files are validated against it)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +56,7 @@ pub(crate) fn provision() -> Result<PathBuf> {
     let dir = dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     python(&dir)?;
+    compose_schema(&dir)?;
     debian(&dir)?;
     links(&dir)?;
     verify(&dir)?;
@@ -82,6 +85,30 @@ fn python(dir: &Path) -> Result {
         .args(["install", "--quiet", "--disable-pip-version-check", "--upgrade"])
         .args(PYPI))?;
     std::fs::write(&stamp, want).map_err(|e| e.to_string())
+}
+
+/// The schema docker-compose 1.29.2 validates compose files with, out of its wheel (nothing installed).
+fn compose_schema(dir: &Path) -> Result {
+    let schema = dir.join("compose-spec.json");
+    if schema.is_file() {
+        return Ok(());
+    }
+    say("downloading the Compose file schema (the docker-compose 1.29.2 wheel from PyPI)");
+    let wheels = dir.join("wheels");
+    run(Command::new(dir.join("venv/bin/pip"))
+        .args([
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "docker-compose==1.29.2",
+            "-d",
+        ])
+        .arg(&wheels))?;
+    let extract = "import sys, zipfile, glob\n\
+        wheel = glob.glob(sys.argv[1] + '/docker_compose-1.29.2-*.whl')[0]\n\
+        open(sys.argv[2], 'wb').write(zipfile.ZipFile(wheel).read('compose/config/compose_spec.json'))\n";
+    run(Command::new(dir.join("venv/bin/python")).args(["-c", extract]).arg(&wheels).arg(&schema))
 }
 
 fn debian(dir: &Path) -> Result {

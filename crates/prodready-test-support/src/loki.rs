@@ -104,6 +104,8 @@ impl LokiReceiver {
             .route("/loki/api/v1/query_range", axum::routing::get(query_range))
             .route("/stats", axum::routing::get(stats))
             .route("/ready", axum::routing::get(|| async { "ready" }))
+            // Loki serves its own metrics; a stack scraping it finds the receiver up too.
+            .route("/metrics", axum::routing::get(metrics))
             .with_state(shared.clone());
         let thread = std::thread::Builder::new()
             .name("loki-receiver".to_owned())
@@ -377,6 +379,11 @@ fn decode_json(body: &[u8]) -> Result<Streams, String> {
         out.push((selector, entries));
     }
     Ok(out)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> String {
+    let lines = shared.stored.lock().map_or(0, |s| s.lines);
+    format!("# TYPE loki_receiver_lines_received_total counter\nloki_receiver_lines_received_total {lines}\n")
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -66,6 +66,10 @@ pub enum Command {
     #[command(subcommand)]
     Logs(LogsCommand),
 
+    /// The monitoring stack: Prometheus, Alertmanager, Grafana, Loki and the log agent, as a compose file
+    #[command(subcommand)]
+    Stack(StackCommand),
+
     /// Send a one-off notification (Slack, email or PagerDuty), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -577,6 +581,29 @@ Examples:
         /// promtool [default: promtool on PATH]
         #[arg(long, value_name = "PATH")]
         promtool: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Write the compose file, prometheus.yml, Grafana provisioning, the Loki configuration and the rules
+    #[command(after_help = "Files (under --out):
+  compose.yaml                      Prometheus, Alertmanager, Grafana, Loki, logs-ship
+  prometheus/prometheus.yml         scrape jobs ([stack.scrape] and the stack's own), rules, Alertmanager
+  prometheus/rules/*.yml            the alert rules (as `alerts generate` writes them)
+  alertmanager/alertmanager.yml     Slack, email and PagerDuty routing (credential files mounted read-only)
+  grafana/provisioning/             Prometheus and Loki datasources, the dashboard provider
+  grafana/dashboards/*.json         the dashboards
+  loki/loki.yml                     single-process Loki with retention on ([logging] retention)
+  Dockerfile, README.md             the logs-ship image, the quick start
+
+Examples:
+  prodready stack generate
+  prodready stack generate --out /opt/monitoring && cd /opt/monitoring && docker compose up -d --build")]
+    Generate {
+        /// Output directory
+        #[arg(long, value_name = "DIR", default_value = "deploy/stack")]
+        out: PathBuf,
     },
 }
 

@@ -34,6 +34,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub logging: LoggingConfig,
     pub alerts: AlertsConfig,
+    pub stack: StackConfig,
     pub tracing: TracingConfig,
     pub loadtest: LoadtestConfig,
     pub checklist: ChecklistConfig,

@@ -19,6 +19,7 @@ pub mod exit;
 mod progress;
 pub mod schedule;
 pub mod sections;
+pub mod stack;
 
 pub use error::UsageError;
 pub use exit::Exit;

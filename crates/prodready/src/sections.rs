@@ -114,6 +114,9 @@ pub struct LoggingConfig {
     pub labels: BTreeMap<String, String>,
     /// The `logs ship` agent.
     pub ship: ShipConfig,
+    /// How long Loki keeps logs (the generated stack's compactor deletes older ones).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 impl Default for LoggingConfig {
@@ -124,6 +127,7 @@ impl Default for LoggingConfig {
             loki_url: None,
             labels: BTreeMap::new(),
             ship: ShipConfig::default(),
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -156,6 +160,54 @@ impl Default for ShipConfig {
             metrics_addr: None,
             json_labels: Vec::new(),
             max_open_files: prodready_logging::ship::DEFAULT_MAX_OPEN_FILES,
+        }
+    }
+}
+
+/// The `[stack]` section: the monitoring stack `stack generate` writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StackConfig {
+    /// Scrape jobs for the platform's services: job name -> targets as Prometheus reaches them
+    /// (`api = ["api.internal:8080"]`).
+    pub scrape: BTreeMap<String, Vec<String>>,
+    /// The address the stack's ports are published on (`127.0.0.1`: this host only).
+    pub bind: String,
+    /// How long Prometheus keeps metrics.
+    #[serde(with = "humantime_serde")]
+    pub metrics_retention: Duration,
+    /// Container images, pinned.
+    pub images: StackImages,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            scrape: BTreeMap::new(),
+            bind: "127.0.0.1".to_owned(),
+            metrics_retention: Duration::from_secs(15 * 86_400),
+            images: StackImages::default(),
+        }
+    }
+}
+
+/// The `[stack.images]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StackImages {
+    pub prometheus: String,
+    pub alertmanager: String,
+    pub grafana: String,
+    pub loki: String,
+}
+
+impl Default for StackImages {
+    fn default() -> Self {
+        Self {
+            prometheus: "prom/prometheus:v2.53.2".to_owned(),
+            alertmanager: "prom/alertmanager:v0.27.0".to_owned(),
+            grafana: "grafana/grafana:11.2.0".to_owned(),
+            loki: "grafana/loki:3.1.1".to_owned(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod logs;
 mod meta;
 mod notify;
 mod secrets;
+mod stack;
 
 /// The async runtime of a command: two workers (S3 stores and the log agent block in place, so a
 /// multi-threaded runtime is needed), or one thread for commands that make a request or two.
@@ -44,6 +45,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Secrets(cmd) => secrets::run(cli.config.as_deref(), env, &cmd),
         Command::Logs(cmd) => logs::run(cli.config.as_deref(), env, &cmd),
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
+        Command::Stack(cmd) => stack::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

@@ -34,3 +34,10 @@ fn generated_deploy_files_are_current() {
         ensure_file_contents(&format!("deploy/{}", path.display()), &contents);
     }
 }
+
+#[test]
+fn generated_stack_is_current() {
+    for (path, contents) in prodready::stack::files(&prodready::config::Config::default()).unwrap() {
+        ensure_file_contents(&format!("deploy/stack/{}", path.display()), &contents);
+    }
+}

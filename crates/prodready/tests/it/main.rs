@@ -14,6 +14,7 @@ mod notify;
 mod redaction;
 mod schedule;
 mod secrets;
+mod stack;
 mod vocabulary;
 
 use std::path::Path;
