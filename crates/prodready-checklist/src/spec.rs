@@ -29,6 +29,8 @@ pub enum KindName {
     Backup,
     AlertRules,
     EnvFiles,
+    LokiRetention,
+    Alerting,
 }
 
 impl KindName {
@@ -49,6 +51,8 @@ impl KindName {
             KindName::Backup => "backup",
             KindName::AlertRules => "alert_rules",
             KindName::EnvFiles => "env_files",
+            KindName::LokiRetention => "loki_retention",
+            KindName::Alerting => "alerting",
         }
     }
 
@@ -78,6 +82,8 @@ impl KindName {
             KindName::Backup => &["store", "database", "max_age", "max_verify_age"],
             KindName::AlertRules => &["path", "promtool"],
             KindName::EnvFiles => &["path"],
+            KindName::LokiRetention => &["url", "min_days"],
+            KindName::Alerting => &["path", "url", "channels"],
         }
     }
 }
@@ -166,6 +172,9 @@ pub struct CheckSpec {
     // alert_rules
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promtool: Option<PathBuf>,
+    // alerting
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
 }
 
 fn one() -> f64 {
@@ -255,6 +264,25 @@ pub enum Kind {
     EnvFiles {
         dir: PathBuf,
     },
+    /// Loki's running configuration deletes logs after at least `min_days` (and not never).
+    LokiRetention {
+        url: String,
+        min_days: u32,
+    },
+    /// Critical alerts reach every channel named, under Alertmanager's routing.
+    Alerting {
+        source: AlertingSource,
+        channels: Vec<String>,
+    },
+}
+
+/// Where an `alerting` check reads Alertmanager's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertingSource {
+    /// An alertmanager.yml.
+    File(PathBuf),
+    /// A running Alertmanager (its `/api/v2/status`).
+    Url(String),
 }
 
 /// Backup freshness and proof, read from a prodready backup store.
@@ -287,6 +315,8 @@ impl Kind {
             Kind::Backup(_) => KindName::Backup,
             Kind::AlertRules { .. } => KindName::AlertRules,
             Kind::EnvFiles { .. } => KindName::EnvFiles,
+            Kind::LokiRetention { .. } => KindName::LokiRetention,
+            Kind::Alerting { .. } => KindName::Alerting,
         }
     }
 }
@@ -383,6 +413,7 @@ impl CheckSpec {
             ("max_age", self.max_age.is_some()),
             ("max_verify_age", self.max_verify_age.is_some()),
             ("promtool", self.promtool.is_some()),
+            ("channels", self.channels.is_some()),
         ];
         set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
     }
@@ -494,6 +525,29 @@ impl CheckSpec {
             }
             KindName::EnvFiles => {
                 Kind::EnvFiles { dir: self.path.clone().unwrap_or_else(|| PathBuf::from(".")) }
+            }
+            KindName::LokiRetention => Kind::LokiRetention {
+                url: http_url(&url()?).map_err(|m| err("url", m))?,
+                min_days: self.min_days.unwrap_or(30),
+            },
+            KindName::Alerting => {
+                let source = match (&self.path, &self.url) {
+                    (Some(path), None) => AlertingSource::File(path.clone()),
+                    (None, Some(url)) => AlertingSource::Url(http_url(url).map_err(|m| err("url", m))?),
+                    _ => {
+                        return Err(err(
+                            "path",
+                            "give exactly one of `path` (an alertmanager.yml) and `url` (a running Alertmanager)"
+                                .to_owned(),
+                        ));
+                    }
+                };
+                let channels =
+                    self.channels.clone().unwrap_or_else(|| vec!["email".to_owned(), "slack".to_owned()]);
+                if channels.is_empty() {
+                    return Err(err("channels", "names no channel; e.g. [\"email\", \"slack\"]".to_owned()));
+                }
+                Kind::Alerting { source, channels }
             }
             KindName::AlertRules => Kind::AlertRules {
                 path: need_path("path")?,

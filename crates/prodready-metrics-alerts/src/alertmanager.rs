@@ -247,3 +247,136 @@ pub fn config(options: &AlertmanagerOptions) -> String {
         serde_yaml_ng::to_string(&config).expect("an Alertmanager config serializes")
     )
 }
+
+/// Where an alert goes: a receiver of the routing tree and the kinds of channel it notifies
+/// (`email`, `slack`, `pagerduty`, `webhook`, ... from its `<kind>_configs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub receiver: String,
+    pub channels: Vec<String>,
+}
+
+/// The receivers an alert with `labels` reaches under an Alertmanager configuration, as Alertmanager
+/// routes it: from the root route, into the first child whose matchers all match (`matchers`, `match`
+/// and `match_re`), and on to later siblings where a matching route says `continue: true`. Errors say
+/// what in the file cannot be read.
+pub fn deliveries(config_yaml: &str, labels: &[(&str, &str)]) -> Result<Vec<Delivery>, String> {
+    use serde_yaml_ng::Value;
+    let config: Value = serde_yaml_ng::from_str(config_yaml).map_err(|e| format!("not YAML: {e}"))?;
+    let root = config.get("route").ok_or("no `route`")?;
+    let mut names = Vec::new();
+    walk(
+        root,
+        root.get("receiver").and_then(Value::as_str).ok_or("the root route has no `receiver`")?,
+        labels,
+        &mut names,
+    )?;
+    let receivers = config.get("receivers").and_then(Value::as_sequence).ok_or("no `receivers`")?;
+    let mut out: Vec<Delivery> = Vec::new();
+    for name in names {
+        if out.iter().any(|d| d.receiver == name) {
+            continue;
+        }
+        let receiver = receivers
+            .iter()
+            .find(|r| r.get("name").and_then(Value::as_str) == Some(name.as_str()))
+            .ok_or_else(|| format!("the route names receiver `{name}`, which is not defined"))?;
+        let mut channels: Vec<String> = receiver
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| {
+                let kind = key.as_str()?.strip_suffix("_configs")?;
+                value.as_sequence().is_some_and(|s| !s.is_empty()).then(|| kind.to_owned())
+            })
+            .collect();
+        channels.sort();
+        out.push(Delivery { receiver: name, channels });
+    }
+    Ok(out)
+}
+
+/// Adds the receivers `route` (reached with `inherited` as its receiver) delivers `labels` to.
+fn walk(
+    route: &serde_yaml_ng::Value,
+    inherited: &str,
+    labels: &[(&str, &str)],
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    use serde_yaml_ng::Value;
+    let receiver = route.get("receiver").and_then(Value::as_str).unwrap_or(inherited);
+    let mut matched = false;
+    for child in route.get("routes").and_then(Value::as_sequence).into_iter().flatten() {
+        if route_matches(child, labels)? {
+            matched = true;
+            walk(child, receiver, labels, out)?;
+            if !child.get("continue").and_then(Value::as_bool).unwrap_or(false) {
+                break;
+            }
+        }
+    }
+    if !matched {
+        out.push(receiver.to_owned());
+    }
+    Ok(())
+}
+
+fn route_matches(route: &serde_yaml_ng::Value, labels: &[(&str, &str)]) -> Result<bool, String> {
+    use serde_yaml_ng::Value;
+    let value_of = |name: &str| label(labels, name);
+    for matcher in route.get("matchers").and_then(Value::as_sequence).into_iter().flatten() {
+        let text = matcher.as_str().ok_or("a matcher that is not a string")?;
+        if !matcher_matches(text, labels)? {
+            return Ok(false);
+        }
+    }
+    for (key, want) in route.get("match").and_then(Value::as_mapping).into_iter().flatten() {
+        let (Some(key), Some(want)) = (key.as_str(), want.as_str()) else {
+            return Err("a `match` entry that is not text".to_owned());
+        };
+        if value_of(key) != want {
+            return Ok(false);
+        }
+    }
+    for (key, pattern) in route.get("match_re").and_then(Value::as_mapping).into_iter().flatten() {
+        let (Some(key), Some(pattern)) = (key.as_str(), pattern.as_str()) else {
+            return Err("a `match_re` entry that is not text".to_owned());
+        };
+        if !regex_matches(pattern, value_of(key))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `name="value"`, `name!="value"`, `name=~"re"`, `name!~"re"` (quotes optional), as Alertmanager's
+/// matchers read.
+fn matcher_matches(text: &str, labels: &[(&str, &str)]) -> Result<bool, String> {
+    let ops = ["=~", "!~", "!=", "="];
+    let (at, op) = ops
+        .iter()
+        .filter_map(|op| text.find(op).map(|at| (at, *op)))
+        .min_by_key(|(at, op)| (*at, std::cmp::Reverse(op.len())))
+        .ok_or_else(|| format!("matcher `{text}` has no operator"))?;
+    let name = text[..at].trim();
+    let raw = text[at + op.len()..].trim();
+    let value = raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(raw).replace("\\\"", "\"");
+    let actual = label(labels, name);
+    Ok(match op {
+        "=" => actual == value,
+        "!=" => actual != value,
+        "=~" => regex_matches(&value, actual)?,
+        _ => !regex_matches(&value, actual)?,
+    })
+}
+
+/// The value of label `name` (empty when absent, as Alertmanager treats a missing label).
+fn label<'a>(labels: &[(&'a str, &'a str)], name: &str) -> &'a str {
+    labels.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| *v)
+}
+
+/// An anchored match, as Alertmanager's regex matchers are.
+fn regex_matches(pattern: &str, value: &str) -> Result<bool, String> {
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("regex `{pattern}`: {e}"))?;
+    Ok(re.is_match(value))
+}

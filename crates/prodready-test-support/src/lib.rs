@@ -31,7 +31,7 @@ pub use alerting::{Mail, PagerDutyReceiver, SmtpSink};
 pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};
-pub use loki::{Failure, LokiReceiver, ReceivedEntry, Streams, decode_push, wait_until};
+pub use loki::{Failure, LOKI_CONFIG_30_DAYS, LokiReceiver, ReceivedEntry, Streams, decode_push, wait_until};
 pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
 pub use proxy::{Intercept, Proxy};

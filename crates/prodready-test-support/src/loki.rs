@@ -60,7 +60,12 @@ struct Shared {
     stored: Mutex<Stored>,
     failure: Mutex<Failure>,
     keep_entries: bool,
+    /// What `GET /config` answers, as Loki prints its running configuration.
+    config: Mutex<String>,
 }
+
+/// A Loki configuration as `GET /config` prints it: retention on, 30 days (Loki prints 720h as `4w2d`).
+pub const LOKI_CONFIG_30_DAYS: &str = "compactor:\n  working_directory: /loki/compactor\n  retention_enabled: true\nlimits_config:\n  retention_period: 4w2d\n";
 
 /// The receiver, on a free loopback port with its own thread and runtime. Stops on drop.
 pub struct LokiReceiver {
@@ -94,6 +99,7 @@ impl LokiReceiver {
             stored: Mutex::new(Stored::default()),
             failure: Mutex::new(Failure::None),
             keep_entries,
+            config: Mutex::new(LOKI_CONFIG_30_DAYS.to_owned()),
         });
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the Loki receiver");
         listener.set_nonblocking(true).expect("a non-blocking listener");
@@ -104,6 +110,12 @@ impl LokiReceiver {
             .route("/loki/api/v1/query_range", axum::routing::get(query_range))
             .route("/stats", axum::routing::get(stats))
             .route("/ready", axum::routing::get(|| async { "ready" }))
+            .route(
+                "/config",
+                axum::routing::get(|State(shared): State<Arc<Shared>>| async move {
+                    shared.config.lock().map(|c| c.clone()).unwrap_or_default()
+                }),
+            )
             // Loki serves its own metrics; a stack scraping it finds the receiver up too.
             .route("/metrics", axum::routing::get(metrics))
             .with_state(shared.clone());
@@ -132,6 +144,11 @@ impl LokiReceiver {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What `GET /config` answers from now on (YAML, as Loki prints its configuration).
+    pub fn set_config(&self, yaml: &str) {
+        *self.shared.config.lock().expect("config lock") = yaml.to_owned();
     }
 
     pub fn set_failure(&self, failure: Failure) {

@@ -14,6 +14,10 @@ pub struct Platform {
     /// The prodready backup store (a directory).
     pub backup_store: String,
     pub prometheus_url: String,
+    /// The Alertmanager that routes the platform's alerts.
+    pub alertmanager_url: String,
+    /// How long logs must be kept, in days.
+    pub log_retention_days: u32,
     /// Where the platform's Prometheus rule files are.
     pub rules_dir: PathBuf,
     pub loki_url: String,
@@ -95,7 +99,37 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
             )
         },
         CheckSpec {
+            url: Some(platform.loki_url.clone()),
+            min_days: Some(platform.log_retention_days),
+            must_have: true,
+            weight: 2.0,
+            ..spec(
+                "log-retention",
+                &format!("Centralized logs are kept {} days, then deleted", platform.log_retention_days),
+                Category::Logging,
+                KindName::LokiRetention,
+                "Turn Loki's retention on: compactor.retention_enabled: true and limits_config.retention_period \
+                 of at least [logging] retention (`prodready stack generate` writes loki/loki.yml so), and set \
+                 [logging] loki_url",
+            )
+        },
+        CheckSpec {
+            url: Some(platform.alertmanager_url.clone()),
+            must_have: true,
+            weight: 3.0,
+            ..spec(
+                "alerting",
+                "Critical alerts reach email and Slack",
+                Category::Monitoring,
+                KindName::Alerting,
+                "Set [alerts.slack] webhook_file and [alerts.email] to, smarthost and password_file, run \
+                 `prodready alerts generate` (or `prodready stack generate`), load alertmanager.yml into \
+                 Alertmanager and set [alerts] alertmanager_url to it",
+            )
+        },
+        CheckSpec {
             url: Some(platform.prometheus_url.clone()),
+            must_have: true,
             weight: 3.0,
             ..spec(
                 "prometheus-targets",
@@ -145,6 +179,7 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
         CheckSpec {
             path: Some(platform.coverage_report.clone()),
             min_percent: Some(80.0),
+            must_have: true,
             ..spec(
                 "coverage",
                 "Tests cover at least 80% of lines",
@@ -169,6 +204,7 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
         CheckSpec {
             path: docs("runbook.md"),
             sections: sections(&["Alerts", "Backups", "Restore"]),
+            must_have: true,
             weight: 2.0,
             ..spec(
                 "runbook",
@@ -204,6 +240,7 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
         },
         CheckSpec {
             path: Some(PathBuf::from(".")),
+            must_have: true,
             weight: 2.0,
             ..spec(
                 "no-plaintext-secrets",

@@ -225,6 +225,8 @@ pub struct AlertsConfig {
     pub runbook_base_url: String,
     /// The Prometheus server that scrapes the platform (the checklist asks it which targets are up).
     pub prometheus_url: String,
+    /// The Alertmanager that routes the platform's alerts (the checklist reads its routing).
+    pub alertmanager_url: String,
     /// Slack receivers of the generated Alertmanager configuration.
     pub slack: SlackConfig,
     /// Email for every alert (off while `to` is empty).
@@ -339,6 +341,7 @@ impl Default for AlertsConfig {
             rules_dir: PathBuf::from("deploy/prometheus/rules"),
             runbook_base_url: "docs/runbook.md".to_owned(),
             prometheus_url: "http://127.0.0.1:9090".to_owned(),
+            alertmanager_url: "http://127.0.0.1:9093".to_owned(),
             slack: SlackConfig::default(),
             email: EmailConfig::default(),
             pagerduty: PagerDutyConfig::default(),

@@ -6,6 +6,7 @@ use crate::model::Status;
 use crate::spec::{Date, Kind};
 
 mod alert_rules;
+mod alerting;
 mod backup;
 mod command;
 mod env_files;
@@ -86,6 +87,10 @@ pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Backup(check) => backup::probe(check, &ctx.stores, ctx.now_unix).await,
         Kind::AlertRules { path, promtool } => alert_rules::probe(path, promtool).await,
         Kind::EnvFiles { dir } => env_files::probe(dir),
+        Kind::LokiRetention { url, min_days } => {
+            observability::loki_retention(&ctx.http, url, *min_days).await
+        }
+        Kind::Alerting { source, channels } => alerting::probe(&ctx.http, source, channels).await,
     }
 }
 

@@ -571,3 +571,125 @@ async fn env_files_fail_while_they_hold_values_and_never_show_one() {
         "{summary}"
     );
 }
+
+#[tokio::test]
+async fn loki_retention_reads_the_running_configuration() {
+    // The receiver answers `GET /config` as Loki does (retention on, 30 days printed as 4w2d).
+    let loki = prodready_test_support::LokiReceiver::start();
+    let url = loki.url();
+    let check =
+        |min_days: u32| format!("kind = \"loki_retention\"\nurl = \"{url}\"\nmin_days = {min_days}\n");
+    let (status, summary) = probe(&check(30)).await;
+    assert_eq!(
+        (status, summary.as_str()),
+        (Status::Pass, &*format!("Loki at {url} keeps logs 30 days (4w2d), then deletes them"))
+    );
+    let (status, summary) = probe(&check(31)).await;
+    assert_eq!(
+        (status, summary.as_str()),
+        (Status::Fail, &*format!("Loki at {url} deletes logs after 30 days (4w2d); at least 31 are needed"))
+    );
+    for (config, expected) in [
+        (
+            "compactor:\n  retention_enabled: false\nlimits_config:\n  retention_period: 4w2d\n",
+            "keeps logs forever (compactor.retention_enabled: false, retention_period: 4w2d)",
+        ),
+        (
+            "compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 0s\n",
+            "keeps logs forever (compactor.retention_enabled: true, retention_period: 0s)",
+        ),
+        (
+            "limits_config:\n  retention_period: 1y\n",
+            "keeps logs forever (compactor.retention_enabled: false",
+        ),
+        (
+            "compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 1y\n",
+            "keeps logs 365 days (1y)",
+        ),
+        (
+            "compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 2160h\n",
+            "keeps logs 90 days (2160h)",
+        ),
+        (
+            "compactor:\n  retention_enabled: true\nlimits_config:\n  retention_period: 3 weeks\n",
+            "retention_period `3 weeks` is not a duration",
+        ),
+    ] {
+        loki.set_config(config);
+        let (_, summary) = probe(&check(30)).await;
+        assert!(summary.contains(expected), "{config}: {summary}");
+    }
+    loki.stop();
+    let (status, summary) = probe(&check(30)).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("cannot connect"), "{summary}");
+}
+
+const SLACK_ONLY: &str = "route:\n  receiver: default\n  routes:\n  - receiver: pager\n    matchers: ['severity=\"critical\"']\nreceivers:\n- name: default\n  slack_configs: [{channel: '#a', api_url: 'http://x'}]\n- name: pager\n  slack_configs: [{channel: '#b', api_url: 'http://x'}]\n";
+
+#[tokio::test]
+async fn alerting_follows_alertmanagers_routing_for_a_critical_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        format!("kind = \"alerting\"\npath = \"{}\"\n", path.display())
+    };
+    // The generated configuration with email: critical alerts reach email and Slack (and PagerDuty).
+    let generated = prodready_metrics_alerts::alertmanager::config(
+        &prodready_metrics_alerts::alertmanager::AlertmanagerOptions {
+            email: Some(prodready_metrics_alerts::alertmanager::EmailOptions {
+                to: vec!["oncall@example.com".into()],
+                from: "a@example.com".into(),
+                smarthost: "smtp.example.com:587".into(),
+                username: None,
+                password_file: None,
+                require_tls: true,
+            }),
+            pagerduty: Some(prodready_metrics_alerts::alertmanager::PagerDutyOptions {
+                routing_key_file: "/etc/prodready/pd".into(),
+                url: None,
+            }),
+            ..prodready_metrics_alerts::alertmanager::AlertmanagerOptions::slack(
+                "/etc/prodready/hook".into(),
+                "#c",
+                "#w",
+            )
+        },
+    );
+    let (status, summary) = probe(&file("full.yml", &generated)).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(
+        summary.ends_with("critical alerts reach email, pagerduty, slack (receiver critical)"),
+        "{summary}"
+    );
+    let (status, summary) =
+        probe(&format!("{}channels = [\"pagerduty\"]\n", file("full.yml", &generated))).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+
+    // Slack only (the generated file without email): not enough, and the missing channel is named.
+    let slack = prodready_metrics_alerts::alertmanager::config(
+        &prodready_metrics_alerts::alertmanager::AlertmanagerOptions::slack("/etc/h".into(), "#c", "#w"),
+    );
+    let (status, summary) = probe(&file("slack.yml", &slack)).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.ends_with("critical alerts reach slack (receiver critical), not email"), "{summary}");
+
+    // Routing is followed: `continue` adds a sibling's receiver; a non-matching route is skipped.
+    let routed = "route:\n  receiver: default\n  routes:\n  - receiver: mail\n    match: {severity: critical}\n    continue: true\n  - receiver: chat\n    matchers: ['severity=~\"crit.*\"']\n  - receiver: never\n    matchers: ['severity!=\"critical\"']\nreceivers:\n- name: default\n- name: mail\n  email_configs: [{to: a@example.com}]\n- name: chat\n  slack_configs: [{channel: '#c'}]\n- name: never\n  pagerduty_configs: [{routing_key: x}]\n";
+    let (status, summary) = probe(&file("routed.yml", routed)).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.ends_with("critical alerts reach email, slack (receiver mail, chat)"), "{summary}");
+
+    let (status, summary) = probe(&file("slack-only.yml", SLACK_ONLY)).await;
+    assert_eq!(status, Status::Fail, "{summary}");
+    let (status, summary) = probe(&file("broken.yml", "route:\n  receiver: ghost\nreceivers: []\n")).await;
+    assert_eq!(status, Status::Error, "{summary}");
+    assert!(summary.contains("receiver `ghost`, which is not defined"), "{summary}");
+
+    // From a running Alertmanager: its /api/v2/status.
+    let am = prodready_test_support::Alertmanager::start(&generated);
+    let (status, summary) = probe(&format!("kind = \"alerting\"\nurl = \"{}\"\n", am.url())).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(summary.starts_with("Alertmanager at http://127.0.0.1:"), "{summary}");
+}

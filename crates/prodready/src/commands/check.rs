@@ -152,6 +152,8 @@ fn checklist(cfg: &Config, source: &Source) -> anyhow::Result<Vec<Check>> {
                 "postgres" => "[database] url",
                 "loki" => "[logging] loki_url",
                 "prometheus-targets" => "[alerts] prometheus_url",
+                "alerting" => "[alerts] alertmanager_url",
+                "log-retention" => "[logging] loki_url",
                 "otlp" => "[tracing] otlp_endpoint",
                 _ => "[checklist]",
             },
@@ -181,6 +183,8 @@ fn platform(cfg: &Config) -> crate::default_checklist::Platform {
         database_url: cfg.database_url().to_owned(),
         backup_store: cfg.backup_store().to_owned(),
         prometheus_url: cfg.alerts.prometheus_url.clone(),
+        alertmanager_url: cfg.alerts.alertmanager_url.clone(),
+        log_retention_days: u32::try_from(cfg.logging.retention.as_secs() / 86_400).unwrap_or(u32::MAX),
         rules_dir: cfg.alerts.rules_dir.clone(),
         loki_url: cfg.logging.loki_url.clone().unwrap_or_else(|| config::LOCAL_LOKI_URL.to_owned()),
         otlp_endpoint: cfg

@@ -49,10 +49,14 @@ fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix
     let dir = tempfile::tempdir().unwrap();
     let out = check(dir.path(), &[]);
     let text = stdout(&out);
-    // The default checklist has must-have manual attestations nobody has made on a fresh machine.
+    // The roadmap's must-haves gate the launch; on a fresh machine none of the platform's parts runs and
+    // nobody has attested anything.
     assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
     assert!(
-        text.contains("NOT READY: must-have checks failed: backup-fresh, restore-drill, on-call"),
+        text.contains(
+            "NOT READY: must-have checks failed: backup-fresh, restore-drill, log-retention, alerting, \
+             prometheus-targets, on-call, coverage, runbook, incident-response"
+        ),
         "{text}"
     );
     for category in ["Features", "Backups", "Logging", "Monitoring", "Testing", "Documentation"] {

@@ -24,6 +24,7 @@ fn help_lists_only_working_commands() {
             "alerts",
             "secrets",
             "logs",
+            "stack",
             "notify",
             "init",
             "config",

@@ -110,9 +110,9 @@ fn bad_files_name_the_line_column_and_key() {
     check(
         "[backups]\njobs = 3\n",
         &[],
-        expect![[
-            r#"prodready.toml:1:2: backups: unknown field `backups`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `tracing`, `loadtest`, `checklist` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"#
-        ]],
+        expect![
+            "prodready.toml:1:2: backups: unknown field `backups`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `stack`, `tracing`, `loadtest`, `checklist` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
+        ],
     );
     check("[backup\njobs = 3\n", &[], expect![[r#"prodready.toml:1:8: unclosed table, expected `]`"#]]);
     // Ranges are checked when the file is read, with the same location.
@@ -162,9 +162,9 @@ fn bad_overrides_name_the_variable() {
     check(
         "",
         &[("PRODREADY_BAKUP__JOBS", "3")],
-        expect![[
-            r#"PRODREADY_BAKUP__JOBS: bakup: unknown field `bakup`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `tracing`, `loadtest`, `checklist`"#
-        ]],
+        expect![
+            "PRODREADY_BAKUP__JOBS: bakup: unknown field `bakup`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `stack`, `tracing`, `loadtest`, `checklist`"
+        ],
     );
     check(
         "",

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory as _;
 
-/// Every library crate's `src/` (the binary and the test-support crate are not libraries for users).
+/// Every library crate's `src/` (the binary, test support and the fuzz targets are not libraries for users).
 fn library_sources() -> Vec<PathBuf> {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(crates).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("prodready-") && name != "prodready-test-support" {
+        if name.starts_with("prodready-") && name != "prodready-test-support" && name != "prodready-fuzz" {
             collect(&entry.path().join("src"), &mut files);
         }
     }
