@@ -88,7 +88,16 @@ impl Observer for Quiet {}
 /// Runs every check and returns the results in declaration order. A slow check never delays the others
 /// beyond its own timeout.
 pub async fn run(checks: &[Check], options: &RunOptions, observer: Arc<dyn Observer>) -> Vec<CheckResult> {
-    let ctx = Arc::new(Context::new(options.today, options.now_unix, options.stores.clone()));
+    let mut ctx = Context::new(options.today, options.now_unix, options.stores.clone());
+    ctx.manual = checks
+        .iter()
+        .filter(|c| c.not_applicable.is_none())
+        .filter_map(|c| match &c.kind {
+            crate::spec::Kind::Manual(m) => Some((c.meta.id.clone(), m.clone())),
+            _ => None,
+        })
+        .collect();
+    let ctx = Arc::new(ctx);
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, check) in checks.iter().cloned().enumerate() {

@@ -31,6 +31,7 @@ pub enum KindName {
     EnvFiles,
     LokiRetention,
     Alerting,
+    Attestations,
 }
 
 impl KindName {
@@ -53,6 +54,7 @@ impl KindName {
             KindName::EnvFiles => "env_files",
             KindName::LokiRetention => "loki_retention",
             KindName::Alerting => "alerting",
+            KindName::Attestations => "attestations",
         }
     }
 
@@ -84,6 +86,7 @@ impl KindName {
             KindName::EnvFiles => &["path"],
             KindName::LokiRetention => &["url", "min_days"],
             KindName::Alerting => &["path", "url", "channels"],
+            KindName::Attestations => &[],
         }
     }
 }
@@ -274,6 +277,8 @@ pub enum Kind {
         source: AlertingSource,
         channels: Vec<String>,
     },
+    /// Every `manual` check of the run is currently attested: the pre-launch checklist is complete.
+    Attestations,
 }
 
 /// Where an `alerting` check reads Alertmanager's configuration.
@@ -317,6 +322,7 @@ impl Kind {
             Kind::EnvFiles { .. } => KindName::EnvFiles,
             Kind::LokiRetention { .. } => KindName::LokiRetention,
             Kind::Alerting { .. } => KindName::Alerting,
+            Kind::Attestations => KindName::Attestations,
         }
     }
 }
@@ -549,6 +555,7 @@ impl CheckSpec {
                 }
                 Kind::Alerting { source, channels }
             }
+            KindName::Attestations => Kind::Attestations,
             KindName::AlertRules => Kind::AlertRules {
                 path: need_path("path")?,
                 promtool: self.promtool.clone().unwrap_or_else(|| PathBuf::from("promtool")),

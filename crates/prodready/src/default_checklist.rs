@@ -228,6 +228,18 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
             )
         },
         CheckSpec {
+            must_have: true,
+            weight: 2.0,
+            ..spec(
+                "pre-launch-checklist",
+                "The pre-launch checklist is complete: every attestation is current",
+                Category::Documentation,
+                KindName::Attestations,
+                "Do each manual item listed (the restore drill, the on-call rota, and any you declared) and record \
+                 it with attested_at, owner and evidence in [[checklist.checks]]",
+            )
+        },
+        CheckSpec {
             path: docs("deployment.md"),
             sections: sections(&["Deploy", "Rollback"]),
             ..spec(

@@ -36,3 +36,31 @@ pub(super) fn probe(check: &ManualCheck, today: Date) -> Finding {
     }
     Finding::pass(format!("attested {on}{owner}{evidence}"))
 }
+
+/// Every manual attestation of the run is current (attested, not expired, not in the future): the
+/// pre-launch checklist is complete. Lists the ones that are not.
+pub(super) fn attestations(manual: &[(String, ManualCheck)], today: Date) -> Finding {
+    if manual.is_empty() {
+        return Finding::new(
+            Status::Warn,
+            "no manual attestation is declared, so there is nothing to complete",
+        );
+    }
+    let open: Vec<String> = manual
+        .iter()
+        .filter_map(|(id, check)| {
+            let finding = probe(check, today);
+            (!finding.status.is_passed()).then(|| format!("{id} ({})", finding.status.name()))
+        })
+        .collect();
+    if open.is_empty() {
+        Finding::pass(format!("all {} manual attestations are current", manual.len()))
+    } else {
+        Finding::fail(format!(
+            "{} of {} manual attestations not current: {}",
+            open.len(),
+            manual.len(),
+            open.join(", ")
+        ))
+    }
+}

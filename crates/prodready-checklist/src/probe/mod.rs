@@ -49,6 +49,8 @@ pub(crate) struct Context {
     pub today: Date,
     /// Now, in seconds since the epoch, for certificate expiry.
     pub now_unix: i64,
+    /// The run's applicable `manual` checks (id, check), for `attestations`.
+    pub manual: Vec<(String, crate::spec::ManualCheck)>,
 }
 
 impl Context {
@@ -61,7 +63,7 @@ impl Context {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        Self { http, stores, today, now_unix }
+        Self { http, stores, today, now_unix, manual: Vec::new() }
     }
 }
 
@@ -91,6 +93,7 @@ pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
             observability::loki_retention(&ctx.http, url, *min_days).await
         }
         Kind::Alerting { source, channels } => alerting::probe(&ctx.http, source, channels).await,
+        Kind::Attestations => manual::attestations(&ctx.manual, ctx.today),
     }
 }
 

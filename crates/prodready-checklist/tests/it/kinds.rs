@@ -693,3 +693,48 @@ async fn alerting_follows_alertmanagers_routing_for_a_critical_alert() {
     assert_eq!(status, Status::Pass, "{summary}");
     assert!(summary.starts_with("Alertmanager at http://127.0.0.1:"), "{summary}");
 }
+
+/// `attestations` passes when every manual check of the same run is current, and names the others.
+#[tokio::test]
+async fn attestations_sum_up_the_runs_manual_checks() {
+    let today = Date::from_days_since_epoch(20_000);
+    let options = RunOptions { today, ..RunOptions::now(Duration::from_secs(5)) };
+    let run = |checks: &[&str]| {
+        let options = options.clone();
+        let specs: Vec<prodready_checklist::Check> = checks
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let text = format!("id = \"c{i}\"\ntitle = \"C\"\ncategory = \"Documentation\"\n{body}");
+                toml::from_str::<CheckSpec>(&text).unwrap().validate().unwrap()
+            })
+            .collect();
+        async move {
+            let results =
+                prodready_checklist::run(&specs, &options, Arc::new(prodready_checklist::Quiet)).await;
+            let last = results.last().unwrap();
+            (last.status, last.summary.clone())
+        }
+    };
+    let fresh = format!("kind = \"manual\"\nattested_at = {today}\nevidence = \"https://wiki/drill\"\n");
+    let pending = "kind = \"manual\"\n";
+    let expired = "kind = \"manual\"
+attested_at = 2020-01-01
+expires_after = \"90d\"
+evidence = \"x\"
+";
+    let na = "kind = \"manual\"\nnot_applicable = \"no on-call needed for an internal tool\"\n";
+    let all = "kind = \"attestations\"\n";
+    assert_eq!(
+        run(&[&fresh, na, all]).await,
+        (Status::Pass, "all 1 manual attestations are current".to_owned())
+    );
+    assert_eq!(
+        run(&[&fresh, pending, expired, all]).await,
+        (
+            Status::Fail,
+            "2 of 3 manual attestations not current: c1 (manual-pending), c2 (manual-expired)".to_owned()
+        )
+    );
+    assert_eq!(run(&[all]).await.0, Status::Warn);
+}

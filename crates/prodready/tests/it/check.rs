@@ -55,7 +55,7 @@ fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix
     assert!(
         text.contains(
             "NOT READY: must-have checks failed: backup-fresh, restore-drill, log-retention, alerting, \
-             prometheus-targets, on-call, coverage, runbook, incident-response"
+             prometheus-targets, on-call, coverage, runbook, incident-response, pre-launch-checklist"
         ),
         "{text}"
     );
