@@ -201,21 +201,7 @@ impl PagerDutyReceiver {
             }),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("pagerduty-receiver".to_owned())
-            .spawn(move || {
-                let runtime =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-            })
-            .expect("start the PagerDuty receiver");
+        let _thread = crate::loki::serve_on_thread("pagerduty-receiver", listener, app, stopped);
         Self { addr, events, stop: Some(stop) }
     }
 
@@ -236,4 +222,27 @@ impl Drop for PagerDutyReceiver {
             let _ = stop.send(());
         }
     }
+}
+
+/// A Slack incoming-webhook stand-in in the caller's runtime: every JSON body posted to `/hook` (query
+/// strings allowed, as a webhook URL's secret part may be) arrives on the channel; it answers "ok" as
+/// Slack does.
+pub async fn slack_receiver() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the Slack receiver");
+    let addr = listener.local_addr().expect("the receiver's address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, rx)
 }

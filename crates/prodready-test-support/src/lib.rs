@@ -27,7 +27,7 @@ mod process;
 mod proxy;
 mod service;
 
-pub use alerting::{Mail, PagerDutyReceiver, SmtpSink};
+pub use alerting::{Mail, PagerDutyReceiver, SmtpSink, slack_receiver};
 pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};

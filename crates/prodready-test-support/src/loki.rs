@@ -67,6 +67,31 @@ struct Shared {
 /// A Loki configuration as `GET /config` prints it: retention on, 30 days (Loki prints 720h as `4w2d`).
 pub const LOKI_CONFIG_30_DAYS: &str = "compactor:\n  working_directory: /loki/compactor\n  retention_enabled: true\nlimits_config:\n  retention_period: 4w2d\n";
 
+/// Serves `app` on `listener` (non-blocking, loopback) from a thread with its own runtime, until `stopped`
+/// resolves: a peer stand-in that outlives the test's own runtime flavour.
+pub(crate) fn serve_on_thread(
+    name: &str,
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        })
+        .expect("start a receiver thread")
+}
+
 /// The receiver, on a free loopback port with its own thread and runtime. Stops on drop.
 pub struct LokiReceiver {
     port: u16,
@@ -119,21 +144,7 @@ impl LokiReceiver {
             // Loki serves its own metrics; a stack scraping it finds the receiver up too.
             .route("/metrics", axum::routing::get(metrics))
             .with_state(shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("loki-receiver".to_owned())
-            .spawn(move || {
-                let runtime =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-            })
-            .expect("start the Loki receiver thread");
+        let thread = serve_on_thread("loki-receiver", listener, app, stopped);
         Self { port, shared, stop: Some(stop), thread: Some(thread) }
     }
 

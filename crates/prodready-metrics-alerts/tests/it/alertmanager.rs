@@ -135,7 +135,7 @@ async fn wait_for<T>(what: &str, am: &Alertmanager, mut probe: impl FnMut() -> O
 /// (inhibition), and sends the resolution to PagerDuty (same dedup key) and email.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_email_pagerduty_and_slack_by_severity_and_resolve() {
-    let (slack, mut slack_messages) = crate::e2e::slack_receiver().await;
+    let (slack, mut slack_messages) = prodready_test_support::slack_receiver().await;
     let smtp = SmtpSink::start();
     let pagerduty = PagerDutyReceiver::start();
     let dir = tempfile::tempdir().unwrap();

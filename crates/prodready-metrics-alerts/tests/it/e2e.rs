@@ -4,31 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use axum::routing::post;
 use prodready_metrics_alerts::alertmanager::{self, AlertmanagerOptions};
 use prodready_metrics_alerts::pack::{self, PackOptions};
-use prodready_test_support::{Alertmanager, Prometheus, free_port, instrumented_service};
-
-/// A Slack incoming-webhook stand-in: records every JSON body posted to /hook.
-pub(crate) async fn slack_receiver()
--> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let tx = tx.clone();
-            async move {
-                // Slack answers "ok" with 200 on success.
-                let _ = tx.send(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, rx)
-}
+use prodready_test_support::{Alertmanager, Prometheus, free_port, instrumented_service, slack_receiver};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_travels_from_prometheus_through_alertmanager_to_slack() {

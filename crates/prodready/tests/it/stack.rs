@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use prodready_test_support::{Alertmanager, LokiReceiver, Prometheus, free_port, peer_bin, peers_dir};
+use prodready_test_support::{
+    Alertmanager, LokiReceiver, Prometheus, free_port, peer_bin, peers_dir, slack_receiver,
+};
 use serde::Deserialize;
 
 use crate::{prodready, stderr};
@@ -344,22 +346,4 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
     assert!(message.to_string().contains("#alerts-critical"), "{message}");
     let _ = agent.kill();
     let _ = agent.wait();
-}
-
-async fn slack_receiver() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: String| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, rx)
 }
