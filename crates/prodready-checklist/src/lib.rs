@@ -42,7 +42,7 @@ pub use model::{Category, CheckResult, Meta, Status};
 pub use report::Report;
 pub use run::{Observer, OpenError, Quiet, RunOptions, StoreOpener, run};
 pub use score::{CategoryScore, Counts, Scorecard, Verdict, round1, score};
-pub use spec::{AlertingSource, Check, CheckSpec, Date, ExpectStatus, Kind, KindName};
+pub use spec::{AlertingSource, Check, CheckSpec, CoverageReport, Date, ExpectStatus, Kind, KindName};
 
 /// What can go wrong outside a check (a check's own failure is a [`Status`], not an error).
 #[derive(Debug, thiserror::Error)]

@@ -77,7 +77,7 @@ impl KindName {
             KindName::PrometheusTargets => &["url", "job"],
             KindName::Loki | KindName::Otlp => &["url"],
             KindName::Docs => &["path", "sections"],
-            KindName::Coverage => &["path", "min_percent"],
+            KindName::Coverage => &["path", "min_percent", "reports"],
             KindName::Loadtest => &["path"],
             KindName::Command => &["run"],
             KindName::Manual => &["owner", "evidence", "attested_at", "expires_after"],
@@ -178,6 +178,22 @@ pub struct CheckSpec {
     // alerting
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
+    // coverage: several reports, a threshold each (backend 80%, frontend 60%)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reports: Option<Vec<CoverageReport>>,
+}
+
+/// One coverage report of a `coverage` check and its own minimum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageReport {
+    /// What the report covers (`backend`, `frontend`), for the evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An lcov file or `cargo llvm-cov --json` output.
+    pub path: PathBuf,
+    /// Line coverage this report must reach, in percent.
+    pub min_percent: f64,
 }
 
 fn one() -> f64 {
@@ -246,9 +262,9 @@ pub enum Kind {
         path: PathBuf,
         sections: Vec<String>,
     },
+    /// Every report reaches its own minimum line coverage.
     Coverage {
-        path: PathBuf,
-        min_percent: f64,
+        reports: Vec<CoverageReport>,
     },
     Loadtest {
         path: PathBuf,
@@ -409,6 +425,7 @@ impl CheckSpec {
             ("path", self.path.is_some()),
             ("sections", self.sections.is_some()),
             ("min_percent", self.min_percent.is_some()),
+            ("reports", self.reports.is_some()),
             ("run", self.run.is_some()),
             ("owner", self.owner.is_some()),
             ("evidence", self.evidence.is_some()),
@@ -512,11 +529,28 @@ impl CheckSpec {
                 Kind::Docs { path: need_path("path")?, sections: self.sections.clone().unwrap_or_default() }
             }
             KindName::Coverage => {
-                let min_percent = self.min_percent.unwrap_or(80.0);
-                if !(0.0..=100.0).contains(&min_percent) {
-                    return Err(err("min_percent", format!("must be between 0 and 100, not {min_percent}")));
+                let reports = match (&self.reports, &self.path) {
+                    (Some(_), _) if self.min_percent.is_some() => {
+                        return Err(err("min_percent", "goes inside each of `reports`".to_owned()));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(err("reports", "give either `path` or `reports`, not both".to_owned()));
+                    }
+                    (Some(reports), None) if reports.is_empty() => {
+                        return Err(err("reports", "names no report".to_owned()));
+                    }
+                    (Some(reports), None) => reports.clone(),
+                    (None, _) => vec![CoverageReport {
+                        name: None,
+                        path: need_path("path")?,
+                        min_percent: self.min_percent.unwrap_or(80.0),
+                    }],
+                };
+                if let Some(bad) = reports.iter().find(|r| !(0.0..=100.0).contains(&r.min_percent)) {
+                    let key = if self.reports.is_some() { "reports" } else { "min_percent" };
+                    return Err(err(key, format!("must be between 0 and 100, not {}", bad.min_percent)));
                 }
-                Kind::Coverage { path: need_path("path")?, min_percent }
+                Kind::Coverage { reports }
             }
             KindName::Loadtest => Kind::Loadtest { path: need_path("path")? },
             KindName::Command => {

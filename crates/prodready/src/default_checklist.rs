@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use prodready_checklist::{Category, Check, CheckSpec, KindName};
+use prodready_checklist::{Category, Check, CheckSpec, CoverageReport, KindName};
 
 /// Where the platform's parts are, as the caller's configuration says.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,8 @@ pub struct Platform {
     /// Folder holding runbook.md, incident-response.md and deployment.md.
     pub docs_dir: PathBuf,
     pub coverage_report: PathBuf,
+    /// A second lcov report, for a frontend, held to 60%.
+    pub frontend_coverage_report: Option<PathBuf>,
     pub loadtest_summary: PathBuf,
 }
 
@@ -176,18 +178,44 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                  and evidence (it replaces this default)",
             )
         },
-        CheckSpec {
-            path: Some(platform.coverage_report.clone()),
-            min_percent: Some(80.0),
-            must_have: true,
-            ..spec(
-                "coverage",
-                "Tests cover at least 80% of lines",
-                Category::Testing,
-                KindName::Coverage,
-                "Write an lcov report (`cargo llvm-cov --lcov --output-path coverage/lcov.info`) and add tests \
-                 until it reaches 80%",
-            )
+        match &platform.frontend_coverage_report {
+            None => CheckSpec {
+                path: Some(platform.coverage_report.clone()),
+                min_percent: Some(80.0),
+                must_have: true,
+                ..spec(
+                    "coverage",
+                    "Tests cover at least 80% of lines",
+                    Category::Testing,
+                    KindName::Coverage,
+                    "Write an lcov report (`cargo llvm-cov --lcov --output-path coverage/lcov.info`) and add tests \
+                     until it reaches 80%",
+                )
+            },
+            Some(frontend) => CheckSpec {
+                reports: Some(vec![
+                    CoverageReport {
+                        name: Some("backend".to_owned()),
+                        path: platform.coverage_report.clone(),
+                        min_percent: 80.0,
+                    },
+                    CoverageReport {
+                        name: Some("frontend".to_owned()),
+                        path: frontend.clone(),
+                        min_percent: 60.0,
+                    },
+                ]),
+                must_have: true,
+                ..spec(
+                    "coverage",
+                    "Tests cover at least 80% of backend and 60% of frontend lines",
+                    Category::Testing,
+                    KindName::Coverage,
+                    "Write both lcov reports ([checklist] coverage_report and frontend_coverage_report, e.g. \
+                     `cargo llvm-cov --lcov` and `vitest --coverage --coverage.reporter=lcov`) and add tests until \
+                     they reach 80% and 60%",
+                )
+            },
         },
         CheckSpec {
             path: Some(platform.loadtest_summary.clone()),

@@ -421,8 +421,11 @@ pub struct ChecklistConfig {
     pub history_file: Option<PathBuf>,
     /// Folder with runbook.md, incident-response.md and deployment.md, for the default checks.
     pub docs_dir: PathBuf,
-    /// Coverage report (lcov or llvm-cov JSON), for the default checks.
+    /// Coverage report (lcov or llvm-cov JSON), for the default checks: at least 80% of lines.
     pub coverage_report: PathBuf,
+    /// A frontend's coverage report (lcov), held to 60% beside `coverage_report`'s 80%.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontend_coverage_report: Option<PathBuf>,
     /// A TOML file of `[[checks]]` tables, added to the checks declared here; a relative path is taken from
     /// the configuration file's directory.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -441,6 +444,7 @@ impl Default for ChecklistConfig {
             history_file: None,
             docs_dir: PathBuf::from("docs"),
             coverage_report: PathBuf::from("coverage/lcov.info"),
+            frontend_coverage_report: None,
             file: None,
             checks: Vec::new(),
         }

@@ -98,6 +98,32 @@ pub(super) async fn coverage(path: &Path, min_percent: f64) -> Finding {
     }
 }
 
+/// Every report reaches its minimum; the evidence names each (by its name when given). The worst status
+/// wins: an unreadable report is an error, one below its minimum a failure.
+pub(super) async fn coverage_all(reports: &[crate::spec::CoverageReport]) -> Finding {
+    if let [only] = reports
+        && only.name.is_none()
+    {
+        return coverage(&only.path, only.min_percent).await;
+    }
+    let mut status = Status::Pass;
+    let mut parts = Vec::new();
+    for report in reports {
+        let finding = coverage(&report.path, report.min_percent).await;
+        let rank = |s: Status| match s {
+            Status::Pass => 0,
+            Status::Fail => 1,
+            _ => 2,
+        };
+        if rank(finding.status) > rank(status) {
+            status = finding.status;
+        }
+        let name = report.name.clone().unwrap_or_else(|| report.path.display().to_string());
+        parts.push(format!("{name}: {}", finding.summary));
+    }
+    Finding::new(status, parts.join("; "))
+}
+
 /// Every threshold in a k6-format summary held. Reads both `handleSummary` data (`{"ok": bool}` per
 /// threshold) and `--summary-export` files (`true` when the threshold failed).
 pub(super) async fn loadtest(path: &Path) -> Finding {

@@ -82,7 +82,7 @@ pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Loki { url } => observability::loki(&ctx.http, url).await,
         Kind::Otlp { url } => observability::otlp(&ctx.http, url).await,
         Kind::Docs { path, sections } => files::docs(path, sections).await,
-        Kind::Coverage { path, min_percent } => files::coverage(path, *min_percent).await,
+        Kind::Coverage { reports } => files::coverage_all(reports).await,
         Kind::Loadtest { path } => files::loadtest(path).await,
         Kind::Command { run } => command::probe(run).await,
         Kind::Manual(check) => manual::probe(check, ctx.today),

@@ -321,6 +321,36 @@ async fn coverage_reads_lcov_and_llvm_cov_json() {
     assert_eq!(probe(&check(&json, 80.0)).await.0, Status::Pass);
     std::fs::write(&json, "{}").unwrap();
     assert_eq!(probe(&check(&json, 80.0)).await.0, Status::Error);
+
+    // Several reports, a threshold each: backend 80%, frontend 60%.
+    let frontend = dir.path().join("frontend.info");
+    std::fs::write(&frontend, "SF:app.ts\nLF:200\nLH:110\nend_of_record\n").unwrap();
+    let both = |front_min: u32| {
+        format!(
+            "kind = \"coverage\"\nreports = [{{ name = \"backend\", path = \"{}\", min_percent = 80 }}, \
+             {{ name = \"frontend\", path = \"{}\", min_percent = {front_min} }}]\n",
+            lcov.display(),
+            frontend.display()
+        )
+    };
+    assert_eq!(
+        probe(&both(55)).await,
+        (
+            Status::Pass,
+            "backend: 80.0% of lines covered (minimum 80%); frontend: 55.0% of lines covered (minimum 55%)"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        probe(&both(60)).await,
+        (
+            Status::Fail,
+            "backend: 80.0% of lines covered (minimum 80%); frontend: 55.0% of lines covered, below 60%"
+                .to_owned()
+        )
+    );
+    std::fs::remove_file(&frontend).unwrap();
+    assert_eq!(probe(&both(60)).await.0, Status::Fail, "a missing report fails as the single form does");
 }
 
 /// Runs the real k6 against `addr` with one threshold that holds and one given by `extra`, writing both

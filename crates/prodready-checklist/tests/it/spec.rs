@@ -73,6 +73,21 @@ fn every_kind_requires_its_keys() {
     with("kind = \"http\"\n", expect!["check `x`: url: is required for kind `http`"]);
     with("kind = \"tls\"\n", expect!["check `x`: address: is required for kind `tls`"]);
     with("kind = \"docs\"\n", expect!["check `x`: path: is required for kind `docs`"]);
+    with("kind = \"coverage\"\nreports = []\n", expect!["check `x`: reports: names no report"]);
+    with(
+        "kind = \"coverage\"\nmin_percent = 70\nreports = [{ path = \"a.info\", min_percent = 80 }]\n",
+        expect!["check `x`: min_percent: goes inside each of `reports`"],
+    );
+    with(
+        "kind = \"coverage\"\nreports = [{ path = \"a.info\", min_percent = 180 }]\n",
+        expect!["check `x`: reports: must be between 0 and 100, not 180"],
+    );
+    with(
+        "kind = \"alerting\"\n",
+        expect![
+            "check `x`: path: give exactly one of `path` (an alertmanager.yml) and `url` (a running Alertmanager)"
+        ],
+    );
     with(
         "kind = \"command\"\n",
         expect![[r#"check `x`: run: needs a program and its arguments, e.g. ["make", "check"]"#]],
@@ -138,7 +153,7 @@ fn values_are_checked() {
     with(
         "kind = \"tcp\"\naddres = \"h:1\"\n",
         expect![
-            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`"
+            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`, `reports`"
         ],
     );
     check(

@@ -194,6 +194,7 @@ fn platform(cfg: &Config) -> crate::default_checklist::Platform {
             .unwrap_or_else(|| config::LOCAL_OTLP_ENDPOINT.to_owned()),
         docs_dir: cfg.checklist.docs_dir.clone(),
         coverage_report: cfg.checklist.coverage_report.clone(),
+        frontend_coverage_report: cfg.checklist.frontend_coverage_report.clone(),
         loadtest_summary: cfg.loadtest_summary().to_path_buf(),
     }
 }
