@@ -312,3 +312,125 @@ fn escape_codes_only_on_a_terminal_without_no_color() {
     let piped = check(dir.path(), &[]);
     assert_eq!(escapes(&stdout(&piped)) + escapes(&stderr(&piped)), 0);
 }
+
+/// The acceptance of the default scorecard: with the platform's parts running (PostgreSQL, a verified
+/// backup, Loki with 30-day retention, Prometheus, Alertmanager routing criticals to email and Slack, an
+/// OTLP collector), the documents written and the attestations made, the defaults pass and exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_platform_running_and_attestations_made_the_defaults_pass() {
+    use prodready_metrics_alerts::alertmanager::{self, AlertmanagerOptions, EmailOptions};
+    use prodready_test_support::{Alertmanager, LokiReceiver, Oteltap, Prometheus, TestDb};
+
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let loki = LokiReceiver::start();
+    let prometheus = Prometheus::self_scraping();
+    let oteltap = Oteltap::start();
+    let am = Alertmanager::start(&alertmanager::config(&AlertmanagerOptions {
+        email: Some(EmailOptions {
+            to: vec!["oncall@example.com".into()],
+            from: "alerts@example.com".into(),
+            smarthost: "smtp.example.com:587".into(),
+            username: None,
+            password_file: None,
+            require_tls: true,
+        }),
+        ..AlertmanagerOptions::slack("/etc/prodready/slack-webhook".into(), "#alerts-critical", "#alerts")
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::create_dir_all(path.join("docs")).unwrap();
+    std::fs::write(
+        path.join("docs/runbook.md"),
+        "# Runbook\n## Alerts\n### InstanceDown\n## Backups\n## Restore\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("docs/incident-response.md"),
+        "# Incidents\n## Severity\n## Roles\n## Communication\n## Postmortem\n",
+    )
+    .unwrap();
+    std::fs::write(path.join("docs/deployment.md"), "# Deploying\n## Deploy\n## Rollback\n").unwrap();
+    std::fs::create_dir_all(path.join("coverage")).unwrap();
+    std::fs::write(path.join("coverage/lcov.info"), "SF:a.rs\nLF:100\nLH:85\nend_of_record\n").unwrap();
+    let today = {
+        let days =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+        prodready_checklist::Date::from_days_since_epoch(i64::try_from(days).unwrap()).to_string()
+    };
+    let attested = |id: &str, title: &str, category: &str| {
+        format!(
+            "[[checklist.checks]]\nid = \"{id}\"\ntitle = \"{title}\"\ncategory = \"{category}\"\nkind = \"manual\"\n\
+             must_have = true\nattested_at = {today}\nowner = \"ops\"\nevidence = \"https://wiki.example.com/{id}\"\n\n"
+        )
+    };
+    let store = path.join("backups");
+    let config = format!(
+        "[database]\nurl = \"{db}\"\n[backup]\nstore = \"{store}\"\n[logging]\nloki_url = \"{loki}\"\n\
+         [alerts]\nprometheus_url = \"{prometheus}\"\nalertmanager_url = \"{am}\"\n\
+         [tracing]\notlp_endpoint = \"{otlp}\"\n\
+         [checklist]\ninclude_defaults = true\n\n{drill}{oncall}",
+        db = db.url(),
+        store = store.display(),
+        loki = loki.url(),
+        prometheus = prometheus.url(),
+        am = am.url(),
+        otlp = oteltap.endpoint(),
+        drill = attested("restore-drill", "A backup was restored and checked this quarter", "Backups"),
+        oncall = attested("on-call", "An on-call rota covers the launch", "Monitoring"),
+    );
+    std::fs::write(path.join("prodready.toml"), config).unwrap();
+    let root = path.to_path_buf();
+    let run = move |args: &'static [&'static str]| {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || prodready(&root, &[], args))
+    };
+    for args in [&["backup", "run"][..], &["backup", "verify"][..]] {
+        let out = run(args).await.unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    // Prometheus has scraped itself at least once.
+    let targets = format!("{}/api/v1/targets", prometheus.url());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !reqwest::get(&targets).await.unwrap().text().await.unwrap().contains("\"health\":\"up\"") {
+        assert!(std::time::Instant::now() < deadline, "Prometheus never scraped itself");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    let out = run(&["check", "--format", "json"]).await.unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let not_passed: Vec<String> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "pass" && c["status"] != "warn")
+        .map(|c| format!("{} {}: {}", c["id"], c["status"], c["summary"]))
+        .collect();
+    assert_eq!(out.status.code(), Some(0), "not passing:\n{}", not_passed.join("\n"));
+    let must_haves: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["must_have"] == true)
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    for id in [
+        "backup-fresh",
+        "restore-drill",
+        "no-plaintext-secrets",
+        "log-retention",
+        "prometheus-targets",
+        "alerting",
+        "coverage",
+        "runbook",
+        "incident-response",
+        "pre-launch-checklist",
+    ] {
+        assert!(must_haves.contains(&id), "{id} is not a must-have: {must_haves:?}");
+    }
+}
