@@ -32,6 +32,7 @@ pub enum KindName {
     LokiRetention,
     Alerting,
     Attestations,
+    ScanReport,
 }
 
 impl KindName {
@@ -55,6 +56,7 @@ impl KindName {
             KindName::LokiRetention => "loki_retention",
             KindName::Alerting => "alerting",
             KindName::Attestations => "attestations",
+            KindName::ScanReport => "scan_report",
         }
     }
 
@@ -87,6 +89,7 @@ impl KindName {
             KindName::LokiRetention => &["url", "min_days"],
             KindName::Alerting => &["path", "url", "channels"],
             KindName::Attestations => &[],
+            KindName::ScanReport => &["path", "max_age"],
         }
     }
 }
@@ -295,6 +298,11 @@ pub enum Kind {
     },
     /// Every `manual` check of the run is currently attested: the pre-launch checklist is complete.
     Attestations,
+    /// A security scan's SARIF report is recent and has no error or warning result.
+    ScanReport {
+        path: PathBuf,
+        max_age: Duration,
+    },
 }
 
 /// Where an `alerting` check reads Alertmanager's configuration.
@@ -339,6 +347,7 @@ impl Kind {
             Kind::LokiRetention { .. } => KindName::LokiRetention,
             Kind::Alerting { .. } => KindName::Alerting,
             Kind::Attestations => KindName::Attestations,
+            Kind::ScanReport { .. } => KindName::ScanReport,
         }
     }
 }
@@ -590,6 +599,10 @@ impl CheckSpec {
                 Kind::Alerting { source, channels }
             }
             KindName::Attestations => Kind::Attestations,
+            KindName::ScanReport => Kind::ScanReport {
+                path: need_path("path")?,
+                max_age: self.max_age.unwrap_or(Duration::from_secs(7 * 86_400)),
+            },
             KindName::AlertRules => Kind::AlertRules {
                 path: need_path("path")?,
                 promtool: self.promtool.clone().unwrap_or_else(|| PathBuf::from("promtool")),

@@ -25,6 +25,8 @@ pub struct Platform {
     /// Folder holding runbook.md, incident-response.md and deployment.md.
     pub docs_dir: PathBuf,
     pub coverage_report: PathBuf,
+    /// The security scan's SARIF report.
+    pub scan_report: PathBuf,
     /// A second lcov report, for a frontend, held to 60%.
     pub frontend_coverage_report: Option<PathBuf>,
     pub loadtest_summary: PathBuf,
@@ -276,6 +278,20 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 Category::Documentation,
                 KindName::Docs,
                 "Write docs/deployment.md with sections Deploy and Rollback",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.scan_report.clone()),
+            must_have: true,
+            weight: 2.0,
+            ..spec(
+                "security-scans",
+                "Security scans pass: a scan from the last week found nothing",
+                Category::Security,
+                KindName::ScanReport,
+                "Scan for secrets and vulnerable dependencies in CI and keep the SARIF report at [checklist] \
+                 scan_report, e.g. `gitleaks detect --report-format sarif --report-path scan.sarif`; fix or \
+                 allowlist each finding",
             )
         },
         CheckSpec {

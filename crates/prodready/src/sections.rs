@@ -423,6 +423,8 @@ pub struct ChecklistConfig {
     pub docs_dir: PathBuf,
     /// Coverage report (lcov or llvm-cov JSON), for the default checks: at least 80% of lines.
     pub coverage_report: PathBuf,
+    /// The security scan's SARIF report (secrets and dependencies), for the default checks.
+    pub scan_report: PathBuf,
     /// A frontend's coverage report (lcov), held to 60% beside `coverage_report`'s 80%.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontend_coverage_report: Option<PathBuf>,
@@ -445,6 +447,7 @@ impl Default for ChecklistConfig {
             docs_dir: PathBuf::from("docs"),
             coverage_report: PathBuf::from("coverage/lcov.info"),
             frontend_coverage_report: None,
+            scan_report: PathBuf::from("scan.sarif"),
             file: None,
             checks: Vec::new(),
         }

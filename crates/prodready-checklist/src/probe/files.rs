@@ -168,3 +168,76 @@ pub(super) async fn loadtest(path: &Path) -> Finding {
         }
     }
 }
+
+/// A security scan's SARIF report (gitleaks, osv-scanner, Semgrep, `cargo deny`...): written within
+/// `max_age` of `now_unix`, and without a result at level `error` or `warning` (SARIF's default level is
+/// `warning`; `note` results are listed, not failing).
+pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_unix: i64) -> Finding {
+    let text = match read(
+        path,
+        "scan report",
+        " (write one: `gitleaks detect --report-format sarif --report-path FILE`)",
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(f) => return f,
+    };
+    let sarif: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return Finding::error(format!("{}: not SARIF JSON: {e}", path.display())),
+    };
+    let Some(runs) = sarif.get("runs").and_then(serde_json::Value::as_array) else {
+        return Finding::error(format!("{}: not a SARIF log (no `runs`)", path.display()));
+    };
+    let modified = tokio::fs::metadata(path)
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let age = std::time::Duration::from_secs(u64::try_from(now_unix.saturating_sub(modified)).unwrap_or(0));
+    let tools: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.pointer("/tool/driver/name").and_then(serde_json::Value::as_str))
+        .collect();
+    let tools = if tools.is_empty() { "the scanner".to_owned() } else { tools.join(", ") };
+    if age > max_age {
+        return Finding::fail(format!(
+            "{} is {} old (at most {} allowed): run {tools} again",
+            path.display(),
+            humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 3600 * 3600)),
+            humantime::format_duration(max_age)
+        ));
+    }
+    let mut failing = Vec::new();
+    let mut notes = 0;
+    for result in
+        runs.iter().flat_map(|r| r.get("results").and_then(serde_json::Value::as_array).into_iter().flatten())
+    {
+        let level = result.get("level").and_then(serde_json::Value::as_str).unwrap_or("warning");
+        if level == "error" || level == "warning" {
+            let rule = result.get("ruleId").and_then(serde_json::Value::as_str).unwrap_or("a rule");
+            let place = result
+                .pointer("/locations/0/physicalLocation/artifactLocation/uri")
+                .and_then(serde_json::Value::as_str)
+                .map(|uri| {
+                    let line = result
+                        .pointer("/locations/0/physicalLocation/region/startLine")
+                        .and_then(serde_json::Value::as_u64);
+                    line.map_or_else(|| uri.to_owned(), |l| format!("{uri}:{l}"))
+                })
+                .unwrap_or_default();
+            failing.push(if place.is_empty() { rule.to_owned() } else { format!("{rule} at {place}") });
+        } else {
+            notes += 1;
+        }
+    }
+    if failing.is_empty() {
+        let notes = if notes == 0 { String::new() } else { format!(" ({notes} notes)") };
+        return Finding::pass(format!("{tools}: no findings{notes}"));
+    }
+    let shown: Vec<&str> = failing.iter().take(5).map(String::as_str).collect();
+    let more = if failing.len() > 5 { format!(" and {} more", failing.len() - 5) } else { String::new() };
+    Finding::fail(format!("{tools}: {} findings: {}{more}", failing.len(), shown.join(", ")))
+}

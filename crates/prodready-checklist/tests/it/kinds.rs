@@ -768,3 +768,40 @@ evidence = \"x\"
     );
     assert_eq!(run(&[all]).await.0, Status::Warn);
 }
+
+#[tokio::test]
+async fn scan_report_reads_sarif_and_wants_it_recent_and_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scan.sarif");
+    let check = format!("kind = \"scan_report\"\npath = \"{}\"\nmax_age = \"2d\"\n", path.display());
+    let sarif = |results: &str| {
+        format!(
+            r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"gitleaks"}}}},"results":[{results}]}}]}}"#
+        )
+    };
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.starts_with("no scan report at"), "{summary}");
+    std::fs::write(&path, sarif("")).unwrap();
+    assert_eq!(probe(&check).await, (Status::Pass, "gitleaks: no findings".to_owned()));
+    std::fs::write(&path, sarif(r#"{"ruleId":"todo","level":"note","message":{"text":"x"}}"#)).unwrap();
+    assert_eq!(probe(&check).await, (Status::Pass, "gitleaks: no findings (1 notes)".to_owned()));
+    let leak = r#"{"ruleId":"aws-access-token","message":{"text":"AWS key"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"src/config.rs"},"region":{"startLine":12}}}]}"#;
+    std::fs::write(&path, sarif(&format!("{leak},{leak}"))).unwrap();
+    assert_eq!(
+        probe(&check).await,
+        (
+            Status::Fail,
+            "gitleaks: 2 findings: aws-access-token at src/config.rs:12, aws-access-token at src/config.rs:12".to_owned()
+        )
+    );
+    // A clean report from three days ago is stale.
+    std::fs::write(&path, sarif("")).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("is 3days old (at most 2days allowed): run gitleaks again"), "{summary}");
+    std::fs::write(&path, "{\"not\": \"sarif\"}").unwrap();
+    assert_eq!(probe(&check).await.0, Status::Error);
+}

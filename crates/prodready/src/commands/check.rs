@@ -195,6 +195,7 @@ fn platform(cfg: &Config) -> crate::default_checklist::Platform {
         docs_dir: cfg.checklist.docs_dir.clone(),
         coverage_report: cfg.checklist.coverage_report.clone(),
         frontend_coverage_report: cfg.checklist.frontend_coverage_report.clone(),
+        scan_report: cfg.checklist.scan_report.clone(),
         loadtest_summary: cfg.loadtest_summary().to_path_buf(),
     }
 }

@@ -55,7 +55,8 @@ fn with_no_configuration_the_defaults_score_the_local_machine_and_show_every_fix
     assert!(
         text.contains(
             "NOT READY: must-have checks failed: backup-fresh, restore-drill, log-retention, alerting, \
-             prometheus-targets, on-call, coverage, runbook, incident-response, pre-launch-checklist"
+             prometheus-targets, on-call, coverage, runbook, incident-response, pre-launch-checklist, \
+             security-scans"
         ),
         "{text}"
     );
@@ -357,6 +358,11 @@ async fn with_the_platform_running_and_attestations_made_the_defaults_pass() {
     std::fs::write(path.join("docs/deployment.md"), "# Deploying\n## Deploy\n## Rollback\n").unwrap();
     std::fs::create_dir_all(path.join("coverage")).unwrap();
     std::fs::write(path.join("coverage/lcov.info"), "SF:a.rs\nLF:100\nLH:85\nend_of_record\n").unwrap();
+    std::fs::write(
+        path.join("scan.sarif"),
+        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gitleaks"}},"results":[]}]}"#,
+    )
+    .unwrap();
     let today = {
         let days =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
