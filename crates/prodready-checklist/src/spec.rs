@@ -33,6 +33,7 @@ pub enum KindName {
     Alerting,
     Attestations,
     ScanReport,
+    CiWorkflow,
 }
 
 impl KindName {
@@ -57,6 +58,7 @@ impl KindName {
             KindName::Alerting => "alerting",
             KindName::Attestations => "attestations",
             KindName::ScanReport => "scan_report",
+            KindName::CiWorkflow => "ci_workflow",
         }
     }
 
@@ -90,6 +92,7 @@ impl KindName {
             KindName::Alerting => &["path", "url", "channels"],
             KindName::Attestations => &[],
             KindName::ScanReport => &["path", "max_age"],
+            KindName::CiWorkflow => &["path", "steps"],
         }
     }
 }
@@ -181,6 +184,9 @@ pub struct CheckSpec {
     // alerting
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
+    // ci_workflow
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<String>>,
     // coverage: several reports, a threshold each (backend 80%, frontend 60%)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reports: Option<Vec<CoverageReport>>,
@@ -303,6 +309,11 @@ pub enum Kind {
         path: PathBuf,
         max_age: Duration,
     },
+    /// The CI configuration runs each step (`test`, `scan`, `coverage`, `deploy`).
+    CiWorkflow {
+        path: PathBuf,
+        steps: Vec<String>,
+    },
 }
 
 /// Where an `alerting` check reads Alertmanager's configuration.
@@ -348,6 +359,7 @@ impl Kind {
             Kind::Alerting { .. } => KindName::Alerting,
             Kind::Attestations => KindName::Attestations,
             Kind::ScanReport { .. } => KindName::ScanReport,
+            Kind::CiWorkflow { .. } => KindName::CiWorkflow,
         }
     }
 }
@@ -435,6 +447,7 @@ impl CheckSpec {
             ("sections", self.sections.is_some()),
             ("min_percent", self.min_percent.is_some()),
             ("reports", self.reports.is_some()),
+            ("steps", self.steps.is_some()),
             ("run", self.run.is_some()),
             ("owner", self.owner.is_some()),
             ("evidence", self.evidence.is_some()),
@@ -599,6 +612,18 @@ impl CheckSpec {
                 Kind::Alerting { source, channels }
             }
             KindName::Attestations => Kind::Attestations,
+            KindName::CiWorkflow => {
+                let steps = self
+                    .steps
+                    .clone()
+                    .unwrap_or_else(|| ["test", "scan", "coverage"].map(str::to_owned).to_vec());
+                if let Some(bad) =
+                    steps.iter().find(|s| !["test", "scan", "coverage", "deploy"].contains(&s.as_str()))
+                {
+                    return Err(err("steps", format!("`{bad}` is not one of test, scan, coverage, deploy")));
+                }
+                Kind::CiWorkflow { path: need_path("path")?, steps }
+            }
             KindName::ScanReport => Kind::ScanReport {
                 path: need_path("path")?,
                 max_age: self.max_age.unwrap_or(Duration::from_secs(7 * 86_400)),

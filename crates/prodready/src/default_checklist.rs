@@ -27,6 +27,8 @@ pub struct Platform {
     pub coverage_report: PathBuf,
     /// The security scan's SARIF report.
     pub scan_report: PathBuf,
+    /// The CI configuration (a file, or a directory of workflow files).
+    pub ci_path: PathBuf,
     /// A second lcov report, for a frontend, held to 60%.
     pub frontend_coverage_report: Option<PathBuf>,
     pub loadtest_summary: PathBuf,
@@ -292,6 +294,30 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Scan for secrets and vulnerable dependencies in CI and keep the SARIF report at [checklist] \
                  scan_report, e.g. `gitleaks detect --report-format sarif --report-path scan.sarif`; fix or \
                  allowlist each finding",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.ci_path.clone()),
+            steps: Some(["test", "scan", "coverage"].map(str::to_owned).to_vec()),
+            weight: 2.0,
+            ..spec(
+                "ci-pipeline",
+                "CI runs the tests, the security scans and the coverage gate",
+                Category::CiCd,
+                KindName::CiWorkflow,
+                "Add CI steps that run the tests, a secret and dependency scan writing [checklist] scan_report, and \
+                 the coverage report with its threshold (see [checklist] ci_path)",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.ci_path.clone()),
+            steps: Some(vec!["deploy".to_owned()]),
+            ..spec(
+                "deployment-pipeline",
+                "Deployment is automated by a pipeline",
+                Category::CiCd,
+                KindName::CiWorkflow,
+                "Declare the deployment as a pipeline job (a deploy step after the tests) in [checklist] ci_path",
             )
         },
         CheckSpec {

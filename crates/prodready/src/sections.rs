@@ -425,6 +425,8 @@ pub struct ChecklistConfig {
     pub coverage_report: PathBuf,
     /// The security scan's SARIF report (secrets and dependencies), for the default checks.
     pub scan_report: PathBuf,
+    /// The CI configuration the default CI/CD checks read: a file, or a directory of workflow files.
+    pub ci_path: PathBuf,
     /// A frontend's coverage report (lcov), held to 60% beside `coverage_report`'s 80%.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontend_coverage_report: Option<PathBuf>,
@@ -448,6 +450,7 @@ impl Default for ChecklistConfig {
             coverage_report: PathBuf::from("coverage/lcov.info"),
             frontend_coverage_report: None,
             scan_report: PathBuf::from("scan.sarif"),
+            ci_path: PathBuf::from(".github/workflows"),
             file: None,
             checks: Vec::new(),
         }

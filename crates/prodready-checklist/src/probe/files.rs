@@ -241,3 +241,121 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
     let more = if failing.len() > 5 { format!(" and {} more", failing.len() - 5) } else { String::new() };
     Finding::fail(format!("{tools}: {} findings: {}{more}", failing.len(), shown.join(", ")))
 }
+
+/// What each CI step looks like in a workflow file: commands of the common tools, lower-case.
+const CI_STEPS: &[(&str, &[&str])] = &[
+    (
+        "test",
+        &[
+            "cargo test",
+            "cargo nextest",
+            "xtask test",
+            "xtask ci",
+            "npm test",
+            "npm run test",
+            "pnpm test",
+            "yarn test",
+            "pytest",
+            "go test",
+            "mvn test",
+            "gradle test",
+            "make test",
+            "vitest",
+            "jest",
+        ],
+    ),
+    (
+        "scan",
+        &[
+            "gitleaks",
+            "trufflehog",
+            "prodready scan",
+            "cargo audit",
+            "cargo deny",
+            "xtask audit",
+            "npm audit",
+            "osv-scanner",
+            "trivy",
+            "semgrep",
+            "snyk",
+            "codeql",
+        ],
+    ),
+    (
+        "coverage",
+        &[
+            "llvm-cov",
+            "tarpaulin",
+            "xtask coverage",
+            "--coverage",
+            "coverage run",
+            "jacoco",
+            "nyc ",
+            "c8 ",
+            "codecov",
+        ],
+    ),
+    (
+        "deploy",
+        &[
+            "deploy",
+            "kubectl apply",
+            "helm upgrade",
+            "terraform apply",
+            "docker push",
+            "update-service",
+            "xtask dist",
+            "release",
+        ],
+    ),
+];
+
+/// The CI configuration at `path` (a file, or a directory of workflow files such as `.github/workflows`)
+/// runs each of `steps` (`test`, `scan`, `coverage`, `deploy`), recognised by the commands of the usual
+/// tools; the evidence names the command found for each.
+pub(super) async fn ci_workflow(path: &Path, steps: &[String]) -> Finding {
+    let mut files = Vec::new();
+    match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_dir() => {
+            let Ok(mut entries) = tokio::fs::read_dir(path).await else {
+                return Finding::error(format!("{}: cannot list the directory", path.display()));
+            };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                files.push(entry.path());
+            }
+            files.sort();
+        }
+        Ok(_) => files.push(path.to_path_buf()),
+        Err(_) => return Finding::fail(format!("no CI configuration at {}", path.display())),
+    }
+    let mut text = String::new();
+    for file in &files {
+        if let Ok(content) = tokio::fs::read_to_string(file).await {
+            text.push_str(&content.to_lowercase());
+            text.push('\n');
+        }
+    }
+    if text.trim().is_empty() {
+        return Finding::fail(format!("no CI configuration at {}", path.display()));
+    }
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for step in steps {
+        let patterns = CI_STEPS.iter().find(|(name, _)| *name == step.as_str()).map_or(&[][..], |(_, p)| *p);
+        match patterns.iter().find(|p| text.contains(*p)) {
+            Some(p) => found.push(format!("{step} ({})", p.trim())),
+            None => missing.push(step.as_str()),
+        }
+    }
+    let files = files.len();
+    if missing.is_empty() {
+        Finding::pass(format!("{} ({files} files) runs {}", path.display(), found.join(", ")))
+    } else {
+        let has = if found.is_empty() { String::new() } else { format!(" (it runs {})", found.join(", ")) };
+        Finding::fail(format!(
+            "{} ({files} files) runs no {} step{has}",
+            path.display(),
+            missing.join(", no ")
+        ))
+    }
+}

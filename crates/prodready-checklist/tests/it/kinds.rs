@@ -805,3 +805,39 @@ async fn scan_report_reads_sarif_and_wants_it_recent_and_clean() {
     std::fs::write(&path, "{\"not\": \"sarif\"}").unwrap();
     assert_eq!(probe(&check).await.0, Status::Error);
 }
+
+#[tokio::test]
+async fn ci_workflow_finds_test_scan_coverage_and_deploy_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "jobs:\n  test:\n    steps:\n      - run: cargo nextest run\n      - run: gitleaks detect\n",
+    )
+    .unwrap();
+    let check = |steps: &str| format!("kind = \"ci_workflow\"\npath = \"{}\"\n{steps}", workflows.display());
+    let (status, summary) = probe(&check("")).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.ends_with("(1 files) runs no coverage step (it runs test (cargo nextest), scan (gitleaks))"),
+        "{summary}"
+    );
+    std::fs::write(
+        workflows.join("coverage.yaml"),
+        "steps:\n  - run: cargo llvm-cov --lcov --output-path lcov.info\n",
+    )
+    .unwrap();
+    let (status, summary) = probe(&check("")).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(
+        summary.ends_with("(2 files) runs test (cargo nextest), scan (gitleaks), coverage (llvm-cov)"),
+        "{summary}"
+    );
+    assert_eq!(probe(&check("steps = [\"deploy\"]\n")).await.0, Status::Fail);
+    std::fs::write(workflows.join("deploy.yml"), "steps:\n  - run: helm upgrade --install api ./chart\n")
+        .unwrap();
+    assert_eq!(probe(&check("steps = [\"deploy\"]\n")).await.0, Status::Pass);
+    let missing = format!("kind = \"ci_workflow\"\npath = \"{}\"\n", dir.path().join("nope").display());
+    assert_eq!(probe(&missing).await.0, Status::Fail);
+}

@@ -147,13 +147,13 @@ fn values_are_checked() {
     with(
         "kind = \"gopher\"\n",
         expect![
-            "parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`, `env_files`, `loki_retention`, `alerting`, `attestations`, `scan_report`"
+            "parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`, `env_files`, `loki_retention`, `alerting`, `attestations`, `scan_report`, `ci_workflow`"
         ],
     );
     with(
         "kind = \"tcp\"\naddres = \"h:1\"\n",
         expect![
-            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`, `reports`"
+            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`, `steps`, `reports`"
         ],
     );
     check(

@@ -196,6 +196,7 @@ fn platform(cfg: &Config) -> crate::default_checklist::Platform {
         coverage_report: cfg.checklist.coverage_report.clone(),
         frontend_coverage_report: cfg.checklist.frontend_coverage_report.clone(),
         scan_report: cfg.checklist.scan_report.clone(),
+        ci_path: cfg.checklist.ci_path.clone(),
         loadtest_summary: cfg.loadtest_summary().to_path_buf(),
     }
 }
