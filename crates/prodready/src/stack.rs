@@ -23,8 +23,34 @@ pub const LOKI_PORT: u16 = 3100;
 /// Where the `logs ship` agent serves its metrics inside the stack.
 pub const SHIP_METRICS_PORT: u16 = 9080;
 
-/// Every file of the stack, as (path under the output directory, contents).
+/// Every file of the stack, as (path under the output directory, contents). Paths the containers mount
+/// (credential files, log globs) must be absolute: a container has no working directory of the host's.
 pub fn files(cfg: &Config) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let alerts = &cfg.alerts;
+    let mounted = [
+        ("[alerts.slack] webhook_file", Some(alerts.slack.webhook_file.clone())),
+        (
+            "[alerts.email] password_file",
+            alerts.email.password_file.clone().filter(|_| !alerts.email.to.is_empty()),
+        ),
+        ("[alerts.pagerduty] routing_key_file", alerts.pagerduty.routing_key_file.clone()),
+    ];
+    for (key, path) in mounted {
+        if let Some(path) = path.filter(|p| p.is_relative()) {
+            return Err(crate::error::UsageError(format!(
+                "{key} `{}` is relative; the stack mounts it into a container, so give an absolute path",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    if let Some(glob) = cfg.logging.ship.paths.iter().find(|g| Path::new(g).is_relative()) {
+        return Err(crate::error::UsageError(format!(
+            "[logging.ship] paths `{glob}` is relative; the stack's logs-ship container mounts the log directories, \
+             so give absolute globs such as /var/log/app/*.log*"
+        ))
+        .into());
+    }
     let mut files: Vec<(PathBuf, String)> = crate::commands::alerts::generated(&cfg.alerts)?
         .into_iter()
         .filter(|(path, _)| !path.starts_with("prometheus/tests"))

@@ -347,3 +347,21 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+#[test]
+fn relative_paths_the_containers_would_mount_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, expected) in [
+        ("[logging.ship]\npaths = [\"logs/*.log\"]\n", "[logging.ship] paths `logs/*.log` is relative"),
+        (
+            "[alerts.slack]\nwebhook_file = \"slack-webhook\"\n",
+            "[alerts.slack] webhook_file `slack-webhook` is relative",
+        ),
+    ] {
+        std::fs::write(dir.path().join("prodready.toml"), config).unwrap();
+        let out = prodready(dir.path(), &[], &["stack", "generate", "--out", "stack"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+        assert!(!dir.path().join("stack").exists());
+    }
+}
