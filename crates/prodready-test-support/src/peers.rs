@@ -1,6 +1,7 @@
 //! Launchers for the real peers. Each starts on a free loopback port in its own temporary directory.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::process::{PeerProcess, Ready, free_port, peer_bin};
 
@@ -65,6 +66,44 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-lifecycle");
         Self { process: PeerProcess::start("prometheus", cmd, dir, port, Ready::Http("/-/ready")) }
+    }
+
+    /// The samples of an instant query (`/api/v1/query`).
+    pub async fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url()))
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .expect("Prometheus answers")
+            .json()
+            .await
+            .expect("Prometheus answers JSON");
+        assert_eq!(body["status"], "success", "{promql}: {body}");
+        body["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Runs `promql` until `done` holds for its samples (60 s at most, then panics naming `what` with
+    /// Prometheus's log); returns those samples.
+    pub async fn query_until(
+        &self,
+        promql: &str,
+        what: &str,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let samples = self.query(promql).await;
+            if done(&samples) {
+                return samples;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} within 60 s ({promql}: {samples:?}); Prometheus log:\n{}",
+                self.process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Prometheus scraping itself every second.

@@ -89,6 +89,13 @@ type OnDisk = (PathBuf, (u64, u64), u64);
 /// What discovery remembers of a file's first line: (size, mtime in ns) when it was read, fingerprint.
 type Seen = ((u64, i128), String);
 
+/// A file's (device, inode) and its (size, mtime in ns): what tells whether its first line may have
+/// changed since it was fingerprinted.
+fn identity(meta: &std::fs::Metadata) -> ((u64, u64), (u64, i128)) {
+    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    ((meta.dev(), meta.ino()), (meta.len(), mtime))
+}
+
 impl Reader {
     /// The file's size: from the descriptor when open, else from discovery's last look.
     fn size(&self) -> u64 {
@@ -201,7 +208,7 @@ impl Tail {
     }
 
     /// Opens a file, saying once when the process is out of descriptors (the file waits its turn).
-    fn open(&mut self, path: &std::path::Path) -> Option<File> {
+    fn open_file(&mut self, path: &std::path::Path) -> Option<File> {
         match File::open(path) {
             Ok(file) => Some(file),
             Err(e) => {
@@ -227,8 +234,7 @@ impl Tail {
         if !meta.is_file() {
             return None;
         }
-        let inode = (meta.dev(), meta.ino());
-        let stamp = (meta.len(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
+        let (inode, stamp) = identity(&meta);
         self.sizes.insert(inode, meta.len());
         if let Some((seen, fp)) = self.seen.get(&inode)
             && *seen == stamp
@@ -237,10 +243,9 @@ impl Tail {
         }
         // One descriptor for both facts, so a rotation in between cannot pair one file's inode with
         // another file's first line.
-        let mut file = self.open(path)?;
+        let mut file = self.open_file(path)?;
         let meta = file.metadata().ok()?;
-        let inode = (meta.dev(), meta.ino());
-        let stamp = (meta.len(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
+        let (inode, stamp) = identity(&meta);
         self.sizes.insert(inode, meta.len());
         let fp = fingerprint(&mut file)?;
         self.seen.insert(inode, (stamp, fp.clone()));
@@ -420,7 +425,7 @@ impl Tail {
             }
         }
         let path = self.readers[key].path.clone();
-        let Some(file) = self.open(&path) else { return false };
+        let Some(file) = self.open_file(&path) else { return false };
         let Some(reader) = self.readers.get_mut(key) else { return false };
         // The path may name another file by now (rotated): only the same inode continues this reader.
         match file.metadata() {

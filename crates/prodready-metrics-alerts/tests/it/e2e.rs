@@ -2,7 +2,7 @@
 //! generated rules, an alert fired to a real Alertmanager with the generated configuration, and
 //! Alertmanager posting to a local Slack-compatible receiver.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prodready_metrics_alerts::alertmanager::{self, AlertmanagerOptions};
 use prodready_metrics_alerts::pack::{self, PackOptions};
@@ -44,23 +44,13 @@ async fn an_alert_travels_from_prometheus_through_alertmanager_to_slack() {
     // The instrumented service is scraped: its RED metrics are queryable in Prometheus.
     let http = reqwest::Client::new();
     http.get(format!("http://{service}/fail")).send().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body: serde_json::Value = http
-            .get(format!("{}/api/v1/query", prometheus.url()))
-            .query(&[("query", r#"http_requests_total{job="api",route="/fail",status="5xx"}"#)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["data"]["result"].as_array().is_some_and(|r| !r.is_empty()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the service's metrics never reached Prometheus: {body}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    prometheus
+        .query_until(
+            r#"http_requests_total{job="api",route="/fail",status="5xx"}"#,
+            "the service's metrics never reached Prometheus",
+            |s| !s.is_empty(),
+        )
+        .await;
 
     // InstanceDown (for: 2m) fires for the dead `payments` target and reaches Slack through Alertmanager.
     let message = tokio::time::timeout(Duration::from_secs(240), async {

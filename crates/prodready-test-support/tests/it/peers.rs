@@ -1,5 +1,3 @@
-use std::time::{Duration, Instant};
-
 use prodready_test_support::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway, http_status, peer_bin};
 
 /// A fake SigV4 header: moto routes by the credential scope and checks no signature.
@@ -80,25 +78,8 @@ async fn prometheus_scrapes_itself_answers_queries_and_cleans_up() {
     let prometheus = Prometheus::self_scraping();
     let (port, dir, pid) =
         (prometheus.process.port(), prometheus.process.dir().to_path_buf(), prometheus.process.pid());
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let up = loop {
-        let body: serde_json::Value = http
-            .get(format!("{}/api/v1/query", prometheus.url()))
-            .query(&[("query", "up{job=\"prometheus\"}")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["status"], "success", "{body}");
-        if let Some(sample) = body["data"]["result"].get(0) {
-            break sample["value"][1].as_str().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no scrape within 60 s: {}", prometheus.process.log());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let samples = prometheus.query_until("up{job=\"prometheus\"}", "no scrape", |s| !s.is_empty()).await;
+    let up = samples[0]["value"][1].as_str().unwrap().to_owned();
     assert_eq!(up, "1");
 
     drop(prometheus);

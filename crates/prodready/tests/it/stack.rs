@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prodready_test_support::{
     Alertmanager, LokiReceiver, Prometheus, free_port, peer_bin, peers_dir, slack_receiver,
@@ -295,37 +295,20 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
         )
     });
 
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body: serde_json::Value = http
-            .get(format!("{}/api/v1/query", prometheus.url()))
-            .query(&[("query", "up")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let up: std::collections::BTreeMap<String, String> = body["data"]["result"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                (
-                    r["metric"]["job"].as_str().unwrap_or("").to_owned(),
-                    r["value"][1].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect();
-        let live =
-            ["prometheus", "alertmanager", "logs-ship"].iter().all(|j| up.get(*j).is_some_and(|v| v == "1"));
-        if live && up.get("payments").is_some_and(|v| v == "0") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "targets never came up: {up:?}\n{}", prometheus.process.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    // Every live target is up (the Loki receiver serves /metrics as Loki does) and the dead one down.
+    prometheus
+        .query_until("up", "the stack's targets never came up", |samples| {
+            let up = |job: &str| {
+                samples
+                    .iter()
+                    .find(|s| s["metric"]["job"] == job)
+                    .and_then(|s| s["value"][1].as_str())
+                    .map(str::to_owned)
+            };
+            ["prometheus", "alertmanager", "loki", "logs-ship"].iter().all(|j| up(j).as_deref() == Some("1"))
+                && up("payments").as_deref() == Some("0")
+        })
+        .await;
     assert!(prodready_test_support::wait_until(Duration::from_secs(30), || loki.line_count() >= 1));
 
     let message = tokio::time::timeout(Duration::from_secs(90), async {
