@@ -250,7 +250,8 @@ and connection errors are retried without end (reading pauses meanwhile), and so
 
 Examples:
   prodready logs ship
-  prodready logs ship --path '/var/log/app/*.log*' --loki http://127.0.0.1:3100 --metrics-addr 127.0.0.1:9080"
+  prodready logs ship --path '/var/log/app/*.log*' --loki http://127.0.0.1:3100 --metrics-addr 127.0.0.1:9080
+  prodready logs ship --path '/var/log/api/*.log' --label service=api --label env=prod"
     )]
     Ship {
         /// Files to tail (glob, repeatable) [default: [logging.ship] paths]
@@ -265,6 +266,9 @@ Examples:
         /// Serve the agent's metrics here [default: [logging.ship] metrics_addr]
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// A stream label on every line (repeatable; over [logging] labels)
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = key_value)]
+        labels: Vec<(String, String)>,
     },
     /// Run a LogQL log query against Loki and print the lines, oldest first
     #[command(after_help = "Examples:
@@ -691,4 +695,12 @@ pub struct MetricsArgs {
     /// verifications
     #[arg(long, value_name = "PATH")]
     pub textfile: Option<PathBuf>,
+}
+
+/// `KEY=VALUE`, for `--label`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE, e.g. service=api")),
+    }
 }

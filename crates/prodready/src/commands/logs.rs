@@ -27,7 +27,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> a
     };
     let runtime = super::runtime(2)?;
     match cmd {
-        LogsCommand::Ship { paths, loki, positions, metrics_addr } => {
+        LogsCommand::Ship { paths, loki, positions, metrics_addr, labels: flag_labels } => {
             let ship_cfg = &logging.ship;
             let paths = if paths.is_empty() { ship_cfg.paths.clone() } else { paths.clone() };
             let positions = positions.clone().unwrap_or_else(|| cfg.positions().to_path_buf());
@@ -40,8 +40,14 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> a
                 })?),
                 (None, None) => None,
             };
-            let labels = Labels::new(logging.labels.iter().map(|(k, v)| (k.clone(), v.clone())))
-                .map_err(|e| UsageError(format!("[logging] labels: {e}")))?;
+            // --label overrides [logging] labels key by key.
+            let mut merged = logging.labels.clone();
+            merged.extend(flag_labels.iter().cloned());
+            let labels = Labels::new(merged).map_err(|e| {
+                let from =
+                    if flag_labels.is_empty() { "[logging] labels" } else { "[logging] labels / --label" };
+                UsageError(format!("{from}: {e}"))
+            })?;
             let mut options = ShipOptions::new(paths, positions, loki_url(loki)?, labels);
             options.metrics_addr = metrics_addr;
             options.json_labels.clone_from(&ship_cfg.json_labels);

@@ -40,11 +40,18 @@ impl Drop for Agent {
 }
 
 fn agent(dir: &Path, loki: &str, metrics_port: Option<u16>) -> Agent {
-    agent_with(dir, loki, metrics_port, &dir.join("app.log*"), None)
+    agent_with(dir, loki, metrics_port, &dir.join("app.log*"), None, &[])
 }
 
 /// An agent tailing `glob`, under `ulimit -n` when `max_fds` is given.
-fn agent_with(dir: &Path, loki: &str, metrics_port: Option<u16>, glob: &Path, max_fds: Option<u32>) -> Agent {
+fn agent_with(
+    dir: &Path,
+    loki: &str,
+    metrics_port: Option<u16>,
+    glob: &Path,
+    max_fds: Option<u32>,
+    extra: &[&str],
+) -> Agent {
     let bin = env!("CARGO_BIN_EXE_prodready");
     let mut cmd = match max_fds {
         Some(n) => {
@@ -66,6 +73,7 @@ fn agent_with(dir: &Path, loki: &str, metrics_port: Option<u16>, glob: &Path, ma
     if let Some(port) = metrics_port {
         cmd.args(["--metrics-addr", &format!("127.0.0.1:{port}")]);
     }
+    cmd.args(extra);
     Agent(Some(cmd.spawn().unwrap()))
 }
 
@@ -184,7 +192,7 @@ fn five_thousand_files_under_ulimit_256_all_arrive() {
     }
     let receiver = LokiReceiver::start();
     let metrics = free_port();
-    let child = agent_with(dir.path(), &receiver.url(), Some(metrics), &logs.join("*.log*"), Some(256));
+    let child = agent_with(dir.path(), &receiver.url(), Some(metrics), &logs.join("*.log*"), Some(256), &[]);
     let total = 2 * FILES;
     let count = || usize::try_from(receiver.line_count()).unwrap();
     assert!(wait_until(Duration::from_secs(120), || count() >= total), "{} of {total} lines", count());
@@ -265,6 +273,30 @@ mod reqwest {
         stream.read_to_string(&mut out).unwrap();
         out.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(out)
     }
+}
+
+/// `--label KEY=VALUE` puts a label on every stream without a configuration file (PRODUCT.md 3.1).
+#[test]
+fn label_flags_label_every_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = LokiReceiver::start();
+    std::fs::write(dir.path().join("app.log"), "{\"message\":\"one\"}\n").unwrap();
+    let glob = dir.path().join("app.log*");
+    let child = agent_with(
+        dir.path(),
+        &receiver.url(),
+        None,
+        &glob,
+        None,
+        &["--label", "service=api", "--label", "env=prod"],
+    );
+    assert!(wait_until(Duration::from_secs(30), || receiver.line_count() == 1));
+    terminate(child);
+    let labels = &receiver.entries()[0].labels;
+    assert_eq!((labels["service"].as_str(), labels["env"].as_str()), ("api", "prod"), "{labels:?}");
+    let out = prodready(dir.path(), &[], &["logs", "ship", "--label", "oops", "--path", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`oops` is not KEY=VALUE"), "{}", stderr(&out));
 }
 
 #[test]
