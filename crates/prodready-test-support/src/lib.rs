@@ -7,6 +7,8 @@
 //!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
 //! - [`Proxy`]: a recording, fault-injecting HTTP proxy in front of a peer.
+//! - [`check_page`]: a page loaded in Debian's headless Chromium (console errors, requests to other origins,
+//!   failed requests, text, a screenshot).
 //! - [`instrumented_service`]: an axum service with the RED layer and its own `/metrics`.
 //! - [`peer_bin`]: where a provisioned peer binary is; a missing peer panics with the install step, so a
 //!   test never passes without its peer.
@@ -18,6 +20,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod alerting;
+mod browser;
 mod cluster;
 mod db;
 mod extension;
@@ -28,6 +31,7 @@ mod proxy;
 mod service;
 
 pub use alerting::{Mail, PagerDutyReceiver, SmtpSink, slack_receiver};
+pub use browser::{CHROMIUM, PageReport, check_page, check_page_async};
 pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};

@@ -1,5 +1,6 @@
 //! The fixtures against their real peers: each test starts a peer, talks to it and checks that dropping
 //! the fixture cleaned up after it.
 
+mod browser;
 mod db;
 mod peers;
