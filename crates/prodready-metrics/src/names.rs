@@ -47,6 +47,28 @@ pub const LOGS_SHIP_FILES_OPEN: &str = "prodready_logs_ship_files_open";
 /// `logs ship`: Unix time of the last acknowledged push.
 pub const LOGS_SHIP_LAST_SENT: &str = "prodready_logs_ship_last_sent_timestamp_seconds";
 
+/// `daemon`: 1 on the replica that holds the leader lock and runs the jobs, 0 on a standby.
+pub const DAEMON_LEADER: &str = "prodready_daemon_leader";
+/// `daemon`: Unix time the last finished run of a job started, by `job` (shared by every replica).
+pub const DAEMON_JOB_LAST_RUN: &str = "prodready_daemon_job_last_run_timestamp_seconds";
+/// `daemon`: Unix time the last successful run of a job started, by `job`.
+pub const DAEMON_JOB_LAST_SUCCESS: &str = "prodready_daemon_job_last_success_timestamp_seconds";
+/// `daemon`: 1 when the last finished run of a job succeeded, 0 when it failed, timed out or was
+/// cancelled, by `job`.
+pub const DAEMON_JOB_LAST_RUN_SUCCESS: &str = "prodready_daemon_job_last_run_success";
+/// `daemon`: duration of the last finished run of a job (seconds), by `job`.
+pub const DAEMON_JOB_LAST_DURATION: &str = "prodready_daemon_job_last_duration_seconds";
+/// `daemon`: runs this replica finished, by `job` and `result` (`success`, `failure`, `timeout`,
+/// `cancelled`).
+pub const DAEMON_JOB_RUNS_TOTAL: &str = "prodready_daemon_job_runs_total";
+/// `daemon`: Unix time of a job's next scheduled run, by `job`.
+pub const DAEMON_JOB_NEXT_RUN: &str = "prodready_daemon_job_next_run_timestamp_seconds";
+/// `daemon`: the time between two scheduled runs of a job (seconds), by `job`: what "overdue" is
+/// measured against.
+pub const DAEMON_JOB_INTERVAL: &str = "prodready_daemon_job_interval_seconds";
+/// `daemon`: 1 while a job runs on this replica, by `job`.
+pub const DAEMON_JOB_RUNNING: &str = "prodready_daemon_job_running";
+
 /// From the standard process collector.
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";

@@ -33,12 +33,35 @@ Examples:
 
 Exit codes: 0 ready, 1 tool error, 2 usage, 3 a must-have check failed, 4 below the minimum score.";
 
+const DAEMON_AFTER_HELP: &str = "\
+The jobs come from [[daemon.jobs]] (name, run, schedule, timezone, timeout, jitter, missed, database,
+store); with none, the defaults run: backup-run, backup-verify and backup-prune on the [backup] schedules,
+and a daily check. Several replicas may run against one lock database ([daemon] lock_database, else
+[database] url): one is elected through a PostgreSQL advisory lock and runs the jobs; each scheduled run
+happens once (a table of runs, prodready_daemon_runs, records it); a standby takes over within a lease
+([daemon] lease) of the leader's death.
+
+HTTP on [daemon] listen (127.0.0.1:9187): / status page, /metrics, /healthz, /readyz, /status.json.
+Signals: SIGTERM or SIGINT stop it (no new job starts; running jobs get [daemon] shutdown_timeout, then
+are cancelled; exit 0), SIGHUP reloads the configuration (a bad file keeps the old schedules).
+
+Examples:
+  prodready daemon
+  prodready daemon --config /etc/prodready/prodready.toml
+  prodready daemon --listen 0.0.0.0:9187
+  curl -s localhost:9187/readyz";
+
 #[derive(Debug, Parser)]
 #[command(name = "prodready", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// Configuration file [default: $PRODREADY_CONFIG, else ./prodready.toml if present]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Set by `daemon` on the jobs it starts: the daemon's process id. The job asks the kernel for
+    /// SIGTERM when that process dies, so a killed daemon leaves no job running unsupervised.
+    #[arg(long, global = true, hide = true, value_name = "PID")]
+    pub daemon_parent: Option<i32>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -69,6 +92,10 @@ pub enum Command {
     /// The monitoring stack: Prometheus, Alertmanager, Grafana, Loki and the log agent, as a compose file
     #[command(subcommand)]
     Stack(StackCommand),
+
+    /// Run the schedules: backups, verifications, pruning and checks, on one leader among replicas
+    #[command(after_help = DAEMON_AFTER_HELP)]
+    Daemon(DaemonArgs),
 
     /// Send a one-off notification (Slack, email or PagerDuty), for scripts
     #[command(subcommand)]
@@ -352,6 +379,14 @@ pub struct CheckArgs {
     /// Do not append this run to the history file
     #[arg(long)]
     pub no_history: bool,
+}
+
+/// `prodready daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// HTTP address [default: [daemon] listen, 127.0.0.1:9187]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Where backups live, for every `backup` subcommand.

@@ -35,6 +35,7 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub alerts: AlertsConfig,
     pub stack: StackConfig,
+    pub daemon: DaemonConfig,
     pub tracing: TracingConfig,
     pub loadtest: LoadtestConfig,
     pub checklist: ChecklistConfig,

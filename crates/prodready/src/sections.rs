@@ -164,6 +164,110 @@ impl Default for ShipConfig {
     }
 }
 
+/// The `[daemon]` section: what `prodready daemon` runs and where it listens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The HTTP address of `/metrics`, `/healthz`, `/readyz` and the status page.
+    pub listen: std::net::SocketAddr,
+    /// The PostgreSQL database holding the leader lock and the table of runs; `None` means `[database]
+    /// url`. Every replica must name the same database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_database: Option<String>,
+    /// The time zone of schedules that name none (an IANA name).
+    #[serde(deserialize_with = "range::zone")]
+    pub timezone: String,
+    /// How long a leader may go without reaching the lock database before it steps down (and a standby
+    /// can take over).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How long SIGTERM waits for running jobs before cancelling them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// The jobs; none means the default ones (backup, verify, prune on the `[backup]` schedules, and a
+    /// daily check).
+    pub jobs: Vec<DaemonJob>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9187)),
+            lock_database: None,
+            timezone: "UTC".to_owned(),
+            lease: prodready_daemon::DEFAULT_LEASE,
+            shutdown_timeout: prodready_daemon::DEFAULT_SHUTDOWN_TIMEOUT,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// What a daemon job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    /// `backup run`
+    BackupRun,
+    /// `backup verify` (full: by restore)
+    BackupVerify,
+    /// `backup prune`
+    BackupPrune,
+    /// `check` (history and a JSON report)
+    Check,
+}
+
+impl JobKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BackupRun => "backup-run",
+            Self::BackupVerify => "backup-verify",
+            Self::BackupPrune => "backup-prune",
+            Self::Check => "check",
+        }
+    }
+
+    /// How long a run may take unless the job says otherwise.
+    pub fn default_timeout(self) -> Duration {
+        match self {
+            Self::BackupRun | Self::BackupVerify => Duration::from_secs(6 * 3600),
+            Self::BackupPrune => Duration::from_secs(30 * 60),
+            Self::Check => Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// One `[[daemon.jobs]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonJob {
+    /// Unique; the `job` label of the daemon's metrics.
+    pub name: String,
+    /// `backup-run`, `backup-verify`, `backup-prune` or `check`.
+    pub run: JobKind,
+    /// Cron: 5 fields, or 6 with seconds first, or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    #[serde(deserialize_with = "range::cron")]
+    pub schedule: String,
+    /// The schedule's time zone [default: `[daemon] timezone`].
+    #[serde(default, deserialize_with = "range::zone_opt", skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A run still going after this long is stopped [default: 6h for backups and verifications, 30m for
+    /// pruning, 15m for checks].
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// A random delay up to this long after the scheduled time.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Duration,
+    /// A run missed while no daemon was up: `run-once` (as soon as a leader is elected) or `skip`.
+    #[serde(default)]
+    pub missed: prodready_daemon::Missed,
+    /// Backup jobs: the database (a URL or a name) [default: `[database] url`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Backup jobs: the store [default: `[backup] store`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
 /// The `[stack]` section: the monitoring stack `stack generate` writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -488,6 +592,22 @@ mod range {
 
     fn not_a<T: Display>(kind: &'static str) -> impl FnOnce(&T) -> String {
         move |v| format!("{v} is not {kind}")
+    }
+
+    pub(super) fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let expression = String::deserialize(d)?;
+        prodready_daemon::check_expression(&expression).map_err(D::Error::custom)?;
+        Ok(expression)
+    }
+
+    pub(super) fn zone<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let zone = String::deserialize(d)?;
+        prodready_daemon::check_zone(&zone).map_err(D::Error::custom)?;
+        Ok(zone)
+    }
+
+    pub(super) fn zone_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        zone(d).map(Some)
     }
 
     pub(super) fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {

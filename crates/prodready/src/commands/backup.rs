@@ -426,7 +426,7 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 }
 
 /// "Verified" means restored and checked; a quick verification only re-hashed the objects, and says so.
-fn verified(b: &BackupInfo) -> String {
+pub(crate) fn verified(b: &BackupInfo) -> String {
     let quick = b.verify_mode.as_deref() == Some("quick");
     let last = match (&b.verified_at, b.verify_ok) {
         (Some(at), Some(true)) if quick => format!("hashes checked {at}"),
@@ -602,7 +602,7 @@ fn status(
     Ok(if stale { Exit::Failure } else { Exit::Success })
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     #[allow(clippy::cast_precision_loss)]
     let mut value = n as f64;

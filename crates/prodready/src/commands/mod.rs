@@ -8,6 +8,7 @@ pub mod alerts;
 pub(crate) mod backup;
 mod check;
 mod config;
+mod daemon;
 mod init;
 mod logs;
 mod meta;
@@ -38,6 +39,9 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
     if let Some(passfile) = passfile {
         prodready_pg::passfile::set_default(passfile);
     }
+    if let Some(parent) = cli.daemon_parent {
+        daemon::die_with_parent(parent)?;
+    }
     match cli.command {
         Command::Alerts(cmd) => alerts::run(cli.config.as_deref(), env, &cmd),
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
@@ -46,6 +50,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Logs(cmd) => logs::run(cli.config.as_deref(), env, &cmd),
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Stack(cmd) => stack::run(cli.config.as_deref(), env, &cmd),
+        Command::Daemon(args) => daemon::run(cli.config.as_deref(), env, &args),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),
