@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("invalid cron expression `{expression}`: {problem}")]
+    #[error(
+        "invalid cron expression `{expression}`: {problem} (expected minute hour day-of-month month \
+         day-of-week, optionally with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly)"
+    )]
     Schedule { expression: String, problem: String },
     #[error("unknown time zone `{0}` (an IANA name such as UTC or Europe/Berlin)")]
     Zone(String),

@@ -8,6 +8,8 @@ mod backup;
 mod check;
 mod cli;
 mod config;
+mod daemon;
+mod deploy;
 mod generated;
 mod logs;
 mod notify;
