@@ -29,9 +29,10 @@ impl Schedule {
     /// (`"UTC"`, `"Europe/Berlin"`).
     pub fn parse(expression: &str, zone: &str) -> Result<Self> {
         let zone = parse_zone(zone)?;
-        let cron = parser()
-            .parse(expression)
-            .map_err(|e| Error::Schedule { expression: expression.to_owned(), problem: e.to_string() })?;
+        let cron = parser().parse(expression).map_err(|e| Error::Schedule {
+            expression: expression.to_owned(),
+            problem: e.to_string().trim_end_matches('.').to_owned(),
+        })?;
         // An expression that never fires (`0 0 31 2 *`) is refused now, not discovered at run time.
         let now = Utc::now().with_timezone(&zone);
         cron.find_next_occurrence(&now, false).map_err(|_| Error::Schedule {

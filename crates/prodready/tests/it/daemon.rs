@@ -499,7 +499,7 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
     check(
         "[[daemon.jobs]]\nname = \"x\"\nrun = \"backup-run\"\nschedule = \"61 * * * *\"\n",
         expect_test::expect![[r#"
-            error: prodready.toml:7:12: daemon.jobs[0].schedule: invalid cron expression `61 * * * *`: Component error: Number out of bounds. (expected minute hour day-of-month month day-of-week, optionally with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly)
+            error: prodready.toml:7:12: daemon.jobs[0].schedule: invalid cron expression `61 * * * *`: Component error: Number out of bounds (expected minute hour day-of-month month day-of-week, optionally with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly)
         "#]],
     );
     check(
