@@ -89,3 +89,108 @@ impl VerifyMetrics {
         r
     }
 }
+
+/// What a store says about each database's backups, as metrics, for a long-running exporter (a
+/// scheduler) rather than one run: the newest backup's time and size, the newest successful
+/// verification, and the corrupt backups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreMetrics {
+    pub databases: Vec<DatabaseMetrics>,
+    /// Committed backups whose manifest cannot be read (the whole store).
+    pub corrupt_backups: u64,
+}
+
+/// One database's part of [`StoreMetrics`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseMetrics {
+    pub database: String,
+    pub last_success_unix: Option<i64>,
+    pub last_verify_success_unix: Option<i64>,
+    pub size_bytes: Option<u64>,
+}
+
+impl StoreMetrics {
+    /// Lists `store`.
+    pub fn read(store: &crate::Store) -> crate::Result<Self> {
+        let (backups, corrupt) = crate::catalog::list_all(store)?;
+        let databases = crate::catalog::databases(&backups)
+            .into_iter()
+            .map(|database| {
+                let (last_success_unix, last_verify_success_unix) =
+                    crate::freshness::last_success_and_verification(&backups, &database);
+                let size_bytes = backups
+                    .iter()
+                    .filter(|b| b.database == database)
+                    .max_by(|a, b| a.created_at.cmp(&b.created_at))
+                    .map(|b| b.size_bytes);
+                DatabaseMetrics { database, last_success_unix, last_verify_success_unix, size_bytes }
+            })
+            .collect();
+        Ok(Self { databases, corrupt_backups: corrupt.len() as u64 })
+    }
+}
+
+/// A collector serving the [`StoreMetrics`] last given to [`StoreCollector::set`]: scrapes never touch
+/// the store (refresh it in the background).
+#[derive(Debug, Clone, Default)]
+pub struct StoreCollector(std::sync::Arc<std::sync::Mutex<Option<StoreMetrics>>>);
+
+impl StoreCollector {
+    pub fn set(&self, metrics: StoreMetrics) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(metrics);
+    }
+}
+
+impl prodready_metrics::prometheus_client::collector::Collector for StoreCollector {
+    fn encode(
+        &self,
+        mut encoder: prodready_metrics::prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prodready_metrics::prometheus_client::encoding::EncodeMetric as _;
+        use prodready_metrics::prometheus_client::metrics::MetricType;
+        use prodready_metrics::prometheus_client::metrics::gauge::ConstGauge;
+        let Some(m) = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
+            return Ok(());
+        };
+        type Value = fn(&DatabaseMetrics) -> Option<i64>;
+        let families: [(&str, &str, Value); 3] = [
+            (names::BACKUP_LAST_SUCCESS, "Unix time of the newest committed backup.", |d| {
+                d.last_success_unix
+            }),
+            (
+                names::BACKUP_LAST_VERIFY_SUCCESS,
+                "Unix time of the newest successful restore verification.",
+                |d| d.last_verify_success_unix,
+            ),
+            (names::BACKUP_BYTES, "Stored size of the newest backup in bytes.", |d| {
+                d.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+            }),
+        ];
+        for (name, help, value) in families {
+            if m.databases.iter().all(|d| value(d).is_none()) {
+                continue;
+            }
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for d in &m.databases {
+                if let Some(v) = value(d) {
+                    let labels = [("database", d.database.as_str())];
+                    ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        if !m.databases.is_empty() {
+            let mut family = encoder.encode_descriptor(
+                names::BACKUP_CORRUPT,
+                "Backups in the store whose manifest cannot be read.",
+                None,
+                MetricType::Gauge,
+            )?;
+            let corrupt = i64::try_from(m.corrupt_backups).unwrap_or(i64::MAX);
+            for d in &m.databases {
+                let labels = [("database", d.database.as_str())];
+                ConstGauge::new(corrupt).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

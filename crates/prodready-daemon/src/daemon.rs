@@ -199,7 +199,7 @@ impl Scheduler {
         let step = (self.options.lease / 5).max(Duration::from_millis(200));
         match tokio::time::timeout(step * 2, state::abandon_others(client, &self.options.replica)).await {
             Ok(Ok(n)) if n > 0 => {
-                tracing::warn!(runs = n, "runs left unfinished by the previous leader marked abandoned")
+                tracing::warn!(runs = n, "runs left unfinished by the previous leader marked abandoned");
             }
             Ok(Err(e)) => tracing::warn!("cannot mark abandoned runs: {}", prodready_stdx::error::chain(&e)),
             _ => {}

@@ -18,7 +18,8 @@ struct App {
 }
 
 pub(crate) fn router(shared: Arc<Shared>, sections: Arc<dyn StatusSections>) -> axum::Router {
-    let registry = Arc::new(std::sync::Mutex::new(crate::metrics::registry(shared.clone())));
+    let registry =
+        Arc::new(std::sync::Mutex::new(crate::metrics::registry(shared.clone(), sections.collectors())));
     axum::Router::new()
         .route("/", get(page))
         .route("/healthz", get(|| async { "ok\n" }))

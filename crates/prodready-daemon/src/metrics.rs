@@ -13,10 +13,13 @@ use prodready_metrics::prometheus_client::registry::Registry;
 use crate::job::Outcome;
 use crate::status::{Role, Shared, unix_seconds};
 
-/// A registry serving the daemon's state and the process's own metrics.
-pub(crate) fn registry(shared: Arc<Shared>) -> Registry {
+/// A registry serving the daemon's state, the caller's collectors and the process's own metrics.
+pub(crate) fn registry(shared: Arc<Shared>, extra: Vec<Box<dyn Collector>>) -> Registry {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(DaemonCollector(shared)));
+    for collector in extra {
+        registry.register_collector(collector);
+    }
     prodready_metrics::exposition::register_process_metrics(&mut registry);
     registry
 }

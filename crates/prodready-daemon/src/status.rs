@@ -118,9 +118,16 @@ pub struct Section {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Supplies extra sections of the status page; called on a blocking thread for each page view.
+/// What the caller adds to the daemon's HTTP endpoints.
 pub trait StatusSections: Send + Sync + 'static {
+    /// Extra sections of the status page; called on a blocking thread for each page view.
     fn sections(&self) -> Vec<Section>;
+
+    /// Collectors added to `/metrics`, asked once at start. They are encoded on the server's threads at
+    /// each scrape, so they must only read what is already at hand (refresh it in the background).
+    fn collectors(&self) -> Vec<Box<dyn prodready_metrics::prometheus_client::collector::Collector>> {
+        Vec::new()
+    }
 }
 
 impl StatusSections for () {

@@ -64,6 +64,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, args: &DaemonArgs) -> a
     options.lease = cfg.daemon.lease;
     options.shutdown_timeout = cfg.daemon.shutdown_timeout;
     let pages = Arc::new(Pages::new(cfg, env, runtime.handle()));
+    pages.refresh_backup_metrics();
     let started = cfg.daemon.clone();
     let outcome = runtime.block_on(async {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -281,6 +282,7 @@ pub(crate) const DEFAULT_CHECK_SCHEDULE: &str = "7 6 * * *";
 /// The status page's own sections: the last scorecard and the backup inventory.
 struct Pages {
     inner: RwLock<PagesInner>,
+    backup_metrics: prodready_backup::metrics::StoreCollector,
 }
 
 struct PagesInner {
@@ -291,7 +293,10 @@ struct PagesInner {
 
 impl Pages {
     fn new(cfg: &Config, env: &Env, handle: &tokio::runtime::Handle) -> Self {
-        Self { inner: RwLock::new(PagesInner::new(cfg, env, handle)) }
+        Self {
+            inner: RwLock::new(PagesInner::new(cfg, env, handle)),
+            backup_metrics: prodready_backup::metrics::StoreCollector::default(),
+        }
     }
 
     fn update(&self, cfg: &Config, env: &Env, handle: &tokio::runtime::Handle) {
@@ -319,7 +324,45 @@ impl StatusSections for Pages {
         let inner = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         vec![scorecard(&inner.report), backups(&inner.store, &inner.location)]
     }
+
+    fn collectors(&self) -> Vec<Box<dyn prodready_metrics::prometheus_client::collector::Collector>> {
+        vec![Box::new(self.backup_metrics.clone())]
+    }
 }
+
+impl Pages {
+    /// Keeps the backup metrics current: the store is listed now and every [`BACKUP_METRICS_EVERY`] on
+    /// a thread of its own, so a scrape never waits for the store (an S3 listing, say).
+    fn refresh_backup_metrics(self: &Arc<Self>) {
+        let pages = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("backup-metrics".to_owned()).spawn(move || {
+            while let Some(pages) = pages.upgrade() {
+                let read = {
+                    let inner = pages.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    inner.store.as_ref().ok().map(prodready_backup::metrics::StoreMetrics::read)
+                };
+                match read {
+                    Some(Ok(metrics)) => pages.backup_metrics.set(metrics),
+                    Some(Err(e)) => {
+                        tracing::warn!(
+                            "cannot list the backup store for metrics: {}",
+                            prodready_stdx::error::chain(&e)
+                        );
+                    }
+                    None => {}
+                }
+                drop(pages);
+                std::thread::sleep(BACKUP_METRICS_EVERY);
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("no backup metrics: cannot start a thread: {e}");
+        }
+    }
+}
+
+/// How often the daemon lists the store for its backup metrics.
+const BACKUP_METRICS_EVERY: Duration = Duration::from_secs(15);
 
 fn scorecard(path: &Path) -> Section {
     let mut section = Section { title: "Last scorecard".to_owned(), ..Section::default() };

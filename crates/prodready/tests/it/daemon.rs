@@ -307,6 +307,12 @@ timezone = "Europe/Berlin"
         assert!(page.text.contains(expected), "{expected} missing from the page:\n{}", page.text);
     }
 
+    // The backup metrics the rule pack watches come from the store, refreshed in the background.
+    let last_backup =
+        format!("prodready_backup_last_success_timestamp_seconds{{database=\"{}\"}}", db.name());
+    daemon
+        .wait_for("backup metrics", Duration::from_secs(40), |d| d.get("/metrics").1.contains(&last_backup));
+
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
 }
