@@ -186,6 +186,7 @@ pub struct DaemonConfig {
     pub shutdown_timeout: Duration,
     /// The jobs; none means the default ones (backup, verify, prune on the `[backup]` schedules, and a
     /// daily check).
+    #[serde(deserialize_with = "range::unique_jobs")]
     pub jobs: Vec<DaemonJob>,
 }
 
@@ -604,6 +605,23 @@ mod range {
         let zone = String::deserialize(d)?;
         prodready_daemon::check_zone(&zone).map_err(D::Error::custom)?;
         Ok(zone)
+    }
+
+    pub(super) fn unique_jobs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::DaemonJob>, D::Error> {
+        let jobs = Vec::<super::DaemonJob>::deserialize(d)?;
+        let mut seen = std::collections::HashSet::new();
+        for job in &jobs {
+            if job.name.trim().is_empty() {
+                return Err(D::Error::custom("a job has an empty name"));
+            }
+            if !seen.insert(job.name.as_str()) {
+                return Err(D::Error::custom(format!(
+                    "two jobs are named `{}`; job names must be unique (they label the metrics)",
+                    job.name
+                )));
+            }
+        }
+        Ok(jobs)
     }
 
     pub(super) fn zone_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -169,20 +169,8 @@ impl Planner {
             config::Source::File(path) => path.display().to_string(),
             config::Source::Embedded => "[daemon]".to_owned(),
         };
+        // Names are unique: the configuration is refused otherwise (`[daemon] jobs`).
         let declared = if cfg.daemon.jobs.is_empty() { default_jobs(cfg) } else { cfg.daemon.jobs.clone() };
-        let mut names = std::collections::HashSet::new();
-        for job in &declared {
-            if !names.insert(job.name.as_str()) {
-                return Err(UsageError(format!(
-                    "{file}: daemon.jobs: two jobs are named `{}`; give each a unique name",
-                    job.name
-                ))
-                .into());
-            }
-            if job.name.is_empty() {
-                return Err(UsageError(format!("{file}: daemon.jobs: a job has an empty name")).into());
-            }
-        }
         let snapshot = self.snapshot(loaded)?;
         declared.iter().map(|job| self.job(cfg, job, &snapshot, &file)).collect()
     }

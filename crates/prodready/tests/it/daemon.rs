@@ -515,6 +515,13 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
         "#]],
     );
     check(
+        "[[daemon.jobs]]\nname = \"x\"\nrun = \"check\"\nschedule = \"@daily\"\n\n\
+         [[daemon.jobs]]\nname = \"x\"\nrun = \"backup-run\"\nschedule = \"@hourly\"\n",
+        expect_test::expect![[r#"
+            error: prodready.toml:4:1: daemon.jobs: two jobs are named `x`; job names must be unique (they label the metrics)
+        "#]],
+    );
+    check(
         "[[daemon.jobs]]\nname = \"x\"\nrun = \"check\"\nschedule = \"@daily\"\ntimezone = \"Mars/Olympus\"\n",
         expect_test::expect![[r#"
             error: prodready.toml:8:12: daemon.jobs[0].timezone: unknown time zone `Mars/Olympus` (an IANA name such as UTC or Europe/Berlin)
