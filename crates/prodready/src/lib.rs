@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod default_checklist;
+pub mod deploy;
 pub mod docs;
 pub mod env;
 pub mod error;

@@ -11,7 +11,7 @@ fn the_pack_passes_promtool_lint_and_our_linter() {
     let path = write(dir.path(), "prodready.rules.yml", &file.to_yaml("built-in pack"));
     let outcome = promtool::check_rules(&crate::promtool(), &[&path]).unwrap();
     assert!(outcome.ok, "{}", outcome.output);
-    assert!(outcome.output.contains("SUCCESS: 15 rules found"), "{}", outcome.output);
+    assert!(outcome.output.contains("SUCCESS: 18 rules found"), "{}", outcome.output);
     assert_eq!(lint::lint(&file, options.scrape_interval), vec![]);
 }
 
@@ -40,6 +40,9 @@ fn every_alert_carries_severity_summary_description_and_runbook() {
             "DiskWillFillIn4Hours",
             "LogShipperBehind",
             "LogLinesDropped",
+            "ProdreadyDaemonNoLeader",
+            "ProdreadyDaemonJobFailing",
+            "ProdreadyDaemonJobOverdue",
         ]
     );
     for alert in file.alerts() {
@@ -117,4 +120,28 @@ fn every_alert_has_a_section_in_the_runbook() {
         assert!(headings.contains(&alert.name()), "docs/runbook.md has no `### {}` section", alert.name());
         assert!(alert.annotations["runbook_url"].ends_with(&format!("#{}", alert.name().to_lowercase())));
     }
+}
+
+/// The daemon's replicas export one shared state, so its rules aggregate across replicas with `max`: a
+/// replica that lost the lock during a failover, or that still shows an older success, must not make
+/// them fire. The quiet cases prove it: with `min` instead, promtool fails them.
+#[test]
+fn the_daemon_rules_take_the_newest_view_across_replicas() {
+    let options = PackOptions::default();
+    let mut file = pack::rule_file(&options);
+    for rule in &mut file.groups[0].rules {
+        if ["ProdreadyDaemonNoLeader", "ProdreadyDaemonJobOverdue"].contains(&rule.name()) {
+            assert!(rule.expr.contains("max by (job)"), "{}", rule.expr);
+            rule.expr = rule.expr.replace("max by (job)", "min by (job)");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prodready.rules.yml", &file.to_yaml("pack"));
+    let tests = write(dir.path(), "prodready.test.yml", &pack::unit_tests(&options, "prodready.rules.yml"));
+    let outcome = promtool::test_rules(&crate::promtool(), &[&tests]).unwrap();
+    assert!(!outcome.ok);
+    for name in ["ProdreadyDaemonNoLeader", "ProdreadyDaemonJobOverdue"] {
+        assert!(outcome.output.contains(name), "{name}: {}", outcome.output);
+    }
+    assert!(!outcome.output.contains("ProdreadyDaemonJobFailing"), "{}", outcome.output);
 }

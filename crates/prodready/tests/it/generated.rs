@@ -41,3 +41,10 @@ fn generated_stack_is_current() {
         ensure_file_contents(&format!("deploy/stack/{}", path.display()), &contents);
     }
 }
+
+#[test]
+fn generated_daemon_deployment_is_current() {
+    for (path, contents) in prodready::deploy::files() {
+        ensure_file_contents(&format!("deploy/{}", path.display()), &contents);
+    }
+}
