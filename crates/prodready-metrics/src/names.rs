@@ -69,6 +69,69 @@ pub const DAEMON_JOB_INTERVAL: &str = "prodready_daemon_job_interval_seconds";
 /// `daemon`: 1 while a job runs on this replica, by `job`.
 pub const DAEMON_JOB_RUNNING: &str = "prodready_daemon_job_running";
 
+/// `db exporter`: 1 when the last scrape of a database succeeded, by `server` and `database` (every
+/// series below carries both).
+pub const PG_UP: &str = "prodready_pg_up";
+/// `db exporter`: how long the last scrape of a database took (seconds).
+pub const PG_SCRAPE_DURATION: &str = "prodready_pg_scrape_duration_seconds";
+/// `db exporter`: scrapes of a database that failed or timed out.
+pub const PG_SCRAPE_ERRORS_TOTAL: &str = "prodready_pg_scrape_errors_total";
+/// Sessions connected to the database, by `state`.
+pub const PG_CONNECTIONS: &str = "prodready_pg_connections";
+/// Sessions connected to the whole server.
+pub const PG_SERVER_CONNECTIONS: &str = "prodready_pg_server_connections";
+/// The server's `max_connections`.
+pub const PG_MAX_CONNECTIONS: &str = "prodready_pg_max_connections";
+/// Age of the oldest open transaction (seconds).
+pub const PG_LONGEST_TRANSACTION: &str = "prodready_pg_longest_transaction_seconds";
+/// The longest a session has sat idle inside a transaction (seconds).
+pub const PG_LONGEST_IDLE_IN_TRANSACTION: &str = "prodready_pg_longest_idle_in_transaction_seconds";
+/// Granted locks, by `mode`.
+pub const PG_LOCKS: &str = "prodready_pg_locks";
+/// Sessions waiting for a lock.
+pub const PG_WAITING_SESSIONS: &str = "prodready_pg_waiting_sessions";
+pub const PG_DEADLOCKS_TOTAL: &str = "prodready_pg_deadlocks_total";
+pub const PG_COMMITS_TOTAL: &str = "prodready_pg_transactions_committed_total";
+pub const PG_ROLLBACKS_TOTAL: &str = "prodready_pg_transactions_rolled_back_total";
+/// Blocks found in shared buffers; with [`PG_BLOCKS_READ_TOTAL`], the cache hit ratio.
+pub const PG_BLOCKS_HIT_TOTAL: &str = "prodready_pg_blocks_hit_total";
+pub const PG_BLOCKS_READ_TOTAL: &str = "prodready_pg_blocks_read_total";
+pub const PG_TEMP_FILES_TOTAL: &str = "prodready_pg_temp_files_total";
+pub const PG_TEMP_BYTES_TOTAL: &str = "prodready_pg_temp_bytes_total";
+pub const PG_DATABASE_SIZE: &str = "prodready_pg_database_size_bytes";
+/// Per table (`schema`, `table`; the top N by size and by dead tuples).
+pub const PG_TABLE_SIZE: &str = "prodready_pg_table_size_bytes";
+pub const PG_TABLE_DEAD_TUPLES: &str = "prodready_pg_table_dead_tuples";
+pub const PG_TABLE_LIVE_TUPLES: &str = "prodready_pg_table_live_tuples";
+/// Per table, `kind` = `vacuum`, `autovacuum`, `analyze`, `autoanalyze`: Unix time of the last one.
+pub const PG_TABLE_LAST_MAINTENANCE: &str = "prodready_pg_table_last_maintenance_timestamp_seconds";
+/// Per index (`schema`, `table`, `index`; the top N by size).
+pub const PG_INDEX_SIZE: &str = "prodready_pg_index_size_bytes";
+/// On a primary, per standby (`application_name`, `client_addr`): WAL not replayed yet (bytes).
+pub const PG_REPLICATION_LAG_BYTES: &str = "prodready_pg_replication_lag_bytes";
+/// On a primary, per standby: how long replaying lags (seconds).
+pub const PG_REPLICATION_LAG_SECONDS: &str = "prodready_pg_replication_lag_seconds";
+/// On a standby: seconds since the last replayed transaction committed on the primary (0 when caught up).
+pub const PG_REPLAY_DELAY_SECONDS: &str = "prodready_pg_replay_delay_seconds";
+/// Per replication slot (`slot`, `slot_type`): 1 while a consumer is connected.
+pub const PG_SLOT_ACTIVE: &str = "prodready_pg_replication_slot_active";
+/// Per replication slot: WAL kept for it (bytes).
+pub const PG_SLOT_RETAINED_WAL: &str = "prodready_pg_replication_slot_retained_wal_bytes";
+/// WAL written (bytes); its rate is the WAL generation rate.
+pub const PG_WAL_BYTES_TOTAL: &str = "prodready_pg_wal_bytes_total";
+/// Checkpoints, by `kind` (`timed`, `requested`).
+pub const PG_CHECKPOINTS_TOTAL: &str = "prodready_pg_checkpoints_total";
+/// pg_stat_statements, per `queryid` (the top N by total time, plus `queryid="other"` for the rest).
+pub const PG_STATEMENT_CALLS_TOTAL: &str = "prodready_pg_statement_calls_total";
+pub const PG_STATEMENT_SECONDS_TOTAL: &str = "prodready_pg_statement_seconds_total";
+pub const PG_STATEMENT_ROWS_TOTAL: &str = "prodready_pg_statement_rows_total";
+/// 1 per exported `queryid`, with its normalised text in `query` (literals masked).
+pub const PG_STATEMENT_INFO: &str = "prodready_pg_statement_info";
+/// Statements pg_stat_statements tracks for the database.
+pub const PG_STATEMENTS_TRACKED: &str = "prodready_pg_statements_tracked";
+/// Entries pg_stat_statements evicted because it was full.
+pub const PG_STATEMENTS_DEALLOCATIONS_TOTAL: &str = "prodready_pg_statements_deallocations_total";
+
 /// From the standard process collector.
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";

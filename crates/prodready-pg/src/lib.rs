@@ -13,6 +13,8 @@
 //! file of a URL, and the default password file the program sets ([`passfile::set_default`]).
 
 mod error;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 pub mod passfile;
 mod quote;
 pub mod tls;

@@ -1,0 +1,189 @@
+//! pg_stat_statements counters made monotonic and bounded: per statement, what the server reports is
+//! accumulated across resets and evictions (a counter that went down restarted from zero), the top N by
+//! total time are exported on their own, and everything else goes to one `other` total that only ever
+//! grows (it accumulates the increments of the statements that are not exported at that scrape).
+
+use std::collections::HashMap;
+
+/// Counters of one statement or of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub calls: f64,
+    pub exec_seconds: f64,
+    pub rows: f64,
+}
+
+impl Totals {
+    fn add(&mut self, other: Totals) {
+        self.calls += other.calls;
+        self.exec_seconds += other.exec_seconds;
+        self.rows += other.rows;
+    }
+
+    /// `self - before`, or `self` when any counter went down (the server restarted it).
+    fn since(self, before: Totals) -> Totals {
+        if self.calls < before.calls || self.exec_seconds < before.exec_seconds || self.rows < before.rows {
+            self
+        } else {
+            Totals {
+                calls: self.calls - before.calls,
+                exec_seconds: self.exec_seconds - before.exec_seconds,
+                rows: self.rows - before.rows,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    /// What the server said last time.
+    last: Totals,
+    /// What we export: the sum of every increment seen.
+    total: Totals,
+    /// Scrapes since the server last listed it.
+    absent: u32,
+}
+
+/// Statements the server stopped listing are forgotten after this many scrapes.
+const FORGET_AFTER: u32 = 60;
+
+/// The running state of one database's statements between scrapes.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    entries: HashMap<i64, Entry>,
+    other: Totals,
+}
+
+/// One scrape's result: the top statements (queryid and accumulated totals, by total time, largest
+/// first) and the accumulated total of the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub top: Vec<(i64, Totals)>,
+    pub other: Totals,
+    /// Statements the server listed this time.
+    pub tracked: usize,
+}
+
+impl Tracker {
+    /// Folds in what the server lists now (`(queryid, counters)`, one row per queryid) and ranks.
+    pub fn update(&mut self, rows: &[(i64, Totals)], top_n: usize) -> Ranked {
+        let mut increments: HashMap<i64, Totals> = HashMap::with_capacity(rows.len());
+        for entry in self.entries.values_mut() {
+            entry.absent = entry.absent.saturating_add(1);
+        }
+        for (queryid, now) in rows {
+            let entry = self.entries.entry(*queryid).or_default();
+            let increment = now.since(entry.last);
+            entry.total.add(increment);
+            entry.last = *now;
+            entry.absent = 0;
+            increments.entry(*queryid).or_default().add(increment);
+        }
+        // Gone from the server (reset or evicted): when it comes back it starts from zero.
+        for entry in self.entries.values_mut().filter(|e| e.absent > 0) {
+            entry.last = Totals::default();
+        }
+        self.entries.retain(|_, e| e.absent < FORGET_AFTER);
+        let mut listed: Vec<(i64, Totals)> =
+            self.entries.iter().filter(|(_, e)| e.absent == 0).map(|(id, e)| (*id, e.total)).collect();
+        listed.sort_by(|a, b| b.1.exec_seconds.total_cmp(&a.1.exec_seconds).then(a.0.cmp(&b.0)));
+        listed.truncate(top_n);
+        for (queryid, increment) in &increments {
+            if !listed.iter().any(|(id, _)| id == queryid) {
+                self.other.add(*increment);
+            }
+        }
+        Ranked { top: listed, other: self.other, tracked: rows.len() }
+    }
+}
+
+/// A statement's text fit for a label or a table: literals a utility statement may still carry
+/// (pg_stat_statements replaces those of planned statements with `$n`) masked as `?`, whitespace
+/// collapsed, at most `max_chars` characters.
+pub fn normalize(query: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(query.len().min(max_chars + 4));
+    let chars: Vec<char> = query.chars().collect();
+    let mut i = 0;
+    let mut last_space = true;
+    while i < chars.len() {
+        let c = chars[i];
+        let prev_ident =
+            i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '$');
+        if c == '\'' || ((c == 'E' || c == 'e') && chars.get(i + 1) == Some(&'\'') && !prev_ident) {
+            // A string literal, '' as an escaped quote (and \' in E'' strings).
+            let escape = c != '\'';
+            i += if escape { 2 } else { 1 };
+            while i < chars.len() {
+                if escape && chars[i] == '\\' {
+                    i += 2;
+                    continue;
+                }
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push('?');
+            last_space = false;
+        } else if c == '$'
+            && !prev_ident
+            && let Some(tag_end) = dollar_tag(&chars, i)
+        {
+            // A dollar-quoted string: $tag$ ... $tag$.
+            let tag: String = chars[i..=tag_end].iter().collect();
+            let body_start = tag_end + 1;
+            let rest: String = chars[body_start..].iter().collect();
+            let skip = rest
+                .find(&tag)
+                .map_or(chars.len() - body_start, |at| rest[..at].chars().count() + tag.chars().count());
+            i = body_start + skip;
+            out.push('?');
+            last_space = false;
+        } else if c.is_ascii_digit() && !prev_ident {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+            out.push('?');
+            last_space = false;
+        } else if c.is_whitespace() {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+            i += 1;
+        } else {
+            out.push(c);
+            last_space = false;
+            i += 1;
+        }
+    }
+    let trimmed = out.trim_end();
+    match trimmed.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed.to_owned(),
+    }
+}
+
+/// The index of the closing `$` of a dollar-quote tag starting at `start` (`$$` or `$name$`); `None` for
+/// a parameter such as `$1`.
+fn dollar_tag(chars: &[char], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    if chars.get(j).is_some_and(char::is_ascii_digit) {
+        return None;
+    }
+    while let Some(&c) = chars.get(j) {
+        if c == '$' {
+            return Some(j);
+        }
+        if !(c.is_alphanumeric() || c == '_') {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
