@@ -106,7 +106,7 @@ impl Collector for DaemonCollector {
             }
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (job, value) in series {
-                let labels = [("job", job)];
+                let labels = [("daemon_job", job)];
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
@@ -119,7 +119,7 @@ impl Collector for DaemonCollector {
             MetricType::Counter,
         )?;
         for (job, outcome, n) in runs {
-            let labels = [("job", job), ("result", outcome.as_str().to_owned())];
+            let labels = [("daemon_job", job), ("result", outcome.as_str().to_owned())];
             ConstCounter::new(n).encode(counter.encode_family(&labels)?)?;
         }
         Ok(())

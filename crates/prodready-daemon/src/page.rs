@@ -48,8 +48,8 @@ pub(crate) fn render(d: &PageData<'_>) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>prodready daemon: {role}</title><style>{STYLE}</style></head><body>\n\
-         <header><h1>prodready daemon <span class=\"badge {role}\">{role}</span></h1>\
+         <title>Scheduler: {role}</title><style>{STYLE}</style></head><body>\n\
+         <header><h1>Scheduler <span class=\"badge {role}\">{role}</span></h1>\
          <p>replica {replica} · up since {started} · page rendered {now}</p></header>\n<main>\n",
         replica = esc(d.replica),
         started = time(d.started_at),

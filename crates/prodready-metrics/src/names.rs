@@ -49,24 +49,25 @@ pub const LOGS_SHIP_LAST_SENT: &str = "prodready_logs_ship_last_sent_timestamp_s
 
 /// `daemon`: 1 on the replica that holds the leader lock and runs the jobs, 0 on a standby.
 pub const DAEMON_LEADER: &str = "prodready_daemon_leader";
-/// `daemon`: Unix time the last finished run of a job started, by `job` (shared by every replica).
+/// `daemon`: Unix time the last finished run of a job started, by `daemon_job` (the job's name: not
+/// `job`, which Prometheus sets to the scrape job), shared by every replica.
 pub const DAEMON_JOB_LAST_RUN: &str = "prodready_daemon_job_last_run_timestamp_seconds";
-/// `daemon`: Unix time the last successful run of a job started, by `job`.
+/// `daemon`: Unix time the last successful run of a job started, by `daemon_job`.
 pub const DAEMON_JOB_LAST_SUCCESS: &str = "prodready_daemon_job_last_success_timestamp_seconds";
 /// `daemon`: 1 when the last finished run of a job succeeded, 0 when it failed, timed out or was
-/// cancelled, by `job`.
+/// cancelled, by `daemon_job`.
 pub const DAEMON_JOB_LAST_RUN_SUCCESS: &str = "prodready_daemon_job_last_run_success";
-/// `daemon`: duration of the last finished run of a job (seconds), by `job`.
+/// `daemon`: duration of the last finished run of a job (seconds), by `daemon_job`.
 pub const DAEMON_JOB_LAST_DURATION: &str = "prodready_daemon_job_last_duration_seconds";
-/// `daemon`: runs this replica finished, by `job` and `result` (`success`, `failure`, `timeout`,
+/// `daemon`: runs this replica finished, by `daemon_job` and `result` (`success`, `failure`, `timeout`,
 /// `cancelled`).
 pub const DAEMON_JOB_RUNS_TOTAL: &str = "prodready_daemon_job_runs_total";
-/// `daemon`: Unix time of a job's next scheduled run, by `job`.
+/// `daemon`: Unix time of a job's next scheduled run, by `daemon_job`.
 pub const DAEMON_JOB_NEXT_RUN: &str = "prodready_daemon_job_next_run_timestamp_seconds";
-/// `daemon`: the time between two scheduled runs of a job (seconds), by `job`: what "overdue" is
+/// `daemon`: the time between two scheduled runs of a job (seconds), by `daemon_job`: what "overdue" is
 /// measured against.
 pub const DAEMON_JOB_INTERVAL: &str = "prodready_daemon_job_interval_seconds";
-/// `daemon`: 1 while a job runs on this replica, by `job`.
+/// `daemon`: 1 while a job runs on this replica, by `daemon_job`.
 pub const DAEMON_JOB_RUNNING: &str = "prodready_daemon_job_running";
 
 /// `db exporter`: 1 when the last scrape of a database succeeded, by `server` and `database` (every

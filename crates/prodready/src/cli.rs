@@ -97,6 +97,10 @@ pub enum Command {
     #[command(after_help = DAEMON_AFTER_HELP)]
     Daemon(DaemonArgs),
 
+    /// PostgreSQL query monitoring: the slowest queries now, a Prometheus exporter
+    #[command(subcommand)]
+    Db(DbCommand),
+
     /// Send a one-off notification (Slack, email or PagerDuty), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -379,6 +383,60 @@ pub struct CheckArgs {
     /// Do not append this run to the history file
     #[arg(long)]
     pub no_history: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// The statements that cost the most so far (pg_stat_statements), as a table
+    #[command(
+        after_help = "Needs pg_stat_statements in the database (shared_preload_libraries, then CREATE \
+EXTENSION pg_stat_statements) and a role with pg_monitor (or pg_read_all_stats). Texts are shown with \
+literals masked.
+
+Examples:
+  prodready db top
+  prodready db top --by mean --limit 5
+  prodready db top --database postgres://monitor@db.internal/app --json"
+    )]
+    Top {
+        /// Order by total time, mean time or calls
+        #[arg(long, value_enum, default_value_t = TopBy::Total)]
+        by: TopBy,
+        /// How many statements
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        limit: usize,
+        /// The database [default: the first of [database_monitoring] databases, else [database] url]
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// One JSON document on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve PostgreSQL metrics for Prometheus, for every database in [database_monitoring] databases
+    #[command(
+        after_help = "Each scrape reads every database concurrently, each within [database_monitoring] \
+scrape_timeout; a database that fails shows prodready_pg_up 0 and hides none of the others. Statements are \
+the top_n by total time plus one queryid=\"other\" series, and their counters never go backwards, \
+pg_stat_statements_reset() included. The role needs pg_monitor.
+
+Examples:
+  prodready db exporter
+  prodready db exporter --listen 0.0.0.0:9188
+  curl -s localhost:9188/metrics | grep prodready_pg_up"
+    )]
+    Exporter {
+        /// HTTP address [default: [database_monitoring] listen, 127.0.0.1:9188]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+}
+
+/// What `db top` orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopBy {
+    Total,
+    Mean,
+    Calls,
 }
 
 /// `prodready daemon`.

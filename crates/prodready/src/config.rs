@@ -36,6 +36,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub stack: StackConfig,
     pub daemon: DaemonConfig,
+    pub database_monitoring: DatabaseMonitoringConfig,
     pub tracing: TracingConfig,
     pub loadtest: LoadtestConfig,
     pub checklist: ChecklistConfig,

@@ -164,6 +164,33 @@ impl Default for ShipConfig {
     }
 }
 
+/// The `[database_monitoring]` section: what `db exporter` and `db top` watch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseMonitoringConfig {
+    /// The databases to watch (libpq URLs); empty means `[database] url`.
+    pub databases: Vec<String>,
+    /// Statements, tables and indexes reported per database (the rest are summed as `other`).
+    #[serde(deserialize_with = "range::top_n")]
+    pub top_n: usize,
+    /// A database that has not answered a scrape within this long counts as down for that scrape.
+    #[serde(with = "humantime_serde")]
+    pub scrape_timeout: Duration,
+    /// The address `db exporter` serves `/metrics` on.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for DatabaseMonitoringConfig {
+    fn default() -> Self {
+        Self {
+            databases: Vec::new(),
+            top_n: prodready_pg::monitor::DEFAULT_TOP_N,
+            scrape_timeout: Duration::from_secs(5),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9188)),
+        }
+    }
+}
+
 /// The `[daemon]` section: what `prodready daemon` runs and where it listens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -605,6 +632,10 @@ mod range {
         let zone = String::deserialize(d)?;
         prodready_daemon::check_zone(&zone).map_err(D::Error::custom)?;
         Ok(zone)
+    }
+
+    pub(super) fn top_n<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within(d, 1..=10_000, |_| "must be from 1 to 10000 (series per database)".to_owned())
     }
 
     pub(super) fn unique_jobs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::DaemonJob>, D::Error> {

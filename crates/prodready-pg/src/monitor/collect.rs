@@ -446,3 +446,88 @@ impl Monitor {
         Ok(Ok(StatementStats { top, other, tracked, deallocations }))
     }
 }
+
+/// How [`top`] orders statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopBy {
+    /// Total execution time.
+    Total,
+    /// Mean execution time.
+    Mean,
+    /// Calls.
+    Calls,
+}
+
+/// The `limit` statements of the current database that cost the most, by `by`, with their text (literals
+/// masked). `Ok(Err(note))` when pg_stat_statements is not there, saying how to add it.
+pub async fn top(
+    client: &Client,
+    by: TopBy,
+    limit: usize,
+) -> Result<Result<Vec<Statement>, String>, CollectError> {
+    let q = |e: tokio_postgres::Error| CollectError::Query(prodready_stdx::error::chain(&e));
+    let role = client
+        .query_one(
+            "SELECT current_user::text, pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+                 OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+            &[],
+        )
+        .await
+        .map_err(q)?;
+    if !role.get::<_, bool>(1) {
+        return Err(CollectError::Privilege { role: role.get(0) });
+    }
+    let installed = client
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+             WHERE e.extname = 'pg_stat_statements'",
+            &[],
+        )
+        .await
+        .map_err(q)?;
+    let Some(schema) = installed.map(|r| r.get::<_, String>(0)) else {
+        return Ok(Err("pg_stat_statements is not installed in this database: add it to \
+                       shared_preload_libraries and run CREATE EXTENSION pg_stat_statements"
+            .to_owned()));
+    };
+    let order = match by {
+        TopBy::Total => "sum(total_exec_time)",
+        TopBy::Mean => "sum(total_exec_time) / nullif(sum(calls), 0)",
+        TopBy::Calls => "sum(calls)",
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT queryid, min(query), sum(calls)::float8, (sum(total_exec_time) / 1000)::float8,
+                        sum(rows)::float8
+                 FROM {}.pg_stat_statements(true)
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND queryid IS NOT NULL
+                 GROUP BY queryid ORDER BY {order} DESC NULLS LAST, queryid LIMIT $1",
+                crate::ident(&schema)
+            ),
+            &[&limit],
+        )
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let message = prodready_stdx::error::chain(&e);
+            if message.contains("shared_preload_libraries") {
+                return Ok(Err("pg_stat_statements is installed but not loaded: add it to \
+                               shared_preload_libraries and restart the server"
+                    .to_owned()));
+            }
+            return Err(CollectError::Query(message));
+        }
+    };
+    Ok(Ok(rows
+        .iter()
+        .map(|r| Statement {
+            queryid: r.get(0),
+            query: normalize(r.get::<_, Option<String>>(1).as_deref().unwrap_or("<unknown>"), QUERY_CHARS),
+            totals: Totals { calls: r.get(2), exec_seconds: r.get(3), rows: r.get(4) },
+        })
+        .collect()))
+}

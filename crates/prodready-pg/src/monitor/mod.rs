@@ -14,7 +14,7 @@ mod statements;
 
 pub use collect::{
     CollectError, DatabaseStats, IndexStats, Monitor, QUERY_CHARS, ReplicaStats, SlotStats, Snapshot,
-    Statement, StatementStats, TableStats,
+    Statement, StatementStats, TableStats, TopBy, top,
 };
 pub use export::{Exporter, ExporterOptions, Scraped, render};
 pub use statements::{Ranked, Totals, Tracker, normalize};

@@ -9,6 +9,7 @@ pub(crate) mod backup;
 mod check;
 mod config;
 mod daemon;
+mod db;
 mod init;
 mod logs;
 mod meta;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Stack(cmd) => stack::run(cli.config.as_deref(), env, &cmd),
         Command::Daemon(args) => daemon::run(cli.config.as_deref(), env, &args),
+        Command::Db(cmd) => db::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

@@ -25,6 +25,8 @@ fn help_lists_only_working_commands() {
             "secrets",
             "logs",
             "stack",
+            "daemon",
+            "db",
             "notify",
             "init",
             "config",

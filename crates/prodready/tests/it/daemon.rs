@@ -267,10 +267,10 @@ timezone = "Europe/Berlin"
     assert_eq!(code, 200);
     for expected in [
         "prodready_daemon_leader 1",
-        "prodready_daemon_job_last_run_success{job=\"backup\"} 1",
-        "prodready_daemon_job_runs_total{job=\"check\",result=\"success\"}",
-        "prodready_daemon_job_next_run_timestamp_seconds{job=\"prune\"}",
-        "prodready_daemon_job_interval_seconds{job=\"backup\"} 4",
+        "prodready_daemon_job_last_run_success{daemon_job=\"backup\"} 1",
+        "prodready_daemon_job_runs_total{daemon_job=\"check\",result=\"success\"}",
+        "prodready_daemon_job_next_run_timestamp_seconds{daemon_job=\"prune\"}",
+        "prodready_daemon_job_interval_seconds{daemon_job=\"backup\"} 4",
     ] {
         assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
     }
@@ -402,7 +402,7 @@ schedule = "*/2 * * * * *"
     let daemon = Daemon::start(dir.path(), &config, "one");
     wait_runs(&db, "a running backup", Duration::from_secs(30), || daemon.log(), |r| !r.is_empty()).await;
     daemon.wait_for("a running job", Duration::from_secs(30), |d| {
-        d.get("/metrics").1.contains("prodready_daemon_job_running{job=\"backup\"} 1")
+        d.get("/metrics").1.contains("prodready_daemon_job_running{daemon_job=\"backup\"} 1")
     });
     std::thread::sleep(Duration::from_millis(500));
     let (code, log) = daemon.stop();
