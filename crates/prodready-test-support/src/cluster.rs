@@ -1,6 +1,7 @@
 //! Throwaway PostgreSQL clusters for tests that must not touch the shared server's configuration (TLS,
 //! preloaded libraries, replication, WAL archiving): `initdb` into a temporary directory, `postgres` on a
-//! free loopback port, stopped and removed on drop.
+//! free loopback port, stopped and removed on drop. A cluster can load pg_stat_statements and get
+//! streaming replicas (`pg_basebackup -R`), themselves clusters of their own.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -17,6 +18,9 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     port: u16,
     child: Child,
+    /// The `-c` settings it runs with, which a replica inherits.
+    settings: Vec<(String, String)>,
+    password: Option<String>,
 }
 
 /// What the cluster starts with: `postgres -c` settings and files placed in its data directory.
@@ -25,6 +29,7 @@ pub struct ClusterBuilder {
     settings: Vec<(String, String)>,
     files: Vec<(String, Vec<u8>, u32)>,
     password: Option<String>,
+    pg_stat_statements: bool,
 }
 
 impl ClusterBuilder {
@@ -50,17 +55,28 @@ impl ClusterBuilder {
         self
     }
 
+    /// Preloads pg_stat_statements (`shared_preload_libraries`, `pg_stat_statements.track = all`) and
+    /// creates the extension in the `postgres` database once the server is up.
+    #[must_use]
+    pub fn pg_stat_statements(mut self) -> Self {
+        self.pg_stat_statements = true;
+        self
+    }
+
     /// Runs `initdb` and starts the server; panics with the install step or the server's log on failure.
-    pub fn start(self) -> Cluster {
-        let bin = bin_dir();
-        let dir =
-            tempfile::Builder::new().prefix("prodready-cluster-").tempdir().expect("temporary directory");
-        let owner = server_user();
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the cluster directory");
+    pub fn start(mut self) -> Cluster {
+        if self.pg_stat_statements {
+            // First, so that a caller's own `setting` of the same name wins.
+            self.settings.splice(
+                0..0,
+                [("shared_preload_libraries", "pg_stat_statements"), ("pg_stat_statements.track", "all")]
+                    .map(|(name, value)| (name.to_owned(), value.to_owned())),
+            );
         }
+        let bin = bin_dir();
+        let dir = cluster_dir();
+        let owner = server_user();
         let data = dir.path().join("data");
-        let sockets = dir.path().join("sock");
         let as_owner = |cmd: &mut Command| {
             if let Some((uid, gid)) = owner {
                 cmd.uid(uid).gid(gid);
@@ -85,34 +101,18 @@ impl ClusterBuilder {
         as_owner(&mut initdb);
         let out = initdb.output().unwrap_or_else(|e| panic!("cannot run initdb: {e}; {INSTALL}"));
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        std::fs::create_dir(&sockets).expect("socket directory");
         for (name, contents, mode) in &self.files {
             let path = data.join(name);
             std::fs::write(&path, contents).expect("write a cluster file");
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).expect("chmod");
-        }
-        for path in [&sockets].into_iter().cloned().chain(self.files.iter().map(|(n, _, _)| data.join(n))) {
             if let Some((uid, gid)) = owner {
                 std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown a cluster file");
             }
         }
-        let port = crate::free_port();
-        let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log file");
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", sockets.display()));
-        for (name, value) in &self.settings {
-            postgres.arg("-c").arg(format!("{name}={value}"));
+        let cluster = Cluster::launch(dir, crate::free_port(), self.settings, self.password);
+        if self.pg_stat_statements {
+            cluster.psql("CREATE EXTENSION pg_stat_statements");
         }
-        postgres.stdout(Stdio::null()).stderr(log);
-        as_owner(&mut postgres);
-        let child = postgres.spawn().unwrap_or_else(|e| panic!("cannot start postgres: {e}; {INSTALL}"));
-        let mut cluster = Cluster { dir, port, child };
-        cluster.wait_ready(&bin);
         cluster
     }
 }
@@ -134,6 +134,127 @@ impl Cluster {
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// Runs `sql` with `psql` as `postgres` in the `postgres` database (stopping at the first error) and
+    /// returns what it printed: tuples only, unaligned (`|` between columns), without the final newline.
+    /// Panics with psql's stderr when it fails.
+    pub fn psql(&self, sql: &str) -> String {
+        let mut cmd = Command::new(bin_dir().join("psql"));
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "10");
+        if let Some(password) = &self.password {
+            cmd.env("PGPASSWORD", password);
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run psql: {e}; {INSTALL}"));
+        assert!(
+            out.status.success(),
+            "psql on port {} failed ({sql}): {}",
+            self.port,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let mut stdout = String::from_utf8(out.stdout).expect("psql prints UTF-8");
+        if stdout.ends_with('\n') {
+            stdout.pop();
+        }
+        stdout
+    }
+
+    /// A streaming replica of this cluster: `pg_basebackup -R -X stream` into a data directory of its own,
+    /// started on its own free port with the same settings plus `hot_standby = on` and
+    /// `wal_receiver_status_interval = 1s` (so the primary's `pg_stat_replication` sees replay progress
+    /// within a second). Returns once the replica is in recovery and the primary lists it as streaming;
+    /// its `application_name` there is `replica_PORT`. Dropped like any cluster.
+    pub fn replica(&self) -> Cluster {
+        let bin = bin_dir();
+        let dir = cluster_dir();
+        let owner = server_user();
+        let port = crate::free_port();
+        let name = format!("replica_{port}");
+        let mut basebackup = Command::new(bin.join("pg_basebackup"));
+        basebackup
+            .args(["-R", "-X", "stream", "--no-sync", "-c", "fast", "-D"])
+            .arg(dir.path().join("data"))
+            .arg("-d")
+            .arg(format!("host=127.0.0.1 port={} user=postgres application_name={name}", self.port));
+        if let Some(password) = &self.password {
+            basebackup.env("PGPASSWORD", password);
+        }
+        if let Some((uid, gid)) = owner {
+            basebackup.uid(uid).gid(gid);
+        }
+        let out = basebackup.output().unwrap_or_else(|e| panic!("cannot run pg_basebackup: {e}; {INSTALL}"));
+        assert!(
+            out.status.success(),
+            "pg_basebackup from port {} failed: {}\nprimary log:\n{}",
+            self.port,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        let mut settings = self.settings.clone();
+        settings.extend(
+            [("hot_standby", "on"), ("wal_receiver_status_interval", "1s")]
+                .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        );
+        let replica = Cluster::launch(dir, port, settings, self.password.clone());
+        let started = Instant::now();
+        loop {
+            let recovering = replica.psql("SELECT pg_is_in_recovery()") == "t";
+            let streaming = self.psql(&format!(
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{name}' AND state = 'streaming'"
+            )) == "1";
+            if recovering && streaming {
+                return replica;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "replica on port {port} not streaming from port {} after 60 s (in recovery: {recovering}, \
+                 streaming: {streaming});\nreplica log:\n{}\nprimary log:\n{}",
+                self.port,
+                replica.log(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `postgres` on the data directory `DIR/data` (owned by the server's user) and waits until it
+    /// accepts connections.
+    fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        settings: Vec<(String, String)>,
+        password: Option<String>,
+    ) -> Cluster {
+        let bin = bin_dir();
+        let owner = server_user();
+        let data = dir.path().join("data");
+        let sockets = dir.path().join("sock");
+        std::fs::create_dir(&sockets).expect("socket directory");
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&sockets, Some(uid), Some(gid)).expect("chown a cluster file");
+        }
+        let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log file");
+        let mut postgres = Command::new(bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", sockets.display()));
+        for (name, value) in &settings {
+            postgres.arg("-c").arg(format!("{name}={value}"));
+        }
+        postgres.stdout(Stdio::null()).stderr(log);
+        if let Some((uid, gid)) = owner {
+            postgres.uid(uid).gid(gid);
+        }
+        let child = postgres.spawn().unwrap_or_else(|e| panic!("cannot start postgres: {e}; {INSTALL}"));
+        let mut cluster = Cluster { dir, port, child, settings, password };
+        cluster.wait_ready(&bin);
+        cluster
     }
 
     fn wait_ready(&mut self, bin: &Path) {
@@ -173,6 +294,15 @@ impl Drop for Cluster {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A temporary directory for one cluster, owned by the server's user.
+fn cluster_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("prodready-cluster-").tempdir().expect("temporary directory");
+    if let Some((uid, gid)) = server_user() {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the cluster directory");
+    }
+    dir
 }
 
 /// The directory of the newest installed server's binaries.

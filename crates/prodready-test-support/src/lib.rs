@@ -2,9 +2,11 @@
 //!
 //! - [`TestDb`]: a fresh, uniquely named PostgreSQL database, dropped afterwards.
 //! - [`Cluster`]: a throwaway PostgreSQL cluster (own data directory and port) for server settings the
-//!   shared server must not get (TLS, preloaded libraries).
-//! - [`Moto`], [`Prometheus`], [`Alertmanager`], [`Pushgateway`], [`Oteltap`]: real peer processes on free
-//!   loopback ports, each in its own temporary directory, killed and cleaned up on drop.
+//!   shared server must not get (TLS, preloaded libraries such as pg_stat_statements), with streaming
+//!   replicas (`Cluster::replica`) and `psql` for quick statements.
+//! - [`Moto`], [`Prometheus`], [`Alertmanager`], [`Pushgateway`], [`Oteltap`], [`PostgresExporter`]: real
+//!   peer processes on free loopback ports, each in its own temporary directory, killed and cleaned up on
+//!   drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
 //! - [`Proxy`]: a recording, fault-injecting HTTP proxy in front of a peer.
 //! - [`check_page`]: a page loaded in Debian's headless Chromium (console errors, requests to other origins,
@@ -36,7 +38,7 @@ pub use cluster::{Cluster, ClusterBuilder};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};
 pub use loki::{Failure, LOKI_CONFIG_30_DAYS, LokiReceiver, ReceivedEntry, Streams, decode_push, wait_until};
-pub use peers::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway};
+pub use peers::{Alertmanager, Moto, Oteltap, PostgresExporter, Prometheus, Pushgateway};
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
 pub use proxy::{Intercept, Proxy};
 pub use service::instrumented_service;

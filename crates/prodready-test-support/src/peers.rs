@@ -199,3 +199,48 @@ impl Oteltap {
         self.process.stdout().lines().filter(|l| l.starts_with('{')).map(str::to_owned).collect()
     }
 }
+
+/// Debian's `prometheus-postgres-exporter` (postgres_exporter 0.11), the peer the database monitoring is
+/// benchmarked against, pointed at one server.
+#[derive(Debug)]
+pub struct PostgresExporter {
+    pub process: PeerProcess,
+}
+
+impl PostgresExporter {
+    /// Starts the exporter for `data_source_url` (`postgres://user@host:port/db?sslmode=disable`, passed as
+    /// `DATA_SOURCE_NAME`) and waits until `/metrics` answers.
+    pub fn start(data_source_url: &str) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(peer_bin("prometheus-postgres-exporter"));
+        cmd.arg(format!("--web.listen-address=127.0.0.1:{port}")).env("DATA_SOURCE_NAME", data_source_url);
+        Self {
+            process: PeerProcess::start(
+                "prometheus-postgres-exporter",
+                cmd,
+                tempdir("postgres-exporter"),
+                port,
+                Ready::Http("/metrics"),
+            ),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+
+    /// One scrape of `/metrics` (the text format); panics with the exporter's log when it fails.
+    pub async fn scrape(&self) -> String {
+        let answer = reqwest::get(format!("{}/metrics", self.url()))
+            .await
+            .unwrap_or_else(|e| panic!("scraping the exporter: {e}; its log:\n{}", self.process.log()));
+        assert!(
+            answer.status().is_success(),
+            "the exporter answered {}; its log:\n{}",
+            answer.status(),
+            self.process.log()
+        );
+        answer.text().await.expect("the exporter's body")
+    }
+}

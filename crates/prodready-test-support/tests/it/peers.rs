@@ -1,4 +1,6 @@
-use prodready_test_support::{Alertmanager, Moto, Oteltap, Prometheus, Pushgateway, http_status, peer_bin};
+use prodready_test_support::{
+    Alertmanager, Cluster, Moto, Oteltap, PostgresExporter, Prometheus, Pushgateway, http_status, peer_bin,
+};
 
 /// A fake SigV4 header: moto routes by the credential scope and checks no signature.
 fn aws_auth(service: &str) -> String {
@@ -123,9 +125,37 @@ async fn oteltap_accepts_otlp_http() {
     assert!(tap.span_lines().is_empty(), "an empty export carries no spans");
 }
 
+#[tokio::test]
+async fn postgres_exporter_scrapes_a_throwaway_cluster_and_cleans_up() {
+    let cluster = Cluster::builder().start();
+    let exporter = PostgresExporter::start(&cluster.url("127.0.0.1", "?sslmode=disable"));
+    let (port, dir, pid) =
+        (exporter.process.port(), exporter.process.dir().to_path_buf(), exporter.process.pid());
+    let metrics = exporter.scrape().await;
+    assert!(
+        metrics.lines().any(|l| l == "pg_up 1"),
+        "pg_up 1 in:\n{metrics}\nexporter log:\n{}",
+        exporter.process.log()
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("pg_stat_database_xact_commit{") && l.contains("datname=\"postgres\"")),
+        "{metrics}"
+    );
+
+    drop(exporter);
+    assert_cleaned_up(port, dir, pid);
+}
+
 #[test]
 fn the_cli_tools_run_from_the_cache() {
-    for (tool, arg) in [("promtool", "--version"), ("amtool", "--version"), ("k6", "version")] {
+    for (tool, arg) in [
+        ("promtool", "--version"),
+        ("amtool", "--version"),
+        ("k6", "version"),
+        ("prometheus-postgres-exporter", "--version"),
+    ] {
         let out = std::process::Command::new(peer_bin(tool)).arg(arg).output().unwrap();
         assert!(out.status.success(), "{tool} {arg}: {}", String::from_utf8_lossy(&out.stderr));
     }
