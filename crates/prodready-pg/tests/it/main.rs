@@ -1,6 +1,7 @@
 //! prodready-pg against real PostgreSQL: the shared server for plain connections, and a throwaway
 //! cluster with TLS (a CA and a server certificate made here) for every `sslmode`.
 
+mod monitor;
 mod passfile;
 mod tls;
 

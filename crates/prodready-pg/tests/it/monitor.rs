@@ -1,0 +1,249 @@
+//! Database monitoring: the statement tracker and text normalisation as data, the collector against the
+//! shared server (sessions, transactions, locks, deadlocks, privileges).
+
+use std::time::{Duration, Instant};
+
+use expect_test::{Expect, expect};
+use prodready_pg::monitor::{CollectError, Monitor, Snapshot, Totals, Tracker, normalize};
+use prodready_test_support::TestDb;
+
+fn t(calls: f64, exec_seconds: f64) -> Totals {
+    Totals { calls, exec_seconds, rows: calls }
+}
+
+/// Feeds `scrapes` (each a list of `(queryid, calls, seconds)`) to a tracker with top 2 and renders what
+/// each scrape exports.
+fn check_tracker(scrapes: &[&[(i64, f64, f64)]], expected: Expect) {
+    let mut tracker = Tracker::default();
+    let mut out = String::new();
+    for rows in scrapes {
+        let rows: Vec<(i64, Totals)> = rows.iter().map(|(id, c, s)| (*id, t(*c, *s))).collect();
+        let ranked = tracker.update(&rows, 2);
+        let top: Vec<String> =
+            ranked.top.iter().map(|(id, x)| format!("{id}={}/{}", x.calls, x.exec_seconds)).collect();
+        out.push_str(&format!(
+            "{} other={}/{}\n",
+            top.join(" "),
+            ranked.other.calls,
+            ranked.other.exec_seconds
+        ));
+    }
+    expected.assert_eq(&out);
+}
+
+#[test]
+fn statement_counters_never_go_backwards_and_the_rest_is_other() {
+    // Steady growth; then a reset (every counter restarts from zero); then statement 3 overtakes 2.
+    check_tracker(
+        &[
+            &[(1, 10.0, 5.0), (2, 4.0, 3.0), (3, 1.0, 1.0)],
+            &[(1, 12.0, 6.0), (2, 5.0, 3.5), (3, 2.0, 1.5)],
+            &[(1, 1.0, 0.5), (2, 1.0, 0.1), (3, 1.0, 4.0)],
+            &[(1, 2.0, 1.0), (2, 2.0, 0.2), (3, 3.0, 6.0)],
+        ],
+        expect![[r#"
+            1=10/5 2=4/3 other=1/1
+            1=12/6 2=5/3.5 other=2/1.5
+            1=13/6.5 3=3/5.5 other=3/1.6
+            3=5/7.5 1=14/7 other=4/1.7000000000000002
+        "#]],
+    );
+    // A statement evicted then seen again starts from zero instead of being subtracted.
+    check_tracker(
+        &[&[(1, 5.0, 5.0), (2, 5.0, 1.0)], &[(1, 6.0, 6.0)], &[(1, 7.0, 7.0), (2, 1.0, 0.5)]],
+        expect![[r#"
+            1=5/5 2=5/1 other=0/0
+            1=6/6 other=0/0
+            1=7/7 2=6/1.5 other=0/0
+        "#]],
+    );
+}
+
+fn check_normalize(query: &str, expected: Expect) {
+    expected.assert_eq(&normalize(query, 60));
+}
+
+#[test]
+fn statement_texts_keep_no_literal() {
+    check_normalize("SELECT * FROM t WHERE id = $1", expect!["SELECT * FROM t WHERE id = $1"]);
+    check_normalize("SET application_name = 'secret-app'", expect!["SET application_name = ?"]);
+    check_normalize("ALTER ROLE app PASSWORD 'hunter2''s'", expect!["ALTER ROLE app PASSWORD ?"]);
+    check_normalize(r"SELECT E'it\'s', 42, 3.14, t1.c2", expect!["SELECT ?, ?, ?, t1.c2"]);
+    check_normalize("DO $body$ BEGIN PERFORM 1; END $body$", expect!["DO ?"]);
+    check_normalize("SELECT  a,\n\t b FROM   t", expect!["SELECT a, b FROM t"]);
+    check_normalize(
+        "SELECT aaaaaaaaaa, bbbbbbbbbb, cccccccccc, dddddddddd, eeeeeeeeee, ffffffffff",
+        expect!["SELECT aaaaaaaaaa, bbbbbbbbbb, cccccccccc, dddddddddd, eeeee…"],
+    );
+}
+
+async fn collect(db: &TestDb, monitor: &mut Monitor) -> Snapshot {
+    let (client, _driver) = prodready_pg::connect(db.url(), "monitor-test").await.unwrap();
+    monitor.collect(&client, 10).await.unwrap()
+}
+
+async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok().await {
+        assert!(Instant::now() < deadline, "no {what} within 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_transactions_locks_and_deadlocks_are_seen() {
+    let db = TestDb::create().await;
+    let setup = db.connect().await;
+    setup.batch_execute("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1), (2)").await.unwrap();
+    let mut monitor = Monitor::new();
+    let before = collect(&db, &mut monitor).await;
+    assert!(before.max_connections > 0);
+    assert_eq!(before.statements, None, "the shared server has no pg_stat_statements");
+    assert!(before.statements_note.as_deref().unwrap().contains("shared_preload_libraries"));
+    assert!(before.tables.iter().any(|t| t.table == "a"), "{:?}", before.tables);
+
+    // A transaction left idle: it is the longest and the longest idle one.
+    let idle = db.connect().await;
+    idle.batch_execute("BEGIN; SELECT 1 FROM a FOR UPDATE").await.unwrap();
+    // A session waiting for the rows it holds.
+    let waiter = db.connect().await;
+    let waiting = tokio::spawn(async move { waiter.batch_execute("UPDATE a SET id = id").await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let now = collect(&db, &mut monitor).await;
+    assert!(now.longest_transaction_seconds >= 1.0, "{}", now.longest_transaction_seconds);
+    assert!(now.longest_idle_in_transaction_seconds >= 1.0, "{}", now.longest_idle_in_transaction_seconds);
+    assert_eq!(now.waiting_sessions, 1);
+    assert!(now.locks.iter().any(|(mode, n)| mode == "RowShareLock" && *n >= 1), "{:?}", now.locks);
+    assert!(now.connections.iter().any(|(state, _)| state == "idle in transaction"), "{:?}", now.connections);
+    idle.batch_execute("COMMIT").await.unwrap();
+    waiting.await.unwrap().unwrap();
+
+    // A deadlock between two sessions is counted.
+    let (one, two) = (db.connect().await, db.connect().await);
+    one.batch_execute("BEGIN; UPDATE a SET id = id WHERE id = 1").await.unwrap();
+    two.batch_execute("BEGIN; UPDATE a SET id = id WHERE id = 2").await.unwrap();
+    let first = tokio::spawn(async move {
+        let r = one.batch_execute("UPDATE a SET id = id WHERE id = 2").await;
+        let _ = one.batch_execute("ROLLBACK").await;
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = two.batch_execute("UPDATE a SET id = id WHERE id = 1").await;
+    let _ = two.batch_execute("ROLLBACK").await;
+    let first = first.await.unwrap();
+    assert!(first.is_err() || second.is_err(), "one of the two must be chosen as the deadlock victim");
+    until("counted deadlock", async || {
+        collect(&db, &mut monitor).await.database.deadlocks > before.database.deadlocks
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_role_without_pg_monitor_is_told_the_grant() {
+    let db = TestDb::create().await;
+    let admin = db.connect().await;
+    let role = format!("{}_watcher", db.name());
+    admin.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).await.unwrap();
+    let url = prodready_pg::with_dbname(db.url(), db.name()).replacen("postgres@", &format!("{role}@"), 1);
+    let (client, _driver) = prodready_pg::connect(&url, "monitor-test").await.unwrap();
+    let err = Monitor::new().collect(&client, 10).await.unwrap_err();
+    assert!(matches!(err, CollectError::Privilege { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "role {role} may not read other sessions' statistics: GRANT pg_monitor TO {role} (or run as a role \
+             that has it)"
+        )
+    );
+    drop(client);
+    admin.batch_execute(&format!("GRANT pg_monitor TO \"{role}\"")).await.unwrap();
+    let (client, _driver) = prodready_pg::connect(&url, "monitor-test").await.unwrap();
+    Monitor::new().collect(&client, 10).await.unwrap();
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    admin.batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\"")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_ranked_bounded_and_survive_a_reset() {
+    let cluster = prodready_test_support::Cluster::builder().pg_stat_statements().start();
+    let url = cluster.url("127.0.0.1", "");
+    let (client, _driver) = prodready_pg::connect(&url, "monitor-test").await.unwrap();
+    client.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
+    // One slow statement, and many distinct cheap ones.
+    client.batch_execute("SELECT pg_sleep(0.3) AS slow_one").await.unwrap();
+    // Distinct shapes (constants and aliases do not make a statement distinct, its select list does).
+    for i in 1..=300 {
+        client.batch_execute(&format!("SELECT {}", vec!["1"; i].join(", "))).await.unwrap();
+    }
+    let mut monitor = Monitor::new();
+    let first = monitor.collect(&client, 5).await.unwrap();
+    let statements = first.statements.clone().expect("pg_stat_statements is loaded");
+    assert!(statements.tracked > 300, "{}", statements.tracked);
+    assert_eq!(statements.top.len(), 5);
+    assert!(statements.top[0].query.contains("pg_sleep"), "{:?}", statements.top[0]);
+    assert!(statements.top[0].totals.exec_seconds >= 0.3);
+    assert!(statements.other.calls >= 290.0, "{:?}", statements.other);
+    let series = |s: &Snapshot| {
+        let st = s.statements.as_ref().unwrap();
+        let mut all: Vec<(String, Totals)> =
+            st.top.iter().map(|x| (x.queryid.to_string(), x.totals)).collect();
+        all.push(("other".to_owned(), st.other));
+        all
+    };
+    let before = series(&first);
+
+    // A reset makes the server's counters restart; ours keep growing.
+    client.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
+    client.batch_execute("SELECT pg_sleep(0.05) AS slow_one").await.unwrap();
+    let second = monitor.collect(&client, 5).await.unwrap();
+    for (id, after) in series(&second) {
+        if let Some((_, was)) = before.iter().find(|(b, _)| *b == id) {
+            assert!(
+                after.calls >= was.calls && after.exec_seconds >= was.exec_seconds,
+                "{id}: {was:?} -> {after:?}"
+            );
+        }
+    }
+
+    // db top, by mean: the slow statement first.
+    let top =
+        prodready_pg::monitor::top(&client, prodready_pg::monitor::TopBy::Mean, 3).await.unwrap().unwrap();
+    assert!(top[0].query.contains("pg_sleep"), "{top:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_lag_comes_and_goes_and_an_inactive_slot_is_reported() {
+    let primary = prodready_test_support::Cluster::builder().start();
+    let replica = primary.replica();
+    primary.psql("CREATE TABLE r (id int); SELECT pg_create_physical_replication_slot('forgotten', true)");
+    let (client, _driver) =
+        prodready_pg::connect(&primary.url("127.0.0.1", ""), "monitor-test").await.unwrap();
+    let mut monitor = Monitor::new();
+    let snapshot = monitor.collect(&client, 5).await.unwrap();
+    assert_eq!(snapshot.replicas.len(), 1, "{:?}", snapshot.replicas);
+    let slot = snapshot.slots.iter().find(|s| s.name == "forgotten").expect("the slot is listed");
+    assert!(!slot.active);
+
+    replica.psql("SELECT pg_wal_replay_pause()");
+    primary.psql("INSERT INTO r SELECT generate_series(1, 10000)");
+    until("replication lag", async || {
+        let s = monitor.collect(&client, 5).await.unwrap();
+        s.replicas.first().is_some_and(|r| r.lag_bytes > 0.0)
+    })
+    .await;
+    let retained = monitor.collect(&client, 5).await.unwrap();
+    assert!(retained.slots.iter().any(|s| s.name == "forgotten" && s.retained_wal_bytes > 0.0));
+    let (rclient, _rdriver) =
+        prodready_pg::connect(&replica.url("127.0.0.1", ""), "monitor-test").await.unwrap();
+    let on_replica = Monitor::new().collect(&rclient, 5).await.unwrap();
+    assert!(on_replica.in_recovery);
+    assert!(on_replica.replay_delay_seconds.is_some());
+    replica.psql("SELECT pg_wal_replay_resume()");
+    until("caught up", async || {
+        let s = monitor.collect(&client, 5).await.unwrap();
+        s.replicas.first().is_some_and(|r| r.lag_bytes == 0.0)
+    })
+    .await;
+    primary.psql("SELECT pg_drop_replication_slot('forgotten')");
+}
