@@ -9,6 +9,7 @@ mod check;
 mod cli;
 mod config;
 mod daemon;
+mod db;
 mod deploy;
 mod generated;
 mod logs;

@@ -16,9 +16,9 @@ async fn slack() -> (std::net::SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
                     let ok = json["text"].as_str().is_some_and(|t| !t.is_empty());
                     seen.lock().unwrap().push(json);
                     if ok {
-                        (axum::http::StatusCode::OK, "ok")
+                        (http::StatusCode::OK, "ok")
                     } else {
-                        (axum::http::StatusCode::BAD_REQUEST, "invalid_payload")
+                        (http::StatusCode::BAD_REQUEST, "invalid_payload")
                     }
                 }
             }),
