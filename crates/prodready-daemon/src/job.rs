@@ -136,10 +136,11 @@ pub(crate) async fn execute(
             (outcome, status)
         }
         Ok(outcome) => {
+            let deadline = tokio::time::Instant::now() + kill_grace;
             if let Some(pid) = pid {
                 let _ = killpg(pid, Signal::SIGTERM);
             }
-            let status = match tokio::time::timeout(kill_grace, child.wait()).await {
+            let status = match tokio::time::timeout_at(deadline, child.wait()).await {
                 Ok(status) => status,
                 Err(_) => {
                     if let Some(pid) = pid {
@@ -148,6 +149,17 @@ pub(crate) async fn execute(
                     child.wait().await
                 }
             };
+            // The job may die of SIGTERM while a tool it started ignores it: the rest of its group
+            // gets the rest of the grace period, then SIGKILL.
+            if let Some(pid) = pid {
+                while killpg(pid, None).is_ok() {
+                    if tokio::time::Instant::now() >= deadline {
+                        let _ = killpg(pid, Signal::SIGKILL);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
             (outcome, status)
         }
     };

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -10,7 +10,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use crate::{Error, Result};
 
 /// A parsed cron expression evaluated in a time zone (daylight-saving gaps and repeats as croner
-/// resolves them: a time that does not exist is skipped, a repeated one runs once).
+/// resolves them: a time that does not exist runs at the end of the gap, a repeated one runs once).
 #[derive(Debug, Clone)]
 pub struct Schedule {
     expression: String,
@@ -54,13 +54,13 @@ impl Schedule {
 
     /// The first time strictly after `t`.
     pub fn next_after(&self, t: SystemTime) -> Option<SystemTime> {
-        let at = DateTime::<Utc>::from(t).with_timezone(&self.zone);
+        let at = whole_second(t).with_timezone(&self.zone);
         self.cron.find_next_occurrence(&at, false).ok().map(SystemTime::from)
     }
 
     /// The last time at or before `t`.
     pub fn last_at_or_before(&self, t: SystemTime) -> Option<SystemTime> {
-        let at = DateTime::<Utc>::from(t).with_timezone(&self.zone);
+        let at = whole_second(t).with_timezone(&self.zone);
         self.cron.find_previous_occurrence(&at, true).ok().map(SystemTime::from)
     }
 
@@ -80,6 +80,13 @@ pub fn check_expression(expression: &str) -> Result<()> {
 /// Checks an IANA time zone name.
 pub fn check_zone(zone: &str) -> Result<()> {
     parse_zone(zone).map(drop)
+}
+
+/// `t` without its fraction of a second. croner keeps the fraction of the instant it starts from, and
+/// a scheduled time is a run's key in the table of runs: every replica must compute the same one.
+fn whole_second(t: SystemTime) -> DateTime<Utc> {
+    let t = DateTime::<Utc>::from(t);
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 fn parse_zone(zone: &str) -> Result<Tz> {
