@@ -73,16 +73,15 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
     let target = vec![("job", "api"), ("instance", "api:8080")];
     let pg = vec![("job", "postgres"), ("instance", "db:9187")];
     let backup = vec![("job", "prodready-backup"), ("database", "app")];
-    // The scheduler daemon: `job` on its own series is the scheduled job's name (scraped with
-    // `honor_labels: true`); every replica exports the same shared state, so rules take the max across
-    // replicas.
+    // The scheduler daemon, scraped as job `prodready-daemon`: its per-job series name the scheduled job
+    // `daemon_job`; every replica exports the same shared state, so rules take the max across replicas.
     let leader = names::DAEMON_LEADER;
     let last_run_success = names::DAEMON_JOB_LAST_RUN_SUCCESS;
     let last_success = names::DAEMON_JOB_LAST_SUCCESS;
     let interval = names::DAEMON_JOB_INTERVAL;
     let last_duration = names::DAEMON_JOB_LAST_DURATION;
     let daemon_job = vec![("job", "prodready-daemon")];
-    let scheduled = vec![("job", "backup")];
+    let scheduled = vec![("daemon_job", "backup")];
     vec![
         Alert {
             name: "InstanceDown",
@@ -409,14 +408,14 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
         Alert {
             name: "ProdreadyDaemonJobFailing",
             severity: "warning",
-            expr: format!("max by (job) ({last_run_success}) == 0"),
+            expr: format!("max by (daemon_job) ({last_run_success}) == 0"),
             for_: "5m",
-            summary: "The last run of scheduled job {{ $labels.job }} failed",
-            description: "The last run of the scheduled job {{ $labels.job }} failed, timed out or was cancelled, and no later run has succeeded for 5 minutes.",
+            summary: "The last run of scheduled job {{ $labels.daemon_job }} failed",
+            description: "The last run of the scheduled job {{ $labels.daemon_job }} failed, timed out or was cancelled, and no later run has succeeded for 5 minutes.",
             fires: Case {
                 series: series(&[
-                    (&format!(r#"{last_run_success}{{job="backup",instance="daemon-a:9187"}}"#), "1x2 0x20"),
-                    (&format!(r#"{last_run_success}{{job="backup",instance="daemon-b:9187"}}"#), "1x2 0x20"),
+                    (&format!(r#"{last_run_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "1x2 0x20"),
+                    (&format!(r#"{last_run_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "1x2 0x20"),
                 ]),
                 eval_time: "10m",
                 fires_with: Some(scheduled.clone()),
@@ -424,8 +423,8 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             // One failed run, and the next run, three minutes later, succeeds.
             quiet: Case {
                 series: series(&[
-                    (&format!(r#"{last_run_success}{{job="backup",instance="daemon-a:9187"}}"#), "1x2 0x2 1x16"),
-                    (&format!(r#"{last_run_success}{{job="backup",instance="daemon-b:9187"}}"#), "1x2 0x2 1x16"),
+                    (&format!(r#"{last_run_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "1x2 0x2 1x16"),
+                    (&format!(r#"{last_run_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "1x2 0x2 1x16"),
                 ]),
                 eval_time: "10m",
                 fires_with: None,
@@ -435,22 +434,22 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             name: "ProdreadyDaemonJobOverdue",
             severity: "warning",
             expr: format!(
-                "time() - max by (job) ({last_success}) > 2 * max by (job) ({interval}) + max by (job) ({last_duration}) + 300 \
-                 and max by (job) ({last_success}) > 0"
+                "time() - max by (daemon_job) ({last_success}) > 2 * max by (daemon_job) ({interval}) + max by (daemon_job) ({last_duration}) + 300 \
+                 and max by (daemon_job) ({last_success}) > 0"
             ),
             for_: "10m",
-            summary: "Scheduled job {{ $labels.job }} has not succeeded for two of its intervals",
-            description: "The scheduled job {{ $labels.job }} has had no successful run for more than twice its schedule's interval (plus its last run's duration and 5 minutes): runs are failing, not starting, or hanging.",
+            summary: "Scheduled job {{ $labels.daemon_job }} has not succeeded for two of its intervals",
+            description: "The scheduled job {{ $labels.daemon_job }} has had no successful run for more than twice its schedule's interval (plus its last run's duration and 5 minutes): runs are failing, not starting, or hanging.",
             // A job every 10 minutes (runs of 1 minute) whose last success started at 5m: overdue after
             // 5m + 20m + 1m + 5m = 31m, firing 10 minutes later.
             fires: Case {
                 series: series(&[
-                    (&format!(r#"{last_success}{{job="backup",instance="daemon-a:9187"}}"#), "300x60"),
-                    (&format!(r#"{last_success}{{job="backup",instance="daemon-b:9187"}}"#), "300x60"),
-                    (&format!(r#"{interval}{{job="backup",instance="daemon-a:9187"}}"#), "600x60"),
-                    (&format!(r#"{interval}{{job="backup",instance="daemon-b:9187"}}"#), "600x60"),
-                    (&format!(r#"{last_duration}{{job="backup",instance="daemon-a:9187"}}"#), "60x60"),
-                    (&format!(r#"{last_duration}{{job="backup",instance="daemon-b:9187"}}"#), "60x60"),
+                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "300x60"),
+                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "300x60"),
+                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "600x60"),
+                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "600x60"),
+                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "60x60"),
+                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "60x60"),
                 ]),
                 eval_time: "45m",
                 fires_with: Some(scheduled.clone()),
@@ -459,12 +458,12 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             // state does not count: the newest success across replicas started at 25m.
             quiet: Case {
                 series: series(&[
-                    (&format!(r#"{last_success}{{job="backup",instance="daemon-a:9187"}}"#), "300x60"),
-                    (&format!(r#"{last_success}{{job="backup",instance="daemon-b:9187"}}"#), "1500x60"),
-                    (&format!(r#"{interval}{{job="backup",instance="daemon-a:9187"}}"#), "600x60"),
-                    (&format!(r#"{interval}{{job="backup",instance="daemon-b:9187"}}"#), "600x60"),
-                    (&format!(r#"{last_duration}{{job="backup",instance="daemon-a:9187"}}"#), "60x60"),
-                    (&format!(r#"{last_duration}{{job="backup",instance="daemon-b:9187"}}"#), "60x60"),
+                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "300x60"),
+                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "1500x60"),
+                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "600x60"),
+                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "600x60"),
+                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "60x60"),
+                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "60x60"),
                 ]),
                 eval_time: "45m",
                 fires_with: None,

@@ -284,9 +284,8 @@ pub fn kubernetes() -> String {
 # prodready.toml (the backup store) before applying.
 #
 # Every replica serves /metrics on port {port}. Scrape each pod (not the Service) as job `{NAME}`
-# with `honor_labels: true`, so that `job` on the per-job series names the scheduled job
-# (docs/monitoring.md has the scrape configuration); the prometheus.io annotations serve
-# annotation-based discovery.
+# (docs/monitoring.md has the scrape configuration; the per-job series name the scheduled job
+# `daemon_job`); the prometheus.io annotations serve annotation-based discovery.
 "
     );
     for doc in [config_map, deployment, budget, service] {

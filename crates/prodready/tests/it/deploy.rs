@@ -268,10 +268,10 @@ fn value(sample: &serde_json::Value) -> &str {
 }
 
 /// Two replicas started from the manifest's container arguments and ConfigMap answer the probes and
-/// elect one leader; the scrape job docs/monitoring.md documents gives the alert pack's expressions the
-/// labels they group by (the scheduled job's name as `job`), so a failing job shows up in
-/// ProdreadyDaemonJobFailing's expression and nothing else does; and a replica stopped with SIGTERM exits 0
-/// within the grace period while the other takes over.
+/// elect one leader; the plain scrape job docs/monitoring.md documents (no `honor_labels`) gives the alert
+/// pack's expressions the labels they group by (the scrape job as `job`, the scheduled job's name as
+/// `daemon_job`), so a failing job shows up in ProdreadyDaemonJobFailing's expression and nothing else
+/// does; and a replica stopped with SIGTERM exits 0 within the grace period while the other takes over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_from_the_manifest_elect_a_leader_and_the_documented_scrape_feeds_the_alerts() {
     let db = prodready_test_support::TestDb::create().await;
@@ -339,6 +339,7 @@ async fn replicas_from_the_manifest_elect_a_leader_and_the_documented_scrape_fee
     let scrape = documented_scrape_config()
         .replace("'daemon-1.internal:9187', 'daemon-2.internal:9187'", &targets.join(", "));
     assert!(scrape.contains(&targets[0]), "{scrape}");
+    assert!(!scrape.contains("honor_labels"), "{scrape}");
     let prometheus = prodready_test_support::Prometheus::start_with(|_| {
         format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{scrape}")
     });
@@ -356,25 +357,36 @@ async fn replicas_from_the_manifest_elect_a_leader_and_the_documented_scrape_fee
             s.len() == 1 && value(&s[0]) == "2"
         })
         .await;
-    // The per-job series are labelled with the scheduled job, on both replicas.
+    // The per-job series are labelled with the scheduled job, on both replicas, under the scrape job.
     prometheus
-        .query_until("count by (job) (prodready_daemon_job_interval_seconds)", "the jobs' series", |s| {
-            let mut jobs: Vec<(&str, &str)> = s.iter().map(|s| (label(s, "job"), value(s))).collect();
-            jobs.sort_unstable();
-            jobs == [("broken-backup", "2"), ("nightly-backup", "2")]
-        })
+        .query_until(
+            "count by (job, daemon_job) (prodready_daemon_job_interval_seconds)",
+            "the jobs' series",
+            |s| {
+                let mut jobs: Vec<(&str, &str, &str)> =
+                    s.iter().map(|s| (label(s, "job"), label(s, "daemon_job"), value(s))).collect();
+                jobs.sort_unstable();
+                jobs == [
+                    ("prodready-daemon", "broken-backup", "2"),
+                    ("prodready-daemon", "nightly-backup", "2"),
+                ]
+            },
+        )
         .await;
     assert!(prometheus.query(r#"{exported_job!=""}"#).await.is_empty());
 
     // The broken job fails, the good one succeeds: only the broken one is in JobFailing's expression.
     prometheus
         .query_until(&expr("ProdreadyDaemonJobFailing"), "the broken job failing", |s| {
-            s.len() == 1 && label(&s[0], "job") == "broken-backup"
+            s.len() == 1 && label(&s[0], "daemon_job") == "broken-backup"
         })
         .await;
     prometheus
         .query_until("prodready_daemon_job_last_success_timestamp_seconds", "a successful backup", |s| {
-            !s.is_empty() && s.iter().all(|s| label(s, "job") == "nightly-backup")
+            !s.is_empty()
+                && s.iter().all(|s| {
+                    label(s, "job") == "prodready-daemon" && label(s, "daemon_job") == "nightly-backup"
+                })
         })
         .await;
     for quiet in ["ProdreadyDaemonNoLeader", "ProdreadyDaemonJobOverdue"] {
