@@ -197,7 +197,16 @@ impl Scheduler {
 
     async fn elected(&mut self, client: &tokio_postgres::Client) {
         let step = (self.options.lease / 5).max(Duration::from_millis(200));
-        match tokio::time::timeout(step * 2, state::abandon_others(client, &self.options.replica)).await {
+        match tokio::time::timeout(
+            step * 2,
+            state::abandon_others(
+                client,
+                &self.options.replica,
+                &self.running.keys().cloned().collect::<Vec<_>>(),
+            ),
+        )
+        .await
+        {
             Ok(Ok(n)) if n > 0 => {
                 tracing::warn!(runs = n, "runs left unfinished by the previous leader marked abandoned");
             }

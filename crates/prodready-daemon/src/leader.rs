@@ -71,11 +71,17 @@ impl Elector {
                 }
                 crate::state::ensure_table(&client).await
             };
-            if let Err(e) = tokio::time::timeout(self.lease, setup).await.unwrap_or_else(|_| Ok(())) {
-                self.unreachable(
-                    &tx,
-                    format!("cannot use the table of runs: {}", prodready_stdx::error::chain(&e)),
-                );
+            let setup = match tokio::time::timeout(self.lease, setup).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    Err(format!("cannot use the table of runs: {}", prodready_stdx::error::chain(&e)))
+                }
+                Err(_) => {
+                    Err(format!("no answer while preparing the session within {} s", self.lease.as_secs()))
+                }
+            };
+            if let Err(problem) = setup {
+                self.unreachable(&tx, problem);
                 driver.abort();
                 if sleep_or_stop(step, &mut stop).await {
                     return;
@@ -98,7 +104,9 @@ impl Elector {
                             .map(|r| r.get(0))
                     }
                 };
-                match tokio::time::timeout(step, query).await {
+                // Never wait past the step-down deadline: half a lease after the last answer.
+                let left = (last_ok + self.lease / 2).saturating_duration_since(started);
+                match tokio::time::timeout(step.min(left.max(Duration::from_millis(1))), query).await {
                     Ok(Ok(held)) => {
                         last_ok = started;
                         if held && !leader {
@@ -111,7 +119,7 @@ impl Elector {
                         tracing::warn!("lost the lock database: {}", prodready_stdx::error::chain(&e));
                         break false;
                     }
-                    _ if started.duration_since(last_ok) >= self.lease / 2 => {
+                    _ if last_ok.elapsed() >= self.lease / 2 => {
                         tracing::warn!("no answer from the lock database for half a lease: stepping down");
                         break false;
                     }

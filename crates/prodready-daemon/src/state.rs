@@ -80,18 +80,19 @@ pub(crate) async fn finish(client: &Client, id: i64, job: &str, result: &str, de
         .map(drop)
 }
 
-/// Runs other replicas left unfinished: only the leader runs jobs, so when a replica becomes leader
-/// they belong to a replica that lost the lock (usually by dying). A replica that lost only its lock
+/// Runs left unfinished by other replicas, or by this one for jobs it is not running now: only the
+/// leader runs jobs, so when a replica becomes leader they belong to a replica that lost the lock
+/// (usually by dying), or to a run of its own whose end could not be recorded. A replica that lost only its lock
 /// connection and finishes later overwrites this with the real result.
-pub(crate) async fn abandon_others(client: &Client, replica: &str) -> PgResult<u64> {
+pub(crate) async fn abandon_others(client: &Client, replica: &str, running: &[String]) -> PgResult<u64> {
     client
         .execute(
             &format!(
                 "UPDATE {RUNS_TABLE} SET finished_at = now(), result = 'abandoned',
                     detail = 'its replica stopped leading before the run finished'
-                 WHERE finished_at IS NULL AND replica <> $1"
+                 WHERE finished_at IS NULL AND (replica <> $1 OR job <> ALL($2))"
             ),
-            &[&replica],
+            &[&replica, &running],
         )
         .await
 }

@@ -411,6 +411,9 @@ Examples:
         /// One JSON document on stdout
         #[arg(long)]
         json: bool,
+        /// Write the JSON document to FILE (atomically) instead of stdout
+        #[arg(long, value_name = "FILE", requires = "json")]
+        output: Option<PathBuf>,
     },
     /// Serve PostgreSQL metrics for Prometheus, for every database in [database_monitoring] databases
     #[command(

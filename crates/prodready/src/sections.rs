@@ -242,6 +242,8 @@ pub enum JobKind {
     BackupPrune,
     /// `check` (history and a JSON report)
     Check,
+    /// `db top`: the costliest statements, kept for the status page
+    DbCollect,
 }
 
 impl JobKind {
@@ -251,6 +253,7 @@ impl JobKind {
             Self::BackupVerify => "backup-verify",
             Self::BackupPrune => "backup-prune",
             Self::Check => "check",
+            Self::DbCollect => "db-collect",
         }
     }
 
@@ -260,6 +263,7 @@ impl JobKind {
             Self::BackupRun | Self::BackupVerify => Duration::from_secs(6 * 3600),
             Self::BackupPrune => Duration::from_secs(30 * 60),
             Self::Check => Duration::from_secs(15 * 60),
+            Self::DbCollect => Duration::from_secs(60),
         }
     }
 }
@@ -270,7 +274,7 @@ impl JobKind {
 pub struct DaemonJob {
     /// Unique; the `job` label of the daemon's metrics.
     pub name: String,
-    /// `backup-run`, `backup-verify`, `backup-prune` or `check`.
+    /// `backup-run`, `backup-verify`, `backup-prune`, `check` or `db-collect`.
     pub run: JobKind,
     /// Cron: 5 fields, or 6 with seconds first, or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
     #[serde(deserialize_with = "range::cron")]

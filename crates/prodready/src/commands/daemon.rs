@@ -153,6 +153,13 @@ fn check_report(cfg: &Config) -> PathBuf {
     daemon_dir(cfg).join("check-report.json")
 }
 
+fn db_top(cfg: &Config) -> PathBuf {
+    daemon_dir(cfg).join("db-top.json")
+}
+
+/// Statements a `db-collect` job keeps for the status page.
+const DB_TOP_SHOWN: usize = 15;
+
 /// Builds the jobs of one loaded configuration.
 struct Planner {
     config_flag: Option<PathBuf>,
@@ -213,8 +220,22 @@ impl Planner {
                 "--output".to_owned(),
                 check_report(cfg).display().to_string(),
             ]),
+            JobKind::DbCollect => argv.extend([
+                "db".to_owned(),
+                "top".to_owned(),
+                "--limit".to_owned(),
+                DB_TOP_SHOWN.to_string(),
+                "--json".to_owned(),
+                "--output".to_owned(),
+                db_top(cfg).display().to_string(),
+            ]),
         }
-        if job.run != JobKind::Check {
+        if job.run == JobKind::DbCollect
+            && let Some(url) = &job.database
+        {
+            argv.extend(["--database".to_owned(), url.clone()]);
+        }
+        if !matches!(job.run, JobKind::Check | JobKind::DbCollect) {
             match job.database.as_deref() {
                 // A URL may carry a password: it goes in the environment, never in argv.
                 Some(url) if url.contains("://") || url.contains('=') => {
@@ -275,6 +296,7 @@ struct Pages {
 
 struct PagesInner {
     report: PathBuf,
+    db_top: PathBuf,
     store: Result<prodready_backup::Store, String>,
     location: String,
 }
@@ -303,14 +325,14 @@ impl PagesInner {
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("opening the store panicked")))
         })
         .map_err(|e| prodready_stdx::error::chain(e.as_ref()));
-        Self { report: check_report(cfg), store, location }
+        Self { report: check_report(cfg), db_top: db_top(cfg), store, location }
     }
 }
 
 impl StatusSections for Pages {
     fn sections(&self) -> Vec<Section> {
         let inner = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        vec![scorecard(&inner.report), backups(&inner.store, &inner.location)]
+        vec![scorecard(&inner.report), backups(&inner.store, &inner.location), statements(&inner.db_top)]
     }
 
     fn collectors(&self) -> Vec<Box<dyn prodready_metrics::prometheus_client::collector::Collector>> {
@@ -445,6 +467,52 @@ fn backups(store: &Result<prodready_backup::Store, String>, location: &str) -> S
                 b.database.clone(),
                 super::backup::human_bytes(b.size_bytes),
                 super::backup::verified(b),
+            ]
+        })
+        .collect();
+    section
+}
+
+/// The last `db-collect` run's statements.
+fn statements(path: &Path) -> Section {
+    let mut section = Section { title: "Costliest statements".to_owned(), ..Section::default() };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            section.note = Some("no db-collect job has run yet".to_owned());
+            return section;
+        }
+        Err(e) => {
+            section.note = Some(format!("cannot read {}: {e}", path.display()));
+            return section;
+        }
+    };
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(&text) else {
+        section.note = Some(format!("cannot read {}: not JSON", path.display()));
+        return section;
+    };
+    let field = |v: &serde_json::Value, k: &str| {
+        v.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_owned()
+    };
+    section.note = Some(format!(
+        "{} at {}, by total time",
+        field(&document, "database"),
+        field(&document, "collected_at")
+    ));
+    section.headers = ["calls", "total", "mean", "rows", "statement"].map(str::to_owned).to_vec();
+    let number = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    section.rows = document
+        .get("statements")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            vec![
+                format!("{:.0}", number(s, "calls")),
+                format!("{:.3} s", number(s, "total_seconds")),
+                format!("{:.2} ms", number(s, "mean_seconds") * 1000.0),
+                format!("{:.0}", number(s, "rows")),
+                field(s, "query"),
             ]
         })
         .collect();

@@ -16,7 +16,7 @@ use crate::exit::Exit;
 pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &DbCommand) -> anyhow::Result<Exit> {
     let cfg = config::load(config_flag, env)?.config;
     match cmd {
-        DbCommand::Top { by, limit, database, json } => {
+        DbCommand::Top { by, limit, database, json, output } => {
             let runtime = super::runtime(1)?;
             let url = database.clone().unwrap_or_else(|| databases(&cfg).swap_remove(0));
             let by = match by {
@@ -49,9 +49,19 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &DbCommand) -> any
                         })
                     })
                     .collect();
-                let mut out = std::io::stdout().lock();
-                serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "statements": rows }))?;
-                writeln!(out)?;
+                let document = serde_json::json!({
+                    "database": prodready_pg::describe(&url),
+                    "collected_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                    "by": format!("{by:?}").to_lowercase(),
+                    "statements": rows,
+                });
+                let mut text = serde_json::to_string_pretty(&document)?;
+                text.push('\n');
+                match output {
+                    Some(path) => prodready_stdx::fs::write_atomic(path, text.as_bytes())
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                    None => std::io::stdout().lock().write_all(text.as_bytes())?,
+                }
                 return Ok(Exit::Success);
             }
             let mut out = std::io::stdout().lock();

@@ -511,7 +511,7 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
     check(
         "[[daemon.jobs]]\nname = \"x\"\nrun = \"backup-everything\"\nschedule = \"@daily\"\n",
         expect_test::expect![[r#"
-            error: prodready.toml:6:7: daemon.jobs[0].run: unknown variant `backup-everything`, expected one of `backup-run`, `backup-verify`, `backup-prune`, `check`
+            error: prodready.toml:6:7: daemon.jobs[0].run: unknown variant `backup-everything`, expected one of `backup-run`, `backup-verify`, `backup-prune`, `check`, `db-collect`
         "#]],
     );
     check(
@@ -527,4 +527,29 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
             error: prodready.toml:8:12: daemon.jobs[0].timezone: unknown time zone `Mars/Olympus` (an IANA name such as UTC or Europe/Berlin)
         "#]],
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_db_collect_job_puts_the_costliest_statements_on_the_status_page() {
+    let cluster = prodready_test_support::Cluster::builder().pg_stat_statements().start();
+    cluster.psql("SELECT pg_sleep(0.2)");
+    let url = cluster.url("127.0.0.1", "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prodready.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[general]\ndata_dir = \"{}\"\n\n[database]\nurl = \"{url}\"\n\n[daemon]\nlease = \"2s\"\n\n\
+             [[daemon.jobs]]\nname = \"statements\"\nrun = \"db-collect\"\nschedule = \"*/2 * * * * *\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(dir.path(), &path, "one");
+    daemon.wait_for("collected statements on the page", Duration::from_secs(30), |d| {
+        let (_, page) = d.get("/");
+        page.contains("Costliest statements") && page.contains("pg_sleep($1)")
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
 }
