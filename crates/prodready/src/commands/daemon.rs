@@ -233,7 +233,12 @@ impl Planner {
         if job.run == JobKind::DbCollect
             && let Some(url) = &job.database
         {
-            argv.extend(["--database".to_owned(), url.clone()]);
+            // In the environment, as the first watched database: a URL may carry a password.
+            let sep = crate::env::OVERRIDE_SEPARATOR;
+            env.push((
+                format!("{}DATABASE_MONITORING{sep}DATABASES", crate::env::OVERRIDE_PREFIX),
+                format!("[{}]", serde_json::Value::String(url.clone())),
+            ));
         }
         if !matches!(job.run, JobKind::Check | JobKind::DbCollect) {
             match job.database.as_deref() {

@@ -539,8 +539,10 @@ async fn a_db_collect_job_puts_the_costliest_statements_on_the_status_page() {
     std::fs::write(
         &path,
         format!(
-            "[general]\ndata_dir = \"{}\"\n\n[database]\nurl = \"{url}\"\n\n[daemon]\nlease = \"2s\"\n\n\
-             [[daemon.jobs]]\nname = \"statements\"\nrun = \"db-collect\"\nschedule = \"*/2 * * * * *\"\n",
+            "[general]\ndata_dir = \"{}\"\n\n[database]\nurl = \"{url}\"\n\n[database_monitoring]\n\
+             databases = [\"postgres://postgres@127.0.0.1:1/elsewhere\"]\n\n[daemon]\nlease = \"2s\"\n\n\
+             [[daemon.jobs]]\nname = \"statements\"\nrun = \"db-collect\"\nschedule = \"*/2 * * * * *\"\n\
+             database = \"{url}\"\n",
             dir.path().join("data").display()
         ),
     )
