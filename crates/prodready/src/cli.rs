@@ -101,6 +101,10 @@ pub enum Command {
     #[command(subcommand)]
     Db(DbCommand),
 
+    /// Distributed tracing: prove the pipeline to the collector end to end
+    #[command(subcommand)]
+    Trace(TraceCommand),
+
     /// Send a one-off notification (Slack, email or PagerDuty), for scripts
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -440,6 +444,38 @@ pub enum TopBy {
     Total,
     Mean,
     Calls,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Send a two-span trace and say whether the collector accepted it (prints the trace id)
+    #[command(after_help = "The endpoint comes from --endpoint, else the OTEL_* variables \
+(OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_ZIPKIN_ENDPOINT, \
+OTEL_TRACES_EXPORTER...), else [tracing] otlp_endpoint / zipkin_endpoint, else the local default \
+(http://localhost:4318, http://localhost:9411/api/v2/spans). For otlp the URL is a base URL (/v1/traces is \
+appended when it has no path); for zipkin it is the full spans URL.
+
+Exit codes: 0 accepted, 1 not accepted (the cause is named), 2 a bad URL, exporter or option.
+
+Examples:
+  prodready trace ping
+  prodready trace ping --endpoint http://otel-collector:4318
+  prodready trace ping --exporter otlp --protocol grpc --endpoint http://otel-collector:4317
+  prodready trace ping --exporter zipkin --endpoint http://zipkin:9411/api/v2/spans")]
+    Ping {
+        /// The collector [default: OTEL_* variables, else [tracing], else the local default]
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// otlp or zipkin [default: OTEL_TRACES_EXPORTER, else [tracing] exporter]
+        #[arg(long, value_enum)]
+        exporter: Option<crate::sections::TraceExporter>,
+        /// OTLP transport [default: OTEL_EXPORTER_OTLP_PROTOCOL, else [tracing] protocol]
+        #[arg(long, value_enum)]
+        protocol: Option<crate::sections::Protocol>,
+        /// Give up after this long
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// `prodready daemon`.

@@ -487,7 +487,7 @@ impl Default for AlertsConfig {
 }
 
 /// OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// OTLP over HTTP with protobuf bodies (the default: no async runtime needed for export).
@@ -497,13 +497,29 @@ pub enum Protocol {
     Grpc,
 }
 
+/// Where `[tracing]` sends spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceExporter {
+    /// OTLP (http/protobuf or gRPC, as `protocol` says).
+    #[default]
+    Otlp,
+    /// Zipkin's v2 JSON API.
+    Zipkin,
+}
+
 /// The `[tracing]` section of `prodready.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TracingConfig {
+    /// Where spans go: `otlp` (the default) or `zipkin`.
+    pub exporter: TraceExporter,
     /// OTLP collector endpoint, e.g. `http://127.0.0.1:4318`; `None` means tracing is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// Zipkin's spans URL, e.g. `http://127.0.0.1:9411/api/v2/spans`, for `exporter = "zipkin"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zipkin_endpoint: Option<String>,
     pub protocol: Protocol,
     /// `service.name` resource attribute.
     pub service_name: String,
@@ -518,7 +534,9 @@ pub struct TracingConfig {
 impl Default for TracingConfig {
     fn default() -> Self {
         Self {
+            exporter: TraceExporter::Otlp,
             otlp_endpoint: None,
+            zipkin_endpoint: None,
             protocol: Protocol::HttpProtobuf,
             service_name: "prodready".to_owned(),
             environment: None,

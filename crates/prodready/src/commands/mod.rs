@@ -16,6 +16,7 @@ mod meta;
 mod notify;
 mod secrets;
 mod stack;
+mod trace;
 
 /// The async runtime of a command: two workers (S3 stores and the log agent block in place, so a
 /// multi-threaded runtime is needed), or one thread for commands that make a request or two.
@@ -53,6 +54,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Stack(cmd) => stack::run(cli.config.as_deref(), env, &cmd),
         Command::Daemon(args) => daemon::run(cli.config.as_deref(), env, &args),
         Command::Db(cmd) => db::run(cli.config.as_deref(), env, &cmd),
+        Command::Trace(cmd) => trace::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

@@ -1,0 +1,252 @@
+//! [`init`] and the [`Guard`] that shuts tracing down.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+
+use crate::options::{Exporter, Options, Protocol, Sampler, otlp_traces_url};
+use crate::{Error, Result};
+
+/// Keeps tracing running; dropping it flushes what is queued and shuts the exporter down, waiting at
+/// most [`Options::shutdown_timeout`] (on a thread of its own, so it cannot block a runtime's worker or
+/// hang the process when the collector is gone).
+#[derive(Debug)]
+pub struct Guard {
+    provider: SdkTracerProvider,
+    shutdown_timeout: Duration,
+    done: bool,
+    /// The gRPC exporter's own runtime (its channel's tasks run there, whatever runtime the caller uses).
+    runtime: Option<Runtime>,
+}
+
+#[cfg(feature = "grpc")]
+type Runtime = tokio::runtime::Runtime;
+#[cfg(not(feature = "grpc"))]
+type Runtime = std::convert::Infallible;
+
+/// Sets tracing up: the exporter [`Options::exporter`] names behind a batch processor, the resource, the
+/// sampler, and — globally, since that is what propagation and `opentelemetry::global::tracer` read — the
+/// tracer provider and the W3C trace-context + baggage propagator.
+pub fn init(options: &Options) -> Result<Guard> {
+    options.validate()?;
+    let (provider, runtime) = provider(options)?;
+    opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(Guard { provider, shutdown_timeout: options.shutdown_timeout, done: false, runtime })
+}
+
+impl Guard {
+    /// A tracer of this provider.
+    pub fn tracer(&self, name: &'static str) -> SdkTracer {
+        self.provider.tracer(name)
+    }
+
+    /// The provider, for callers that build more on it.
+    pub fn provider(&self) -> &SdkTracerProvider {
+        &self.provider
+    }
+
+    /// A `tracing` layer that turns spans into OpenTelemetry spans of this provider; add it to your
+    /// subscriber (with the logging crate's layer, log lines then carry the trace id).
+    pub fn layer<S>(&self, name: &'static str) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        tracing_opentelemetry::layer().with_tracer(self.tracer(name))
+    }
+
+    /// Exports what is queued now; an error says why the collector did not take it.
+    pub fn flush(&self) -> Result<()> {
+        self.provider
+            .force_flush()
+            .map_err(|e| Error::Rejected { endpoint: String::new(), message: e.to_string() })
+    }
+
+    /// Flushes and shuts down within the deadline; what [`Drop`] does, with the outcome.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.done = true;
+        let outcome = shutdown_within(self.provider.clone(), self.shutdown_timeout);
+        self.stop_runtime();
+        outcome
+    }
+
+    fn stop_runtime(&mut self) {
+        #[cfg(feature = "grpc")]
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks, and is allowed inside another runtime's context.
+            runtime.shutdown_background();
+        }
+        #[cfg(not(feature = "grpc"))]
+        let _ = self.runtime.take();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = shutdown_within(self.provider.clone(), self.shutdown_timeout);
+            self.stop_runtime();
+        }
+    }
+}
+
+fn shutdown_within(provider: SdkTracerProvider, timeout: Duration) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("otel-shutdown".to_owned()).spawn(move || {
+        let _ = tx.send(provider.shutdown_with_timeout(timeout));
+    });
+    if spawned.is_err() {
+        return Err(Error::Rejected {
+            endpoint: String::new(),
+            message: "cannot start the shutdown thread".to_owned(),
+        });
+    }
+    // A little more than the deadline the provider was given, then the process moves on regardless.
+    match rx.recv_timeout(timeout + Duration::from_millis(250)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::Rejected { endpoint: String::new(), message: e.to_string() }),
+        Err(_) => Err(Error::Rejected {
+            endpoint: String::new(),
+            message: format!("spans not delivered within {} ms", timeout.as_millis()),
+        }),
+    }
+}
+
+pub(crate) fn resource(options: &Options) -> Resource {
+    let mut attributes = vec![KeyValue::new("service.name", options.service_name.clone())];
+    if let Some(version) = &options.service_version {
+        attributes.push(KeyValue::new("service.version", version.clone()));
+    }
+    if let Some(environment) = &options.environment {
+        attributes.push(KeyValue::new("deployment.environment.name", environment.clone()));
+    }
+    if let Some(host) = hostname() {
+        attributes.push(KeyValue::new("host.name", host));
+    }
+    attributes.push(KeyValue::new("process.pid", i64::from(std::process::id())));
+    attributes.push(KeyValue::new("process.runtime.name", "rust"));
+    attributes.extend(options.resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+    // Not `Resource::builder()`: its detectors read OTEL_* variables behind the caller's back.
+    Resource::builder_empty()
+        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_attributes(attributes)
+        .build()
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+pub(crate) fn sampler(options: &Options) -> opentelemetry_sdk::trace::Sampler {
+    use opentelemetry_sdk::trace::Sampler as S;
+    match options.sampler {
+        Sampler::ParentBasedRatio(r) => S::ParentBased(Box::new(S::TraceIdRatioBased(r))),
+        Sampler::Ratio(r) => S::TraceIdRatioBased(r),
+        Sampler::AlwaysOn => S::AlwaysOn,
+        Sampler::AlwaysOff => S::AlwaysOff,
+    }
+}
+
+fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
+    let builder =
+        SdkTracerProvider::builder().with_resource(resource(options)).with_sampler(sampler(options));
+    let mut runtime = None;
+    let builder = match &options.exporter {
+        Exporter::None => builder,
+        Exporter::Zipkin { endpoint } => {
+            let exporter = crate::zipkin::ZipkinExporter::new(endpoint, options.export_timeout)?;
+            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        }
+        Exporter::Otlp { protocol: Protocol::Grpc, .. } => {
+            let (exporter, rt) = grpc(options)?;
+            runtime = rt;
+            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        }
+        Exporter::Otlp { .. } => {
+            builder.with_span_processor(BatchSpanProcessor::builder(otlp(options)?).build())
+        }
+    };
+    Ok((builder.build(), runtime))
+}
+
+/// The gRPC exporter, built inside a small runtime of its own that keeps its channel's tasks running.
+#[cfg(feature = "grpc")]
+fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<Runtime>)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("otel-grpc")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Exporter { exporter: "OTLP/gRPC", message: e.to_string() })?;
+    let exporter = {
+        let _entered = runtime.enter();
+        otlp(options)?
+    };
+    Ok((exporter, Some(runtime)))
+}
+
+#[cfg(not(feature = "grpc"))]
+fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<Runtime>)> {
+    otlp(options).map(|e| (e, None))
+}
+
+/// The OTLP exporter for `options` (which must name OTLP).
+pub(crate) fn otlp(options: &Options) -> Result<opentelemetry_otlp::SpanExporter> {
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    let Exporter::Otlp { endpoint, protocol, headers } = &options.exporter else {
+        return Err(Error::Invalid("not an OTLP exporter".to_owned()));
+    };
+    let fail = |e: opentelemetry_otlp::ExporterBuildError| Error::Exporter {
+        exporter: "OTLP",
+        message: e.to_string(),
+    };
+    match protocol {
+        Protocol::HttpProtobuf => {
+            // A blocking client of our own making: it runs on the batch processor's thread, never on a
+            // runtime's, so it needs no reactor.
+            let client = reqwest::blocking::Client::builder()
+                .timeout(options.export_timeout)
+                .build()
+                .map_err(|e| Error::Exporter { exporter: "OTLP", message: e.to_string() })?;
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(client)
+                .with_endpoint(otlp_traces_url(endpoint))
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(options.export_timeout)
+                .with_headers(headers.iter().cloned().collect())
+                .build()
+                .map_err(fail)
+        }
+        #[cfg(feature = "grpc")]
+        Protocol::Grpc => {
+            use opentelemetry_otlp::WithTonicConfig as _;
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (key, value) in headers {
+                let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes())
+                    .map_err(|_| Error::Invalid(format!("`{key}` is not a valid gRPC header name")))?;
+                let value = value
+                    .parse()
+                    .map_err(|_| Error::Invalid(format!("the value of header `{key}` is invalid")))?;
+                metadata.insert(key, value);
+            }
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(options.export_timeout)
+                .with_metadata(metadata)
+                .build()
+                .map_err(fail)
+        }
+        #[cfg(not(feature = "grpc"))]
+        Protocol::Grpc => Err(Error::Invalid(
+            "OTLP over gRPC needs this crate's `grpc` feature; use http/protobuf (port 4318)".to_owned(),
+        )),
+    }
+}

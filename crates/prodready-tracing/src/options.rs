@@ -1,0 +1,300 @@
+//! What [`crate::init`] sets up, and how the `OTEL_*` variables change it.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// Where OTLP goes when nothing says otherwise (http/protobuf; `/v1/traces` is appended).
+pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
+/// The gRPC default.
+pub const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
+/// Where Zipkin spans go when nothing says otherwise.
+pub const DEFAULT_ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `http/protobuf` (the default): a blocking HTTP client on the batch thread.
+    #[default]
+    HttpProtobuf,
+    /// `grpc` (feature `grpc`).
+    Grpc,
+}
+
+/// Where spans go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exporter {
+    /// OTLP. For http/protobuf `endpoint` is a base URL as in `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces`
+    /// is appended when it has no path) unless `signal_endpoint` is set, which is used as is.
+    Otlp { endpoint: String, protocol: Protocol, headers: Vec<(String, String)> },
+    /// Zipkin's v2 JSON API: the full spans URL (`http://host:9411/api/v2/spans`).
+    Zipkin { endpoint: String },
+    /// No export (tracing off: spans still carry ids for log correlation).
+    None,
+}
+
+/// How root spans are sampled; children always follow their parent's decision unless `ParentBased` is
+/// off (the `always_*`/`traceidratio` samplers of the specification).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Sampler {
+    /// Keep this share (0.0–1.0) of new traces; children follow their parent.
+    ParentBasedRatio(f64),
+    /// Keep this share of every span's trace id, ignoring the parent.
+    Ratio(f64),
+    AlwaysOn,
+    AlwaysOff,
+}
+
+/// Everything [`crate::init`] needs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Options {
+    pub service_name: String,
+    pub service_version: Option<String>,
+    /// `deployment.environment.name` (`production`, `staging`).
+    pub environment: Option<String>,
+    /// More resource attributes.
+    pub resource: Vec<(String, String)>,
+    pub exporter: Exporter,
+    pub sampler: Sampler,
+    /// How long one export may take.
+    pub export_timeout: Duration,
+    /// How long dropping the [`crate::Guard`] may take to flush and shut down.
+    pub shutdown_timeout: Duration,
+}
+
+impl Options {
+    /// A service exporting OTLP over http/protobuf to [`DEFAULT_OTLP_ENDPOINT`], all traces sampled.
+    pub fn new(service_name: impl Into<String>) -> Self {
+        Self {
+            service_name: service_name.into(),
+            service_version: None,
+            environment: None,
+            resource: Vec::new(),
+            exporter: Exporter::Otlp {
+                endpoint: DEFAULT_OTLP_ENDPOINT.to_owned(),
+                protocol: Protocol::HttpProtobuf,
+                headers: Vec::new(),
+            },
+            sampler: Sampler::ParentBasedRatio(1.0),
+            export_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Applies the `OTEL_*` variables the specification defines for traces, read through `lookup` (pass
+    /// `|name| std::env::var(name).ok()` to use the process environment): `OTEL_SDK_DISABLED`,
+    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_EXPORTER` (`otlp`, `zipkin`, `none`),
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `..._PROTOCOL` (`http/protobuf`, `grpc`), `..._HEADERS`,
+    /// `..._TIMEOUT` (milliseconds), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. A variable that is set wins over `self`.
+    pub fn from_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        if let Some(attributes) = get("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in attributes.split(',').filter(|p| !p.trim().is_empty()) {
+                let Some((key, value)) = pair.split_once('=') else {
+                    return Err(Error::Invalid(format!(
+                        "OTEL_RESOURCE_ATTRIBUTES: `{pair}` is not key=value (write key1=value1,key2=value2)"
+                    )));
+                };
+                let (key, value) = (key.trim(), percent_decode(value.trim()));
+                match key {
+                    "service.name" => self.service_name = value,
+                    "service.version" => self.service_version = Some(value),
+                    "deployment.environment.name" | "deployment.environment" => {
+                        self.environment = Some(value)
+                    }
+                    _ => self.resource.push((key.to_owned(), value)),
+                }
+            }
+        }
+        if let Some(name) = get("OTEL_SERVICE_NAME") {
+            self.service_name = name;
+        }
+        let exporter = get("OTEL_TRACES_EXPORTER");
+        let protocol =
+            get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        let otlp_signal = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let otlp_base = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"));
+        let otlp_timeout =
+            get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT"));
+        match exporter.as_deref() {
+            None => {}
+            Some("otlp") if !matches!(self.exporter, Exporter::Otlp { .. }) => {
+                self.exporter = Options::new("").exporter;
+            }
+            Some("otlp") => {}
+            Some("zipkin") => {
+                self.exporter = Exporter::Zipkin { endpoint: DEFAULT_ZIPKIN_ENDPOINT.to_owned() };
+            }
+            Some("none") => self.exporter = Exporter::None,
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "OTEL_TRACES_EXPORTER: `{other}` is not supported (otlp, zipkin or none)"
+                )));
+            }
+        }
+        if let Exporter::Otlp { endpoint, protocol: current, headers: current_headers } = &mut self.exporter {
+            if let Some(p) = protocol {
+                *current = match p.as_str() {
+                    "http/protobuf" => Protocol::HttpProtobuf,
+                    "grpc" => Protocol::Grpc,
+                    other => {
+                        return Err(Error::Invalid(format!(
+                            "OTEL_EXPORTER_OTLP_PROTOCOL: `{other}` is not supported (http/protobuf or grpc)"
+                        )));
+                    }
+                };
+                if *current == Protocol::Grpc && *endpoint == DEFAULT_OTLP_ENDPOINT {
+                    DEFAULT_OTLP_GRPC_ENDPOINT.clone_into(endpoint);
+                }
+            }
+            match (otlp_signal, otlp_base) {
+                // The per-signal variable is the full URL, used as is.
+                (Some(url), _) => *endpoint = signal_url(&url),
+                (None, Some(url)) => *endpoint = url,
+                (None, None) => {}
+            }
+            if let Some(headers) = headers {
+                for pair in headers.split(',').filter(|p| !p.trim().is_empty()) {
+                    let Some((key, value)) = pair.split_once('=') else {
+                        return Err(Error::Invalid(
+                            "OTEL_EXPORTER_OTLP_HEADERS: write key1=value1,key2=value2 (the \
+                             value is not shown)"
+                                .to_owned(),
+                        ));
+                    };
+                    current_headers.push((key.trim().to_owned(), percent_decode(value.trim())));
+                }
+            }
+        }
+        if let Exporter::Zipkin { endpoint } = &mut self.exporter
+            && let Some(url) = get("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
+        {
+            *endpoint = url;
+        }
+        let timeout = match &self.exporter {
+            Exporter::Zipkin { .. } => {
+                get("OTEL_EXPORTER_ZIPKIN_TIMEOUT").map(|t| ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", t))
+            }
+            _ => otlp_timeout.map(|t| ("OTEL_EXPORTER_OTLP_TIMEOUT", t)),
+        };
+        if let Some((name, ms)) = timeout {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| Error::Invalid(format!("{name}: `{ms}` is not a number of milliseconds")))?;
+            self.export_timeout = Duration::from_millis(ms);
+        }
+        let arg = get("OTEL_TRACES_SAMPLER_ARG");
+        let ratio = |default: f64| -> Result<f64> {
+            match &arg {
+                None => Ok(default),
+                Some(a) => a.parse::<f64>().map_err(|_| {
+                    Error::Invalid(format!("OTEL_TRACES_SAMPLER_ARG: `{a}` is not a number from 0 to 1"))
+                }),
+            }
+        };
+        if let Some(sampler) = get("OTEL_TRACES_SAMPLER") {
+            self.sampler = match sampler.as_str() {
+                "always_on" => Sampler::AlwaysOn,
+                "always_off" => Sampler::AlwaysOff,
+                "traceidratio" => Sampler::Ratio(ratio(1.0)?),
+                "parentbased_always_on" => Sampler::ParentBasedRatio(1.0),
+                "parentbased_always_off" => Sampler::ParentBasedRatio(0.0),
+                "parentbased_traceidratio" => Sampler::ParentBasedRatio(ratio(1.0)?),
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "OTEL_TRACES_SAMPLER: `{other}` is not supported (always_on, always_off, traceidratio, \
+                         parentbased_always_on, parentbased_always_off, parentbased_traceidratio)"
+                    )));
+                }
+            };
+        }
+        if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            self.exporter = Exporter::None;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks the endpoint URL and the sampling ratio.
+    pub fn validate(&self) -> Result<()> {
+        if let Sampler::ParentBasedRatio(r) | Sampler::Ratio(r) = self.sampler
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(Error::Invalid(format!("the sampling ratio must be from 0 to 1, not {r}")));
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(Error::Invalid("the service name is empty".to_owned()));
+        }
+        match &self.exporter {
+            Exporter::Otlp { endpoint, .. } | Exporter::Zipkin { endpoint } => check_url(endpoint),
+            Exporter::None => Ok(()),
+        }
+    }
+
+    /// The URL spans are sent to (for messages): `/v1/traces` added to a bare OTLP/HTTP base URL.
+    pub fn export_url(&self) -> Option<String> {
+        match &self.exporter {
+            Exporter::Otlp { endpoint, protocol: Protocol::HttpProtobuf, .. } => {
+                Some(otlp_traces_url(endpoint))
+            }
+            Exporter::Otlp { endpoint, .. } | Exporter::Zipkin { endpoint } => Some(endpoint.clone()),
+            Exporter::None => None,
+        }
+    }
+}
+
+/// A per-signal endpoint marked so [`otlp_traces_url`] leaves it alone even without a path.
+fn signal_url(url: &str) -> String {
+    if has_path(url) { url.to_owned() } else { format!("{}/", url.trim_end_matches('/')) }
+}
+
+/// `/v1/traces` appended when the URL has no path (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read).
+pub(crate) fn otlp_traces_url(endpoint: &str) -> String {
+    if has_path(endpoint) {
+        endpoint.to_owned()
+    } else {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    }
+}
+
+fn has_path(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split_once('/').is_some_and(|(_, path)| !path.is_empty())
+}
+
+fn check_url(url: &str) -> Result<()> {
+    let parsed: http::Uri = url.parse().map_err(|e| {
+        Error::Invalid(format!("the endpoint `{url}` is not a URL: {e} (write e.g. http://127.0.0.1:4318)"))
+    })?;
+    match parsed.scheme_str() {
+        Some("http" | "https") if parsed.host().is_some() => Ok(()),
+        _ => Err(Error::Invalid(format!(
+            "the endpoint `{url}` needs an http:// or https:// scheme and a host (write e.g. http://127.0.0.1:4318)"
+        ))),
+    }
+}
+
+/// `%XX` sequences decoded (W3C baggage octets, as `OTEL_RESOURCE_ATTRIBUTES` values are written).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
