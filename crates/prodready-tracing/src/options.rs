@@ -104,7 +104,7 @@ impl Options {
                     "service.name" => self.service_name = value,
                     "service.version" => self.service_version = Some(value),
                     "deployment.environment.name" | "deployment.environment" => {
-                        self.environment = Some(value)
+                        self.environment = Some(value);
                     }
                     _ => self.resource.push((key.to_owned(), value)),
                 }
