@@ -25,9 +25,9 @@ use std::time::Instant;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// The content type of [`encode`]'s output.
@@ -101,8 +101,9 @@ const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 #[derive(Clone)]
 pub struct RedLayer<F> {
     requests: Family<Labels, Counter>,
-    duration: Family<Labels, Histogram>,
+    duration: Family<Labels, HistogramWithExemplars<Labels>>,
     route_of: Arc<F>,
+    exemplar: Option<fn() -> Option<String>>,
 }
 
 impl<F> std::fmt::Debug for RedLayer<F> {
@@ -119,7 +120,9 @@ impl<F> RedLayer<F> {
         F: Fn(&http::Request<B>) -> Option<String>,
     {
         let requests = Family::<Labels, Counter>::default();
-        let duration = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        let duration = Family::<Labels, HistogramWithExemplars<Labels>>::new_with_constructor(|| {
+            HistogramWithExemplars::new(BUCKETS.into_iter())
+        });
         let name = crate::names::HTTP_REQUESTS_TOTAL.trim_end_matches("_total");
         registry.register(
             name,
@@ -131,7 +134,16 @@ impl<F> RedLayer<F> {
             "HTTP request latency in seconds, by method, matched route and status class",
             duration.clone(),
         );
-        Self { requests, duration, route_of: Arc::new(route_of) }
+        Self { requests, duration, route_of: Arc::new(route_of), exemplar: None }
+    }
+
+    /// Attaches an exemplar to each latency observation: `trace_id` gives the trace id of the request
+    /// being served (read when the request arrives, e.g. `prodready_tracing::current_trace_id`), shown
+    /// as `trace_id` in OpenMetrics (the classic format has no exemplars).
+    #[must_use]
+    pub fn with_exemplars(mut self, trace_id: fn() -> Option<String>) -> Self {
+        self.exemplar = Some(trace_id);
+        self
     }
 }
 
@@ -145,6 +157,7 @@ impl<S, F> tower_layer::Layer<S> for RedLayer<F> {
                 requests: self.requests.clone(),
                 duration: self.duration.clone(),
                 route_of: self.route_of.clone(),
+                exemplar: self.exemplar,
             },
         }
     }
@@ -181,6 +194,8 @@ where
         let method = request.method().as_str().to_owned();
         let route = (self.layer.route_of)(&request).unwrap_or_else(|| "unmatched".to_owned());
         let (requests, duration) = (self.layer.requests.clone(), self.layer.duration.clone());
+        let exemplar =
+            self.layer.exemplar.and_then(|trace_id| trace_id()).map(|id| vec![("trace_id".to_owned(), id)]);
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -196,7 +211,7 @@ where
                 ("status".to_owned(), class),
             ];
             requests.get_or_create(&labels).inc();
-            duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+            duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64(), exemplar, None);
             result
         })
     }

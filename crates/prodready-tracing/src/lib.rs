@@ -32,7 +32,7 @@ pub use options::{
     Sampler,
 };
 pub use ping::ping;
-pub use propagation::{extract, inject};
+pub use propagation::{current_trace_id, extract, inject};
 
 /// Re-exported so callers use the same versions.
 pub use opentelemetry;

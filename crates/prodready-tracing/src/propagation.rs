@@ -48,3 +48,13 @@ pub fn inject(headers: &mut http::HeaderMap) {
 pub fn extract(headers: &http::HeaderMap) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&ReadHeaders(headers)))
 }
+
+/// The trace id of the current span, when it is sampled (for exemplars: the metrics crate's RED layer
+/// takes this function).
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id().to_string())
+}

@@ -70,3 +70,40 @@ fn negotiation_follows_the_accept_header() {
         assert_eq!(exposition::Format::negotiate(accept), expected, "{accept:?}");
     }
 }
+
+/// A service answering 200 at once.
+#[derive(Clone)]
+struct Ok200;
+
+impl tower_service::Service<http::Request<()>> for Ok200 {
+    type Response = http::Response<()>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new(())))
+    }
+}
+
+#[tokio::test]
+async fn latency_carries_the_trace_id_as_an_exemplar_in_openmetrics_only() {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let layer = exposition::RedLayer::new(&mut registry, |_: &http::Request<()>| Some("/orders".to_owned()))
+        .with_exemplars(|| Some("0af7651916cd43dd8448eb211c80319c".to_owned()));
+    let mut service = layer.layer(Ok200);
+    service.call(http::Request::new(())).await.unwrap();
+    let openmetrics = exposition::encode(&registry);
+    assert!(
+        openmetrics.lines().any(|l| l.starts_with("http_request_duration_seconds_bucket")
+            && l.contains("# {trace_id=\"0af7651916cd43dd8448eb211c80319c\"}")),
+        "{openmetrics}"
+    );
+    let classic = exposition::encode_text(&registry);
+    assert!(!classic.contains("trace_id"), "{classic}");
+}
