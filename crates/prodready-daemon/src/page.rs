@@ -163,18 +163,6 @@ fn seconds(d: std::time::Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+fn esc(s: &str) -> String {
+    prodready_stdx::text::html_escape(s)
 }

@@ -99,7 +99,7 @@ impl Options {
                         "OTEL_RESOURCE_ATTRIBUTES: `{pair}` is not key=value (write key1=value1,key2=value2)"
                     )));
                 };
-                let (key, value) = (key.trim(), percent_decode(value.trim()));
+                let (key, value) = (key.trim(), prodready_stdx::text::percent_decode(value.trim()));
                 match key {
                     "service.name" => self.service_name = value,
                     "service.version" => self.service_version = Some(value),
@@ -167,7 +167,8 @@ impl Options {
                                 .to_owned(),
                         ));
                     };
-                    current_headers.push((key.trim().to_owned(), percent_decode(value.trim())));
+                    current_headers
+                        .push((key.trim().to_owned(), prodready_stdx::text::percent_decode(value.trim())));
                 }
             }
         }
@@ -277,24 +278,4 @@ fn check_url(url: &str) -> Result<()> {
             "the endpoint `{url}` needs an http:// or https:// scheme and a host (write e.g. http://127.0.0.1:4318)"
         ))),
     }
-}
-
-/// `%XX` sequences decoded (W3C baggage octets, as `OTEL_RESOURCE_ATTRIBUTES` values are written).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -362,20 +362,9 @@ impl Monitor {
         version: i32,
     ) -> Result<Result<StatementStats, String>, CollectError> {
         let q = |e: tokio_postgres::Error| CollectError::Query(prodready_stdx::error::chain(&e));
-        let installed = client
-            .query_opt(
-                "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-                 WHERE e.extname = 'pg_stat_statements'",
-                &[],
-            )
-            .await
-            .map_err(q)?;
-        let Some(schema) = installed.map(|r| r.get::<_, String>(0)) else {
-            return Ok(Err("pg_stat_statements is not installed in this database: add it to \
-                           shared_preload_libraries and run CREATE EXTENSION pg_stat_statements"
-                .to_owned()));
+        let Some(schema) = statements_schema(client).await? else {
+            return Ok(Err(NOT_INSTALLED.to_owned()));
         };
-        let schema = crate::ident(&schema);
         // Without the text (it lives in a file the server reads on every call that asks for it).
         let rows = match client
             .query(
@@ -391,15 +380,7 @@ impl Monitor {
             .await
         {
             Ok(rows) => rows,
-            Err(e) => {
-                let message = prodready_stdx::error::chain(&e);
-                if message.contains("must be loaded via") || message.contains("shared_preload_libraries") {
-                    return Ok(Err("pg_stat_statements is installed but not loaded: add it to \
-                                   shared_preload_libraries and restart the server"
-                        .to_owned()));
-                }
-                return Err(CollectError::Query(message));
-            }
+            Err(e) => return not_loaded(&e),
         };
         let rows: Vec<(i64, Totals)> = rows
             .iter()
@@ -477,18 +458,8 @@ pub async fn top(
     if !role.get::<_, bool>(1) {
         return Err(CollectError::Privilege { role: role.get(0) });
     }
-    let installed = client
-        .query_opt(
-            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-             WHERE e.extname = 'pg_stat_statements'",
-            &[],
-        )
-        .await
-        .map_err(q)?;
-    let Some(schema) = installed.map(|r| r.get::<_, String>(0)) else {
-        return Ok(Err("pg_stat_statements is not installed in this database: add it to \
-                       shared_preload_libraries and run CREATE EXTENSION pg_stat_statements"
-            .to_owned()));
+    let Some(schema) = statements_schema(client).await? else {
+        return Ok(Err(NOT_INSTALLED.to_owned()));
     };
     let order = match by {
         TopBy::Total => "sum(total_exec_time)",
@@ -501,26 +472,17 @@ pub async fn top(
             &format!(
                 "SELECT queryid, min(query), sum(calls)::float8, (sum(total_exec_time) / 1000)::float8,
                         sum(rows)::float8
-                 FROM {}.pg_stat_statements(true)
+                 FROM {schema}.pg_stat_statements(true)
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                    AND queryid IS NOT NULL
-                 GROUP BY queryid ORDER BY {order} DESC NULLS LAST, queryid LIMIT $1",
-                crate::ident(&schema)
+                 GROUP BY queryid ORDER BY {order} DESC NULLS LAST, queryid LIMIT $1"
             ),
             &[&limit],
         )
         .await;
     let rows = match rows {
         Ok(rows) => rows,
-        Err(e) => {
-            let message = prodready_stdx::error::chain(&e);
-            if message.contains("shared_preload_libraries") {
-                return Ok(Err("pg_stat_statements is installed but not loaded: add it to \
-                               shared_preload_libraries and restart the server"
-                    .to_owned()));
-            }
-            return Err(CollectError::Query(message));
-        }
+        Err(e) => return not_loaded(&e),
     };
     Ok(Ok(rows
         .iter()
@@ -530,4 +492,33 @@ pub async fn top(
             totals: Totals { calls: r.get(2), exec_seconds: r.get(3), rows: r.get(4) },
         })
         .collect()))
+}
+
+const NOT_INSTALLED: &str = "pg_stat_statements is not installed in this database: add it to \
+                             shared_preload_libraries and run CREATE EXTENSION pg_stat_statements";
+
+/// The quoted schema pg_stat_statements is installed in, if it is.
+async fn statements_schema(client: &Client) -> Result<Option<String>, CollectError> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+             WHERE e.extname = 'pg_stat_statements'",
+            &[],
+        )
+        .await
+        .map_err(|e| CollectError::Query(prodready_stdx::error::chain(&e)))?;
+    Ok(row.map(|r| crate::ident(&r.get::<_, String>(0))))
+}
+
+/// A failed read of pg_stat_statements: a note when the library is not preloaded, else an error.
+fn not_loaded<T>(e: &tokio_postgres::Error) -> Result<Result<T, String>, CollectError> {
+    let message = prodready_stdx::error::chain(e);
+    if message.contains("must be loaded via") || message.contains("shared_preload_libraries") {
+        return Ok(Err(
+            "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries and \
+                       restart the server"
+                .to_owned(),
+        ));
+    }
+    Err(CollectError::Query(message))
 }

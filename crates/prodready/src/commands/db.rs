@@ -135,22 +135,9 @@ async fn serve(addr: std::net::SocketAddr, exporter: Arc<Exporter>, urls: &[Stri
         .route("/healthz", axum::routing::get(|| async { "ok\n" }));
     let described: Vec<String> = urls.iter().map(|u| prodready_pg::describe(u)).collect();
     tracing::info!(listen = %addr, databases = ?described, "serving database metrics on /metrics");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(super::interrupted()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

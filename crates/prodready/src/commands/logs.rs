@@ -110,15 +110,6 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LogsCommand) -> a
 
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
+    super::interrupted().await;
     tracing::info!("signal received: pushing what was read, then stopping");
 }

@@ -31,6 +31,20 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.enable_all().build().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
+/// Resolves on SIGINT or SIGTERM (never, when the handlers cannot be installed).
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// Runs one parsed command line against an environment snapshot.
 pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
     // Database passwords from libpq's password file, as psql and pg_dump find them.
