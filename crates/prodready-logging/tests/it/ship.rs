@@ -41,9 +41,32 @@ impl Agent {
     }
 }
 
+/// The lines' own time: the start of the previous hour, so it is always one Loki accepts (not older
+/// than a week, not in the future), as `(RFC 3339 without fraction, Unix seconds)`.
+fn base_time() -> &'static (String, u64) {
+    static BASE: std::sync::OnceLock<(String, u64)> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let secs = now / 3600 * 3600 - 3600;
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let days = i64::try_from(secs / 86_400).unwrap() + 719_468;
+        let era = days.div_euclid(146_097);
+        let doe = days.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let hour = secs % 86_400 / 3600;
+        (format!("{year:04}-{month:02}-{day:02}T{hour:02}:00:00"), secs)
+    })
+}
+
 fn line(n: usize) -> String {
     let level = if n.is_multiple_of(10) { "ERROR" } else { "info" };
-    format!(r#"{{"ts":"2026-11-29T10:00:00.{n:06}Z","level":"{level}","n":{n},"message":"line {n}"}}"#)
+    let ts = &base_time().0;
+    format!(r#"{{"ts":"{ts}.{n:06}Z","level":"{level}","n":{n},"message":"line {n}"}}"#)
 }
 
 fn append(path: &Path, range: std::ops::Range<usize>) {
@@ -101,8 +124,10 @@ async fn every_line_arrives_once_with_its_labels_and_timestamp() {
     assert_eq!(first.labels["level"], "error");
     assert_eq!(first.labels["filename"], dir.path().join("app.log").display().to_string());
     assert_eq!(
-        first.timestamp_ns, 1_795_946_400_000_000_000,
-        "the line's own timestamp (2026-11-29T10:00:00Z)"
+        first.timestamp_ns,
+        i64::try_from(base_time().1).unwrap() * 1_000_000_000,
+        "the line's own timestamp ({})",
+        base_time().0
     );
     let positions: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("positions.json")).unwrap()).unwrap();

@@ -27,6 +27,7 @@ fn help_lists_only_working_commands() {
             "stack",
             "daemon",
             "db",
+            "trace",
             "notify",
             "init",
             "config",
