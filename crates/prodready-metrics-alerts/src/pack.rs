@@ -52,9 +52,23 @@ fn series(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(s, v)| ((*s).to_owned(), (*v).to_owned())).collect()
 }
 
+/// A series of `prodready db exporter` (scraped as job `prodready-db`) about the server `db:5432`;
+/// `labels` are the rest of its labels, `database` first.
+fn pg(metric: &str, labels: &str, values: &str) -> (String, String) {
+    (
+        format!(r#"{metric}{{job="prodready-db",instance="db-exporter:9188",server="db:5432",{labels}}}"#),
+        values.to_owned(),
+    )
+}
+
 /// A Prometheus duration for the rate() window: 5m, or 4 scrape intervals when that is longer.
 pub fn rate_range(scrape_interval: Duration) -> String {
-    let secs = (scrape_interval.as_secs() * 4).max(300);
+    range_at_least(scrape_interval, 300)
+}
+
+/// A Prometheus duration of `min_secs`, or 4 scrape intervals when that is longer.
+fn range_at_least(scrape_interval: Duration, min_secs: u64) -> String {
+    let secs = (scrape_interval.as_secs() * 4).max(min_secs);
     if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
     } else if secs.is_multiple_of(60) {
@@ -71,7 +85,50 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
     let duration = names::HTTP_REQUEST_DURATION_SECONDS;
     let job_api = vec![("job", "api")];
     let target = vec![("job", "api"), ("instance", "api:8080")];
-    let pg = vec![("job", "postgres"), ("instance", "db:9187")];
+    // PostgreSQL, from `prodready db exporter` scraped as job `prodready-db`: every series carries `server`
+    // (host:port) and `database`. Server-wide series (connections, replication, slots) repeat under every
+    // database of a server, so those rules take the max per server.
+    let pg_up = names::PG_UP;
+    let server_connections = names::PG_SERVER_CONNECTIONS;
+    let max_connections = names::PG_MAX_CONNECTIONS;
+    let longest_transaction = names::PG_LONGEST_TRANSACTION;
+    let longest_idle = names::PG_LONGEST_IDLE_IN_TRANSACTION;
+    let deadlocks = names::PG_DEADLOCKS_TOTAL;
+    let lag_bytes = names::PG_REPLICATION_LAG_BYTES;
+    let lag_seconds = names::PG_REPLICATION_LAG_SECONDS;
+    let slot_active = names::PG_SLOT_ACTIVE;
+    let slot_retained = names::PG_SLOT_RETAINED_WAL;
+    let blocks_hit = names::PG_BLOCKS_HIT_TOTAL;
+    let blocks_read = names::PG_BLOCKS_READ_TOTAL;
+    let statement_seconds = names::PG_STATEMENT_SECONDS_TOTAL;
+    let statement_calls = names::PG_STATEMENT_CALLS_TOTAL;
+    let deadlock_range = range_at_least(options.scrape_interval, 600);
+    let cache_range = range_at_least(options.scrape_interval, 900);
+    let pg_exporter = vec![
+        ("job", "prodready-db"),
+        ("instance", "db-exporter:9188"),
+        ("server", "db:5432"),
+        ("database", "app"),
+    ];
+    let pg_server = vec![("job", "prodready-db"), ("server", "db:5432")];
+    let pg_database = vec![("job", "prodready-db"), ("server", "db:5432"), ("database", "app")];
+    let standby = vec![
+        ("job", "prodready-db"),
+        ("server", "db:5432"),
+        ("application_name", "replica1"),
+        ("client_addr", "10.0.0.2"),
+    ];
+    let per_standby = "job, server, application_name, client_addr";
+    let per_slot = "job, server, slot, slot_type";
+    let per_database = "job, server, database";
+    let per_statement = "job, server, database, queryid";
+    // The mean execution time of each top statement (never the `other` bucket) over `range`, `offset`
+    // back; statements without calls in the range have no mean rather than a division by zero.
+    let mean = |range: &str, offset: &str| {
+        format!(
+            r#"sum by ({per_statement}) (rate({statement_seconds}{{queryid!="other"}}[{range}]{offset})) / (sum by ({per_statement}) (rate({statement_calls}{{queryid!="other"}}[{range}]{offset})) > 0)"#
+        )
+    };
     let backup = vec![("job", "prodready-backup"), ("database", "app")];
     // The scheduler daemon, scraped as job `prodready-daemon`: its per-job series name the scheduled job
     // `daemon_job`; every replica exports the same shared state, so rules take the max across replicas.
@@ -192,35 +249,193 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
         Alert {
             name: "PostgresDown",
             severity: "critical",
-            expr: "pg_up == 0".to_owned(),
+            expr: format!("{pg_up} == 0"),
             for_: "1m",
-            summary: "PostgreSQL behind {{ $labels.instance }} is down",
-            description: "postgres_exporter at {{ $labels.instance }} cannot reach its PostgreSQL server.",
-            fires: Case { series: series(&[(r#"pg_up{job="postgres",instance="db:9187"}"#, "0x10")]), eval_time: "5m", fires_with: Some(pg.clone()) },
-            quiet: Case { series: series(&[(r#"pg_up{job="postgres",instance="db:9187"}"#, "1x10")]), eval_time: "5m", fires_with: None },
+            summary: "PostgreSQL database {{ $labels.database }} on {{ $labels.server }} is down",
+            description: "prodready db exporter at {{ $labels.instance }} has not been able to query the database {{ $labels.database }} on {{ $labels.server }} for 1 minute: the server is down or unreachable, refuses the exporter's role, or does not answer within the scrape timeout.",
+            fires: Case { series: vec![pg(pg_up, r#"database="app""#, "1x2 0x10")], eval_time: "8m", fires_with: Some(pg_exporter.clone()) },
+            // One failed scrape (a restart, a timeout) is not an outage.
+            quiet: Case { series: vec![pg(pg_up, r#"database="app""#, "1x4 0 1x5")], eval_time: "5m", fires_with: None },
         },
         Alert {
             name: "PostgresTooManyConnections",
             severity: "warning",
-            expr: "sum by (job, instance) (pg_stat_activity_count) / sum by (job, instance) (pg_settings_max_connections) > 0.8"
-                .to_owned(),
+            expr: format!("max by (job, server) ({server_connections}) / max by (job, server) ({max_connections}) > 0.8"),
             for_: "5m",
-            summary: "PostgreSQL behind {{ $labels.instance }} uses more than 80% of max_connections",
-            description: "Connections to the PostgreSQL server behind {{ $labels.instance }} have been above 80% of max_connections for 5 minutes.",
+            summary: "PostgreSQL server {{ $labels.server }} uses more than 80% of max_connections",
+            description: "Client connections to the PostgreSQL server {{ $labels.server }} have been above 80% of max_connections for 5 minutes; at 100% new connections fail.",
+            // Two databases of one server report the same server-wide counts: one alert, for the server.
             fires: Case {
-                series: series(&[
-                    (r#"pg_stat_activity_count{job="postgres",instance="db:9187",datname="app",state="active"}"#, "90x20"),
-                    (r#"pg_settings_max_connections{job="postgres",instance="db:9187"}"#, "100x20"),
-                ]),
+                series: vec![
+                    pg(server_connections, r#"database="app""#, "90x20"),
+                    pg(max_connections, r#"database="app""#, "100x20"),
+                    pg(server_connections, r#"database="postgres""#, "90x20"),
+                    pg(max_connections, r#"database="postgres""#, "100x20"),
+                ],
                 eval_time: "10m",
-                fires_with: Some(pg.clone()),
+                fires_with: Some(pg_server.clone()),
             },
             quiet: Case {
-                series: series(&[
-                    (r#"pg_stat_activity_count{job="postgres",instance="db:9187",datname="app",state="active"}"#, "10x20"),
-                    (r#"pg_settings_max_connections{job="postgres",instance="db:9187"}"#, "100x20"),
-                ]),
+                series: vec![
+                    pg(server_connections, r#"database="app""#, "50x20"),
+                    pg(max_connections, r#"database="app""#, "100x20"),
+                    pg(server_connections, r#"database="postgres""#, "50x20"),
+                    pg(max_connections, r#"database="postgres""#, "100x20"),
+                ],
                 eval_time: "10m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "PostgresLongRunningTransaction",
+            severity: "warning",
+            expr: format!("max by ({per_database}) ({longest_transaction}) > 3600"),
+            for_: "5m",
+            summary: "A transaction in {{ $labels.database }} on {{ $labels.server }} has been open for over an hour",
+            description: "The oldest open transaction in {{ $labels.database }} on {{ $labels.server }} started more than an hour ago, for 5 minutes now: it keeps its locks and holds back vacuum on the whole server. A stuck job, a huge migration, or a forgotten session.",
+            // Open since 10 minutes before the start: over an hour at 50m, firing 5 minutes later.
+            fires: Case { series: vec![pg(longest_transaction, r#"database="app""#, "600+60x60")], eval_time: "58m", fires_with: Some(pg_database.clone()) },
+            // Reports of 40 minutes, one after the other.
+            quiet: Case { series: vec![pg(longest_transaction, r#"database="app""#, "0+60x40 0+60x40")], eval_time: "80m", fires_with: None },
+        },
+        Alert {
+            name: "PostgresIdleInTransaction",
+            severity: "warning",
+            expr: format!("max by ({per_database}) ({longest_idle}) > 300"),
+            for_: "2m",
+            summary: "A session has sat idle in a transaction in {{ $labels.database }} on {{ $labels.server }} for over 5 minutes",
+            description: "A session of {{ $labels.database }} on {{ $labels.server }} opened a transaction and has done nothing in it for more than 5 minutes: it holds its locks and a connection, and holds back vacuum. Usually an application that neither commits nor rolls back, or an open psql session.",
+            fires: Case { series: vec![pg(longest_idle, r#"database="app""#, "0+60x20")], eval_time: "10m", fires_with: Some(pg_database.clone()) },
+            // Sessions idle in a transaction for 2 minutes at most, again and again.
+            quiet: Case { series: vec![pg(longest_idle, r#"database="app""#, "0+60x2 0+60x2 0+60x2 0+60x2 0+60x2")], eval_time: "12m", fires_with: None },
+        },
+        Alert {
+            name: "PostgresDeadlocks",
+            severity: "warning",
+            expr: format!("sum by ({per_database}) (increase({deadlocks}[{deadlock_range}])) > 0"),
+            for_: "1m",
+            summary: "Deadlocks in {{ $labels.database }} on {{ $labels.server }}",
+            description: "PostgreSQL detected deadlocks in {{ $labels.database }} on {{ $labels.server }} in the last 10 minutes and cancelled a transaction of each: the application got `deadlock detected` errors.",
+            fires: Case { series: vec![pg(deadlocks, r#"database="app""#, "0x10 1x10")], eval_time: "13m", fires_with: Some(pg_database.clone()) },
+            // Deadlocks long ago, none since.
+            quiet: Case { series: vec![pg(deadlocks, r#"database="app""#, "5x30")], eval_time: "20m", fires_with: None },
+        },
+        Alert {
+            name: "PostgresReplicationLag",
+            severity: "warning",
+            expr: format!(
+                "max by ({per_standby}) ({lag_bytes}) > 1073741824 or max by ({per_standby}) ({lag_seconds}) > 300"
+            ),
+            for_: "5m",
+            summary: "Standby {{ $labels.application_name }} ({{ $labels.client_addr }}) lags behind {{ $labels.server }}",
+            description: "The standby {{ $labels.application_name }} at {{ $labels.client_addr }} has been more than 1 GiB of WAL or 5 minutes of replay behind the primary {{ $labels.server }} for 5 minutes: reads there are stale, and a failover to it would wait for the replay or lose what it has not received.",
+            // Replay paused on the standby: the WAL it has not replayed grows by 100 MB a minute.
+            fires: Case {
+                series: vec![
+                    pg(lag_bytes, r#"database="app",application_name="replica1",client_addr="10.0.0.2""#, "0+100000000x30"),
+                    pg(lag_seconds, r#"database="app",application_name="replica1",client_addr="10.0.0.2""#, "0x30"),
+                    pg(lag_bytes, r#"database="postgres",application_name="replica1",client_addr="10.0.0.2""#, "0+100000000x30"),
+                    pg(lag_seconds, r#"database="postgres",application_name="replica1",client_addr="10.0.0.2""#, "0x30"),
+                ],
+                eval_time: "20m",
+                fires_with: Some(standby.clone()),
+            },
+            // A standby that keeps up, a few MB and a second behind.
+            quiet: Case {
+                series: vec![
+                    pg(lag_bytes, r#"database="app",application_name="replica1",client_addr="10.0.0.2""#, "5000000x30"),
+                    pg(lag_seconds, r#"database="app",application_name="replica1",client_addr="10.0.0.2""#, "1x30"),
+                ],
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "PostgresReplicationSlotInactive",
+            severity: "warning",
+            expr: format!(
+                "max by ({per_slot}) ({slot_active}) == 0 and max by ({per_slot}) ({slot_retained}) > 1073741824"
+            ),
+            for_: "15m",
+            summary: "Inactive replication slot {{ $labels.slot }} on {{ $labels.server }} retains over 1 GiB of WAL",
+            description: "No consumer has been connected to the {{ $labels.slot_type }} replication slot {{ $labels.slot }} on {{ $labels.server }} for 15 minutes, and the slot keeps more than 1 GiB of WAL: the WAL grows until the disk is full and PostgreSQL stops.",
+            fires: Case {
+                series: vec![
+                    pg(slot_active, r#"database="app",slot="standby_b",slot_type="physical""#, "0x40"),
+                    pg(slot_retained, r#"database="app",slot="standby_b",slot_type="physical""#, "2000000000+10000000x40"),
+                ],
+                eval_time: "30m",
+                fires_with: Some(vec![("job", "prodready-db"), ("server", "db:5432"), ("slot", "standby_b"), ("slot_type", "physical")]),
+            },
+            // A connected consumer that is behind: the slot is doing its job (PostgresReplicationLag's concern).
+            quiet: Case {
+                series: vec![
+                    pg(slot_active, r#"database="app",slot="standby_b",slot_type="physical""#, "1x40"),
+                    pg(slot_retained, r#"database="app",slot="standby_b",slot_type="physical""#, "5000000000x40"),
+                ],
+                eval_time: "30m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "PostgresLowCacheHitRatio",
+            severity: "warning",
+            expr: format!(
+                "sum by ({per_database}) (rate({blocks_hit}[{cache_range}])) / (sum by ({per_database}) (rate({blocks_hit}[{cache_range}])) + sum by ({per_database}) (rate({blocks_read}[{cache_range}]))) < 0.9 \
+                 and sum by ({per_database}) (rate({blocks_read}[{cache_range}])) > 100"
+            ),
+            for_: "15m",
+            summary: "Cache hit ratio of {{ $labels.database }} on {{ $labels.server }} is below 90%",
+            description: "Over the last 15 minutes fewer than 90% of the blocks {{ $labels.database }} on {{ $labels.server }} needed were in shared buffers, with more than 100 blocks a second read from outside them, for 15 minutes: queries wait on disk. The working set outgrew shared_buffers or memory, or a query scans a large table.",
+            // 800 blocks a second from shared buffers, 200 from outside: 80%.
+            fires: Case {
+                series: vec![pg(blocks_hit, r#"database="app""#, "0+48000x60"), pg(blocks_read, r#"database="app""#, "0+12000x60")],
+                eval_time: "40m",
+                fires_with: Some(pg_database.clone()),
+            },
+            // A poor ratio on an almost idle database (20 blocks a second read) is not worth anyone's time.
+            quiet: Case {
+                series: vec![pg(blocks_hit, r#"database="app""#, "0+600x60"), pg(blocks_read, r#"database="app""#, "0+1200x60")],
+                eval_time: "40m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "PostgresQueryMeanTimeJumped",
+            severity: "warning",
+            expr: format!(
+                "({now} > 2 * ({before})) > 0.01 and sum by ({per_statement}) (increase({statement_calls}{{queryid!=\"other\"}}[{r}])) >= 20",
+                now = mean(&r, ""),
+                before = mean("1d", &format!(" offset {r}")),
+            ),
+            for_: "10m",
+            summary: "Statement {{ $labels.queryid }} in {{ $labels.database }} on {{ $labels.server }} got more than twice as slow",
+            description: "The mean execution time of statement {{ $labels.queryid }} in {{ $labels.database }} on {{ $labels.server }} over the last 5 minutes has been more than twice its mean over the day before (and above 10 ms, with at least 20 calls) for 10 minutes. `prodready db top --by mean` shows its text.",
+            // A statement called once a second takes 50 ms for a day, then 500 ms.
+            fires: Case {
+                series: vec![
+                    pg(statement_calls, r#"database="app",queryid="42""#, "0+60x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="42""#, "0+3x1440 4350+30x60"),
+                ],
+                eval_time: "1460m",
+                fires_with: Some(vec![("job", "prodready-db"), ("server", "db:5432"), ("database", "app"), ("queryid", "42")]),
+            },
+            // Steady (42); the `other` bucket, a new mix of statements, ten times slower; no calls for a day
+            // (7); 100 times slower but 5 calls in 5 minutes (9); five times slower but still 5 ms (11).
+            quiet: Case {
+                series: vec![
+                    pg(statement_calls, r#"database="app",queryid="42""#, "0+60x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="42""#, "0+3x1500"),
+                    pg(statement_calls, r#"database="app",queryid="other""#, "0+600x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="other""#, "0+30x1440 43500+300x60"),
+                    pg(statement_calls, r#"database="app",queryid="7""#, "100x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="7""#, "5x1500"),
+                    pg(statement_calls, r#"database="app",queryid="9""#, "0+1x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="9""#, "0+0.01x1440 15.4+1x60"),
+                    pg(statement_calls, r#"database="app",queryid="11""#, "0+600x1500"),
+                    pg(statement_seconds, r#"database="app",queryid="11""#, "0+0.6x1440 867+3x60"),
+                ],
+                eval_time: "1460m",
                 fires_with: None,
             },
         },

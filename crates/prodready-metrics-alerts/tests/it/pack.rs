@@ -11,7 +11,7 @@ fn the_pack_passes_promtool_lint_and_our_linter() {
     let path = write(dir.path(), "prodready.rules.yml", &file.to_yaml("built-in pack"));
     let outcome = promtool::check_rules(&crate::promtool(), &[&path]).unwrap();
     assert!(outcome.ok, "{}", outcome.output);
-    assert!(outcome.output.contains("SUCCESS: 18 rules found"), "{}", outcome.output);
+    assert!(outcome.output.contains("SUCCESS: 25 rules found"), "{}", outcome.output);
     assert_eq!(lint::lint(&file, options.scrape_interval), vec![]);
 }
 
@@ -32,6 +32,13 @@ fn every_alert_carries_severity_summary_description_and_runbook() {
             "FileDescriptorsExhausted",
             "PostgresDown",
             "PostgresTooManyConnections",
+            "PostgresLongRunningTransaction",
+            "PostgresIdleInTransaction",
+            "PostgresDeadlocks",
+            "PostgresReplicationLag",
+            "PostgresReplicationSlotInactive",
+            "PostgresLowCacheHitRatio",
+            "PostgresQueryMeanTimeJumped",
             "BackupFailed",
             "BackupCorrupt",
             "BackupStale",
@@ -145,4 +152,83 @@ fn the_daemon_rules_take_the_newest_view_across_replicas() {
         assert!(outcome.output.contains(name), "{name}: {}", outcome.output);
     }
     assert!(!outcome.output.contains("ProdreadyDaemonJobFailing"), "{}", outcome.output);
+}
+
+/// The metric names of an expression (every vector and range selector).
+fn metric_names(expr: &str) -> Vec<String> {
+    use promql_parser::parser::{self, Expr};
+    fn walk(expr: &Expr, out: &mut Vec<String>) {
+        match expr {
+            Expr::VectorSelector(v) => out.extend(v.name.clone()),
+            Expr::MatrixSelector(m) => out.extend(m.vs.name.clone()),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&parser::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}")), &mut out);
+    out
+}
+
+/// The PostgreSQL rules watch what `prodready db exporter` emits, and nothing else: every metric they name
+/// is the value of a `names::PG_*` constant, and the exporter (prodready-pg's monitor/export.rs) emits
+/// that constant. No rule names postgres_exporter's metrics (`pg_up`, `pg_stat_activity_count`...).
+#[test]
+fn the_postgres_rules_name_only_metrics_our_exporter_emits() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../");
+    let names_rs = std::fs::read_to_string(format!("{root}prodready-metrics/src/names.rs")).unwrap();
+    let export_rs = std::fs::read_to_string(format!("{root}prodready-pg/src/monitor/export.rs")).unwrap();
+    // `pub const PG_X: &str = "value";` -> (value, PG_X)
+    let constants: std::collections::BTreeMap<String, String> =
+        regex::Regex::new(r#"pub const (PG_[A-Z0-9_]+): &str = "([a-z0-9_]+)";"#)
+            .unwrap()
+            .captures_iter(&names_rs)
+            .map(|c| (c[2].to_owned(), c[1].to_owned()))
+            .collect();
+    // The reading of names.rs agrees with the constants themselves.
+    assert_eq!(constants.get(prodready_metrics_alerts::names::PG_UP).map(String::as_str), Some("PG_UP"));
+    assert_eq!(
+        constants.get(prodready_metrics_alerts::names::PG_STATEMENT_SECONDS_TOTAL).map(String::as_str),
+        Some("PG_STATEMENT_SECONDS_TOTAL")
+    );
+    let alerts = pack::alerts(&PackOptions::default());
+    let postgres: Vec<_> = alerts.iter().filter(|a| a.name.starts_with("Postgres")).collect();
+    assert_eq!(postgres.len(), 9);
+    for alert in &postgres {
+        let used = metric_names(&alert.expr);
+        assert!(!used.is_empty(), "{}", alert.name);
+        for metric in used {
+            let constant = constants
+                .get(&metric)
+                .unwrap_or_else(|| panic!("{}: {metric} is not a names::PG_* constant", alert.name));
+            assert!(
+                export_rs.contains(&format!("names::{constant}")),
+                "{}: the exporter does not emit names::{constant} ({metric})",
+                alert.name
+            );
+        }
+        // The test cases feed the same metrics.
+        for (selector, _) in alert.fires.series.iter().chain(&alert.quiet.series) {
+            let metric = selector.split('{').next().unwrap();
+            assert!(constants.contains_key(metric), "{}: test series {metric}", alert.name);
+        }
+    }
+    for alert in &alerts {
+        for metric in metric_names(&alert.expr) {
+            assert!(!metric.starts_with("pg_"), "{}: {metric} is postgres_exporter's", alert.name);
+        }
+    }
 }
