@@ -31,6 +31,7 @@ mod peers;
 mod process;
 mod proxy;
 mod service;
+mod zipkin;
 
 pub use alerting::{Mail, PagerDutyReceiver, SmtpSink, slack_receiver};
 pub use browser::{CHROMIUM, PageReport, check_page, check_page_async};
@@ -42,3 +43,4 @@ pub use peers::{Alertmanager, Moto, Oteltap, PostgresExporter, Prometheus, Pushg
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
 pub use proxy::{Intercept, Proxy};
 pub use service::instrumented_service;
+pub use zipkin::ZipkinReceiver;

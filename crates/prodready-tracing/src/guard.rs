@@ -210,10 +210,7 @@ pub(crate) fn otlp(options: &Options) -> Result<opentelemetry_otlp::SpanExporter
         Protocol::HttpProtobuf => {
             // A blocking client of our own making: it runs on the batch processor's thread, never on a
             // runtime's, so it needs no reactor.
-            let client = reqwest::blocking::Client::builder()
-                .timeout(options.export_timeout)
-                .build()
-                .map_err(|e| Error::Exporter { exporter: "OTLP", message: e.to_string() })?;
+            let client = blocking_client(options.export_timeout, "OTLP")?;
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_http_client(client)
@@ -249,4 +246,20 @@ pub(crate) fn otlp(options: &Options) -> Result<opentelemetry_otlp::SpanExporter
             "OTLP over gRPC needs this crate's `grpc` feature; use http/protobuf (port 4318)".to_owned(),
         )),
     }
+}
+
+/// A blocking HTTP client, built on a thread of its own: reqwest's blocking client starts a runtime of its
+/// own, which panics when built inside an async context (`init` called from `#[tokio::main]`).
+pub(crate) fn blocking_client(
+    timeout: Duration,
+    exporter: &'static str,
+) -> Result<reqwest::blocking::Client> {
+    let fail = |message: String| Error::Exporter { exporter, message };
+    std::thread::Builder::new()
+        .name("otel-http-client".to_owned())
+        .spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build())
+        .map_err(|e| fail(e.to_string()))?
+        .join()
+        .map_err(|_| fail("building the HTTP client panicked".to_owned()))?
+        .map_err(|e| fail(e.to_string()))
 }

@@ -13,7 +13,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use serde_json::{Map, json};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Sends spans to a Zipkin v2 endpoint with a blocking client (it runs on the batch processor's thread).
 #[derive(Debug)]
@@ -26,10 +26,7 @@ pub struct ZipkinExporter {
 impl ZipkinExporter {
     /// `endpoint`: the full spans URL, e.g. `http://127.0.0.1:9411/api/v2/spans`.
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| Error::Exporter { exporter: "Zipkin", message: e.to_string() })?;
+        let client = crate::guard::blocking_client(timeout, "Zipkin")?;
         Ok(Self { endpoint: endpoint.to_owned(), client, service_name: "unknown_service".to_owned() })
     }
 

@@ -18,6 +18,7 @@ mod redaction;
 mod schedule;
 mod secrets;
 mod stack;
+mod trace;
 mod vocabulary;
 
 use std::path::Path;
