@@ -2,6 +2,8 @@
 //! the schema; options from `OTEL_*` variables as data; shutdown bounded when the collector is gone;
 //! parent-based sampling keeps whole traces.
 
+mod services;
+
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
