@@ -147,6 +147,18 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
             )
         },
         CheckSpec {
+            url: Some(platform.prometheus_url.clone()),
+            job: Some(DB_EXPORTER_JOB.to_owned()),
+            ..spec(
+                "database-monitoring",
+                "Database monitoring is scraped",
+                Category::Monitoring,
+                KindName::PrometheusTargets,
+                "Run `prodready db exporter` (its role needs pg_monitor) and give Prometheus a scrape job named \
+                 prodready-db for it (docs/monitoring.md)",
+            )
+        },
+        CheckSpec {
             path: Some(platform.rules_dir.clone()),
             weight: 2.0,
             ..spec(
@@ -336,3 +348,6 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
     ];
     specs.iter().map(CheckSpec::validate).collect()
 }
+
+/// The Prometheus scrape job of `prodready db exporter` that the rule pack and this check expect.
+pub const DB_EXPORTER_JOB: &str = "prodready-db";
