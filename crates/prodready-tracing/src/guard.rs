@@ -96,6 +96,9 @@ impl Drop for Guard {
 fn shutdown_within(provider: SdkTracerProvider, timeout: Duration) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("otel-shutdown".to_owned()).spawn(move || {
+        // Flushing first delivers what is queued through the exporter's normal path (the gRPC
+        // exporter's shutdown path alone can leave the last batch behind).
+        let _ = provider.force_flush();
         let _ = tx.send(provider.shutdown_with_timeout(timeout));
     });
     if spawned.is_err() {

@@ -262,3 +262,26 @@ fn parent_based_sampling_keeps_whole_traces() {
     let orphans = children.iter().filter(|c| !roots.contains(c["parentId"].as_str().unwrap())).count();
     assert_eq!(orphans, 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn otlp_over_grpc_delivers_through_ping_and_through_the_guard_on_a_current_thread_runtime() {
+    let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start().await.unwrap();
+    let mut options = Options::new("grpc-test");
+    options.exporter =
+        Exporter::Otlp { endpoint: collector.endpoint(), protocol: Protocol::Grpc, headers: Vec::new() };
+    let ping_options = options.clone();
+    let trace_id =
+        tokio::task::spawn_blocking(move || prodready_tracing::ping(&ping_options)).await.unwrap().unwrap();
+    let spans = collector.exported_spans(2, Duration::from_secs(10)).await;
+    assert_eq!(spans.iter().filter(|s| s.trace_id == trace_id.to_string()).count(), 2, "{spans:?}");
+
+    // init on a current-thread runtime (the case that hangs with a plain tonic exporter): the guard's own
+    // runtime carries the channel, and dropping the guard delivers and returns within its deadline.
+    let guard = prodready_tracing::init(&options).unwrap();
+    guard.tracer("test").in_span("over grpc", |_| {});
+    let started = Instant::now();
+    drop(guard);
+    assert!(started.elapsed() < Duration::from_secs(6), "shutdown took {:?}", started.elapsed());
+    let spans = collector.exported_spans(1, Duration::from_secs(10)).await;
+    assert!(spans.iter().any(|s| s.name == "over grpc"), "{spans:?}");
+}
