@@ -1,0 +1,103 @@
+//! Two instrumented axum services, A calling B: one trace, linked across the HTTP hop.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use prodready_test_support::ZipkinReceiver;
+use prodready_tracing::layer::ServerLayer;
+use tracing::Instrument as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_through_two_services_is_one_trace() {
+    let receiver = ZipkinReceiver::start();
+    let mut options = prodready_tracing::Options::new("two-services");
+    options.exporter = prodready_tracing::Exporter::Zipkin { endpoint: receiver.url() };
+    let guard = prodready_tracing::init(&options).unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer("two-services"));
+    // Global: the services' requests run on every worker thread (each test is its own process).
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let b =
+        serve(axum::Router::new().route("/stock/{item}", get(|| async { "12" })).layer(ServerLayer)).await;
+    let client = reqwest::Client::new();
+    let a = serve(
+        axum::Router::new()
+            .route(
+                "/order/{item}",
+                get(move || {
+                    let (client, b) = (client.clone(), b.clone());
+                    async move {
+                        let span =
+                            tracing::info_span!("GET /stock", otel.kind = "client", otel.name = "GET /stock");
+                        async {
+                            let mut headers = http::HeaderMap::new();
+                            prodready_tracing::inject(&mut headers);
+                            client
+                                .get(format!("{b}/stock/7"))
+                                .headers(headers)
+                                .send()
+                                .await
+                                .unwrap()
+                                .text()
+                                .await
+                                .unwrap()
+                        }
+                        .instrument(span)
+                        .await
+                    }
+                }),
+            )
+            .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+            .layer(ServerLayer),
+    )
+    .await;
+    // A caller's own trace context, as a gateway would send it.
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let body = reqwest::Client::new()
+        .get(format!("{a}/order/7"))
+        .header("traceparent", parent)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "12");
+    reqwest::get(format!("{a}/fail")).await.unwrap();
+    tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
+
+    let spans = receiver.wait_for(4, Duration::from_secs(5));
+    assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+            .clone()
+    };
+    let a_server = named("GET /order/{item}");
+    let a_client = named("GET /stock");
+    let b_server = named("GET /stock/{item}");
+    for span in [&a_server, &a_client, &b_server] {
+        assert_eq!(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736", "{span}");
+    }
+    assert_eq!(a_server["parentId"], "00f067aa0ba902b7");
+    assert_eq!(a_client["parentId"], a_server["id"]);
+    assert_eq!(b_server["parentId"], a_client["id"]);
+    assert_eq!(a_server["kind"], "SERVER");
+    assert_eq!(a_client["kind"], "CLIENT");
+    assert_eq!(b_server["tags"]["http.route"], "/stock/{item}");
+    assert_eq!(b_server["tags"]["http.response.status_code"], "200");
+    assert_eq!(a_server["tags"]["http.request.method"], "GET");
+    let failed = named("GET /fail");
+    assert_eq!(failed["tags"]["otel.status_code"], "ERROR", "{failed}");
+    assert_eq!(failed["tags"]["http.response.status_code"], "500");
+}
