@@ -1,4 +1,4 @@
-//! Provisioned Grafana dashboards (service RED, backups, SLO burn) as JSON, built from the same metric
+//! Provisioned Grafana dashboards (service RED, backups, SLO burn, PostgreSQL) as JSON, built from the same metric
 //! names the exporters and rules use.
 
 use serde_json::{Value, json};
@@ -171,7 +171,206 @@ pub fn dashboards() -> Vec<(&'static str, Value)> {
             },
         ],
     );
-    vec![("service-red.json", red), ("backups.json", backups), ("slo-burn.json", burn)]
+    vec![
+        ("service-red.json", red),
+        ("backups.json", backups),
+        ("slo-burn.json", burn),
+        ("postgres.json", postgres()),
+    ]
+}
+
+/// The database dashboard, on `prodready db exporter`'s series. Server-wide series (server connections,
+/// replication, slots, WAL) repeat under every database of a server, so they take the max per server.
+fn postgres() -> Value {
+    let sel = r#"server=~"$server",database=~"$database""#;
+    let srv = r#"server=~"$server""#;
+    let rate = |metric: &str| format!("rate({metric}{{{sel}}}[$__rate_interval])");
+    let statement = "server, database, queryid";
+    let seconds = names::PG_STATEMENT_SECONDS_TOTAL;
+    let calls = names::PG_STATEMENT_CALLS_TOTAL;
+    // The statement's text, one per queryid even if two texts were seen in the lookback.
+    let text = format!(
+        "on ({statement}) group_left (query) topk by ({statement}) (1, max by ({statement}, query) ({}{{{sel}}}))",
+        names::PG_STATEMENT_INFO
+    );
+    let top = |by: &str| {
+        format!(r#"sum by ({statement}) (rate({by}{{{sel},queryid!="other"}}[$__rate_interval]))"#)
+    };
+    let (hit, read) = (names::PG_BLOCKS_HIT_TOTAL, names::PG_BLOCKS_READ_TOTAL);
+    let (slot_retained, slot_active) = (names::PG_SLOT_RETAINED_WAL, names::PG_SLOT_ACTIVE);
+    dashboard(
+        "prodready-postgres",
+        "PostgreSQL",
+        &[
+            ("server", &format!("label_values({}, server)", names::PG_UP)),
+            ("database", &format!("label_values({}{{{srv}}}, database)", names::PG_UP)),
+        ],
+        vec![
+            Panel {
+                title: "Connections against max_connections",
+                unit: "short",
+                queries: vec![
+                    (
+                        format!("sum by (server, database, state) ({}{{{sel}}})", names::PG_CONNECTIONS),
+                        "{{database}} {{state}}",
+                    ),
+                    (
+                        format!("max by (server) ({}{{{srv}}})", names::PG_SERVER_CONNECTIONS),
+                        "{{server}} all databases",
+                    ),
+                    (
+                        format!("max by (server) ({}{{{srv}}})", names::PG_MAX_CONNECTIONS),
+                        "{{server}} max_connections",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Transactions per second",
+                unit: "ops",
+                queries: vec![
+                    (
+                        format!("sum by (server, database) ({})", rate(names::PG_COMMITS_TOTAL)),
+                        "committed {{database}}",
+                    ),
+                    (
+                        format!("sum by (server, database) ({})", rate(names::PG_ROLLBACKS_TOTAL)),
+                        "rolled back {{database}}",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Cache hit ratio (blocks found in shared buffers)",
+                unit: "percentunit",
+                queries: vec![(
+                    format!(
+                        "sum by (server, database) ({h}) / (sum by (server, database) ({h}) + sum by (server, database) ({r}))",
+                        h = rate(hit),
+                        r = rate(read)
+                    ),
+                    "{{database}}",
+                )],
+            },
+            Panel {
+                title: "Longest transaction and longest idle in transaction",
+                unit: "s",
+                queries: vec![
+                    (
+                        format!("max by (server, database) ({}{{{sel}}})", names::PG_LONGEST_TRANSACTION),
+                        "transaction {{database}}",
+                    ),
+                    (
+                        format!(
+                            "max by (server, database) ({}{{{sel}}})",
+                            names::PG_LONGEST_IDLE_IN_TRANSACTION
+                        ),
+                        "idle in transaction {{database}}",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Locks held and sessions waiting for a lock",
+                unit: "short",
+                queries: vec![
+                    (
+                        format!("sum by (server, database, mode) ({}{{{sel}}})", names::PG_LOCKS),
+                        "{{database}} {{mode}}",
+                    ),
+                    (
+                        format!("sum by (server, database) ({}{{{sel}}})", names::PG_WAITING_SESSIONS),
+                        "waiting {{database}}",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Deadlocks",
+                unit: "short",
+                queries: vec![(
+                    format!(
+                        "sum by (server, database) (increase({}{{{sel}}}[$__rate_interval]))",
+                        names::PG_DEADLOCKS_TOTAL
+                    ),
+                    "{{database}}",
+                )],
+            },
+            Panel {
+                title: "Replication lag (bytes of WAL not replayed)",
+                unit: "bytes",
+                queries: vec![(
+                    format!(
+                        "max by (server, application_name, client_addr) ({}{{{srv}}})",
+                        names::PG_REPLICATION_LAG_BYTES
+                    ),
+                    "{{server}} to {{application_name}} ({{client_addr}})",
+                )],
+            },
+            Panel {
+                title: "Replication lag (seconds)",
+                unit: "s",
+                queries: vec![
+                    (
+                        format!(
+                            "max by (server, application_name, client_addr) ({}{{{srv}}})",
+                            names::PG_REPLICATION_LAG_SECONDS
+                        ),
+                        "{{server}} to {{application_name}} ({{client_addr}})",
+                    ),
+                    (
+                        format!("max by (server) ({}{{{srv}}})", names::PG_REPLAY_DELAY_SECONDS),
+                        "standby {{server}} replay delay",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Replication slots: WAL retained",
+                unit: "bytes",
+                queries: vec![
+                    (
+                        format!("max by (server, slot, slot_type) ({slot_retained}{{{srv}}})"),
+                        "{{server}} {{slot}}",
+                    ),
+                    (
+                        format!(
+                            "max by (server, slot, slot_type) ({slot_retained}{{{srv}}}) and on (server, slot, slot_type) \
+                             max by (server, slot, slot_type) ({slot_active}{{{srv}}}) == 0"
+                        ),
+                        "{{server}} {{slot}} (inactive)",
+                    ),
+                ],
+            },
+            Panel {
+                title: "WAL generated",
+                unit: "Bps",
+                queries: vec![(
+                    format!(
+                        "max by (server) (rate({}{{{srv}}}[$__rate_interval]))",
+                        names::PG_WAL_BYTES_TOTAL
+                    ),
+                    "{{server}}",
+                )],
+            },
+            Panel {
+                title: "Top statements by execution time (seconds per second)",
+                unit: "s",
+                queries: vec![
+                    (format!("topk(10, {}) * {text}", top(seconds)), "{{database}} {{queryid}}: {{query}}"),
+                    (
+                        format!(
+                            r#"sum by (server, database) (rate({seconds}{{{sel},queryid="other"}}[$__rate_interval]))"#
+                        ),
+                        "{{database}} all other statements",
+                    ),
+                ],
+            },
+            Panel {
+                title: "Top statements by mean execution time",
+                unit: "s",
+                queries: vec![(
+                    format!("topk(10, {} / ({} > 0)) * {text}", top(seconds), top(calls)),
+                    "{{database}} {{queryid}}: {{query}}",
+                )],
+            },
+        ],
+    )
 }
 
 /// Every PromQL expression of a dashboard, with Grafana's variables replaced so the text parses.

@@ -155,7 +155,7 @@ fn the_daemon_rules_take_the_newest_view_across_replicas() {
 }
 
 /// The metric names of an expression (every vector and range selector).
-fn metric_names(expr: &str) -> Vec<String> {
+pub(crate) fn metric_names(expr: &str) -> Vec<String> {
     use promql_parser::parser::{self, Expr};
     fn walk(expr: &Expr, out: &mut Vec<String>) {
         match expr {
@@ -183,11 +183,9 @@ fn metric_names(expr: &str) -> Vec<String> {
     out
 }
 
-/// The PostgreSQL rules watch what `prodready db exporter` emits, and nothing else: every metric they name
-/// is the value of a `names::PG_*` constant, and the exporter (prodready-pg's monitor/export.rs) emits
-/// that constant. No rule names postgres_exporter's metrics (`pg_up`, `pg_stat_activity_count`...).
-#[test]
-fn the_postgres_rules_name_only_metrics_our_exporter_emits() {
+/// Every `names::PG_*` constant as (value, constant name), read from names.rs, and the source of the
+/// exporter (prodready-pg's monitor/export.rs), which emits a metric by naming its constant.
+pub(crate) fn pg_constants() -> (std::collections::BTreeMap<String, String>, String) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../");
     let names_rs = std::fs::read_to_string(format!("{root}prodready-metrics/src/names.rs")).unwrap();
     let export_rs = std::fs::read_to_string(format!("{root}prodready-pg/src/monitor/export.rs")).unwrap();
@@ -204,6 +202,15 @@ fn the_postgres_rules_name_only_metrics_our_exporter_emits() {
         constants.get(prodready_metrics_alerts::names::PG_STATEMENT_SECONDS_TOTAL).map(String::as_str),
         Some("PG_STATEMENT_SECONDS_TOTAL")
     );
+    (constants, export_rs)
+}
+
+/// The PostgreSQL rules watch what `prodready db exporter` emits, and nothing else: every metric they name
+/// is the value of a `names::PG_*` constant, and the exporter (prodready-pg's monitor/export.rs) emits
+/// that constant. No rule names postgres_exporter's metrics (`pg_up`, `pg_stat_activity_count`...).
+#[test]
+fn the_postgres_rules_name_only_metrics_our_exporter_emits() {
+    let (constants, export_rs) = pg_constants();
     let alerts = pack::alerts(&PackOptions::default());
     let postgres: Vec<_> = alerts.iter().filter(|a| a.name.starts_with("Postgres")).collect();
     assert_eq!(postgres.len(), 9);
