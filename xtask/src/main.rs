@@ -10,6 +10,7 @@
 //! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
 //!                            per-event overhead against tracing-subscriber's JSON format
 //! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
+//! cargo xtask bench dbmon    release build, then bench/dbmon.sh (db exporter beside postgres_exporter)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
 //!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
 
@@ -24,7 +25,7 @@ mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets> | fuzz [--seconds N] [TARGET...]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon> | fuzz [--seconds N] [TARGET...]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -182,6 +183,14 @@ fn bench(area: Option<&str>) -> Result {
                 .arg(root().join("bench/secrets.sh"))
                 .env("PRODREADY_BIN", target.join("release/prodready")))
         }
-        _ => Err("usage: cargo xtask bench <backup | logging | secrets>".to_owned()),
+        Some("dbmon") => {
+            let peers = peers::provision()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/dbmon.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready"))
+                .env("PRODREADY_PEERS_DIR", peers))
+        }
+        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon>".to_owned()),
     }
 }

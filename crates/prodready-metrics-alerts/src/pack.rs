@@ -252,7 +252,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             expr: format!("{pg_up} == 0"),
             for_: "1m",
             summary: "PostgreSQL database {{ $labels.database }} on {{ $labels.server }} is down",
-            description: "prodready db exporter at {{ $labels.instance }} has not been able to query the database {{ $labels.database }} on {{ $labels.server }} for 1 minute: the server is down or unreachable, refuses the exporter's role, or does not answer within the scrape timeout.",
+            description: "The database exporter at {{ $labels.instance }} has not been able to query the database {{ $labels.database }} on {{ $labels.server }} for 1 minute: the server is down or unreachable, refuses the exporter's role, or does not answer within the scrape timeout.",
             fires: Case { series: vec![pg(pg_up, r#"database="app""#, "1x2 0x10")], eval_time: "8m", fires_with: Some(pg_exporter.clone()) },
             // One failed scrape (a restart, a timeout) is not an outage.
             quiet: Case { series: vec![pg(pg_up, r#"database="app""#, "1x4 0 1x5")], eval_time: "5m", fires_with: None },
@@ -410,7 +410,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             ),
             for_: "10m",
             summary: "Statement {{ $labels.queryid }} in {{ $labels.database }} on {{ $labels.server }} got more than twice as slow",
-            description: "The mean execution time of statement {{ $labels.queryid }} in {{ $labels.database }} on {{ $labels.server }} over the last 5 minutes has been more than twice its mean over the day before (and above 10 ms, with at least 20 calls) for 10 minutes. `prodready db top --by mean` shows its text.",
+            description: "The mean execution time of statement {{ $labels.queryid }} in {{ $labels.database }} on {{ $labels.server }} over the last 5 minutes has been more than twice its mean over the day before (and above 10 ms, with at least 20 calls) for 10 minutes. Its text is in prodready_pg_statement_info.",
             // A statement called once a second takes 50 ms for a day, then 500 ms.
             fires: Case {
                 series: vec![

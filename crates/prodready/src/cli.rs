@@ -682,7 +682,7 @@ pub enum AlertsCommand {
   prometheus/rules/slo.rules.yml         [[alerts.slos]] as Sloth-compatible burn-rate rules (when declared)
   prometheus/tests/prodready.test.yml    promtool unit tests: every alert fires once and stays quiet once
   alertmanager/alertmanager.yml          Slack receivers per severity, grouping, inhibition
-  grafana/dashboards/*.json              service RED, backups and SLO burn dashboards
+  grafana/dashboards/*.json              service RED, backups, PostgreSQL and SLO burn dashboards
 
 Examples:
   prodready alerts generate
