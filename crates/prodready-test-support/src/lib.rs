@@ -8,6 +8,8 @@
 //!   peer processes on free loopback ports, each in its own temporary directory, killed and cleaned up on
 //!   drop.
 //! - [`LokiReceiver`]: a Loki-compatible push receiver (Loki does not install here), in process.
+//! - [`ZipkinReceiver`]: a Zipkin v2 span receiver that checks each span against Zipkin's schema, or
+//!   answers with a failure or never ([`ZipkinAnswer`]), in process.
 //! - [`Proxy`]: a recording, fault-injecting HTTP proxy in front of a peer.
 //! - [`check_page`]: a page loaded in Debian's headless Chromium (console errors, requests to other origins,
 //!   failed requests, text, a screenshot).
@@ -43,4 +45,4 @@ pub use peers::{Alertmanager, Moto, Oteltap, PostgresExporter, Prometheus, Pushg
 pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
 pub use proxy::{Intercept, Proxy};
 pub use service::instrumented_service;
-pub use zipkin::ZipkinReceiver;
+pub use zipkin::{ZipkinAnswer, ZipkinReceiver};

@@ -16,6 +16,8 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct Guard {
     provider: SdkTracerProvider,
+    /// Where spans go, for messages.
+    endpoint: String,
     shutdown_timeout: Duration,
     done: bool,
     /// The gRPC exporter's own runtime (its channel's tasks run there, whatever runtime the caller uses).
@@ -35,7 +37,8 @@ pub fn init(options: &Options) -> Result<Guard> {
     let (provider, runtime) = provider(options)?;
     opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
     opentelemetry::global::set_tracer_provider(provider.clone());
-    Ok(Guard { provider, shutdown_timeout: options.shutdown_timeout, done: false, runtime })
+    let endpoint = options.export_url().unwrap_or_default();
+    Ok(Guard { provider, endpoint, shutdown_timeout: options.shutdown_timeout, done: false, runtime })
 }
 
 impl Guard {
@@ -62,13 +65,13 @@ impl Guard {
     pub fn flush(&self) -> Result<()> {
         self.provider
             .force_flush()
-            .map_err(|e| Error::Rejected { endpoint: String::new(), message: e.to_string() })
+            .map_err(|e| Error::Rejected { endpoint: self.endpoint.clone(), message: e.to_string() })
     }
 
     /// Flushes and shuts down within the deadline; what [`Drop`] does, with the outcome.
     pub fn shutdown(mut self) -> Result<()> {
         self.done = true;
-        let outcome = shutdown_within(self.provider.clone(), self.shutdown_timeout);
+        let outcome = shutdown_within(self.provider.clone(), self.shutdown_timeout, &self.endpoint);
         self.stop_runtime();
         outcome
     }
@@ -87,32 +90,33 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if !self.done {
-            let _ = shutdown_within(self.provider.clone(), self.shutdown_timeout);
+            let _ = shutdown_within(self.provider.clone(), self.shutdown_timeout, &self.endpoint);
             self.stop_runtime();
         }
     }
 }
 
-fn shutdown_within(provider: SdkTracerProvider, timeout: Duration) -> Result<()> {
+fn shutdown_within(provider: SdkTracerProvider, timeout: Duration, endpoint: &str) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("otel-shutdown".to_owned()).spawn(move || {
         // Flushing first delivers what is queued through the exporter's normal path (the gRPC
         // exporter's shutdown path alone can leave the last batch behind).
-        let _ = provider.force_flush();
-        let _ = tx.send(provider.shutdown_with_timeout(timeout));
+        // Its outcome is the one to report: a refused last batch leaves nothing for shutdown to fail on.
+        let flushed = provider.force_flush();
+        let _ = tx.send(flushed.and(provider.shutdown_with_timeout(timeout)));
     });
     if spawned.is_err() {
         return Err(Error::Rejected {
-            endpoint: String::new(),
+            endpoint: endpoint.to_owned(),
             message: "cannot start the shutdown thread".to_owned(),
         });
     }
     // A little more than the deadline the provider was given, then the process moves on regardless.
     match rx.recv_timeout(timeout + Duration::from_millis(250)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Error::Rejected { endpoint: String::new(), message: e.to_string() }),
+        Ok(Err(e)) => Err(Error::Rejected { endpoint: endpoint.to_owned(), message: e.to_string() }),
         Err(_) => Err(Error::Rejected {
-            endpoint: String::new(),
+            endpoint: endpoint.to_owned(),
             message: format!("spans not delivered within {} ms", timeout.as_millis()),
         }),
     }

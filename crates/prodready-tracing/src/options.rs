@@ -155,7 +155,7 @@ impl Options {
             match (otlp_signal, otlp_base) {
                 // The per-signal variable is the full URL, used as is.
                 (Some(url), _) => *endpoint = signal_url(&url),
-                (None, Some(url)) => *endpoint = url,
+                (None, Some(url)) => *endpoint = base_url(&url, *current),
                 (None, None) => {}
             }
             if let Some(headers) = headers {
@@ -252,6 +252,17 @@ impl Options {
 /// A per-signal endpoint marked so [`otlp_traces_url`] leaves it alone even without a path.
 fn signal_url(url: &str) -> String {
     if has_path(url) { url.to_owned() } else { format!("{}/", url.trim_end_matches('/')) }
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL: for http/protobuf `v1/traces` goes below its path, also
+/// when it has one (`http://c:4318/mycollector/` sends to `http://c:4318/mycollector/v1/traces`); gRPC
+/// takes it as is.
+fn base_url(url: &str, protocol: Protocol) -> String {
+    if protocol == Protocol::HttpProtobuf && has_path(url) {
+        format!("{}/v1/traces", url.trim_end_matches('/'))
+    } else {
+        url.to_owned()
+    }
 }
 
 /// `/v1/traces` appended when the URL has no path (as `OTEL_EXPORTER_OTLP_ENDPOINT` is read).

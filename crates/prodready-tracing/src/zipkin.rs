@@ -38,7 +38,11 @@ impl ZipkinExporter {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&body).map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?)
             .send()
-            .map_err(|e| OTelSdkError::InternalFailure(format!("cannot reach {}: {e}", self.endpoint)))?;
+            .map_err(|e| {
+                // The cause ("connection refused", "timed out") is in the error's sources.
+                let e = prodready_stdx::error::chain(&e);
+                OTelSdkError::InternalFailure(format!("cannot reach {}: {e}", self.endpoint))
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(())

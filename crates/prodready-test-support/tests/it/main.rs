@@ -5,3 +5,4 @@ mod browser;
 mod cluster;
 mod db;
 mod peers;
+mod zipkin;

@@ -2,7 +2,11 @@
 //! the schema; options from `OTEL_*` variables as data; shutdown bounded when the collector is gone;
 //! parent-based sampling keeps whole traces.
 
+mod delivery;
+mod env;
+mod layers;
 mod services;
+mod zipkin_model;
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;

@@ -1,0 +1,286 @@
+//! Delivery against real receivers: `ping`'s two-span trace as each receiver holds it (oteltap over
+//! OTLP/HTTP, fake-opentelemetry-collector over gRPC), failures that name the endpoint, spans made through
+//! `Guard::layer` right before the guard drops delivered in every runtime context, a dead collector
+//! unable to hold the guard's drop past its deadline, and parent-based sampling through the layer.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use expect_test::expect;
+use prodready_test_support::{Oteltap, ZipkinAnswer, ZipkinReceiver};
+use prodready_tracing::{Exporter, Guard, Options, Protocol, Sampler};
+use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+fn otlp(endpoint: String) -> Exporter {
+    Exporter::Otlp { endpoint, protocol: Protocol::HttpProtobuf, headers: Vec::new() }
+}
+
+fn options(exporter: Exporter) -> Options {
+    let mut options = Options::new("delivery-test");
+    options.exporter = exporter;
+    options
+}
+
+/// The spans oteltap printed for `trace_id`, waiting (at most 10 s) until there are `n`.
+fn oteltap_spans(tap: &Oteltap, trace_id: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spans: Vec<Value> = tap
+            .span_lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|s| s["traceId"] == trace_id)
+            .collect();
+        if spans.len() >= n || Instant::now() > deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Root and child of a two-span trace: (root, child) by their parent ids, asserting the link.
+fn root_and_child<'a>(spans: &'a [Value], id: &str, parent: &str, none: &Value) -> (&'a Value, &'a Value) {
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let root = spans.iter().find(|s| s.get(parent).unwrap_or(&Value::Null) == none).expect("a root span");
+    let child = spans.iter().find(|s| s.get(parent).unwrap_or(&Value::Null) != none).expect("a child span");
+    assert_eq!(child[parent], root[id], "the child's parent is the root: {spans:#?}");
+    (root, child)
+}
+
+#[test]
+fn ping_over_otlp_http_is_one_trace_root_and_child_in_oteltap() {
+    let tap = Oteltap::start();
+    let trace_id = prodready_tracing::ping(&options(otlp(tap.endpoint()))).unwrap().to_string();
+    let spans = oteltap_spans(&tap, &trace_id, 2);
+    let (root, child) = root_and_child(&spans, "spanId", "parentSpanId", &Value::from(""));
+    assert_eq!((root["name"].as_str(), child["name"].as_str()), (Some("ping"), Some("ping child")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_over_grpc_is_one_trace_root_and_child_in_the_collector() {
+    let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start().await.unwrap();
+    let mut grpc = options(otlp(collector.endpoint()));
+    grpc.exporter =
+        Exporter::Otlp { endpoint: collector.endpoint(), protocol: Protocol::Grpc, headers: Vec::new() };
+    let trace_id = tokio::task::spawn_blocking(move || prodready_tracing::ping(&grpc))
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string();
+    let spans: Vec<Value> = collector
+        .exported_spans(2, Duration::from_secs(10))
+        .await
+        .iter()
+        .filter(|s| s.trace_id == trace_id)
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect();
+    let (root, _) = root_and_child(&spans, "span_id", "parent_span_id", &Value::from(""));
+    assert_eq!(root["name"], "ping");
+}
+
+/// What `ping` says about a collector that is not there or does not take the trace (the port shown as
+/// PORT), and how long it took.
+fn ping_error(exporter: Exporter, port: u16) -> (String, Duration) {
+    let mut options = options(exporter);
+    options.export_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let err = prodready_tracing::ping(&options).unwrap_err().to_string();
+    (err.replace(&port.to_string(), "PORT"), started.elapsed())
+}
+
+#[test]
+fn ping_failures_name_the_endpoint() {
+    let closed = prodready_test_support::free_port();
+    let (refused, _) = ping_error(otlp(format!("http://127.0.0.1:{closed}")), closed);
+    assert!(
+        refused.starts_with("the collector at http://127.0.0.1:PORT/v1/traces did not accept the trace: "),
+        "{refused}"
+    );
+    let (refused, _) =
+        ping_error(Exporter::Zipkin { endpoint: format!("http://127.0.0.1:{closed}/api/v2/spans") }, closed);
+    expect!["the collector at http://127.0.0.1:PORT/api/v2/spans did not accept the trace: Operation failed: cannot reach http://127.0.0.1:PORT/api/v2/spans: error sending request for url (http://127.0.0.1:PORT/api/v2/spans): client error (Connect): tcp connect error: Connection refused (os error 111)"]
+        .assert_eq(&refused);
+
+    let failing = ZipkinReceiver::answering(ZipkinAnswer::Status(500));
+    let (error, _) = ping_error(Exporter::Zipkin { endpoint: failing.url() }, failing.port());
+    expect!["the collector at http://127.0.0.1:PORT/api/v2/spans did not accept the trace: Operation failed: http://127.0.0.1:PORT/api/v2/spans answered 500 Internal Server Error: injected failure"]
+        .assert_eq(&error);
+    // OTLP/HTTP to something that is not an OTLP receiver (404 at /v1/traces).
+    let (error, _) = ping_error(otlp(format!("http://127.0.0.1:{}", failing.port())), failing.port());
+    assert!(
+        error.starts_with("the collector at http://127.0.0.1:PORT/v1/traces did not accept the trace: "),
+        "{error}"
+    );
+    assert!(error.contains("404"), "{error}");
+
+    // A collector that never answers: the export timeout ends the wait.
+    let silent = ZipkinReceiver::answering(ZipkinAnswer::Never);
+    let (error, took) = ping_error(Exporter::Zipkin { endpoint: silent.url() }, silent.port());
+    assert!(
+        error.starts_with("the collector at http://127.0.0.1:PORT/api/v2/spans did not accept the trace: "),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(3), "the 1 s export timeout took {took:?}");
+    assert_eq!(silent.posts(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_over_grpc_to_a_closed_port_names_the_endpoint() {
+    let closed = prodready_test_support::free_port();
+    let exporter = Exporter::Otlp {
+        endpoint: format!("http://127.0.0.1:{closed}"),
+        protocol: Protocol::Grpc,
+        headers: Vec::new(),
+    };
+    let (error, took) = tokio::task::spawn_blocking(move || ping_error(exporter, closed)).await.unwrap();
+    assert!(
+        error.starts_with("the collector at http://127.0.0.1:PORT did not accept the trace: "),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// Where a test runs the guard: outside any runtime, or inside either tokio flavour.
+#[derive(Debug, Clone, Copy)]
+enum Context {
+    NoRuntime,
+    CurrentThread,
+    MultiThread,
+}
+
+const CONTEXTS: [Context; 3] = [Context::NoRuntime, Context::CurrentThread, Context::MultiThread];
+
+impl Context {
+    fn run<T>(self, f: impl FnOnce() -> T) -> T {
+        let runtime = match self {
+            Context::NoRuntime => return f(),
+            Context::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            Context::MultiThread => {
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+            }
+        };
+        runtime.unwrap().block_on(async { f() })
+    }
+}
+
+/// Inits tracing, records a request span with a child through `Guard::layer` and drops the guard at
+/// once, in `context`; returns how long the drop took.
+fn request_then_drop(options: &Options, context: Context, name: &str) -> Duration {
+    context.run(|| {
+        let guard = prodready_tracing::init(options).unwrap();
+        let subscriber = tracing_subscriber::registry().with(guard.layer("delivery-test"));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("request", otel.name = name).in_scope(|| {
+                tracing::info_span!("query", db.system.name = "postgresql").in_scope(|| {});
+            });
+        });
+        let started = Instant::now();
+        drop(guard);
+        started.elapsed()
+    })
+}
+
+#[test]
+fn spans_made_right_before_the_guard_drops_are_delivered_in_every_context() {
+    let zipkin = ZipkinReceiver::start();
+    let tap = Oteltap::start();
+    for context in CONTEXTS {
+        let name = format!("last request {context:?}");
+        request_then_drop(&options(Exporter::Zipkin { endpoint: zipkin.url() }), context, &name);
+        // Delivered by the time the drop returned: no waiting.
+        let spans = zipkin.spans();
+        let root =
+            spans.iter().find(|s| s["name"] == name.as_str()).unwrap_or_else(|| panic!("{name}: {spans:#?}"));
+        let child =
+            spans.iter().find(|s| s["parentId"] == root["id"]).unwrap_or_else(|| panic!("{spans:#?}"));
+        assert_eq!(
+            (child["name"].as_str(), child["traceId"].as_str()),
+            (Some("query"), root["traceId"].as_str())
+        );
+        assert_eq!(root["localEndpoint"]["serviceName"], "delivery-test");
+
+        request_then_drop(&options(otlp(tap.endpoint())), context, &name);
+        let root = tap
+            .span_lines()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|s| s["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("oteltap has no {name}: {:?}", tap.span_lines()));
+        let spans = oteltap_spans(&tap, root["traceId"].as_str().unwrap(), 2);
+        root_and_child(&spans, "spanId", "parentSpanId", &Value::from(""));
+    }
+    assert!(zipkin.rejected().is_empty(), "{:?}", zipkin.rejected());
+}
+
+#[test]
+fn a_dead_collector_cannot_hold_the_guard_past_its_deadline() {
+    const DEADLINE: Duration = Duration::from_millis(500);
+    let closed = prodready_test_support::free_port();
+    let silent = ZipkinReceiver::answering(ZipkinAnswer::Never);
+    let failing = ZipkinReceiver::answering(ZipkinAnswer::Status(500));
+    let collectors = [
+        ("closed port, OTLP/HTTP", otlp(format!("http://127.0.0.1:{closed}"))),
+        (
+            "closed port, Zipkin",
+            Exporter::Zipkin { endpoint: format!("http://127.0.0.1:{closed}/api/v2/spans") },
+        ),
+        ("never answers, Zipkin", Exporter::Zipkin { endpoint: silent.url() }),
+        ("never answers, OTLP/HTTP", otlp(silent.url())),
+        ("answers 500, Zipkin", Exporter::Zipkin { endpoint: failing.url() }),
+    ];
+    let mut slow = Vec::new();
+    for (collector, exporter) in collectors {
+        for context in CONTEXTS {
+            let mut options = options(exporter.clone());
+            options.shutdown_timeout = DEADLINE;
+            options.export_timeout = Duration::from_secs(30);
+            let took = request_then_drop(&options, context, "lost");
+            if took > DEADLINE + Duration::from_millis(500) {
+                slow.push(format!("{collector}, {context:?}: {took:?}"));
+            }
+        }
+    }
+    assert!(slow.is_empty(), "dropping the guard outlasted its {DEADLINE:?} deadline: {slow:#?}");
+    assert!(silent.posts() >= 1, "the silent collector was reached");
+    assert!(failing.posts() >= 1, "the failing collector was reached");
+}
+
+#[test]
+fn shutdown_says_which_collector_did_not_take_the_spans() {
+    let failing = ZipkinReceiver::answering(ZipkinAnswer::Status(500));
+    let mut options = options(Exporter::Zipkin { endpoint: failing.url() });
+    options.shutdown_timeout = Duration::from_secs(2);
+    let guard: Guard = prodready_tracing::init(&options).unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer("delivery-test"));
+    tracing::subscriber::with_default(subscriber, || tracing::info_span!("refused").in_scope(|| {}));
+    let error = guard.shutdown().unwrap_err().to_string();
+    assert!(error.contains(&failing.url()), "{error}");
+}
+
+#[test]
+fn parent_based_sampling_through_the_layer_keeps_whole_traces() {
+    let zipkin = ZipkinReceiver::start();
+    let mut options = options(Exporter::Zipkin { endpoint: zipkin.url() });
+    options.sampler = Sampler::ParentBasedRatio(0.1);
+    let guard = prodready_tracing::init(&options).unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer("delivery-test"));
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..1000 {
+            tracing::info_span!("request", request = i).in_scope(|| {
+                tracing::info_span!("query").in_scope(|| {});
+            });
+        }
+    });
+    drop(guard);
+    assert!(zipkin.rejected().is_empty(), "{:?}", zipkin.rejected());
+    let spans = zipkin.spans();
+    let roots: HashSet<&str> =
+        spans.iter().filter(|s| s.get("parentId").is_none()).map(|s| s["id"].as_str().unwrap()).collect();
+    let children: Vec<&Value> = spans.iter().filter(|s| s.get("parentId").is_some()).collect();
+    assert!((40..=200).contains(&roots.len()), "{} of 1000 traces kept", roots.len());
+    let orphans: Vec<&&Value> =
+        children.iter().filter(|c| !roots.contains(c["parentId"].as_str().unwrap())).collect();
+    assert!(orphans.is_empty(), "children whose parent was dropped: {orphans:#?}");
+    assert_eq!(children.len(), roots.len(), "each kept request kept its query");
+}
