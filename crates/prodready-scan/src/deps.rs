@@ -1,0 +1,1 @@
+//! Locked dependency versions against advisories read offline (OSV JSON, RustSec advisory-db).

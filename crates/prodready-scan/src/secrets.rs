@@ -1,0 +1,1 @@
+//! Secrets in files and in git history: rules, keyword prefilter, entropy, allowlists, baseline.
