@@ -1,5 +1,42 @@
-//! An open-model HTTP load generator with k6-compatible thresholds and summaries.
+//! An open-model HTTP load generator with k6's contract: scenario files with k6's executors and option
+//! names, thresholds in k6's syntax, summaries with k6's metric names and shapes.
 //!
-//! Not built yet: scenarios, executors and summaries land with their issue (the `[loadtest]` section of
-//! the binary's configuration is read by the binary). The crate will never read files or environment
-//! variables by itself.
+//! - [`parse`] reads a scenario file (TOML) into a [`Plan`]; every error names the file, line and key.
+//! - [`run`] carries a plan out on the current tokio runtime and returns a [`Report`] whose
+//!   [`Summary`] serializes as k6's `handleSummary` data ([`Summary::to_export_json`] gives k6's
+//!   `--summary-export` shape, [`Summary::to_text`] the end-of-test text).
+//!
+//! Arrival-rate executors time each request from when its iteration should have started, so a server
+//! that stalls shows in `http_req_duration` instead of vanishing into fewer samples (coordinated
+//! omission); `http_req_service_duration` holds the time from the actual send. Latencies go into HDR
+//! histograms per worker thread, merged when needed: memory does not grow with the run's length.
+//!
+//! The crate reads no file and no environment variable by itself: data files named by a scenario are
+//! read through the function the caller passes to [`parse`].
+
+mod client;
+mod engine;
+mod metrics;
+mod scenario;
+mod summary;
+mod template;
+mod threshold;
+
+pub use engine::{OnProgress, Progress, Report, RunOptions, run};
+pub use scenario::{
+    Check, CheckKind, DEFAULT_TREND_STATS, Executor, PathStep, Plan, ReadFile, Request, Scenario,
+    ScenarioError, Stage, ThinkTime, parse,
+};
+pub use summary::{CheckSummary, Group, MetricSummary, State, Summary, SummaryOptions, ThresholdResult};
+pub use threshold::{Aggregation, Expr, Metric, MetricType, Op, Selector, Threshold};
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario file is invalid (the message names file, line and key).
+    #[error(transparent)]
+    Scenario(#[from] Box<ScenarioError>),
+}
+
+/// This crate's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

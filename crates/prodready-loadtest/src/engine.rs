@@ -1,0 +1,842 @@
+//! The generator: scenarios on a tokio runtime, VUs as tasks, k6's six executors. Arrival-rate
+//! executors time every iteration from its intended start: an iteration that finds no free VU waits for
+//! the next one and its first request's latency counts from when it should have started; iterations still
+//! waiting when the scenario's duration ends are `dropped_iterations`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, Response, Target};
+use crate::metrics::{GaugeValue, Recorder, Sinks, Slots, Tags};
+use crate::scenario::{CheckKind, Executor, Plan, Request, Scenario, Stage, ThinkTime, VarSource, json_at};
+use crate::summary::{self, Summary};
+use crate::threshold::{Metric, Selector};
+
+/// A live-view callback.
+pub type OnProgress = Box<dyn Fn(&Progress) + Send + Sync>;
+
+/// How a run is carried out, beyond its plan.
+pub struct RunOptions {
+    /// Called about once a second with the run so far (for a live view).
+    pub progress: Option<OnProgress>,
+    /// How long one request may take before it fails (k6's default: 60 s).
+    pub request_timeout: Duration,
+    /// Worker shards for the metric sinks (usually the runtime's worker count).
+    pub shards: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            progress: None,
+            request_timeout: Duration::from_secs(60),
+            shards: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        }
+    }
+}
+
+/// The live view of a run.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub elapsed: Duration,
+    /// The longest the run can take.
+    pub planned: Duration,
+    pub requests: u64,
+    pub iterations: u64,
+    pub dropped_iterations: u64,
+    pub failed_requests: u64,
+    pub vus: u64,
+    pub vus_max: u64,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub summary: Summary,
+    /// Set when an abort-on-fail threshold stopped the run: which one.
+    pub aborted_by: Option<String>,
+}
+
+impl Report {
+    /// Whether every threshold held (k6 exits 99 otherwise).
+    pub fn thresholds_ok(&self) -> bool {
+        self.summary.thresholds_ok()
+    }
+}
+
+struct Shared {
+    plan: Arc<Plan>,
+    recorder: Recorder,
+    start: Instant,
+    abort: CancellationToken,
+    vus: AtomicU64,
+    vus_max: AtomicU64,
+    next_vu: AtomicU64,
+    data_cursor: Vec<AtomicU64>,
+    request_timeout: Duration,
+    /// Literal URLs, parsed once: per scenario, per request.
+    targets: Vec<Vec<Option<Target>>>,
+}
+
+/// Runs a plan to its end (every run is bounded: durations, `maxDuration`, graceful stops) or until an
+/// abort-on-fail threshold fails. Call it inside a tokio runtime with time and I/O enabled.
+pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
+    let mut selectors: Vec<Selector> = plan.thresholds.iter().map(|(s, _)| s.clone()).collect();
+    // k6 always reports this sub-metric.
+    selectors.push(expected_response());
+    let recorder = Recorder::new(Slots::new(selectors), plan.check_names.len(), options.shards);
+    let targets = plan
+        .scenarios
+        .iter()
+        .map(|s| s.requests.iter().map(|r| r.url.as_literal().and_then(|u| Target::parse(u).ok())).collect())
+        .collect();
+    let shared = Arc::new(Shared {
+        data_cursor: plan.vars.data.iter().map(|_| AtomicU64::new(0)).collect(),
+        plan: plan.clone(),
+        recorder,
+        start: Instant::now(),
+        abort: CancellationToken::new(),
+        vus: AtomicU64::new(0),
+        vus_max: AtomicU64::new(0),
+        next_vu: AtomicU64::new(1),
+        request_timeout: options.request_timeout,
+        targets,
+    });
+    let mut scenarios = JoinSet::new();
+    for index in 0..plan.scenarios.len() {
+        scenarios.spawn(run_scenario(shared.clone(), index));
+    }
+    let mut vus_gauge = GaugeValue::default();
+    let mut vus_max_gauge = GaugeValue::default();
+    let aborts: Vec<_> = plan
+        .thresholds
+        .iter()
+        .flat_map(|(sel, ts)| ts.iter().filter(|t| t.abort_on_fail).map(move |t| (sel.clone(), t.clone())))
+        .collect();
+    let mut aborted_by = None;
+    // Gauges are sampled, abort-on-fail thresholds (once their delay has passed) looked at, and progress
+    // reported every second.
+    let mut tick = tokio::time::interval_at(shared.start + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            joined = scenarios.join_next() => match joined {
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Some(_) => {}
+                None => break,
+            },
+            _ = tick.tick() => {
+                vus_gauge.sample(shared.vus.load(Ordering::Relaxed));
+                vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
+                let elapsed = shared.start.elapsed();
+                let due: Vec<_> = aborts.iter().filter(|(_, t)| elapsed >= t.delay_abort_eval).collect();
+                if (due.is_empty() || aborted_by.is_some()) && options.progress.is_none() {
+                    continue;
+                }
+                let sinks = shared.recorder.merged();
+                if aborted_by.is_none() {
+                    for (sel, t) in due {
+                        let value = summary::observe(&sinks, &shared.recorder.slots, sel, t.expr.aggregation, elapsed, vus_gauge, vus_max_gauge);
+                        if !t.expr.holds(value) {
+                            aborted_by = Some(format!("{sel} {}", t.expr.source));
+                            shared.abort.cancel();
+                            break;
+                        }
+                    }
+                }
+                if let Some(progress) = &options.progress {
+                    progress(&progress_of(&sinks, elapsed, &plan, vus_gauge.value, vus_max_gauge.value));
+                }
+            }
+        }
+    }
+    let elapsed = shared.start.elapsed();
+    vus_gauge.sample(shared.vus.load(Ordering::Relaxed));
+    vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
+    let sinks = shared.recorder.merged();
+    let summary = summary::build(&plan, &sinks, &shared.recorder.slots, elapsed, vus_gauge, vus_max_gauge);
+    Report { summary, aborted_by }
+}
+
+fn expected_response() -> Selector {
+    Selector {
+        metric: Metric::HttpReqDuration,
+        tags: vec![("expected_response".to_owned(), "true".to_owned())],
+    }
+}
+
+fn progress_of(sinks: &Sinks, elapsed: Duration, plan: &Plan, vus: u64, vus_max: u64) -> Progress {
+    let counter = |m: Metric| match &sinks.sinks[m.index()] {
+        crate::metrics::Sink::Counter(c) => *c,
+        _ => 0,
+    };
+    let failed = match &sinks.sinks[Metric::HttpReqFailed.index()] {
+        crate::metrics::Sink::Rate { trues, .. } => *trues,
+        _ => 0,
+    };
+    Progress {
+        elapsed,
+        planned: plan.max_duration(),
+        requests: counter(Metric::HttpReqs),
+        iterations: counter(Metric::Iterations),
+        dropped_iterations: counter(Metric::DroppedIterations),
+        failed_requests: failed,
+        vus,
+        vus_max,
+    }
+}
+
+/// A virtual user: its connections, its counters, its random numbers.
+struct Vu {
+    id: u64,
+    iteration: u64,
+    client: Client,
+    rng: fastrand::Rng,
+    buf: String,
+}
+
+impl Vu {
+    fn new(shared: &Shared) -> Self {
+        shared.vus_max.fetch_add(1, Ordering::Relaxed);
+        let id = shared.next_vu.fetch_add(1, Ordering::Relaxed);
+        Self {
+            id,
+            iteration: 0,
+            client: Client::default(),
+            rng: fastrand::Rng::with_seed(id),
+            buf: String::new(),
+        }
+    }
+}
+
+/// Counts a VU as active while it lives.
+struct Active<'a>(&'a AtomicU64);
+
+impl<'a> Active<'a> {
+    fn new(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs one scenario, bounded by its end and graceful stop.
+async fn run_scenario(shared: Arc<Shared>, index: usize) {
+    let scenario = &shared.plan.scenarios[index];
+    let begin = shared.start + scenario.start_time;
+    tokio::select! {
+        () = sleep_until(begin) => {}
+        () = shared.abort.cancelled() => return,
+    }
+    let end = begin + scenario.executor.max_duration();
+    let hard_stop = end + scenario.graceful_stop;
+    let work = drive_executor(shared.clone(), index, begin, end);
+    tokio::select! {
+        () = work => {}
+        () = sleep_until(hard_stop) => {}
+        () = shared.abort.cancelled() => {}
+    }
+}
+
+async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: Instant) {
+    let scenario = &shared.plan.scenarios[index];
+    let mut tasks = JoinSet::new();
+    match scenario.executor.clone() {
+        Executor::ConstantVus { vus, .. } => {
+            for _ in 0..vus {
+                let shared = shared.clone();
+                let vu = Vu::new(&shared);
+                tasks.spawn(async move {
+                    let mut vu = vu;
+                    let _active = Active::new(&shared.vus);
+                    while Instant::now() < end {
+                        iteration(&shared, index, &mut vu, None).await;
+                    }
+                });
+            }
+        }
+        Executor::PerVuIterations { vus, iterations, .. } => {
+            for _ in 0..vus {
+                let shared = shared.clone();
+                let vu = Vu::new(&shared);
+                tasks.spawn(async move {
+                    let mut vu = vu;
+                    let _active = Active::new(&shared.vus);
+                    for _ in 0..iterations {
+                        if Instant::now() >= end {
+                            break;
+                        }
+                        iteration(&shared, index, &mut vu, None).await;
+                    }
+                });
+            }
+        }
+        Executor::SharedIterations { vus, iterations, .. } => {
+            let claimed = Arc::new(AtomicU64::new(0));
+            for _ in 0..vus {
+                let (shared, claimed) = (shared.clone(), claimed.clone());
+                let vu = Vu::new(&shared);
+                tasks.spawn(async move {
+                    let mut vu = vu;
+                    let _active = Active::new(&shared.vus);
+                    while Instant::now() < end && claimed.fetch_add(1, Ordering::Relaxed) < iterations {
+                        iteration(&shared, index, &mut vu, None).await;
+                    }
+                });
+            }
+        }
+        Executor::RampingVus { start_vus, stages, .. } => {
+            let most = scenario.executor.max_vus();
+            shared.vus_max.fetch_add(most, Ordering::Relaxed);
+            for level in 0..most {
+                let shared = shared.clone();
+                let stages = stages.clone();
+                tasks.spawn(async move {
+                    let mut vu: Option<Vu> = None;
+                    let mut active = None;
+                    loop {
+                        let now = Instant::now();
+                        if now >= end {
+                            break;
+                        }
+                        let at = now - begin;
+                        if level < vus_at(start_vus, &stages, at) {
+                            if active.is_none() {
+                                active = Some(Active::new(&shared.vus));
+                            }
+                            let vu = vu.get_or_insert_with(|| {
+                                let v = Vu::new(&shared);
+                                // Counted once up front for the whole ramp.
+                                shared.vus_max.fetch_sub(1, Ordering::Relaxed);
+                                v
+                            });
+                            iteration(&shared, index, vu, None).await;
+                        } else {
+                            active = None;
+                            match first_time_above(start_vus, &stages, level, at) {
+                                Some(next) => sleep_until(begin + next).await,
+                                None => break,
+                            }
+                        }
+                    }
+                    drop(active);
+                });
+            }
+        }
+        Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus } => {
+            let schedule = Schedule::new(rate, time_unit, vec![Stage { duration, target: rate }]);
+            arrivals(&shared, index, begin, end, schedule, pre_allocated_vus, max_vus, &mut tasks).await;
+        }
+        Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => {
+            let schedule = Schedule::new(start_rate, time_unit, stages);
+            arrivals(&shared, index, begin, end, schedule, pre_allocated_vus, max_vus, &mut tasks).await;
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// The VUs a ramping-vus scenario wants at `at`: linear within each stage.
+fn vus_at(start: u64, stages: &[Stage], at: Duration) -> u64 {
+    let mut from = start;
+    let mut t0 = Duration::ZERO;
+    for stage in stages {
+        let t1 = t0 + stage.duration;
+        if at < t1 {
+            let frac = (at - t0).as_secs_f64() / stage.duration.as_secs_f64();
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let v = (from as f64 + (stage.target as f64 - from as f64) * frac).floor() as u64;
+            return v;
+        }
+        from = stage.target;
+        t0 = t1;
+    }
+    from
+}
+
+/// The first moment at or after `at` when more than `level` VUs are wanted.
+fn first_time_above(start: u64, stages: &[Stage], level: u64, at: Duration) -> Option<Duration> {
+    let mut from = start;
+    let mut t0 = Duration::ZERO;
+    for stage in stages {
+        let t1 = t0 + stage.duration;
+        if t1 > at && stage.target > level {
+            let when = if from > level {
+                t0
+            } else {
+                // from + (target - from) * f >= level + 1
+                #[allow(clippy::cast_precision_loss)]
+                let f = (level + 1 - from) as f64 / (stage.target - from) as f64;
+                t0 + stage.duration.mul_f64(f.min(1.0))
+            };
+            return Some(when.max(at));
+        }
+        from = stage.target;
+        t0 = t1;
+    }
+    None
+}
+
+/// When iteration `n` of an arrival-rate scenario is due: the cumulative count of a piecewise-linear
+/// rate reaches `n`.
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    /// Per stage: start offset, length, rate at start and at end (iterations per second).
+    segments: Vec<(Duration, Duration, f64, f64)>,
+    /// Iterations due before each segment.
+    before: Vec<f64>,
+}
+
+impl Schedule {
+    pub(crate) fn new(start_rate: u64, time_unit: Duration, stages: Vec<Stage>) -> Self {
+        let unit = time_unit.as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let per_sec = |r: u64| r as f64 / unit;
+        let mut segments = Vec::new();
+        let mut before = Vec::new();
+        let (mut t0, mut r0, mut total) = (Duration::ZERO, per_sec(start_rate), 0.0);
+        for stage in stages {
+            let r1 = per_sec(stage.target);
+            segments.push((t0, stage.duration, r0, r1));
+            before.push(total);
+            total += (r0 + r1) / 2.0 * stage.duration.as_secs_f64();
+            t0 += stage.duration;
+            r0 = r1;
+        }
+        // A constant rate starts at its rate, not at zero.
+        Self { segments, before }
+    }
+
+    /// The offset at which iteration `n` (from 0) is due, or `None` past the end.
+    pub(crate) fn at(&self, n: u64) -> Option<Duration> {
+        #[allow(clippy::cast_precision_loss)]
+        let n = n as f64;
+        for (i, &(t0, len, r0, r1)) in self.segments.iter().enumerate() {
+            let need = n - self.before[i];
+            let d = len.as_secs_f64();
+            let total = (r0 + r1) / 2.0 * d;
+            if need >= total {
+                continue;
+            }
+            // r0 τ + (r1 - r0) τ² / (2d) = need
+            let a = (r1 - r0) / (2.0 * d);
+            let tau = if a.abs() < 1e-12 {
+                need / r0
+            } else {
+                let disc = (r0 * r0 + 4.0 * a * need).max(0.0);
+                (-r0 + disc.sqrt()) / (2.0 * a)
+            };
+            return Some(t0 + Duration::from_secs_f64(tau.clamp(0.0, d)));
+        }
+        None
+    }
+}
+
+/// The open model: iterations start on schedule on a free VU (a new one up to `maxVUs`); without one they
+/// wait, in order, for the first VU to come free and carry their lateness in their latency.
+#[allow(clippy::too_many_arguments)]
+async fn arrivals(
+    shared: &Arc<Shared>,
+    index: usize,
+    begin: Instant,
+    end: Instant,
+    schedule: Schedule,
+    pre_allocated: u64,
+    max_vus: u64,
+    tasks: &mut JoinSet<()>,
+) {
+    struct Pool {
+        idle: Vec<Vu>,
+        allocated: u64,
+        /// Iterations in `[waiting_from, due)` are due and not yet started.
+        waiting_from: u64,
+        due: u64,
+    }
+    let pool = Arc::new(Mutex::new(Pool {
+        idle: (0..pre_allocated).map(|_| Vu::new(shared)).collect(),
+        allocated: pre_allocated,
+        waiting_from: 0,
+        due: 0,
+    }));
+    let closed = Arc::new(AtomicBool::new(false));
+    let schedule = Arc::new(schedule);
+    let mut n = 0;
+    while let Some(offset) = schedule.at(n) {
+        let due_at = begin + offset;
+        if due_at >= end {
+            break;
+        }
+        sleep_until(due_at).await;
+        while tasks.try_join_next().is_some() {}
+        let start = {
+            let mut p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            p.due = n + 1;
+            if p.waiting_from < n {
+                None
+            } else if let Some(vu) = p.idle.pop() {
+                p.waiting_from = n + 1;
+                Some(vu)
+            } else if p.allocated < max_vus {
+                p.allocated += 1;
+                p.waiting_from = n + 1;
+                Some(Vu::new(shared))
+            } else {
+                None
+            }
+        };
+        if let Some(mut vu) = start {
+            let (shared, pool, schedule, closed) =
+                (shared.clone(), pool.clone(), schedule.clone(), closed.clone());
+            let mut current = n;
+            tasks.spawn(async move {
+                let _active = Active::new(&shared.vus);
+                loop {
+                    let intended = begin + schedule.at(current).unwrap_or_default();
+                    iteration(&shared, index, &mut vu, Some(intended)).await;
+                    let mut p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if !closed.load(Ordering::Relaxed) && p.waiting_from < p.due {
+                        current = p.waiting_from;
+                        p.waiting_from += 1;
+                    } else {
+                        p.idle.push(vu);
+                        return;
+                    }
+                }
+            });
+        }
+        n += 1;
+    }
+    sleep_until(end).await;
+    closed.store(true, Ordering::Relaxed);
+    let dropped = {
+        let p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        p.due - p.waiting_from
+    };
+    let scenario = &shared.plan.scenarios[index];
+    shared.recorder.with(|sinks, slots| {
+        sinks.add(slots, Metric::DroppedIterations, &ScenarioTags { scenario, check: None }, dropped);
+    });
+}
+
+/// The tags of one HTTP sample.
+struct HttpTags<'a> {
+    scenario: &'a Scenario,
+    request: &'a Request,
+    status: u16,
+    expected: bool,
+}
+
+impl Tags for HttpTags<'_> {
+    fn matches(&self, key: &str, value: &str) -> bool {
+        match key {
+            "status" => value.parse::<u16>() == Ok(self.status),
+            "expected_response" => value == if self.expected { "true" } else { "false" },
+            "name" => value == self.request.name,
+            "method" => value == self.request.method.as_str(),
+            "scenario" => value == self.scenario.name,
+            "proto" => value == "HTTP/1.1",
+            _ => self.request.tags.iter().chain(&self.scenario.tags).any(|(k, v)| k == key && v == value),
+        }
+    }
+}
+
+/// The tags of an iteration or a check sample.
+struct ScenarioTags<'a> {
+    scenario: &'a Scenario,
+    check: Option<&'a str>,
+}
+
+impl Tags for ScenarioTags<'_> {
+    fn matches(&self, key: &str, value: &str) -> bool {
+        match key {
+            "scenario" => value == self.scenario.name,
+            "check" => self.check == Some(value),
+            _ => self.scenario.tags.iter().any(|(k, v)| k == key && v == value),
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Values of this iteration's variables: data rows and random values, chosen once per iteration.
+struct IterVars {
+    rows: Vec<Option<usize>>,
+    random: Vec<(usize, String)>,
+}
+
+fn render(
+    shared: &Shared,
+    scenario: &Scenario,
+    vu: &mut Vu,
+    vars: &mut IterVars,
+    template: &crate::template::Template,
+    out: &mut String,
+) {
+    let plan = &shared.plan;
+    let (id, iteration, rng) = (vu.id, vu.iteration, &mut vu.rng);
+    template.render(out, |index, out| match &plan.vars.sources[index] {
+        VarSource::Const(s) => out.push_str(s),
+        VarSource::Vu => out.push_str(&id.to_string()),
+        VarSource::Iter => out.push_str(&iteration.to_string()),
+        VarSource::ScenarioName => out.push_str(&scenario.name),
+        source @ (VarSource::RandomInt(..) | VarSource::OneOf(_)) => {
+            if let Some((_, v)) = vars.random.iter().find(|(i, _)| *i == index) {
+                out.push_str(v);
+                return;
+            }
+            let value = match source {
+                VarSource::RandomInt(lo, hi) => rng.i64(*lo..=*hi).to_string(),
+                VarSource::OneOf(values) => values[rng.usize(..values.len())].clone(),
+                _ => String::new(),
+            };
+            out.push_str(&value);
+            vars.random.push((index, value));
+        }
+        VarSource::Column { data, column } => {
+            let set = &plan.vars.data[*data];
+            let row = *vars.rows[*data].get_or_insert_with(|| {
+                if set.random {
+                    rng.usize(..set.rows.len())
+                } else {
+                    let next = shared.data_cursor[*data].fetch_add(1, Ordering::Relaxed);
+                    usize::try_from(next % set.rows.len() as u64).unwrap_or(0)
+                }
+            });
+            out.push_str(set.rows[row].get(*column).map_or("", String::as_str));
+        }
+    });
+}
+
+async fn pause(rng: &mut fastrand::Rng, think: Option<ThinkTime>) {
+    if let Some(t) = think {
+        let d = if t.max > t.min {
+            t.min
+                + Duration::from_nanos(
+                    rng.u64(0..=u64::try_from((t.max - t.min).as_nanos()).unwrap_or(u64::MAX)),
+                )
+        } else {
+            t.min
+        };
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// One iteration: every request in order, with checks and think times. `intended` is the scheduled
+/// start of an open-model iteration.
+async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<Instant>) {
+    let scenario = &shared.plan.scenarios[index];
+    let started = Instant::now();
+    let mut vars = IterVars { rows: vec![None; shared.plan.vars.data.len()], random: Vec::new() };
+    for (i, request) in scenario.requests.iter().enumerate() {
+        let mut buf = std::mem::take(&mut vu.buf);
+        let parsed;
+        let target = match &shared.targets[index][i] {
+            Some(t) => Ok(t),
+            None => {
+                buf.clear();
+                render(shared, scenario, vu, &mut vars, &request.url, &mut buf);
+                parsed = Target::parse(&buf);
+                parsed.as_ref()
+            }
+        };
+        let mut builder = http::Request::builder().method(request.method.clone());
+        for (name, value) in &request.headers {
+            buf.clear();
+            render(shared, scenario, vu, &mut vars, value, &mut buf);
+            builder = builder.header(name, buf.as_str());
+        }
+        let body = match &request.body {
+            Some(t) => match t.as_literal() {
+                Some(text) => Bytes::copy_from_slice(text.as_bytes()),
+                None => {
+                    buf.clear();
+                    render(shared, scenario, vu, &mut vars, t, &mut buf);
+                    Bytes::from(buf.clone())
+                }
+            },
+            None => Bytes::new(),
+        };
+        let response = match (target, builder.body(Full::new(body))) {
+            (Ok(target), Ok(req)) => {
+                vu.client.send(target, req, request.keep_body, shared.request_timeout).await
+            }
+            (Err(e), _) => failed(e.clone()),
+            (_, Err(e)) => failed(format!("cannot build the request: {e}")),
+        };
+        vu.buf = buf;
+        // The first request of a late open-model iteration counts from when it should have gone out.
+        let sent = response.timings.sent_at.unwrap_or(started);
+        let done = response.timings.done_at.unwrap_or_else(Instant::now);
+        let from = if i == 0 { intended.map_or(sent, |t| t.min(sent)) } else { sent };
+        record(shared, scenario, request, &response, done - from, done - sent);
+        pause(&mut vu.rng, request.think_time).await;
+    }
+    pause(&mut vu.rng, scenario.think_time).await;
+    let took = started.elapsed();
+    shared.recorder.with(|sinks, slots| {
+        let tags = ScenarioTags { scenario, check: None };
+        sinks.add(slots, Metric::Iterations, &tags, 1);
+        sinks.trend(slots, Metric::IterationDuration, &tags, micros(took));
+    });
+    vu.iteration += 1;
+}
+
+fn failed(error: String) -> Response {
+    let now = Instant::now();
+    Response {
+        error: Some(error),
+        timings: crate::client::Timings { sent_at: Some(now), done_at: Some(now), ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn record(
+    shared: &Shared,
+    scenario: &Scenario,
+    request: &Request,
+    r: &Response,
+    corrected: Duration,
+    service: Duration,
+) {
+    let expected = (200..400).contains(&r.status);
+    let mut outcomes = [false; 16];
+    let checks = &request.checks[..request.checks.len().min(outcomes.len())];
+    for (slot, check) in outcomes.iter_mut().zip(checks) {
+        *slot = r.error.is_none()
+            && match &check.kind {
+                CheckKind::Status(list) => list.contains(&r.status),
+                CheckKind::BodyContains(text) => contains(&r.body, text.as_bytes()),
+                CheckKind::Json { path, equals, .. } => serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| json_at(&v, path).cloned())
+                    .is_some_and(|found| match equals {
+                        Some(want) => json_equal(&found, want),
+                        None => !found.is_null(),
+                    }),
+                CheckKind::Header { name, contains: text } => {
+                    r.headers.get_all(name).iter().any(|v| contains(v.as_bytes(), text.as_bytes()))
+                }
+                CheckKind::MaxDuration(max) => service <= *max,
+            };
+    }
+    shared.recorder.with(|sinks, slots| {
+        let tags = HttpTags { scenario, request, status: r.status, expected };
+        sinks.add(slots, Metric::HttpReqs, &tags, 1);
+        sinks.rate(slots, Metric::HttpReqFailed, &tags, !expected);
+        sinks.trend(slots, Metric::HttpReqDuration, &tags, micros(corrected));
+        sinks.trend(slots, Metric::HttpReqServiceDuration, &tags, micros(service));
+        sinks.trend(slots, Metric::HttpReqBlocked, &tags, micros(r.timings.blocked));
+        sinks.trend(slots, Metric::HttpReqConnecting, &tags, micros(r.timings.connecting));
+        sinks.trend(slots, Metric::HttpReqTlsHandshaking, &tags, 0);
+        // The request goes out in one write; what the socket does not take at once shows in waiting.
+        sinks.trend(slots, Metric::HttpReqSending, &tags, 0);
+        sinks.trend(slots, Metric::HttpReqWaiting, &tags, micros(r.timings.waiting));
+        sinks.trend(slots, Metric::HttpReqReceiving, &tags, micros(r.timings.receiving));
+        let stags = ScenarioTags { scenario, check: None };
+        sinks.add(slots, Metric::DataSent, &stags, r.bytes_sent);
+        sinks.add(slots, Metric::DataReceived, &stags, r.bytes_received);
+        for (check, &ok) in checks.iter().zip(&outcomes) {
+            let name = &shared.plan.check_names[check.id];
+            sinks.rate(slots, Metric::Checks, &ScenarioTags { scenario, check: Some(name) }, ok);
+            sinks.checks[check.id][usize::from(!ok)] += 1;
+        }
+    });
+}
+
+fn json_equal(found: &serde_json::Value, want: &serde_json::Value) -> bool {
+    match (found.as_f64(), want.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => found == want,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_schedule_is_exact() {
+        let s = Schedule::new(
+            200,
+            Duration::from_secs(1),
+            vec![Stage { duration: Duration::from_secs(10), target: 200 }],
+        );
+        assert_eq!(s.at(0), Some(Duration::ZERO));
+        assert_eq!(s.at(1), Some(Duration::from_millis(5)));
+        assert_eq!(s.at(1999), Some(Duration::from_millis(9995)));
+        assert_eq!(s.at(2000), None);
+        let per_minute = Schedule::new(
+            30,
+            Duration::from_secs(60),
+            vec![Stage { duration: Duration::from_secs(60), target: 30 }],
+        );
+        assert_eq!(per_minute.at(1), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn ramping_schedule_follows_the_integral() {
+        // 0 -> 100/s over 10 s: 500 iterations, the n-th at sqrt(n / 5) s.
+        let s = Schedule::new(
+            0,
+            Duration::from_secs(1),
+            vec![Stage { duration: Duration::from_secs(10), target: 100 }],
+        );
+        let at = |n| s.at(n).map(|d| (d.as_secs_f64() * 1000.0).round() as u64);
+        assert_eq!(at(0), Some(0));
+        assert_eq!(at(5), Some(1000));
+        assert_eq!(at(125), Some(5000));
+        assert_eq!(at(499), Some(9990));
+        assert_eq!(at(500), None);
+        // Then down to 0 over 10 s: 500 more.
+        let s = Schedule::new(
+            0,
+            Duration::from_secs(1),
+            vec![
+                Stage { duration: Duration::from_secs(10), target: 100 },
+                Stage { duration: Duration::from_secs(10), target: 0 },
+            ],
+        );
+        // The last one: 5τ² = 1 before the end, at 19.55 s.
+        assert_eq!(s.at(999).map(|d| d.as_millis()), Some(19552));
+        assert_eq!(s.at(1000), None);
+    }
+
+    #[test]
+    fn ramping_vus() {
+        let stages = [
+            Stage { duration: Duration::from_secs(10), target: 10 },
+            Stage { duration: Duration::from_secs(10), target: 0 },
+        ];
+        assert_eq!(vus_at(0, &stages, Duration::ZERO), 0);
+        assert_eq!(vus_at(0, &stages, Duration::from_millis(5500)), 5);
+        assert_eq!(vus_at(0, &stages, Duration::from_secs(15)), 5);
+        assert_eq!(first_time_above(0, &stages, 0, Duration::ZERO), Some(Duration::from_secs(1)));
+        assert_eq!(first_time_above(0, &stages, 4, Duration::ZERO), Some(Duration::from_secs(5)));
+        assert_eq!(first_time_above(0, &stages, 4, Duration::from_secs(12)), None);
+        assert_eq!(first_time_above(0, &stages, 10, Duration::ZERO), None);
+        assert_eq!(first_time_above(3, &stages, 1, Duration::from_secs(2)), Some(Duration::from_secs(2)));
+    }
+}

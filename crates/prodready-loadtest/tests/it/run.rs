@@ -1,0 +1,334 @@
+//! Runs against a real local server: every executor's counts, the open model under a stall, thresholds,
+//! checks, templates and data.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use prodready_loadtest::{Report, RunOptions, Summary};
+
+use crate::server::Server;
+
+async fn load(text: &str) -> Report {
+    load_with(text, &[]).await
+}
+
+async fn load_with(text: &str, files: &[(&str, &str)]) -> Report {
+    let mut read = |p: &Path| {
+        files
+            .iter()
+            .find(|(name, _)| Path::new("/t").join(name) == p)
+            .map(|(_, t)| (*t).to_owned())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    let plan =
+        prodready_loadtest::parse(Path::new("/t/load.toml"), text, &mut read).expect("the scenario parses");
+    prodready_loadtest::run(Arc::new(plan), RunOptions::default()).await
+}
+
+fn count(s: &Summary, metric: &str) -> u64 {
+    let v = s.value(metric, "count").unwrap_or(0.0);
+    assert!(v.fract() == 0.0 && v >= 0.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let v = v as u64;
+    v
+}
+
+fn ms(s: &Summary, metric: &str, stat: &str) -> f64 {
+    s.value(metric, stat).unwrap_or_else(|| panic!("{metric} has no {stat}: {:#?}", s.metrics.get(metric)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iteration_executors_run_exact_counts() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.shared]
+executor = "shared-iterations"
+vus = 3
+iterations = 20
+[[scenarios.shared.requests]]
+url = "{base}/items"
+
+[scenarios.each]
+executor = "per-vu-iterations"
+vus = 3
+iterations = 4
+startTime = "200ms"
+[[scenarios.each.requests]]
+url = "{base}/items"
+[[scenarios.each.requests]]
+method = "POST"
+url = "{base}/echo"
+body = "hello"
+
+[thresholds]
+"http_reqs{{scenario:shared}}" = ["count==20"]
+"http_reqs{{scenario:each}}" = ["count==24"]
+"iterations{{scenario:each}}" = ["count==12"]
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(count(s, "http_reqs"), 20 + 12 * 2);
+    assert_eq!(count(s, "iterations"), 32);
+    assert_eq!(server.requests(), 44);
+    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
+    assert_eq!(s.value("http_req_failed", "rate"), Some(0.0));
+    assert_eq!(s.value("vus_max", "value"), Some(6.0));
+    // Bytes are counted on the socket: at least the bodies went both ways.
+    assert!(count(s, "data_sent") > 44 * 40, "{}", count(s, "data_sent"));
+    assert!(count(s, "data_received") > 32 * 40, "{}", count(s, "data_received"));
+    // Each VU keeps its connection: one connect per VU and host at most.
+    let connects = s.value("http_req_connecting", "max").unwrap();
+    assert!(connects > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_executors_run_until_their_end() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.steady]
+executor = "constant-vus"
+vus = 2
+duration = "700ms"
+think_time = "10ms"
+[[scenarios.steady.requests]]
+url = "{base}/items"
+
+[scenarios.ramp]
+executor = "ramping-vus"
+startVUs = 0
+stages = [{{ duration = "400ms", target = 3 }}, {{ duration = "300ms", target = 0 }}]
+[[scenarios.ramp.requests]]
+url = "{base}/items"
+think_time = "10ms"
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    let requests = count(s, "http_reqs");
+    assert!(requests > 4, "{requests}");
+    assert_eq!(count(s, "iterations"), requests);
+    assert_eq!(server.requests(), requests);
+    assert_eq!(s.value("vus_max", "value"), Some(5.0));
+    // Every iteration sleeps 10 ms: no iteration is shorter.
+    assert!(ms(s, "iteration_duration", "min") >= 10.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_rate_executors_start_every_scheduled_iteration() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.constant]
+executor = "constant-arrival-rate"
+rate = 50
+timeUnit = "1s"
+duration = "1s"
+preAllocatedVUs = 2
+maxVUs = 20
+[[scenarios.constant.requests]]
+url = "{base}/items"
+
+[scenarios.ramping]
+executor = "ramping-arrival-rate"
+startRate = 0
+timeUnit = "1s"
+preAllocatedVUs = 2
+maxVUs = 20
+stages = [{{ duration = "1s", target = 100 }}]
+[[scenarios.ramping.requests]]
+url = "{base}/items"
+
+[thresholds]
+"iterations{{scenario:constant}}" = ["count==50"]
+"iterations{{scenario:ramping}}" = ["count==50"]
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    // 50 per second for 1 s; 0 to 100 per second over 1 s is 50 more. A healthy server drops none.
+    assert_eq!(count(s, "dropped_iterations"), 0);
+    assert_eq!(count(s, "http_reqs"), 100);
+    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
+    assert_eq!(server.requests(), 100);
+}
+
+/// The whole server pauses for one second at the 50th request of a 100/s open-model run with one VU: the
+/// iterations due during the pause start late and their latency, counted from their intended start, shows
+/// the pause at p99; the time from the actual send shows it only for the one request caught in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_corrected_latency() {
+    let server = Server::with_stall(50).await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "2s"
+preAllocatedVUs = 1
+maxVUs = 1
+[[scenarios.open.requests]]
+url = "{base}/items"
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(count(s, "http_reqs") + count(s, "dropped_iterations"), 200);
+    let corrected = ms(s, "http_req_duration", "p(95)");
+    assert!(corrected > 850.0, "corrected p95 {corrected} ms");
+    assert!(ms(s, "http_req_duration", "max") >= 990.0);
+    assert!(ms(s, "http_req_service_duration", "max") >= 990.0);
+    let service = ms(s, "http_req_service_duration", "p(95)");
+    assert!(service < 500.0, "service p95 {service} ms");
+}
+
+/// The pause comes near the end: the one VU is stuck past the scenario's end, so the iterations due
+/// meanwhile never start and are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_at_the_end_drops_iterations_when_vus_run_out() {
+    let server = Server::with_stall(150).await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "2s"
+preAllocatedVUs = 1
+maxVUs = 1
+[[scenarios.open.requests]]
+url = "{base}/items"
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    let (done, dropped) = (count(s, "http_reqs"), count(s, "dropped_iterations"));
+    assert_eq!(done + dropped, 200);
+    assert!(dropped >= 25, "dropped {dropped}, done {done}");
+    assert_eq!(server.requests(), done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_fail_and_abort_on_fail_stops_early() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.errors]
+executor = "constant-vus"
+vus = 1
+duration = "60s"
+[[scenarios.errors.requests]]
+url = "{base}/status/500"
+think_time = "5ms"
+
+[thresholds]
+http_req_failed = [{{ threshold = "rate<0.01", abortOnFail = true, delayAbortEval = "1s" }}]
+http_req_duration = ["p(95)<60000"]
+"http_req_duration{{status:500}}" = ["max>=0"]
+"http_req_duration{{status:200}}" = ["avg<1"]
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(report.aborted_by.as_deref(), Some("http_req_failed rate<0.01"));
+    assert!(s.state.test_run_duration_ms < 30_000.0, "{}", s.state.test_run_duration_ms);
+    assert!(!report.thresholds_ok());
+    assert_eq!(s.failed_thresholds(), ["http_req_failed rate<0.01"]);
+    assert_eq!(s.value("http_req_failed", "rate"), Some(1.0));
+    // A sub-metric with no sample reports zeros, as in k6.
+    assert_eq!(s.value("http_req_duration{status:200}", "avg"), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_templates_and_data() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load_with(
+        &format!(
+            r#"
+[data.users]
+file = "users.csv"
+
+[vars]
+kind = "reader"
+
+[scenarios.s]
+executor = "shared-iterations"
+vus = 1
+iterations = 4
+[[scenarios.s.requests]]
+url = "{base}/echo?user={{{{ users.name }}}}&kind={{{{ kind }}}}&vu={{{{ __VU }}}}&i={{{{ __ITER }}}}"
+[[scenarios.s.requests]]
+url = "{base}/items"
+tags = {{ name = "items" }}
+checks = {{ status = [200, 201], body_contains = "first", json_path = "items[1].id", json_equals = 2, header = {{ content-type = "json" }}, max_duration = "30s" }}
+[[scenarios.s.requests]]
+url = "{base}/status/404"
+tags = {{ name = "missing" }}
+checks = {{ status = 200, body_contains = "status 404" }}
+
+[thresholds]
+checks = ["rate>0.5"]
+"checks{{check:missing: status is 200}}" = ["rate==0"]
+"http_req_failed{{name:missing}}" = ["rate==1"]
+"#
+        ),
+        &[("users.csv", "name,id\nada,1\nbob,2\n\"c,y\",3\n")],
+    )
+    .await;
+    let s = &report.summary;
+    assert_eq!(
+        *server.stats.queries.lock().unwrap(),
+        [
+            "user=ada&kind=reader&vu=1&i=0",
+            "user=bob&kind=reader&vu=1&i=1",
+            "user=c,y&kind=reader&vu=1&i=2",
+            "user=ada&kind=reader&vu=1&i=3"
+        ]
+    );
+    let checks: Vec<String> =
+        s.root_group.checks.iter().map(|c| format!("{} +{} -{}", c.name, c.passes, c.fails)).collect();
+    expect_test::expect![[r#"
+        [
+            "items: status in [200, 201] +4 -0",
+            "items: body contains \"first\" +4 -0",
+            "items: json items[1].id == 2 +4 -0",
+            "items: header content-type contains \"json\" +4 -0",
+            "items: duration <= 30s +4 -0",
+            "missing: status is 200 +0 -4",
+            "missing: body contains \"status 404\" +4 -0",
+        ]
+    "#]]
+    .assert_debug_eq(&checks);
+    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
+    assert_eq!(s.value("checks", "passes"), Some(24.0));
+    assert_eq!(s.value("checks", "fails"), Some(4.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_fails_requests_without_failing_the_run() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let report = load(&format!(
+        r#"
+[scenarios.s]
+executor = "shared-iterations"
+iterations = 3
+[[scenarios.s.requests]]
+url = "http://{closed}/"
+checks = {{ status = 200 }}
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(count(s, "http_reqs"), 3);
+    assert_eq!(s.value("http_req_failed", "rate"), Some(1.0));
+    assert_eq!(s.value("checks", "rate"), Some(0.0));
+    assert!(report.thresholds_ok());
+}
