@@ -11,8 +11,12 @@
 //!                            per-event overhead against tracing-subscriber's JSON format
 //! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
 //! cargo xtask bench dbmon    release build, then bench/dbmon.sh (db exporter beside postgres_exporter)
+//! cargo xtask bench tracing  the server layer against tracing-opentelemetry's plain layer: time, and
+//!                            instructions per request under callgrind (bench/tracing.sh)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
 //!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
+//! cargo xtask dist [--target T]... [--no-repro]   release archives, SHA256SUMS and a CycloneDX SBOM in
+//!                     dist/ under the target directory, and a second build that must be identical
 //! cargo xtask audit [--db DIR]   cargo-deny with deny.toml (licenses, duplicates, sources) and RustSec
 //!                     advisories read offline from DIR (default ../shared/advisory-db)
 
@@ -25,11 +29,13 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod audit;
+mod dist;
+mod json;
 mod peers;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon> | fuzz [--seconds N] [TARGET...] | audit [--db DIR]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing> | fuzz [--seconds N] [TARGET...] | audit [--db DIR] | dist [--target T]... [--no-repro]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(&args[1..]),
         Some("audit") => audit::main(&args[1..]),
+        Some("dist") => dist::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())
@@ -89,6 +96,13 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 fn cargo() -> Command {
@@ -181,7 +195,7 @@ fn fuzz(args: &[String]) -> Result {
 /// Benchmarks run our release build and the peer side by side; results go in bench/RESULTS.md by hand,
 /// with the date, the machine and this command.
 fn bench(area: Option<&str>) -> Result {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let target = target_dir();
     match area {
         Some("backup") => {
             peers::ensure_postgres()?;
@@ -220,6 +234,7 @@ fn bench(area: Option<&str>) -> Result {
                 .env("PRODREADY_BIN", target.join("release/prodready"))
                 .env("PRODREADY_PEERS_DIR", peers))
         }
-        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon>".to_owned()),
+        Some("tracing") => run(Command::new("bash").arg(root().join("bench/tracing.sh"))),
+        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon | tracing>".to_owned()),
     }
 }
