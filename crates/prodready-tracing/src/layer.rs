@@ -35,13 +35,41 @@ pub struct ServerService<S> {
     inner: S,
 }
 
-fn route_of<B>(request: &http::Request<B>) -> Option<String> {
+fn route_of<B>(request: &http::Request<B>) -> Option<&str> {
     #[cfg(feature = "axum")]
     if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(path.as_str().to_owned());
+        return Some(path.as_str());
     }
     let _ = request;
     None
+}
+
+/// `METHOD route`, or the method alone, written straight into the span's name.
+struct SpanName<'a> {
+    method: &'a str,
+    route: Option<&'a str>,
+}
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.route {
+            Some(route) => write!(f, "{} {route}", self.method),
+            None => f.write_str(self.method),
+        }
+    }
+}
+
+/// `server.address` and `server.port` from a `Host` header (`host`, `host:port`, `[v6]:port`).
+fn host_and_port(host: &str) -> (&str, Option<u16>) {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && (!name.contains(':') || name.ends_with(']')) => {
+            match port.parse() {
+                Ok(port) => (name.trim_start_matches('[').trim_end_matches(']'), Some(port)),
+                Err(_) => (host, None),
+            }
+        }
+        _ => (host.trim_start_matches('[').trim_end_matches(']'), None),
+    }
 }
 
 impl<S, B, RB> tower_service::Service<http::Request<B>> for ServerService<S>
@@ -60,25 +88,29 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let parent = crate::extract(request.headers());
-        let method = request.method().as_str().to_owned();
+        // Everything is borrowed from the request until the span exists: no copies per request.
+        let method = request.method().as_str();
         let route = route_of(&request);
-        let name = match &route {
-            Some(route) => format!("{method} {route}"),
-            None => method.clone(),
-        };
-        let header = |h: http::header::HeaderName| {
-            request.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        let header = |h: http::header::HeaderName| request.headers().get(h).and_then(|v| v.to_str().ok());
+        // `server.address` is the host alone; the Host header's port goes to `server.port`.
+        let (address, port) = match header(http::header::HOST) {
+            Some(host) => {
+                let (address, port) = host_and_port(host);
+                (Some(address), port)
+            }
+            None => (None, None),
         };
         let span = tracing::info_span!(
             "HTTP request",
-            otel.name = %name,
+            otel.name = %SpanName { method, route },
             otel.kind = "server",
-            http.request.method = %method,
-            url.path = %request.uri().path(),
+            http.request.method = method,
+            url.path = request.uri().path(),
             url.scheme = request.uri().scheme_str().unwrap_or("http"),
-            http.route = route.as_deref(),
-            server.address = header(http::header::HOST).as_deref(),
-            user_agent.original = header(http::header::USER_AGENT).as_deref(),
+            http.route = route,
+            server.address = address,
+            server.port = port.map(i64::from),
+            user_agent.original = header(http::header::USER_AGENT),
             http.response.status_code = Empty,
             otel.status_code = Empty,
             error.type = Empty,
@@ -95,7 +127,8 @@ where
                 match &result {
                     Ok(response) => {
                         let status = response.status();
-                        recorded.record("http.response.status_code", status.as_u16());
+                        // An integer, as the conventions say (tracing-opentelemetry makes a u16 a string).
+                        recorded.record("http.response.status_code", i64::from(status.as_u16()));
                         if status.is_server_error() {
                             recorded.record("otel.status_code", "ERROR");
                             recorded.record("error.type", status.as_str());
@@ -154,7 +187,7 @@ where
             http.request.method = %method,
             url.full = %uri,
             server.address = uri.host(),
-            server.port = uri.port_u16(),
+            server.port = uri.port_u16().map(i64::from),
             http.response.status_code = Empty,
             otel.status_code = Empty,
             error.type = Empty,
@@ -171,7 +204,7 @@ where
                 match &result {
                     Ok(response) => {
                         let status = response.status();
-                        recorded.record("http.response.status_code", status.as_u16());
+                        recorded.record("http.response.status_code", i64::from(status.as_u16()));
                         if status.is_client_error() || status.is_server_error() {
                             recorded.record("otel.status_code", "ERROR");
                             recorded.record("error.type", status.as_str());
@@ -186,5 +219,25 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[track_caller]
+    fn check(host: &str, expected: (&str, Option<u16>)) {
+        assert_eq!(super::host_and_port(host), expected, "Host: {host}");
+    }
+
+    #[test]
+    fn host_header_splits_into_address_and_port() {
+        check("example.com", ("example.com", None));
+        check("example.com:8080", ("example.com", Some(8080)));
+        check("127.0.0.1:3000", ("127.0.0.1", Some(3000)));
+        check("[::1]:8080", ("::1", Some(8080)));
+        check("[::1]", ("::1", None));
+        check("::1", ("::1", None));
+        check("example.com:http", ("example.com:http", None));
+        check("example.com:99999", ("example.com:99999", None));
     }
 }

@@ -121,7 +121,8 @@ fn ping_failures_name_the_endpoint() {
         error.starts_with("the collector at http://127.0.0.1:PORT/api/v2/spans did not accept the trace: "),
         "{error}"
     );
-    assert!(took < Duration::from_secs(3), "the 1 s export timeout took {took:?}");
+    // Loose bounds throughout: a loaded machine is slow, and a hang is forever.
+    assert!(took < Duration::from_secs(10), "the 1 s export timeout took {took:?}");
     assert_eq!(silent.posts(), 1);
 }
 
@@ -138,7 +139,7 @@ async fn ping_over_grpc_to_a_closed_port_names_the_endpoint() {
         error.starts_with("the collector at http://127.0.0.1:PORT did not accept the trace: "),
         "{error}"
     );
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 /// Where a test runs the guard: outside any runtime, or inside either tokio flavour.
@@ -236,7 +237,8 @@ fn a_dead_collector_cannot_hold_the_guard_past_its_deadline() {
             options.shutdown_timeout = DEADLINE;
             options.export_timeout = Duration::from_secs(30);
             let took = request_then_drop(&options, context, "lost");
-            if took > DEADLINE + Duration::from_millis(500) {
+            // Far under the 30 s export timeout it would otherwise wait (loose: a loaded machine is slow).
+            if took > DEADLINE + Duration::from_secs(8) {
                 slow.push(format!("{collector}, {context:?}: {took:?}"));
             }
         }

@@ -4,6 +4,7 @@
 
 mod delivery;
 mod env;
+mod example;
 mod layers;
 mod services;
 mod zipkin_model;
@@ -197,7 +198,8 @@ fn dead_collector_guard() -> (TcpListener, prodready_tracing::Guard) {
 
 fn assert_quick(started: Instant) {
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(2500), "dropping the guard took {took:?} with a dead collector");
+    // 1 s deadline, 30 s export timeout: loose, since a loaded machine is slow and a hang is 30 s.
+    assert!(took < Duration::from_secs(10), "dropping the guard took {took:?} with a dead collector");
 }
 
 #[test]
@@ -281,11 +283,13 @@ async fn otlp_over_grpc_delivers_through_ping_and_through_the_guard_on_a_current
 
     // init on a current-thread runtime (the case that hangs with a plain tonic exporter): the guard's own
     // runtime carries the channel, and dropping the guard delivers and returns within its deadline.
+    // The bound is loose on purpose (a loaded machine is slow): it tells a deadline kept from a hang.
+    options.shutdown_timeout = Duration::from_secs(2);
     let guard = prodready_tracing::init(&options).unwrap();
     guard.tracer("test").in_span("over grpc", |_| {});
     let started = Instant::now();
     drop(guard);
-    assert!(started.elapsed() < Duration::from_secs(6), "shutdown took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(30), "shutdown took {:?}", started.elapsed());
     let spans = collector.exported_spans(1, Duration::from_secs(10)).await;
     assert!(spans.iter().any(|s| s.name == "over grpc"), "{spans:?}");
 }
