@@ -39,4 +39,21 @@ pub enum Error {
     /// `git` is missing, or refused (not a repository, an unknown revision).
     #[error("git in {}: {message}", repo.display())]
     Git { repo: PathBuf, message: String },
+    /// An advisory file does not parse: the file, the line when known, the key, and what is wrong.
+    #[error("advisory {}: {message}", place(path, *line))]
+    Advisory { path: PathBuf, line: Option<usize>, message: String },
+    /// A lockfile (or SBOM) does not parse: the file, the line when known, and what is wrong.
+    #[error("lockfile {}: {message}", place(path, *line))]
+    Lockfile { path: PathBuf, line: Option<usize>, message: String },
+    /// An advisory database directory that cannot be used (holds no advisory at all).
+    #[error("advisory database {}: {message}", path.display())]
+    Database { path: PathBuf, message: String },
+}
+
+/// `path:line`, or `path` without a line.
+fn place(path: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
 }

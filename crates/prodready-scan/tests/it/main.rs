@@ -1,0 +1,5 @@
+//! prodready-scan end to end.
+
+#![allow(clippy::print_stderr)]
+
+mod deps;
