@@ -15,8 +15,12 @@
 //!                            instructions per request under callgrind (bench/tracing.sh)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
 //!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
+//! cargo xtask coverage   the tests of `test` under cargo-llvm-cov (spawned binaries included): coverage/lcov.info
+//!                     and a per-crate summary; fails under 80% of the library crates' lines
 //! cargo xtask dist [--target T]... [--no-repro]   release archives, SHA256SUMS and a CycloneDX SBOM in
 //!                     dist/ under the target directory, and a second build that must be identical
+//! cargo xtask release VERSION [--execute]   bump the workspace and internal versions, check CHANGELOG.md,
+//!                     commit and tag vVERSION (a dry run unless --execute)
 //! cargo xtask audit [--db DIR]   cargo-deny with deny.toml (licenses, duplicates, sources) and RustSec
 //!                     advisories read offline from DIR (default ../shared/advisory-db)
 
@@ -29,13 +33,15 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod audit;
+mod coverage;
 mod dist;
 mod json;
 mod peers;
+mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing> | fuzz [--seconds N] [TARGET...] | audit [--db DIR] | dist [--target T]... [--no-repro]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,7 +54,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(&args[1..]),
         Some("audit") => audit::main(&args[1..]),
+        Some("coverage") => coverage::main(&args[1..]),
         Some("dist") => dist::main(&args[1..]),
+        Some("release") => release::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             say(USAGE);
             Ok(())

@@ -1,0 +1,286 @@
+//! `cargo xtask coverage`: the whole suite under cargo-llvm-cov, an lcov report and the 80% gate.
+//!
+//! The tests run as `cargo xtask test` runs them (nextest over the workspace, then the doc tests), in an
+//! environment from `cargo llvm-cov show-env`: every workspace crate is built with `-C instrument-coverage`
+//! (dependencies are not), and every process started from that build writes a profile, so the `prodready`
+//! binary that the CLI tests spawn counts like the library code they call in process. The instrumented
+//! build has a target directory of its own, `llvm-cov-target` under cargo's (outside the clone, kept between
+//! runs, and never mixed with plain builds).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::{Result, cargo, libraries, peers, root, run, say, target_dir};
+
+pub(crate) const HELP: &str = "\
+usage: cargo xtask coverage
+
+Runs every test (nextest, then the doc tests) with the workspace instrumented by cargo-llvm-cov, including
+the prodready processes the CLI tests start, and writes coverage/lcov.info: line coverage of the library
+crates (crates/prodready-* but the test support and the fuzz targets; tests, benches, examples and code
+generated under the target directory left out). Prints lines covered per crate (the binary's for
+information) and fails when the library crates together cover less than 80% of their lines.
+`prodready check` reads the same file for its coverage check.
+
+The instrumented build lives in llvm-cov-target/ under cargo's target directory. cargo-llvm-cov and the
+toolchain's llvm-tools come from `cargo xtask peers`.
+
+Examples:
+  cargo xtask coverage
+  genhtml coverage/lcov.info -o coverage/html     # browse it (Debian: lcov)";
+
+/// The gate: lines covered in the library crates together.
+pub(crate) const MIN_PERCENT: f64 = 80.0;
+
+/// Source files kept out of the report: the binary's and non-library crates, tests and the like.
+/// (cargo-llvm-cov already leaves out dependencies and anything under the target directory, which is
+/// where build scripts generate code.)
+const IGNORE: &str =
+    r"(crates/(prodready|prodready-test-support|prodready-fuzz)/|xtask/|/tests/|/benches/|/examples/)";
+
+pub(crate) fn main(args: &[String]) -> Result {
+    if let Some(arg) = args.first() {
+        if arg == "-h" || arg == "--help" {
+            say(HELP);
+            return Ok(());
+        }
+        return Err(format!("unexpected argument `{arg}`\n\n{HELP}"));
+    }
+    let peers = peers::provision()?;
+    peers::ensure_postgres()?;
+    let llvm = peers::llvm_tools()?;
+    let path = format!(
+        "{}:{}",
+        peers.join("bin").display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned())
+    );
+    let cov_target = target_dir().join("llvm-cov-target");
+    let with_env = |cmd: &mut Command| {
+        cmd.env("PATH", &path).env("CARGO_TARGET_DIR", &cov_target).env("PRODREADY_PEERS_DIR", &peers);
+        for (key, value) in &llvm {
+            cmd.env(key, value);
+        }
+    };
+
+    let mut show = cargo();
+    show.args(["llvm-cov", "show-env"]);
+    with_env(&mut show);
+    let out = show.output().map_err(|e| format!("cannot run cargo llvm-cov: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo llvm-cov show-env` failed (is cargo-llvm-cov provisioned? `cargo xtask peers`): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let instrumented = parse_env(&String::from_utf8_lossy(&out.stdout));
+    // Profiles of an earlier run would be merged into this one.
+    if let Ok(entries) = std::fs::read_dir(&cov_target) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|x| x == "profraw") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let tests = |args: &[&str]| -> Result {
+        let mut cmd = cargo();
+        cmd.args(args);
+        with_env(&mut cmd);
+        cmd.envs(instrumented.iter().map(|(k, v)| (k, v)));
+        run(&mut cmd)
+    };
+    let started = std::time::Instant::now();
+    tests(&["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])?;
+    tests(&["test", "--workspace", "--locked", "--doc"])?;
+    say(&format!("coverage: tests took {} s", started.elapsed().as_secs()));
+
+    let dir = root().join("coverage");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lcov = dir.join("lcov.info");
+    let all = dir.join("all.lcov");
+    let mut report = cargo();
+    report.args(["llvm-cov", "report", "--lcov", "--output-path"]).arg(&all).args([
+        "--ignore-filename-regex",
+        r"(crates/(prodready-test-support|prodready-fuzz)/|xtask/|/tests/|/benches/|/examples/)",
+    ]);
+    with_env(&mut report);
+    report.envs(instrumented.iter().map(|(k, v)| (k, v)));
+    run(&mut report)?;
+    let mut report = cargo();
+    report
+        .args(["llvm-cov", "report", "--lcov", "--output-path"])
+        .arg(&lcov)
+        .args(["--ignore-filename-regex", IGNORE]);
+    with_env(&mut report);
+    report.envs(instrumented.iter().map(|(k, v)| (k, v)));
+    run(&mut report)?;
+
+    let text = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    // The binary's lines, for information; the gate reads lcov.info alone.
+    let whole = per_crate(&text(&all)?);
+    if let Some(&(found, hit)) = whole.get("prodready") {
+        say(&format!("prodready (binary, not gated): {}", line(hit, found)));
+    }
+    let verdict = gate(&text(&lcov)?, &libraries()?, MIN_PERCENT);
+    match verdict {
+        Ok(summary) => {
+            say(&summary);
+            say(&format!("coverage: {} written", lcov.display()));
+            Ok(())
+        }
+        Err(summary) => Err(summary),
+    }
+}
+
+/// `KEY=VALUE` lines of `cargo llvm-cov show-env`, values unquoted as a POSIX shell would.
+fn parse_env(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches("export ");
+        let Some((key, raw)) = line.split_once('=') else { continue };
+        let mut value = String::new();
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => value.extend(chars.by_ref().take_while(|c| *c != '\'')),
+                '"' => {
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => value.extend(chars.next()),
+                            c => value.push(c),
+                        }
+                    }
+                }
+                '\\' => value.extend(chars.next()),
+                c => value.push(c),
+            }
+        }
+        out.push((key.to_owned(), value));
+    }
+    out
+}
+
+/// Crate name -> (lines found, lines hit), from an lcov report's `SF:`, `LF:` and `LH:` records. A file
+/// belongs to the crate whose directory under crates/ holds it.
+pub(crate) fn per_crate(lcov: &str) -> BTreeMap<String, (u64, u64)> {
+    let mut out = BTreeMap::<String, (u64, u64)>::new();
+    let mut current: Option<String> = None;
+    for line in lcov.lines() {
+        if let Some(path) = line.strip_prefix("SF:") {
+            current =
+                path.split_once("crates/").and_then(|(_, rest)| rest.split('/').next()).map(str::to_owned);
+        } else if let (Some(name), Some(n)) = (&current, line.strip_prefix("LF:")) {
+            out.entry(name.clone()).or_default().0 += n.trim().parse::<u64>().unwrap_or(0);
+        } else if let (Some(name), Some(n)) = (&current, line.strip_prefix("LH:")) {
+            out.entry(name.clone()).or_default().1 += n.trim().parse::<u64>().unwrap_or(0);
+        } else if line == "end_of_record" {
+            current = None;
+        }
+    }
+    out
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn percent(hit: u64, found: u64) -> f64 {
+    if found == 0 { 100.0 } else { 100.0 * hit as f64 / found as f64 }
+}
+
+fn line(hit: u64, found: u64) -> String {
+    format!("{:5.1}% ({hit} of {found} lines)", percent(hit, found))
+}
+
+/// The gate over the `libraries`' lines together: Ok with the per-crate table when they reach
+/// `min_percent`, Err with the same table otherwise. Crates under the minimum on their own are marked.
+pub(crate) fn gate(lcov: &str, libraries: &[String], min_percent: f64) -> Result<String> {
+    let crates = per_crate(lcov);
+    let mut table = String::from("line coverage of the library crates:\n");
+    let (mut found, mut hit) = (0, 0);
+    for name in libraries {
+        let (f, h) = crates.get(name).copied().unwrap_or_default();
+        found += f;
+        hit += h;
+        let mark = if percent(h, f) < min_percent { "  (under the minimum)" } else { "" };
+        table.push_str(&format!("  {name:<26} {}{mark}\n", line(h, f)));
+    }
+    if found == 0 {
+        return Err(format!(
+            "{table}no line of a library crate in the report: was it written by cargo llvm-cov?"
+        ));
+    }
+    let total = percent(hit, found);
+    table.push_str(&format!("  {:<26} {}", "total", line(hit, found)));
+    if total >= min_percent {
+        Ok(format!("{table}\ncoverage gate passed: {total:.1}% >= {min_percent}%"))
+    } else {
+        Err(format!(
+            "{table}\ncoverage gate failed: {total:.1}% of library lines covered, below {min_percent}%"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An lcov report with one file per (crate, found, hit).
+    fn lcov(files: &[(&str, u64, u64)]) -> String {
+        files
+            .iter()
+            .map(|(krate, found, hit)| {
+                format!("SF:/src/prodready/crates/{krate}/src/lib.rs\nDA:1,1\nLF:{found}\nLH:{hit}\nend_of_record\n")
+            })
+            .collect()
+    }
+
+    fn libs() -> Vec<String> {
+        vec!["prodready-a".to_owned(), "prodready-b".to_owned()]
+    }
+
+    #[test]
+    fn above_the_threshold_passes() {
+        let report = lcov(&[("prodready-a", 100, 90), ("prodready-b", 100, 75), ("prodready", 1000, 0)]);
+        let summary = gate(&report, &libs(), 80.0).unwrap();
+        assert_eq!(
+            summary,
+            "line coverage of the library crates:\n\
+             \x20 prodready-a                 90.0% (90 of 100 lines)\n\
+             \x20 prodready-b                 75.0% (75 of 100 lines)  (under the minimum)\n\
+             \x20 total                       82.5% (165 of 200 lines)\n\
+             coverage gate passed: 82.5% >= 80%"
+        );
+    }
+
+    #[test]
+    fn below_the_threshold_fails() {
+        let report = lcov(&[("prodready-a", 100, 80), ("prodready-a", 100, 79), ("prodready-b", 0, 0)]);
+        let err = gate(&report, &libs(), 80.0).unwrap_err();
+        assert!(err.ends_with("coverage gate failed: 79.5% of library lines covered, below 80%"), "{err}");
+        assert!(
+            err.contains("prodready-a                 79.5% (159 of 200 lines)  (under the minimum)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exactly_the_threshold_passes_and_an_empty_report_fails() {
+        assert!(gate(&lcov(&[("prodready-a", 10, 8)]), &libs(), 80.0).is_ok());
+        let err = gate("", &libs(), 80.0).unwrap_err();
+        assert!(err.ends_with("no line of a library crate in the report: was it written by cargo llvm-cov?"));
+    }
+
+    #[test]
+    fn show_env_output_is_unquoted() {
+        let text = "LLVM_PROFILE_FILE='/t/x-%p-%2m.profraw'\nexport RUSTC_WRAPPER=\"/a b/c\"\nCARGO_LLVM_COV=1\n\
+                    FLAGS='-C'\\''x'\n";
+        assert_eq!(
+            parse_env(text),
+            vec![
+                ("LLVM_PROFILE_FILE".to_owned(), "/t/x-%p-%2m.profraw".to_owned()),
+                ("RUSTC_WRAPPER".to_owned(), "/a b/c".to_owned()),
+                ("CARGO_LLVM_COV".to_owned(), "1".to_owned()),
+                ("FLAGS".to_owned(), "-C'x".to_owned()),
+            ]
+        );
+    }
+}
