@@ -19,6 +19,7 @@ pub mod version;
 
 mod db;
 mod osv;
+mod report;
 mod rustsec;
 
 use std::collections::{BTreeSet, HashSet};
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 pub use db::{Database, DatabaseStats};
 pub use lockfile::{Lockfile, LockfileKind, Package};
 pub use range::Affects;
+pub use report::report;
 pub use severity::{Rating, Severity};
 use version::Scheme;
 

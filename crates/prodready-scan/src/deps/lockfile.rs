@@ -141,6 +141,13 @@ pub struct Lockfile {
 }
 
 impl Lockfile {
+    /// Reads a found lockfile; findings name it by its `display` path, errors by where it is.
+    pub fn read_found(found: &Found) -> Result<Lockfile> {
+        let mut lockfile = Lockfile::read(&found.path)?;
+        lockfile.path.clone_from(&found.display);
+        Ok(lockfile)
+    }
+
     /// Reads and parses `path`, its kind told by its name or, failing that, its content.
     pub fn read(path: &Path) -> Result<Lockfile> {
         let text =
@@ -230,16 +237,26 @@ fn split_at_version(spec: &str) -> Option<(&str, &str)> {
 /// Directories a walk never enters: dependencies' own trees and build output.
 const SKIPPED_DIRS: [&str; 3] = ["node_modules", "target", "vendor"];
 
+/// A lockfile found under a PATH argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// How findings name it: relative to the directory it was found under (`web/yarn.lock` when
+    /// `.` was searched), or the file as given.
+    pub display: PathBuf,
+}
+
 /// The lockfiles named by `paths`: files as given (their kind told by name or content), and
 /// directories searched recursively for known lockfile names, honouring `.gitignore`, `.ignore`
 /// and `.git/info/exclude` (hidden directories, `node_modules`, `target` and `vendor` skipped),
 /// in path order.
-pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| Error::Read { path: path.clone(), source })?;
         if !meta.is_dir() {
-            out.push(path.clone());
+            out.push(Found { path: path.clone(), display: path.clone() });
             continue;
         }
         let walker = ignore::WalkBuilder::new(path)
@@ -276,7 +293,10 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
         }
         found.sort();
-        out.extend(found);
+        out.extend(found.into_iter().map(|p| {
+            let display = p.strip_prefix(path).map_or_else(|_| p.clone(), Path::to_path_buf);
+            Found { path: p, display }
+        }));
     }
     Ok(out)
 }

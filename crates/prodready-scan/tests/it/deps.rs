@@ -2,6 +2,7 @@
 
 mod db;
 mod lockfiles;
+mod report;
 mod scan;
 mod versions;
 
