@@ -39,42 +39,58 @@ impl Database {
     /// Reads every advisory under `dir`. Any file that does not parse fails the load with one
     /// error naming it (and the line and key when known); so does a directory with no advisory.
     pub fn load(dir: &Path) -> Result<Database> {
+        Database::load_all(&[dir])
+    }
+
+    /// Reads several directories into one database (an id read twice is kept once); each
+    /// directory must hold at least one advisory.
+    pub fn load_all<P: AsRef<Path>>(dirs: &[P]) -> Result<Database> {
+        let mut db = Database::default();
+        for dir in dirs {
+            db.read_dir(dir.as_ref())?;
+        }
+        Ok(db)
+    }
+
+    fn read_dir(&mut self, dir: &Path) -> Result<()> {
         let mut files = Vec::new();
         collect(dir, &mut files)?;
         files.sort();
-        let mut db = Database::default();
+        let (before, withdrawn_before) =
+            (self.stats.advisories + self.stats.duplicates, self.stats.withdrawn);
         for path in files {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if name.ends_with(".json") {
                 let text = read(&path)?;
                 let parsed = osv::parse(&path, &text)?;
-                db.stats.osv_files += 1;
-                db.stats.withdrawn += parsed.withdrawn;
+                self.stats.osv_files += 1;
+                self.stats.withdrawn += parsed.withdrawn;
                 for advisory in parsed.advisories {
-                    db.add(advisory);
+                    self.add(advisory);
                 }
             } else if rustsec::is_advisory_name(name) {
                 let text = read(&path)?;
                 // advisory-db keeps the toolchain's own advisories under rust/<component>/.
                 let toolchain =
                     path.parent().and_then(Path::parent).and_then(Path::file_name) == Some("rust".as_ref());
-                db.stats.rustsec_files += 1;
+                self.stats.rustsec_files += 1;
                 match rustsec::parse(&path, &text, toolchain)? {
-                    Some(advisory) => db.add(advisory),
-                    None => db.stats.withdrawn += 1,
+                    Some(advisory) => self.add(advisory),
+                    None => self.stats.withdrawn += 1,
                 }
             } else {
-                db.stats.other_files += 1;
+                self.stats.other_files += 1;
             }
         }
-        if db.advisories.is_empty() && db.stats.withdrawn == 0 {
+        if self.stats.advisories + self.stats.duplicates == before && self.stats.withdrawn == withdrawn_before
+        {
             return Err(Error::Database {
                 path: dir.to_owned(),
                 message: "no advisory found (expected OSV *.json files or a RustSec advisory-db checkout)"
                     .to_owned(),
             });
         }
-        Ok(db)
+        Ok(())
     }
 
     /// Builds a database from advisories already in memory (tests, other sources).

@@ -156,3 +156,16 @@ fn an_empty_database_is_an_error() {
         )
     );
 }
+
+#[test]
+fn several_directories_make_one_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    super::write(dir.path(), "osv/GHSA-35jh-r3h4-6jhm.json", &osv_lodash());
+    std::fs::create_dir_all(dir.path().join("empty")).expect("mkdir");
+    let db = Database::load_all(&[super::advisory_db(), dir.path().join("osv")]).expect("loads");
+    assert!(db.lookup(&Ecosystem::Npm, "lodash").next().is_some());
+    assert!(db.lookup(&Ecosystem::CratesIo, "smallvec").next().is_some());
+    // Each directory must hold something: a wrong path among several is not silently empty.
+    let err = Database::load_all(&[dir.path().join("osv"), dir.path().join("empty")]).expect_err("refused");
+    assert!(err.to_string().contains("no advisory found"), "{err}");
+}
