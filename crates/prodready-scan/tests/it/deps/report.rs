@@ -55,7 +55,10 @@ fn json_sarif_and_junit() {
     assert_eq!(rule["help"]["text"], "Upgrade lodash to a fixed version (4.17.21) and refresh the lockfile.");
     let result = &run["results"][1];
     assert_eq!(result["level"], "error");
-    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "web/package-lock.json");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "web/package-lock.json"
+    );
     assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 4);
     assert_eq!(result["partialFingerprints"]["prodready/v1"].as_str().map(str::len), Some(32));
     assert_eq!(
