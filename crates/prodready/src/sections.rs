@@ -170,9 +170,16 @@ impl Default for ShipConfig {
 pub struct DatabaseMonitoringConfig {
     /// The databases to watch (libpq URLs); empty means `[database] url`.
     pub databases: Vec<String>,
-    /// Statements, tables and indexes reported per database (the rest are summed as `other`).
+    /// Statements reported per database (the rest are summed as `other`); also the tables reported (the
+    /// largest N and the N with the most dead tuples) and the indexes (the largest N).
     #[serde(deserialize_with = "range::top_n")]
     pub top_n: usize,
+    /// Read table sizes, tuples and vacuum times (`pg_total_relation_size` of every table per scrape).
+    pub collect_tables: bool,
+    /// Read index sizes.
+    pub collect_indexes: bool,
+    /// Read pg_stat_statements (when the extension is there).
+    pub collect_statements: bool,
     /// A database that has not answered a scrape within this long counts as down for that scrape.
     #[serde(with = "humantime_serde")]
     pub scrape_timeout: Duration,
@@ -185,6 +192,9 @@ impl Default for DatabaseMonitoringConfig {
         Self {
             databases: Vec::new(),
             top_n: prodready_pg::monitor::DEFAULT_TOP_N,
+            collect_tables: true,
+            collect_indexes: true,
+            collect_statements: true,
             scrape_timeout: Duration::from_secs(5),
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9188)),
         }

@@ -138,12 +138,48 @@ pub enum CollectError {
     Query(String),
 }
 
+/// The families a collection reads beyond the always-on ones (sessions, transactions, locks, database,
+/// replication, slots, WAL, checkpoints). Each costs the server work that grows with the database: turn
+/// off what nobody looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Families {
+    /// Size, live and dead tuples and the last (auto)vacuum/analyze of the largest tables and of those
+    /// with the most dead tuples (`pg_total_relation_size` of every table on each collection).
+    pub tables: bool,
+    /// Size of the largest indexes.
+    pub indexes: bool,
+    /// pg_stat_statements, when the extension is there.
+    pub statements: bool,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Self { tables: true, indexes: true, statements: true }
+    }
+}
+
+impl Families {
+    /// Every family.
+    pub fn all() -> Self {
+        Self::default()
+    }
+}
+
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
 /// Collects one database's statistics; statements are ranked through `tracker` (one per database, kept
 /// between collections).
+///
+/// Its queries are prepared once and reused on later collections (no parsing or planning per scrape).
+/// Given another client, it notices that the server does not know them and prepares them again.
 #[derive(Debug, Default)]
 pub struct Monitor {
     tracker: Tracker,
     texts: HashMap<i64, String>,
+    prepared: HashMap<String, tokio_postgres::Statement>,
+    /// `server_version_num`, read on the first collection (it picks the checkpoint view's name).
+    version: Option<i32>,
 }
 
 impl Monitor {
@@ -151,150 +187,220 @@ impl Monitor {
         Self::default()
     }
 
-    /// One collection. `top_n` bounds the tables, indexes and statements reported.
+    /// Runs `sql` as a statement prepared on an earlier collection, preparing it when there is none or
+    /// when the session does not know it (another client, or a reconnection).
+    async fn query(
+        &mut self,
+        client: &Client,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let mut retried = false;
+        loop {
+            let statement = match self.prepared.get(sql) {
+                Some(statement) => statement.clone(),
+                None => {
+                    let statement = client.prepare(sql).await?;
+                    self.prepared.insert(sql.to_owned(), statement.clone());
+                    statement
+                }
+            };
+            match client.query(&statement, params).await {
+                Err(e)
+                    if !retried
+                        && e.code() == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME) =>
+                {
+                    self.prepared.clear();
+                    retried = true;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One collection of every family. `top_n` bounds the tables, indexes and statements reported.
     pub async fn collect(&mut self, client: &Client, top_n: usize) -> Result<Snapshot, CollectError> {
+        self.collect_families(client, top_n, Families::all()).await
+    }
+
+    /// One collection of the always-on families and those `families` turns on.
+    pub async fn collect_families(
+        &mut self,
+        client: &Client,
+        top_n: usize,
+        families: Families,
+    ) -> Result<Snapshot, CollectError> {
+        let result = self.collect_inner(client, top_n, families).await;
+        if result.is_err() {
+            // The next collection starts afresh: it may be on another session, or another server.
+            self.prepared.clear();
+            self.version = None;
+        }
+        result
+    }
+
+    async fn collect_inner(
+        &mut self,
+        client: &Client,
+        top_n: usize,
+        families: Families,
+    ) -> Result<Snapshot, CollectError> {
         let q = |e: tokio_postgres::Error| CollectError::Query(prodready_stdx::error::chain(&e));
         let top = i64::try_from(top_n).unwrap_or(i64::MAX);
-        let row = client
-            .query_one(
-                "SELECT current_user::text,
-                        pg_has_role(current_user, 'pg_monitor', 'USAGE')
-                            OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
-                        current_setting('server_version_num')::int,
-                        pg_is_in_recovery(),
-                        current_setting('max_connections')::bigint,
-                        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
-                &[],
-            )
-            .await
-            .map_err(q)?;
+        // Everything that is one row, or a short list, in one statement: one round trip, one snapshot
+        // of the sessions (the server reads them once per transaction).
+        let version: i32 = match self.version {
+            Some(version) => version,
+            None => {
+                let rows = self.query(client, "SELECT current_setting('server_version_num')::int", &[]).await;
+                let version = rows.map_err(q)?.first().map_or(0, |r| r.get(0));
+                self.version = Some(version);
+                version
+            }
+        };
+        let checkpoints = if version >= 170_000 {
+            "SELECT num_timed AS timed, num_requested AS requested FROM pg_stat_checkpointer"
+        } else {
+            "SELECT checkpoints_timed AS timed, checkpoints_req AS requested FROM pg_stat_bgwriter"
+        };
+        let sql = format!(
+            "SELECT current_user::text,
+                    pg_has_role(current_user, 'pg_monitor', 'USAGE')
+                        OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+                    current_setting('server_version_num')::int,
+                    pg_is_in_recovery(),
+                    current_setting('max_connections')::bigint,
+                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+                    act.longest, act.idle, act.waiting,
+                    conn.states, conn.counts, lk.modes, lk.counts,
+                    d.xact_commit, d.xact_rollback, d.deadlocks, d.blks_hit, d.blks_read, d.temp_files,
+                    d.temp_bytes, pg_database_size(d.datid),
+                    cp.timed, cp.requested,
+                    CASE WHEN NOT pg_is_in_recovery()
+                         THEN pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 END,
+                    CASE WHEN pg_is_in_recovery() THEN
+                        CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
+                    END,
+                    (SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'pg_stat_statements')
+             FROM pg_stat_database d
+             CROSS JOIN LATERAL (
+                 SELECT coalesce(max(extract(epoch FROM now() - xact_start))
+                            FILTER (WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()), 0)::float8 AS longest,
+                        coalesce(max(extract(epoch FROM now() - state_change))
+                            FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')), 0)::float8
+                            AS idle,
+                        count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting
+                 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend') act
+             CROSS JOIN LATERAL (
+                 SELECT array_agg(state ORDER BY state) AS states, array_agg(n ORDER BY state) AS counts
+                 FROM (SELECT coalesce(state, 'unknown') AS state, count(*) AS n FROM pg_stat_activity
+                       WHERE datname = current_database() AND backend_type = 'client backend' GROUP BY 1) x) conn
+             CROSS JOIN LATERAL (
+                 SELECT array_agg(mode ORDER BY mode) AS modes, array_agg(n ORDER BY mode) AS counts
+                 FROM (SELECT mode, count(*) AS n FROM pg_locks WHERE granted AND database = d.datid
+                       GROUP BY mode) x) lk
+             CROSS JOIN ({checkpoints}) cp
+             WHERE d.datname = current_database()"
+        );
+        let rows = self.query(client, &sql, &[]).await.map_err(q)?;
+        let row = rows.first().ok_or_else(|| {
+            CollectError::Query("pg_stat_database has no row for the current database".to_owned())
+        })?;
         let role: String = row.get(0);
         if !row.get::<_, bool>(1) {
             return Err(CollectError::Privilege { role });
         }
+        let pairs = |names: usize, counts: usize| -> Vec<(String, i64)> {
+            let names: Vec<String> = row.get::<_, Option<Vec<String>>>(names).unwrap_or_default();
+            let counts: Vec<i64> = row.get::<_, Option<Vec<i64>>>(counts).unwrap_or_default();
+            names.into_iter().zip(counts).collect()
+        };
         let mut s = Snapshot {
             server_version_num: row.get(2),
             in_recovery: row.get(3),
             max_connections: row.get(4),
             server_connections: row.get(5),
+            longest_transaction_seconds: row.get(6),
+            longest_idle_in_transaction_seconds: row.get(7),
+            waiting_sessions: row.get(8),
+            connections: pairs(9, 10),
+            locks: pairs(11, 12),
+            database: DatabaseStats {
+                xact_commit: row.get(13),
+                xact_rollback: row.get(14),
+                deadlocks: row.get(15),
+                blocks_hit: row.get(16),
+                blocks_read: row.get(17),
+                temp_files: row.get(18),
+                temp_bytes: row.get(19),
+                size_bytes: row.get(20),
+            },
+            checkpoints_timed: row.get(21),
+            checkpoints_requested: row.get(22),
+            wal_bytes: row.get(23),
+            replay_delay_seconds: row.get(24),
             ..Snapshot::default()
         };
-        s.connections = client
-            .query(
-                "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend'
-                 GROUP BY 1 ORDER BY 1",
-                &[],
-            )
-            .await
-            .map_err(q)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let row = client
-            .query_one(
-                "SELECT coalesce(max(extract(epoch FROM now() - xact_start)) FILTER (WHERE xact_start IS NOT NULL
-                            AND pid <> pg_backend_pid()), 0)::float8,
-                        coalesce(max(extract(epoch FROM now() - state_change))
-                            FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')), 0)::float8,
-                        count(*) FILTER (WHERE wait_event_type = 'Lock')
-                 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
-                &[],
-            )
-            .await
-            .map_err(q)?;
-        s.longest_transaction_seconds = row.get(0);
-        s.longest_idle_in_transaction_seconds = row.get(1);
-        s.waiting_sessions = row.get(2);
-        s.locks = client
-            .query(
-                "SELECT mode, count(*) FROM pg_locks
-                 WHERE granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                 GROUP BY mode ORDER BY mode",
-                &[],
-            )
-            .await
-            .map_err(q)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let row = client
-            .query_one(
-                "SELECT xact_commit, xact_rollback, deadlocks, blks_hit, blks_read, temp_files, temp_bytes,
-                        pg_database_size(datid)
-                 FROM pg_stat_database WHERE datname = current_database()",
-                &[],
-            )
-            .await
-            .map_err(q)?;
-        s.database = DatabaseStats {
-            xact_commit: row.get(0),
-            xact_rollback: row.get(1),
-            deadlocks: row.get(2),
-            blocks_hit: row.get(3),
-            blocks_read: row.get(4),
-            temp_files: row.get(5),
-            temp_bytes: row.get(6),
-            size_bytes: row.get(7),
-        };
-        let epoch = |c: &str| format!("extract(epoch FROM {c})::float8");
-        s.tables = client
-            .query(
-                &format!(
-                    "WITH t AS (SELECT schemaname::text AS s, relname::text AS r, relid,
-                                       pg_total_relation_size(relid) AS size, n_live_tup, n_dead_tup,
-                                       {}, {}, {}, {}
-                                FROM pg_stat_user_tables)
-                     SELECT * FROM t WHERE relid IN (
-                         (SELECT relid FROM t ORDER BY size DESC, relid LIMIT $1)
-                         UNION (SELECT relid FROM t WHERE n_dead_tup > 0 ORDER BY n_dead_tup DESC, relid LIMIT $1))
-                     ORDER BY s, r",
-                    epoch("last_vacuum"),
-                    epoch("last_autovacuum"),
-                    epoch("last_analyze"),
-                    epoch("last_autoanalyze")
-                ),
-                &[&top],
-            )
-            .await
-            .map_err(q)?
-            .iter()
-            .map(|r| TableStats {
-                schema: r.get(0),
-                table: r.get(1),
-                size_bytes: r.get(3),
-                live_tuples: r.get(4),
-                dead_tuples: r.get(5),
-                last_vacuum: r.get(6),
-                last_autovacuum: r.get(7),
-                last_analyze: r.get(8),
-                last_autoanalyze: r.get(9),
-            })
-            .collect();
-        s.indexes = client
-            .query(
-                "SELECT schemaname::text, relname::text, indexrelname::text, pg_relation_size(indexrelid)
-                 FROM pg_stat_user_indexes ORDER BY 4 DESC, indexrelid LIMIT $1",
-                &[&top],
-            )
-            .await
-            .map_err(q)?
-            .iter()
-            .map(|r| IndexStats { schema: r.get(0), table: r.get(1), index: r.get(2), size_bytes: r.get(3) })
-            .collect();
-        if s.in_recovery {
-            s.replay_delay_seconds = client
-                .query_one(
-                    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8",
-                    &[],
+        let statements_schema: Option<String> = row.get(25);
+        if families.tables {
+            let epoch = |c: &str| format!("extract(epoch FROM {c})::float8");
+            let sql = format!(
+                "WITH t AS (SELECT schemaname::text AS s, relname::text AS r, relid,
+                                   pg_total_relation_size(relid) AS size, n_live_tup, n_dead_tup,
+                                   {}, {}, {}, {}
+                            FROM pg_stat_user_tables)
+                 SELECT * FROM t WHERE relid IN (
+                     (SELECT relid FROM t ORDER BY size DESC, relid LIMIT $1)
+                     UNION (SELECT relid FROM t WHERE n_dead_tup > 0 ORDER BY n_dead_tup DESC, relid LIMIT $1))
+                 ORDER BY s, r",
+                epoch("last_vacuum"),
+                epoch("last_autovacuum"),
+                epoch("last_analyze"),
+                epoch("last_autoanalyze")
+            );
+            s.tables = self
+                .query(client, &sql, &[&top])
+                .await
+                .map_err(q)?
+                .iter()
+                .map(|r| TableStats {
+                    schema: r.get(0),
+                    table: r.get(1),
+                    size_bytes: r.get(3),
+                    live_tuples: r.get(4),
+                    dead_tuples: r.get(5),
+                    last_vacuum: r.get(6),
+                    last_autovacuum: r.get(7),
+                    last_analyze: r.get(8),
+                    last_autoanalyze: r.get(9),
+                })
+                .collect();
+        }
+        if families.indexes {
+            s.indexes = self
+                .query(
+                    client,
+                    "SELECT schemaname::text, relname::text, indexrelname::text, pg_relation_size(indexrelid)
+                     FROM pg_stat_user_indexes ORDER BY 4 DESC, indexrelid LIMIT $1",
+                    &[&top],
                 )
                 .await
                 .map_err(q)?
-                .get(0);
-        } else {
-            s.replicas = client
+                .iter()
+                .map(|r| IndexStats {
+                    schema: r.get(0),
+                    table: r.get(1),
+                    index: r.get(2),
+                    size_bytes: r.get(3),
+                })
+                .collect();
+        }
+        if !s.in_recovery {
+            s.replicas = self
                 .query(
+                    client,
                     "SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(state, ''),
                             coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::float8,
                             coalesce(extract(epoch FROM replay_lag), 0)::float8
@@ -312,22 +418,14 @@ impl Monitor {
                     lag_seconds: r.get(4),
                 })
                 .collect();
-            s.wal_bytes = Some(
-                client
-                    .query_one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8", &[])
-                    .await
-                    .map_err(q)?
-                    .get(0),
-            );
         }
-        let current = if s.in_recovery { "pg_last_wal_replay_lsn()" } else { "pg_current_wal_lsn()" };
-        s.slots = client
+        s.slots = self
             .query(
-                &format!(
-                    "SELECT slot_name::text, slot_type, active,
-                            coalesce(pg_wal_lsn_diff({current}, restart_lsn), 0)::float8
-                     FROM pg_replication_slots ORDER BY 1"
-                ),
+                client,
+                "SELECT slot_name::text, slot_type, active,
+                        coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                                                      ELSE pg_current_wal_lsn() END, restart_lsn), 0)::float8
+                 FROM pg_replication_slots ORDER BY 1",
                 &[],
             )
             .await
@@ -340,17 +438,15 @@ impl Monitor {
                 retained_wal_bytes: r.get(3),
             })
             .collect();
-        let checkpoints = if s.server_version_num >= 170_000 {
-            "SELECT num_timed, num_requested FROM pg_stat_checkpointer"
-        } else {
-            "SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter"
-        };
-        let row = client.query_one(checkpoints, &[]).await.map_err(q)?;
-        s.checkpoints_timed = row.get(0);
-        s.checkpoints_requested = row.get(1);
-        match self.statements(client, top_n, s.server_version_num).await? {
-            Ok(statements) => s.statements = Some(statements),
-            Err(note) => s.statements_note = Some(note),
+        if families.statements {
+            let statements = match statements_schema {
+                None => Err(NOT_INSTALLED.to_owned()),
+                Some(schema) => self.statements(client, top_n, version, &crate::ident(&schema)).await?,
+            };
+            match statements {
+                Ok(statements) => s.statements = Some(statements),
+                Err(note) => s.statements_note = Some(note),
+            }
         }
         Ok(s)
     }
@@ -360,28 +456,28 @@ impl Monitor {
         client: &Client,
         top_n: usize,
         version: i32,
+        schema: &str,
     ) -> Result<Result<StatementStats, String>, CollectError> {
         let q = |e: tokio_postgres::Error| CollectError::Query(prodready_stdx::error::chain(&e));
-        let Some(schema) = statements_schema(client).await? else {
-            return Ok(Err(NOT_INSTALLED.to_owned()));
+        // Without the text (it lives in a file the server reads on every call that asks for it). Sums in
+        // float8: numeric sums of 10,000 entries cost the server more than the read itself.
+        let deallocations = if version >= 140_000 {
+            format!("(SELECT dealloc FROM {schema}.pg_stat_statements_info)")
+        } else {
+            "NULL::bigint".to_owned()
         };
-        // Without the text (it lives in a file the server reads on every call that asks for it).
-        let rows = match client
-            .query(
-                &format!(
-                    "SELECT queryid, sum(calls)::float8, (sum(total_exec_time) / 1000)::float8, sum(rows)::float8
-                     FROM {schema}.pg_stat_statements(false)
-                     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                       AND queryid IS NOT NULL
-                     GROUP BY queryid"
-                ),
-                &[],
-            )
-            .await
-        {
+        let sql = format!(
+            "SELECT queryid, sum(calls::float8), sum(total_exec_time) / 1000, sum(rows::float8), {deallocations}
+             FROM {schema}.pg_stat_statements(false)
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND queryid IS NOT NULL
+             GROUP BY queryid"
+        );
+        let rows = match self.query(client, &sql, &[]).await {
             Ok(rows) => rows,
             Err(e) => return not_loaded(&e),
         };
+        let deallocations: Option<i64> = rows.first().and_then(|r| r.get(4));
         let rows: Vec<(i64, Totals)> = rows
             .iter()
             .map(|r| (r.get(0), Totals { calls: r.get(1), exec_seconds: r.get(2), rows: r.get(3) }))
@@ -390,32 +486,17 @@ impl Monitor {
         let missing: Vec<i64> =
             top.iter().map(|(id, _)| *id).filter(|id| !self.texts.contains_key(id)).collect();
         if !missing.is_empty() {
-            let texts = client
-                .query(
-                    &format!(
-                        "SELECT DISTINCT ON (queryid) queryid, query FROM {schema}.pg_stat_statements(true)
-                         WHERE queryid = ANY($1)"
-                    ),
-                    &[&missing],
-                )
-                .await
-                .map_err(q)?;
+            let sql = format!(
+                "SELECT DISTINCT ON (queryid) queryid, query FROM {schema}.pg_stat_statements(true)
+                 WHERE queryid = ANY($1)"
+            );
+            let texts = self.query(client, &sql, &[&missing]).await.map_err(q)?;
             for row in texts {
                 let text: Option<String> = row.get(1);
                 self.texts.insert(row.get(0), normalize(text.as_deref().unwrap_or("<unknown>"), QUERY_CHARS));
             }
         }
         self.texts.retain(|id, _| rows.iter().any(|(r, _)| r == id));
-        let deallocations = if version >= 140_000 {
-            client
-                .query_opt(&format!("SELECT dealloc FROM {schema}.pg_stat_statements_info"), &[])
-                .await
-                .ok()
-                .flatten()
-                .map(|r| r.get(0))
-        } else {
-            None
-        };
         let top = top
             .into_iter()
             .map(|(queryid, totals)| Statement {

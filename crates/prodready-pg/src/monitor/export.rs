@@ -27,6 +27,8 @@ pub struct ExporterOptions {
     pub timeout: Duration,
     /// The `application_name` of the exporter's sessions.
     pub application_name: String,
+    /// The families read beyond the always-on ones.
+    pub families: super::Families,
 }
 
 impl Default for ExporterOptions {
@@ -35,6 +37,7 @@ impl Default for ExporterOptions {
             top_n: super::DEFAULT_TOP_N,
             timeout: Duration::from_secs(5),
             application_name: "prodready-db-exporter".to_owned(),
+            families: super::Families::all(),
         }
     }
 }
@@ -137,17 +140,21 @@ async fn scrape_one(target: &Target, options: &ExporterOptions) -> Scraped {
             let (client, driver) = crate::connect(&target.url, &options.application_name)
                 .await
                 .map_err(|e| prodready_stdx::error::chain(&e))?;
-            // The server stops a statement that outlives the scrape, so none piles up.
+            // The server stops a statement that outlives the scrape, so none piles up. The work_mem is
+            // for pg_stat_statements(), which materializes every entry: at 10,000 entries the default
+            // 4 MB spills to a temporary file on every scrape.
             let ms = options.timeout.as_millis();
             client
-                .batch_execute(&format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}"))
+                .batch_execute(&format!(
+                    "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET work_mem = '32MB'"
+                ))
                 .await
                 .map_err(|e| prodready_stdx::error::chain(&e))?;
             state.client = Some((client, driver));
         }
         let State { client, monitor } = &mut *state;
         let (client_ref, _) = client.as_ref().expect("connected above");
-        let result = monitor.collect(client_ref, options.top_n).await;
+        let result = monitor.collect_families(client_ref, options.top_n, options.families).await;
         if let Err(CollectError::Query(_)) = &result {
             // A broken session is replaced at the next scrape.
             if let Some((_, driver)) = client.take() {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use expect_test::{Expect, expect};
-use prodready_pg::monitor::{CollectError, Monitor, Snapshot, Totals, Tracker, normalize};
+use prodready_pg::monitor::{CollectError, Families, Monitor, Snapshot, Totals, Tracker, normalize};
 use prodready_test_support::TestDb;
 
 fn t(calls: f64, exec_seconds: f64) -> Totals {
@@ -246,4 +246,30 @@ async fn replication_lag_comes_and_goes_and_an_inactive_slot_is_reported() {
     })
     .await;
     primary.psql("SELECT pg_drop_replication_slot('forgotten')");
+}
+
+#[tokio::test]
+async fn families_turned_off_are_not_read_and_the_rest_is_unchanged() {
+    let db = TestDb::create().await;
+    let admin = db.connect().await;
+    admin.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
+    let (client, _driver) = prodready_pg::connect(db.url(), "monitor-test").await.unwrap();
+    let mut monitor = Monitor::new();
+    let all = monitor.collect(&client, 10).await.unwrap();
+    assert_eq!(all.tables.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(), ["t"]);
+    assert_eq!(all.indexes.iter().map(|i| i.index.as_str()).collect::<Vec<_>>(), ["t_pkey"]);
+    assert!(all.statements.is_some() || all.statements_note.is_some());
+
+    let mut none = Families::all();
+    none.tables = false;
+    none.indexes = false;
+    none.statements = false;
+    // The same monitor and session: its prepared statements serve both.
+    let some = monitor.collect_families(&client, 10, none).await.unwrap();
+    assert!(some.tables.is_empty() && some.indexes.is_empty());
+    assert_eq!((some.statements, some.statements_note), (None, None));
+    assert_eq!(
+        (some.server_version_num, some.max_connections, some.database.size_bytes > 0),
+        (all.server_version_num, all.max_connections, true)
+    );
 }

@@ -96,6 +96,9 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &DbCommand) -> any
             let mut options = ExporterOptions::default();
             options.top_n = monitoring.top_n;
             options.timeout = monitoring.scrape_timeout;
+            options.families.tables = monitoring.collect_tables;
+            options.families.indexes = monitoring.collect_indexes;
+            options.families.statements = monitoring.collect_statements;
             let urls = databases(&cfg);
             let exporter = Arc::new(Exporter::new(&urls, options)?);
             let addr = listen.unwrap_or(monitoring.listen);
