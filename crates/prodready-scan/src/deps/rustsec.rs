@@ -71,16 +71,16 @@ pub(super) fn parse(path: &Path, text: &str, toolchain: bool) -> Result<Option<A
     let mut offset = start;
     for line in lines {
         if line.trim_end() == "```" {
-            end = Some(offset);
+            end = Some((offset, offset + line.len()));
             break;
         }
         offset += line.len();
     }
-    let Some(end) = end else {
+    let Some((end, body_start)) = end else {
         return Err(fail(None, "the ```toml front matter is never closed with a ``` line".to_owned()));
     };
     let toml_text = &text[start..end];
-    let body = &text[(end + 4).min(text.len())..];
+    let body = &text[body_start..];
     // Front matter line N is file line N + 1.
     let line_of = |byte: usize| Some(toml_text[..byte.min(toml_text.len())].matches('\n').count() + 2);
     let de = toml::Deserializer::parse(toml_text)

@@ -169,3 +169,39 @@ fn several_directories_make_one_database() {
     let err = Database::load_all(&[dir.path().join("osv"), dir.path().join("empty")]).expect_err("refused");
     assert!(err.to_string().contains("no advisory found"), "{err}");
 }
+
+/// Every prefix of a real RustSec advisory and of an OSV file loads or fails with an error naming the
+/// file: never a panic, never a silent empty database.
+#[test]
+fn truncated_advisories_never_panic() {
+    let rustsec = std::fs::read_to_string(super::advisory_db().join("crates/smallvec/RUSTSEC-2021-0003.md"))
+        .expect("read");
+    let osv = osv_lodash();
+    for (name, text) in [
+        ("crates/smallvec/RUSTSEC-2021-0003.md", rustsec.as_str()),
+        ("GHSA-35jh-r3h4-6jhm.json", osv.as_str()),
+    ] {
+        for cut in (0..text.len()).filter(|i| text.is_char_boundary(*i)).step_by(3) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = super::write(dir.path(), name, &text[..cut]);
+            match Database::load(dir.path()) {
+                Ok(db) => {
+                    assert_eq!(
+                        db.stats().advisories,
+                        1,
+                        "a prefix of {cut} bytes loaded as {:?}",
+                        db.stats()
+                    );
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains(&path.display().to_string())
+                            || message.starts_with("advisory database"),
+                        "{message}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -376,3 +376,52 @@ fn find_walks_directories_for_known_names() {
         ]
     );
 }
+
+/// Every prefix of every fixture, and arbitrary text, parses or fails with an error: never a panic.
+#[test]
+fn truncated_and_arbitrary_input_never_panics() {
+    let fixtures = [
+        (LockfileKind::Cargo, super::cargo_lock(&[("serde", "1.0.0"), ("smallvec", "1.6.0")])),
+        (
+            LockfileKind::Npm,
+            r#"{"lockfileVersion": 3, "packages": {"": {}, "node_modules/a": {"version": "1.0.0"}}}"#.to_owned(),
+        ),
+        (LockfileKind::Npm, r#"{"lockfileVersion": 1, "dependencies": {"a": {"version": "npm:b@1.0.0"}}}"#.to_owned()),
+        (LockfileKind::Yarn, "# yarn lockfile v1\n\n\"@a/b@^1\", c@npm:d@^2:\n  version \"1.0.0\"\n".to_owned()),
+        (
+            LockfileKind::Yarn,
+            "__metadata:\n  version: 6\n\n\"a@npm:^1\":\n  version: 1.0.0\n  resolution: \"a@npm:1.0.0\"\n".to_owned(),
+        ),
+        (LockfileKind::Pnpm, "lockfileVersion: '9.0'\n\npackages:\n\n  '@a/b@1.0.0(c@2.0.0)':\n    resolution: {integrity: x}\n".to_owned()),
+        (LockfileKind::Gradle, "# x\na:b:1.0=compileClasspath\nempty=\n".to_owned()),
+        (
+            LockfileKind::MavenPom,
+            "<project><properties><v>1</v></properties><dependencies><dependency><groupId>g</groupId><artifactId>a</artifactId><version>${v}</version></dependency></dependencies></project>".to_owned(),
+        ),
+        (LockfileKind::MavenDependencyList, "The following files have been resolved:\n   g:a:jar:1.0:compile\n".to_owned()),
+        (LockfileKind::CycloneDx, r#"{"bomFormat": "CycloneDX", "components": [{"purl": "pkg:npm/%40a/b@1.0.0"}]}"#.to_owned()),
+    ];
+    for (kind, text) in &fixtures {
+        Lockfile::parse(Path::new("fixture"), *kind, text).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        for cut in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let _ = Lockfile::parse(Path::new("fixture"), *kind, &text[..cut]);
+        }
+    }
+    let noise = [
+        "",
+        "\0",
+        "@",
+        "@@@:",
+        "[[package]]",
+        "{\"lockfileVersion\":",
+        "packages:\n  /:\n",
+        "<project>",
+        "pkg:/@",
+        "é@é:é",
+    ];
+    for kind in LockfileKind::ALL {
+        for text in noise {
+            let _ = Lockfile::parse(Path::new("fixture"), kind, text);
+        }
+    }
+}
