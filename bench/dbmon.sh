@@ -86,6 +86,7 @@ DO $$ BEGIN FOR k IN 1..20 LOOP EXECUTE format('ANALYZE t%s', lpad(k::text, 3, '
 CREATE TABLE dl (id int PRIMARY KEY);
 -- One role per exporter, with the least privilege: pg_stat_statements then tells their queries apart.
 CREATE ROLE bench_prodready LOGIN IN ROLE pg_monitor;
+CREATE ROLE bench_prodready_shared LOGIN IN ROLE pg_monitor;
 CREATE ROLE bench_peer_default LOGIN IN ROLE pg_monitor;
 CREATE ROLE bench_peer_queries LOGIN IN ROLE pg_monitor;
 INSERT INTO dl VALUES (1), (2);
@@ -143,12 +144,27 @@ TOML
 "$BIN" --config "$WORK/prodready.toml" db exporter --listen "127.0.0.1:$P_PR" 2>"$WORK/prodready.log" &
 PIDS+=($!)
 PR_PID=$!
+# The same exporter reading only the families postgres_exporter's defaults also read (no table, index or
+# statement families): the like-for-like comparison with the peer's defaults.
+P_PS=$(free_port)
+cat >"$WORK/prodready-shared.toml" <<TOML
+[database_monitoring]
+databases = ["postgres://bench_prodready_shared@$AT/bench?sslmode=disable&application_name=bench-prodready-shared"]
+top_n = $TOP_N
+scrape_timeout = "5s"
+collect_tables = false
+collect_indexes = false
+collect_statements = false
+TOML
+"$BIN" --config "$WORK/prodready-shared.toml" db exporter --listen "127.0.0.1:$P_PS" 2>"$WORK/prodready-shared.log" &
+PIDS+=($!)
+PS_PID=$!
 P_PD=$(free_port)
 DATA_SOURCE_NAME="postgres://bench_peer_default@$AT/bench?sslmode=disable&application_name=bench-peer-default" \
   "$PEER" --web.listen-address="127.0.0.1:$P_PD" --log.level=warn 2>"$WORK/peer-default.log" &
 PIDS+=($!)
 PD_PID=$!
-MODES_B="prodready|http://127.0.0.1:$P_PR/metrics|$PR_PID|prodready-db-exporter peer-default|http://127.0.0.1:$P_PD/metrics|$PD_PID|bench-peer-default"
+MODES_B="prodready|http://127.0.0.1:$P_PR/metrics|$PR_PID|prodready-db-exporter prodready-shared|http://127.0.0.1:$P_PS/metrics|$PS_PID|bench-prodready-shared peer-default|http://127.0.0.1:$P_PD/metrics|$PD_PID|bench-peer-default"
 if [ -f "$PEER_QUERIES_EXAMPLE" ]; then
   # PostgreSQL 13 renamed pg_stat_statements' *_time columns to *_exec_time: the example fails as shipped.
   sed -E 's/\b(total|min|max|mean|stddev)_time \/ 1000/\1_exec_time \/ 1000/g' "$PEER_QUERIES_EXAMPLE" >"$WORK/queries.yaml"
@@ -333,7 +349,7 @@ def compare():
     modes = [dict(zip(["name", "url", "pid", "app"], m.split("|"))) for m in sys.argv[2:]]
     pr = next(m for m in modes if m["name"] == "prodready")
     r = load()
-    for peer in (m for m in modes if m["name"] != "prodready"):
+    for peer in (m for m in modes if m["name"].startswith("peer")):
         _, a = scrape(pr["url"])
         _, p = scrape(peer["url"])
         _, b = scrape(pr["url"])
@@ -491,12 +507,15 @@ def report():
     print("| phase | against | wall p50 | wall p95 | server backend CPU | cluster CPU | exporter CPU | series |")
     print("|---|---|---|---|---|---|---|---|")
     for phase, modes in r["phases"].items():
-        ours = modes["prodready"]
+      for us in ["prodready", "prodready-shared"]:
+        ours = modes.get(us)
+        if ours is None:
+            continue
         for name, m in modes.items():
-            if name == "prodready":
+            if not name.startswith("peer"):
                 continue
             q = lambda x, y: f"{x / y:.2f}" if y else "-"
-            print(f"| {phase} | {name} | {q(ours['wall_ms']['p50'], m['wall_ms']['p50'])} | "
+            print(f"| {phase} | {us} against {name} | {q(ours['wall_ms']['p50'], m['wall_ms']['p50'])} | "
                   f"{q(ours['wall_ms']['p95'], m['wall_ms']['p95'])} | {q(ours['backend_cpu_ms'], m['backend_cpu_ms'])} | "
                   f"{q(ours['cluster_cpu_ms'], m['cluster_cpu_ms'])} | {q(ours['exporter_cpu_ms'], m['exporter_cpu_ms'])} | "
                   f"{q(ours['series'], m['series'])} |")
