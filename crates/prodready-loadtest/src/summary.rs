@@ -66,9 +66,29 @@ pub struct MetricSummary {
     pub kind: &'static str,
     pub contains: &'static str,
     /// Trend statistics are in milliseconds, data counts in bytes.
+    #[serde(serialize_with = "whole_numbers")]
     pub values: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub thresholds: BTreeMap<String, ThresholdResult>,
+}
+
+/// Whole values as JSON integers (`"count": 20`, as Go writes them), others as they are.
+fn whole_numbers<S: serde::Serializer>(values: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = s.serialize_map(Some(values.len()))?;
+    for (k, v) in values {
+        map.serialize_entry(k, &number(*v))?;
+    }
+    map.end()
+}
+
+fn number(v: f64) -> serde_json::Value {
+    #[allow(clippy::cast_possible_truncation)]
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -117,7 +137,7 @@ impl Summary {
                     ("rate", "rate") => "value",
                     _ => k.as_str(),
                 };
-                body.insert(key.to_owned(), json!(v));
+                body.insert(key.to_owned(), number(*v));
             }
             if !m.thresholds.is_empty() {
                 let t: Map<String, Value> =

@@ -109,6 +109,10 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
+    /// Load tests with k6's scenarios and thresholds, open-model latency without coordinated omission
+    #[command(subcommand)]
+    Load(LoadCommand),
+
     /// Write a starter prodready.toml with every section and key commented
     #[command(
         after_help = "Examples:\n  prodready init\n  prodready init --path /etc/prodready/prodready.toml --force"
@@ -557,6 +561,50 @@ Examples:
         /// Only re-hash every stored object
         #[arg(long)]
         quick: bool,
+const LOAD_RUN_AFTER_HELP: &str = "\
+The scenario file is TOML with k6's executors and option names (see docs/load-testing.md). The JSON
+summary (k6's --summary-export shape) goes to --summary-export FILE, else to [loadtest] summary, where the
+checklist's `loadtest` check reads it.
+
+Exit codes: 0 every threshold held, 99 a threshold failed (as in k6), 2 an invalid scenario file (file,
+line and key named), 1 the run could not be carried out.
+
+Examples:
+  prodready load run loadtest.toml
+  prodready load run loadtest.toml --summary-export summary.json
+  prodready load run loadtest.toml --out json | jq '.metrics.http_req_duration.values'";
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Run a scenario file against its targets and judge its thresholds (exit 99 when one fails)
+    #[command(after_help = LOAD_RUN_AFTER_HELP)]
+    Run {
+        /// The scenario file [default: [loadtest] scenario]
+        #[arg(value_name = "SCENARIO")]
+        scenario: Option<PathBuf>,
+        /// Write the JSON summary here (k6's --summary-export shape) [default: [loadtest] summary]
+        #[arg(long, value_name = "FILE")]
+        summary_export: Option<PathBuf>,
+        /// What goes to stdout: the text summary, or k6's handleSummary JSON data
+        #[arg(long, value_enum, default_value = "text")]
+        out: LoadOutput,
+    },
+    /// Check a scenario file without sending anything (exit 2 naming file, line and key)
+    #[command(after_help = "Examples:\n  prodready load validate loadtest.toml")]
+    Validate {
+        /// The scenario file [default: [loadtest] scenario]
+        #[arg(value_name = "SCENARIO")]
+        scenario: Option<PathBuf>,
+    },
+}
+
+/// What `load run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadOutput {
+    Text,
+    Json,
+}
+
         /// A database on the server that hosts the scratch database [default: the configured database]
         #[arg(long, value_name = "URL")]
         scratch: Option<String>,

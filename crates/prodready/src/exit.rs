@@ -15,9 +15,14 @@ pub enum Exit {
     MustHaveFailed,
     /// `check`: every must-have passed but the overall score is below the minimum.
     BelowMinimum,
+    /// `load run`: the run finished (or was aborted) and a threshold failed, k6's code.
+    ThresholdsFailed,
     /// `secrets exec`: the command's own exit code (128 + N when a signal N ended it).
     Child(u8),
 }
+
+/// k6's exit code for a failed threshold, which `load run` keeps.
+pub const THRESHOLDS_FAILED: u8 = 99;
 
 impl Exit {
     /// Every exit code with its meaning, for the CLI reference.
@@ -27,6 +32,7 @@ impl Exit {
         Exit::Usage,
         Exit::MustHaveFailed,
         Exit::BelowMinimum,
+        Exit::ThresholdsFailed,
         Exit::Child(0),
     ];
 
@@ -37,6 +43,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::MustHaveFailed => 3,
             Exit::BelowMinimum => 4,
+            Exit::ThresholdsFailed => THRESHOLDS_FAILED,
             Exit::Child(code) => code,
         }
     }
@@ -52,6 +59,7 @@ impl Exit {
             Exit::BelowMinimum => {
                 "`check`: not ready, every must-have passed but the overall score is below the minimum"
             }
+            Exit::ThresholdsFailed => "`load run`: a threshold failed (as in k6), the summary says which",
             Exit::Child(_) => "`secrets exec`: the command's own exit code, 128 + N when signal N ended it",
         }
     }

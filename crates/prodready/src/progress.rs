@@ -52,6 +52,12 @@ impl Bar {
         }
     }
 
+    pub(crate) fn set_position(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(n);
+        }
+    }
+
     pub(crate) fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(n);

@@ -11,6 +11,7 @@ mod config;
 mod daemon;
 mod db;
 mod init;
+mod load;
 mod logs;
 mod meta;
 mod notify;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Daemon(args) => daemon::run(cli.config.as_deref(), env, &args),
         Command::Db(cmd) => db::run(cli.config.as_deref(), env, &cmd),
         Command::Trace(cmd) => trace::run(cli.config.as_deref(), env, &cmd),
+        Command::Load(cmd) => load::run(cli.config.as_deref(), env, &cmd),
         Command::Init(args) => init::run(cli.config.as_deref(), &args),
         Command::Config(cmd) => config::run(cli.config.as_deref(), env, &cmd),
         Command::Completions { shell } => meta::completions(shell),

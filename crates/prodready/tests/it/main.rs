@@ -12,6 +12,7 @@ mod daemon;
 mod db;
 mod deploy;
 mod generated;
+mod load;
 mod logs;
 mod notify;
 mod redaction;

@@ -1,0 +1,97 @@
+//! `prodready load run / validate`: k6's scenarios and thresholds on our generator.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use prodready_loadtest::{Plan, RunOptions};
+
+use crate::cli::{LoadCommand, LoadOutput};
+use crate::config;
+use crate::env::Env;
+use crate::error::UsageError;
+use crate::exit::Exit;
+use crate::progress::Bar;
+
+pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> anyhow::Result<Exit> {
+    let cfg = config::load(config_flag, env)?.config;
+    match cmd {
+        LoadCommand::Validate { scenario } => {
+            let path = scenario_path(scenario.as_deref(), cfg.loadtest.scenario.as_deref())?;
+            let plan = read_plan(&path)?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: {} scenario(s), {} threshold(s), at most {} and {} VUs",
+                path.display(),
+                plan.scenarios.len(),
+                plan.thresholds.iter().map(|(_, t)| t.len()).sum::<usize>(),
+                humantime::format_duration(plan.max_duration()),
+                plan.max_vus()
+            );
+            Ok(Exit::Success)
+        }
+        LoadCommand::Run { scenario, summary_export, out } => {
+            let path = scenario_path(scenario.as_deref(), cfg.loadtest.scenario.as_deref())?;
+            let plan = Arc::new(read_plan(&path)?);
+            let export = summary_export.clone().unwrap_or_else(|| cfg.loadtest_summary().to_path_buf());
+            let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+            let bar = Arc::new(Bar::units("load", plan.max_duration().as_secs().max(1)));
+            let progress_bar = bar.clone();
+            let options = RunOptions {
+                progress: Some(Box::new(move |p: &prodready_loadtest::Progress| {
+                    progress_bar.set_position(p.elapsed.as_secs());
+                    progress_bar.message(format!(
+                        "{} requests, {} failed, {} iterations, {} dropped, {}/{} VUs",
+                        p.requests, p.failed_requests, p.iterations, p.dropped_iterations, p.vus, p.vus_max
+                    ));
+                })),
+                shards: workers,
+                ..RunOptions::default()
+            };
+            let report = super::runtime(workers.max(2))?.block_on(prodready_loadtest::run(plan, options));
+            bar.finish();
+            let summary = &report.summary;
+            let mut json = serde_json::to_string_pretty(&summary.to_export_json())?;
+            json.push('\n');
+            if let Some(dir) = export.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            prodready_stdx::fs::write_atomic(&export, json.as_bytes())
+                .with_context(|| format!("cannot write the summary to {}", export.display()))?;
+            match out {
+                LoadOutput::Text => write!(std::io::stdout(), "{}", summary.to_text())?,
+                LoadOutput::Json => {
+                    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary.to_json())?)?;
+                }
+            }
+            let mut err = std::io::stderr();
+            let _ = writeln!(err, "summary written to {}", export.display());
+            if let Some(threshold) = &report.aborted_by {
+                let _ = writeln!(err, "aborted: the threshold {threshold} failed (abortOnFail)");
+            }
+            if report.thresholds_ok() {
+                Ok(Exit::Success)
+            } else {
+                let _ = writeln!(err, "thresholds failed: {}", summary.failed_thresholds().join(", "));
+                Ok(Exit::ThresholdsFailed)
+            }
+        }
+    }
+}
+
+fn scenario_path(flag: Option<&Path>, configured: Option<&Path>) -> Result<PathBuf, UsageError> {
+    flag.or(configured).map(Path::to_path_buf).ok_or_else(|| {
+        UsageError(
+            "no scenario file: pass one (prodready load run FILE) or set [loadtest] scenario".to_owned(),
+        )
+    })
+}
+
+/// Reads and validates a scenario file; data files it names are read relative to it.
+fn read_plan(path: &Path) -> Result<Plan, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read the scenario file: {e}", path.display())))?;
+    let mut read = |p: &Path| std::fs::read_to_string(p);
+    prodready_loadtest::parse(path, &text, &mut read).map_err(|e| UsageError(e.to_string()))
+}
