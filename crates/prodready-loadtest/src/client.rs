@@ -60,10 +60,34 @@ impl Target {
 }
 
 /// Bytes through one socket and the moment of the last write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct IoStats {
     sent: AtomicU64,
     received: AtomicU64,
+    /// Nanoseconds from `base` to the end of the last write.
+    last_write: AtomicU64,
+    base: Instant,
+}
+
+impl IoStats {
+    fn new() -> Self {
+        Self {
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+
+    fn wrote(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        let at = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_write.store(at, Ordering::Relaxed);
+    }
+
+    fn last_write(&self) -> Instant {
+        self.base + Duration::from_nanos(self.last_write.load(Ordering::Relaxed))
+    }
 }
 
 /// A TCP stream that counts bytes both ways.
@@ -92,7 +116,7 @@ impl AsyncWrite for Counting {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
-            this.stats.sent.fetch_add(n as u64, Ordering::Relaxed);
+            this.stats.wrote(n);
         }
         res
     }
@@ -105,7 +129,7 @@ impl AsyncWrite for Counting {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
-            this.stats.sent.fetch_add(n as u64, Ordering::Relaxed);
+            this.stats.wrote(n);
         }
         res
     }
@@ -139,7 +163,9 @@ pub(crate) struct Timings {
     /// From the call to a connection ready (includes connecting).
     pub(crate) blocked: Duration,
     pub(crate) connecting: Duration,
-    /// From the send to the response head.
+    /// From the send to the last byte of the request on the socket.
+    pub(crate) sending: Duration,
+    /// From the end of sending to the response head.
     pub(crate) waiting: Duration,
     /// From the response head to the end of the body.
     pub(crate) receiving: Duration,
@@ -252,12 +278,11 @@ impl Client {
             let result = tokio::time::timeout_at(deadline, drive(&mut conn.conn, exchange)).await;
             let now = Instant::now();
             out.timings.done_at = Some(now);
-            if let Some(head_at) = head_at {
-                out.timings.waiting = head_at - sent_at;
-                out.timings.receiving = now - head_at;
-            } else {
-                out.timings.waiting = now - sent_at;
-            }
+            let written = conn.stats.last_write().max(sent_at);
+            let head = head_at.unwrap_or(now);
+            out.timings.sending = written.min(head) - sent_at;
+            out.timings.waiting = head - written.min(head);
+            out.timings.receiving = now - head;
             out.bytes_sent += conn.stats.sent.load(Ordering::Relaxed) - before.0;
             out.bytes_received += conn.stats.received.load(Ordering::Relaxed) - before.1;
             let error = match result {
@@ -309,7 +334,7 @@ impl Client {
             .map_err(|_| format!("connect to {}: timeout", target.addr))?
             .map_err(|e| format!("connect to {}: {e}", target.addr))?;
         let _ = stream.set_nodelay(true);
-        let stats = Arc::new(IoStats::default());
+        let stats = Arc::new(IoStats::new());
         let io = hyper_util::rt::TokioIo::new(Counting { inner: stream, stats: stats.clone() });
         let (sender, conn) = http1::Builder::new()
             .handshake(io)

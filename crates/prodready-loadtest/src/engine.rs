@@ -77,6 +77,8 @@ struct Shared {
     start: Instant,
     abort: CancellationToken,
     vus: AtomicU64,
+    /// The most VUs active at once so far.
+    vus_peak: AtomicU64,
     vus_max: AtomicU64,
     next_vu: AtomicU64,
     data_cursor: Vec<AtomicU64>,
@@ -104,6 +106,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         start: Instant::now(),
         abort: CancellationToken::new(),
         vus: AtomicU64::new(0),
+        vus_peak: AtomicU64::new(0),
         vus_max: AtomicU64::new(0),
         next_vu: AtomicU64::new(1),
         request_timeout: options.request_timeout,
@@ -158,6 +161,8 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         }
     }
     let elapsed = shared.start.elapsed();
+    // The peak counts even when it fell between two samples (a run shorter than a second has none).
+    vus_gauge.sample(shared.vus_peak.load(Ordering::Relaxed));
     vus_gauge.sample(shared.vus.load(Ordering::Relaxed));
     vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
     let sinks = shared.recorder.merged();
@@ -216,13 +221,14 @@ impl Vu {
     }
 }
 
-/// Counts a VU as active while it lives.
+/// Counts a VU as active while it lives (and keeps the peak).
 struct Active<'a>(&'a AtomicU64);
 
 impl<'a> Active<'a> {
-    fn new(counter: &'a AtomicU64) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
+    fn new(shared: &'a Shared) -> Self {
+        let now = shared.vus.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.vus_peak.fetch_max(now, Ordering::Relaxed);
+        Self(&shared.vus)
     }
 }
 
@@ -260,7 +266,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
                     let mut vu = vu;
-                    let _active = Active::new(&shared.vus);
+                    let _active = Active::new(&shared);
                     while Instant::now() < end {
                         iteration(&shared, index, &mut vu, None).await;
                     }
@@ -273,7 +279,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
                     let mut vu = vu;
-                    let _active = Active::new(&shared.vus);
+                    let _active = Active::new(&shared);
                     for _ in 0..iterations {
                         if Instant::now() >= end {
                             break;
@@ -290,7 +296,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
                     let mut vu = vu;
-                    let _active = Active::new(&shared.vus);
+                    let _active = Active::new(&shared);
                     while Instant::now() < end && claimed.fetch_add(1, Ordering::Relaxed) < iterations {
                         iteration(&shared, index, &mut vu, None).await;
                     }
@@ -314,7 +320,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                         let at = now - begin;
                         if level < vus_at(start_vus, &stages, at) {
                             if active.is_none() {
-                                active = Some(Active::new(&shared.vus));
+                                active = Some(Active::new(&shared));
                             }
                             let vu = vu.get_or_insert_with(|| {
                                 let v = Vu::new(&shared);
@@ -506,7 +512,7 @@ async fn arrivals(
                 (shared.clone(), pool.clone(), schedule.clone(), closed.clone());
             let mut current = n;
             tasks.spawn(async move {
-                let _active = Active::new(&shared.vus);
+                let _active = Active::new(&shared);
                 loop {
                     let intended = begin + schedule.at(current).unwrap_or_default();
                     iteration(&shared, index, &mut vu, Some(intended)).await;
@@ -747,8 +753,7 @@ fn record(
         sinks.trend(slots, Metric::HttpReqBlocked, &tags, micros(r.timings.blocked));
         sinks.trend(slots, Metric::HttpReqConnecting, &tags, micros(r.timings.connecting));
         sinks.trend(slots, Metric::HttpReqTlsHandshaking, &tags, 0);
-        // The request goes out in one write; what the socket does not take at once shows in waiting.
-        sinks.trend(slots, Metric::HttpReqSending, &tags, 0);
+        sinks.trend(slots, Metric::HttpReqSending, &tags, micros(r.timings.sending));
         sinks.trend(slots, Metric::HttpReqWaiting, &tags, micros(r.timings.waiting));
         sinks.trend(slots, Metric::HttpReqReceiving, &tags, micros(r.timings.receiving));
         let stags = ScenarioTags { scenario, check: None };

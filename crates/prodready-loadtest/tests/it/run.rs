@@ -76,6 +76,14 @@ body = "hello"
     assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
     assert_eq!(s.value("http_req_failed", "rate"), Some(0.0));
     assert_eq!(s.value("vus_max", "value"), Some(6.0));
+    // The busiest moment had between one and all six VUs active, even in a run shorter than a second.
+    let peak = s.value("vus", "max").unwrap();
+    assert!((1.0..=6.0).contains(&peak), "{peak}");
+    // k6's phases add up to the time from the send: sending, waiting, receiving.
+    let phases: f64 =
+        ["http_req_sending", "http_req_waiting", "http_req_receiving"].iter().map(|m| ms(s, m, "avg")).sum();
+    let service = ms(s, "http_req_service_duration", "avg");
+    assert!((phases - service).abs() <= service * 0.05 + 0.01, "{phases} vs {service}");
     // Bytes are counted on the socket: at least the bodies went both ways.
     assert!(count(s, "data_sent") > 44 * 40, "{}", count(s, "data_sent"));
     assert!(count(s, "data_received") > 32 * 40, "{}", count(s, "data_received"));
