@@ -5,6 +5,7 @@
 //! - [`run`] carries a plan out on the current tokio runtime and returns a [`Report`] whose
 //!   [`Summary`] serializes as k6's `handleSummary` data ([`Summary::to_export_json`] gives k6's
 //!   `--summary-export` shape, [`Summary::to_text`] the end-of-test text).
+//! - [`export_k6`] writes a plan as a k6 script, for teams that keep k6 in CI.
 //!
 //! Arrival-rate executors time each request from when its iteration should have started, so a server
 //! that stalls shows in `http_req_duration` instead of vanishing into fewer samples (coordinated
@@ -16,6 +17,7 @@
 
 mod client;
 mod engine;
+mod k6;
 mod metrics;
 mod scenario;
 mod summary;
@@ -23,6 +25,7 @@ mod template;
 mod threshold;
 
 pub use engine::{OnProgress, Progress, Report, RunOptions, run};
+pub use k6::export_k6;
 pub use scenario::{
     Check, CheckKind, DEFAULT_TREND_STATS, Executor, PathStep, Plan, ReadFile, Request, Scenario,
     ScenarioError, Stage, ThinkTime, parse,

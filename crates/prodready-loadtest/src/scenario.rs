@@ -245,6 +245,8 @@ pub(crate) enum VarSource {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DataSet {
     pub(crate) name: String,
+    /// The file as written in the scenario (relative to it unless absolute).
+    pub(crate) file: String,
     pub(crate) rows: Vec<Vec<String>>,
     pub(crate) random: bool,
 }
@@ -647,6 +649,7 @@ fn build(at: &Locator<'_>, raw: RawFile, read: ReadFile<'_>) -> Result<Plan, Sce
         }
         vars.data.push(DataSet {
             name: name.clone(),
+            file: data.get_ref().file.clone(),
             rows,
             random: matches!(data.get_ref().pick, Pick::Random),
         });

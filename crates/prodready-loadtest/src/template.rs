@@ -49,6 +49,11 @@ impl Template {
         Ok(Self { parts })
     }
 
+    /// The literal text and variable references, in order.
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
     /// The text when the template has no variable.
     pub(crate) fn as_literal(&self) -> Option<&str> {
         match self.parts.as_slice() {

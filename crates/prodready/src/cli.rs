@@ -596,7 +596,24 @@ pub enum LoadCommand {
         #[arg(value_name = "SCENARIO")]
         scenario: Option<PathBuf>,
     },
+    /// Print the scenario file as a k6 script (same executors, thresholds, requests and checks)
+    #[command(name = "export-k6", after_help = LOAD_EXPORT_K6_AFTER_HELP)]
+    ExportK6 {
+        /// The scenario file [default: [loadtest] scenario]
+        #[arg(value_name = "SCENARIO")]
+        scenario: Option<PathBuf>,
+    },
 }
+
+const LOAD_EXPORT_K6_AFTER_HELP: &str = "\
+The script keeps the scenario's executors and options, thresholds, requests (headers, body, tags),
+templates, CSV data (opened relative to the script: write it beside the scenario file), checks and think
+times. k6's http_req_duration is the time from the actual send: thresholds on http_req_service_duration go
+there, and late open-model iterations are dropped by k6 rather than timed from when they were due.
+
+Examples:
+  prodready load export-k6 loadtest.toml > loadtest.js
+  k6 run loadtest.js";
 
 /// What `load run` prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

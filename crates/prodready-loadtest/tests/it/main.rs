@@ -1,5 +1,6 @@
 //! prodready-loadtest against real HTTP servers on loopback.
 
+mod k6;
 mod parse;
 mod run;
 mod server;

@@ -1,4 +1,4 @@
-//! `prodready load run / validate`: k6's scenarios and thresholds on our generator.
+//! `prodready load run / validate / export-k6`: k6's scenarios and thresholds on our generator.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,15 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 humantime::format_duration(plan.max_duration()),
                 plan.max_vus()
             );
+            Ok(Exit::Success)
+        }
+        LoadCommand::ExportK6 { scenario } => {
+            let path = scenario_path(scenario.as_deref(), cfg.loadtest.scenario.as_deref())?;
+            let plan = read_plan(&path)?;
+            let source = path
+                .file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            write!(std::io::stdout(), "{}", prodready_loadtest::export_k6(&plan, &source))?;
             Ok(Exit::Success)
         }
         LoadCommand::Run { scenario, summary_export, out } => {

@@ -19,6 +19,7 @@ fn server() -> (tokio::runtime::Runtime, String) {
                 "/items",
                 get(|| async { ([(header::CONTENT_TYPE, "application/json")], r#"{"items":[1,2]}"#) }),
             )
+            .route("/echo", axum::routing::post(|body: String| async move { body }))
             .route(
                 "/slow",
                 get(|| async {
@@ -137,6 +138,16 @@ fn invalid_scenarios_exit_2_naming_file_line_and_key() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// `k6 run --quiet --summary-export EXPORT SCRIPT` in `dir`.
+fn k6_run(k6: &Path, dir: &Path, script: &str, export: &str) -> std::process::Output {
+    std::process::Command::new(k6)
+        .args(["run", "--quiet", "--summary-export", export, script])
+        .current_dir(dir)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .output()
+        .unwrap()
+}
+
 fn keys(summary: &serde_json::Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     fn walk(v: &serde_json::Value, path: String, out: &mut BTreeSet<String>) {
@@ -181,12 +192,7 @@ export default function () {{
 "#
     );
     std::fs::write(dir.path().join("script.js"), script).unwrap();
-    let out = std::process::Command::new(&k6)
-        .args(["run", "--quiet", "--summary-export", "k6.json", "script.js"])
-        .current_dir(dir.path())
-        .env("K6_NO_USAGE_REPORT", "true")
-        .output()
-        .unwrap();
+    let out = k6_run(&k6, dir.path(), "script.js", "k6.json");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let out = prodready(dir.path(), &[], &["load", "run", &file, "--summary-export", "ours.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -208,4 +214,130 @@ export default function () {{
         theirs["metrics"]["http_req_failed"]["thresholds"],
         ours["metrics"]["http_req_failed"]["thresholds"]
     );
+}
+
+/// Every threshold verdict of a `--summary-export` file: `metric expression` -> failed.
+fn verdicts(export: &serde_json::Value) -> BTreeSet<(String, String, bool)> {
+    let mut out = BTreeSet::new();
+    for (metric, body) in export["metrics"].as_object().unwrap() {
+        if let Some(thresholds) = body["thresholds"].as_object() {
+            for (expr, failed) in thresholds {
+                out.insert((metric.clone(), expr.clone(), failed.as_bool().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// `load export-k6` turns a scenario with two executors, headers, a templated body, tags, a random
+/// variable, CSV data, every kind of check, think times and thresholds into a script that the real k6
+/// runs against the same server with the same counts, checks and threshold verdicts as ours.
+#[test]
+fn the_exported_k6_script_runs_like_ours() {
+    let k6 = prodready_test_support::peer_bin("k6");
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, base) = server();
+    std::fs::write(dir.path().join("users.csv"), "name,team\nada,\"core, infra\"\ngrace,web\n").unwrap();
+    let text = format!(
+        r#"
+[scenarios.browse]
+executor = "shared-iterations"
+vus = 2
+iterations = 10
+tags = {{ team = "web" }}
+think_time = "10ms"
+
+[[scenarios.browse.requests]]
+url = "{base}/items?page={{{{ page }}}}"
+headers = {{ Accept = "application/json", X-User = "{{{{ users.name }}}}" }}
+tags = {{ name = "items", kind = "list" }}
+checks = {{ status = 200, body_contains = "items", json_path = "items[1]", json_equals = 2, header = {{ content-type = "json" }}, max_duration = "5s" }}
+
+[[scenarios.browse.requests]]
+method = "POST"
+url = "{base}/echo"
+body = "user={{{{ users.name }}}}&team={{{{ users.team }}}}&vu={{{{ __VU }}}}&scenario={{{{ __SCENARIO }}}}"
+tags = {{ name = "echo" }}
+checks = {{ status = [200, 201], body_contains = "scenario=browse" }}
+think_time = "1ms..5ms"
+
+[scenarios.each-vu]
+executor = "per-vu-iterations"
+vus = 2
+iterations = 3
+startTime = "100ms"
+
+[[scenarios.each-vu.requests]]
+url = "{base}/slow"
+checks = {{ json_path = "$.nothing" }}
+
+[vars]
+page = {{ random_int = [1, 3] }}
+
+[data.users]
+file = "users.csv"
+
+[thresholds]
+http_req_failed = ["rate<0.01"]
+"http_req_duration{{name:items}}" = ["p(95)<5000", {{ threshold = "max<60000", abortOnFail = true, delayAbortEval = "10s" }}]
+"http_reqs{{scenario:each-vu}}" = ["count==6"]
+"http_reqs{{name:echo}}" = ["count<5"]
+"checks{{check:items: status is 200}}" = ["rate==1"]
+checks = ["rate>0.99"]
+"#
+    );
+    std::fs::write(dir.path().join("load.toml"), text).unwrap();
+    let out = prodready(dir.path(), &[], &["load", "export-k6", "load.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(dir.path().join("load.js"), stdout(&out)).unwrap();
+
+    // Both fail the same two thresholds (10 echo requests; the /slow check never passes): exit 99.
+    let out = k6_run(&k6, dir.path(), "load.js", "k6.json");
+    assert_eq!(out.status.code(), Some(99), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = prodready(dir.path(), &[], &["load", "run", "load.toml", "--summary-export", "ours.json"]);
+    assert_eq!(out.status.code(), Some(99), "{}", stderr(&out));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let (theirs, ours) = (read("k6.json"), read("ours.json"));
+    for (metric, stat) in [
+        ("http_reqs", "count"),
+        ("iterations", "count"),
+        ("http_reqs{scenario:each-vu}", "count"),
+        ("http_reqs{name:echo}", "count"),
+        ("checks", "passes"),
+        ("checks", "fails"),
+    ] {
+        assert_eq!(theirs["metrics"][metric][stat], ours["metrics"][metric][stat], "{metric} {stat}");
+    }
+    assert_eq!(ours["metrics"]["http_reqs"]["count"], 26);
+    assert_eq!(verdicts(&theirs), verdicts(&ours));
+    assert!(verdicts(&ours).contains(&("checks".to_owned(), "rate>0.99".to_owned(), true)));
+    assert!(verdicts(&ours).contains(&("http_reqs{name:echo}".to_owned(), "count<5".to_owned(), true)));
+    // Every check by name, with the same passes and fails: templates, CSV rows and tags reached k6.
+    assert_eq!(theirs["root_group"]["checks"], ours["root_group"]["checks"]);
+}
+
+/// The pinned export of every executor (prodready-loadtest's k6 snapshot) is a script the real k6 takes:
+/// `k6 inspect` reads all six executors' options and plans the same VUs and length as we do.
+#[test]
+fn k6_reads_the_exported_options_of_every_executor() {
+    let k6 = prodready_test_support::peer_bin("k6");
+    let dir = tempfile::tempdir().unwrap();
+    let script = include_str!("../../../prodready-loadtest/tests/it/k6_export.js");
+    std::fs::write(dir.path().join("load.js"), script).unwrap();
+    std::fs::write(dir.path().join("users.csv"), "name\nada\n").unwrap();
+    let out = std::process::Command::new(&k6)
+        .args(["inspect", "--execution-requirements", "load.js"])
+        .current_dir(dir.path())
+        .env("K6_NO_USAGE_REPORT", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let options: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 50 + 3 + 2 + 1 + 1 + 2 VUs; the longest scenario is per-vu-iterations' 10m maxDuration + 30s.
+    assert_eq!(options["maxVUs"], 59);
+    assert_eq!(options["totalDuration"], "10m30s");
+    assert_eq!(options["scenarios"]["browse"]["stages"][1]["duration"], "1m30s");
+    assert_eq!(options["thresholds"]["http_req_duration"].as_array().unwrap().len(), 3);
 }
