@@ -13,6 +13,8 @@
 //! cargo xtask bench dbmon    release build, then bench/dbmon.sh (db exporter beside postgres_exporter)
 //! cargo xtask bench tracing  the server layer against tracing-opentelemetry's plain layer: time, and
 //!                            instructions per request under callgrind (bench/tracing.sh)
+//! cargo xtask bench scan     release build, then bench/scan.sh (scan secrets beside ripsecrets and
+//!                            detect-secrets on the cargo registry sources and the labelled corpus)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
 //!                     (release build, 60 s per target by default); findings land in fuzz/regressions/
 //! cargo xtask coverage   the tests of `test` under cargo-llvm-cov (spawned binaries included): coverage/lcov.info
@@ -41,7 +43,7 @@ mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing | scan> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -243,6 +245,16 @@ fn bench(area: Option<&str>) -> Result {
                 .env("PRODREADY_PEERS_DIR", peers))
         }
         Some("tracing") => run(Command::new("bash").arg(root().join("bench/tracing.sh"))),
-        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon | tracing>".to_owned()),
+        Some("scan") => {
+            let peers = peers::provision()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(cargo().args(["build", "--release", "--package", "prodready-scan", "--example", "corpus"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/scan.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready"))
+                .env("CORPUS_BIN", target.join("release/examples/corpus"))
+                .env("PEERS", peers))
+        }
+        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon | tracing | scan>".to_owned()),
     }
 }

@@ -388,7 +388,7 @@ impl Report {
     /// rule), or one passing case when nothing was found, so CI shows the scan ran.
     pub fn junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-        let mut report = JReport::new(format!("prodready scan {}", self.scan));
+        let mut report = JReport::new(format!("{} scan", self.scan));
         let mut suite = TestSuite::new(format!("scan {}", self.scan));
         for f in &self.findings {
             let title = self.rule(&f.rule).map_or(f.rule.as_str(), |r| r.title.as_str());

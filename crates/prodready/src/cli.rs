@@ -85,6 +85,10 @@ pub enum Command {
     #[command(subcommand, after_help = SECRETS_AFTER_HELP)]
     Secrets(SecretsCommand),
 
+    /// Security scans for CI: secrets in a tree or its git history, locked dependencies against advisories
+    #[command(subcommand)]
+    Scan(ScanCommand),
+
     /// Centralized logs: ship log files to Loki (a promtail-style agent), query Loki with LogQL
     #[command(subcommand)]
     Logs(LogsCommand),
@@ -140,6 +144,81 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "man")]
         out: PathBuf,
     },
+}
+
+const SCAN_SECRETS_AFTER_HELP: &str = "\
+Scans every file under each PATH (default `.`) that .gitignore does not exclude (hidden files included,
+.git skipped; binary files and files over --max-file-size skipped and counted), or with --git every line
+added by every commit of the repository at PATH. A line holding `prodready:allow` is never reported.
+Findings show the file, line, rule and an excerpt with the secret redacted; `path` is relative to the
+PATH it was found under. [scan] in prodready.toml adds rules and allowlists (see docs/security-scanning.md).
+
+A baseline accepts known findings: write one with `--format json --output FILE`, pass it with --baseline
+(or [scan] baseline); a finding stays accepted when its line moves (the fingerprint is rule, path and
+secret).
+
+Exit codes: 0 no new finding, 1 a finding not in the baseline, 2 usage or configuration error (a bad
+flag, rules file or baseline).
+
+Examples:
+  prodready scan secrets
+  prodready scan secrets . --format sarif --output secrets.sarif
+  prodready scan secrets --git --since origin/main
+  prodready scan secrets --format json --output .prodready-baseline.json   (accept what is there now)
+  prodready scan secrets --baseline .prodready-baseline.json";
+
+/// `prodready scan`.
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Find secrets (cloud keys, tokens, webhooks, private keys, passwords) in files or git history
+    #[command(after_help = SCAN_SECRETS_AFTER_HELP)]
+    Secrets(ScanSecretsArgs),
+    // `scan deps` (locked dependencies against offline advisories) goes here.
+}
+
+/// `prodready scan secrets`.
+#[derive(Debug, Args)]
+pub struct ScanSecretsArgs {
+    /// Files or directories to scan (with --git: the repository, or a directory inside it)
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Scan git history instead of the files: every line added by every commit on every ref
+    #[arg(long)]
+    pub git: bool,
+    /// With --git, only commits not reachable from REV (e.g. origin/main, a tag, a commit)
+    #[arg(long, value_name = "REV", requires = "git")]
+    pub since: Option<String>,
+    /// Accepted findings: a JSON report (or SARIF) of an earlier scan [default: [scan] baseline]
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ScanReportArgs,
+    /// Skip files larger than this many bytes [default: [scan] max_file_size]
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+    /// Print the rules (id, severity, title) and exit
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+/// Where and how a scan's report goes (shared by every scan).
+#[derive(Debug, Args)]
+pub struct ScanReportArgs {
+    /// Report format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ScanFormat,
+    /// Write the report to FILE instead of stdout (a summary line still goes to stderr)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A scan report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
 }
 
 const SECRETS_AFTER_HELP: &str = "\

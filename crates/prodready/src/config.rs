@@ -32,6 +32,7 @@ pub struct Config {
     pub database: Database,
     pub backup: BackupConfig,
     pub secrets: SecretsConfig,
+    pub scan: ScanConfig,
     pub logging: LoggingConfig,
     pub alerts: AlertsConfig,
     pub stack: StackConfig,

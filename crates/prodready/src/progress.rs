@@ -101,3 +101,9 @@ impl prodready_backup::Progress for Bar {
         self.message(what.to_owned());
     }
 }
+
+impl prodready_scan::secrets::Progress for Bar {
+    fn scanned(&self, bytes: u64) {
+        self.inc(bytes);
+    }
+}

@@ -100,6 +100,41 @@ pub struct SecretsConfig {
     pub aws_endpoint: Option<String>,
 }
 
+/// The `[scan]` section of `prodready.toml`: what `prodready scan` adds to its built-in rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Accepted findings of `scan secrets` (a JSON report of an earlier scan), used when `--baseline` is
+    /// not given; relative to the working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<PathBuf>,
+    /// A TOML file of extra secret rules and allowlists, in the format of the built-in rules
+    /// (`[[rules]]` with id, regex, keywords, entropy...; `[allow]` secrets and paths).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<PathBuf>,
+    /// Regexes: a secret matching one is a placeholder, never a finding.
+    pub allow_secrets: Vec<String>,
+    /// Regexes over `/`-separated relative paths never scanned for secrets, e.g. `^testdata/`.
+    pub allow_paths: Vec<String>,
+    /// Built-in secret rules turned off, by id (`prodready scan secrets --list-rules` lists them).
+    pub disable_rules: Vec<String>,
+    /// Files larger than this many bytes are skipped (and counted).
+    pub max_file_size: u64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            baseline: None,
+            rules: None,
+            allow_secrets: Vec::new(),
+            allow_paths: Vec::new(),
+            disable_rules: Vec::new(),
+            max_file_size: prodready_scan::secrets::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
 /// The `[logging]` section of `prodready.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -40,9 +40,8 @@ impl Baseline {
     /// Parses a baseline's text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let bad = |message: String| Error::Baseline { path: path.to_owned(), message };
-        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            bad(format!("line {}: not JSON ({e}); write one with `--format json --output FILE`", e.line()))
-        })?;
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("line {}: not JSON ({e})", e.line())))?;
         let mut fingerprints = HashSet::new();
         if let Some(findings) = doc.get("findings") {
             let findings = findings.as_array().ok_or_else(|| bad("`findings` is not an array".into()))?;

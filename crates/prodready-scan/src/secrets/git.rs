@@ -182,7 +182,7 @@ impl<'a> State<'a> {
             self.commit = String::from_utf8_lossy(hash).trim().to_owned();
             self.commits += 1;
             self.progress.commit();
-        } else if line.starts_with(b"diff --git ") {
+        } else if line.starts_with(b"diff ") {
             self.flush_file();
             self.path = None;
         } else if let Some(path) = line.strip_prefix(b"+++ ") {

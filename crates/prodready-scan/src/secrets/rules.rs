@@ -16,7 +16,7 @@ pub(crate) const BUILTIN_ORIGIN: &str = "builtin rules (crates/prodready-scan/ru
 
 /// What a rule should tell a reader to do when it has no `help` of its own.
 pub const DEFAULT_HELP: &str = "Revoke the credential with its provider and issue a new one, remove it from the file (and from \
-     history if it was pushed), and read it at run time from a secret store (prodready secrets) or the environment.";
+     history if it was pushed), and read it at run time from a secret store or the environment.";
 
 /// One rule as written in a rules file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,9 +196,7 @@ impl RulesetBuilder {
             if !specs.iter().any(|(_, s)| &s.id == id) {
                 return Err(Error::Rules {
                     origin: "disabled rules".into(),
-                    message: format!(
-                        "no rule `{id}` to disable (rule ids: see `prodready scan secrets --list-rules`)"
-                    ),
+                    message: format!("no rule `{id}` to disable"),
                 });
             }
         }

@@ -82,7 +82,7 @@ fn bad_rules_are_named_with_their_place() {
     );
     assert_eq!(
         RulesetBuilder::new().disable("nope").build().unwrap_err().to_string(),
-        "disabled rules: no rule `nope` to disable (rule ids: see `prodready scan secrets --list-rules`)"
+        "disabled rules: no rule `nope` to disable"
     );
 }
 

@@ -15,6 +15,7 @@ mod load;
 mod logs;
 mod meta;
 mod notify;
+mod scan;
 mod secrets;
 mod stack;
 mod trace;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli, env: &Env) -> anyhow::Result<Exit> {
         Command::Backup(cmd) => backup::run(cli.config.as_deref(), env, &cmd),
         Command::Check(args) => check::run(cli.config.as_deref(), env, &args),
         Command::Secrets(cmd) => secrets::run(cli.config.as_deref(), env, &cmd),
+        Command::Scan(cmd) => scan::run(cli.config.as_deref(), env, &cmd),
         Command::Logs(cmd) => logs::run(cli.config.as_deref(), env, &cmd),
         Command::Notify(cmd) => notify::run(cli.config.as_deref(), env, &cmd),
         Command::Stack(cmd) => stack::run(cli.config.as_deref(), env, &cmd),

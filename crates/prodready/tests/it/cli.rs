@@ -23,6 +23,7 @@ fn help_lists_only_working_commands() {
             "backup",
             "alerts",
             "secrets",
+            "scan",
             "logs",
             "stack",
             "daemon",

@@ -111,7 +111,7 @@ fn bad_files_name_the_line_column_and_key() {
         "[backups]\njobs = 3\n",
         &[],
         expect![
-            "prodready.toml:1:2: backups: unknown field `backups`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `stack`, `daemon`, `database_monitoring`, `tracing`, `loadtest`, `checklist` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
+            "prodready.toml:1:2: backups: unknown field `backups`, expected one of `general`, `database`, `backup`, `secrets`, `scan`, `logging`, `alerts`, `stack`, `daemon`, `database_monitoring`, `tracing`, `loadtest`, `checklist` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
         ],
     );
     check("[backup\njobs = 3\n", &[], expect![[r#"prodready.toml:1:8: unclosed table, expected `]`"#]]);
@@ -163,7 +163,7 @@ fn bad_overrides_name_the_variable() {
         "",
         &[("PRODREADY_BAKUP__JOBS", "3")],
         expect![
-            "PRODREADY_BAKUP__JOBS: bakup: unknown field `bakup`, expected one of `general`, `database`, `backup`, `secrets`, `logging`, `alerts`, `stack`, `daemon`, `database_monitoring`, `tracing`, `loadtest`, `checklist`"
+            "PRODREADY_BAKUP__JOBS: bakup: unknown field `bakup`, expected one of `general`, `database`, `backup`, `secrets`, `scan`, `logging`, `alerts`, `stack`, `daemon`, `database_monitoring`, `tracing`, `loadtest`, `checklist`"
         ],
     );
     check(
