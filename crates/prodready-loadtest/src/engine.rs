@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Response, Target};
 use crate::metrics::{GaugeValue, Recorder, Sinks, Slots, Tags};
+use crate::result::RunResult;
 use crate::scenario::{CheckKind, Executor, Plan, Request, Scenario, Stage, ThinkTime, VarSource, json_at};
+use crate::segment::Segment;
 use crate::summary::{self, Summary};
 use crate::threshold::{Metric, Selector};
 
@@ -30,6 +32,8 @@ pub struct RunOptions {
     pub request_timeout: Duration,
     /// Worker shards for the metric sinks (usually the runtime's worker count).
     pub shards: usize,
+    /// The part of the run to carry out (`--segment I/N`); the whole run by default.
+    pub segment: Segment,
 }
 
 impl Default for RunOptions {
@@ -38,6 +42,7 @@ impl Default for RunOptions {
             progress: None,
             request_timeout: Duration::from_secs(60),
             shards: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            segment: Segment::WHOLE,
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct Report {
     pub summary: Summary,
     /// Set when an abort-on-fail threshold stopped the run: which one.
     pub aborted_by: Option<String>,
+    /// The run's metrics in mergeable form (`load merge` adds segments up).
+    pub result: RunResult,
 }
 
 impl Report {
@@ -85,6 +92,7 @@ struct Shared {
     request_timeout: Duration,
     /// Literal URLs, parsed once: per scenario, per request.
     targets: Vec<Vec<Option<Target>>>,
+    segment: Segment,
 }
 
 /// Runs a plan to its end (every run is bounded: durations, `maxDuration`, graceful stops) or until an
@@ -111,6 +119,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         next_vu: AtomicU64::new(1),
         request_timeout: options.request_timeout,
         targets,
+        segment: options.segment,
     });
     let mut scenarios = JoinSet::new();
     for index in 0..plan.scenarios.len() {
@@ -167,7 +176,16 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
     vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
     let sinks = shared.recorder.merged();
     let summary = summary::build(&plan, &sinks, &shared.recorder.slots, elapsed, vus_gauge, vus_max_gauge);
-    Report { summary, aborted_by }
+    let result = RunResult::new(
+        &plan,
+        options.segment,
+        &sinks,
+        &shared.recorder.slots,
+        elapsed,
+        [vus_gauge, vus_max_gauge],
+        aborted_by.clone(),
+    );
+    Report { summary, aborted_by, result }
 }
 
 fn expected_response() -> Selector {
@@ -258,10 +276,11 @@ async fn run_scenario(shared: Arc<Shared>, index: usize) {
 
 async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: Instant) {
     let scenario = &shared.plan.scenarios[index];
+    let segment = shared.segment;
     let mut tasks = JoinSet::new();
     match scenario.executor.clone() {
         Executor::ConstantVus { vus, .. } => {
-            for _ in 0..vus {
+            for _ in 0..segment.share(vus) {
                 let shared = shared.clone();
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
@@ -274,7 +293,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
             }
         }
         Executor::PerVuIterations { vus, iterations, .. } => {
-            for _ in 0..vus {
+            for _ in 0..segment.share(vus) {
                 let shared = shared.clone();
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
@@ -290,8 +309,9 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
             }
         }
         Executor::SharedIterations { vus, iterations, .. } => {
+            let iterations = segment.share(iterations);
             let claimed = Arc::new(AtomicU64::new(0));
-            for _ in 0..vus {
+            for _ in 0..segment.share(vus) {
                 let (shared, claimed) = (shared.clone(), claimed.clone());
                 let vu = Vu::new(&shared);
                 tasks.spawn(async move {
@@ -304,9 +324,10 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
             }
         }
         Executor::RampingVus { start_vus, stages, .. } => {
+            // Level n of the whole ramp runs in segment n % N: every moment's VUs add up exactly.
             let most = scenario.executor.max_vus();
-            shared.vus_max.fetch_add(most, Ordering::Relaxed);
-            for level in 0..most {
+            shared.vus_max.fetch_add(segment.share(most), Ordering::Relaxed);
+            for level in (0..most).filter(|l| segment.owns(*l)) {
                 let shared = shared.clone();
                 let stages = stages.clone();
                 tasks.spawn(async move {
@@ -342,12 +363,14 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
             }
         }
         Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus } => {
-            let schedule = Schedule::new(rate, time_unit, vec![Stage { duration, target: rate }]);
-            arrivals(&shared, index, begin, end, schedule, pre_allocated_vus, max_vus, &mut tasks).await;
+            let schedule = Schedule::new(rate, time_unit, vec![Stage { duration, target: rate }], segment);
+            let (pre, max) = (segment.share(pre_allocated_vus), segment.share(max_vus));
+            arrivals(&shared, index, begin, end, schedule, pre, max, &mut tasks).await;
         }
         Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => {
-            let schedule = Schedule::new(start_rate, time_unit, stages);
-            arrivals(&shared, index, begin, end, schedule, pre_allocated_vus, max_vus, &mut tasks).await;
+            let schedule = Schedule::new(start_rate, time_unit, stages, segment);
+            let (pre, max) = (segment.share(pre_allocated_vus), segment.share(max_vus));
+            arrivals(&shared, index, begin, end, schedule, pre, max, &mut tasks).await;
         }
     }
     while let Some(joined) = tasks.join_next().await {
@@ -408,10 +431,12 @@ pub(crate) struct Schedule {
     segments: Vec<(Duration, Duration, f64, f64)>,
     /// Iterations due before each segment.
     before: Vec<f64>,
+    /// The execution segment whose arrivals these are (every N-th of the whole schedule).
+    part: Segment,
 }
 
 impl Schedule {
-    pub(crate) fn new(start_rate: u64, time_unit: Duration, stages: Vec<Stage>) -> Self {
+    pub(crate) fn new(start_rate: u64, time_unit: Duration, stages: Vec<Stage>, part: Segment) -> Self {
         let unit = time_unit.as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let per_sec = |r: u64| r as f64 / unit;
@@ -427,13 +452,13 @@ impl Schedule {
             r0 = r1;
         }
         // A constant rate starts at its rate, not at zero.
-        Self { segments, before }
+        Self { segments, before, part }
     }
 
-    /// The offset at which iteration `n` (from 0) is due, or `None` past the end.
+    /// The offset at which this segment's iteration `n` (from 0) is due, or `None` past the end.
     pub(crate) fn at(&self, n: u64) -> Option<Duration> {
         #[allow(clippy::cast_precision_loss)]
-        let n = n as f64;
+        let n = self.part.nth(n) as f64;
         for (i, &(t0, len, r0, r1)) in self.segments.iter().enumerate() {
             let need = n - self.before[i];
             let d = len.as_secs_f64();
@@ -788,6 +813,7 @@ mod tests {
             200,
             Duration::from_secs(1),
             vec![Stage { duration: Duration::from_secs(10), target: 200 }],
+            Segment::WHOLE,
         );
         assert_eq!(s.at(0), Some(Duration::ZERO));
         assert_eq!(s.at(1), Some(Duration::from_millis(5)));
@@ -797,6 +823,7 @@ mod tests {
             30,
             Duration::from_secs(60),
             vec![Stage { duration: Duration::from_secs(60), target: 30 }],
+            Segment::WHOLE,
         );
         assert_eq!(per_minute.at(1), Some(Duration::from_secs(2)));
     }
@@ -808,6 +835,7 @@ mod tests {
             0,
             Duration::from_secs(1),
             vec![Stage { duration: Duration::from_secs(10), target: 100 }],
+            Segment::WHOLE,
         );
         let at = |n| s.at(n).map(|d| (d.as_secs_f64() * 1000.0).round() as u64);
         assert_eq!(at(0), Some(0));
@@ -823,6 +851,7 @@ mod tests {
                 Stage { duration: Duration::from_secs(10), target: 100 },
                 Stage { duration: Duration::from_secs(10), target: 0 },
             ],
+            Segment::WHOLE,
         );
         // The last one: 5τ² = 1 before the end, at 19.55 s.
         assert_eq!(s.at(999).map(|d| d.as_millis()), Some(19552));

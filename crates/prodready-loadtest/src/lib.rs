@@ -6,6 +6,8 @@
 //!   [`Summary`] serializes as k6's `handleSummary` data ([`Summary::to_export_json`] gives k6's
 //!   `--summary-export` shape, [`Summary::to_text`] the end-of-test text).
 //! - [`export_k6`] writes a plan as a k6 script, for teams that keep k6 in CI.
+//! - [`RunOptions::segment`] runs one [`Segment`] of a plan (k6's execution segments, `I/N`); each
+//!   [`Report`] carries a [`RunResult`] and [`merge`] adds the segments' results up exactly.
 //!
 //! Arrival-rate executors time each request from when its iteration should have started, so a server
 //! that stalls shows in `http_req_duration` instead of vanishing into fewer samples (coordinated
@@ -19,17 +21,21 @@ mod client;
 mod engine;
 mod k6;
 mod metrics;
+mod result;
 mod scenario;
+mod segment;
 mod summary;
 mod template;
 mod threshold;
 
 pub use engine::{OnProgress, Progress, Report, RunOptions, run};
 pub use k6::export_k6;
+pub use result::{RESULT_FORMAT, RunResult, merge};
 pub use scenario::{
     Check, CheckKind, DEFAULT_TREND_STATS, Executor, PathStep, Plan, ReadFile, Request, Scenario,
     ScenarioError, Stage, ThinkTime, parse,
 };
+pub use segment::Segment;
 pub use summary::{CheckSummary, Group, MetricSummary, State, Summary, SummaryOptions, ThresholdResult};
 pub use threshold::{Aggregation, Expr, Metric, MetricType, Op, Selector, Threshold};
 
@@ -39,6 +45,9 @@ pub enum Error {
     /// The scenario file is invalid (the message names file, line and key).
     #[error(transparent)]
     Scenario(#[from] Box<ScenarioError>),
+    /// Result files that cannot be merged (the message names the file and why).
+    #[error("{0}")]
+    Merge(String),
 }
 
 /// This crate's result.

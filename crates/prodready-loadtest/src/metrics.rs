@@ -61,6 +61,41 @@ impl TrendSink {
         self.count
     }
 
+    /// The sink as data: exact count, sum, minimum and maximum, and every histogram bucket with its
+    /// count (each bucket's highest equivalent value), from which [`TrendSink::from_data`] rebuilds the
+    /// same histogram.
+    pub(crate) fn to_data(&self) -> TrendData {
+        let empty = self.count == 0;
+        TrendData {
+            count: self.count,
+            sum: self.sum,
+            min: if empty { 0 } else { self.min },
+            max: self.max,
+            buckets: self.hist.iter_recorded().map(|v| [v.value_iterated_to(), v.count_at_value()]).collect(),
+        }
+    }
+
+    pub(crate) fn from_data(data: &TrendData) -> Result<Self, String> {
+        let mut sink = Self::new();
+        for [value, count] in &data.buckets {
+            sink.hist.record_n(*value, *count).map_err(|e| format!("histogram bucket {value}: {e:?}"))?;
+        }
+        if sink.hist.len() != data.count {
+            return Err(format!(
+                "the histogram holds {} values but the count says {}",
+                sink.hist.len(),
+                data.count
+            ));
+        }
+        sink.count = data.count;
+        sink.sum = data.sum;
+        if data.count > 0 {
+            sink.min = data.min;
+            sink.max = data.max;
+        }
+        Ok(sink)
+    }
+
     /// The statistic in milliseconds (0 when there is no sample, as in k6).
     pub(crate) fn stat(&self, agg: Aggregation) -> f64 {
         if self.count == 0 {
@@ -83,6 +118,17 @@ impl TrendSink {
         // The histogram answers with its bucket's highest equivalent value; keep it within what was seen.
         self.hist.value_at_quantile(q).clamp(self.min, self.max)
     }
+}
+
+/// A trend sink as data (values in microseconds).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct TrendData {
+    pub(crate) count: u64,
+    pub(crate) sum: u128,
+    pub(crate) min: Micros,
+    pub(crate) max: Micros,
+    /// `[value, count]` per recorded histogram bucket.
+    pub(crate) buckets: Vec<[u64; 2]>,
 }
 
 /// One slot's sink.
@@ -148,6 +194,11 @@ impl Slots {
 
     pub(crate) fn len(&self) -> usize {
         Metric::COUNT + self.subs.len()
+    }
+
+    /// The metric type of a slot.
+    pub(crate) fn type_of(&self, slot: usize) -> MetricType {
+        self.metric_type(slot)
     }
 
     /// The slot of a metric or sub-metric.

@@ -648,10 +648,16 @@ checklist's `loadtest` check reads it.
 Exit codes: 0 every threshold held, 99 a threshold failed (as in k6), 2 an invalid scenario file (file,
 line and key named), 1 the run could not be carried out.
 
+With --segment I/N the run carries out one of N equal parts (every N-th VU, shared iteration and
+arrival of the whole run, k6's execution segments), writes its --result for `prodready load merge`, and
+exits 0 once done: thresholds are judged over the merged segments. A segment's summary is written only
+with --summary-export.
+
 Examples:
   prodready load run loadtest.toml
   prodready load run loadtest.toml --summary-export summary.json
-  prodready load run loadtest.toml --out json | jq '.metrics.http_req_duration.values'";
+  prodready load run loadtest.toml --out json | jq '.metrics.http_req_duration.values'
+  prodready load run loadtest.toml --segment 2/3 --result part-2.json";
 
 #[derive(Debug, Subcommand)]
 pub enum LoadCommand {
@@ -661,6 +667,25 @@ pub enum LoadCommand {
         /// The scenario file [default: [loadtest] scenario]
         #[arg(value_name = "SCENARIO")]
         scenario: Option<PathBuf>,
+        /// Write the JSON summary here (k6's --summary-export shape) [default: [loadtest] summary]
+        #[arg(long, value_name = "FILE")]
+        summary_export: Option<PathBuf>,
+        /// What goes to stdout: the text summary, or k6's handleSummary JSON data
+        #[arg(long, value_enum, default_value = "text")]
+        out: LoadOutput,
+        /// Run only execution segment I of N (k6's segments: VUs, iterations and arrivals split exactly)
+        #[arg(long, value_name = "I/N", value_parser = parse_segment, requires = "result")]
+        segment: Option<prodready_loadtest::Segment>,
+        /// Write the run's mergeable result (histograms, counters, checks) here, for `load merge`
+        #[arg(long, value_name = "FILE")]
+        result: Option<PathBuf>,
+    },
+    /// Merge the results of every segment of one run into its summary (exit 99 when a threshold fails)
+    #[command(after_help = LOAD_MERGE_AFTER_HELP)]
+    Merge {
+        /// The result files written by `load run --segment I/N --result FILE`, one per segment
+        #[arg(value_name = "RESULT", required = true)]
+        results: Vec<PathBuf>,
         /// Write the JSON summary here (k6's --summary-export shape) [default: [loadtest] summary]
         #[arg(long, value_name = "FILE")]
         summary_export: Option<PathBuf>,
@@ -683,6 +708,22 @@ pub enum LoadCommand {
         scenario: Option<PathBuf>,
     },
 }
+
+fn parse_segment(text: &str) -> Result<prodready_loadtest::Segment, String> {
+    text.parse()
+}
+
+const LOAD_MERGE_AFTER_HELP: &str = "\
+Every segment I/N of the run must be there exactly once, from the same scenario file. Counts, rates,
+checks and HDR histograms add up exactly, so the summary and threshold verdicts are the whole run's; the
+run took as long as its longest segment, and the vus gauges are summed over the segments.
+
+Exit codes: 0 every threshold held, 99 a threshold failed, 2 a result file missing, unreadable or not of
+this run.
+
+Examples:
+  prodready load run loadtest.toml --segment 1/3 --result part-1.json   # on each of three machines
+  prodready load merge part-1.json part-2.json part-3.json --summary-export summary.json";
 
 const LOAD_EXPORT_K6_AFTER_HELP: &str = "\
 The script keeps the scenario's executors and options, thresholds, requests (headers, body, tags),

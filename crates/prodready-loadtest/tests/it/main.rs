@@ -3,4 +3,5 @@
 mod k6;
 mod parse;
 mod run;
+mod segment;
 mod server;

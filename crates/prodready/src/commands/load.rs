@@ -1,11 +1,12 @@
-//! `prodready load run / validate / export-k6`: k6's scenarios and thresholds on our generator.
+//! `prodready load run / validate / export-k6 / merge`: k6's scenarios and thresholds on our generator;
+//! segments of one run (`--segment I/N --result FILE`) merged into the whole run's summary.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use prodready_loadtest::{Plan, RunOptions};
+use prodready_loadtest::{Plan, Report, RunOptions};
 
 use crate::cli::{LoadCommand, LoadOutput};
 use crate::config;
@@ -40,10 +41,17 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
             write!(std::io::stdout(), "{}", prodready_loadtest::export_k6(&plan, &source))?;
             Ok(Exit::Success)
         }
-        LoadCommand::Run { scenario, summary_export, out } => {
+        LoadCommand::Run { scenario, summary_export, out, segment, result } => {
             let path = scenario_path(scenario.as_deref(), cfg.loadtest.scenario.as_deref())?;
             let plan = Arc::new(read_plan(&path)?);
-            let export = summary_export.clone().unwrap_or_else(|| cfg.loadtest_summary().to_path_buf());
+            let segment = segment.unwrap_or_default();
+            segment.check(&plan).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            // A segment's summary is a part of the run: it goes where the checklist reads only when asked.
+            let export = match summary_export {
+                Some(file) => Some(file.clone()),
+                None if segment.is_whole() => Some(cfg.loadtest_summary().to_path_buf()),
+                None => None,
+            };
             let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
             let bar = Arc::new(Bar::units("load", plan.max_duration().as_secs().max(1)));
             let progress_bar = bar.clone();
@@ -56,36 +64,80 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                     ));
                 })),
                 shards: workers,
+                segment,
                 ..RunOptions::default()
             };
             let report = super::runtime(workers.max(2))?.block_on(prodready_loadtest::run(plan, options));
             bar.finish();
-            let summary = &report.summary;
-            let mut json = serde_json::to_string_pretty(&summary.to_export_json())?;
-            json.push('\n');
-            if let Some(dir) = export.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            if let Some(file) = result {
+                let mut json = serde_json::to_string(&report.result.to_json())?;
+                json.push('\n');
+                write_file(file, json.as_bytes(), "the result")?;
+                let _ = writeln!(std::io::stderr(), "segment {segment} result written to {}", file.display());
             }
-            prodready_stdx::fs::write_atomic(&export, json.as_bytes())
-                .with_context(|| format!("cannot write the summary to {}", export.display()))?;
-            match out {
-                LoadOutput::Text => write!(std::io::stdout(), "{}", summary.to_text())?,
-                LoadOutput::Json => {
-                    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary.to_json())?)?;
-                }
-            }
-            let mut err = std::io::stderr();
-            let _ = writeln!(err, "summary written to {}", export.display());
-            if let Some(threshold) = &report.aborted_by {
-                let _ = writeln!(err, "aborted: the threshold {threshold} failed (abortOnFail)");
-            }
-            if report.thresholds_ok() {
-                Ok(Exit::Success)
+            let exit = finish(&report, export.as_deref(), *out)?;
+            if segment.is_whole() {
+                Ok(exit)
             } else {
-                let _ = writeln!(err, "thresholds failed: {}", summary.failed_thresholds().join(", "));
-                Ok(Exit::ThresholdsFailed)
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "segment {segment} done: the run's thresholds are judged by `prodready load merge` over every segment's result"
+                );
+                Ok(Exit::Success)
             }
         }
+        LoadCommand::Merge { results, summary_export, out } => {
+            let mut read = Vec::new();
+            for file in results {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| UsageError(format!("{}: cannot read the result: {e}", file.display())))?;
+                let name = file.display().to_string();
+                let result = prodready_loadtest::RunResult::from_json(&name, &text)
+                    .map_err(|e| UsageError(e.to_string()))?;
+                read.push((name, result));
+            }
+            let report = prodready_loadtest::merge(&read).map_err(|e| UsageError(e.to_string()))?;
+            let _ = writeln!(std::io::stderr(), "merged {} segment result(s)", read.len());
+            let export = summary_export.clone().unwrap_or_else(|| cfg.loadtest_summary().to_path_buf());
+            finish(&report, Some(&export), *out)
+        }
+    }
+}
+
+fn write_file(file: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    prodready_stdx::fs::write_atomic(file, bytes)
+        .with_context(|| format!("cannot write {what} to {}", file.display()))
+}
+
+/// Writes the summary export, prints the summary and judges the thresholds (exit 99 when one failed).
+fn finish(report: &Report, export: Option<&Path>, out: LoadOutput) -> anyhow::Result<Exit> {
+    let summary = &report.summary;
+    if let Some(export) = export {
+        let mut json = serde_json::to_string_pretty(&summary.to_export_json())?;
+        json.push('\n');
+        write_file(export, json.as_bytes(), "the summary")?;
+    }
+    match out {
+        LoadOutput::Text => write!(std::io::stdout(), "{}", summary.to_text())?,
+        LoadOutput::Json => {
+            writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary.to_json())?)?;
+        }
+    }
+    let mut err = std::io::stderr();
+    if let Some(export) = export {
+        let _ = writeln!(err, "summary written to {}", export.display());
+    }
+    if let Some(threshold) = &report.aborted_by {
+        let _ = writeln!(err, "aborted: the threshold {threshold} failed (abortOnFail)");
+    }
+    if report.thresholds_ok() {
+        Ok(Exit::Success)
+    } else {
+        let _ = writeln!(err, "thresholds failed: {}", summary.failed_thresholds().join(", "));
+        Ok(Exit::ThresholdsFailed)
     }
 }
 

@@ -341,3 +341,123 @@ fn k6_reads_the_exported_options_of_every_executor() {
     assert_eq!(options["scenarios"]["browse"]["stages"][1]["duration"], "1m30s");
     assert_eq!(options["thresholds"]["http_req_duration"].as_array().unwrap().len(), 3);
 }
+
+/// `load run --segment I/N --result FILE` three times at once (as on three machines) and `load merge`:
+/// the same request counts and threshold verdicts as the whole run, exit 99 from the merge for the
+/// threshold that fails, and clear refusals for a segment without VUs and for an incomplete set.
+#[test]
+fn three_segments_merge_into_the_whole_runs_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, base) = server();
+    let text = format!(
+        r#"
+[scenarios.browse]
+executor = "shared-iterations"
+vus = 3
+iterations = 10
+
+[[scenarios.browse.requests]]
+url = "{base}/items"
+tags = {{ name = "items" }}
+checks = {{ status = 200, body_contains = "items" }}
+
+[[scenarios.browse.requests]]
+method = "POST"
+url = "{base}/echo"
+body = "hi"
+
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 20
+duration = "1s"
+preAllocatedVUs = 3
+
+[[scenarios.open.requests]]
+url = "{base}/items"
+
+[thresholds]
+http_reqs = ["count==40"]
+http_req_failed = ["rate<0.01"]
+"http_req_duration{{name:items}}" = ["p(95)<5000", "max<0"]
+checks = ["rate==1"]
+"#
+    );
+    std::fs::write(dir.path().join("load.toml"), text).unwrap();
+    let whole = prodready(dir.path(), &[], &["load", "run", "load.toml", "--summary-export", "whole.json"]);
+    assert_eq!(whole.status.code(), Some(99), "{}", stderr(&whole));
+
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (1..=3)
+            .map(|i| {
+                let (segment, result) = (format!("{i}/3"), format!("part-{i}.json"));
+                let dir = dir.path();
+                s.spawn(move || {
+                    prodready(
+                        dir,
+                        &[],
+                        &["load", "run", "load.toml", "--segment", &segment, "--result", &result],
+                    )
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outs {
+        // A segment judges nothing by itself: the merge does.
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert!(stderr(out).contains("thresholds are judged by `prodready load merge`"), "{}", stderr(out));
+    }
+    // Shared iterations 4 + 3 + 3 (two requests each), arrivals 7 + 7 + 6.
+    let counts: Vec<String> = outs
+        .iter()
+        .map(|o| stdout(o).lines().find(|l| l.trim_start().starts_with("http_reqs.")).unwrap().to_owned())
+        .collect();
+    assert!(
+        counts[0].contains(": 15 ") && counts[1].contains(": 13 ") && counts[2].contains(": 12 "),
+        "{counts:?}"
+    );
+    assert!(!dir.path().join("summary.json").exists());
+
+    let merge = prodready(
+        dir.path(),
+        &[],
+        &["load", "merge", "part-3.json", "part-1.json", "part-2.json", "--summary-export", "merged.json"],
+    );
+    assert_eq!(merge.status.code(), Some(99), "{}", stderr(&merge));
+    assert!(
+        stderr(&merge).contains("thresholds failed: http_req_duration{name:items} max<0"),
+        "{}",
+        stderr(&merge)
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let (whole, merged) = (read("whole.json"), read("merged.json"));
+    for (metric, stat) in
+        [("http_reqs", "count"), ("iterations", "count"), ("checks", "passes"), ("vus_max", "value")]
+    {
+        assert_eq!(whole["metrics"][metric][stat], merged["metrics"][metric][stat], "{metric} {stat}");
+    }
+    assert_eq!(merged["metrics"]["http_reqs"]["count"], 40);
+    assert_eq!(verdicts(&whole), verdicts(&merged));
+    assert_eq!(whole["root_group"]["checks"], merged["root_group"]["checks"]);
+
+    // An incomplete set, a foreign file and a segment without VUs are refused (exit 2).
+    let out = prodready(dir.path(), &[], &["load", "merge", "part-1.json", "part-2.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("segments 3/3 are missing"), "{}", stderr(&out));
+    let out = prodready(dir.path(), &[], &["load", "merge", "part-1.json", "whole.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("whole.json: not a load result"), "{}", stderr(&out));
+    let out =
+        prodready(dir.path(), &[], &["load", "run", "load.toml", "--segment", "4/4", "--result", "x.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("load.toml: segment 4/4 of scenario `browse` gets none of its 3 VU(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = prodready(dir.path(), &[], &["load", "run", "load.toml", "--segment", "2/3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--result"), "{}", stderr(&out));
+}
