@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::{Result, TempDir, peers, root, say};
 
 pub(crate) const HELP: &str = "\
-usage: cargo xtask audit [--db DIR]
+usage: cargo xtask audit [--db DIR] [--sarif FILE]
 
 Checks the workspace's dependency graph against deny.toml with cargo-deny (provisioned by `cargo xtask
 peers`): licenses on the allow-list, no crate from outside crates.io, duplicate versions listed, and every
@@ -15,6 +15,7 @@ RustSec advisory matching a locked version. Nothing is fetched: the advisories c
 
   --db DIR   a RustSec advisory-db checkout or snapshot (Markdown advisories under crates/NAME/);
              default: ../shared/advisory-db beside the repository
+  --sarif FILE   also write the errors as SARIF 2.1.0 (for code scanning)
 
 Refreshing the database (on a machine that reaches GitHub):
   git clone --depth 1 https://github.com/rustsec/advisory-db DIR     # first time
@@ -33,10 +34,12 @@ const DB_DIR_NAME: &str = "advisory-db-3157b0e258782691";
 
 pub(crate) fn main(args: &[String]) -> Result {
     let mut db = None;
+    let mut sarif = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--db" => db = Some(PathBuf::from(args.next().ok_or("--db needs a directory")?)),
+            "--sarif" => sarif = Some(PathBuf::from(args.next().ok_or("--sarif needs a file")?)),
             "-h" | "--help" => {
                 say(HELP);
                 return Ok(());
@@ -57,10 +60,14 @@ pub(crate) fn main(args: &[String]) -> Result {
     if let Ok(snapshot) = std::fs::read_to_string(db.join("SNAPSHOT.txt")) {
         say(&format!("advisories: {}", snapshot.lines().next().unwrap_or_default()));
     }
-    let report =
-        deny(&peers.join("bin/cargo-deny"), &root().join("Cargo.toml"), &root().join("deny.toml"), &db)?;
+    let report = deny(
+        &peers.join("bin/cargo-deny"),
+        &root().join("Cargo.toml"),
+        &root().join("deny.toml"),
+        &db,
+        sarif.as_deref(),
+    )?;
     say(&report);
-    // TODO(scan): once `prodready scan` lands, also run `prodready scan secrets .` and `prodready scan deps`.
     Ok(())
 }
 
@@ -72,8 +79,14 @@ fn default_db() -> Option<PathBuf> {
 
 /// Runs `cargo deny check` on `manifest` with the policy in `config` and the advisories in `db`, offline.
 /// Ok is a short report (the warnings, duplicate versions listed); Err names every error cargo-deny found
-/// (advisory ids, licenses, sources).
-pub(crate) fn deny(cargo_deny: &Path, manifest: &Path, config: &Path, db: &Path) -> Result<String> {
+/// (advisory ids, licenses, sources). With `sarif`, the errors are also written there as SARIF.
+pub(crate) fn deny(
+    cargo_deny: &Path,
+    manifest: &Path,
+    config: &Path,
+    db: &Path,
+    sarif: Option<&Path>,
+) -> Result<String> {
     if !db.join("crates").is_dir() {
         return Err(format!("{}: not an advisory database (no crates/ directory)", db.display()));
     }
@@ -108,14 +121,22 @@ pub(crate) fn deny(cargo_deny: &Path, manifest: &Path, config: &Path, db: &Path)
     let config = tmp.path().join("deny.toml");
     std::fs::write(&config, with_db_path(&policy, &dbs)?).map_err(|e| e.to_string())?;
 
-    let out = Command::new(cargo_deny)
-        .args(["--log-level", "warn", "--color", "never", "--offline", "--locked", "--manifest-path"])
-        .arg(manifest)
-        .arg("--config")
-        .arg(&config)
-        .args(["check", "--hide-inclusion-graph"])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask peers`)", cargo_deny.display()))?;
+    let check = |level: &str, format: &str| {
+        Command::new(cargo_deny)
+            .args(["--log-level", level, "--format", format, "--color", "never", "--offline", "--locked"])
+            .arg("--manifest-path")
+            .arg(manifest)
+            .arg("--config")
+            .arg(&config)
+            .args(["check", "--hide-inclusion-graph"])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask peers`)", cargo_deny.display()))
+    };
+    if let Some(sarif) = sarif {
+        let out = check("error", "sarif")?;
+        std::fs::write(sarif, &out.stdout).map_err(|e| format!("{}: {e}", sarif.display()))?;
+    }
+    let out = check("warn", "human")?;
     // Diagnostics go to stderr, the verdict to stdout.
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     let report = summarize(&text);
@@ -246,7 +267,7 @@ mod tests {
         let Some(db) = default_db() else {
             panic!("no advisory database at ../shared/advisory-db: this test reads the shared snapshot")
         };
-        let report = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), &db)
+        let report = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), &db, None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(report.contains("advisories ok, bans ok, licenses ok, sources ok"), "{report}");
     }
@@ -257,7 +278,7 @@ mod tests {
         let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
         assert!(lock.contains("name = \"itoa\""), "the test needs a crate that Cargo.lock holds");
         let db = crafted_db("itoa", "RUSTSEC-2026-9901");
-        let err = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), db.path())
+        let err = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), db.path(), None)
             .expect_err("a vulnerable itoa must fail the audit");
         assert!(err.contains("RUSTSEC-2026-9901"), "{err}");
         assert!(err.contains("itoa"), "{err}");
@@ -284,10 +305,13 @@ mod tests {
             .unwrap();
         assert!(status.success());
         let db = crafted_db("itoa", "RUSTSEC-2026-9902");
-        let err = deny(&cargo_deny(), &manifest, &root().join("deny.toml"), db.path())
+        let sarif = krate.path().join("deny.sarif");
+        let err = deny(&cargo_deny(), &manifest, &root().join("deny.toml"), db.path(), Some(&sarif))
             .expect_err("a GPL-3.0-only crate must fail the audit");
         assert!(err.contains("GPL-3.0-only"), "{err}");
         assert!(err.contains("licenses FAILED"), "{err}");
+        let sarif = std::fs::read_to_string(&sarif).unwrap();
+        assert!(sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("GPL-3.0-only"), "{sarif}");
     }
 
     #[test]

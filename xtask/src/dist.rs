@@ -67,7 +67,7 @@ pub(crate) fn main(args: &[String]) -> Result {
     let epoch = source_date_epoch()?;
     let version = workspace_version()?;
     let builds = [target_dir.join("dist-build"), target_dir.join("dist-repro")];
-    let flags = rustflags(&builds);
+    let flags = (rustflags(&builds), cflags(&builds));
 
     // Completions and man pages come from a binary that runs here: the host's.
     let mut host_bin = None;
@@ -150,25 +150,32 @@ pub(crate) fn workspace_version() -> Result<String> {
     Err("Cargo.toml: no version in [workspace.package]".to_owned())
 }
 
-/// Path prefixes that differ between machines, each mapped to a fixed name. The same string for both
-/// builds, so the flags themselves cannot make them differ.
+/// Path prefixes that differ between machines, each mapped to a fixed name: `--remap-path-prefix` for
+/// rustc, `-ffile-prefix-map` for the C compilers of build scripts (aws-lc-sys, zstd-sys: `__FILE__` in
+/// their assertions). The same strings for both builds, so the flags themselves cannot make them differ.
 fn rustflags(builds: &[PathBuf]) -> String {
+    prefix_map(builds, "--remap-path-prefix")
+}
+
+fn cflags(builds: &[PathBuf]) -> String {
+    prefix_map(builds, "-ffile-prefix-map")
+}
+
+fn prefix_map(builds: &[PathBuf], flag: &str) -> String {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from("/nonexistent"));
-    let mut flags = vec![
-        format!("--remap-path-prefix={}=/cargo", home.display()),
-        format!("--remap-path-prefix={}=/prodready", root().display()),
-    ];
+    let mut flags =
+        vec![format!("{flag}={}=/cargo", home.display()), format!("{flag}={}=/prodready", root().display())];
     for dir in builds {
-        flags.push(format!("--remap-path-prefix={}=/build", dir.display()));
+        flags.push(format!("{flag}={}=/build", dir.display()));
     }
     flags.join(" ")
 }
 
 /// A release build of the binary into `dir` (its own target directory), returning the binary.
-fn build(dir: &Path, target: &str, flags: &str, epoch: u64) -> Result<PathBuf> {
+fn build(dir: &Path, target: &str, flags: &(String, String), epoch: u64) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "build",
@@ -182,7 +189,9 @@ fn build(dir: &Path, target: &str, flags: &str, epoch: u64) -> Result<PathBuf> {
         target,
     ])
     .env("CARGO_TARGET_DIR", dir)
-    .env("RUSTFLAGS", flags)
+    .env("RUSTFLAGS", &flags.0)
+    .env("CFLAGS", &flags.1)
+    .env("CXXFLAGS", &flags.1)
     .env("SOURCE_DATE_EPOCH", epoch.to_string())
     .env("CARGO_INCREMENTAL", "0")
     .env_remove("RUSTC_WRAPPER")

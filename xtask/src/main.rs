@@ -1,8 +1,9 @@
 //! Project automation. Dependency-free on purpose: it builds in seconds on a cold machine.
 //!
-//! cargo xtask ci      lint, then test: what `.ci/run` runs
+//! cargo xtask ci      lint, coverage (the whole suite with the 80% gate), audit: what `.ci/run` runs
 //! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors; each library
-//!                     alone with default and with all features (a feature matrix)
+//!                     alone with default and with all features (a feature matrix); actionlint on
+//!                     .github/workflows
 //! cargo xtask test    provision the real peers, check PostgreSQL, run every test
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
 //! cargo xtask docs    regenerate committed generated files (docs/cli.md, docs/configuration.md, deploy/)
@@ -48,7 +49,7 @@ const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | pe
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => lint().and_then(|()| test(&[])),
+        Some("ci") => lint().and_then(|()| coverage::main(&[])).and_then(|()| audit::main(&[])),
         Some("lint") => lint(),
         Some("test") => test(&args[1..]),
         Some("peers") => peers::provision().map(drop),
@@ -136,7 +137,17 @@ fn run(cmd: &mut Command) -> Result {
 fn lint() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    feature_matrix()
+    feature_matrix()?;
+    actionlint()
+}
+
+/// The GitHub Actions workflows under .github/workflows, with actionlint from the peers.
+fn actionlint() -> Result {
+    let mut bin = peers::dir().join("bin/actionlint");
+    if !bin.is_file() {
+        bin = peers::provision()?.join("bin/actionlint");
+    }
+    run(Command::new(bin).arg("-no-color").current_dir(root()))
 }
 
 /// Every library alone, with its default (empty) feature set and with all its features: a workspace

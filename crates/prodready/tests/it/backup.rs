@@ -432,6 +432,7 @@ async fn an_interrupted_verification_leaves_no_scratch_database() {
             .args(["backup", "verify", "latest"])
             .current_dir(dir.path())
             .env_clear()
+            .envs(crate::coverage_env())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path())
             .env("DATABASE_URL", db.url())

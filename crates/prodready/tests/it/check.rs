@@ -295,6 +295,7 @@ fn escape_codes_only_on_a_terminal_without_no_color() {
             .args(["-qec", &command, "/dev/null"])
             .current_dir(dir.path())
             .env_clear()
+            .envs(crate::coverage_env())
             .env("HOME", dir.path())
             .envs(env.iter().copied())
             .output()

@@ -33,6 +33,7 @@ impl Daemon {
             ])
             .current_dir(dir)
             .env_clear()
+            .envs(crate::coverage_env())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir)
             .stdin(Stdio::null())

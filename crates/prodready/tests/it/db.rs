@@ -49,6 +49,7 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
             &format!("127.0.0.1:{port}"),
         ])
         .env_clear()
+        .envs(crate::coverage_env())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir.path())
         .stdout(Stdio::null())
@@ -63,10 +64,27 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
         assert!(Instant::now() < deadline, "no metrics within 30 s");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let _ = child.kill();
+    // SIGTERM, as systemd stops it: the exporter shuts down cleanly (and, under `cargo xtask coverage`,
+    // writes its profile, which a SIGKILL would lose).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let stopped = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > stopped {
+            let _ = child.kill();
+            panic!("db exporter still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let mut log = String::new();
     let _ = child.stderr.take().unwrap().read_to_string(&mut log);
-    let _ = child.wait();
+    assert!(status.success(), "db exporter exited with {status} on SIGTERM:\n{log}");
 
     let server = format!("127.0.0.1:{}", cluster.port());
     for expected in [

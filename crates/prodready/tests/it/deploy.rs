@@ -319,6 +319,7 @@ async fn replicas_from_the_manifest_elect_a_leader_and_the_documented_scrape_fee
             .args(&args)
             .current_dir(&home)
             .env_clear()
+            .envs(crate::coverage_env())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &home)
             .env("DATABASE_URL", db.url())

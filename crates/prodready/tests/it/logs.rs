@@ -67,6 +67,7 @@ fn agent_with(
         .arg(dir.join("positions.json"))
         .current_dir(dir)
         .env_clear()
+        .envs(crate::coverage_env())
         .env("HOME", dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -26,6 +26,13 @@ mod vocabulary;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// What a child keeps of this process's environment after `env_clear`: under `cargo xtask coverage` the
+/// instrumented binary writes its profile where `LLVM_PROFILE_FILE` says (otherwise into its working
+/// directory, which the test then deletes). Empty in a plain test run.
+pub fn coverage_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE").collect()
+}
+
 /// Runs the real binary in `dir` with exactly `env` (plus PATH), so the developer's environment never
 /// leaks into a test.
 pub fn prodready(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -33,6 +40,7 @@ pub fn prodready(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_clear()
+        .envs(coverage_env())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .envs(env.iter().copied())

@@ -143,6 +143,7 @@ async fn no_command_prints_a_credential_from_a_url() {
         .arg(dir.path().join("positions.json"))
         .current_dir(dir.path())
         .env_clear()
+        .envs(crate::coverage_env())
         .env("HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

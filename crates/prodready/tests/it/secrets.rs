@@ -19,6 +19,7 @@ fn command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(dir)
         .env_clear()
+        .envs(crate::coverage_env())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .envs(env.iter().copied());

@@ -266,6 +266,7 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
         .args(&args)
         .current_dir(dir.path())
         .env_clear()
+        .envs(crate::coverage_env())
         .env("HOME", dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
