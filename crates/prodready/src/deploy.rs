@@ -1,5 +1,6 @@
 //! How `prodready daemon` is installed: the systemd unit and the Kubernetes manifest that deploy/
-//! commits (deploy/systemd/, deploy/kubernetes/). Pure functions of the daemon's defaults, so
+//! commits (deploy/systemd/, deploy/kubernetes/), and the Kubernetes Jobs that run a load test as
+//! execution segments and merge them (deploy/kubernetes/loadtest-job.yaml). Pure functions of defaults, so
 //! `tests/it/generated.rs` fails when they are stale and `cargo xtask docs` rewrites them.
 //!
 //! Both run several replicas safely: one holds the leader lock and runs the jobs, the others stand by.
@@ -54,6 +55,7 @@ pub fn stop_timeout() -> Duration {
 pub fn files() -> Vec<(PathBuf, String)> {
     vec![
         (PathBuf::from(format!("kubernetes/{NAME}.yaml")), kubernetes()),
+        (PathBuf::from("kubernetes/loadtest-job.yaml"), loadtest_job()),
         (PathBuf::from(format!("systemd/{NAME}.service")), systemd_unit()),
     ]
 }
@@ -289,6 +291,201 @@ pub fn kubernetes() -> String {
 "
     );
     for doc in [config_map, deployment, budget, service] {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&conventional(doc)).expect("a manifest serializes"));
+    }
+    out
+}
+
+/// The name of the load test's Jobs, ConfigMap and results volume claim.
+pub const LOADTEST_NAME: &str = "prodready-loadtest";
+/// How many execution segments (pods) the load test's indexed Job runs.
+pub const LOADTEST_SEGMENTS: u64 = 3;
+/// Where the scenario ConfigMap is mounted in the load test's pods.
+pub const LOADTEST_SCENARIO: &str = "/etc/prodready-loadtest/loadtest.toml";
+/// Where the shared results volume is mounted in the load test's pods.
+pub const LOADTEST_RESULTS: &str = "/results";
+/// How long either Job may run before Kubernetes stops it.
+const LOADTEST_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// The example scenario the ConfigMap holds: replace the target and the load with yours.
+fn loadtest_scenario() -> String {
+    "\
+# The load test: k6's executors and option names (docs/load-testing.md). The run is cut into as many
+# execution segments as the Job has completions; each pod runs one, at its share of the rate and VUs.
+[scenarios.browse]
+executor = \"constant-arrival-rate\"
+rate = 300
+timeUnit = \"1s\"
+duration = \"2m\"
+preAllocatedVUs = 30
+maxVUs = 150
+
+[[scenarios.browse.requests]]
+method = \"GET\"
+url = \"http://app.default.svc.cluster.local:8080/healthz\"
+tags = { name = \"healthz\" }
+checks = { status = 200 }
+
+[thresholds]
+http_req_duration = [\"p(95)<300\", \"p(99)<1000\"]
+http_req_failed = [\"rate<0.01\"]
+"
+    .to_owned()
+}
+
+/// The shell command of segment pod `$JOB_COMPLETION_INDEX` (0-based; segments count from 1).
+fn loadtest_segment_command() -> String {
+    format!(
+        "exec prodready load run {LOADTEST_SCENARIO} --segment \"$((JOB_COMPLETION_INDEX + 1))/{LOADTEST_SEGMENTS}\" \\\n  \
+         --result \"{LOADTEST_RESULTS}/part-$JOB_COMPLETION_INDEX.json\"\n"
+    )
+}
+
+/// The shell command of the merge pod: wait for every segment's result, merge, file the parts away so
+/// the next run starts clean, and exit with the merge's code (99 when a threshold failed).
+fn loadtest_merge_command() -> String {
+    let n = LOADTEST_SEGMENTS;
+    let r = LOADTEST_RESULTS;
+    format!(
+        "\
+until [ \"$(ls {r}/part-*.json 2>/dev/null | wc -l)\" -ge {n} ]; do
+  echo \"waiting for the segments' results: $(ls {r}/part-*.json 2>/dev/null | wc -l) of {n}\"
+  sleep 5
+done
+code=0
+prodready load merge {r}/part-*.json --summary-export {r}/summary.json || code=$?
+mkdir -p {r}/merged && mv {r}/part-*.json {r}/merged/
+exit $code
+"
+    )
+}
+
+/// The load test on Kubernetes: a ConfigMap with the scenario, a ReadWriteMany claim for the results, an
+/// indexed Job running [`LOADTEST_SEGMENTS`] execution segments at once, and a Job that merges them.
+pub fn loadtest_job() -> String {
+    let labels = json!({ "app.kubernetes.io/name": LOADTEST_NAME, "app.kubernetes.io/part-of": "prodready" });
+    let usage = crate::exit::Exit::Usage.code();
+    let failed = crate::exit::Exit::ThresholdsFailed.code();
+    let pod_security = json!({
+        "runAsNonRoot": true,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    });
+    let container_security = json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": { "drop": ["ALL"] },
+    });
+    let mounts = json!([
+        { "name": "scenario", "mountPath": "/etc/prodready-loadtest", "readOnly": true },
+        { "name": "results", "mountPath": LOADTEST_RESULTS },
+    ]);
+    let volumes = json!([
+        { "name": "scenario", "configMap": { "name": LOADTEST_NAME } },
+        { "name": "results", "persistentVolumeClaim": { "claimName": format!("{LOADTEST_NAME}-results") } },
+    ]);
+    let config_map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": LOADTEST_NAME, "labels": labels },
+        "data": { "loadtest.toml": loadtest_scenario() },
+    });
+    let claim = json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": { "name": format!("{LOADTEST_NAME}-results"), "labels": labels },
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "resources": { "requests": { "storage": "1Gi" } },
+        },
+    });
+    // A configuration error (exit 2) fails the Job at once: retrying does not fix it.
+    let fail_on = |codes: Vec<u8>| json!({ "rules": [{ "action": "FailJob", "onExitCodes": { "operator": "In", "values": codes } }] });
+    let segments = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": LOADTEST_NAME, "labels": labels },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": LOADTEST_SEGMENTS,
+            "parallelism": LOADTEST_SEGMENTS,
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": LOADTEST_DEADLINE.as_secs(),
+            "podFailurePolicy": fail_on(vec![usage]),
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": pod_security,
+                    "containers": [{
+                        "name": "segment",
+                        "image": IMAGE,
+                        "command": ["/bin/sh", "-c", loadtest_segment_command()],
+                        "resources": {
+                            "requests": { "cpu": "1", "memory": "256Mi" },
+                            "limits": { "memory": "1Gi" },
+                        },
+                        "securityContext": container_security,
+                        "volumeMounts": mounts,
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        },
+    });
+    let merge = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": format!("{LOADTEST_NAME}-merge"), "labels": labels },
+        "spec": {
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": LOADTEST_DEADLINE.as_secs(),
+            // A failed threshold (exit 99) is the verdict, not a fault to retry.
+            "podFailurePolicy": fail_on(vec![usage, failed]),
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": pod_security,
+                    "containers": [{
+                        "name": "merge",
+                        "image": IMAGE,
+                        "command": ["/bin/sh", "-c", loadtest_merge_command()],
+                        "resources": {
+                            "requests": { "cpu": "100m", "memory": "64Mi" },
+                            "limits": { "memory": "256Mi" },
+                        },
+                        "securityContext": container_security,
+                        "volumeMounts": mounts,
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        },
+    });
+    let mut out = format!(
+        "\
+# A load test on Kubernetes: `prodready load run --segment I/{LOADTEST_SEGMENTS}` in {LOADTEST_SEGMENTS} pods at once (an
+# indexed Job), then `prodready load merge` of their results (exit {failed} when a threshold failed).
+# Generated by `cargo xtask docs` from crates/prodready/src/deploy.rs; do not edit.
+#
+#   kubectl apply -f loadtest-job.yaml
+#   kubectl wait --for=condition=complete --timeout=1h job/{LOADTEST_NAME}-merge
+#   kubectl logs job/{LOADTEST_NAME}-merge          # the summary and the verdict
+#
+# Edit the ConfigMap's loadtest.toml (the target and the load) first. Each segment pod runs every
+# {LOADTEST_SEGMENTS}th VU, iteration and arrival of the whole run and writes its result (histograms,
+# counters, checks) to the shared claim; the merge pod waits for all of them and writes the whole run's
+# summary to {LOADTEST_RESULTS}/summary.json. The claim must be ReadWriteMany (an NFS or CephFS class).
+# More segments: change `completions` and `parallelism` and the N of `--segment` and of the merge's wait.
+# To run again: `kubectl delete job {LOADTEST_NAME} {LOADTEST_NAME}-merge`, then apply.
+# The image: deploy/stack/Dockerfile (it has /bin/sh); push it and replace `{IMAGE}`.
+"
+    );
+    for doc in [config_map, claim, segments, merge] {
         out.push_str("---\n");
         out.push_str(&serde_yaml_ng::to_string(&conventional(doc)).expect("a manifest serializes"));
     }

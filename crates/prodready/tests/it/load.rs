@@ -461,3 +461,104 @@ checks = ["rate==1"]
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--result"), "{}", stderr(&out));
 }
+
+/// deploy/kubernetes/loadtest-job.yaml passes Kubernetes' own schemas (kubernetes-validate --strict,
+/// which refuses a misspelt field), and its pods' commands, run here with what Kubernetes would give
+/// them (the completion index, the mounted scenario and the shared results volume), carry out the
+/// whole run: the merge waits for every segment, merges them into the whole run's counts and verdict,
+/// and files the parts away.
+#[test]
+fn the_loadtest_job_passes_the_schema_and_its_pods_run_the_whole_test() {
+    let validate = prodready_test_support::peer_bin("kubernetes-validate");
+    let dir = tempfile::tempdir().unwrap();
+    let text = prodready::deploy::loadtest_job();
+    let check = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        std::process::Command::new(&validate)
+            .args(["--strict", name])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = check("loadtest-job.yaml", &text);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stdout(&out).matches("passed for resource").count(), 4, "{}", stdout(&out));
+    let out = check("misspelt.yaml", &text.replacen("parallelism:", "paralelism:", 1));
+    assert_ne!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+
+    let docs: Vec<serde_yaml_ng::Value> =
+        text.split("\n---\n").skip(1).map(|d| serde_yaml_ng::from_str(d).unwrap()).collect();
+    let kind = |kind: &str, name: &str| {
+        docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap().clone()
+    };
+    let segments = kind("Job", "prodready-loadtest");
+    let merge = kind("Job", "prodready-loadtest-merge");
+    assert_eq!(segments["spec"]["completionMode"], "Indexed");
+    let n = segments["spec"]["completions"].as_u64().unwrap();
+    assert_eq!(segments["spec"]["parallelism"].as_u64(), Some(n));
+    let claim = kind("PersistentVolumeClaim", "prodready-loadtest-results");
+    assert_eq!(claim["spec"]["accessModes"][0], "ReadWriteMany");
+
+    // What the pods see, here: the scenario aimed at a local server for one second, deterministic
+    // thresholds, the results volume as a directory, `prodready` on PATH.
+    let (_rt, base) = server();
+    let scenario =
+        kind("ConfigMap", "prodready-loadtest")["data"]["loadtest.toml"].as_str().unwrap().to_owned();
+    let mut scenario = scenario.split("[thresholds]").next().unwrap().to_owned();
+    for (from, to) in [
+        ("http://app.default.svc.cluster.local:8080/healthz", format!("{base}/items")),
+        ("duration = \"2m\"", "duration = \"1s\"".to_owned()),
+    ] {
+        assert!(scenario.contains(from), "{from} is not in the ConfigMap's scenario:\n{scenario}");
+        scenario = scenario.replace(from, &to);
+    }
+    scenario.push_str("[thresholds]\nhttp_reqs = [\"count==300\"]\nhttp_req_failed = [\"rate<0.01\"]\n");
+    let scenario_file = dir.path().join("loadtest.toml");
+    std::fs::write(&scenario_file, scenario).unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_prodready"), bin.join("prodready")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let pod = |job: &serde_yaml_ng::Value, index: Option<u64>| {
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let command: Vec<String> = container["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("/etc/prodready-loadtest/loadtest.toml", scenario_file.to_str().unwrap())
+                    .replace("/results", results.to_str().unwrap())
+            })
+            .collect();
+        assert_eq!(command[..2], ["/bin/sh", "-c"]);
+        let mut cmd = std::process::Command::new(&command[0]);
+        cmd.args(&command[1..]).current_dir(dir.path()).env("PATH", &path).env("HOME", dir.path());
+        cmd.envs(crate::coverage_env());
+        if let Some(i) = index {
+            cmd.env("JOB_COMPLETION_INDEX", i.to_string());
+        }
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    // The merge pod starts first and waits for the segments.
+    let merger = pod(&merge, None);
+    let parts: Vec<_> = (0..n).map(|i| pod(&segments, Some(i))).collect();
+    for part in parts {
+        let out = part.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let out = merger.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains(&format!("merged {n} segment result(s)")), "{}", stderr(&out));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["metrics"]["http_reqs"]["count"], 300);
+    assert_eq!(summary["metrics"]["http_reqs"]["thresholds"]["count==300"], false);
+    let filed = std::fs::read_dir(results.join("merged")).unwrap().count();
+    assert_eq!(u64::try_from(filed).unwrap(), n);
+    assert!(!results.join("part-0.json").exists());
+}
