@@ -24,7 +24,7 @@ pub struct Snapshot {
     pub longest_transaction_seconds: f64,
     /// The longest a session of this database has sat idle inside a transaction (seconds), 0 when none.
     pub longest_idle_in_transaction_seconds: f64,
-    /// Granted locks in this database, by mode.
+    /// Granted locks in this database, by mode (the collecting session's own left out).
     pub locks: Vec<(String, i64)>,
     /// Sessions of this database waiting for a lock.
     pub waiting_sessions: i64,
@@ -299,7 +299,8 @@ impl Monitor {
                        WHERE datname = current_database() AND backend_type = 'client backend' GROUP BY 1) x) conn
              CROSS JOIN LATERAL (
                  SELECT array_agg(mode ORDER BY mode) AS modes, array_agg(n ORDER BY mode) AS counts
-                 FROM (SELECT mode, count(*) AS n FROM pg_locks WHERE granted AND database = d.datid
+                 FROM (SELECT mode, count(*) AS n FROM pg_locks
+                       WHERE granted AND database = d.datid AND pid <> pg_backend_pid()
                        GROUP BY mode) x) lk
              CROSS JOIN ({checkpoints}) cp
              WHERE d.datname = current_database()"
