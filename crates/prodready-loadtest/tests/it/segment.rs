@@ -134,6 +134,46 @@ async fn three_segments_merge_into_the_whole_run() {
     assert_eq!(m.value("http_req_duration", "max"), Some(max));
 }
 
+/// Duration-bound executors split their VUs the same way: constant-vus by count, ramping-vus by the
+/// levels of the whole ramp, so the segments' VUs add up to the whole run's at every moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vus_of_duration_executors_add_up() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let plan = plan(&format!(
+        r#"
+[scenarios.steady]
+executor = "constant-vus"
+vus = 5
+duration = "300ms"
+think_time = "20ms"
+[[scenarios.steady.requests]]
+url = "{base}/items"
+
+[scenarios.ramp]
+executor = "ramping-vus"
+startVUs = 0
+stages = [{{ duration = "300ms", target = 4 }}]
+think_time = "20ms"
+[[scenarios.ramp.requests]]
+url = "{base}/items"
+"#
+    ));
+    let whole = run(&plan, Segment::WHOLE).await;
+    assert_eq!(whole.summary.value("vus_max", "value"), Some(9.0));
+    let mut results = Vec::new();
+    for (i, vus_max) in [(1, 2.0 + 2.0), (2, 2.0 + 1.0), (3, 1.0 + 1.0)] {
+        let report = run(&plan, Segment::new(i, 3).unwrap()).await;
+        assert_eq!(report.summary.value("vus_max", "value"), Some(vus_max), "segment {i}/3");
+        results.push((format!("{i}.json"), report.result));
+    }
+    let merged = prodready_loadtest::merge(&results).unwrap();
+    assert_eq!(merged.summary.value("vus_max", "value"), Some(9.0));
+    let requests = merged.summary.value("http_reqs", "count").unwrap();
+    assert_eq!(Some(requests), merged.summary.value("iterations", "count"));
+    assert!(requests >= 5.0, "{requests}");
+}
+
 /// A whole run's result read back and "merged" alone gives the same trend statistics to the microsecond:
 /// the histogram's buckets and its exact count, sum, minimum and maximum survive the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

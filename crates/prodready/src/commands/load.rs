@@ -73,7 +73,8 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 let mut json = serde_json::to_string(&report.result.to_json())?;
                 json.push('\n');
                 write_file(file, json.as_bytes(), "the result")?;
-                let _ = writeln!(std::io::stderr(), "segment {segment} result written to {}", file.display());
+                let what = if segment.is_whole() { String::new() } else { format!("segment {segment} ") };
+                let _ = writeln!(std::io::stderr(), "{what}result written to {}", file.display());
             }
             let exit = finish(&report, export.as_deref(), *out)?;
             if segment.is_whole() {
