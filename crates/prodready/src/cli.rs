@@ -173,7 +173,57 @@ pub enum ScanCommand {
     /// Find secrets (cloud keys, tokens, webhooks, private keys, passwords) in files or git history
     #[command(after_help = SCAN_SECRETS_AFTER_HELP)]
     Secrets(ScanSecretsArgs),
-    // `scan deps` (locked dependencies against offline advisories) goes here.
+    /// Check locked dependency versions against advisories read offline (OSV JSON, RustSec advisory-db)
+    #[command(after_help = SCAN_DEPS_AFTER_HELP)]
+    Deps(ScanDepsArgs),
+}
+
+const SCAN_DEPS_AFTER_HELP: &str = "\
+Reads every lockfile under each PATH (default `.`; .gitignore honoured, node_modules, target and vendor
+skipped): Cargo.lock, package-lock.json / npm-shrinkwrap.json, yarn.lock (classic and berry),
+pnpm-lock.yaml, gradle.lockfile, pom.xml (pinned versions), mvn dependency:list output and CycloneDX JSON
+SBOMs. A file named as PATH is read whatever its name. Advisories come from each --db directory: OSV JSON
+files and RustSec advisory-db checkouts, read offline; a malformed advisory or lockfile stops the scan
+naming the file, line and key. Versions are compared by each ecosystem's rules (SemVer, Maven).
+
+Severity is the CVSS base score (or the database's label); an unrated vulnerability counts as high.
+RustSec's informational advisories (unmaintained, unsound) are reported but never fail.
+
+Exit codes: 0 no vulnerable version (at or above --min-severity), 1 a vulnerable version is locked, 2 a
+usage error, an unreadable or malformed lockfile or advisory, or no lockfile found.
+
+Examples:
+  prodready scan deps --db advisory-db
+  prodready scan deps web/ api/Cargo.lock --db advisory-db --db osv-npm/
+  prodready scan deps --db advisory-db --min-severity high --format sarif --output deps.sarif
+  prodready scan deps --db advisory-db --ignore RUSTSEC-2025-0141";
+
+/// `prodready scan deps`.
+#[derive(Debug, Args)]
+pub struct ScanDepsArgs {
+    /// Lockfiles, SBOMs, or directories to search for them
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Advisory directory: OSV JSON files or a RustSec advisory-db checkout (repeatable)
+    #[arg(long, value_name = "DIR", required = true)]
+    pub db: Vec<PathBuf>,
+    /// Fail only for vulnerabilities at or above this severity (all are still reported)
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_severity: Option<ScanSeverity>,
+    /// Leave an advisory out, by id or alias, e.g. once reviewed (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub report: ScanReportArgs,
+}
+
+/// A severity threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanSeverity {
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 /// `prodready scan secrets`.

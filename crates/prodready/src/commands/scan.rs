@@ -15,10 +15,13 @@ use crate::error::UsageError;
 use crate::exit::Exit;
 use crate::progress::Bar;
 
+mod deps;
+
 pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &ScanCommand) -> anyhow::Result<Exit> {
     let cfg = config::load(config_flag, env)?.config;
     match cmd {
         ScanCommand::Secrets(args) => scan_secrets(&cfg.scan, args),
+        ScanCommand::Deps(args) => deps::run(args),
     }
 }
 

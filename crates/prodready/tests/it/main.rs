@@ -16,6 +16,7 @@ mod load;
 mod logs;
 mod notify;
 mod redaction;
+mod scan_deps;
 mod scan_secrets;
 mod schedule;
 mod secrets;
