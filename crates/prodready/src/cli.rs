@@ -611,85 +611,6 @@ Examples:
     },
 }
 
-/// `prodready daemon`.
-#[derive(Debug, Args)]
-pub struct DaemonArgs {
-    /// HTTP address [default: [daemon] listen, 127.0.0.1:9187]
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<std::net::SocketAddr>,
-}
-
-/// Where backups live, for every `backup` subcommand.
-#[derive(Debug, Args)]
-pub struct StoreArg {
-    /// Backup store: a directory [default: [backup] store, else <data_dir>/backups]
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BackupCommand {
-    /// Take a consistent backup: one snapshot, parallel COPY, zstd, SHA-256 per object, manifest last
-    #[command(
-        after_help = "The database comes from --database, else [database] url, else $DATABASE_URL. Prefer \
-$DATABASE_URL or ~/.pgpass over a password in --database: argv is visible to every local user.
-
-Examples:
-  prodready backup run
-  prodready backup run --jobs 4 --store /var/backups/pg --json"
-    )]
-    Run {
-        #[command(flatten)]
-        store: StoreArg,
-        /// Database URL [default: [database] url, else $DATABASE_URL, else the local server]
-        #[arg(long, value_name = "URL")]
-        database: Option<String>,
-        /// Connections copying data in parallel [default: [backup] jobs]
-        #[arg(long, value_name = "N")]
-        jobs: Option<u16>,
-        /// Encrypt every object to this age recipient (repeatable; adds to [backup] encrypt_to)
-        #[arg(long, value_name = "AGE_RECIPIENT")]
-        encrypt_to: Vec<String>,
-        #[command(flatten)]
-        metrics: MetricsArgs,
-        /// Print one JSON object instead of text
-        #[arg(long)]
-        json: bool,
-    },
-    /// List committed backups, newest first
-    #[command(
-        after_help = "Examples:\n  prodready backup list\n  prodready backup list --json | jq '.[0].id'"
-    )]
-    List {
-        #[command(flatten)]
-        store: StoreArg,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Prove a backup: restore it into a scratch database and check it (or --quick: re-hash it)
-    #[command(
-        after_help = "The full form restores into a new scratch database on the --scratch server, compares every \
-table's row count with the manifest, runs amcheck on btree indexes and [backup] smoke_sql, drops the scratch
-database whatever happened, and records the result beside the backup. Exit 1 when verification fails.
-
-Examples:
-  prodready backup verify
-  prodready backup verify latest --quick
-  prodready backup verify 20261129T020000Z-1a2b --scratch postgres://postgres@127.0.0.1/postgres"
-    )]
-    Verify {
-        #[command(flatten)]
-        store: StoreArg,
-        /// The database whose backups `latest` means: a URL or a name [default: [database] url, else
-        /// $DATABASE_URL, else the only database in the store]
-        #[arg(long, value_name = "URL|NAME")]
-        database: Option<String>,
-        /// Backup id, or `latest`
-        #[arg(default_value = "latest")]
-        id: String,
-        /// Only re-hash every stored object
-        #[arg(long)]
-        quick: bool,
 const LOAD_RUN_AFTER_HELP: &str = "\
 The scenario file is TOML with k6's executors and option names (see docs/load-testing.md). The JSON
 summary (k6's --summary-export shape) goes to --summary-export FILE, else to [loadtest] summary, where the
@@ -792,6 +713,85 @@ pub enum LoadOutput {
     Json,
 }
 
+/// `prodready daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// HTTP address [default: [daemon] listen, 127.0.0.1:9187]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Where backups live, for every `backup` subcommand.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Backup store: a directory [default: [backup] store, else <data_dir>/backups]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent backup: one snapshot, parallel COPY, zstd, SHA-256 per object, manifest last
+    #[command(
+        after_help = "The database comes from --database, else [database] url, else $DATABASE_URL. Prefer \
+$DATABASE_URL or ~/.pgpass over a password in --database: argv is visible to every local user.
+
+Examples:
+  prodready backup run
+  prodready backup run --jobs 4 --store /var/backups/pg --json"
+    )]
+    Run {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Database URL [default: [database] url, else $DATABASE_URL, else the local server]
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Connections copying data in parallel [default: [backup] jobs]
+        #[arg(long, value_name = "N")]
+        jobs: Option<u16>,
+        /// Encrypt every object to this age recipient (repeatable; adds to [backup] encrypt_to)
+        #[arg(long, value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// List committed backups, newest first
+    #[command(
+        after_help = "Examples:\n  prodready backup list\n  prodready backup list --json | jq '.[0].id'"
+    )]
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove a backup: restore it into a scratch database and check it (or --quick: re-hash it)
+    #[command(
+        after_help = "The full form restores into a new scratch database on the --scratch server, compares every \
+table's row count with the manifest, runs amcheck on btree indexes and [backup] smoke_sql, drops the scratch
+database whatever happened, and records the result beside the backup. Exit 1 when verification fails.
+
+Examples:
+  prodready backup verify
+  prodready backup verify latest --quick
+  prodready backup verify 20261129T020000Z-1a2b --scratch postgres://postgres@127.0.0.1/postgres"
+    )]
+    Verify {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The database whose backups `latest` means: a URL or a name [default: [database] url, else
+        /// $DATABASE_URL, else the only database in the store]
+        #[arg(long, value_name = "URL|NAME")]
+        database: Option<String>,
+        /// Backup id, or `latest`
+        #[arg(default_value = "latest")]
+        id: String,
+        /// Only re-hash every stored object
+        #[arg(long)]
+        quick: bool,
         /// A database on the server that hosts the scratch database [default: the configured database]
         #[arg(long, value_name = "URL")]
         scratch: Option<String>,
