@@ -51,7 +51,9 @@ impl Exit {
     pub const fn meaning(self) -> &'static str {
         match self {
             Exit::Success => "success: the command did its job (`check`: ready to launch)",
-            Exit::Failure => "the job failed: the error on stderr says what failed and how to fix it (`scan`: a new finding)",
+            Exit::Failure => {
+                "the job failed: the error on stderr says what failed and how to fix it (`scan`: a new finding)"
+            }
             Exit::Usage => {
                 "usage or configuration error: a bad flag, a bad `prodready.toml` or a bad override"
             }
