@@ -114,8 +114,40 @@ pub(crate) fn provision() -> Result<PathBuf> {
     links(&dir)?;
     verify(&dir)?;
     llvm_tools()?;
+    advisory_db(&dir)?;
     say(&format!("peers ready in {}", dir.display()));
     Ok(dir)
+}
+
+/// Where the RustSec advisory snapshot is read from: `$PRODREADY_ADVISORY_DB`, else ../shared/advisory-db
+/// beside the repository (a read-only snapshot that cannot be downloaded here).
+pub(crate) fn advisory_source() -> Option<PathBuf> {
+    std::env::var_os("PRODREADY_ADVISORY_DB")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| Some(crate::root().join("../shared/advisory-db")))
+        .filter(|dir| dir.join("crates").is_dir())
+}
+
+/// Copies the advisory snapshot into `<peers>/advisory-db` (replacing an older copy), so that a clone of
+/// the repository anywhere on this machine finds it: the scan tests and `cargo xtask audit` read it there.
+fn advisory_db(dir: &Path) -> Result {
+    let target = dir.join("advisory-db");
+    let Some(source) = advisory_source() else {
+        if !target.join("crates").is_dir() {
+            say("no RustSec advisory snapshot (../shared/advisory-db or $PRODREADY_ADVISORY_DB): the \
+                 advisory tests and `cargo xtask audit` will say so");
+        }
+        return Ok(());
+    };
+    let snapshot = |d: &Path| std::fs::read_to_string(d.join("SNAPSHOT.txt")).ok();
+    if target.join("crates").is_dir() && snapshot(&source).is_some() && snapshot(&source) == snapshot(&target)
+    {
+        return Ok(());
+    }
+    say(&format!("copying the advisory snapshot {} into {}", source.display(), target.display()));
+    let _ = std::fs::remove_dir_all(&target);
+    run(Command::new("cp").arg("-R").arg(&source).arg(&target))
 }
 
 fn stamp_matches(path: &Path, want: &str) -> bool {

@@ -42,7 +42,9 @@ pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};
 pub use loki::{Failure, LOKI_CONFIG_30_DAYS, LokiReceiver, ReceivedEntry, Streams, decode_push, wait_until};
 pub use peers::{Alertmanager, Moto, Oteltap, PostgresExporter, Prometheus, Pushgateway};
-pub use process::{INSTALL_STEP, PeerProcess, Ready, free_port, http_status, peer_bin, peers_dir};
+pub use process::{
+    INSTALL_STEP, PeerProcess, Ready, advisory_db, free_port, http_status, peer_bin, peers_dir,
+};
 pub use proxy::{Intercept, Proxy};
 pub use service::instrumented_service;
 pub use zipkin::{ZipkinAnswer, ZipkinReceiver};

@@ -37,6 +37,28 @@ pub fn peer_bin(name: &str) -> PathBuf {
     })
 }
 
+/// The RustSec advisory snapshot the advisory tests read: `$PRODREADY_ADVISORY_DB`, else the copy
+/// `cargo xtask peers` keeps in `<peers_dir>/advisory-db`, else ../shared/advisory-db beside the
+/// repository. Panics with where to get it when none is there.
+pub fn advisory_db() -> PathBuf {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/advisory-db");
+    let candidates = [
+        std::env::var_os("PRODREADY_ADVISORY_DB").filter(|v| !v.is_empty()).map(PathBuf::from),
+        Some(peers_dir().join("advisory-db")),
+        Some(beside),
+    ];
+    let found = candidates.iter().flatten().find(|dir| dir.join("crates").is_dir());
+    match found {
+        Some(dir) => dir.canonicalize().unwrap_or_else(|_| dir.clone()),
+        None => panic!(
+            "no RustSec advisory snapshot (looked in {}): run `cargo xtask peers` beside ../shared/advisory-db, \
+             or set PRODREADY_ADVISORY_DB to an advisory-db checkout \
+             (git clone --depth 1 https://github.com/rustsec/advisory-db)",
+            candidates.iter().flatten().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()

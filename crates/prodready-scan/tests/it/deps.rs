@@ -8,15 +8,9 @@ mod versions;
 
 use std::path::{Path, PathBuf};
 
-/// The RustSec advisory-db snapshot the workspace ships beside it (../shared/advisory-db).
+/// The RustSec advisory-db snapshot (see the test-support function for where it is looked for).
 pub(crate) fn advisory_db() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/advisory-db");
-    assert!(
-        dir.join("crates").is_dir(),
-        "the RustSec snapshot is missing at {}: it is part of the shared folder beside the repository",
-        dir.display()
-    );
-    dir
+    prodready_test_support::advisory_db()
 }
 
 /// Writes `text` to `dir/name` (creating folders) and returns the path.

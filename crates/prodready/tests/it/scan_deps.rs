@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::{prodready, stderr, stdout};
 
 fn advisory_db() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/advisory-db");
-    assert!(dir.join("crates").is_dir(), "the RustSec snapshot is missing at {}", dir.display());
-    dir.canonicalize().expect("canonical")
+    prodready_test_support::advisory_db()
 }
 
 /// A project whose Cargo.lock pins `(name, version)` from crates.io.
