@@ -29,6 +29,7 @@ fn help_lists_only_working_commands() {
             "daemon",
             "db",
             "trace",
+            "load",
             "notify",
             "init",
             "config",

@@ -193,6 +193,13 @@ fn the_scanner_finds_literals_and_skips_comments() {
     assert!(!names_flag("--jobs=4", "--jobs"));
 }
 
+/// Strings that name a command as data, not as a hint to the reader: (file, the string, why).
+const ALLOWED: &[(&str, &str, &str)] = &[(
+    "prodready-checklist/src/probe/files.rs",
+    "prodready scan",
+    "one of the security scanners the CI check recognises in a workflow file",
+)];
+
 #[test]
 fn no_library_string_names_the_binarys_commands_flags_or_configuration() {
     let (phrases, flags) = forbidden();
@@ -204,7 +211,8 @@ fn no_library_string_names_the_binarys_commands_flags_or_configuration() {
         for (line, text) in string_literals(&source) {
             let phrase = phrases.iter().find(|p| text.contains(p.as_str()));
             let flag = flags.iter().find(|f| names_flag(&text, f));
-            if let Some(what) = phrase.or(flag) {
+            let allowed = ALLOWED.iter().any(|(f, t, _)| file.ends_with(f) && text == *t);
+            if let Some(what) = phrase.or(flag).filter(|_| !allowed) {
                 found.push(format!("{}:{line}: names `{what}`: {text:?}", file.display()));
             }
         }
