@@ -18,7 +18,7 @@ use crate::threshold::Metric;
 /// the intended start of a late open-model iteration (k6 drops late iterations instead).
 pub fn export_k6(plan: &Plan, source: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "// Exported by `prodready load export-k6` from {source}: run it with `k6 run`.");
+    let _ = writeln!(out, "// Exported from {source} by prodready-loadtest: run it with `k6 run`.");
     out.push_str(
         "// CSV files are opened relative to this script: keep it beside the scenario file.\n\
          // k6's http_req_duration is the time from the actual send (our http_req_service_duration);\n\

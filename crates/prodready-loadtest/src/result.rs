@@ -175,7 +175,7 @@ impl RunResult {
             }
             None => {
                 return Err(bad(format!(
-                    "not a load result (no \"format\": \"{RESULT_FORMAT}\"): write one with `prodready load run --result FILE`"
+                    "not a load result (no \"format\": \"{RESULT_FORMAT}\"): a segment's run writes one"
                 )));
             }
         }

@@ -1,4 +1,4 @@
-// Exported by `prodready load export-k6` from load.toml: run it with `k6 run`.
+// Exported from load.toml by prodready-loadtest: run it with `k6 run`.
 // CSV files are opened relative to this script: keep it beside the scenario file.
 // k6's http_req_duration is the time from the actual send (our http_req_service_duration);
 // thresholds on http_req_service_duration are judged on it here.
