@@ -59,10 +59,7 @@ pub(crate) fn main(args: &[String]) -> Result {
     };
     let peers = peers::provision()?;
     if let Ok(snapshot) = std::fs::read_to_string(db.join("SNAPSHOT.txt")) {
-        say(&format!(
-            "advisories: {}",
-            snapshot.lines().next().unwrap_or_default()
-        ));
+        say(&format!("advisories: {}", snapshot.lines().next().unwrap_or_default()));
     }
     let report = deny(
         &peers.join("bin/cargo-deny"),
@@ -93,10 +90,7 @@ pub(crate) fn deny(
     sarif: Option<&Path>,
 ) -> Result<String> {
     if !db.join("crates").is_dir() {
-        return Err(format!(
-            "{}: not an advisory database (no crates/ directory)",
-            db.display()
-        ));
+        return Err(format!("{}: not an advisory database (no crates/ directory)", db.display()));
     }
     let tmp = TempDir::new("audit")?;
     let dbs = tmp.path().join("dbs");
@@ -125,35 +119,20 @@ pub(crate) fn deny(
     git(&["add", "-A"])?;
     git(&["commit", "-q", "-m", "advisory database snapshot"])?;
 
-    let policy =
-        std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let policy = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
     let config = tmp.path().join("deny.toml");
     std::fs::write(&config, with_db_path(&policy, &dbs)?).map_err(|e| e.to_string())?;
 
     let check = |level: &str, format: &str| {
         Command::new(cargo_deny)
-            .args([
-                "--log-level",
-                level,
-                "--format",
-                format,
-                "--color",
-                "never",
-                "--offline",
-                "--locked",
-            ])
+            .args(["--log-level", level, "--format", format, "--color", "never", "--offline", "--locked"])
             .arg("--manifest-path")
             .arg(manifest)
             .arg("--config")
             .arg(&config)
             .args(["check", "--hide-inclusion-graph"])
             .output()
-            .map_err(|e| {
-                format!(
-                    "cannot run {}: {e} (run `cargo xtask peers`)",
-                    cargo_deny.display()
-                )
-            })
+            .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask peers`)", cargo_deny.display()))
     };
     if let Some(sarif) = sarif {
         let out = check("error", "sarif")?;
@@ -161,17 +140,9 @@ pub(crate) fn deny(
     }
     let out = check("warn", "human")?;
     // Diagnostics go to stderr, the verdict to stdout.
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     let report = summarize(&text);
-    if out.status.success() {
-        Ok(report)
-    } else {
-        Err(format!("cargo deny check failed\n{report}"))
-    }
+    if out.status.success() { Ok(report) } else { Err(format!("cargo deny check failed\n{report}")) }
 }
 
 /// The policy with `db-path` pointing at `dbs`, set right under `[advisories]`.
@@ -189,11 +160,7 @@ fn with_db_path(policy: &str, dbs: &Path) -> Result<String> {
             out.push_str(&format!("db-path = \"{}\"\n", dbs.display()));
         }
     }
-    if found {
-        Ok(out)
-    } else {
-        Err("deny.toml has no [advisories] section".to_owned())
-    }
+    if found { Ok(out) } else { Err("deny.toml has no [advisories] section".to_owned()) }
 }
 
 /// Errors in full; each warning on one line (with the source line it points at), the duplicate versions as
@@ -258,19 +225,14 @@ fn summarize(text: &str) -> String {
 
 /// Runs a helper command, silent unless it fails.
 fn quiet(cmd: &mut Command) -> Result {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
             "`{} {}` failed: {}",
             cmd.get_program().to_string_lossy(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" "),
+            cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
@@ -282,11 +244,7 @@ mod tests {
 
     fn cargo_deny() -> PathBuf {
         let bin = peers::dir().join("bin/cargo-deny");
-        assert!(
-            bin.is_file(),
-            "{} is missing: run `cargo xtask peers`",
-            bin.display()
-        );
+        assert!(bin.is_file(), "{} is missing: run `cargo xtask peers`", bin.display());
         bin
     }
 
@@ -313,37 +271,19 @@ mod tests {
                 "no advisory database (../shared/advisory-db, or its copy in the peers folder: cargo xtask peers)"
             )
         };
-        let report = deny(
-            &cargo_deny(),
-            &root().join("Cargo.toml"),
-            &root().join("deny.toml"),
-            &db,
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            report.contains("advisories ok, bans ok, licenses ok, sources ok"),
-            "{report}"
-        );
+        let report = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), &db, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.contains("advisories ok, bans ok, licenses ok, sources ok"), "{report}");
     }
 
     /// A crafted advisory against a crate in Cargo.lock fails the audit, named.
     #[test]
     fn an_advisory_for_a_locked_crate_fails_the_audit() {
         let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
-        assert!(
-            lock.contains("name = \"itoa\""),
-            "the test needs a crate that Cargo.lock holds"
-        );
+        assert!(lock.contains("name = \"itoa\""), "the test needs a crate that Cargo.lock holds");
         let db = crafted_db("itoa", "RUSTSEC-2026-9901");
-        let err = deny(
-            &cargo_deny(),
-            &root().join("Cargo.toml"),
-            &root().join("deny.toml"),
-            db.path(),
-            None,
-        )
-        .expect_err("a vulnerable itoa must fail the audit");
+        let err = deny(&cargo_deny(), &root().join("Cargo.toml"), &root().join("deny.toml"), db.path(), None)
+            .expect_err("a vulnerable itoa must fail the audit");
         assert!(err.contains("RUSTSEC-2026-9901"), "{err}");
         assert!(err.contains("itoa"), "{err}");
         assert!(err.contains("advisories FAILED"), "{err}");
@@ -370,27 +310,17 @@ mod tests {
         assert!(status.success());
         let db = crafted_db("itoa", "RUSTSEC-2026-9902");
         let sarif = krate.path().join("deny.sarif");
-        let err = deny(
-            &cargo_deny(),
-            &manifest,
-            &root().join("deny.toml"),
-            db.path(),
-            Some(&sarif),
-        )
-        .expect_err("a GPL-3.0-only crate must fail the audit");
+        let err = deny(&cargo_deny(), &manifest, &root().join("deny.toml"), db.path(), Some(&sarif))
+            .expect_err("a GPL-3.0-only crate must fail the audit");
         assert!(err.contains("GPL-3.0-only"), "{err}");
         assert!(err.contains("licenses FAILED"), "{err}");
         let sarif = std::fs::read_to_string(&sarif).unwrap();
-        assert!(
-            sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("GPL-3.0-only"),
-            "{sarif}"
-        );
+        assert!(sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("GPL-3.0-only"), "{sarif}");
     }
 
     #[test]
     fn db_path_goes_under_advisories() {
-        let policy =
-            "[graph]\nall-features = true\n\n[advisories]\nversion = 2\ndb-path = \"~/x\"\n";
+        let policy = "[graph]\nall-features = true\n\n[advisories]\nversion = 2\ndb-path = \"~/x\"\n";
         let got = with_db_path(policy, Path::new("/tmp/dbs")).unwrap();
         assert_eq!(
             got,
