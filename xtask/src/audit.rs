@@ -1,22 +1,27 @@
 //! `cargo xtask audit`: the supply-chain policy in deny.toml (licenses, duplicate versions, sources) and
 //! RustSec advisories read offline from a local copy of the advisory database, with cargo-deny.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, TempDir, peers, root, say};
+use crate::{Result, TempDir, peers, root, run, say};
 
 pub(crate) const HELP: &str = "\
-usage: cargo xtask audit [--db DIR] [--sarif FILE]
+usage: cargo xtask audit [--db DIR] [--sarif DIR]
 
 Checks the workspace's dependency graph against deny.toml with cargo-deny (provisioned by `cargo xtask
 peers`): licenses on the allow-list, no crate from outside crates.io, duplicate versions listed, and every
-RustSec advisory matching a locked version. Nothing is fetched: the advisories come from DIR.
+RustSec advisory matching a locked version. Nothing is fetched: the advisories come from DIR. Then
+`prodready scan secrets .` looks for credentials in the repository's files and `prodready scan deps
+Cargo.lock --db DIR` checks the lockfile again with prodready's own matcher (ignoring the ids deny.toml
+ignores), with the binary of the instrumented build (`cargo xtask coverage`'s: in CI it is built already).
 
   --db DIR   a RustSec advisory-db checkout or snapshot (Markdown advisories under crates/NAME/);
              default: $PRODREADY_ADVISORY_DB, ../shared/advisory-db beside the repository, or the
              copy `cargo xtask peers` made of it
-  --sarif FILE   also write the errors as SARIF 2.1.0 (for code scanning)
+  --sarif DIR    also write SARIF 2.1.0 reports there (for code scanning): cargo-deny.sarif (its
+                 errors), prodready-scan-secrets.sarif and prodready-scan-deps.sarif
 
 Refreshing the database (on a machine that reaches GitHub):
   git clone --depth 1 https://github.com/rustsec/advisory-db DIR     # first time
@@ -40,7 +45,7 @@ pub(crate) fn main(args: &[String]) -> Result {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--db" => db = Some(PathBuf::from(args.next().ok_or("--db needs a directory")?)),
-            "--sarif" => sarif = Some(PathBuf::from(args.next().ok_or("--sarif needs a file")?)),
+            "--sarif" => sarif = Some(PathBuf::from(args.next().ok_or("--sarif needs a directory")?)),
             "-h" | "--help" => {
                 say(HELP);
                 return Ok(());
@@ -61,15 +66,93 @@ pub(crate) fn main(args: &[String]) -> Result {
     if let Ok(snapshot) = std::fs::read_to_string(db.join("SNAPSHOT.txt")) {
         say(&format!("advisories: {}", snapshot.lines().next().unwrap_or_default()));
     }
+    if let Some(dir) = &sarif {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let report = deny(
         &peers.join("bin/cargo-deny"),
         &root().join("Cargo.toml"),
         &root().join("deny.toml"),
         &db,
-        sarif.as_deref(),
+        sarif.as_ref().map(|d| d.join("cargo-deny.sarif")).as_deref(),
     )?;
     say(&report);
-    Ok(())
+    scan(&peers, &db, sarif.as_deref())
+}
+
+/// The repository through `prodready scan`: `scan secrets .` (credentials in its files) and `scan deps
+/// Cargo.lock` against the same advisories, with deny.toml's ignored ids. Both run; either failing fails.
+fn scan(peers: &Path, db: &Path, sarif: Option<&Path>) -> Result {
+    let bin = crate::coverage::Instrumented::new(peers)?.prodready()?;
+    let policy = std::fs::read_to_string(root().join("deny.toml")).map_err(|e| format!("deny.toml: {e}"))?;
+    // The instrumented binary writes a profile; this one is no test's, so it goes away.
+    let profiles = TempDir::new("scan-profiles")?;
+    let mut deps: Vec<OsString> = vec!["deps".into(), "Cargo.lock".into(), "--db".into(), db.into()];
+    for id in ignored_advisories(&policy) {
+        deps.extend(["--ignore".into(), id.into()]);
+    }
+    // Accepted findings: the test fixtures' made-up credentials.
+    let mut secrets: Vec<OsString> = vec!["secrets".into(), ".".into()];
+    if root().join(BASELINE).is_file() {
+        secrets.extend(["--baseline".into(), BASELINE.into()]);
+    }
+    let mut failed = Vec::new();
+    for (name, args) in [("secrets", secrets), ("deps", deps)] {
+        let scan = |extra: &[&str]| {
+            let mut cmd = Command::new(&bin);
+            cmd.arg("scan")
+                .args(&args)
+                .args(extra)
+                .current_dir(root())
+                .env("LLVM_PROFILE_FILE", profiles.path().join("scan-%p.profraw"));
+            cmd
+        };
+        if let Some(dir) = sarif {
+            // Written whatever it finds: code scanning shows the findings; the text run below decides.
+            let file = dir.join(format!("prodready-scan-{name}.sarif"));
+            let _ = scan(&["--format", "sarif", "--output"]).arg(&file).status();
+        }
+        if let Err(e) = run(&mut scan(&[])) {
+            failed.push(match name {
+                "secrets" => format!(
+                    "{e}: remove the secret, or, for a test fixture's made-up one, accept it in {BASELINE} \
+                     (`prodready scan secrets . --format json --output {BASELINE}` rewrites it from the tree; \
+                     review what it accepts)"
+                ),
+                _ => format!("{e}: upgrade the crate, or ignore the advisory in deny.toml with its reason"),
+            });
+        }
+    }
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+}
+
+/// Secret-scan findings accepted in this repository (made-up credentials in test fixtures), by
+/// fingerprint: a JSON report of `prodready scan secrets`.
+const BASELINE: &str = ".prodready-baseline.json";
+
+/// The advisory ids deny.toml's `[advisories] ignore` lists (each with its reason there).
+fn ignored_advisories(policy: &str) -> Vec<String> {
+    let mut section = "";
+    let mut ids = Vec::new();
+    for line in policy.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[')
+            && !trimmed.starts_with("[[")
+            && trimmed.ends_with(']')
+            && !trimmed.contains('=')
+        {
+            section = trimmed;
+        } else if section == "[advisories]" && !trimmed.starts_with('#') {
+            for (at, _) in trimmed.match_indices("RUSTSEC-") {
+                let id: String =
+                    trimmed[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                if id.len() == "RUSTSEC-0000-0000".len() {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
 }
 
 /// `$PRODREADY_ADVISORY_DB` or ../shared/advisory-db next to the repository, else the copy `cargo xtask
@@ -316,6 +399,15 @@ mod tests {
         assert!(err.contains("licenses FAILED"), "{err}");
         let sarif = std::fs::read_to_string(&sarif).unwrap();
         assert!(sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("GPL-3.0-only"), "{sarif}");
+    }
+
+    #[test]
+    fn ignored_advisories_come_from_the_advisories_section() {
+        let policy = "[advisories]\nignore = [\n    { id = \"RUSTSEC-2025-0141\", reason = \"x\" },\n    \"RUSTSEC-2024-0001\",\n]\n\
+                      # RUSTSEC-2099-0001 in a comment\n[bans]\nskip = [\"RUSTSEC-2023-0002\"]\n";
+        assert_eq!(ignored_advisories(policy), ["RUSTSEC-2025-0141", "RUSTSEC-2024-0001"]);
+        let ours = std::fs::read_to_string(root().join("deny.toml")).unwrap();
+        assert_eq!(ignored_advisories(&ours), ["RUSTSEC-2025-0141"]);
     }
 
     #[test]

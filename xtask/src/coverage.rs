@@ -8,7 +8,7 @@
 //! runs, and never mixed with plain builds).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{Result, cargo, libraries, peers, root, run, say, target_dir};
@@ -23,8 +23,10 @@ generated under the target directory left out). Prints lines covered per crate (
 information) and fails when the library crates together cover less than 80% of their lines.
 `prodready check` reads the same file for its coverage check.
 
-The instrumented build lives in llvm-cov-target/ under cargo's target directory. cargo-llvm-cov and the
-toolchain's llvm-tools come from `cargo xtask peers`.
+The instrumented build lives in llvm-cov-target/ under cargo's target directory. cargo-llvm-cov comes from
+`cargo xtask peers`, and so do llvm-cov and llvm-profdata: rustup's llvm-tools component of the pinned
+toolchain, or, where rustup cannot download it, Debian's llvm-N for rustc's LLVM major version (N = 22
+for Rust 1.95), handed over as LLVM_COV and LLVM_PROFDATA.
 
 Examples:
   cargo xtask coverage
@@ -49,33 +51,9 @@ pub(crate) fn main(args: &[String]) -> Result {
     }
     let peers = peers::provision()?;
     peers::ensure_postgres()?;
-    let llvm = peers::llvm_tools()?;
-    let path = format!(
-        "{}:{}",
-        peers.join("bin").display(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned())
-    );
-    let cov_target = target_dir().join("llvm-cov-target");
-    let with_env = |cmd: &mut Command| {
-        cmd.env("PATH", &path).env("CARGO_TARGET_DIR", &cov_target).env("PRODREADY_PEERS_DIR", &peers);
-        for (key, value) in &llvm {
-            cmd.env(key, value);
-        }
-    };
-
-    let mut show = cargo();
-    show.args(["llvm-cov", "show-env"]);
-    with_env(&mut show);
-    let out = show.output().map_err(|e| format!("cannot run cargo llvm-cov: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`cargo llvm-cov show-env` failed (is cargo-llvm-cov provisioned? `cargo xtask peers`): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let instrumented = parse_env(&String::from_utf8_lossy(&out.stdout));
+    let env = Instrumented::new(&peers)?;
     // Profiles of an earlier run would be merged into this one.
-    if let Ok(entries) = std::fs::read_dir(&cov_target) {
+    if let Ok(entries) = std::fs::read_dir(&env.target) {
         for entry in entries.flatten() {
             if entry.path().extension().is_some_and(|x| x == "profraw") {
                 let _ = std::fs::remove_file(entry.path());
@@ -84,10 +62,7 @@ pub(crate) fn main(args: &[String]) -> Result {
     }
     let tests = |args: &[&str]| -> Result {
         let mut cmd = cargo();
-        cmd.args(args);
-        with_env(&mut cmd);
-        cmd.envs(instrumented.iter().map(|(k, v)| (k, v)));
-        run(&mut cmd)
+        run(env.apply(cmd.args(args)))
     };
     let started = std::time::Instant::now();
     // A failing test fails the run, after the report: what the other tests covered is still worth seeing.
@@ -104,17 +79,13 @@ pub(crate) fn main(args: &[String]) -> Result {
         "--ignore-filename-regex",
         r"(crates/(prodready-test-support|prodready-fuzz)/|xtask/|/tests/|/benches/|/examples/)",
     ]);
-    with_env(&mut report);
-    report.envs(instrumented.iter().map(|(k, v)| (k, v)));
-    run(&mut report)?;
+    run(env.apply(&mut report))?;
     let mut report = cargo();
     report
         .args(["llvm-cov", "report", "--lcov", "--output-path"])
         .arg(&lcov)
         .args(["--ignore-filename-regex", IGNORE]);
-    with_env(&mut report);
-    report.envs(instrumented.iter().map(|(k, v)| (k, v)));
-    run(&mut report)?;
+    run(env.apply(&mut report))?;
 
     let text = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     // The binary's lines, for information; the gate reads lcov.info alone.
@@ -129,6 +100,57 @@ pub(crate) fn main(args: &[String]) -> Result {
     nextest?;
     doc?;
     verdict.map(drop).map_err(|table| table.lines().last().unwrap_or_default().to_owned())
+}
+
+/// The environment of an instrumented build and run: cargo-llvm-cov's `show-env` variables, its own
+/// target directory, the peers on PATH and, where rustup has no llvm-tools, `LLVM_COV`/`LLVM_PROFDATA`.
+pub(crate) struct Instrumented {
+    /// `llvm-cov-target` under cargo's target directory.
+    pub(crate) target: PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl Instrumented {
+    pub(crate) fn new(peers: &Path) -> Result<Self> {
+        let target = target_dir().join("llvm-cov-target");
+        let mut vars = vec![
+            (
+                "PATH".to_owned(),
+                format!(
+                    "{}:{}",
+                    peers.join("bin").display(),
+                    std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned())
+                ),
+            ),
+            ("CARGO_TARGET_DIR".to_owned(), target.display().to_string()),
+            ("PRODREADY_PEERS_DIR".to_owned(), peers.display().to_string()),
+        ];
+        for (key, value) in peers::llvm_tools()? {
+            vars.push((key.to_owned(), value.display().to_string()));
+        }
+        let mut show = cargo();
+        show.args(["llvm-cov", "show-env"]).envs(vars.iter().map(|(k, v)| (k, v)));
+        let out = show.output().map_err(|e| format!("cannot run cargo llvm-cov: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`cargo llvm-cov show-env` failed (is cargo-llvm-cov provisioned? `cargo xtask peers`): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        vars.extend(parse_env(&String::from_utf8_lossy(&out.stdout)));
+        Ok(Self { target, vars })
+    }
+
+    pub(crate) fn apply<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)))
+    }
+
+    /// The `prodready` binary of the instrumented build. Built as the test run builds it (the workspace's
+    /// tests, so the features are the same and nothing rebuilds right after a coverage run).
+    pub(crate) fn prodready(&self) -> Result<PathBuf> {
+        run(self.apply(cargo().args(["test", "--workspace", "--locked", "--no-run", "--quiet"])))?;
+        Ok(self.target.join("debug/prodready"))
+    }
 }
 
 /// `KEY=VALUE` lines of `cargo llvm-cov show-env`, values unquoted as a POSIX shell would.
