@@ -202,12 +202,21 @@ fn spans_made_right_before_the_guard_drops_are_delivered_in_every_context() {
         assert_eq!(root["localEndpoint"]["serviceName"], "delivery-test");
 
         request_then_drop(&options(otlp(tap.endpoint())), context, &name);
-        let root = tap
-            .span_lines()
-            .iter()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .find(|s| s["name"] == name.as_str())
-            .unwrap_or_else(|| panic!("oteltap has no {name}: {:?}", tap.span_lines()));
+        // oteltap prints what it received on its stdout, read by a thread here: wait for the line. The
+        // exporter was shut down when the drop returned, so whatever arrives was sent during the drop.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let root = loop {
+            let found = tap
+                .span_lines()
+                .iter()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .find(|s| s["name"] == name.as_str());
+            match found {
+                Some(root) => break root,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => panic!("oteltap has no {name}: {:?}", tap.span_lines()),
+            }
+        };
         let spans = oteltap_spans(&tap, root["traceId"].as_str().unwrap(), 2);
         root_and_child(&spans, "spanId", "parentSpanId", &Value::from(""));
     }
