@@ -69,7 +69,7 @@ async fn ping_over_grpc_is_one_trace_root_and_child_in_the_collector() {
         .unwrap()
         .to_string();
     let spans: Vec<Value> = collector
-        .exported_spans(2, Duration::from_secs(10))
+        .exported_spans(2, Duration::from_secs(30))
         .await
         .iter()
         .filter(|s| s.trace_id == trace_id)

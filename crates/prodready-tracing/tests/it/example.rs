@@ -245,7 +245,7 @@ fn one_trace_through_both_services_over_otlp_grpc_into_the_collector() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut collector = runtime.block_on(fake_opentelemetry_collector::FakeCollectorServer::start()).unwrap();
     let trace_id = run("grpc", collector.endpoint());
-    let exported = runtime.block_on(collector.exported_spans(5, Duration::from_secs(10)));
+    let exported = runtime.block_on(collector.exported_spans(5, Duration::from_secs(30)));
     let spans: Vec<Span> = exported
         .into_iter()
         .map(|s| Span {
