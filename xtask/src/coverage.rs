@@ -88,6 +88,14 @@ pub(crate) fn main(args: &[String]) -> Result {
     run(env.apply(&mut report))?;
 
     let text = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    // The instrumented build lives in the shared cache, beside test binaries built from other clones of
+    // the repository: their files would count as never run. Only this checkout's files stay.
+    let here = root();
+    let here = here.canonicalize().unwrap_or(here);
+    for report in [&all, &lcov] {
+        let kept = own_records(&text(report)?, &format!("{}/", here.display()));
+        std::fs::write(report, kept).map_err(|e| format!("{}: {e}", report.display()))?;
+    }
     // The binary's lines, for information; the gate reads lcov.info alone.
     let whole = per_crate(&text(&all)?);
     if let Some(&(found, hit)) = whole.get("prodready") {
@@ -182,6 +190,25 @@ fn parse_env(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The records of an lcov report whose source file is under `root` (a path ending in `/`).
+pub(crate) fn own_records(lcov: &str, root: &str) -> String {
+    let mut out = String::new();
+    let mut keep = false;
+    for line in lcov.lines() {
+        if let Some(path) = line.strip_prefix("SF:") {
+            keep = path.starts_with(root);
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if line == "end_of_record" {
+            keep = false;
+        }
+    }
+    out
+}
+
 /// Crate name -> (lines found, lines hit), from an lcov report's `SF:`, `LF:` and `LH:` records. A file
 /// belongs to the crate whose directory under crates/ holds it.
 pub(crate) fn per_crate(lcov: &str) -> BTreeMap<String, (u64, u64)> {
@@ -256,6 +283,18 @@ mod tests {
 
     fn libs() -> Vec<String> {
         vec!["prodready-a".to_owned(), "prodready-b".to_owned()]
+    }
+
+    #[test]
+    fn records_of_other_checkouts_are_left_out() {
+        let report = "TN:\nSF:/a/prodready/crates/prodready-x/src/lib.rs\nDA:1,1\nLF:1\nLH:1\nend_of_record\n\
+                      TN:\nSF:/b/clone/crates/prodready-x/src/lib.rs\nDA:1,0\nLF:1\nLH:0\nend_of_record\n";
+        let kept = own_records(report, "/a/prodready/");
+        assert_eq!(
+            kept,
+            "SF:/a/prodready/crates/prodready-x/src/lib.rs\nDA:1,1\nLF:1\nLH:1\nend_of_record\n"
+        );
+        assert_eq!(per_crate(&kept).get("prodready-x"), Some(&(1, 1)));
     }
 
     #[test]
