@@ -166,14 +166,9 @@ url = "{base}/items"
     assert_eq!(server.requests(), 100);
 }
 
-/// The whole server pauses for one second at the 50th request of a 100/s open-model run with one VU: the
-/// iterations due during the pause start late and their latency, counted from their intended start, shows
-/// the pause at p99; the time from the actual send shows it only for the one request caught in it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stall_shows_in_corrected_latency() {
-    let server = Server::with_stall(50).await;
-    let base = &server.base;
-    let report = load(&format!(
+/// 200 arrivals over 2 s with a single VU to serve them: a stall leaves no spare VU.
+fn one_vu_at_100_per_second(base: &str) -> String {
+    format!(
         r#"
 [scenarios.open]
 executor = "constant-arrival-rate"
@@ -184,8 +179,17 @@ maxVUs = 1
 [[scenarios.open.requests]]
 url = "{base}/items"
 "#
-    ))
-    .await;
+    )
+}
+
+/// The whole server pauses for one second at the 50th request of a 100/s open-model run with one VU: the
+/// iterations due during the pause start late and their latency, counted from their intended start, shows
+/// the pause at p99; the time from the actual send shows it only for the one request caught in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_corrected_latency() {
+    let server = Server::with_stall(50).await;
+    let base = &server.base;
+    let report = load(&one_vu_at_100_per_second(base)).await;
     let s = &report.summary;
     assert_eq!(count(s, "http_reqs") + count(s, "dropped_iterations"), 200);
     let corrected = ms(s, "http_req_duration", "p(95)");
@@ -202,19 +206,7 @@ url = "{base}/items"
 async fn a_stall_at_the_end_drops_iterations_when_vus_run_out() {
     let server = Server::with_stall(150).await;
     let base = &server.base;
-    let report = load(&format!(
-        r#"
-[scenarios.open]
-executor = "constant-arrival-rate"
-rate = 100
-duration = "2s"
-preAllocatedVUs = 1
-maxVUs = 1
-[[scenarios.open.requests]]
-url = "{base}/items"
-"#
-    ))
-    .await;
+    let report = load(&one_vu_at_100_per_second(base)).await;
     let s = &report.summary;
     let (done, dropped) = (count(s, "http_reqs"), count(s, "dropped_iterations"));
     assert_eq!(done + dropped, 200);
