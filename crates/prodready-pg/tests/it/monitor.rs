@@ -225,6 +225,12 @@ async fn replication_lag_comes_and_goes_and_an_inactive_slot_is_reported() {
     let slot = snapshot.slots.iter().find(|s| s.name == "forgotten").expect("the slot is listed");
     assert!(!slot.active);
 
+    // The replay delay is measured from the last replayed commit: the replica must have replayed one (the
+    // CREATE TABLE) before replay stops, or it has none to measure from (a loaded machine got there first).
+    until("a replayed commit on the replica", async || {
+        replica.psql("SELECT pg_last_xact_replay_timestamp() IS NOT NULL").trim() == "t"
+    })
+    .await;
     replica.psql("SELECT pg_wal_replay_pause()");
     primary.psql("INSERT INTO r SELECT generate_series(1, 10000)");
     until("replication lag", async || {
