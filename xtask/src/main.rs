@@ -9,6 +9,7 @@
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
 //! cargo xtask docs    regenerate committed generated files (docs/cli.md, docs/configuration.md, deploy/)
 //! cargo xtask bench backup   release build, then bench/backup.sh against pg_dump/pg_restore
+//! cargo xtask bench basebackup  release build, then bench/basebackup.sh against pg_basebackup -Ft -z
 //! cargo xtask bench logging  release build, then bench/ship.sh (1M lines into the receiver) and the
 //!                            per-event overhead against tracing-subscriber's JSON format
 //! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
@@ -45,7 +46,7 @@ mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | logging | secrets | dbmon | tracing | scan> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | basebackup | logging | secrets | dbmon | tracing | scan> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -233,6 +234,13 @@ fn bench(area: Option<&str>) -> Result {
                 .arg(root().join("bench/backup.sh"))
                 .env("PRODREADY_BIN", target.join("release/prodready")))
         }
+        Some("basebackup") => {
+            peers::ensure_postgres()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/basebackup.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready")))
+        }
         Some("logging") => {
             run(cargo().args(["build", "--release", "--package", "prodready"]))?;
             run(cargo().args([
@@ -274,6 +282,9 @@ fn bench(area: Option<&str>) -> Result {
                 .env("CORPUS_BIN", target.join("release/examples/corpus"))
                 .env("PEERS", peers))
         }
-        _ => Err("usage: cargo xtask bench <backup | logging | secrets | dbmon | tracing | scan>".to_owned()),
+        _ => {
+            Err("usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan>"
+                .to_owned())
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::BaseManifest;
 use crate::manifest::{Manifest, Verification};
 use crate::store::{MANIFEST, Store};
 use crate::{Error, Result};
@@ -9,6 +10,9 @@ use crate::{Error, Result};
 /// One line of `backup list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupInfo {
+    /// `logical` (this list) or `base` (see [`BaseInfo`]).
+    #[serde(default = "logical")]
+    pub kind: String,
     pub id: String,
     pub created_at: String,
     pub database: String,
@@ -21,6 +25,34 @@ pub struct BackupInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_mode: Option<String>,
     /// When the newest successful full (restore) verification happened.
+    pub last_verified_ok_at: Option<String>,
+}
+
+fn logical() -> String {
+    "logical".to_owned()
+}
+
+/// One base backup (physical, of a whole cluster), for listings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseInfo {
+    /// Always `base`.
+    pub kind: String,
+    pub id: String,
+    pub created_at: String,
+    /// When the server had ended the backup.
+    pub finished_at: String,
+    pub system_identifier: String,
+    pub server_version: String,
+    pub timeline: u32,
+    pub start_lsn: String,
+    pub stop_lsn: String,
+    pub size_bytes: u64,
+    /// The newest recovery drill (or quick hash check), if any.
+    pub verified_at: Option<String>,
+    pub verify_ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_mode: Option<String>,
+    /// When the newest successful recovery drill from this base backup happened.
     pub last_verified_ok_at: Option<String>,
 }
 
@@ -50,7 +82,11 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
         if !store.exists(&id, MANIFEST)? {
             continue;
         }
-        let manifest = match read_manifest(store, &id) {
+        let bytes = store.read(&id, MANIFEST)?;
+        if is_base(&bytes) {
+            continue; // a base backup: see list_base
+        }
+        let manifest = match parse_manifest(&id, &bytes) {
             Ok(manifest) => manifest,
             Err(Error::Corrupt { problem, .. }) => {
                 corrupt.push(CorruptBackup { id, problem });
@@ -61,6 +97,7 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
         let verifications = verifications(store, &id)?;
         let newest = verifications.last();
         out.push(BackupInfo {
+            kind: logical(),
             id: id.clone(),
             created_at: manifest.created_at.clone(),
             database: manifest.database.clone(),
@@ -106,7 +143,110 @@ pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manif
 }
 
 fn read_manifest(store: &Store, id: &str) -> Result<Manifest> {
-    parse_manifest(id, &store.read(id, MANIFEST)?)
+    let bytes = store.read(id, MANIFEST)?;
+    if is_base(&bytes) {
+        return Err(Error::Invalid(format!(
+            "backup {id} is a physical base backup: it is restored by point-in-time recovery, not into a database"
+        )));
+    }
+    parse_manifest(id, &bytes)
+}
+
+/// Whether a manifest is a base backup's (`"kind": "base"`); logical manifests carry no kind.
+pub fn is_base(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.kind.as_deref() == Some(crate::base::KIND))
+}
+
+/// Parses the manifest of base backup `id`; a logical backup or anything unreadable is [`Error::Corrupt`]
+/// or [`Error::Invalid`].
+pub fn parse_base_manifest(id: &str, bytes: &[u8]) -> Result<BaseManifest> {
+    let corrupt =
+        |problem: String| Error::Corrupt { id: id.to_owned(), object: MANIFEST.to_owned(), problem };
+    if !is_base(bytes) {
+        return Err(Error::Invalid(format!("backup {id} is a logical backup, not a base backup")));
+    }
+    let manifest: BaseManifest =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("unreadable: {e}")))?;
+    if manifest.id != id {
+        return Err(corrupt(format!("its id `{}` is not its directory's", manifest.id)));
+    }
+    for object in &manifest.objects {
+        crate::store::check_object(id, &object.name)
+            .map_err(|_| corrupt(format!("object `{}` leads outside the backup", object.name)))?;
+    }
+    Ok(manifest)
+}
+
+/// The manifest of base backup `id` (`latest`: the newest base backup).
+pub fn base_manifest(store: &Store, id: &str) -> Result<BaseManifest> {
+    if id == "latest" {
+        let mut all = base_manifests(store)?.0;
+        all.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.id.cmp(&b.id)));
+        return all.pop().ok_or_else(|| Error::NotFound("latest base backup".to_owned()));
+    }
+    crate::store::check_id(id).map_err(|_| Error::NotFound(id.to_owned()))?;
+    if !store.exists(id, MANIFEST)? {
+        return Err(Error::NotFound(id.to_owned()));
+    }
+    parse_base_manifest(id, &store.read(id, MANIFEST)?)
+}
+
+/// Every committed base backup's manifest (in id order), and the base backups whose manifest is unusable.
+pub fn base_manifests(store: &Store) -> Result<(Vec<BaseManifest>, Vec<CorruptBackup>)> {
+    let mut out = Vec::new();
+    let mut corrupt = Vec::new();
+    for id in store.ids()? {
+        if crate::store::check_id(&id).is_err() || !store.exists(&id, MANIFEST)? {
+            continue;
+        }
+        let bytes = store.read(&id, MANIFEST)?;
+        if !is_base(&bytes) {
+            continue;
+        }
+        match parse_base_manifest(&id, &bytes) {
+            Ok(m) => out.push(m),
+            Err(Error::Corrupt { problem, .. }) => corrupt.push(CorruptBackup { id, problem }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, corrupt))
+}
+
+/// Every committed base backup, newest first, with its newest recovery drill.
+pub fn list_base(store: &Store) -> Result<(Vec<BaseInfo>, Vec<CorruptBackup>)> {
+    let (manifests, corrupt) = base_manifests(store)?;
+    let mut out = Vec::new();
+    for m in manifests {
+        let verifications = verifications(store, &m.id)?;
+        let newest = verifications.last();
+        out.push(BaseInfo {
+            kind: crate::base::KIND.to_owned(),
+            id: m.id.clone(),
+            created_at: m.created_at.clone(),
+            finished_at: m.finished_at.clone(),
+            system_identifier: m.system_identifier.clone(),
+            server_version: m.server_version.clone(),
+            timeline: m.timeline,
+            start_lsn: m.start_lsn.clone(),
+            stop_lsn: m.stop_lsn.clone(),
+            size_bytes: m.size_bytes(),
+            verified_at: newest.map(|v| v.verified_at.clone()),
+            verify_ok: newest.map(|v| v.ok),
+            verify_mode: newest.map(|v| v.mode.clone()),
+            last_verified_ok_at: verifications
+                .iter()
+                .rev()
+                .find(|v| v.ok && v.mode == crate::drill::MODE)
+                .map(|v| v.verified_at.clone()),
+        });
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+    Ok((out, corrupt))
 }
 
 /// Parses the manifest of backup `id` and checks that it names itself and only objects inside the

@@ -8,22 +8,28 @@
 //! - [`verify()`] and [`verify_quick()`]: prove a backup by restoring it into a scratch database (row
 //!   counts, amcheck, smoke SQL) or by re-hashing it; the result is stored beside the backup.
 //! - [`retention::plan`]: grandfather-father-son retention that never drops the newest verified backup.
+//! - [`base_backup`]: a physical base backup (`pg_basebackup` streamed through zstd into the store).
+//! - [`pitr`]: point-in-time recovery from a base backup and the WAL archive, and [`drill`] to prove it.
 //!
 //! The crate never reads environment variables or configuration files: callers pass typed options.
 
 mod backup;
+mod base;
 pub mod catalog;
 mod crypto;
+pub mod drill;
 mod error;
 pub mod freshness;
 pub mod manifest;
 pub mod metrics;
 mod pg;
+pub mod pitr;
 mod restore;
 pub mod retention;
 #[cfg(feature = "s3")]
 mod s3;
 mod store;
+mod tar;
 mod tools;
 mod verify;
 
@@ -31,6 +37,7 @@ pub use backup::{
     BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, backup_running,
     new_id,
 };
+pub use base::{ARCHIVE, BaseManifest, BaseOptions, KIND as BASE_KIND, Lsn, base_backup};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use restore::{RestoreOptions, RestoreReport, restore};

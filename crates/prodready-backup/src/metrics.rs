@@ -33,6 +33,59 @@ pub struct VerifyMetrics {
     pub last_verify_success_unix: Option<i64>,
 }
 
+/// What one recovery drill reports, labelled by `cluster` (the system identifier).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillMetrics {
+    pub cluster: String,
+    pub success: bool,
+    /// Newest successful drill of the cluster, from the store.
+    pub last_success_unix: Option<i64>,
+}
+
+impl DrillMetrics {
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::default();
+        let labels = vec![("cluster".to_owned(), self.cluster.clone())];
+        let family = Family::<Labels, Gauge>::default();
+        family.get_or_create(&labels).set(i64::from(self.success));
+        r.register(
+            names::BACKUP_LAST_DRILL_RUN_SUCCESS,
+            "1 when the last recovery drill passed, 0 when it failed",
+            family,
+        );
+        if let Some(t) = self.last_success_unix {
+            let family = Family::<Labels, Gauge>::default();
+            family.get_or_create(&labels).set(t);
+            r.register(
+                names::BACKUP_LAST_DRILL_SUCCESS,
+                "Unix time of the newest successful recovery drill",
+                family,
+            );
+        }
+        r
+    }
+}
+
+/// The newest successful recovery drill of each cluster with base backups in `store`.
+pub fn last_drills(store: &crate::Store) -> crate::Result<Vec<(String, Option<i64>)>> {
+    let (bases, _) = crate::catalog::list_base(store)?;
+    let mut clusters: Vec<String> = bases.iter().map(|b| b.system_identifier.clone()).collect();
+    clusters.sort();
+    clusters.dedup();
+    Ok(clusters
+        .into_iter()
+        .map(|cluster| {
+            let newest = bases
+                .iter()
+                .filter(|b| b.system_identifier == cluster)
+                .filter_map(|b| b.last_verified_ok_at.as_deref())
+                .max()
+                .map(crate::retention::unix);
+            (cluster, newest)
+        })
+        .collect())
+}
+
 type Labels = Vec<(String, String)>;
 
 fn labels(database: &str) -> Labels {
@@ -98,6 +151,8 @@ pub struct StoreMetrics {
     pub databases: Vec<DatabaseMetrics>,
     /// Committed backups whose manifest cannot be read (the whole store).
     pub corrupt_backups: u64,
+    /// Per cluster with base backups (system identifier): the newest successful recovery drill.
+    pub drills: Vec<(String, Option<i64>)>,
 }
 
 /// One database's part of [`StoreMetrics`].
@@ -126,7 +181,7 @@ impl StoreMetrics {
                 DatabaseMetrics { database, last_success_unix, last_verify_success_unix, size_bytes }
             })
             .collect();
-        Ok(Self { databases, corrupt_backups: corrupt.len() as u64 })
+        Ok(Self { databases, corrupt_backups: corrupt.len() as u64, drills: last_drills(store)? })
     }
 }
 
@@ -176,6 +231,17 @@ impl prodready_metrics::prometheus_client::collector::Collector for StoreCollect
                     let labels = [("database", d.database.as_str())];
                     ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
                 }
+            }
+        }
+        if m.drills.iter().any(|(_, t)| t.is_some()) {
+            let mut family = encoder.encode_descriptor(
+                names::BACKUP_LAST_DRILL_SUCCESS,
+                "Unix time of the newest successful recovery drill.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (cluster, t) in m.drills.iter().filter_map(|(c, t)| t.map(|t| (c, t))) {
+                ConstGauge::new(t).encode(family.encode_family(&[("cluster", cluster.as_str())])?)?;
             }
         }
         if !m.databases.is_empty() {

@@ -90,6 +90,22 @@ pub struct PruneReport {
     pub aborted_uploads: usize,
     /// Backups whose manifest is unreadable: never deleted by a prune, left for a person to look at.
     pub corrupt: Vec<catalog::CorruptBackup>,
+    /// Per cluster with base backups: where the oldest kept base backup starts. WAL before it is needed by
+    /// no kept base backup.
+    #[serde(default)]
+    pub wal_horizons: Vec<WalHorizon>,
+}
+
+/// The start of the oldest base backup a cluster keeps: its WAL from here on is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalHorizon {
+    pub system_identifier: String,
+    /// The kept base backup.
+    pub base: String,
+    pub timeline: u32,
+    pub start_lsn: String,
+    /// The WAL segment holding the start point: older segments (of this and earlier timelines) go.
+    pub start_wal_file: String,
 }
 
 /// Applies [`plan`] to the store: deletes each backup it does not keep (manifest first, so a half-deleted
@@ -124,14 +140,52 @@ pub fn prune(
             .collect();
         decisions.extend(plan(&candidates, policy));
     }
+    // Base backups: per cluster, the same policy; the newest one a recovery drill proved is always kept
+    // (with the WAL from its start, the newest verified recovery chain stays whole).
+    let (bases, base_corrupt) = catalog::list_base(store)?;
+    let mut clusters: Vec<&str> = bases.iter().map(|b| b.system_identifier.as_str()).collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    let mut wal_horizons = Vec::new();
+    if database.is_none() {
+        for cluster in clusters {
+            let candidates: Vec<Candidate> = bases
+                .iter()
+                .filter(|b| b.system_identifier == cluster)
+                .map(|b| Candidate {
+                    id: b.id.clone(),
+                    created_unix: unix(&b.created_at),
+                    verified_ok: b.last_verified_ok_at.is_some(),
+                })
+                .collect();
+            let planned = plan(&candidates, policy);
+            // Decisions are newest first: the last kept one is the oldest kept.
+            if let Some(oldest) = planned.iter().rev().find(|d| d.keep) {
+                let manifest = catalog::base_manifest(store, &oldest.id)?;
+                wal_horizons.push(WalHorizon {
+                    system_identifier: cluster.to_owned(),
+                    base: manifest.id.clone(),
+                    timeline: manifest.start_timeline,
+                    start_lsn: manifest.start_lsn.clone(),
+                    start_wal_file: manifest.start_wal_file.clone(),
+                });
+            }
+            decisions.extend(planned);
+        }
+    }
     // Uploads a killed run left behind go first, so the ids they belonged to can be judged idle.
     let aborted_uploads = if dry_run || !clean_leftovers {
         0
     } else {
         store.abort_incomplete_uploads(incomplete_older_than)?
     };
-    let committed: Vec<&str> =
-        backups.iter().map(|b| b.id.as_str()).chain(corrupt.iter().map(|c| c.id.as_str())).collect();
+    let committed: Vec<&str> = backups
+        .iter()
+        .map(|b| b.id.as_str())
+        .chain(corrupt.iter().map(|c| c.id.as_str()))
+        .chain(bases.iter().map(|b| b.id.as_str()))
+        .chain(base_corrupt.iter().map(|c| c.id.as_str()))
+        .collect();
     let incomplete: Vec<String> = store
         .ids()?
         .into_iter()
@@ -147,8 +201,13 @@ pub fn prune(
         for id in &incomplete {
             store.delete_backup(id)?;
         }
+        // TODO(wal prune): once the WAL archive's prune API is on main, delete the archived WAL before each
+        // horizon here (segments of older timelines and of this timeline before start_wal_file; history
+        // files are kept). Until then base backups are pruned and their WAL stays.
     }
-    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt })
+    let mut corrupt = corrupt;
+    corrupt.extend(base_corrupt);
+    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt, wal_horizons })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).

@@ -250,8 +250,28 @@ async fn check_in_scratch(
     }
     checked.push(format!("row counts of {} tables", manifest.tables.len()));
 
+    amcheck(&client, "", &mut problems, checked).await?;
+    for sql in &options.smoke_sql {
+        match client.batch_execute(sql).await {
+            Ok(()) => checked.push(format!("smoke SQL: {sql}")),
+            Err(e) => problems.push(format!("smoke SQL `{sql}`: {}", prodready_stdx::error::chain(&e))),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(problems)
+}
+
+/// amcheck's `bt_index_check` on every btree index of the database `client` is connected to (the extension
+/// is created when missing); `prefix` starts every line (e.g. the database's name).
+pub(crate) async fn amcheck(
+    client: &tokio_postgres::Client,
+    prefix: &str,
+    problems: &mut Vec<String>,
+    checked: &mut Vec<String>,
+) -> Result<()> {
     match client.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck").await {
-        Err(e) => checked.push(format!("amcheck unavailable: {}", prodready_stdx::error::chain(&e))),
+        Err(e) => checked.push(format!("{prefix}amcheck unavailable: {}", prodready_stdx::error::chain(&e))),
         Ok(()) => {
             let rows = client.query(INDEXES, &[]).await.map_err(Error::db)?;
             let (mut checkable, mut heapallindexed) = (0, 0);
@@ -279,26 +299,26 @@ async fn check_in_scratch(
                     .execute("SELECT bt_index_check($1::text::regclass, $2)", &[&index.name, &heap])
                     .await
                 {
-                    problems.push(format!("index {}: {}", index.name, prodready_stdx::error::chain(&e)));
+                    problems.push(format!(
+                        "{prefix}index {}: {}",
+                        index.name,
+                        prodready_stdx::error::chain(&e)
+                    ));
                 }
             }
             checked.push(format!(
-                "amcheck bt_index_check on {checkable} btree indexes ({heapallindexed} with heapallindexed)"
+                "{prefix}amcheck bt_index_check on {checkable} btree indexes ({heapallindexed} with heapallindexed)"
             ));
             if !skipped.is_empty() {
-                checked.push(format!("amcheck skipped {} indexes: {}", skipped.len(), skipped.join(", ")));
+                checked.push(format!(
+                    "{prefix}amcheck skipped {} indexes: {}",
+                    skipped.len(),
+                    skipped.join(", ")
+                ));
             }
         }
     }
-    for sql in &options.smoke_sql {
-        match client.batch_execute(sql).await {
-            Ok(()) => checked.push(format!("smoke SQL: {sql}")),
-            Err(e) => problems.push(format!("smoke SQL `{sql}`: {}", prodready_stdx::error::chain(&e))),
-        }
-    }
-    drop(client);
-    let _ = driver.await;
-    Ok(problems)
+    Ok(())
 }
 
 /// Every index of the restored database outside the system schemas (temporary ones aside).

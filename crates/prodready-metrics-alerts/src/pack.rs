@@ -512,6 +512,24 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             },
         },
         Alert {
+            name: "RecoveryDrillOverdue",
+            severity: "warning",
+            expr: format!("time() - {} > 691200", names::BACKUP_LAST_DRILL_SUCCESS),
+            for_: "10m",
+            summary: "Point-in-time recovery of cluster {{ $labels.cluster }} not proven for 8 days",
+            description: "No recovery drill (base backup plus archived WAL, started and checked) of cluster {{ $labels.cluster }} has passed in 8 days.",
+            fires: Case {
+                series: series(&[(r#"prodready_backup_last_recovery_drill_success_timestamp_seconds{job="prodready-backup",cluster="7301"}"#, "-700000x40")]),
+                eval_time: "20m",
+                fires_with: Some(vec![("job", "prodready-backup"), ("cluster", "7301")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_backup_last_recovery_drill_success_timestamp_seconds{job="prodready-backup",cluster="7301"}"#, "0x40")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
             name: "CertificateExpiring",
             severity: "warning",
             expr: "probe_ssl_earliest_cert_expiry - time() < 1209600".to_owned(),

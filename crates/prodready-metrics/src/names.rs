@@ -22,6 +22,11 @@ pub const BACKUP_BYTES: &str = "prodready_backup_last_size_bytes";
 /// Committed backups in the store whose manifest cannot be read (bit rot, a bad edit): left out of every
 /// listing, never pruned.
 pub const BACKUP_CORRUPT: &str = "prodready_backup_corrupt_backups";
+/// Unix time of the newest successful recovery drill (point-in-time recovery from a base backup and the
+/// WAL archive, started and checked), by `cluster` (the system identifier).
+pub const BACKUP_LAST_DRILL_SUCCESS: &str = "prodready_backup_last_recovery_drill_success_timestamp_seconds";
+/// 1 when the last recovery drill passed, 0 when it failed, by `cluster`.
+pub const BACKUP_LAST_DRILL_RUN_SUCCESS: &str = "prodready_backup_last_recovery_drill_run_success";
 
 /// `logs ship`: lines Loki acknowledged.
 pub const LOGS_SHIP_LINES_SENT_TOTAL: &str = "prodready_logs_ship_lines_sent_total";

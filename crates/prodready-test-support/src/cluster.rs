@@ -220,6 +220,14 @@ impl Cluster {
         }
     }
 
+    /// Starts a server on a data directory prepared elsewhere, `DIR/data` (e.g. restored from a base
+    /// backup), owned by the server's user, with these `-c` settings; waits until it accepts connections
+    /// (for a recovering server with `hot_standby = off`: until recovery ended).
+    pub fn adopt(dir: tempfile::TempDir, settings: &[(&str, &str)]) -> Cluster {
+        let settings = settings.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        Cluster::launch(dir, crate::free_port(), settings, None)
+    }
+
     /// Starts `postgres` on the data directory `DIR/data` (owned by the server's user) and waits until it
     /// accepts connections.
     fn launch(
@@ -306,7 +314,7 @@ fn cluster_dir() -> tempfile::TempDir {
 }
 
 /// The directory of the newest installed server's binaries.
-pub(crate) fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -334,4 +342,15 @@ fn server_user() -> Option<(u32, u32)> {
         .unwrap_or_else(|| panic!("running as root needs a `postgres` user to run the server: {INSTALL}"));
     let fields: Vec<&str> = entry.split(':').collect();
     Some((fields[2].parse().expect("uid"), fields[3].parse().expect("gid")))
+}
+
+/// A directory the server's user owns (mode 0755), for what the server's own commands write, such as a
+/// WAL archive that `archive_command` fills. Removed on drop.
+pub fn server_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("prodready-server-").tempdir().expect("temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    if let Some((uid, gid)) = server_user() {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown a server directory");
+    }
+    dir
 }

@@ -833,6 +833,100 @@ prodready backup restore 20261129T020000Z-1a2b --into postgres:///app --force"
         #[arg(long)]
         json: bool,
     },
+    /// Take a physical base backup of the whole cluster (pg_basebackup, streamed through zstd into the store)
+    #[command(
+        after_help = "Runs pg_basebackup -D - -F tar -X none and streams its tar through zstd (and age with
+--encrypt-to) into one object of the store, SHA-256 hashed; manifest.json (backup label, start and stop LSN,
+timeline, server version, system identifier) is written last. The WAL comes from the archive: the server must
+archive WAL (archive_mode = on, archive_command = 'prodready backup wal-push %p ...'). The role needs the
+REPLICATION attribute. Clusters with tablespaces besides pg_default are refused.
+
+Examples:
+  prodready backup base
+  prodready backup base --store s3://backups/prod --database postgres://replicator@db1/postgres --json
+  prodready backup base --checkpoint spread"
+    )]
+    Base {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The server: any database URL on it [default: [database] url, else $DATABASE_URL, else the local
+        /// server]
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Encrypt the archive to this age recipient (repeatable; adds to [backup] encrypt_to)
+        #[arg(long, value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
+        /// The checkpoint that starts the backup: fast (now) or spread (as the server paces checkpoints)
+        #[arg(long, value_enum, default_value = "fast")]
+        checkpoint: Checkpoint,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point-in-time recovery: a data directory from a base backup and the WAL archive, or --verify a drill
+    #[command(
+        after_help = "Picks the newest base backup that ends before the target and lies on the history of the
+newest timeline in the archive, unpacks it into --into (an empty or missing directory), and writes
+recovery.signal and, in postgresql.auto.conf, restore_command (this binary's `backup wal-fetch %f %p
+--store ...`), recovery_target_time or recovery_target_lsn, recovery_target_action and
+recovery_target_timeline = 'latest'. Then start it: pg_ctl -D DIR start. --to latest replays all archived
+WAL. Times are RFC 3339 (offsets allowed); LSNs are X/Y.
+
+When run as root the files are given to the owner of --into, which must exist and not be root (PostgreSQL
+refuses to run as root); --verify runs the server as that owner too.
+
+--verify is a recovery drill: it starts the server on a private Unix socket (no TCP, archiving off), waits
+until recovery reached the target and the server was promoted, checks every file against the base backup's
+backup_manifest (pg_verifybackup), counts the rows of --table and [backup] drill_tables, runs amcheck on
+every btree index of every database and [backup] smoke_sql (in the [database] url's database), stops the
+server, empties --into and records the result beside the base backup (backup list, backup status, metrics).
+Exit 1 when the drill fails.
+
+Examples:
+  prodready backup pitr --to '2026-12-05T10:00:00Z' --into /var/lib/postgresql/15/restore
+  prodready backup pitr --to 0/3000060 --into ./restore --action promote
+  prodready backup pitr --to latest --into /srv/drill --verify --table app:public.orders
+  prodready backup pitr --to latest --into /srv/drill --verify --textfile /var/lib/node-exporter/drill.prom"
+    )]
+    Pitr {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Where recovery stops: latest, an RFC 3339 time or an LSN
+        #[arg(long, value_name = "TIME|LSN|latest")]
+        to: String,
+        /// The data directory to create (empty or missing)
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Use this base backup instead of choosing one
+        #[arg(long, value_name = "ID")]
+        base: Option<String>,
+        /// What the server does at the target: pause (read-only until pg_wal_replay_resume()), promote or
+        /// shutdown
+        #[arg(long, value_enum, default_value = "pause")]
+        action: RecoveryAction,
+        /// Start the recovered server, check it, stop it and remove it: a recovery drill
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: count this table's rows, DATABASE:TABLE, or require exactly ROWS with
+        /// DATABASE:TABLE=ROWS (repeatable; adds to [backup] drill_tables)
+        #[arg(long, value_name = "DATABASE:TABLE[=ROWS]")]
+        table: Vec<prodready_backup::drill::TableCheck>,
+        /// With --verify: the directory of the server binaries [default: /usr/lib/postgresql/MAJOR/bin]
+        #[arg(long, value_name = "DIR")]
+        pg_bin: Option<PathBuf>,
+        /// With --verify: the role the checks connect as
+        #[arg(long, value_name = "ROLE", default_value = "postgres")]
+        superuser: String,
+        /// With --verify: how long recovery may take
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// age identity file for an encrypted base backup (repeatable)
+        #[arg(long, value_name = "FILE")]
+        identity: Vec<PathBuf>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete backups outside the retention policy (never the newest verified one)
     #[command(
         after_help = "Keeps the newest backup of each of the last N days, ISO weeks and months, the --min-keep \
@@ -1050,6 +1144,21 @@ Examples:
         #[arg(long, requires = "dedup_key")]
         resolve: bool,
     },
+}
+
+/// The checkpoint a base backup starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpoint {
+    Fast,
+    Spread,
+}
+
+/// What a recovered server does at its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecoveryAction {
+    Pause,
+    Promote,
+    Shutdown,
 }
 
 /// Where a backup run or verification reports its metrics.

@@ -37,6 +37,9 @@ pub struct BackupConfig {
     pub s3_path_style: Option<bool>,
     /// SQL statements run against the scratch database after a verification restore; each must succeed.
     pub smoke_sql: Vec<String>,
+    /// Tables a recovery drill (`backup pitr --verify`) counts, `DATABASE:TABLE` or `DATABASE:TABLE=ROWS`.
+    #[serde(deserialize_with = "range::drill_tables")]
+    pub drill_tables: Vec<String>,
     /// Retention policy applied by `backup prune`.
     pub retention: prodready_backup::Retention,
     /// When `backup cron` schedules a backup (cron syntax).
@@ -57,6 +60,7 @@ impl Default for BackupConfig {
             s3_endpoint: None,
             s3_path_style: None,
             smoke_sql: Vec::new(),
+            drill_tables: Vec::new(),
             retention: prodready_backup::Retention::default(),
             schedule: "17 2 * * *".to_owned(),
             verify_schedule: "47 3 * * *".to_owned(),
@@ -693,6 +697,14 @@ mod range {
         let expression = String::deserialize(d)?;
         prodready_daemon::check_expression(&expression).map_err(D::Error::custom)?;
         Ok(expression)
+    }
+
+    pub(super) fn drill_tables<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let tables = Vec::<String>::deserialize(d)?;
+        for table in &tables {
+            table.parse::<prodready_backup::drill::TableCheck>().map_err(D::Error::custom)?;
+        }
+        Ok(tables)
     }
 
     pub(super) fn zone<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -7,7 +7,7 @@ use prodready_test_support::{Moto, TestDb};
 
 use crate::{fingerprints, options, quiet};
 
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+pub(crate) async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -16,7 +16,7 @@ async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-async fn bucket(moto: &Moto, name: &str) -> aws_sdk_s3::Client {
+pub(crate) async fn bucket(moto: &Moto, name: &str) -> aws_sdk_s3::Client {
     let config =
         aws_sdk_s3::config::Builder::from(&sdk(&moto.endpoint()).await).force_path_style(true).build();
     let client = aws_sdk_s3::Client::from_conf(config);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use prodready_backup::catalog::{self, BackupInfo};
+use prodready_backup::catalog::{self, BackupInfo, BaseInfo};
 use prodready_backup::freshness::Freshness;
 use prodready_backup::{BackupOptions, RestoreOptions, Store, VerifyOptions};
 use prodready_backup::{metrics, retention};
@@ -92,7 +92,10 @@ fn dispatch(
             Ok(Exit::Success)
         }
         BackupCommand::List { store, json } => {
-            let (backups, corrupt) = catalog::list_all(&open(cfg, env, runtime, store)?)?;
+            let store = open(cfg, env, runtime, store)?;
+            let (backups, mut corrupt) = catalog::list_all(&store)?;
+            let (bases, base_corrupt) = catalog::list_base(&store)?;
+            corrupt.extend(base_corrupt);
             for c in &corrupt {
                 let _ = writeln!(
                     std::io::stderr(),
@@ -101,24 +104,48 @@ fn dispatch(
                     c.problem
                 );
             }
+            // Logical and base backups in one list, newest first; each says its kind.
+            #[derive(Serialize)]
+            #[serde(untagged)]
+            enum Listed<'a> {
+                Logical(&'a BackupInfo),
+                Base(&'a BaseInfo),
+            }
+            let mut listed: Vec<(&str, &str, Listed<'_>)> = backups
+                .iter()
+                .map(|b| (b.created_at.as_str(), b.id.as_str(), Listed::Logical(b)))
+                .chain(bases.iter().map(|b| (b.created_at.as_str(), b.id.as_str(), Listed::Base(b))))
+                .collect();
+            listed.sort_by(|a, b| b.0.cmp(a.0).then_with(|| b.1.cmp(a.1)));
             if *json {
-                print_json(&backups)?;
+                print_json(&listed.iter().map(|(_, _, l)| l).collect::<Vec<_>>())?;
                 return Ok(Exit::Success);
             }
             let mut out = std::io::stdout().lock();
-            if backups.is_empty() {
-                writeln!(out, "no backups yet; take one with `prodready backup run`")?;
+            if listed.is_empty() {
+                writeln!(out, "no backups yet; take one with `prodready backup run` (or `backup base`)")?;
             }
-            for b in &backups {
-                writeln!(
-                    out,
-                    "{}  {}  {:<16} {:>10}  {}",
-                    b.id,
-                    b.created_at,
-                    b.database,
-                    human_bytes(b.size_bytes),
-                    verified(b)
-                )?;
+            for (_, _, entry) in &listed {
+                match entry {
+                    Listed::Logical(b) => writeln!(
+                        out,
+                        "{}  {}  {:<16} {:>10}  {}",
+                        b.id,
+                        b.created_at,
+                        b.database,
+                        human_bytes(b.size_bytes),
+                        verified(b)
+                    )?,
+                    Listed::Base(b) => writeln!(
+                        out,
+                        "{}  {}  {:<16} {:>10}  {}",
+                        b.id,
+                        seconds(&b.created_at),
+                        format!("base tl{} {}", b.timeline, b.stop_lsn),
+                        human_bytes(b.size_bytes),
+                        drilled(b)
+                    )?,
+                }
             }
             Ok(Exit::Success)
         }
@@ -256,6 +283,77 @@ fn dispatch(
                 }
             }
             Ok(Exit::Success)
+        }
+        BackupCommand::Base { store, database, encrypt_to, checkpoint, json } => {
+            let store = open(cfg, env, runtime, store)?;
+            let mut options = prodready_backup::BaseOptions::new(
+                database.clone().unwrap_or_else(|| cfg.database_url().to_owned()),
+            );
+            options.zstd_level = cfg.backup.zstd_level;
+            options.encrypt_to = cfg.backup.encrypt_to.iter().chain(encrypt_to).cloned().collect();
+            options.fast_checkpoint = *checkpoint == crate::cli::Checkpoint::Fast;
+            let bar = Arc::new(Bar::bytes("base backup"));
+            let manifest = runtime.block_on(prodready_backup::base_backup(&store, &options, bar.clone()));
+            bar.finish();
+            let manifest = manifest?;
+            if *json {
+                print_json(&manifest)?;
+            } else {
+                writeln!(
+                    std::io::stdout(),
+                    "base backup {} of cluster {} (PostgreSQL {}): timeline {}, WAL {} to {}, {} files, {} \
+                     ({} stored) in {} ({})",
+                    manifest.id,
+                    manifest.system_identifier,
+                    manifest.server_version,
+                    manifest.timeline,
+                    manifest.start_lsn,
+                    manifest.stop_lsn,
+                    manifest.files,
+                    human_bytes(manifest.tar_bytes),
+                    human_bytes(manifest.size_bytes()),
+                    human_ms(manifest.duration_ms),
+                    store.location()
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        BackupCommand::Pitr {
+            store,
+            to,
+            into,
+            base,
+            action,
+            verify,
+            table,
+            pg_bin,
+            superuser,
+            timeout,
+            identity,
+            metrics: metrics_args,
+            json,
+        } => {
+            let store = open(cfg, env, runtime, store)?;
+            pitr(
+                cfg,
+                config_arg,
+                runtime,
+                &store,
+                &Pitr {
+                    to,
+                    into,
+                    base: base.as_deref(),
+                    action: *action,
+                    verify: *verify,
+                    tables: table,
+                    pg_bin: pg_bin.as_deref(),
+                    superuser,
+                    timeout: *timeout,
+                    identity,
+                    metrics: metrics_args,
+                    json: *json,
+                },
+            )
         }
         BackupCommand::Prune {
             store,
@@ -534,6 +632,13 @@ fn prune(
     for id in &report.incomplete {
         writeln!(out, "{verb:<7} {id}  (incomplete: interrupted run)")?;
     }
+    for h in &report.wal_horizons {
+        writeln!(
+            out,
+            "wal     cluster {}: kept base backups need WAL from {} (timeline {}, {}, base {})",
+            h.system_identifier, h.start_wal_file, h.timeline, h.start_lsn, h.base
+        )?;
+    }
     Ok(Exit::Success)
 }
 
@@ -550,6 +655,17 @@ fn status(
     let verified = freshness.verified.as_ref().and_then(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)));
     let verified_age = freshness.verified_age;
     let stale = max_age.is_some_and(|limit| verified_age.is_none_or(|a| a > limit));
+    // Base backups and recovery drills (the whole cluster, whatever the database).
+    let (bases, _) = catalog::list_base(store)?;
+    let newest_base = bases.first();
+    let proven = bases
+        .iter()
+        .filter_map(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)))
+        .max_by(|a, b| a.1.cmp(b.1));
+    let age_of = |at: &str| {
+        let then = retention::unix(at);
+        Duration::from_secs(u64::try_from(i64::try_from(now).unwrap_or(i64::MAX) - then).unwrap_or(0))
+    };
     if json {
         #[derive(Serialize)]
         struct Status<'a> {
@@ -560,6 +676,15 @@ fn status(
             verified_age_seconds: Option<u64>,
             max_age_seconds: Option<u64>,
             stale: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            newest_base: Option<&'a BaseInfo>,
+            /// The base backup of the newest successful recovery drill, and when it ran.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            recovery_drilled_base: Option<&'a BaseInfo>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            recovery_drilled_at: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            recovery_drill_age_seconds: Option<u64>,
         }
         print_json(&Status {
             newest,
@@ -569,6 +694,10 @@ fn status(
             verified_age_seconds: verified_age.map(|a| a.as_secs()),
             max_age_seconds: max_age.map(|a| a.as_secs()),
             stale,
+            newest_base,
+            recovery_drilled_base: proven.map(|(b, _)| b),
+            recovery_drilled_at: proven.map(|(_, at)| at.as_str()),
+            recovery_drill_age_seconds: proven.map(|(_, at)| age_of(at).as_secs()),
         })?;
     } else {
         let mut out = std::io::stdout().lock();
@@ -594,6 +723,25 @@ fn status(
             }
             None => writeln!(out, "newest verified backup: none; run `prodready backup verify`"),
         }?;
+        if let Some(b) = newest_base {
+            writeln!(
+                out,
+                "newest base backup:     {} (timeline {}, up to {}, {} ago)",
+                b.id,
+                b.timeline,
+                b.stop_lsn,
+                human_age(age_of(&b.finished_at))
+            )?;
+            match proven {
+                Some((b, at)) => writeln!(
+                    out,
+                    "recovery last proven:   {} ago (drill from base backup {})",
+                    human_age(age_of(at)),
+                    b.id
+                )?,
+                None => writeln!(out, "recovery last proven:   never; run `prodready backup pitr --verify`")?,
+            }
+        }
         if stale {
             let limit = humantime::format_duration(max_age.unwrap_or_default());
             writeln!(out, "STALE: no backup younger than {limit} has passed a restore verification")?;
@@ -621,4 +769,183 @@ fn human_ms(ms: u64) -> String {
 fn human_age(d: Duration) -> String {
     let rounded = if d < Duration::from_secs(60) { d.as_secs() } else { d.as_secs() / 60 * 60 };
     humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// `2026-12-06T10:00:00.123456Z` -> `2026-12-06T10:00:00Z`, the width of logical backups' times.
+fn seconds(rfc3339: &str) -> String {
+    match rfc3339.split_once('.') {
+        Some((head, _)) => format!("{head}Z"),
+        None => rfc3339.to_owned(),
+    }
+}
+
+/// A base backup's newest recovery drill.
+fn drilled(b: &BaseInfo) -> String {
+    let last = match (&b.verified_at, b.verify_ok) {
+        (Some(at), Some(true)) => format!("recovery drill passed {at}"),
+        (Some(at), Some(false)) => format!("RECOVERY DRILL FAILED {at}"),
+        _ => "no recovery drill".to_owned(),
+    };
+    match &b.last_verified_ok_at {
+        Some(at) if b.verify_ok == Some(false) => format!("{last}; last passed {at}"),
+        _ => last,
+    }
+}
+
+/// `backup pitr`'s arguments.
+struct Pitr<'a> {
+    to: &'a str,
+    into: &'a Path,
+    base: Option<&'a str>,
+    action: crate::cli::RecoveryAction,
+    verify: bool,
+    tables: &'a [prodready_backup::drill::TableCheck],
+    pg_bin: Option<&'a Path>,
+    superuser: &'a str,
+    timeout: Duration,
+    identity: &'a [std::path::PathBuf],
+    metrics: &'a MetricsArgs,
+    json: bool,
+}
+
+/// A word for `sh -c`: single-quoted.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn pitr(
+    cfg: &Config,
+    config_arg: &[String],
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    args: &Pitr<'_>,
+) -> anyhow::Result<Exit> {
+    use prodready_backup::pitr::{self, Action, PrepareOptions, Target, Timelines};
+    let target = Target::parse(args.to).map_err(|e| crate::error::UsageError(format!("--to: {e}")))?;
+    let (bases, _) = catalog::base_manifests(store)?;
+    let chosen = match args.base {
+        Some(id) => catalog::base_manifest(store, id)?,
+        None => {
+            // TODO(wal archive): read the archive's timeline history files through the WAL archive's API
+            // once it is on main, so that a base backup past a timeline switch is never chosen. Until then
+            // the newest timeline is taken to be the newest base backup's (PostgreSQL still follows
+            // recovery_target_timeline = 'latest' from there).
+            let newest = bases.iter().map(|b| b.timeline).max().unwrap_or(1);
+            let timelines = Timelines::from_history(newest, None)?;
+            pitr::choose(&bases, &target, &timelines)?.clone()
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find this binary's path for restore_command")?;
+    let mut restore_command = sh_quote(&exe.display().to_string());
+    for word in config_arg {
+        restore_command.push(' ');
+        restore_command.push_str(&sh_quote(word));
+    }
+    restore_command.push_str(" backup wal-fetch %f %p --store ");
+    restore_command.push_str(&sh_quote(&store.location()));
+    let options = PrepareOptions {
+        target: target.clone(),
+        into: args.into.to_owned(),
+        restore_command,
+        action: match args.action {
+            crate::cli::RecoveryAction::Pause => Action::Pause,
+            crate::cli::RecoveryAction::Promote => Action::Promote,
+            crate::cli::RecoveryAction::Shutdown => Action::Shutdown,
+        },
+        identity_files: args.identity.to_vec(),
+    };
+    let prepared = match pitr::prepare(store, &chosen, &options) {
+        Ok(prepared) => prepared,
+        // A drill that cannot even unpack its base backup failed: record it, so status and alerts see it.
+        Err(e) if args.verify && !e.is_usage() => {
+            let verification =
+                prodready_backup::drill::record_failure(store, &chosen, &target, e.to_string())?;
+            publish_drill(runtime, store, args.metrics, &chosen.system_identifier, false);
+            print_drill(&verification, args.json)?;
+            return Ok(Exit::Failure);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !args.verify {
+        if args.json {
+            print_json(&prepared)?;
+        } else {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "prepared {} from base backup {} for recovery to {}: {} files, {}",
+                prepared.into.display(),
+                prepared.base,
+                prepared.target,
+                prepared.files,
+                human_bytes(prepared.bytes)
+            )?;
+            for (name, value) in &prepared.settings {
+                writeln!(out, "  {name} = '{value}'")?;
+            }
+            writeln!(out, "start it with: pg_ctl -D {} start", prepared.into.display())?;
+        }
+        return Ok(Exit::Success);
+    }
+    let mut drill = prodready_backup::drill::DrillOptions::for_major(chosen.major_version());
+    if let Some(bin) = args.pg_bin {
+        drill.bin_dir = bin.to_owned();
+    }
+    drill.superuser = args.superuser.to_owned();
+    drill.timeout = args.timeout;
+    drill.tables = cfg
+        .backup
+        .drill_tables
+        .iter()
+        .map(|t| {
+            t.parse().map_err(|e: String| crate::error::UsageError(format!("[backup] drill_tables: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    drill.tables.extend(args.tables.iter().cloned());
+    drill.smoke_sql = cfg.backup.smoke_sql.clone();
+    if cfg.database.configured {
+        drill.smoke_database = prodready_pg::dbname(cfg.database_url())?;
+    }
+    let verification =
+        runtime.block_on(prodready_backup::drill::drill(store, &chosen, &prepared, &target, &drill))?;
+    publish_drill(runtime, store, args.metrics, &chosen.system_identifier, verification.ok);
+    print_drill(&verification, args.json)?;
+    Ok(if verification.ok { Exit::Success } else { Exit::Failure })
+}
+
+fn publish_drill(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    args: &MetricsArgs,
+    cluster: &str,
+    success: bool,
+) {
+    let last_success_unix = metrics::last_drills(store)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(c, _)| c == cluster)
+        .and_then(|(_, t)| t);
+    let report = metrics::DrillMetrics { cluster: cluster.to_owned(), success, last_success_unix };
+    publish(runtime, args, cluster, &report.registry());
+}
+
+fn print_drill(verification: &prodready_backup::manifest::Verification, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(verification);
+    }
+    let mut out = std::io::stdout().lock();
+    let verdict = if verification.ok { "passed" } else { "FAILED" };
+    writeln!(
+        out,
+        "recovery drill of base backup {} {verdict} ({})",
+        verification.id,
+        human_ms(verification.duration_ms)
+    )?;
+    for line in &verification.checked {
+        writeln!(out, "  checked: {line}")?;
+    }
+    for line in &verification.problems {
+        writeln!(out, "  problem: {line}")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,318 @@
+//! Base backups and point-in-time recovery against throwaway clusters that archive WAL with `cp` into a
+//! directory (the binary's own WAL archive has its tests in the binary's suite): a recovery to a noted
+//! time has exactly the rows written before it and the table dropped after it; `latest` has every row; a
+//! recovery follows a timeline switch; drills pass on a good chain and name what broke on a broken one.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use prodready_backup::drill::{DrillOptions, TableCheck};
+use prodready_backup::pitr::{self, Action, PrepareOptions, Target, Timelines};
+use prodready_backup::{BaseManifest, BaseOptions, Store, catalog};
+use prodready_test_support::{Cluster, bin_dir, server_dir};
+
+use crate::quiet;
+
+/// A cluster archiving every WAL file into `archive` with `cp` (never overwriting).
+fn archiving_cluster(archive: &Path) -> Cluster {
+    Cluster::builder()
+        .setting("archive_mode", "on")
+        .setting("archive_command", &format!("test ! -f {0}/%f && cp %p {0}/%f", archive.display()))
+        .start()
+}
+
+fn restore_command(archive: &Path) -> String {
+    format!("cp {}/%f %p", archive.display())
+}
+
+/// Switches to a new WAL segment and waits until the finished one is archived.
+fn switch_and_archive(cluster: &Cluster) {
+    let segment = cluster.psql("SELECT pg_walfile_name(pg_switch_wal())");
+    let started = Instant::now();
+    loop {
+        let last = cluster.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+        if last.as_str() >= segment.as_str() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "segment {segment} not archived after 120 s (last: {last}):\n{}",
+            cluster.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn base_options(cluster: &Cluster) -> BaseOptions {
+    let mut options = BaseOptions::new(cluster.url("127.0.0.1", ""));
+    options.pg_basebackup = bin_dir().join("pg_basebackup");
+    options
+}
+
+fn drill_options(tables: &[&str]) -> DrillOptions {
+    let mut options = DrillOptions::for_major(15);
+    options.bin_dir = bin_dir();
+    options.tables = tables.iter().map(|t| t.parse::<TableCheck>().unwrap()).collect();
+    options.timeout = Duration::from_secs(300);
+    options
+}
+
+fn prepare(
+    store: &Store,
+    base: &BaseManifest,
+    archive: &Path,
+    target: &Target,
+    into: &Path,
+) -> pitr::Prepared {
+    let options = PrepareOptions {
+        target: target.clone(),
+        into: into.to_owned(),
+        restore_command: restore_command(archive),
+        action: Action::Promote,
+        identity_files: Vec::new(),
+    };
+    pitr::prepare(store, base, &options).unwrap()
+}
+
+/// Reads `TLI.history` from the `cp` archive.
+fn timelines(archive: &Path, from: u32) -> Timelines {
+    Timelines::discover(from, &mut |tli| {
+        Ok(std::fs::read_to_string(archive.join(format!("{tli:08X}.history"))).ok())
+    })
+    .unwrap()
+}
+
+/// The scenario of the acceptance criteria, on any store.
+async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store) {
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    primary.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 100) i;
+         CREATE TABLE doomed (k int); INSERT INTO doomed SELECT generate_series(1, 10)",
+    );
+    let base = prodready_backup::base_backup(store, &base_options(&primary), quiet()).await.unwrap();
+    assert_eq!(base.kind, "base");
+    assert_eq!(base.timeline, 1);
+    assert!(base.backup_label.contains(&base.label), "{}", base.backup_label);
+    assert!(
+        prodready_backup::Lsn::parse(&base.start_lsn).unwrap()
+            <= prodready_backup::Lsn::parse(&base.stop_lsn).unwrap()
+    );
+    assert_eq!(base.objects.len(), 1);
+    // Listed as a base backup; never taken for a logical one.
+    let (bases, corrupt) = catalog::list_base(store).unwrap();
+    assert!(corrupt.is_empty(), "{corrupt:?}");
+    assert_eq!((bases.len(), bases[0].kind.as_str()), (1, "base"));
+    assert!(catalog::list(store).unwrap().is_empty());
+    assert!(matches!(catalog::manifest(store, "latest", None), Err(prodready_backup::Error::NotFound(_))));
+    let err = catalog::manifest(store, &base.id, None).unwrap_err().to_string();
+    assert!(err.contains("base backup"), "{err}");
+
+    primary.psql("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(101, 200) i");
+    std::thread::sleep(Duration::from_millis(1100));
+    let noted = primary
+        .psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+    std::thread::sleep(Duration::from_millis(1100));
+    primary.psql("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(201, 400) i");
+    primary.psql("DROP TABLE doomed");
+    switch_and_archive(&primary);
+
+    // To the noted time: the 200 rows written before it, and the table dropped after it.
+    let at_noted = Target::parse(&noted).unwrap();
+    let one = timelines(archive.path(), 1);
+    let chosen = pitr::choose(std::slice::from_ref(&base), &at_noted, &one).unwrap();
+    let into = server_dir();
+    let prepared = prepare(store, chosen, archive.path(), &at_noted, &into.path().join("data"));
+    assert!(into.path().join("data/recovery.signal").is_file());
+    let auto = std::fs::read_to_string(into.path().join("data/postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("recovery_target_time = '") && auto.contains("+00'"), "{auto}");
+    assert!(auto.contains("recovery_target_timeline = 'latest'"), "{auto}");
+    let drilled = prodready_backup::drill::drill(
+        store,
+        &base,
+        &prepared,
+        &at_noted,
+        &drill_options(&["postgres:public.t=200", "postgres:doomed=10"]),
+    )
+    .await
+    .unwrap();
+    assert!(drilled.ok, "{drilled:#?}");
+    assert!(drilled.checked.iter().any(|c| c.contains("recovery stopping")), "{:#?}", drilled.checked);
+    assert!(drilled.checked.iter().any(|c| c.contains("pg_verifybackup")), "{:#?}", drilled.checked);
+    assert_eq!(
+        std::fs::read_dir(into.path().join("data")).unwrap().count(),
+        0,
+        "the drill empties its directory"
+    );
+    let listed = &catalog::list_base(store).unwrap().0[0];
+    assert_eq!(listed.verify_ok, Some(true));
+    assert!(listed.last_verified_ok_at.is_some());
+
+    // Latest: every row, and the table is gone (a drill expecting it fails, naming it).
+    let into = server_dir();
+    let prepared = prepare(store, &base, archive.path(), &Target::Latest, &into.path().join("data"));
+    let drilled = prodready_backup::drill::drill(
+        store,
+        &base,
+        &prepared,
+        &Target::Latest,
+        &drill_options(&["postgres:t=400", "postgres:doomed"]),
+    )
+    .await
+    .unwrap();
+    assert!(!drilled.ok);
+    assert_eq!(drilled.problems.len(), 1, "{:#?}", drilled.problems);
+    assert!(
+        drilled.problems[0].contains("doomed") && drilled.problems[0].contains("does not exist"),
+        "{:#?}",
+        drilled.problems
+    );
+    assert!(drilled.checked.iter().any(|c| c.contains("t: 400 rows")), "{:#?}", drilled.checked);
+    // The failed drill is the newest; the passed one is still remembered.
+    let listed = &catalog::list_base(store).unwrap().0[0];
+    assert_eq!(listed.verify_ok, Some(false));
+    assert!(listed.last_verified_ok_at.is_some());
+
+    // A timeline switch: a copy recovered to the noted time is promoted (timeline 2), archives into the
+    // same archive, and takes 50 more rows. Recovering again to latest follows timeline 2.
+    let copy_dir = server_dir();
+    prepare(store, &base, archive.path(), &at_noted, &copy_dir.path().join("data"));
+    let copy = Cluster::adopt(
+        copy_dir,
+        &[
+            ("archive_mode", "on"),
+            ("archive_command", &format!("test ! -f {0}/%f && cp %p {0}/%f", archive.path().display())),
+        ],
+    );
+    let started = Instant::now();
+    while copy.psql("SELECT pg_is_in_recovery()") != "f" {
+        assert!(started.elapsed() < Duration::from_secs(120), "the copy was not promoted:\n{}", copy.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    copy.psql("INSERT INTO t SELECT i, 'tl2' FROM generate_series(1001, 1050) i");
+    switch_and_archive(&copy);
+    drop(copy);
+    let two = timelines(archive.path(), 1);
+    assert_eq!(two.newest, 2, "{two:?}");
+    // The old primary's base backup of today (timeline 1, past the switch) cannot serve timeline 2.
+    primary.psql("INSERT INTO t VALUES (5000, 'tl1 only')");
+    let late = prodready_backup::base_backup(store, &base_options(&primary), quiet()).await.unwrap();
+    let (all, _) = catalog::base_manifests(store).unwrap();
+    assert_eq!(all.len(), 2);
+    let chosen = pitr::choose(&all, &Target::Latest, &two).unwrap();
+    assert_eq!(chosen.id, base.id, "the base backup past the switch ({}) must not be chosen", late.id);
+    assert_eq!(pitr::choose(&all, &Target::Latest, &one).unwrap().id, late.id);
+    let into = server_dir();
+    let prepared = prepare(store, chosen, archive.path(), &Target::Latest, &into.path().join("data"));
+    let drilled = prodready_backup::drill::drill(
+        store,
+        chosen,
+        &prepared,
+        &Target::Latest,
+        &drill_options(&["postgres:t=250"]),
+    )
+    .await
+    .unwrap();
+    assert!(drilled.ok, "{drilled:#?}");
+    assert!(
+        drilled.checked.iter().any(|c| c.contains("selected new timeline ID: 3")),
+        "{:#?}",
+        drilled.checked
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_in_time_recovery_from_a_local_store() {
+    let (_dir, store) = crate::temp_store();
+    recovers_to_a_time_to_latest_and_across_a_timeline_switch(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_in_time_recovery_from_s3_on_moto() {
+    let moto = prodready_test_support::Moto::start();
+    crate::s3::bucket(&moto, "pitr").await;
+    let store = Store::s3(
+        &crate::s3::sdk(&moto.endpoint()).await,
+        "s3://pitr/cluster",
+        &prodready_backup::S3Options::default(),
+    )
+    .unwrap();
+    recovers_to_a_time_to_latest_and_across_a_timeline_switch(&store).await;
+}
+
+/// A broken chain fails its drill, naming why: a missing WAL segment stops recovery before the target; a
+/// damaged archive object is named with its hash before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drills_on_a_broken_chain_fail_naming_the_reason() {
+    let (store_dir, store) = crate::temp_store();
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    primary.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
+    let base = prodready_backup::base_backup(&store, &base_options(&primary), quiet()).await.unwrap();
+    primary.psql("INSERT INTO t SELECT generate_series(101, 200)");
+    switch_and_archive(&primary);
+    let after_gap = primary.psql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    primary.psql("INSERT INTO t SELECT generate_series(201, 300)");
+    std::thread::sleep(Duration::from_millis(1100));
+    let noted = primary
+        .psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+    std::thread::sleep(Duration::from_millis(1100));
+    primary.psql("INSERT INTO t SELECT generate_series(301, 400)");
+    switch_and_archive(&primary);
+
+    // The segment after the base backup's end goes missing: recovery cannot reach the noted time.
+    std::fs::remove_file(archive.path().join(&after_gap)).unwrap();
+    let target = Target::parse(&noted).unwrap();
+    let into = server_dir();
+    let prepared = prepare(&store, &base, archive.path(), &target, &into.path().join("data"));
+    let drilled = prodready_backup::drill::drill(
+        &store,
+        &base,
+        &prepared,
+        &target,
+        &drill_options(&["postgres:t=300"]),
+    )
+    .await
+    .unwrap();
+    assert!(!drilled.ok);
+    let problems = drilled.problems.join("\n");
+    assert!(problems.contains("recovery ended before configured recovery target was reached"), "{problems}");
+
+    // A flipped byte in the stored archive: named before anything is unpacked, and the directory emptied.
+    let object = store_dir.path().join("backups").join(&base.id).join(prodready_backup::ARCHIVE);
+    let mut bytes = std::fs::read(&object).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&object, bytes).unwrap();
+    let into = server_dir();
+    let options = PrepareOptions {
+        target: Target::Latest,
+        into: into.path().join("data"),
+        restore_command: restore_command(archive.path()),
+        action: Action::Promote,
+        identity_files: Vec::new(),
+    };
+    let err = pitr::prepare(&store, &base, &options).unwrap_err().to_string();
+    assert!(err.contains("base.tar.zst"), "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert_eq!(std::fs::read_dir(into.path().join("data")).unwrap().count(), 0);
+
+    // A non-empty directory is refused.
+    let busy = server_dir();
+    std::fs::write(busy.path().join("x"), b"x").unwrap();
+    let options = PrepareOptions { into: busy.path().to_owned(), ..options };
+    let err = pitr::prepare(&store, &base, &options).unwrap_err().to_string();
+    assert!(err.contains("not empty"), "{err}");
+}
+
+/// A server that does not archive WAL gets no base backup (it could never be recovered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_archiving_is_refused() {
+    let (_dir, store) = crate::temp_store();
+    let plain = Cluster::builder().start();
+    let err =
+        prodready_backup::base_backup(&store, &base_options(&plain), quiet()).await.unwrap_err().to_string();
+    assert!(err.contains("archive_mode"), "{err}");
+    assert!(store.ids().unwrap().is_empty());
+}
