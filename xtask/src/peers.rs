@@ -18,6 +18,8 @@
 //!   (`lib/schemas/sarif-2.1.0-rtm.5.json`); playwright-core from npm (`browser::check_page` in prodready-test-support drives Chromium with
 //!   it; it downloads no browser)
 //!
+//! - the source of every package in Cargo.lock, for every platform (`cargo fetch`), so that cargo-deny can
+//!   read the whole graph offline in `cargo xtask audit`
 //! - llvm-tools (llvm-cov, llvm-profdata for `cargo xtask coverage`): rustup's `llvm-tools` component of the
 //!   pinned toolchain; where rustup cannot install it, Debian's `llvm-N` matching rustc's LLVM major version
 //!   (system-wide, root only), handed to cargo-llvm-cov through `LLVM_COV` and `LLVM_PROFDATA`
@@ -115,6 +117,7 @@ pub(crate) fn provision() -> Result<PathBuf> {
     verify(&dir)?;
     llvm_tools()?;
     advisory_db(&dir)?;
+    fetch_sources()?;
     say(&format!("peers ready in {}", dir.display()));
     Ok(dir)
 }
@@ -148,6 +151,13 @@ fn advisory_db(dir: &Path) -> Result {
     say(&format!("copying the advisory snapshot {} into {}", source.display(), target.display()));
     let _ = std::fs::remove_dir_all(&target);
     run(Command::new("cp").arg("-R").arg(&source).arg(&target))
+}
+
+/// Downloads the source of every locked package, for every target platform (`cargo fetch`): a build on
+/// this machine downloads only the Linux ones, and cargo-deny, which `cargo xtask audit` runs offline,
+/// reads the whole graph (a fresh machine failed on `android_system_properties`). A no-op once present.
+fn fetch_sources() -> Result {
+    run(crate::cargo().args(["fetch", "--locked", "--quiet"]).current_dir(crate::root()))
 }
 
 fn stamp_matches(path: &Path, want: &str) -> bool {
