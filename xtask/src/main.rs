@@ -14,6 +14,7 @@
 //!                            per-event overhead against tracing-subscriber's JSON format
 //! cargo xtask bench secrets  release build, then bench/secrets.sh (`secrets migrate` of 10,000 entries)
 //! cargo xtask bench dbmon    release build, then bench/dbmon.sh (db exporter beside postgres_exporter)
+//! cargo xtask bench walpush  release build, then bench/walpush.sh (wal-push beside pgBackRest archive-push)
 //! cargo xtask bench tracing  the server layer against tracing-opentelemetry's plain layer: time, and
 //!                            instructions per request under callgrind (bench/tracing.sh)
 //! cargo xtask bench scan     release build, then bench/scan.sh (scan secrets beside ripsecrets and
@@ -46,7 +47,7 @@ mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | basebackup | logging | secrets | dbmon | tracing | scan> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -271,6 +272,15 @@ fn bench(area: Option<&str>) -> Result {
                 .env("PRODREADY_BIN", target.join("release/prodready"))
                 .env("PRODREADY_PEERS_DIR", peers))
         }
+        Some("walpush") => {
+            let peers = peers::provision()?;
+            peers::ensure_postgres()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/walpush.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready"))
+                .env("PRODREADY_PEERS_DIR", peers))
+        }
         Some("tracing") => run(Command::new("bash").arg(root().join("bench/tracing.sh"))),
         Some("scan") => {
             let peers = peers::provision()?;
@@ -283,7 +293,7 @@ fn bench(area: Option<&str>) -> Result {
                 .env("PEERS", peers))
         }
         _ => {
-            Err("usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan>"
+            Err("usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush>"
                 .to_owned())
         }
     }

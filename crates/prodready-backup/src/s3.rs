@@ -166,6 +166,19 @@ impl S3Store {
         Ok(names)
     }
 
+    /// Every object under `id/dir` (the whole of `id` when `dir` is empty), named relative to `id`.
+    pub fn list_under(&self, id: &str, dir: &str) -> Result<Vec<crate::store::Listed>> {
+        let base = self.key(id, "");
+        let prefix = if dir.is_empty() { base.clone() } else { format!("{base}{dir}/") };
+        Ok(self
+            .list(&prefix)?
+            .into_iter()
+            .filter_map(|(key, modified_unix)| {
+                Some(crate::store::Listed { name: key.strip_prefix(&base)?.to_owned(), modified_unix })
+            })
+            .collect())
+    }
+
     pub fn exists(&self, id: &str, name: &str) -> Result<bool> {
         let key = self.key(id, name);
         match self.run(async { self.client.head_object().bucket(&self.bucket).key(&key).send().await }) {

@@ -167,6 +167,24 @@ impl Store {
         }
     }
 
+    /// Every object under `id/dir` (the whole of `id` when `dir` is empty), with its last-modified time in
+    /// Unix seconds when the store says. Names are relative to `id`, sorted; files of unfinished local
+    /// writes (dot-files) are left out.
+    pub fn list(&self, id: &str, dir: &str) -> Result<Vec<Listed>> {
+        check_id(id)?;
+        if !dir.is_empty() {
+            check_object(id, dir)?;
+        }
+        let mut out = match self {
+            Store::Local(l) => l.list(id, dir)?,
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.list_under(id, dir)?,
+        };
+        out.retain(|l| !l.name.rsplit('/').next().is_some_and(|f| f.starts_with('.')));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Aborts multipart uploads that interrupted runs left behind (S3 only; a no-op elsewhere), returning
     /// how many.
     pub fn abort_incomplete_uploads(&self, older_than: std::time::Duration) -> Result<usize> {
@@ -178,6 +196,15 @@ impl Store {
             Store::S3(s) => s.abort_incomplete_uploads(older_than),
         }
     }
+}
+
+/// One object of a listing ([`Store::list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The object's name, relative to its id.
+    pub name: String,
+    /// Last modified, Unix seconds.
+    pub modified_unix: Option<i64>,
 }
 
 /// A backup id is one path component of letters, digits, `-`, `_` and `.` (not `.` or `..`): it never
@@ -253,6 +280,35 @@ impl LocalStore {
         walk(&dir, &dir, &mut out).map_err(|e| store_err(&dir, e))?;
         out.sort();
         Ok(out)
+    }
+
+    fn list(&self, id: &str, dir: &str) -> Result<Vec<Listed>> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<Listed>) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                let meta = entry.metadata()?;
+                if meta.is_dir() {
+                    walk(&path, base, out)?;
+                } else if let Ok(rel) = path.strip_prefix(base) {
+                    let modified_unix = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .and_then(|d| i64::try_from(d.as_secs()).ok());
+                    out.push(Listed { name: rel.to_string_lossy().into_owned(), modified_unix });
+                }
+            }
+            Ok(())
+        }
+        let base = self.root.join(id);
+        let start = if dir.is_empty() { base.clone() } else { base.join(dir) };
+        let mut out = Vec::new();
+        match walk(&start, &base, &mut out) {
+            Ok(()) => Ok(out),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(store_err(&start, e)),
+        }
     }
 
     fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {

@@ -530,6 +530,70 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             },
         },
         Alert {
+            name: "WalArchiveFailing",
+            severity: "critical",
+            expr: format!(
+                "{failure} > ({success} or {failure} * 0)",
+                failure = names::WAL_PUSH_LAST_FAILURE,
+                success = names::WAL_PUSH_LAST_SUCCESS
+            ),
+            for_: "5m",
+            summary: "WAL archiving on {{ $labels.instance }} is failing",
+            description: "The last WAL push on {{ $labels.instance }} failed and none has succeeded since: PostgreSQL keeps the unarchived WAL in pg_wal (the disk fills) and point-in-time recovery stops at the last archived file.",
+            fires: Case {
+                series: series(&[
+                    (r#"prodready_wal_push_last_failure_timestamp_seconds{job="prodready-wal",instance="db-1"}"#, "100x20"),
+                    (r#"prodready_wal_push_last_success_timestamp_seconds{job="prodready-wal",instance="db-1"}"#, "50x20"),
+                ]),
+                eval_time: "10m",
+                fires_with: Some(vec![("job", "prodready-wal"), ("instance", "db-1")]),
+            },
+            quiet: Case {
+                series: series(&[
+                    (r#"prodready_wal_push_last_failure_timestamp_seconds{job="prodready-wal",instance="db-1"}"#, "50x20"),
+                    (r#"prodready_wal_push_last_success_timestamp_seconds{job="prodready-wal",instance="db-1"}"#, "100x20"),
+                ]),
+                eval_time: "10m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "WalArchiveLagging",
+            severity: "warning",
+            expr: format!("time() - {} > 3600", names::WAL_ARCHIVE_NEWEST),
+            for_: "15m",
+            summary: "Nothing reached the WAL archive of {{ $labels.instance }} for an hour",
+            description: "The newest file in the WAL archive is more than an hour old: a point-in-time recovery would lose everything written since (or the database was idle).",
+            fires: Case {
+                series: series(&[(r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#, "-4000x60")]),
+                eval_time: "30m",
+                fires_with: Some(vec![("job", "prodready-daemon"), ("instance", "daemon-a:9187")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#, "0+60x60")]),
+                eval_time: "30m",
+                fires_with: None,
+            },
+        },
+        Alert {
+            name: "WalArchiveGap",
+            severity: "critical",
+            expr: format!("{} > 0", names::WAL_ARCHIVE_MISSING_SEGMENTS),
+            for_: "10m",
+            summary: "The WAL archive of {{ $labels.instance }} is missing segments",
+            description: "Segments are missing between the first and last archived WAL of a timeline: no point-in-time recovery can cross the gap.",
+            fires: Case {
+                series: series(&[(r#"prodready_wal_archive_missing_segments{job="prodready-daemon",instance="daemon-a:9187"}"#, "2x30")]),
+                eval_time: "20m",
+                fires_with: Some(vec![("job", "prodready-daemon"), ("instance", "daemon-a:9187")]),
+            },
+            quiet: Case {
+                series: series(&[(r#"prodready_wal_archive_missing_segments{job="prodready-daemon",instance="daemon-a:9187"}"#, "0x30")]),
+                eval_time: "20m",
+                fires_with: None,
+            },
+        },
+        Alert {
             name: "CertificateExpiring",
             severity: "warning",
             expr: "probe_ssl_earliest_cert_expiry - time() < 1209600".to_owned(),

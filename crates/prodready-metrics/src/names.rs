@@ -28,6 +28,19 @@ pub const BACKUP_LAST_DRILL_SUCCESS: &str = "prodready_backup_last_recovery_dril
 /// 1 when the last recovery drill passed, 0 when it failed, by `cluster`.
 pub const BACKUP_LAST_DRILL_RUN_SUCCESS: &str = "prodready_backup_last_recovery_drill_run_success";
 
+/// `backup wal-push`: Unix time of the last successful push (PostgreSQL's archive_command succeeded).
+pub const WAL_PUSH_LAST_SUCCESS: &str = "prodready_wal_push_last_success_timestamp_seconds";
+/// `backup wal-push`: Unix time of the last failed push.
+pub const WAL_PUSH_LAST_FAILURE: &str = "prodready_wal_push_last_failure_timestamp_seconds";
+/// `backup wal-push`: files archived (calls that succeeded).
+pub const WAL_PUSH_FILES_TOTAL: &str = "prodready_wal_push_files_total";
+/// `backup wal-push`: calls that failed.
+pub const WAL_PUSH_FAILURES_TOTAL: &str = "prodready_wal_push_failures_total";
+/// Unix time the newest file of the WAL archive arrived in the store (the recovery point reached).
+pub const WAL_ARCHIVE_NEWEST: &str = "prodready_wal_archive_newest_timestamp_seconds";
+/// Missing segments in the WAL archive (between the first and last of a timeline).
+pub const WAL_ARCHIVE_MISSING_SEGMENTS: &str = "prodready_wal_archive_missing_segments";
+
 /// `logs ship`: lines Loki acknowledged.
 pub const LOGS_SHIP_LINES_SENT_TOTAL: &str = "prodready_logs_ship_lines_sent_total";
 /// `logs ship`: bytes of lines Loki acknowledged.

@@ -126,6 +126,11 @@ impl Cluster {
         self.port
     }
 
+    /// The data directory (owned by the server's user).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// `postgres://postgres@HOST:PORT/postgres` plus `query` (e.g. `?sslmode=require`).
     pub fn url(&self, host: &str, query: &str) -> String {
         format!("postgres://postgres@{host}:{}/postgres{query}", self.port)
@@ -353,4 +358,44 @@ pub fn server_dir() -> tempfile::TempDir {
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown a server directory");
     }
     dir
+}
+
+/// Gives the server's user what it needs to write into an existing tree `path` (a store a test created as
+/// root): ownership of every directory and file in it.
+pub fn give_to_server(path: &Path) {
+    let Some((uid, gid)) = server_user() else { return };
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown for the server");
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read a directory").flatten() {
+            give_to_server(&entry.path());
+        }
+    }
+}
+
+/// An executable the server's user can run (`archive_command`, `restore_command`): a copy of `program`
+/// (whose own directory may be private to root, as cargo's target directory under /root is) in a
+/// directory of its own, world-readable. Removed on drop.
+#[derive(Debug)]
+pub struct ServerExecutable {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl ServerExecutable {
+    pub fn new(program: &Path) -> Self {
+        let dir = tempfile::Builder::new().prefix("prodready-bin-").tempdir().expect("temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let name = program.file_name().expect("a program has a file name");
+        let path = dir.path().join(name);
+        // A hard link costs nothing; another file system needs a copy.
+        if std::fs::hard_link(program, &path).is_err() {
+            std::fs::copy(program, &path).unwrap_or_else(|e| panic!("copy {}: {e}", program.display()));
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Self { _dir: dir, path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }

@@ -37,7 +37,7 @@ mod zipkin;
 
 pub use alerting::{Mail, PagerDutyReceiver, SmtpSink, slack_receiver};
 pub use browser::{CHROMIUM, PageReport, check_page, check_page_async};
-pub use cluster::{Cluster, ClusterBuilder, bin_dir, server_dir};
+pub use cluster::{Cluster, ClusterBuilder, ServerExecutable, bin_dir, give_to_server, server_dir};
 pub use db::{TestDb, base_database_url};
 pub use extension::{TEST_EXTENSION, install_test_extension};
 pub use loki::{Failure, LOKI_CONFIG_30_DAYS, LokiReceiver, ReceivedEntry, Streams, decode_push, wait_until};

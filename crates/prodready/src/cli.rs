@@ -1001,6 +1001,78 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Archive one WAL file into the store: PostgreSQL's archive_command
+    #[command(after_help = "PostgreSQL runs it for every finished WAL file: set archive_mode = on and
+  archive_command = '/usr/local/bin/prodready --config /etc/prodready/prodready.toml backup wal-push %p'
+Idempotent: a file already archived with the same bytes succeeds at once; one archived with different bytes
+fails (exit 1) and is never replaced. Other files PostgreSQL has marked ready are pushed at the same time
+([backup.wal] push_jobs) and their later calls return at once. With --async (or [backup.wal] async_push) a
+background pusher sends every ready file and the call only waits until its own file is in the store.
+
+Examples:
+  prodready backup wal-push pg_wal/000000010000000000000003
+  prodready backup wal-push --async --jobs 4 pg_wal/000000010000000000000003")]
+    WalPush {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The WAL file (%p: its path relative to the data directory, or absolute)
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Files pushed at once [default: [backup.wal] push_jobs]
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Push through the background pusher [default: [backup.wal] async_push]
+        #[arg(long = "async")]
+        async_push: bool,
+        /// Run as the background pusher of PATH's pg_wal directory (started by --async)
+        #[arg(long, hide = true)]
+        background: bool,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+    },
+    /// Restore one WAL file from the store: PostgreSQL's restore_command
+    #[command(after_help = "In recovery, PostgreSQL asks for every file it needs:
+  restore_command = '/usr/local/bin/prodready --config /etc/prodready/prodready.toml backup wal-fetch %f %p'
+The file is decompressed, its SHA-256 checked, and written under a temporary name then renamed to DEST.
+Exit 1 without a message when the archive does not hold the file (PostgreSQL asks for files that do not
+exist, such as the next timeline's history); exit 126 when the archive cannot be read or the file is
+corrupt, which stops recovery instead of ending it early.
+
+Examples:
+  prodready backup wal-fetch 000000010000000000000003 pg_wal/RECOVERYXLOG")]
+    WalFetch {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The WAL file name (%f)
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Where to write it (%p)
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Check the WAL archive: re-hash every archived file, report gaps, corrupt files and the archive's lag
+    #[command(
+        after_help = "Every archived file is read, decompressed and re-hashed against the SHA-256 in its name; a
+corrupt one is named. Segments missing between the first and last of a timeline (and before a timeline
+switch) are reported as gaps. Exit 1 when anything is wrong, or when the newest archived file is older
+than --max-lag.
+
+Examples:
+  prodready backup wal-verify
+  prodready backup wal-verify --max-lag 15m --json"
+    )]
+    WalVerify {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Files checked at once
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        jobs: usize,
+        /// Fail when the newest archived file is older than this, e.g. 15m
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        max_lag: Option<std::time::Duration>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,7 +19,13 @@ pub enum Exit {
     ThresholdsFailed,
     /// `secrets exec`: the command's own exit code (128 + N when a signal N ended it).
     Child(u8),
+    /// `backup wal-fetch`: the archive could not be read or the file is corrupt. Above 125, so PostgreSQL
+    /// stops recovery rather than taking the file for missing and ending recovery early.
+    WalFetchFailed,
 }
+
+/// `backup wal-fetch`'s code for an archive it cannot read: PostgreSQL treats any code above 125 as fatal.
+pub const WAL_FETCH_FAILED: u8 = 126;
 
 /// k6's exit code for a failed threshold, which `load run` keeps.
 pub const THRESHOLDS_FAILED: u8 = 99;
@@ -33,6 +39,7 @@ impl Exit {
         Exit::MustHaveFailed,
         Exit::BelowMinimum,
         Exit::ThresholdsFailed,
+        Exit::WalFetchFailed,
         Exit::Child(0),
     ];
 
@@ -44,6 +51,7 @@ impl Exit {
             Exit::MustHaveFailed => 3,
             Exit::BelowMinimum => 4,
             Exit::ThresholdsFailed => THRESHOLDS_FAILED,
+            Exit::WalFetchFailed => WAL_FETCH_FAILED,
             Exit::Child(code) => code,
         }
     }
@@ -62,6 +70,9 @@ impl Exit {
                 "`check`: not ready, every must-have passed but the overall score is below the minimum"
             }
             Exit::ThresholdsFailed => "`load run`: a threshold failed (as in k6), the summary says which",
+            Exit::WalFetchFailed => {
+                "`backup wal-fetch`: the archive could not be read or the file is corrupt (PostgreSQL stops recovery)"
+            }
             Exit::Child(_) => "`secrets exec`: the command's own exit code, 128 + N when signal N ended it",
         }
     }

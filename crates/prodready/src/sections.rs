@@ -42,6 +42,8 @@ pub struct BackupConfig {
     pub drill_tables: Vec<String>,
     /// Retention policy applied by `backup prune`.
     pub retention: prodready_backup::Retention,
+    /// WAL archiving (`backup wal-push`, `backup wal-fetch`).
+    pub wal: WalConfig,
     /// When `backup cron` schedules a backup (cron syntax).
     pub schedule: String,
     /// When it schedules a restore verification.
@@ -62,10 +64,34 @@ impl Default for BackupConfig {
             smoke_sql: Vec::new(),
             drill_tables: Vec::new(),
             retention: prodready_backup::Retention::default(),
+            wal: WalConfig::default(),
             schedule: "17 2 * * *".to_owned(),
             verify_schedule: "47 3 * * *".to_owned(),
             prune_schedule: "30 5 * * *".to_owned(),
         }
+    }
+}
+
+/// The `[backup.wal]` section: WAL archiving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// Files `wal-push` sends at once: the one PostgreSQL asks for and others it has marked ready.
+    #[serde(deserialize_with = "range::wal_jobs")]
+    pub push_jobs: usize,
+    /// Push in the background: PostgreSQL's call only waits until its file is in the store.
+    pub async_push: bool,
+    /// How long an asynchronous push waits for its file before failing (PostgreSQL then retries).
+    #[serde(with = "humantime_serde")]
+    pub async_timeout: Duration,
+    /// Where pushed-ahead files are recorded; `None` means `<pg_wal>/prodready_archive_status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self { push_jobs: 2, async_push: false, async_timeout: Duration::from_secs(60), spool_dir: None }
     }
 }
 
@@ -740,6 +766,10 @@ mod range {
 
     pub(super) fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
         within(d, 1..=u16::MAX, |_| "must be at least 1 (connections copying in parallel)".to_owned())
+    }
+
+    pub(super) fn wal_jobs<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within(d, 1..=64, |_| "must be from 1 to 64 (files pushed at once)".to_owned())
     }
 
     pub(super) fn zstd_level<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {

@@ -6,6 +6,7 @@ mod restore;
 mod retention;
 mod roundtrip;
 mod s3;
+mod wal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

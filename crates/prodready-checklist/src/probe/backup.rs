@@ -13,10 +13,16 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
     let (location, opener) = (check.store.clone(), stores.clone());
     let listed = tokio::task::spawn_blocking(move || {
         let store = opener.open(&location)?;
-        Ok::<_, crate::run::OpenError>(catalog::list(&store)?)
+        let backups = catalog::list(&store)?;
+        let archive = prodready_backup::wal::WalArchive::new(store);
+        let wal = match archive.info()? {
+            Some(_) => Some(archive.status(now_unix)?),
+            None => None,
+        };
+        Ok::<_, crate::run::OpenError>((backups, wal))
     })
     .await;
-    let backups = match listed {
+    let (backups, wal) = match listed {
         Ok(Ok(list)) => list,
         Ok(Err(e)) => {
             return Finding::error(format!("{}: {}", check.store, prodready_stdx::error::chain(&*e)));
@@ -29,7 +35,7 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
         |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs() / 60 * 60)).to_string();
     let limit = |d: Duration| humantime::format_duration(d).to_string();
     let of = check.database.as_ref().map(|d| format!(" of {d}")).unwrap_or_default();
-    match freshness.judge(&limits) {
+    let finding = match freshness.judge(&limits) {
         Verdict::NoBackup => Finding::fail(format!("no backup{of} in {}", check.store)),
         Verdict::TooOld { id, age, limit: max } => {
             Finding::fail(format!("newest backup{of} {id} is {} old (limit {})", show(age), limit(max)))
@@ -52,5 +58,34 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
             show(verified_age)
         )),
         _ => Finding::error("unknown backup verdict".to_owned()),
+    };
+    match wal {
+        Some(status) => with_recovery_point(finding, &status, show),
+        None => finding,
     }
+}
+
+/// The recovery point the WAL archive actually reaches, beside the backups' verdict: the age of the newest
+/// archived WAL file. Missing segments fail the check: recovery cannot cross them.
+fn with_recovery_point(
+    finding: Finding,
+    status: &prodready_backup::wal::ArchiveStatus,
+    show: impl Fn(Duration) -> String,
+) -> Finding {
+    let point = match &status.newest {
+        Some(n) if n.age_seconds < 60 => format!("WAL archived up to under a minute ago ({})", n.name),
+        Some(n) => {
+            format!("WAL archived up to {} ago ({})", show(Duration::from_secs(n.age_seconds)), n.name)
+        }
+        None => "the WAL archive is empty".to_owned(),
+    };
+    let missing: u64 = status.gaps.iter().map(|g| g.missing).sum();
+    if missing > 0 {
+        let first = &status.gaps[0].first;
+        return Finding::fail(format!(
+            "{}; {point}, but {missing} WAL segments are missing (first {first}): recovery cannot cross the gap",
+            finding.summary
+        ));
+    }
+    Finding { summary: format!("{}; {point}", finding.summary), ..finding }
 }

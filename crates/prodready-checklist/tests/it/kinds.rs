@@ -535,6 +535,47 @@ async fn backup_freshness_and_proof_from_a_real_store() {
     assert_eq!(status, Status::Fail);
 }
 
+/// With a WAL archive in the store, the backup check reports the recovery point it reaches (the newest
+/// archived WAL file's age), and fails on a gap in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_check_reports_the_wal_archives_recovery_point() {
+    let cluster = prodready_test_support::Cluster::builder().start();
+    cluster.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g");
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        cluster.psql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+        segments.push(cluster.psql("SELECT pg_walfile_name(pg_current_wal_lsn())"));
+        cluster.psql("SELECT pg_switch_wal()");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = prodready_backup::Store::open(store_dir.to_str().unwrap()).unwrap();
+    let archive = prodready_backup::wal::WalArchive::new(store.clone());
+    for name in &segments {
+        let path = cluster.data_dir().join("pg_wal").join(name);
+        archive.push(&path, &prodready_backup::wal::PushOptions::default()).unwrap();
+    }
+    let check = format!("kind = \"backup\"\nstore = \"{}\"\n", store_dir.display());
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail, "no backup yet: {summary}");
+    let last = segments.last().unwrap();
+    assert!(summary.ends_with(&format!("; WAL archived up to under a minute ago ({last})")), "{summary}");
+
+    let middle = store
+        .list(prodready_backup::wal::WAL_DIR, "")
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name.contains(&segments[1]))
+        .unwrap();
+    store.delete(prodready_backup::wal::WAL_DIR, &middle.name).unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.contains(&format!("but 1 WAL segments are missing (first {})", segments[1])),
+        "{summary}"
+    );
+}
+
 #[tokio::test]
 async fn alert_rules_pass_the_linter_and_real_promtool() {
     let dir = tempfile::tempdir().unwrap();
@@ -546,7 +587,7 @@ async fn alert_rules_pass_the_linter_and_real_promtool() {
     let (status, summary) = probe(&with_promtool).await;
     assert_eq!(
         (status, summary.as_str()),
-        (Status::Pass, "1 files, 25 alerts: offline checks and promtool --lint=all pass")
+        (Status::Pass, "1 files, 28 alerts: offline checks and promtool --lint=all pass")
     );
 
     let (status, summary) = probe(&check("promtool = \"/nonexistent/promtool\"\n")).await;

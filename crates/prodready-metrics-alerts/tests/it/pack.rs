@@ -11,7 +11,7 @@ fn the_pack_passes_promtool_lint_and_our_linter() {
     let path = write(dir.path(), "prodready.rules.yml", &file.to_yaml("built-in pack"));
     let outcome = promtool::check_rules(&crate::promtool(), &[&path]).unwrap();
     assert!(outcome.ok, "{}", outcome.output);
-    assert!(outcome.output.contains("SUCCESS: 26 rules found"), "{}", outcome.output);
+    assert!(outcome.output.contains("SUCCESS: 29 rules found"), "{}", outcome.output);
     assert_eq!(lint::lint(&file, options.scrape_interval), vec![]);
 }
 
@@ -44,6 +44,9 @@ fn every_alert_carries_severity_summary_description_and_runbook() {
             "BackupStale",
             "BackupNotVerified",
             "RecoveryDrillOverdue",
+            "WalArchiveFailing",
+            "WalArchiveLagging",
+            "WalArchiveGap",
             "CertificateExpiring",
             "DiskWillFillIn4Hours",
             "LogShipperBehind",

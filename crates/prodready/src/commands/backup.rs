@@ -457,12 +457,15 @@ fn dispatch(
             let database = database_of(cfg, database.as_deref(), &store, false)?;
             status(&store, database.as_deref(), *max_age, *json)
         }
+        BackupCommand::WalPush { .. } | BackupCommand::WalFetch { .. } | BackupCommand::WalVerify { .. } => {
+            super::wal::dispatch(cfg, env, config_arg, runtime, cmd)
+        }
     }
 }
 
 /// Sends metrics where the flags say; a failure is a warning, never a replacement for the job's own result.
 fn publish(runtime: &tokio::runtime::Runtime, args: &MetricsArgs, database: &str, registry: &Registry) {
-    if let Err(e) = try_publish(runtime, args, database, registry) {
+    if let Err(e) = try_publish(runtime, args, "prodready-backup", Some(database), registry) {
         let _ = writeln!(std::io::stderr(), "warning: {e}");
     }
 }
@@ -471,20 +474,42 @@ fn publish(runtime: &tokio::runtime::Runtime, args: &MetricsArgs, database: &str
 fn try_publish(
     runtime: &tokio::runtime::Runtime,
     args: &MetricsArgs,
-    database: &str,
+    job: &str,
+    database: Option<&str>,
     registry: &Registry,
 ) -> prodready_metrics::Result<()> {
     if let Some(path) = &args.textfile {
         prodready_metrics::textfile::write(path, registry)?;
     }
     if let Some(url) = &args.pushgateway {
-        let group = Group::new("prodready-backup").label("database", database);
+        let mut group = Group::new(job);
+        if let Some(database) = database {
+            group = group.label("database", database);
+        }
         runtime.block_on(prodready_metrics::push::push(url, &group, registry, Duration::from_secs(15)))?;
     }
     Ok(())
 }
 
-fn open(cfg: &Config, env: &Env, runtime: &tokio::runtime::Runtime, arg: &StoreArg) -> anyhow::Result<Store> {
+/// [`publish`] into another Pushgateway job (`prodready-wal`), with or without a database label.
+pub(crate) fn publish_group(
+    runtime: &tokio::runtime::Runtime,
+    args: &MetricsArgs,
+    job: &str,
+    database: Option<&str>,
+    registry: &Registry,
+) {
+    if let Err(e) = try_publish(runtime, args, job, database, registry) {
+        let _ = writeln!(std::io::stderr(), "warning: {e}");
+    }
+}
+
+pub(crate) fn open(
+    cfg: &Config,
+    env: &Env,
+    runtime: &tokio::runtime::Runtime,
+    arg: &StoreArg,
+) -> anyhow::Result<Store> {
     let location = arg.store.as_deref().unwrap_or_else(|| cfg.backup_store());
     open_location(&cfg.backup, env, runtime.handle(), location)
 }
@@ -666,6 +691,7 @@ fn status(
         let then = retention::unix(at);
         Duration::from_secs(u64::try_from(i64::try_from(now).unwrap_or(i64::MAX) - then).unwrap_or(0))
     };
+    let wal = super::wal::archive_status(store)?;
     if json {
         #[derive(Serialize)]
         struct Status<'a> {
@@ -685,6 +711,9 @@ fn status(
             recovery_drilled_at: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             recovery_drill_age_seconds: Option<u64>,
+            /// The WAL archive, when the store holds one.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            wal_archive: Option<&'a prodready_backup::wal::ArchiveStatus>,
         }
         print_json(&Status {
             newest,
@@ -698,6 +727,7 @@ fn status(
             recovery_drilled_base: proven.map(|(b, _)| b),
             recovery_drilled_at: proven.map(|(_, at)| at.as_str()),
             recovery_drill_age_seconds: proven.map(|(_, at)| age_of(at).as_secs()),
+            wal_archive: wal.as_ref(),
         })?;
     } else {
         let mut out = std::io::stdout().lock();
@@ -745,6 +775,9 @@ fn status(
         if stale {
             let limit = humantime::format_duration(max_age.unwrap_or_default());
             writeln!(out, "STALE: no backup younger than {limit} has passed a restore verification")?;
+        }
+        if let Some(wal) = &wal {
+            super::wal::print_status(&mut out, wal)?;
         }
     }
     Ok(if stale { Exit::Failure } else { Exit::Success })

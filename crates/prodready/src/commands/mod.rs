@@ -19,6 +19,7 @@ mod scan;
 mod secrets;
 mod stack;
 mod trace;
+mod wal;
 
 /// The async runtime of a command: two workers (S3 stores and the log agent block in place, so a
 /// multi-threaded runtime is needed), or one thread for commands that make a request or two.

@@ -104,7 +104,7 @@ fn bad_files_name_the_line_column_and_key() {
         "[backup]\njobz = 3\n",
         &[],
         expect![
-            "prodready.toml:2:1: backup.jobz: unknown field `jobz`, expected one of `store`, `jobs`, `zstd_level`, `encrypt_to`, `s3_endpoint`, `s3_path_style`, `smoke_sql`, `drill_tables`, `retention`, `schedule`, `verify_schedule`, `prune_schedule` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
+            "prodready.toml:2:1: backup.jobz: unknown field `jobz`, expected one of `store`, `jobs`, `zstd_level`, `encrypt_to`, `s3_endpoint`, `s3_path_style`, `smoke_sql`, `drill_tables`, `retention`, `wal`, `schedule`, `verify_schedule`, `prune_schedule` (remove it or fix its spelling; `prodready init --path FILE` writes every key with its default)"
         ],
     );
     check(

@@ -23,6 +23,7 @@ mod secrets;
 mod stack;
 mod trace;
 mod vocabulary;
+mod wal;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,281 @@
+//! Pushing ahead: while PostgreSQL archives one file at a time, the files it has already marked ready
+//! (`pg_wal/archive_status/<name>.ready`) are pushed in parallel, and what was pushed is recorded in a
+//! spool directory (`<name>.done`), so that PostgreSQL's own later call for such a file returns at once.
+//! Only PostgreSQL renames `.ready` to `.done` in `archive_status`: a file counts as archived for it only
+//! when its own call succeeds, which it does only once the file is in the store.
+//!
+//! Two ways to use it:
+//! - [`push_with_ready`] (synchronous): pushes the file asked for plus up to `jobs - 1` other ready files
+//!   at once, returns when all are done, and reports on the one asked for.
+//! - [`run_background`] and [`wait_for`] (asynchronous): one background pusher per spool (an exclusive
+//!   lock on `pusher.lock`) pushes every ready file, `jobs` at a time, and records each outcome (`.done`
+//!   or `.error`); PostgreSQL's call only waits for its file's outcome, for at most a timeout, and fails
+//!   (so PostgreSQL retries later) unless the file is in the store.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::wal::{PushOptions, Pushed, WalArchive, WalName};
+use crate::{Error, Result};
+
+/// The spool's default directory name inside `pg_wal` (PostgreSQL ignores directories it does not know,
+/// and base backups leave `pg_wal`'s contents out).
+pub const DEFAULT_SPOOL: &str = "prodready_archive_status";
+const LOCK: &str = "pusher.lock";
+
+/// Where push-ahead outcomes are recorded.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    pg_wal: PathBuf,
+    dir: PathBuf,
+}
+
+impl Spool {
+    /// The spool of the `pg_wal` directory `pg_wal` (`dir`, or `pg_wal/prodready_archive_status`).
+    pub fn new(pg_wal: &Path, dir: Option<PathBuf>) -> Self {
+        Self { pg_wal: pg_wal.to_path_buf(), dir: dir.unwrap_or_else(|| pg_wal.join(DEFAULT_SPOOL)) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn pg_wal(&self) -> &Path {
+        &self.pg_wal
+    }
+
+    fn ensure(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
+    }
+
+    fn marker(&self, name: &str, outcome: &str) -> PathBuf {
+        self.dir.join(format!("{name}.{outcome}"))
+    }
+
+    /// Whether `name` was pushed ahead; the record is consumed.
+    pub fn take_done(&self, name: &str) -> bool {
+        std::fs::remove_file(self.marker(name, "done")).is_ok()
+    }
+
+    /// Why pushing `name` ahead failed, if it did; the record is consumed.
+    pub fn take_error(&self, name: &str) -> Option<String> {
+        let path = self.marker(name, "error");
+        let text = std::fs::read_to_string(&path).ok()?;
+        let _ = std::fs::remove_file(&path);
+        Some(text)
+    }
+
+    fn record(&self, name: &str, outcome: &str, text: &str) -> Result<()> {
+        let path = self.marker(name, outcome);
+        prodready_stdx::fs::AtomicWrite::new()
+            .sync(false)
+            .write(&path, text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Files PostgreSQL marked ready and that were not pushed ahead yet, oldest first (history files
+    /// first, as PostgreSQL archives them). Records of files no longer ready are removed.
+    pub fn ready(&self) -> Result<Vec<String>> {
+        let status = self.pg_wal.join("archive_status");
+        let mut ready: Vec<String> = std::fs::read_dir(&status)
+            .map_err(|e| Error::io(&status, e))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".ready").map(str::to_owned))
+            .filter(|n| WalName::parse(n).is_ok())
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let Ok(file) = entry.file_name().into_string() else { continue };
+                let Some((name, _)) = file.rsplit_once('.').filter(|(_, o)| *o == "done") else { continue };
+                if !ready.iter().any(|r| r == name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        ready.retain(|n| !self.marker(n, "done").exists());
+        ready.sort_by_key(|n| (!n.ends_with(".history"), n.clone()));
+        Ok(ready)
+    }
+
+    /// The background pusher's lock, when no pusher holds it.
+    fn try_lock(&self) -> Result<Option<File>> {
+        self.ensure()?;
+        let path = self.dir.join(LOCK);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Whether a background pusher is running on this spool.
+    pub fn pusher_running(&self) -> Result<bool> {
+        Ok(self.try_lock()?.is_none())
+    }
+}
+
+/// Pushes `files` (names in `pg_wal`) `jobs` at a time; the outcome of each, in order.
+fn push_all(
+    archive: &WalArchive,
+    spool: &Spool,
+    files: &[String],
+    options: &PushOptions,
+) -> Vec<Result<Pushed>> {
+    let results: Vec<Mutex<Option<Result<Pushed>>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.clamp(1, files.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(name) = files.get(i) else { return };
+                    let result = archive.push(&spool.pg_wal.join(name), options);
+                    *results[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(|| Err(Error::Invalid("a push thread stopped".to_owned())))
+        })
+        .collect()
+}
+
+/// Pushes `path` and, in parallel, up to `options.jobs - 1` other files PostgreSQL marked ready, recording
+/// those pushed ahead in `spool`. Returns at once when `path` was pushed ahead by an earlier call.
+pub fn push_with_ready(
+    archive: &WalArchive,
+    path: &Path,
+    options: &PushOptions,
+    spool: &Spool,
+) -> Result<Pushed> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    if spool.take_done(&name) {
+        return Ok(Pushed { name, sha256: String::new(), size: 0, stored_size: 0, already: true });
+    }
+    let mut others = Vec::new();
+    if options.jobs > 1 {
+        // The spool may be unusable (a read-only pg_wal in a test): push-ahead is an optimisation only.
+        if let Ok(ready) = spool.ready() {
+            others = ready.into_iter().filter(|n| *n != name).take(options.jobs - 1).collect();
+        }
+        if !others.is_empty() && spool.ensure().is_err() {
+            others.clear();
+        }
+    }
+    let mut files = vec![name];
+    files.extend(others);
+    let mut results = push_all_at(archive, path, spool, &files, options).into_iter();
+    let mine = results.next().expect("the file asked for is pushed");
+    for (name, result) in files.iter().skip(1).zip(results) {
+        if let Ok(pushed) = result {
+            let _ = spool.record(name, "done", &pushed.sha256);
+        }
+    }
+    mine
+}
+
+/// [`push_all`], where the first file is at `path` (wherever PostgreSQL said it is).
+fn push_all_at(
+    archive: &WalArchive,
+    path: &Path,
+    spool: &Spool,
+    files: &[String],
+    options: &PushOptions,
+) -> Vec<Result<Pushed>> {
+    if files.len() == 1 {
+        return vec![archive.push(path, options)];
+    }
+    let mut out = Vec::with_capacity(files.len());
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| archive.push(path, options));
+        let rest =
+            push_all(archive, spool, &files[1..], &PushOptions { jobs: options.jobs - 1, ..options.clone() });
+        out.push(first.join().unwrap_or_else(|_| Err(Error::Invalid("a push thread panicked".to_owned()))));
+        out.extend(rest);
+    });
+    out
+}
+
+/// The background pusher: holds the spool's lock, pushes every ready file `options.jobs` at a time and
+/// records each outcome, until nothing was ready for `idle`. Returns how many files it pushed, or `None`
+/// when another pusher holds the lock.
+pub fn run_background(
+    archive: &WalArchive,
+    spool: &Spool,
+    options: &PushOptions,
+    idle: Duration,
+) -> Result<Option<u64>> {
+    let Some(_lock) = spool.try_lock()? else { return Ok(None) };
+    let mut pushed = 0u64;
+    let mut quiet_since = Instant::now();
+    loop {
+        // A file whose failure is recorded waits until its caller has read the record.
+        let batch: Vec<String> = spool
+            .ready()?
+            .into_iter()
+            .filter(|n| !spool.marker(n, "error").exists())
+            .take(options.jobs.max(1) * 2)
+            .collect();
+        if batch.is_empty() {
+            if quiet_since.elapsed() >= idle {
+                return Ok(Some(pushed));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        for (name, result) in batch.iter().zip(push_all(archive, spool, &batch, options)) {
+            match result {
+                Ok(p) => {
+                    pushed += 1;
+                    spool.record(name, "done", &p.sha256)?;
+                }
+                Err(e) => spool.record(name, "error", &e.to_string())?,
+            }
+        }
+        quiet_since = Instant::now();
+    }
+}
+
+/// Waits until the background pusher has recorded `name`'s outcome, for at most `timeout`; `start` is
+/// called to start a pusher whenever none is running. `Ok` only when the file is in the store.
+pub fn wait_for(
+    spool: &Spool,
+    name: &str,
+    timeout: Duration,
+    mut start: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    let began = Instant::now();
+    let mut started: Option<Instant> = None;
+    loop {
+        if spool.take_done(name) {
+            return Ok(());
+        }
+        if let Some(problem) = spool.take_error(name) {
+            return Err(Error::WalPushFailed { name: name.to_owned(), problem });
+        }
+        if started.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) && !spool.pusher_running()? {
+            start()?;
+            started = Some(Instant::now());
+        }
+        if began.elapsed() >= timeout {
+            return Err(Error::WalPushFailed {
+                name: name.to_owned(),
+                problem: format!("not archived within {} s; it is retried", timeout.as_secs()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
