@@ -96,6 +96,10 @@ fn archive_suite(store: &Store) {
     let dest = out.path().join("h");
     archive.fetch("00000002.history", &dest).unwrap().unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&history).unwrap());
+    let text = archive.history(2).unwrap().expect("archived");
+    assert_eq!(text.as_bytes(), std::fs::read(&history).unwrap());
+    assert!(archive.history(3).unwrap().is_none());
+    assert_eq!(archive.newest_timeline().unwrap(), 2);
 
     let status = archive.status(now()).unwrap();
     assert_eq!(status.timelines.len(), 1, "{status:?}");

@@ -587,7 +587,7 @@ async fn alert_rules_pass_the_linter_and_real_promtool() {
     let (status, summary) = probe(&with_promtool).await;
     assert_eq!(
         (status, summary.as_str()),
-        (Status::Pass, "1 files, 28 alerts: offline checks and promtool --lint=all pass")
+        (Status::Pass, "1 files, 29 alerts: offline checks and promtool --lint=all pass")
     );
 
     let (status, summary) = probe(&check("promtool = \"/nonexistent/promtool\"\n")).await;
