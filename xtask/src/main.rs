@@ -17,6 +17,9 @@
 //! cargo xtask bench walpush  release build, then bench/walpush.sh (wal-push beside pgBackRest archive-push)
 //! cargo xtask bench tracing  the server layer against tracing-opentelemetry's plain layer: time, and
 //!                            instructions per request under callgrind (bench/tracing.sh)
+//! cargo xtask bench loadtest release build, then bench/loadtest.sh (`load run` beside wrk and k6 against
+//!                            nginx, server and generator on separate cores: CPU and instructions per
+//!                            request, memory per idle VU, memory over time, open-model rate)
 //! cargo xtask bench scan     release build, then bench/scan.sh (scan secrets beside ripsecrets and
 //!                            detect-secrets on the cargo registry sources and the labelled corpus)
 //! cargo xtask fuzz [--seconds N] [TARGET...]   every parser of outside input under the mutation fuzzer
@@ -47,7 +50,7 @@ mod release;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
+const USAGE: &str = "usage: cargo xtask <ci | lint | test [NEXTEST ARGS...] | peers | docs | bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush | loadtest> | fuzz [--seconds N] [TARGET...] | coverage | audit [--db DIR] | dist [--target T]... [--no-repro] | release VERSION [--execute]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -292,9 +295,17 @@ fn bench(area: Option<&str>) -> Result {
                 .env("CORPUS_BIN", target.join("release/examples/corpus"))
                 .env("PEERS", peers))
         }
-        _ => {
-            Err("usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush>"
-                .to_owned())
+        Some("loadtest") => {
+            let peers = peers::provision()?;
+            run(cargo().args(["build", "--release", "--package", "prodready"]))?;
+            run(Command::new("bash")
+                .arg(root().join("bench/loadtest.sh"))
+                .env("PRODREADY_BIN", target.join("release/prodready"))
+                .env("PRODREADY_PEERS_DIR", peers))
         }
+        _ => Err(
+            "usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush | loadtest>"
+                .to_owned(),
+        ),
     }
 }
