@@ -20,6 +20,7 @@ use crate::scenario::{CheckKind, Executor, Plan, Request, Scenario, Stage, Think
 use crate::segment::Segment;
 use crate::summary::{self, Summary};
 use crate::threshold::{Metric, Selector};
+use crate::window::{Window, WindowFailure};
 
 /// A live-view callback.
 pub type OnProgress = Box<dyn Fn(&Progress) + Send + Sync>;
@@ -130,8 +131,12 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
     let aborts: Vec<_> = plan
         .thresholds
         .iter()
-        .flat_map(|(sel, ts)| ts.iter().filter(|t| t.abort_on_fail).map(move |t| (sel.clone(), t.clone())))
+        .flat_map(|(sel, ts)| {
+            ts.iter().filter(|t| t.abort_on_fail && t.window.is_none()).map(move |t| (sel.clone(), t.clone()))
+        })
         .collect();
+    // Windowed thresholds are looked at every second, their abort-on-fail too.
+    let mut windows = Window::of(&plan.thresholds, &shared.recorder.slots);
     let mut aborted_by = None;
     // Gauges are sampled, abort-on-fail thresholds (once their delay has passed) looked at, and progress
     // reported every second.
@@ -149,10 +154,21 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
                 vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
                 let elapsed = shared.start.elapsed();
                 let due: Vec<_> = aborts.iter().filter(|(_, t)| elapsed >= t.delay_abort_eval).collect();
-                if (due.is_empty() || aborted_by.is_some()) && options.progress.is_none() {
+                if (due.is_empty() || aborted_by.is_some()) && options.progress.is_none() && windows.is_empty() {
                     continue;
                 }
                 let sinks = shared.recorder.merged();
+                for w in &mut windows {
+                    let failed = w.look(&sinks, elapsed);
+                    if failed
+                        && aborted_by.is_none()
+                        && w.threshold.abort_on_fail
+                        && elapsed >= w.threshold.delay_abort_eval
+                    {
+                        aborted_by = Some(format!("{} {}", w.selector, w.key()));
+                        shared.abort.cancel();
+                    }
+                }
                 if aborted_by.is_none() {
                     for (sel, t) in due {
                         let value = summary::observe(&sinks, &shared.recorder.slots, sel, t.expr.aggregation, elapsed, vus_gauge, vus_max_gauge);
@@ -175,7 +191,23 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
     vus_gauge.sample(shared.vus.load(Ordering::Relaxed));
     vus_max_gauge.sample(shared.vus_max.load(Ordering::Relaxed));
     let sinks = shared.recorder.merged();
-    let summary = summary::build(&plan, &sinks, &shared.recorder.slots, elapsed, vus_gauge, vus_max_gauge);
+    for w in &mut windows {
+        w.finish(&sinks, elapsed);
+    }
+    let window_failures: Vec<WindowFailure> = windows
+        .iter()
+        .filter(|w| w.failed.is_some())
+        .map(|w| WindowFailure { metric: w.selector.to_string(), threshold: w.key() })
+        .collect();
+    let summary = summary::build(
+        &plan,
+        &sinks,
+        &shared.recorder.slots,
+        elapsed,
+        vus_gauge,
+        vus_max_gauge,
+        &window_failures,
+    );
     let result = RunResult::new(
         &plan,
         options.segment,
@@ -184,6 +216,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         elapsed,
         [vus_gauge, vus_max_gauge],
         aborted_by.clone(),
+        window_failures,
     );
     Report { summary, aborted_by, result }
 }

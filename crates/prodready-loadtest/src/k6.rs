@@ -24,6 +24,15 @@ pub fn export_k6(plan: &Plan, source: &str) -> String {
          // k6's http_req_duration is the time from the actual send (our http_req_service_duration);\n\
          // thresholds on http_req_service_duration are judged on it here.\n",
     );
+    for (selector, list) in &plan.thresholds {
+        for t in list.iter().filter(|t| t.window.is_some()) {
+            let _ = writeln!(
+                out,
+                "// Not exported: the threshold {selector} `{}` (k6 has no sliding window).",
+                t.key()
+            );
+        }
+    }
     out.push_str("import http from 'k6/http';\nimport { check, sleep } from 'k6';\n");
     out.push_str("import exec from 'k6/execution';\n");
     if !plan.vars.data.is_empty() {
@@ -139,13 +148,17 @@ fn options(plan: &Plan) -> Value {
     }
     let mut thresholds = Map::new();
     for (selector, list) in &plan.thresholds {
+        if list.iter().all(|t| t.window.is_some()) {
+            continue;
+        }
         let mut selector = selector.clone();
         if selector.metric == Metric::HttpReqServiceDuration {
             selector.metric = Metric::HttpReqDuration;
         }
         let entry = thresholds.entry(selector.to_string()).or_insert_with(|| Value::Array(Vec::new()));
         let Value::Array(entry) = entry else { unreachable!("thresholds are arrays") };
-        for t in list {
+        // k6 judges thresholds over the whole run only: a windowed one is left out (the header says so).
+        for t in list.iter().filter(|t| t.window.is_none()) {
             if t.abort_on_fail {
                 let mut o = Map::new();
                 o.insert("threshold".into(), t.expr.source.clone().into());

@@ -27,6 +27,7 @@ mod segment;
 mod summary;
 mod template;
 mod threshold;
+mod window;
 
 pub use engine::{OnProgress, Progress, Report, RunOptions, run};
 pub use k6::export_k6;

@@ -61,6 +61,53 @@ impl TrendSink {
         self.count
     }
 
+    /// What this sink holds beyond `earlier`, an earlier state of the same sink: the counts of the
+    /// non-empty buckets only.
+    pub(crate) fn since(&self, earlier: Option<&TrendSink>) -> TrendDelta {
+        let recorded = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+        };
+        match earlier {
+            Some(e) if e.count > 0 => {
+                let mut diff = self.hist.clone();
+                // `earlier` is contained in `self`: nothing can go below zero.
+                let _ = diff.subtract(&e.hist);
+                TrendDelta { count: self.count - e.count, sum: self.sum - e.sum, buckets: recorded(&diff) }
+            }
+            _ => TrendDelta { count: self.count, sum: self.sum, buckets: recorded(&self.hist) },
+        }
+    }
+
+    /// Adds a delta to this sink, or takes one away that was added before. The minimum and maximum
+    /// then come from the histogram (to its precision).
+    pub(crate) fn apply(&mut self, delta: &TrendDelta, add: bool) {
+        if delta.count == 0 {
+            return;
+        }
+        if add {
+            for &(value, count) in &delta.buckets {
+                if self.hist.record_n(value, count).is_err() {
+                    self.hist.saturating_record(value);
+                }
+            }
+            self.count += delta.count;
+            self.sum += delta.sum;
+        } else {
+            let mut gone = Histogram::new_from(&self.hist);
+            for &(value, count) in &delta.buckets {
+                let _ = gone.record_n(value, count);
+            }
+            let _ = self.hist.subtract(&gone);
+            self.count -= delta.count;
+            self.sum -= delta.sum;
+        }
+        if self.count == 0 {
+            (self.min, self.max) = (Micros::MAX, 0);
+        } else {
+            (self.min, self.max) = (self.hist.min(), self.hist.max());
+        }
+    }
+
     /// The sink as data: exact count, sum, minimum and maximum, and every histogram bucket with its
     /// count (each bucket's highest equivalent value), from which [`TrendSink::from_data`] rebuilds the
     /// same histogram.
@@ -120,6 +167,13 @@ impl TrendSink {
     }
 }
 
+/// What a trend sink gained over some time: count, sum and the counts of its non-empty buckets.
+pub(crate) struct TrendDelta {
+    count: u64,
+    sum: u128,
+    buckets: Vec<(u64, u64)>,
+}
+
 /// A trend sink as data (values in microseconds).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TrendData {
@@ -151,6 +205,16 @@ impl Sink {
             MetricType::Rate => Sink::Rate { trues: 0, falses: 0 },
             MetricType::Trend => Sink::Trend(Box::new(TrendSink::new())),
             MetricType::Gauge => Sink::Gauge,
+        }
+    }
+
+    /// An empty sink of the same kind.
+    pub(crate) fn emptied(&self) -> Sink {
+        match self {
+            Sink::Counter(_) => Sink::Counter(0),
+            Sink::Rate { .. } => Sink::Rate { trues: 0, falses: 0 },
+            Sink::Trend(_) => Sink::Trend(Box::new(TrendSink::new())),
+            Sink::Gauge => Sink::Gauge,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::scenario::{Plan, Vars};
 use crate::segment::Segment;
 use crate::summary;
 use crate::threshold::{Aggregation, Expr, Metric, Selector, Threshold};
+use crate::window::WindowFailure;
 use crate::{Error, Result};
 
 /// The `format` of a result file.
@@ -35,6 +36,9 @@ pub struct RunResult {
     vus_max: GaugeData,
     /// Every metric and sub-metric, in slot order.
     metrics: Vec<MetricData>,
+    /// Windowed thresholds that failed in some window of this run (a merge fails them for the whole).
+    #[serde(rename = "windowFailures", default, skip_serializing_if = "Vec::is_empty")]
+    window_failures: Vec<WindowFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +54,8 @@ struct ThresholdData {
     abort_on_fail: bool,
     #[serde(rename = "delayAbortEvalMs")]
     delay_abort_eval_ms: u64,
+    #[serde(rename = "windowS", default, skip_serializing_if = "Option::is_none")]
+    window_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +98,7 @@ pub(crate) fn plan_digest(plan: &Plan) -> String {
 }
 
 impl RunResult {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         plan: &Plan,
         segment: Segment,
@@ -100,6 +107,7 @@ impl RunResult {
         elapsed: Duration,
         [vus, vus_max]: [GaugeValue; 2],
         aborted_by: Option<String>,
+        window_failures: Vec<WindowFailure>,
     ) -> Self {
         let metrics = (0..slots.len())
             .map(|slot| MetricData {
@@ -131,6 +139,7 @@ impl RunResult {
                             abort_on_fail: t.abort_on_fail,
                             delay_abort_eval_ms: u64::try_from(t.delay_abort_eval.as_millis())
                                 .unwrap_or(u64::MAX),
+                            window_s: t.window.map(|w| w.as_secs()),
                         })
                         .collect(),
                 })
@@ -148,6 +157,7 @@ impl RunResult {
             vus: gauge_data(vus),
             vus_max: gauge_data(vus_max),
             metrics,
+            window_failures,
         }
     }
 
@@ -241,6 +251,7 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
                 expr: Expr::parse(&d.threshold).map_err(|e| bad(format!("{first_name}: {e}")))?,
                 abort_on_fail: d.abort_on_fail,
                 delay_abort_eval: Duration::from_millis(d.delay_abort_eval_ms),
+                window: d.window_s.map(Duration::from_secs),
             });
         }
         thresholds.push((selector, list));
@@ -271,6 +282,7 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
     let (mut vus, mut vus_max) = (GaugeValue::default(), GaugeValue::default());
     let mut elapsed = Duration::ZERO;
     let mut aborted_by = None;
+    let mut window_failures: Vec<WindowFailure> = Vec::new();
     for (name, r) in results {
         let names: Vec<String> = (0..slots.len()).map(|s| slots.selector(s).to_string()).collect();
         let theirs: Vec<&String> = r.metrics.iter().map(|m| &m.metric).collect();
@@ -321,10 +333,22 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         if aborted_by.is_none() {
             aborted_by.clone_from(&r.aborted_by);
         }
+        window_failures.extend(r.window_failures.iter().cloned());
     }
-    let summary = summary::build(&plan, &total, &slots, elapsed, vus, vus_max);
-    let mut result =
-        RunResult::new(&plan, Segment::WHOLE, &total, &slots, elapsed, [vus, vus_max], aborted_by.clone());
+    // A window is judged within each segment: one that failed anywhere fails the run.
+    window_failures.sort();
+    window_failures.dedup();
+    let summary = summary::build(&plan, &total, &slots, elapsed, vus, vus_max, &window_failures);
+    let mut result = RunResult::new(
+        &plan,
+        Segment::WHOLE,
+        &total,
+        &slots,
+        elapsed,
+        [vus, vus_max],
+        aborted_by.clone(),
+        window_failures,
+    );
     result.plan.clone_from(&first.plan);
     Ok(Report { summary, aborted_by, result })
 }

@@ -440,6 +440,8 @@ struct RawThresholdTable {
     abort_on_fail: bool,
     #[serde(rename = "delayAbortEval")]
     delay_abort_eval: Option<Dur>,
+    /// Ours, beyond k6: judge over every window of this length.
+    window: Option<Dur>,
 }
 
 /// A threshold expression, checked while the file is read so the error carries its place.
@@ -707,17 +709,44 @@ fn build(at: &Locator<'_>, raw: RawFile, read: ReadFile<'_>) -> Result<Plan, Sce
         let key = format!("thresholds.{}", quote_key(metric));
         let selector = Selector::parse(metric).map_err(|e| at.at(list, &key, e))?;
         let mut out = Vec::new();
-        for t in list.get_ref() {
+        for (i, t) in list.get_ref().iter().enumerate() {
             let threshold = match t {
-                RawThreshold::Expr(ExprText(expr)) => {
-                    Threshold { expr: expr.clone(), abort_on_fail: false, delay_abort_eval: Duration::ZERO }
-                }
+                RawThreshold::Expr(ExprText(expr)) => Threshold {
+                    expr: expr.clone(),
+                    abort_on_fail: false,
+                    delay_abort_eval: Duration::ZERO,
+                    window: None,
+                },
                 RawThreshold::Table(table) => Threshold {
                     expr: table.threshold.0.clone(),
                     abort_on_fail: table.abort_on_fail,
                     delay_abort_eval: table.delay_abort_eval.map_or(Duration::ZERO, |d| d.0),
+                    window: table.window.map(|d| d.0),
                 },
             };
+            if let Some(w) = threshold.window {
+                let key = format!("{key}[{i}].window");
+                if w < Duration::from_secs(1) || w.subsec_nanos() != 0 {
+                    return Err(at.at(
+                        list,
+                        &key,
+                        format!(
+                            "window `{}`: a window is a whole number of seconds, at least 1s (e.g. window = \"30s\")",
+                            humantime::format_duration(w)
+                        ),
+                    ));
+                }
+                if matches!(selector.metric.metric_type(), crate::threshold::MetricType::Gauge) {
+                    return Err(at.at(
+                        list,
+                        &key,
+                        format!(
+                            "{} is a gauge: a window applies to counters, rates and trends",
+                            selector.metric.name()
+                        ),
+                    ));
+                }
+            }
             threshold.expr.check_type(selector.metric).map_err(|e| at.at(list, &key, e))?;
             out.push(threshold);
         }

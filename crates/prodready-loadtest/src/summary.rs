@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::metrics::{GaugeValue, Sink, Sinks, Slots};
 use crate::scenario::Plan;
 use crate::threshold::{Aggregation, Metric, MetricType, Selector};
+use crate::window::WindowFailure;
 
 /// A run's summary, serialized as k6's `handleSummary` data.
 #[derive(Debug, Clone, Serialize)]
@@ -324,6 +325,7 @@ pub(crate) fn build(
     elapsed: Duration,
     vus: GaugeValue,
     vus_max: GaugeValue,
+    window_failures: &[WindowFailure],
 ) -> Summary {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let stats: Vec<String> = plan.summary_trend_stats.iter().map(ToString::to_string).collect();
@@ -336,8 +338,15 @@ pub(crate) fn build(
             .filter(|(s, _)| *s == selector)
             .flat_map(|(_, ts)| ts.iter())
             .map(|t| {
-                let value = observe(sinks, slots, &selector, t.expr.aggregation, elapsed, vus, vus_max);
-                (t.expr.source.clone(), ThresholdResult { ok: t.expr.holds(value) })
+                let ok = if t.window.is_some() {
+                    let name = selector.to_string();
+                    let key = t.key();
+                    !window_failures.iter().any(|f| f.metric == name && f.threshold == key)
+                } else {
+                    let value = observe(sinks, slots, &selector, t.expr.aggregation, elapsed, vus, vus_max);
+                    t.expr.holds(value)
+                };
+                (t.key(), ThresholdResult { ok })
             })
             .collect();
         let metric = selector.metric;

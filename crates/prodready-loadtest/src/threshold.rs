@@ -381,6 +381,18 @@ pub struct Threshold {
     pub abort_on_fail: bool,
     /// How long into the run before an abort-on-fail threshold is first evaluated.
     pub delay_abort_eval: std::time::Duration,
+    /// Judged over every window of this length (whole seconds) instead of over the whole run.
+    pub window: Option<std::time::Duration>,
+}
+
+impl Threshold {
+    /// The threshold's name in summaries: its expression, followed by `over 30s` for a windowed one.
+    pub fn key(&self) -> String {
+        match self.window {
+            None => self.expr.source.clone(),
+            Some(w) => format!("{} over {}", self.expr.source, humantime::format_duration(w)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,9 @@ fn errors_name_file_line_and_key() {
         format!("{}\n[thresholds]\n\"http_req_failed{{status:500}}\" = [\"p(95)<300\"]", scenario("executor = \"shared-iterations\"")),
         format!("{}\n[thresholds]\nchecks = [{{ threshold = \"rate>0.9\", abortOnFail = true, delayAbortEval = \"soon\" }}]", scenario("executor = \"shared-iterations\"")),
         format!("{}\n[thresholds]\nchecks = [3]", scenario("executor = \"shared-iterations\"")),
+        // A window that is not whole seconds; a window on a gauge.
+        format!("{}\n[thresholds]\nchecks = [{{ threshold = \"rate>0.9\", window = \"1500ms\" }}]", scenario("executor = \"shared-iterations\"")),
+        format!("{}\n[thresholds]\nvus = [{{ threshold = \"value<10\", window = \"10s\" }}]", scenario("executor = \"shared-iterations\"")),
         // Options an executor does not take, missing ones, bad values.
         scenario("executor = \"shared-iterations\"\nduration = \"10s\""),
         scenario("executor = \"constant-vus\"\nvus = 2"),
@@ -197,6 +200,8 @@ fn errors_name_file_line_and_key() {
             "/scenarios/load.toml:7:33: thresholds.\"http_req_failed{status:500}\": `p(95)` cannot apply to http_req_failed (a rate): use rate",
             "/scenarios/load.toml:7:74: thresholds.checks[0].delayAbortEval: `soon` is not a duration: write e.g. 500ms, 30s, 1m30s or 2h",
             "/scenarios/load.toml:7:11: thresholds.checks[0]: invalid type: integer `3`, expected a threshold expression such as \"p(95)<500\" or a table { threshold = \"...\", abortOnFail = true }",
+            "/scenarios/load.toml:7:10: thresholds.checks[0].window: window `1s 500ms`: a window is a whole number of seconds, at least 1s (e.g. window = \"30s\")",
+            "/scenarios/load.toml:7:7: thresholds.vus[0].window: vus is a gauge: a window applies to counters, rates and trends",
             "/scenarios/load.toml:3:12: scenarios.s.duration: shared-iterations does not take `duration` (it takes vus, iterations, maxDuration)",
             "/scenarios/load.toml:1:1: scenarios.s.duration: constant-vus needs `duration` (e.g. duration = \"30s\")",
             "/scenarios/load.toml:3:7: scenarios.s.vus: `vus` must be at least 1",

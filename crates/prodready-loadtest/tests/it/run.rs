@@ -332,3 +332,68 @@ checks = {{ status = 200 }}
     assert_eq!(s.value("checks", "rate"), Some(0.0));
     assert!(report.thresholds_ok());
 }
+
+/// Beyond k6: a threshold over a sliding window. The server pauses for a second in the middle of a 6 s
+/// open-model run with one VU; the hundred iterations due meanwhile start late and finish together right
+/// after it. Over the whole run they are a sixth of the samples, so the whole run's p(75) stays small;
+/// some 2 s window holds all of them and at most 100 timely ones, so its p(75) is far above 100 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_fails_a_windowed_threshold_that_the_whole_run_passes() {
+    let server = Server::with_stall(300).await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "6s"
+preAllocatedVUs = 1
+maxVUs = 1
+[[scenarios.open.requests]]
+url = "{base}/items"
+
+[thresholds]
+http_req_duration = ["p(75)<100", {{ threshold = "p(75)<100", window = "2s" }}]
+http_reqs = [{{ threshold = "count>0", window = "2s" }}]
+http_req_failed = [{{ threshold = "rate<0.01", window = "1s" }}]
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert!(ms(s, "http_req_duration", "max") >= 990.0, "the stall did not happen");
+    assert!(ms(s, "http_req_duration", "med") < 100.0);
+    assert_eq!(s.failed_thresholds(), ["http_req_duration p(75)<100 over 2s"]);
+    assert!(report.aborted_by.is_none());
+    // The verdicts travel in the result file: a merge of this one run says the same.
+    let merged = prodready_loadtest::merge(&[("whole.json".to_owned(), report.result.clone())]).unwrap();
+    assert_eq!(merged.summary.failed_thresholds(), ["http_req_duration p(75)<100 over 2s"]);
+    let export = s.to_export_json();
+    assert_eq!(export["metrics"]["http_req_duration"]["thresholds"]["p(75)<100 over 2s"], true);
+    assert_eq!(export["metrics"]["http_req_duration"]["thresholds"]["p(75)<100"], false);
+}
+
+/// A windowed threshold with abortOnFail stops the run at the first window that fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windowed_abort_on_fail_stops_the_run() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.errors]
+executor = "constant-vus"
+vus = 1
+duration = "60s"
+[[scenarios.errors.requests]]
+url = "{base}/status/500"
+think_time = "5ms"
+
+[thresholds]
+http_req_failed = [{{ threshold = "rate<0.5", window = "1s", abortOnFail = true }}]
+"#
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(report.aborted_by.as_deref(), Some("http_req_failed rate<0.5 over 1s"));
+    assert!(s.state.test_run_duration_ms < 30_000.0, "{}", s.state.test_run_duration_ms);
+    assert_eq!(s.failed_thresholds(), ["http_req_failed rate<0.5 over 1s"]);
+}
