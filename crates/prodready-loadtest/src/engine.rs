@@ -547,7 +547,14 @@ async fn arrivals(
         if due_at >= end {
             break;
         }
-        sleep_until(due_at).await;
+        // Tokio's timer turns on millisecond ticks: waiting on it for an arrival that is already due costs
+        // a turn per arrival and capped the rate (2,400/s of 10,000/s in the benchmark). Due arrivals go
+        // out at once, with a cooperative yield so a late schedule cannot starve the VUs.
+        if due_at > Instant::now() {
+            sleep_until(due_at).await;
+        } else {
+            tokio::task::consume_budget().await;
+        }
         while tasks.try_join_next().is_some() {}
         let start = {
             let mut p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
