@@ -19,6 +19,7 @@ use crate::manifest::{Compression, Encryption, Object};
 use crate::pg;
 use crate::store::{MANIFEST, Store};
 use crate::tar::Tap;
+pub use crate::wal::Lsn;
 use crate::{Error, Result};
 
 /// The manifest's `kind` for a base backup (a logical backup's manifest has none).
@@ -318,9 +319,11 @@ impl Label {
         let start = field("START WAL LOCATION:")?;
         let (start_lsn, file) = start.split_once(' ').unwrap_or((start, ""));
         let start_wal_file = file.trim().trim_start_matches("(file ").trim_end_matches(')').to_owned();
-        let start_lsn = Lsn::parse(start_lsn).map_err(|e| format!("backup_label: {e}"))?.to_string();
-        let checkpoint_lsn =
-            Lsn::parse(field("CHECKPOINT LOCATION:")?).map_err(|e| format!("backup_label: {e}"))?.to_string();
+        let start_lsn = start_lsn.parse::<Lsn>().map_err(|e| format!("backup_label: {e}"))?.to_string();
+        let checkpoint_lsn = field("CHECKPOINT LOCATION:")?
+            .parse::<Lsn>()
+            .map_err(|e| format!("backup_label: {e}"))?
+            .to_string();
         let start_timeline = match field("START TIMELINE:") {
             Ok(t) => t.parse().map_err(|_| format!("backup_label: `START TIMELINE: {t}` is not a number"))?,
             // Older servers leave it out; the segment name carries it.
@@ -349,46 +352,12 @@ fn wal_range_end(json: &[u8]) -> std::result::Result<(u32, String), String> {
         .get("End-LSN")
         .and_then(|e| e.as_str())
         .ok_or_else(|| "backup_manifest: a WAL range has no End-LSN".to_owned())?;
-    Ok((timeline, Lsn::parse(end).map_err(|e| format!("backup_manifest: {e}"))?.to_string()))
-}
-
-/// A WAL location, `X/Y` in hexadecimal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Lsn(pub u64);
-
-impl Lsn {
-    /// Parses `16/B374D848`.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("`{text}` is not a WAL location (expected hexadecimal X/Y, e.g. 0/3000060)");
-        let (high, low) = text.trim().split_once('/').ok_or_else(bad)?;
-        if high.is_empty() || low.is_empty() || high.len() > 8 || low.len() > 8 {
-            return Err(bad());
-        }
-        let high = u64::from_str_radix(high, 16).map_err(|_| bad())?;
-        let low = u64::from_str_radix(low, 16).map_err(|_| bad())?;
-        Ok(Self((high << 32) | low))
-    }
-}
-
-impl std::fmt::Display for Lsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xffff_ffff)
-    }
+    Ok((timeline, end.parse::<Lsn>().map_err(|e| format!("backup_manifest: {e}"))?.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lsns_parse_and_print_like_postgres() {
-        assert_eq!(Lsn::parse("0/3000060").unwrap(), Lsn(0x0300_0060));
-        assert_eq!(Lsn::parse("16/B374D848").unwrap().to_string(), "16/B374D848");
-        assert!(Lsn::parse("0/3000060").unwrap() < Lsn::parse("1/0").unwrap());
-        for bad in ["", "3000060", "0/", "/1", "0/XYZ", "123456789/0"] {
-            assert!(Lsn::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn the_label_and_the_manifest_give_start_and_stop() {

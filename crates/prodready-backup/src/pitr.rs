@@ -35,7 +35,7 @@ impl Target {
             return Ok(Target::Latest);
         }
         if text.contains('/') {
-            return Lsn::parse(text).map(Target::Lsn).map_err(Error::Invalid);
+            return text.parse::<Lsn>().map(Target::Lsn);
         }
         let at = parse_time(text).ok_or_else(|| {
             Error::Invalid(format!(
@@ -121,7 +121,7 @@ impl Timelines {
                 ))
             };
             let tli: u32 = fields.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-            let lsn = fields.next().and_then(|l| Lsn::parse(l).ok()).ok_or_else(bad)?;
+            let lsn = fields.next().and_then(|l| l.parse::<Lsn>().ok()).ok_or_else(bad)?;
             ancestors.push((tli, lsn));
         }
         Ok(Self { newest, ancestors })
@@ -146,6 +146,12 @@ impl Timelines {
     }
 }
 
+/// The newest timeline of the WAL archive in `store` and its history, probing history files after `from`.
+pub fn archive_timelines(store: &Store, from: u32) -> Result<Timelines> {
+    let archive = crate::wal::WalArchive::new(store.clone());
+    Timelines::discover(from, &mut |tli| archive.history(tli))
+}
+
 /// Picks the base backup for `target`: the newest one that ends before the target and lies on the newest
 /// timeline's history. `bases` may be in any order.
 pub fn choose<'a>(
@@ -156,7 +162,7 @@ pub fn choose<'a>(
     let mut usable: Vec<&BaseManifest> = Vec::new();
     let mut reasons = Vec::new();
     for base in bases {
-        let Ok(stop) = Lsn::parse(&base.stop_lsn) else {
+        let Ok(stop) = base.stop_lsn.parse::<Lsn>() else {
             reasons.push(format!("{}: unreadable stop LSN", base.id));
             continue;
         };
@@ -179,7 +185,7 @@ pub fn choose<'a>(
         }
     }
     usable.sort_by(|a, b| {
-        let key = |m: &BaseManifest| (time_of(&m.finished_at), Lsn::parse(&m.stop_lsn).ok());
+        let key = |m: &BaseManifest| (time_of(&m.finished_at), m.stop_lsn.parse::<Lsn>().ok());
         key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
     });
     usable.pop().ok_or_else(|| {

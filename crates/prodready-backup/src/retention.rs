@@ -94,6 +94,10 @@ pub struct PruneReport {
     /// no kept base backup.
     #[serde(default)]
     pub wal_horizons: Vec<WalHorizon>,
+    /// Archived WAL files deleted (or, on a dry run, that would be): before the horizon of the cluster the
+    /// archive belongs to.
+    #[serde(default)]
+    pub wal_deleted: Vec<String>,
 }
 
 /// The start of the oldest base backup a cluster keeps: its WAL from here on is needed.
@@ -201,13 +205,21 @@ pub fn prune(
         for id in &incomplete {
             store.delete_backup(id)?;
         }
-        // TODO(wal prune): once the WAL archive's prune API is on main, delete the archived WAL before each
-        // horizon here (segments of older timelines and of this timeline before start_wal_file; history
-        // files are kept). Until then base backups are pruned and their WAL stays.
+    }
+    // The WAL only pruned base backups needed: before the oldest kept base backup's start, on its timeline
+    // and the ones before (history files stay). The newest drilled base backup is kept, so its chain is
+    // never broken. Only the archive's own cluster is judged; without base backups no WAL goes.
+    let mut wal_deleted = Vec::new();
+    let archive = crate::wal::WalArchive::new(store.clone());
+    if let Some(info) = archive.info()? {
+        for h in wal_horizons.iter().filter(|h| h.system_identifier == info.system_identifier) {
+            let lsn = h.start_lsn.parse::<crate::wal::Lsn>()?;
+            wal_deleted.extend(archive.prune_before(h.timeline, lsn, dry_run)?.deleted);
+        }
     }
     let mut corrupt = corrupt;
     corrupt.extend(base_corrupt);
-    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt, wal_horizons })
+    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt, wal_horizons, wal_deleted })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).

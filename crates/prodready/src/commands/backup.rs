@@ -664,6 +664,9 @@ fn prune(
             h.system_identifier, h.start_wal_file, h.timeline, h.start_lsn, h.base
         )?;
     }
+    for name in &report.wal_deleted {
+        writeln!(out, "{verb:<7} {name}  (WAL no kept base backup needs)")?;
+    }
     Ok(Exit::Success)
 }
 
@@ -853,18 +856,15 @@ fn pitr(
     store: &Store,
     args: &Pitr<'_>,
 ) -> anyhow::Result<Exit> {
-    use prodready_backup::pitr::{self, Action, PrepareOptions, Target, Timelines};
+    use prodready_backup::pitr::{self, Action, PrepareOptions, Target};
     let target = Target::parse(args.to).map_err(|e| crate::error::UsageError(format!("--to: {e}")))?;
     let (bases, _) = catalog::base_manifests(store)?;
     let chosen = match args.base {
         Some(id) => catalog::base_manifest(store, id)?,
         None => {
-            // TODO(wal archive): read the archive's timeline history files through the WAL archive's API
-            // once it is on main, so that a base backup past a timeline switch is never chosen. Until then
-            // the newest timeline is taken to be the newest base backup's (PostgreSQL still follows
-            // recovery_target_timeline = 'latest' from there).
-            let newest = bases.iter().map(|b| b.timeline).max().unwrap_or(1);
-            let timelines = Timelines::from_history(newest, None)?;
+            // The archive's history files say which timeline recovery will end on (as PostgreSQL finds it).
+            let oldest = bases.iter().map(|b| b.timeline).min().unwrap_or(1);
+            let timelines = pitr::archive_timelines(store, oldest)?;
             pitr::choose(&bases, &target, &timelines)?.clone()
         }
     };

@@ -15,6 +15,7 @@ mod generated;
 mod load;
 mod logs;
 mod notify;
+mod pitr;
 mod redaction;
 mod scan_deps;
 mod scan_secrets;
