@@ -96,8 +96,8 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
     assert_eq!(base.timeline, 1);
     assert!(base.backup_label.contains(&base.label), "{}", base.backup_label);
     assert!(
-        prodready_backup::Lsn::parse(&base.start_lsn).unwrap()
-            <= prodready_backup::Lsn::parse(&base.stop_lsn).unwrap()
+        base.start_lsn.parse::<prodready_backup::Lsn>().unwrap()
+            <= base.stop_lsn.parse::<prodready_backup::Lsn>().unwrap()
     );
     assert_eq!(base.objects.len(), 1);
     // Listed as a base backup; never taken for a logical one.
