@@ -78,7 +78,8 @@ for s in "${SEGS[@]}"; do cp "$DATA/pg_wal/$s" "$WORK/segments/"; done
 [ "$(id -u)" = 0 ] && chown -R postgres: "$WORK/segments"
 BYTES=$(du -sb "$WORK/segments" | cut -f1)
 
-# pgBackRest: one stanza on this cluster, zstd level 3 like prodready's default, a local repository.
+# pgBackRest: one stanza on this cluster (created against the running server; pushes read the copy of
+# its identity in $WORK/run), zstd level 3 like prodready's default, a local repository.
 cat >"$WORK/pgbackrest.conf" <<EOF
 [global]
 repo1-path=$WORK/repo
@@ -91,18 +92,21 @@ compress-type=zst
 compress-level=3
 
 [bench]
-pg1-path=$DATA
+pg1-path=$WORK/run
 pg1-port=$PORT
 pg1-socket-path=$SOCK
 EOF
 chown postgres: "$WORK/pgbackrest.conf" 2>/dev/null || true
 pgbr() { as_pg "$WORK/bin/pgbackrest" --config="$WORK/pgbackrest.conf" --stanza=bench "$@"; }
 
-# A fresh pg_wal copy with every segment ready, as the archiver would find it.
+# A fresh pg_wal copy with every segment ready, as the archiver would find it, in a copy of the data
+# directory's identity (pgBackRest reads global/pg_control and wants the WAL under pg1-path).
 fresh_pg_wal() {
   local dir="$WORK/run/pg_wal"
   as_pg rm -rf "$WORK/run"
-  as_pg mkdir -p "$dir/archive_status"
+  as_pg mkdir -p "$dir/archive_status" "$WORK/run/global"
+  as_pg cp "$DATA/global/pg_control" "$WORK/run/global/"
+  as_pg cp "$DATA/PG_VERSION" "$WORK/run/"
   for s in "${SEGS[@]}"; do
     as_pg cp "$WORK/segments/$s" "$dir/$s"
     as_pg touch "$dir/archive_status/$s.ready"
@@ -112,7 +116,7 @@ fresh_pg_wal() {
 fresh_store() {
   as_pg rm -rf "$WORK/repo" "$WORK/store" "$WORK/pgbr-spool" "$WORK/pgbr-lock"
   as_pg mkdir -p "$WORK/repo" "$WORK/store"
-  pgbr stanza-create >/dev/null
+  pgbr --pg1-path="$DATA" stanza-create >/dev/null
 }
 
 # The archiver's loop: one call per segment, oldest first; exits on the first failure.
@@ -130,7 +134,7 @@ ours_async() { as_pg "$WORK/bin/prodready" backup wal-push --store "$WORK/store"
 peer_sync() { pgbr archive-push "$1"; }
 peer_async() { pgbr --archive-async --process-max=2 archive-push "$1"; }
 
-declare -A TIMES
+declare -A TIMES STORED
 run() { # NAME FUNCTION
   fresh_pg_wal
   fresh_store
@@ -140,6 +144,7 @@ run() { # NAME FUNCTION
   archive_all "$2"
   t1=$(date +%s.%N)
   TIMES[$1]+="$(echo "$t1 - $t0" | bc) "
+  STORED[$1]=$(( $(du -sb "$WORK/store" "$WORK/repo/archive" | awk '{s += $1} END {print s}') / 1048576 ))
   # Let a background pusher (either tool) finish before the next run.
   sleep 11
 }
@@ -162,13 +167,10 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "walpush: $SEGMENTS segments ($((BYTES / 1048576)) MiB), $ROUNDS interleaved rounds, $(nproc) cores, load before: $LOAD0"
-STORE_MB=$(( $(du -sb "$WORK/store/.wal" | cut -f1) / 1048576 ))
-REPO_MB=$(( $(du -sb "$WORK/repo/archive" | cut -f1) / 1048576 ))
-echo "stored: prodready ${STORE_MB} MiB, pgBackRest ${REPO_MB} MiB"
-printf '%-14s %12s %14s   %s\n' mode "median s" "segments/s" "all runs (s)"
+printf '%-14s %12s %14s %12s   %s\n' mode "median s" "segments/s" "stored MiB" "all runs (s)"
 for name in ours_sync peer_sync ours_parallel peer_async ours_async; do
   m=$(echo "${TIMES[$name]}" | median)
-  printf '%-14s %12.2f %14.1f   %s\n' "$name" "$m" "$(echo "$SEGMENTS / $m" | bc -l)" "${TIMES[$name]}"
+  printf '%-14s %12.2f %14.1f %12s   %s\n' "$name" "$m" "$(echo "$SEGMENTS / $m" | bc -l)" "${STORED[$name]}" "${TIMES[$name]}"
 done
 ratio() { echo "$(echo "${TIMES[$2]}" | median) / $(echo "${TIMES[$1]}" | median)" | bc -l; }
 printf 'throughput ratio prodready/pgBackRest: sync %.2fx, parallel (push-ahead) vs async %.2fx, async vs async %.2fx\n' \
