@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -380,32 +380,24 @@ impl WalArchive {
                 pushed: other.sha256.clone(),
             });
         }
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = dest.file_name().map_or_else(|| name.into(), |n| n.to_string_lossy());
-        let tmp = dir.join(format!(".{file_name}.{}.prodready-fetch", std::process::id()));
-        let result = (|| -> Result<Fetched> {
-            let mut out = std::io::BufWriter::with_capacity(
-                1 << 20,
-                std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?,
-            );
-            let (sha256, size) = self.decode(entry, &mut out)?;
-            out.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-            if sha256 != entry.sha256 {
-                return Err(Error::WalCorrupt {
-                    object: entry.object.clone(),
-                    problem: format!("its content hashes to {sha256}, its name says {}", entry.sha256),
-                });
-            }
-            std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-            Ok(Fetched { name: name.to_owned(), sha256, size })
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map(Some)
+        // PostgreSQL renames what it fetched itself, so only the replacement has to be atomic, not durable.
+        let fetched = prodready_stdx::fs::AtomicWrite::new().sync(false).write_with(
+            dest,
+            |file| {
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let (sha256, size) = self.decode(entry, &mut out)?;
+                out.flush().map_err(|e| Error::io(dest, e))?;
+                if sha256 != entry.sha256 {
+                    return Err(Error::WalCorrupt {
+                        object: entry.object.clone(),
+                        problem: format!("its content hashes to {sha256}, its name says {}", entry.sha256),
+                    });
+                }
+                Ok(Fetched { name: name.to_owned(), sha256, size })
+            },
+            |e| Error::io(dest, e),
+        )?;
+        Ok(Some(fetched))
     }
 
     /// The history file of `timeline` (`0000000N.history`), when archived: what PostgreSQL follows to

@@ -46,6 +46,19 @@ impl AtomicWrite {
     /// any step fails; one left by a writer that was killed (its process is gone) is removed by the next
     /// write of the same file. The directory must exist.
     pub fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_with(path, |file| file.write_all(bytes), |e| e)
+    }
+
+    /// [`AtomicWrite::write`] for contents produced as a stream: `fill` writes them into the temporary
+    /// file (buffer it as needed), and `path` is replaced only when it returns `Ok`; on its error the
+    /// temporary file is removed and `path` left as it was (a download whose hash turns out wrong, say).
+    /// `io` turns the errors of the steps around `fill` (create, sync, rename) into the caller's error.
+    pub fn write_with<T, E>(
+        &self,
+        path: &Path,
+        fill: impl FnOnce(&mut File) -> Result<T, E>,
+        io: impl Fn(std::io::Error) -> E,
+    ) -> Result<T, E> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -55,23 +68,28 @@ impl AtomicWrite {
         remove_orphans(dir, &name);
         let tmp =
             dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-        let write = || -> std::io::Result<()> {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(self.mode).open(&tmp)?;
-            file.write_all(bytes)?;
+        let write = || -> Result<T, E> {
+            let mut file =
+                OpenOptions::new().write(true).create_new(true).mode(self.mode).open(&tmp).map_err(&io)?;
+            let filled = fill(&mut file)?;
             if self.sync {
-                file.sync_all()?;
+                file.sync_all().map_err(&io)?;
             }
             drop(file);
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path).map_err(&io)?;
+            Ok(filled)
         };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        let filled = match write() {
+            Ok(filled) => filled,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         if self.sync {
-            File::open(dir)?.sync_all()?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(&io)?;
         }
-        Ok(())
+        Ok(filled)
     }
 }
 
@@ -180,5 +198,27 @@ mod tests {
         assert!(write_atomic(&target, b"x").is_err());
         assert_eq!(entries(dir.path()), ["taken"]);
         assert!(write_atomic(&dir.path().join("missing/file"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_stream_that_fails_leaves_the_old_file_and_no_temporary_file() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        std::fs::write(&path, b"old").unwrap();
+        let failed: Result<(), String> = AtomicWrite::new().write_with(
+            &path,
+            |file| {
+                file.write_all(b"half").map_err(|e| e.to_string())?;
+                Err("hash mismatch".to_owned())
+            },
+            |e| e.to_string(),
+        );
+        assert_eq!(failed, Err("hash mismatch".to_owned()));
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(entries(dir.path()), ["segment"]);
+        let n =
+            AtomicWrite::new().write_with(&path, |file| file.write_all(b"new").map(|()| 3), |e| e).unwrap();
+        assert_eq!((n, std::fs::read(&path).unwrap()), (3, b"new".to_vec()));
     }
 }
