@@ -10,13 +10,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::base::BaseManifest;
 use crate::manifest::Verification;
 use crate::pitr::{Prepared, Target};
 use crate::store::Store;
-use crate::{Error, Result, catalog};
+use crate::{Error, Result};
 
 /// The `mode` of a drill's verification record.
 pub const MODE: &str = "pitr";
@@ -121,17 +121,7 @@ fn record(
     problems: Vec<String>,
     checked: Vec<String>,
 ) -> Result<Verification> {
-    let verification = Verification {
-        id: base.id.clone(),
-        verified_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        mode: MODE.to_owned(),
-        ok: problems.is_empty(),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        problems,
-        checked,
-    };
-    catalog::record(store, &verification)?;
-    Ok(verification)
+    crate::verify::finish(store, &base.id, MODE, started, problems, checked)
 }
 
 async fn run(

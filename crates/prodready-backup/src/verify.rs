@@ -40,7 +40,7 @@ pub async fn verify_quick(store: &Store, manifest: &Manifest) -> Result<Verifica
             .await
             .expect("hashing does not panic")
     };
-    finish(store, manifest, "quick", started, problems, checked)
+    finish(store, &manifest.id, "quick", started, problems, checked)
 }
 
 fn hash_all(store: &Store, manifest: &Manifest) -> (Vec<String>, Vec<String>) {
@@ -87,7 +87,7 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
             .expect("hashing does not panic")
     };
     if !problems.is_empty() {
-        return finish(store, manifest, "restore", started, problems, checked);
+        return finish(store, &manifest.id, "restore", started, problems, checked);
     }
     if manifest.encryption.is_some() && options.identity_files.is_empty() {
         return Err(Error::IdentityRequired(manifest.id.clone()));
@@ -124,7 +124,7 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
     } else {
         checked.push(format!("scratch database {scratch} dropped"));
     }
-    finish(store, manifest, "restore", started, problems, checked)
+    finish(store, &manifest.id, "restore", started, problems, checked)
 }
 
 const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended($1, 0))";
@@ -367,16 +367,18 @@ impl IndexInfo {
     }
 }
 
-fn finish(
+/// Records the outcome of a verification of backup `id` (a logical backup, or a base backup's drill) in the
+/// catalog and returns it.
+pub(crate) fn finish(
     store: &Store,
-    manifest: &Manifest,
+    id: &str,
     mode: &str,
     started: Instant,
     problems: Vec<String>,
     checked: Vec<String>,
 ) -> Result<Verification> {
     let verification = Verification {
-        id: manifest.id.clone(),
+        id: id.to_owned(),
         verified_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         mode: mode.to_owned(),
         ok: problems.is_empty(),
