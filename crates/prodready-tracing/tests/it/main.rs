@@ -271,7 +271,17 @@ fn parent_based_sampling_keeps_whole_traces() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn otlp_over_grpc_delivers_through_ping_and_through_the_guard_on_a_current_thread_runtime() {
-    let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start().await.unwrap();
+    // The collector serves from a runtime of its own, as a real collector is another process: on the
+    // test's current-thread runtime it could not answer while dropping the guard blocks that thread, and
+    // the last batch timed out whenever it had not gone out before the drop.
+    let collector_runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let handle = collector_runtime.handle().clone();
+    let mut collector = std::thread::spawn(move || {
+        handle.block_on(fake_opentelemetry_collector::FakeCollectorServer::start()).unwrap()
+    })
+    .join()
+    .unwrap();
     let mut options = Options::new("grpc-test");
     options.exporter =
         Exporter::Otlp { endpoint: collector.endpoint(), protocol: Protocol::Grpc, headers: Vec::new() };
@@ -284,8 +294,8 @@ async fn otlp_over_grpc_delivers_through_ping_and_through_the_guard_on_a_current
     // init on a current-thread runtime (the case that hangs with a plain tonic exporter): the guard's own
     // runtime carries the channel, and dropping the guard delivers and returns within its deadline.
     // The bound is loose on purpose (a loaded machine is slow): it tells a deadline kept from a hang.
-    // 20 s to deliver over a new gRPC channel: an instrumented build at load 9 needed more than 5.
-    options.shutdown_timeout = Duration::from_secs(20);
+    // 5 s to deliver over a new gRPC channel (a loaded machine needed more than 2).
+    options.shutdown_timeout = Duration::from_secs(5);
     let guard = prodready_tracing::init(&options).unwrap();
     guard.tracer("test").in_span("over grpc", |_| {});
     let started = Instant::now();
@@ -293,4 +303,5 @@ async fn otlp_over_grpc_delivers_through_ping_and_through_the_guard_on_a_current
     assert!(started.elapsed() < Duration::from_secs(30), "shutdown took {:?}", started.elapsed());
     let spans = collector.exported_spans(1, Duration::from_secs(30)).await;
     assert!(spans.iter().any(|s| s.name == "over grpc"), "{spans:?}");
+    collector_runtime.shutdown_background();
 }
