@@ -25,6 +25,7 @@ pub mod freshness;
 pub mod manifest;
 pub mod metrics;
 mod pg;
+mod post_data;
 pub mod pitr;
 mod restore;
 pub mod retention;
@@ -44,7 +45,7 @@ pub use backup::{
 pub use base::{ARCHIVE, BaseManifest, BaseOptions, KIND as BASE_KIND, Lsn, base_backup};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use restore::{RestoreOptions, RestorePhases, RestoreReport, restore};
 pub use retention::Retention;
 #[cfg(feature = "s3")]
 pub use s3::S3Options;

@@ -1,6 +1,8 @@
 //! Restoring a backup: the pre-data schema with pg_restore, table data by COPY over several connections
-//! (every object's SHA-256 checked as it is read), sequences and large objects, then the post-data schema
-//! (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
+//! (every object's SHA-256 checked as it is read, the biggest parts first), sequences and large objects,
+//! then the post-data schema (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
+//! A big table's own indexes and keys are built by the same workers as soon as its data is loaded, while
+//! other tables still load ([`crate::post_data`]), as `pg_restore -j` schedules them.
 //!
 //! A restore over a database that holds tables (`force`) never edits it in place: the backup is restored
 //! into a new database beside it, and only when that succeeded are the names swapped. The previous
@@ -47,6 +49,29 @@ pub struct RestoreReport {
     pub duration_ms: u64,
     /// With `force` over a non-empty database: the name the previous database was kept under.
     pub replaced: Option<String>,
+    /// Tables whose indexes and keys were built as soon as their data was loaded, beside other loads.
+    pub early_builds: usize,
+    /// Where the time went.
+    pub phases: RestorePhases,
+}
+
+/// How long each phase of a restore took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RestorePhases {
+    /// Fetching the schema archive and restoring its pre-data section.
+    pub pre_data_ms: u64,
+    /// Loading table data, with the early index and key builds of big tables.
+    pub data_ms: u64,
+    /// Index and key builds among them, summed over the workers (they overlap the loading).
+    pub early_post_data_ms: u64,
+    /// Sequences and large objects.
+    pub sequences_ms: u64,
+    /// The rest of the post-data section.
+    pub post_data_ms: u64,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Restores `manifest`'s backup from `store` into `options.target_url`.
@@ -83,8 +108,6 @@ pub async fn restore(
         let _ = driver.await;
         return Box::pin(replace(store, manifest, options, progress, &target)).await;
     }
-    let units = manifest.tables.iter().map(|t| t.parts.len()).sum::<usize>() + 3;
-    progress.planned(units, manifest.size_bytes());
 
     // pg_restore needs a seekable file for parallel jobs: fetch the schema archive, checking its hash.
     let schema = manifest
@@ -112,6 +135,10 @@ pub async fn restore(
         .await
         .expect("the schema download does not panic")?;
     }
+    let plan = plan_post_data(&options.tools, &archive, manifest).await?;
+    let early_jobs = plan.early.iter().filter(|e| !e.is_empty()).count();
+    let units = manifest.tables.iter().map(|t| t.parts.len()).sum::<usize>() + early_jobs + 3;
+    progress.planned(units, manifest.size_bytes());
     let env = pg::libpq_env(&options.target_url)?;
     let mut pre =
         vec!["--section=pre-data".to_owned(), "--exit-on-error".to_owned(), "--no-password".to_owned()];
@@ -119,9 +146,23 @@ pub async fn restore(
     pre.push(archive.display().to_string());
     tools::run("pg_restore", &options.tools.pg_restore, &pre, &env).await?;
     progress.done("pre-data");
+    let mut phases = RestorePhases { pre_data_ms: ms(started.elapsed()), ..RestorePhases::default() };
 
-    load_tables(store, manifest, options, &identities, progress.clone()).await?;
+    // Index and constraint builds sort whole tables: give their sessions room (the server default is 64 MB).
+    let mut post_env = env.clone();
+    post_env.push(("PGOPTIONS", format!("-c maintenance_work_mem={POST_DATA_MAINTENANCE_WORK_MEM}")));
+    let post_data = PostData {
+        archive: archive.clone(),
+        dir: dir.path().to_owned(),
+        target: target.clone(),
+        env: post_env.clone(),
+    };
+    let loading = Instant::now();
+    phases.early_post_data_ms =
+        load_tables(store, manifest, options, &identities, &plan, &post_data, progress.clone()).await?;
+    phases.data_ms = ms(loading.elapsed());
 
+    let sequencing = Instant::now();
     client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
     for s in &manifest.sequences {
         let name = format!("{}.{}", ident(&s.schema), ident(&s.name));
@@ -160,20 +201,26 @@ pub async fn restore(
             .map_err(Error::db)?;
     }
     progress.done("sequences and large objects");
+    phases.sequences_ms = ms(sequencing.elapsed());
 
-    let post = vec![
+    let posting = Instant::now();
+    let mut post = vec![
         "--section=post-data".to_owned(),
         "--exit-on-error".to_owned(),
         "--no-password".to_owned(),
         format!("--jobs={}", options.jobs.max(1)),
         format!("--dbname={target}"),
-        archive.display().to_string(),
     ];
-    // Index and constraint builds sort whole tables: give their sessions room (the server default is 64 MB).
-    let mut post_env = env.clone();
-    post_env.push(("PGOPTIONS", format!("-c maintenance_work_mem={POST_DATA_MAINTENANCE_WORK_MEM}")));
+    if plan.has_early() {
+        // Only what is left; pg_restore counts the entries already restored as done.
+        let list = dir.path().join("post-data.list");
+        std::fs::write(&list, crate::post_data::list_file(&plan.rest)).map_err(|e| Error::io(&list, e))?;
+        post.push(format!("--use-list={}", list.display()));
+    }
+    post.push(archive.display().to_string());
     tools::run("pg_restore", &options.tools.pg_restore, &post, &post_env).await?;
     progress.done("post-data");
+    phases.post_data_ms = ms(posting.elapsed());
     drop(client);
     let _ = driver.await;
     Ok(RestoreReport {
@@ -183,6 +230,8 @@ pub async fn restore(
         large_objects: manifest.large_objects.count,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         replaced: None,
+        early_builds: early_jobs,
+        phases,
     })
 }
 
@@ -306,39 +355,150 @@ fn corrupt(manifest: &Manifest, object: &str, problem: &str) -> Error {
     Error::Corrupt { id: manifest.id.clone(), object: object.to_owned(), problem: problem.to_owned() }
 }
 
+/// Where the early post-data builds come from and go to.
+#[derive(Clone)]
+struct PostData {
+    archive: std::path::PathBuf,
+    /// A scratch directory for their list files.
+    dir: std::path::PathBuf,
+    target: String,
+    env: Vec<(&'static str, String)>,
+}
+
+/// Reads the schema archive's table of contents and plans the post-data section
+/// ([`crate::post_data::plan`]): tables with at least [`EARLY_MIN_BYTES`] of stored data get their indexes
+/// and keys built as soon as they are loaded.
+async fn plan_post_data(
+    tools: &Tools,
+    archive: &std::path::Path,
+    manifest: &Manifest,
+) -> Result<crate::post_data::Plan> {
+    // With --verbose, pg_restore lists every entry whatever the section: only the plain listing is cut.
+    let list = |section: Option<&str>| {
+        let mut args = vec!["--list".to_owned()];
+        args.push(match section {
+            Some(section) => format!("--section={section}"),
+            None => "--verbose".to_owned(),
+        });
+        args.push(archive.display().to_string());
+        args
+    };
+    let all = crate::post_data::parse_listing(
+        &tools::run("pg_restore", &tools.pg_restore, &list(None), &[]).await?,
+    );
+    let post = crate::post_data::parse_listing(
+        &tools::run("pg_restore", &tools.pg_restore, &list(Some("post-data")), &[]).await?,
+    );
+    let post = post.iter().map(|e| e.id).collect();
+    let tables: Vec<(&str, &str)> =
+        manifest.tables.iter().map(|t| (t.schema.as_str(), t.name.as_str())).collect();
+    let eligible: Vec<bool> = manifest
+        .tables
+        .iter()
+        .map(|t| {
+            t.parts.iter().filter_map(|p| manifest.object(p)).map(|o| o.size).sum::<u64>() >= EARLY_MIN_BYTES
+        })
+        .collect();
+    Ok(crate::post_data::plan(&all, &post, &tables, &eligible))
+}
+
+/// Stored (compressed) data from which a table's indexes and keys are worth a `pg_restore` run of their own
+/// as soon as it is loaded (one run costs some tens of milliseconds; smaller tables wait for the one run
+/// after all data).
+const EARLY_MIN_BYTES: u64 = 8 << 20;
+
+/// What a load worker does next.
+enum Job {
+    /// COPY one stored part into `table` (an index into the manifest's tables).
+    Copy { entry: Object, sql: String, table: usize },
+    /// Build `table`'s indexes and keys: all its parts are loaded.
+    Index { table: usize },
+}
+
+/// Loads every table's parts, the biggest first, over `options.jobs` connections; the same workers build
+/// a table's early post-data entries as soon as its last part is in. Returns the time spent in those
+/// builds, summed over the workers.
 async fn load_tables(
     store: &Store,
     manifest: &Manifest,
     options: &RestoreOptions,
     identities: &crate::crypto::Identities,
+    plan: &crate::post_data::Plan,
+    post_data: &PostData,
     progress: Arc<dyn Progress>,
-) -> Result<()> {
-    let mut jobs = VecDeque::new();
-    for table in &manifest.tables {
+) -> Result<u64> {
+    let mut copies = Vec::new();
+    let mut remaining = Vec::with_capacity(manifest.tables.len());
+    for (table_index, table) in manifest.tables.iter().enumerate() {
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
         let sql = format!("COPY {}{list} FROM STDIN", table.qualified());
         for part in &table.parts {
             let entry =
                 manifest.object(part).ok_or_else(|| corrupt(manifest, part, "missing from the objects"))?;
-            jobs.push_back((entry.clone(), sql.clone()));
+            copies.push((entry.clone(), sql.clone(), table_index));
+        }
+        remaining.push(table.parts.len());
+    }
+    // The biggest first, so that the longest loads and their index builds do not start last.
+    copies.sort_by_key(|(entry, _, _)| std::cmp::Reverse(entry.size));
+    let mut jobs: VecDeque<Job> =
+        copies.into_iter().map(|(entry, sql, table)| Job::Copy { entry, sql, table }).collect();
+    // Tables without data have nothing to wait for.
+    for (table, left) in remaining.iter().enumerate() {
+        if *left == 0 && !plan.early[table].is_empty() {
+            jobs.push_front(Job::Index { table });
         }
     }
-    let queue = Arc::new(Mutex::new(jobs));
+    let queue = Arc::new(Mutex::new((jobs, remaining)));
+    let early = Arc::new(plan.early.clone());
+    let early_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..options.jobs.max(1) {
         let (queue, store, manifest, progress) =
             (queue.clone(), store.clone(), manifest.clone(), progress.clone());
+        let (early, early_ms) = (early.clone(), early_ms.clone());
         let identities = identities.clone();
         let url = options.target_url.clone();
+        let pg_restore = options.tools.pg_restore.clone();
+        let post_data = post_data.clone();
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
             client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
             loop {
-                let next = queue.lock().expect("the job queue is never poisoned").pop_front();
-                let Some((entry, sql)) = next else { break };
-                copy_in(&client, &store, &manifest, &identities, &entry, &sql, progress.as_ref()).await?;
-                progress.done(&entry.name);
+                let next = queue.lock().expect("the job queue is never poisoned").0.pop_front();
+                match next {
+                    None => break,
+                    Some(Job::Copy { entry, sql, table }) => {
+                        copy_in(&client, &store, &manifest, &identities, &entry, &sql, progress.as_ref())
+                            .await?;
+                        progress.done(&entry.name);
+                        let mut guard = queue.lock().expect("the job queue is never poisoned");
+                        let (jobs, remaining) = &mut *guard;
+                        remaining[table] -= 1;
+                        if remaining[table] == 0 && !early[table].is_empty() {
+                            jobs.push_front(Job::Index { table });
+                        }
+                    }
+                    Some(Job::Index { table }) => {
+                        let building = Instant::now();
+                        let name = manifest.tables[table].qualified();
+                        let list = post_data.dir.join(format!("early-{table}.list"));
+                        std::fs::write(&list, crate::post_data::list_file(&early[table]))
+                            .map_err(|e| Error::io(&list, e))?;
+                        let args = vec![
+                            "--section=post-data".to_owned(),
+                            "--exit-on-error".to_owned(),
+                            "--no-password".to_owned(),
+                            format!("--use-list={}", list.display()),
+                            format!("--dbname={}", post_data.target),
+                            post_data.archive.display().to_string(),
+                        ];
+                        tools::run("pg_restore", &pg_restore, &args, &post_data.env).await?;
+                        progress.done(&format!("indexes of {name}"));
+                        early_ms.fetch_add(ms(building.elapsed()), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             }
             drop(client);
             let _ = driver.await;
@@ -348,11 +508,11 @@ async fn load_tables(
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined.expect("a load worker does not panic") {
-            queue.lock().expect("the job queue is never poisoned").clear();
+            queue.lock().expect("the job queue is never poisoned").0.clear();
             first_error.get_or_insert(e);
         }
     }
-    first_error.map_or(Ok(()), Err)
+    first_error.map_or(Ok(early_ms.load(std::sync::atomic::Ordering::Relaxed)), Err)
 }
 
 /// Streams one stored object (decompressed, its hash checked) into `COPY ... FROM STDIN`.

@@ -209,9 +209,11 @@ fn push_all_at(
     out
 }
 
-/// The background pusher: holds the spool's lock, pushes every ready file `options.jobs` at a time and
-/// records each outcome, until nothing was ready for `idle`. Returns how many files it pushed, or `None`
-/// when another pusher holds the lock.
+/// The background pusher: holds the spool's lock and keeps `options.jobs` pushes going over the files
+/// PostgreSQL marked ready, oldest first, recording each outcome (`.done` or `.error`) the moment its push
+/// ends, so PostgreSQL's call for a file never waits on a slower one pushed beside it. Returns, with how
+/// many files it pushed, once nothing was ready or in flight for `idle`; `None` when another pusher holds
+/// the lock.
 pub fn run_background(
     archive: &WalArchive,
     spool: &Spool,
@@ -219,33 +221,120 @@ pub fn run_background(
     idle: Duration,
 ) -> Result<Option<u64>> {
     let Some(_lock) = spool.try_lock()? else { return Ok(None) };
-    let mut pushed = 0u64;
-    let mut quiet_since = Instant::now();
-    loop {
-        // A file whose failure is recorded waits until its caller has read the record.
-        let batch: Vec<String> = spool
-            .ready()?
-            .into_iter()
-            .filter(|n| !spool.marker(n, "error").exists())
-            .take(options.jobs.max(1) * 2)
-            .collect();
-        if batch.is_empty() {
-            if quiet_since.elapsed() >= idle {
-                return Ok(Some(pushed));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
+    let pool = Pool {
+        state: Mutex::new(PoolState {
+            waiting: std::collections::VecDeque::new(),
+            in_flight: std::collections::HashSet::new(),
+            recent: std::collections::HashMap::new(),
+            pushed: 0,
+            quiet_since: Instant::now(),
+            failure: None,
+        }),
+        idle,
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| pool.work(archive, spool, options));
         }
-        for (name, result) in batch.iter().zip(push_all(archive, spool, &batch, options)) {
-            match result {
-                Ok(p) => {
-                    pushed += 1;
-                    spool.record(name, "done", &p.sha256)?;
+    });
+    let state = pool.state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match state.failure {
+        Some(e) => Err(e),
+        None => Ok(Some(state.pushed)),
+    }
+}
+
+/// How long the background pusher leaves a file it pushed alone (see `PoolState::recent`).
+const RECENT: Duration = Duration::from_secs(2);
+
+/// The background pusher's workers and what they share.
+struct Pool {
+    state: Mutex<PoolState>,
+    idle: Duration,
+}
+
+struct PoolState {
+    /// Ready files not taken yet, oldest first.
+    waiting: std::collections::VecDeque<String>,
+    /// Files a worker is pushing.
+    in_flight: std::collections::HashSet<String>,
+    /// Files this pool pushed, and when: PostgreSQL's call consumes the `.done` record a moment before it
+    /// renames `.ready`, and a scan in between would push the file again (harmlessly, at the cost of
+    /// reading and hashing it). Skipped for [`RECENT`]; a file still ready after that is pushed again.
+    recent: std::collections::HashMap<String, Instant>,
+    pushed: u64,
+    /// When the last push ended (or the pool started).
+    quiet_since: Instant,
+    /// The first error that stops the pool (the spool cannot be read or written).
+    failure: Option<Error>,
+}
+
+impl Pool {
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One worker: takes the oldest waiting file (looking at `archive_status` again when none is waiting),
+    /// pushes it and records the outcome, until the pool is idle or has failed.
+    fn work(&self, archive: &WalArchive, spool: &Spool, options: &PushOptions) {
+        loop {
+            let next = {
+                let mut state = self.state();
+                if state.failure.is_some() {
+                    return;
                 }
-                Err(e) => spool.record(name, "error", &e.to_string())?,
+                if state.waiting.is_empty() {
+                    match spool.ready() {
+                        // A file whose failure is recorded waits until its caller has read the record.
+                        Ok(ready) => {
+                            state.recent.retain(|_, at| at.elapsed() < RECENT);
+                            let fresh: Vec<String> = ready
+                                .into_iter()
+                                .filter(|n| {
+                                    !state.in_flight.contains(n)
+                                        && !state.recent.contains_key(n)
+                                        && !spool.marker(n, "error").exists()
+                                })
+                                .collect();
+                            state.waiting.extend(fresh);
+                        }
+                        Err(e) => {
+                            state.failure = Some(e);
+                            return;
+                        }
+                    }
+                }
+                match state.waiting.pop_front() {
+                    Some(name) => {
+                        state.in_flight.insert(name.clone());
+                        Some(name)
+                    }
+                    None if state.in_flight.is_empty() && state.quiet_since.elapsed() >= self.idle => return,
+                    None => None,
+                }
+            };
+            let Some(name) = next else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            let recorded = match archive.push(&spool.pg_wal.join(&name), options) {
+                Ok(pushed) => spool.record(&name, "done", &pushed.sha256).map(|()| true),
+                Err(e) => spool.record(&name, "error", &e.to_string()).map(|()| false),
+            };
+            let mut state = self.state();
+            state.in_flight.remove(&name);
+            state.quiet_since = Instant::now();
+            if matches!(recorded, Ok(true)) {
+                state.recent.insert(name, Instant::now());
+            }
+            match recorded {
+                Ok(pushed) => state.pushed += u64::from(pushed),
+                Err(e) => {
+                    state.failure.get_or_insert(e);
+                    return;
+                }
             }
         }
-        quiet_since = Instant::now();
     }
 }
 

@@ -167,6 +167,39 @@ impl Cluster {
         stdout
     }
 
+    /// Switches to a new WAL segment and waits (up to 120 s) until the finished one is archived
+    /// (`pg_stat_archiver.last_archived_wal`); panics with the server's log when it is not.
+    pub fn switch_and_archive(&self) {
+        let segment = self.psql("SELECT pg_walfile_name(pg_switch_wal())");
+        let started = Instant::now();
+        loop {
+            let last = self.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+            if last.as_str() >= segment.as_str() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "segment {segment} not archived after 120 s (last: {last}):\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (up to 120 s) until the server has left recovery (promoted, or its recovery target reached
+    /// with `recovery_target_action = promote`); panics with the server's log when it has not.
+    pub fn wait_promoted(&self) {
+        let started = Instant::now();
+        while self.psql("SELECT pg_is_in_recovery()") != "f" {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "not promoted after 120 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A streaming replica of this cluster: `pg_basebackup -R -X stream` into a data directory of its own,
     /// started on its own free port with the same settings plus `hot_standby = on` and
     /// `wal_receiver_status_interval = 1s` (so the primary's `pg_stat_replication` sees replay progress

@@ -4,7 +4,7 @@
 //! recovery follows a timeline switch; drills pass on a good chain and name what broke on a broken one.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prodready_backup::drill::{DrillOptions, TableCheck};
 use prodready_backup::pitr::{self, Action, PrepareOptions, Target, Timelines};
@@ -23,24 +23,6 @@ fn archiving_cluster(archive: &Path) -> Cluster {
 
 fn restore_command(archive: &Path) -> String {
     format!("cp {}/%f %p", archive.display())
-}
-
-/// Switches to a new WAL segment and waits until the finished one is archived.
-fn switch_and_archive(cluster: &Cluster) {
-    let segment = cluster.psql("SELECT pg_walfile_name(pg_switch_wal())");
-    let started = Instant::now();
-    loop {
-        let last = cluster.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
-        if last.as_str() >= segment.as_str() {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "segment {segment} not archived after 120 s (last: {last}):\n{}",
-            cluster.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn base_options(cluster: &Cluster) -> BaseOptions {
@@ -116,7 +98,7 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
     std::thread::sleep(Duration::from_millis(1100));
     primary.psql("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(201, 400) i");
     primary.psql("DROP TABLE doomed");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
 
     // To the noted time: the 200 rows written before it, and the table dropped after it.
     let at_noted = Target::parse(&noted).unwrap();
@@ -185,13 +167,9 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
             ("archive_command", &format!("test ! -f {0}/%f && cp %p {0}/%f", archive.path().display())),
         ],
     );
-    let started = Instant::now();
-    while copy.psql("SELECT pg_is_in_recovery()") != "f" {
-        assert!(started.elapsed() < Duration::from_secs(120), "the copy was not promoted:\n{}", copy.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    copy.wait_promoted();
     copy.psql("INSERT INTO t SELECT i, 'tl2' FROM generate_series(1001, 1050) i");
-    switch_and_archive(&copy);
+    copy.switch_and_archive();
     drop(copy);
     let two = timelines(archive.path(), 1);
     assert_eq!(two.newest, 2, "{two:?}");
@@ -251,7 +229,7 @@ async fn drills_on_a_broken_chain_fail_naming_the_reason() {
     primary.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
     let base = prodready_backup::base_backup(&store, &base_options(&primary), quiet()).await.unwrap();
     primary.psql("INSERT INTO t SELECT generate_series(101, 200)");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
     let after_gap = primary.psql("SELECT pg_walfile_name(pg_current_wal_lsn())");
     primary.psql("INSERT INTO t SELECT generate_series(201, 300)");
     std::thread::sleep(Duration::from_millis(1100));
@@ -259,7 +237,7 @@ async fn drills_on_a_broken_chain_fail_naming_the_reason() {
         .psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
     std::thread::sleep(Duration::from_millis(1100));
     primary.psql("INSERT INTO t SELECT generate_series(301, 400)");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
 
     // The segment after the base backup's end goes missing: recovery cannot reach the noted time.
     std::fs::remove_file(archive.path().join(&after_gap)).unwrap();

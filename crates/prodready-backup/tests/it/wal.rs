@@ -204,3 +204,42 @@ fn wal_names_know_their_kind() {
     assert_eq!(parse("000000010000000000000003.00000028.backup"), WalKind::Backup);
     assert_eq!(parse("000000010000000000000003.partial"), WalKind::Partial);
 }
+
+/// The background pusher over a `pg_wal` of real segments, one of which conflicts with what the store
+/// holds: every other ready file is recorded done, the conflict is recorded for its caller (and not
+/// retried while the record waits), and a second pusher finds nothing left to do.
+#[test]
+fn the_background_pusher_records_each_outcome() {
+    use prodready_backup::wal_spool::{self, Spool};
+    let (_cluster, _copies, segments) = cluster_with_segments(4);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = WalArchive::new(Store::open(dir.path().join("store").to_str().unwrap()).unwrap());
+    let options = PushOptions { jobs: 3, ..PushOptions::default() };
+    archive.push(&segments[0], &options).unwrap();
+    let pg_wal = dir.path().join("pg_wal");
+    std::fs::create_dir_all(pg_wal.join("archive_status")).unwrap();
+    for (i, path) in segments.iter().enumerate() {
+        let mut bytes = std::fs::read(path).unwrap();
+        if i == 0 {
+            // Past the page header: the file still looks like this cluster's segment, with other bytes.
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+        }
+        std::fs::write(pg_wal.join(name(path)), bytes).unwrap();
+        std::fs::write(pg_wal.join("archive_status").join(format!("{}.ready", name(path))), "").unwrap();
+    }
+    let spool = Spool::new(&pg_wal, None);
+    let idle = std::time::Duration::from_millis(200);
+    let pushed = wal_spool::run_background(&archive, &spool, &options, idle).unwrap();
+    assert_eq!(pushed, Some(3));
+    assert_eq!(wal_spool::run_background(&archive, &spool, &options, idle).unwrap(), Some(0));
+    let problem = spool.take_error(&name(&segments[0])).expect("the conflict is recorded");
+    assert!(problem.contains(&name(&segments[0])), "{problem}");
+    assert!(!spool.take_done(&name(&segments[0])));
+    for path in &segments[1..] {
+        assert!(spool.take_done(&name(path)), "{} recorded done", name(path));
+        let fetched = dir.path().join("fetched");
+        archive.fetch(&name(path), &fetched).unwrap().expect("in the store");
+        assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(path).unwrap());
+    }
+}

@@ -250,6 +250,8 @@ fn dispatch(
                 /// The previous database, kept under this name (`--force` over a non-empty one).
                 #[serde(skip_serializing_if = "Option::is_none")]
                 replaced: Option<String>,
+                /// Where the time went, in milliseconds per phase.
+                phases: prodready_backup::RestorePhases,
             }
             let restored = Restored {
                 id: &manifest.id,
@@ -260,6 +262,7 @@ fn dispatch(
                 large_objects: report.large_objects,
                 duration_ms: report.duration_ms,
                 replaced: report.replaced.clone(),
+                phases: report.phases,
             };
             if *json {
                 print_json(&restored)?;

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prodready_test_support::{Cluster, ServerExecutable, bin_dir, server_dir};
 
@@ -60,24 +60,6 @@ impl Bin {
     }
 }
 
-/// Switches to a new WAL segment and waits until the finished one is archived.
-fn switch_and_archive(cluster: &Cluster) {
-    let segment = cluster.psql("SELECT pg_walfile_name(pg_switch_wal())");
-    let started = Instant::now();
-    loop {
-        let last = cluster.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
-        if last.as_str() >= segment.as_str() {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "segment {segment} not archived after 120 s (last: {last}):\n{}",
-            cluster.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn now_utc(cluster: &Cluster) -> String {
     cluster.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 }
@@ -107,7 +89,7 @@ fn scenario(bin: &Bin, store: &str) {
     std::thread::sleep(Duration::from_millis(1100));
     primary.psql("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(201, 400) i");
     primary.psql("DROP TABLE doomed");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
 
     let work = server_dir();
     let into = |name: &str| work.path().join(name).display().to_string();
@@ -190,15 +172,11 @@ fn scenario(bin: &Bin, store: &str) {
         settings.push(("restore_command", &fetch));
     }
     let copy = Cluster::adopt(copy_dir, &settings);
-    let started = Instant::now();
-    while copy.psql("SELECT pg_is_in_recovery()") != "f" {
-        assert!(started.elapsed() < Duration::from_secs(120), "the copy was not promoted:\n{}", copy.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    copy.wait_promoted();
     assert_eq!(copy.psql("SELECT count(*) FROM t"), "200");
     assert_eq!(copy.psql("SELECT count(*) FROM doomed"), "10");
     copy.psql("INSERT INTO t SELECT i, 'tl2' FROM generate_series(1001, 1050) i");
-    switch_and_archive(&copy);
+    copy.switch_and_archive();
     drop(copy);
 
     // The old primary goes on on timeline 1 and takes a base backup past the switch: a recovery to
@@ -309,14 +287,14 @@ fn a_drill_on_a_broken_chain_fails_naming_the_reason() {
     primary.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
     bin.json(&["backup", "base", "--store", &store, "--database", &primary.url("127.0.0.1", ""), "--json"]);
     primary.psql("INSERT INTO t SELECT generate_series(101, 200)");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
     let lost = primary.psql("SELECT pg_walfile_name(pg_current_wal_lsn())");
     primary.psql("INSERT INTO t SELECT generate_series(201, 300)");
     std::thread::sleep(Duration::from_millis(1100));
     let noted = now_utc(&primary);
     std::thread::sleep(Duration::from_millis(1100));
     primary.psql("INSERT INTO t SELECT generate_series(301, 400)");
-    switch_and_archive(&primary);
+    primary.switch_and_archive();
     // The archived segment holding rows 201-300 goes missing.
     let removed = remove_archived(&store_dir.path().join(".wal"), &lost);
     assert!(removed, "segment {lost} not found in the archive");
