@@ -315,6 +315,8 @@ pub enum JobKind {
     BackupVerify,
     /// `backup prune`
     BackupPrune,
+    /// `backup base`: a physical base backup for point-in-time recovery
+    BackupBase,
     /// `check` (history and a JSON report)
     Check,
     /// `db top`: the costliest statements, kept for the status page
@@ -327,6 +329,7 @@ impl JobKind {
             Self::BackupRun => "backup-run",
             Self::BackupVerify => "backup-verify",
             Self::BackupPrune => "backup-prune",
+            Self::BackupBase => "backup-base",
             Self::Check => "check",
             Self::DbCollect => "db-collect",
         }
@@ -335,7 +338,7 @@ impl JobKind {
     /// How long a run may take unless the job says otherwise.
     pub fn default_timeout(self) -> Duration {
         match self {
-            Self::BackupRun | Self::BackupVerify => Duration::from_secs(6 * 3600),
+            Self::BackupRun | Self::BackupVerify | Self::BackupBase => Duration::from_secs(6 * 3600),
             Self::BackupPrune => Duration::from_secs(30 * 60),
             Self::Check => Duration::from_secs(15 * 60),
             Self::DbCollect => Duration::from_secs(60),
@@ -349,7 +352,7 @@ impl JobKind {
 pub struct DaemonJob {
     /// Unique; the `job` label of the daemon's metrics.
     pub name: String,
-    /// `backup-run`, `backup-verify`, `backup-prune`, `check` or `db-collect`.
+    /// `backup-run`, `backup-verify`, `backup-prune`, `backup-base`, `check` or `db-collect`.
     pub run: JobKind,
     /// Cron: 5 fields, or 6 with seconds first, or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
     #[serde(deserialize_with = "range::cron")]
@@ -357,8 +360,8 @@ pub struct DaemonJob {
     /// The schedule's time zone [default: `[daemon] timezone`].
     #[serde(default, deserialize_with = "range::zone_opt", skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// A run still going after this long is stopped [default: 6h for backups and verifications, 30m for
-    /// pruning, 15m for checks].
+    /// A run still going after this long is stopped [default: 6h for backups, base backups and
+    /// verifications, 30m for pruning, 15m for checks].
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// A random delay up to this long after the scheduled time.
@@ -367,7 +370,8 @@ pub struct DaemonJob {
     /// A run missed while no daemon was up: `run-once` (as soon as a leader is elected) or `skip`.
     #[serde(default)]
     pub missed: prodready_daemon::Missed,
-    /// Backup jobs: the database (a URL or a name) [default: `[database] url`].
+    /// Backup jobs: the database (a URL or a name; `backup-base`: a URL of the server) [default:
+    /// `[database] url`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Backup jobs: the store [default: `[backup] store`].

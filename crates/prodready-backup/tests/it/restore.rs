@@ -113,14 +113,13 @@ async fn big_tables_are_indexed_as_soon_as_they_are_loaded() {
     let source = TestDb::create().await;
     let (client, conn) = tokio_postgres::connect(source.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    // Hex text stores at about half its size: 260,000 rows of 64 characters (320,000 beside a date) are over the 8 MiB from
-    // which a table gets early builds.
+    // 120,000 rows: over the 100,000 from which a table gets early builds.
     client
         .batch_execute(
             "CREATE TABLE small (id int PRIMARY KEY, label text);
              INSERT INTO small SELECT i, 'label ' || i FROM generate_series(1, 100) i;
              CREATE TABLE big (id int PRIMARY KEY, k text NOT NULL, small_id int REFERENCES small, UNIQUE (k));
-             INSERT INTO big SELECT i, md5(i::text) || md5((i * 7)::text), 1 + i % 100 FROM generate_series(1, 260000) i;
+             INSERT INTO big SELECT i, md5(i::text) || md5((i * 7)::text), 1 + i % 100 FROM generate_series(1, 120000) i;
              CREATE INDEX big_small ON big (small_id);
              CREATE INDEX big_prefix ON big (left(k, 4)) WHERE id % 2 = 0;
              CREATE TABLE child (id int PRIMARY KEY, big_id int REFERENCES big);
@@ -132,7 +131,7 @@ async fn big_tables_are_indexed_as_soon_as_they_are_loaded() {
              CREATE TABLE events (id bigint, at date, payload text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
              CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
              INSERT INTO events SELECT i, date '2026-01-01' + i % 365, md5(i::text) || md5((i + 1)::text)
-                 FROM generate_series(1, 320000) i;
+                 FROM generate_series(1, 120000) i;
              CREATE INDEX events_2026_payload ON events_2026 (payload);
              ANALYZE;",
         )

@@ -213,6 +213,7 @@ impl Planner {
             JobKind::BackupRun => argv.extend(["backup".to_owned(), "run".to_owned()]),
             JobKind::BackupVerify => argv.extend(["backup".to_owned(), "verify".to_owned()]),
             JobKind::BackupPrune => argv.extend(["backup".to_owned(), "prune".to_owned()]),
+            JobKind::BackupBase => argv.extend(["backup".to_owned(), "base".to_owned()]),
             JobKind::Check => argv.extend([
                 "check".to_owned(),
                 "--format".to_owned(),
@@ -252,6 +253,15 @@ impl Planner {
                         ),
                         url.to_owned(),
                     ));
+                }
+                // A base backup copies the whole server: it needs a URL to reach it, not a database name.
+                Some(name) if job.run == JobKind::BackupBase => {
+                    return Err(UsageError(format!(
+                        "{file}: daemon.jobs `{}`: database `{name}`: a backup-base job takes the server's URL \
+                         (postgres://...), not a database name",
+                        job.name
+                    ))
+                    .into());
                 }
                 Some(name) => argv.extend(["--database".to_owned(), name.to_owned()]),
                 None => {}

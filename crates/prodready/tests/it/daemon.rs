@@ -512,7 +512,7 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
     check(
         "[[daemon.jobs]]\nname = \"x\"\nrun = \"backup-everything\"\nschedule = \"@daily\"\n",
         expect_test::expect![[r#"
-            error: prodready.toml:6:7: daemon.jobs[0].run: unknown variant `backup-everything`, expected one of `backup-run`, `backup-verify`, `backup-prune`, `check`, `db-collect`
+            error: prodready.toml:6:7: daemon.jobs[0].run: unknown variant `backup-everything`, expected one of `backup-run`, `backup-verify`, `backup-prune`, `backup-base`, `check`, `db-collect`
         "#]],
     );
     check(
@@ -552,6 +552,56 @@ async fn a_db_collect_job_puts_the_costliest_statements_on_the_status_page() {
     daemon.wait_for("collected statements on the page", Duration::from_secs(30), |d| {
         let (_, page) = d.get("/");
         page.contains("Costliest statements") && page.contains("pg_sleep($1)")
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+/// A `backup-base` job takes physical base backups of a throwaway cluster on its schedule (the server's
+/// URL handed over in the environment), and a base job given a database name instead of a URL is refused
+/// when the daemon starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_base_job_takes_base_backups_on_schedule() {
+    // A base backup insists on WAL archiving being on; where the WAL goes is not this test's concern.
+    let cluster = prodready_test_support::Cluster::builder()
+        .setting("archive_mode", "on")
+        .setting("archive_command", "/bin/true")
+        .start();
+    cluster.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
+    let url = cluster.url("127.0.0.1", "");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prodready.toml");
+    let write = |database: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[general]\ndata_dir = \"{}\"\n\n[database]\nurl = \"{url}\"\n\n[backup]\nstore = \"{}\"\n\n\
+                 [daemon]\nlease = \"2s\"\n\n[[daemon.jobs]]\nname = \"base\"\nrun = \"backup-base\"\n\
+                 schedule = \"*/3 * * * * *\"\ndatabase = \"{database}\"\n",
+                dir.path().join("data").display(),
+                dir.path().join("store").display(),
+            ),
+        )
+        .unwrap();
+    };
+    write("postgres");
+    let refused = prodready(
+        dir.path(),
+        &[],
+        &["--config", &path.display().to_string(), "daemon", "--listen", "127.0.0.1:0"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused)
+            .contains("daemon.jobs `base`: database `postgres`: a backup-base job takes the server's URL"),
+        "{}",
+        stderr(&refused)
+    );
+
+    write(&url);
+    let daemon = Daemon::start(dir.path(), &path, "one");
+    daemon.wait_for("a base backup in the store", Duration::from_secs(60), |_| {
+        backups(dir.path(), &path).iter().any(|b| b["kind"] == "base")
     });
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
