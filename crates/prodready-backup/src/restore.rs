@@ -1,5 +1,5 @@
 //! Restoring a backup: the pre-data schema with pg_restore, table data by COPY over several connections
-//! (every object's SHA-256 checked as it is read, the biggest parts first), sequences and large objects,
+//! (every object's SHA-256 checked as it is read, the tables with the most rows first), sequences and large objects,
 //! then the post-data schema (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
 //! A big table's own indexes and keys are built by the same workers as soon as its data is loaded, while
 //! other tables still load ([`crate::post_data`]), as `pg_restore -j` schedules them.
@@ -418,7 +418,7 @@ enum Job {
     Index { table: usize },
 }
 
-/// Loads every table's parts, the biggest first, over `options.jobs` connections; the same workers build
+/// Loads every table's parts, the tables with the most rows first, over `options.jobs` connections; the same workers build
 /// a table's early post-data entries as soon as its last part is in. Returns the time spent in those
 /// builds, summed over the workers.
 async fn load_tables(
@@ -443,8 +443,11 @@ async fn load_tables(
         }
         remaining.push(table.parts.len());
     }
-    // The biggest first, so that the longest loads and their index builds do not start last.
-    copies.sort_by_key(|(entry, _, _)| std::cmp::Reverse(entry.size));
+    // The table with the most rows first (its parts together, the biggest first): its index builds are
+    // the longest, and they then overlap the other tables' loads instead of running after them all.
+    copies.sort_by_key(|(entry, _, table)| {
+        (std::cmp::Reverse(manifest.tables[*table].rows), *table, std::cmp::Reverse(entry.size))
+    });
     let mut jobs: VecDeque<Job> =
         copies.into_iter().map(|(entry, sql, table)| Job::Copy { entry, sql, table }).collect();
     // Tables without data have nothing to wait for.
