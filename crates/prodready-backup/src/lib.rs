@@ -25,8 +25,8 @@ pub mod freshness;
 pub mod manifest;
 pub mod metrics;
 mod pg;
-mod post_data;
 pub mod pitr;
+mod post_data;
 mod restore;
 pub mod retention;
 #[cfg(feature = "s3")]
