@@ -14,9 +14,18 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
     let listed = tokio::task::spawn_blocking(move || {
         let store = opener.open(&location)?;
         let backups = catalog::list(&store)?;
-        let archive = prodready_backup::wal::WalArchive::new(store);
+        let archive = prodready_backup::wal::WalArchive::new(store.clone());
         let wal = match archive.info()? {
-            Some(_) => Some(archive.status(now_unix)?),
+            // With the archive: when a recovery drill from a base backup last passed.
+            Some(_) => {
+                let (bases, _) = catalog::list_base(&store)?;
+                let drilled = bases
+                    .iter()
+                    .filter_map(|b| b.last_verified_ok_at.as_deref())
+                    .map(prodready_backup::retention::unix)
+                    .max();
+                Some((archive.status(now_unix)?, drilled))
+            }
             None => None,
         };
         Ok::<_, crate::run::OpenError>((backups, wal))
@@ -60,16 +69,21 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
         _ => Finding::error("unknown backup verdict".to_owned()),
     };
     match wal {
-        Some(status) => with_recovery_point(finding, &status, show),
+        Some((status, drilled)) => {
+            let drilled = drilled.map(|at| Duration::from_secs(u64::try_from(now_unix - at).unwrap_or(0)));
+            with_recovery_point(finding, &status, drilled, show)
+        }
         None => finding,
     }
 }
 
 /// The recovery point the WAL archive actually reaches, beside the backups' verdict: the age of the newest
-/// archived WAL file. Missing segments fail the check: recovery cannot cross them.
+/// archived WAL file, and how long ago a recovery drill from a base backup last passed (`drilled`).
+/// Missing segments fail the check: recovery cannot cross them.
 fn with_recovery_point(
     finding: Finding,
     status: &prodready_backup::wal::ArchiveStatus,
+    drilled: Option<Duration>,
     show: impl Fn(Duration) -> String,
 ) -> Finding {
     let point = match &status.newest {
@@ -78,6 +92,13 @@ fn with_recovery_point(
             format!("WAL archived up to {} ago ({})", show(Duration::from_secs(n.age_seconds)), n.name)
         }
         None => "the WAL archive is empty".to_owned(),
+    };
+    let point = match drilled {
+        Some(age) if age < Duration::from_secs(60) => {
+            format!("{point}; recovery proven by a drill under a minute ago")
+        }
+        Some(age) => format!("{point}; recovery proven by a drill {} ago", show(age)),
+        None => format!("{point}; no recovery drill has passed yet"),
     };
     let missing: u64 = status.gaps.iter().map(|g| g.missing).sum();
     if missing > 0 {

@@ -145,6 +145,23 @@ fn scenario(bin: &Bin, store: &str) {
     assert!(stderr(&verify).contains("base backup"), "{}", stderr(&verify));
     let status = bin.run(&["backup", "status", "--store", store]);
     assert!(stdout(&status).contains("recovery last proven:"), "{}", stdout(&status));
+    // The checklist's backup check names the drill beside the recovery point the archive reaches.
+    let config = bin.home.path().join("drill-check.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[checklist.checks]]\nid = \"backups\"\ntitle = \"Backups\"\ncategory = \"Backups\"\n\
+             kind = \"backup\"\nstore = \"{store}\"\n"
+        ),
+    )
+    .unwrap();
+    let check = bin.run(&["--config", config.to_str().unwrap(), "check"]);
+    assert!(
+        stdout(&check).contains("; recovery proven by a drill under a minute ago"),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 
     // Prepared, not verified: the directory starts with pg_ctl (here: as a throwaway cluster), recovers to
     // the noted time through wal-fetch and is promoted onto timeline 2, which it archives.
