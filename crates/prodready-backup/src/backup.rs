@@ -238,7 +238,7 @@ async fn take(
         id: id.to_owned(),
         database,
         created_at,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: crate::ms(started.elapsed()),
         server_version,
         tool_version: concat!("prodready ", env!("CARGO_PKG_VERSION")).to_owned(),
         pg_dump_version,

@@ -271,7 +271,7 @@ pub async fn base_backup(
         label,
         created_at: humantime::format_rfc3339_micros(created).to_string(),
         finished_at: humantime::format_rfc3339_micros(finished).to_string(),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: crate::ms(started.elapsed()),
         start_lsn: parsed.start_lsn,
         checkpoint_lsn: parsed.checkpoint_lsn,
         stop_lsn,

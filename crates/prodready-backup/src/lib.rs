@@ -52,3 +52,8 @@ pub use s3::S3Options;
 pub use store::{Listed, MANIFEST, Store};
 pub use tools::Tools;
 pub use verify::{VerifyOptions, drop_abandoned_scratch, drop_interrupted_scratch, verify, verify_quick};
+
+/// A duration in whole milliseconds, as the reports and manifests record it.
+pub(crate) fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

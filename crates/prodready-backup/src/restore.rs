@@ -1,6 +1,7 @@
 //! Restoring a backup: the pre-data schema with pg_restore, table data by COPY over several connections
-//! (every object's SHA-256 checked as it is read, the tables with the most rows first), sequences and large objects,
-//! then the post-data schema (indexes, constraints, triggers, materialized view data) with `pg_restore -j`.
+//! (every object's SHA-256 checked as it is read, the tables with the most rows first), sequences and large
+//! objects, then the post-data schema (indexes, constraints, triggers, materialized view data) with
+//! `pg_restore -j`.
 //! A big table's own indexes and keys are built by the same workers as soon as its data is loaded, while
 //! other tables still load ([`crate::post_data`]), as `pg_restore -j` schedules them.
 //!
@@ -20,9 +21,10 @@ use sha2::{Digest as _, Sha256};
 use crate::backup::Progress;
 use crate::manifest::{Manifest, Object};
 use crate::pg::{self, ident};
+use crate::post_data::TocEntry;
 use crate::store::Store;
 use crate::tools::{self, Tools};
-use crate::{Error, Result};
+use crate::{Error, Result, ms};
 
 /// How to restore.
 #[derive(Debug, Clone)]
@@ -68,10 +70,6 @@ pub struct RestorePhases {
     pub sequences_ms: u64,
     /// The rest of the post-data section.
     pub post_data_ms: u64,
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Restores `manifest`'s backup from `store` into `options.target_url`.
@@ -152,10 +150,11 @@ pub async fn restore(
     let mut post_env = env.clone();
     post_env.push(("PGOPTIONS", format!("-c maintenance_work_mem={POST_DATA_MAINTENANCE_WORK_MEM}")));
     let post_data = PostData {
+        pg_restore: options.tools.pg_restore.clone(),
         archive: archive.clone(),
         dir: dir.path().to_owned(),
         target: target.clone(),
-        env: post_env.clone(),
+        env: post_env,
     };
     let loading = Instant::now();
     phases.early_post_data_ms =
@@ -204,21 +203,9 @@ pub async fn restore(
     phases.sequences_ms = ms(sequencing.elapsed());
 
     let posting = Instant::now();
-    let mut post = vec![
-        "--section=post-data".to_owned(),
-        "--exit-on-error".to_owned(),
-        "--no-password".to_owned(),
-        format!("--jobs={}", options.jobs.max(1)),
-        format!("--dbname={target}"),
-    ];
-    if plan.has_early() {
-        // Only what is left; pg_restore counts the entries already restored as done.
-        let list = dir.path().join("post-data.list");
-        std::fs::write(&list, crate::post_data::list_file(&plan.rest)).map_err(|e| Error::io(&list, e))?;
-        post.push(format!("--use-list={}", list.display()));
-    }
-    post.push(archive.display().to_string());
-    tools::run("pg_restore", &options.tools.pg_restore, &post, &post_env).await?;
+    // With early builds, only what is left: pg_restore counts the entries already restored as done.
+    let rest = plan.has_early().then_some(("post-data", plan.rest.as_slice()));
+    post_data.run(options.jobs, rest).await?;
     progress.done("post-data");
     phases.post_data_ms = ms(posting.elapsed());
     drop(client);
@@ -228,7 +215,7 @@ pub async fn restore(
         rows: manifest.rows(),
         sequences: manifest.sequences.len(),
         large_objects: manifest.large_objects.count,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: ms(started.elapsed()),
         replaced: None,
         early_builds: early_jobs,
         phases,
@@ -358,11 +345,33 @@ fn corrupt(manifest: &Manifest, object: &str, problem: &str) -> Error {
 /// Where the early post-data builds come from and go to.
 #[derive(Clone)]
 struct PostData {
+    pg_restore: std::path::PathBuf,
     archive: std::path::PathBuf,
     /// A scratch directory for their list files.
     dir: std::path::PathBuf,
     target: String,
     env: Vec<(&'static str, String)>,
+}
+
+impl PostData {
+    /// `pg_restore --section=post-data` with `jobs` jobs: the whole section, or only `entries` (written to
+    /// a list file named after the `&str`).
+    async fn run(&self, jobs: usize, entries: Option<(&str, &[TocEntry])>) -> Result<()> {
+        let mut args = vec![
+            "--section=post-data".to_owned(),
+            "--exit-on-error".to_owned(),
+            "--no-password".to_owned(),
+            format!("--jobs={}", jobs.max(1)),
+            format!("--dbname={}", self.target),
+        ];
+        if let Some((list, entries)) = entries {
+            let path = self.dir.join(format!("{list}.list"));
+            std::fs::write(&path, crate::post_data::list_file(entries)).map_err(|e| Error::io(&path, e))?;
+            args.push(format!("--use-list={}", path.display()));
+        }
+        args.push(self.archive.display().to_string());
+        tools::run("pg_restore", &self.pg_restore, &args, &self.env).await.map(drop)
+    }
 }
 
 /// Reads the schema archive's table of contents and plans the post-data section
@@ -418,9 +427,9 @@ enum Job {
     Index { table: usize },
 }
 
-/// Loads every table's parts, the tables with the most rows first, over `options.jobs` connections; the same workers build
-/// a table's early post-data entries as soon as its last part is in. Returns the time spent in those
-/// builds, summed over the workers.
+/// Loads every table's parts, the tables with the most rows first, over `options.jobs` connections; the
+/// same workers build a table's early post-data entries as soon as its last part is in. Returns the time
+/// spent in those builds, summed over the workers.
 async fn load_tables(
     store: &Store,
     manifest: &Manifest,
@@ -466,7 +475,6 @@ async fn load_tables(
         let (early, early_ms) = (early.clone(), early_ms.clone());
         let identities = identities.clone();
         let url = options.target_url.clone();
-        let pg_restore = options.tools.pg_restore.clone();
         let post_data = post_data.clone();
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
@@ -489,18 +497,8 @@ async fn load_tables(
                     Some(Job::Index { table }) => {
                         let building = Instant::now();
                         let name = manifest.tables[table].qualified();
-                        let list = post_data.dir.join(format!("early-{table}.list"));
-                        std::fs::write(&list, crate::post_data::list_file(&early[table]))
-                            .map_err(|e| Error::io(&list, e))?;
-                        let args = vec![
-                            "--section=post-data".to_owned(),
-                            "--exit-on-error".to_owned(),
-                            "--no-password".to_owned(),
-                            format!("--use-list={}", list.display()),
-                            format!("--dbname={}", post_data.target),
-                            post_data.archive.display().to_string(),
-                        ];
-                        tools::run("pg_restore", &pg_restore, &args, &post_data.env).await?;
+                        let list = format!("early-{table}");
+                        post_data.run(1, Some((&list, &early[table]))).await?;
                         progress.done(&format!("indexes of {name}"));
                         early_ms.fetch_add(ms(building.elapsed()), std::sync::atomic::Ordering::Relaxed);
                     }

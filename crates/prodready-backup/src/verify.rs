@@ -382,7 +382,7 @@ pub(crate) fn finish(
         verified_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         mode: mode.to_owned(),
         ok: problems.is_empty(),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        duration_ms: crate::ms(started.elapsed()),
         problems,
         checked,
     };

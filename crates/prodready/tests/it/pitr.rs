@@ -47,6 +47,29 @@ impl Bin {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
     }
 
+    /// A recovery drill, `backup pitr --verify --json`, of `store` to `to` in `into`, checking each
+    /// `DATABASE:TABLE=ROWS` of `tables`.
+    fn drill(&self, store: &str, to: &str, into: &str, tables: &[&str]) -> Output {
+        let pg_bin = bin_dir().display().to_string();
+        let mut args = vec![
+            "backup", "pitr", "--store", store, "--to", to, "--into", into, "--verify", "--pg-bin", &pg_bin,
+        ];
+        for table in tables {
+            args.extend(["--table", table]);
+        }
+        args.push("--json");
+        self.run(&args)
+    }
+
+    /// [`Bin::drill`] that must pass; its report.
+    fn drill_ok(&self, store: &str, to: &str, into: &str, tables: &[&str]) -> serde_json::Value {
+        let out = self.drill(store, to, into, tables);
+        assert_eq!(out.status.code(), Some(0), "drill to {to}: {}{}", stdout(&out), stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["ok"], true, "{report:#}");
+        report
+    }
+
     /// `restore_command` with the test's environment (a server started by a test does not inherit it).
     fn fetch_command(&self, store: &str) -> String {
         let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
@@ -65,7 +88,6 @@ fn now_utc(cluster: &Cluster) -> String {
 }
 
 fn scenario(bin: &Bin, store: &str) {
-    let pg_bin = bin_dir().display().to_string();
     let archiving = [("archive_mode", "on".to_owned()), ("archive_command", bin.archive_command(store))];
     let mut builder = Cluster::builder();
     for (name, value) in &archiving {
@@ -94,44 +116,10 @@ fn scenario(bin: &Bin, store: &str) {
     let work = server_dir();
     let into = |name: &str| work.path().join(name).display().to_string();
     // A drill to the noted time: exactly the rows written before it, and the table dropped after it.
-    let drill = bin.json(&[
-        "backup",
-        "pitr",
-        "--store",
-        store,
-        "--to",
-        &noted,
-        "--into",
-        &into("noted"),
-        "--verify",
-        "--pg-bin",
-        &pg_bin,
-        "--table",
-        "postgres:public.t=200",
-        "--table",
-        "postgres:doomed=10",
-        "--json",
-    ]);
-    assert_eq!(drill["ok"], true, "{drill:#}");
+    let drill = bin.drill_ok(store, &noted, &into("noted"), &["postgres:public.t=200", "postgres:doomed=10"]);
     assert_eq!(drill["id"], base_id.as_str());
     // Latest: every row.
-    let drill = bin.json(&[
-        "backup",
-        "pitr",
-        "--store",
-        store,
-        "--to",
-        "latest",
-        "--into",
-        &into("latest"),
-        "--verify",
-        "--pg-bin",
-        &pg_bin,
-        "--table",
-        "postgres:t=400",
-        "--json",
-    ]);
-    assert_eq!(drill["ok"], true, "{drill:#}");
+    bin.drill_ok(store, "latest", &into("latest"), &["postgres:t=400"]);
 
     // Listed as a base backup with its drill; logical commands never take it.
     let list = bin.json(&["backup", "list", "--store", store, "--json"]);
@@ -201,23 +189,7 @@ fn scenario(bin: &Bin, store: &str) {
     primary.psql("INSERT INTO t VALUES (5000, 'timeline 1 only')");
     let late = bin.json(&["backup", "base", "--store", store, "--database", &url, "--json"]);
     assert_ne!(late["id"], base_id.as_str());
-    let drill = bin.json(&[
-        "backup",
-        "pitr",
-        "--store",
-        store,
-        "--to",
-        "latest",
-        "--into",
-        &into("switched"),
-        "--verify",
-        "--pg-bin",
-        &pg_bin,
-        "--table",
-        "postgres:t=250",
-        "--json",
-    ]);
-    assert_eq!(drill["ok"], true, "{drill:#}");
+    let drill = bin.drill_ok(store, "latest", &into("switched"), &["postgres:t=250"]);
     assert_eq!(drill["id"], base_id.as_str(), "{drill:#}");
 
     // Retention keeping one base backup keeps the newest (past the switch) and the newest drilled one, and
@@ -249,23 +221,7 @@ fn scenario(bin: &Bin, store: &str) {
     let deleted = pruned["wal_deleted"].as_array().unwrap();
     assert!(!deleted.is_empty(), "{pruned:#}");
     assert!(deleted.iter().all(|n| n.as_str().unwrap() < start), "{pruned:#}");
-    let drill = bin.json(&[
-        "backup",
-        "pitr",
-        "--store",
-        store,
-        "--to",
-        "latest",
-        "--into",
-        &into("pruned"),
-        "--verify",
-        "--pg-bin",
-        &pg_bin,
-        "--table",
-        "postgres:t=250",
-        "--json",
-    ]);
-    assert_eq!(drill["ok"], true, "{drill:#}");
+    bin.drill_ok(store, "latest", &into("pruned"), &["postgres:t=250"]);
 }
 
 #[test]
@@ -316,26 +272,17 @@ fn a_drill_on_a_broken_chain_fails_naming_the_reason() {
     let removed = remove_archived(&store_dir.path().join(".wal"), &lost);
     assert!(removed, "segment {lost} not found in the archive");
     let work = server_dir();
-    let out = bin.run(&[
-        "backup",
-        "pitr",
-        "--store",
-        &store,
-        "--to",
-        &noted,
-        "--into",
-        &work.path().join("d").display().to_string(),
-        "--verify",
-        "--pg-bin",
-        &bin_dir().display().to_string(),
-        "--table",
-        "postgres:t=300",
-    ]);
+    let into = work.path().join("d").display().to_string();
+    let out = bin.drill(&store, &noted, &into, &["postgres:t=300"]);
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false, "{report:#}");
     assert!(
-        stdout(&out).contains("recovery ended before configured recovery target was reached"),
-        "{}",
-        stdout(&out)
+        report["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .contains("recovery ended before configured recovery target was reached")),
+        "{report:#}"
     );
     assert_eq!(std::fs::read_dir(work.path().join("d")).unwrap().count(), 0);
     let list = bin.json(&["backup", "list", "--store", &store, "--json"]);
