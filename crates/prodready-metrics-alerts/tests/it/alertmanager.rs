@@ -103,7 +103,14 @@ async fn post_alerts(am: &Alertmanager, alerts: serde_json::Value) {
     assert!(response.status().is_success(), "{}", response.text().await.unwrap_or_default());
 }
 
-fn alert(name: &str, severity: &str, job: &str, ends_at: Option<&str>) -> serde_json::Value {
+/// Now, as Alertmanager's API writes times.
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// An alert that started at `starts_at` (RFC 3339): Alertmanager flushes the group of an alert that started
+/// longer than `group_wait` ago at once, so a test that relies on the wait must give the current time.
+fn alert(name: &str, severity: &str, job: &str, starts_at: &str, ends_at: Option<&str>) -> serde_json::Value {
     let mut alert = serde_json::json!({
         "labels": { "alertname": name, "severity": severity, "job": job },
         "annotations": {
@@ -111,7 +118,7 @@ fn alert(name: &str, severity: &str, job: &str, ends_at: Option<&str>) -> serde_
             "description": format!("{job}: {name} needs a look"),
             "runbook_url": format!("https://runbooks.example.com/runbook.md#{}", name.to_lowercase()),
         },
-        "startsAt": "2026-01-01T00:00:00Z",
+        "startsAt": starts_at,
     });
     if let Some(end) = ends_at {
         alert["endsAt"] = serde_json::Value::String(end.to_owned());
@@ -148,12 +155,14 @@ async fn alerts_reach_email_pagerduty_and_slack_by_severity_and_resolve() {
         .replace("group_interval: 5m", "group_interval: 1s");
     let am = Alertmanager::start(&config);
 
+    // Started now: alerts that started long ago would skip the group wait the inhibitor needs.
+    let started = now();
     post_alerts(
         &am,
         serde_json::json!([
-            alert("DiskFull", "critical", "db", None),
-            alert("ReplicationLag", "warning", "db", None),
-            alert("HighLatency", "warning", "api", None),
+            alert("DiskFull", "critical", "db", &started, None),
+            alert("ReplicationLag", "warning", "db", &started, None),
+            alert("HighLatency", "warning", "api", &started, None),
         ]),
     )
     .await;
@@ -215,8 +224,7 @@ async fn alerts_reach_email_pagerduty_and_slack_by_severity_and_resolve() {
     assert!(!everything.contains("ReplicationLag"), "an inhibited warning was delivered");
 
     // The resolution: PagerDuty resolves the same incident; email says so.
-    post_alerts(&am, serde_json::json!([alert("DiskFull", "critical", "db", Some("2026-01-01T00:05:00Z"))]))
-        .await;
+    post_alerts(&am, serde_json::json!([alert("DiskFull", "critical", "db", &started, Some(&now()))])).await;
     let resolve = wait_for("the PagerDuty resolve", &am, || {
         pagerduty.events().into_iter().find(|e| e["event_action"] == "resolve")
     })
