@@ -1,18 +1,21 @@
-//! A lean HTTP/1.1 client per VU: hyper's connection-level API, one keep-alive connection per host,
-//! the connection driven inside the VU's own task (no task per connection, no pool lock), byte counts
-//! taken from the socket.
+//! A lean HTTP/1.1 client per VU.
+//!
+//! The caller encodes each request into one buffer ([`Encoder`]) that goes out in one write; the
+//! response is parsed in place (httparse) from one read buffer per VU, its headers copied out only
+//! when a check reads them, and its body counted, or kept when a check reads it. One keep-alive
+//! connection per host, driven inside the VU's own task: no task per connection, no pool lock, no
+//! per-connection buffers while a VU thinks (an idle keep-alive connection is a socket and its
+//! address).
+//!
+//! Framing follows RFC 9112 section 6.3: no body after `HEAD`, 1xx, 204 and 304; chunked when it is
+//! the last transfer coding; otherwise `Content-Length`; otherwise until the server closes.
+//! Informational responses (`100 Continue`, `103 Early Hints`) are skipped.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::io;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -22,14 +25,16 @@ pub(crate) struct Target {
     /// `host:port` to connect to.
     pub(crate) addr: String,
     /// The `Host` header.
-    pub(crate) host: http::HeaderValue,
+    pub(crate) host: String,
     /// The origin-form request target (`/path?query`).
-    pub(crate) path: http::Uri,
+    pub(crate) path: String,
 }
 
 impl Target {
-    pub(crate) fn parse(url: &str) -> Result<Self, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    /// Errors show the URL with its secrets masked (a password, a token in the query).
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
+        let url = prodready_stdx::redact::url(raw);
+        let uri: http::Uri = raw.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => {
@@ -51,110 +56,84 @@ impl Target {
         let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let path = if path.is_empty() { "/" } else { path };
-        Ok(Self {
-            addr,
-            host: http::HeaderValue::from_str(authority.as_str()).map_err(|e| format!("`{url}`: {e}"))?,
-            path: path.parse().map_err(|e| format!("`{url}`: {e}"))?,
-        })
+        Ok(Self { addr, host: authority.as_str().to_owned(), path: path.to_owned() })
     }
 }
 
-/// Bytes through one socket and the moment of the last write.
-#[derive(Debug)]
-struct IoStats {
-    sent: AtomicU64,
-    received: AtomicU64,
-    /// Nanoseconds from `base` to the end of the last write.
-    last_write: AtomicU64,
-    base: Instant,
+/// Writes one request into a reusable buffer: the request line, the headers, the framing of the
+/// body and the body.
+pub(crate) struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
 }
 
-impl IoStats {
-    fn new() -> Self {
-        Self {
-            sent: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            last_write: AtomicU64::new(0),
-            base: Instant::now(),
+impl<'a> Encoder<'a> {
+    /// Starts a request with its request line, and the target's `Host` unless `own_host` says the
+    /// caller sends one.
+    pub(crate) fn new(out: &'a mut Vec<u8>, method: &http::Method, target: &Target, own_host: bool) -> Self {
+        out.clear();
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut encoder = Self { out };
+        if !own_host {
+            encoder.raw_header("host", target.host.as_bytes());
+        }
+        encoder
+    }
+
+    /// Adds a header, refusing a value that would break the message (a line break, a control
+    /// character), as `http::HeaderValue` does.
+    pub(crate) fn header(&mut self, name: &http::HeaderName, value: &[u8]) -> Result<(), String> {
+        if let Some(bad) = value.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(format!("the value of header `{name}` holds the control character 0x{bad:02x}"));
+        }
+        self.raw_header(name.as_str(), value);
+        Ok(())
+    }
+
+    fn raw_header(&mut self, name: &str, value: &[u8]) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the head and appends the body, with its length when there is one or the method
+    /// usually carries one.
+    pub(crate) fn finish(mut self, method: &http::Method, body: &[u8]) {
+        let carries = matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH);
+        if !body.is_empty() || carries {
+            let digits = itoa_buf(body.len());
+            self.raw_header("content-length", digits.as_bytes());
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(body);
+    }
+}
+
+/// A decimal number without allocating.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(mut n: usize) -> Digits {
+    let mut d = Digits { buf: [0; 20], start: 20 };
+    loop {
+        d.start -= 1;
+        d.buf[d.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return d;
         }
     }
-
-    fn wrote(&self, n: usize) {
-        self.sent.fetch_add(n as u64, Ordering::Relaxed);
-        let at = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.last_write.store(at, Ordering::Relaxed);
-    }
-
-    fn last_write(&self) -> Instant {
-        self.base + Duration::from_nanos(self.last_write.load(Ordering::Relaxed))
-    }
-}
-
-/// A TCP stream that counts bytes both ways.
-struct Counting {
-    inner: TcpStream,
-    stats: Arc<IoStats>,
-}
-
-impl AsyncRead for Counting {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        this.stats.received.fetch_add(n as u64, Ordering::Relaxed);
-        res
-    }
-}
-
-impl AsyncWrite for Counting {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = res {
-            this.stats.wrote(n);
-        }
-        res
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = res {
-            this.stats.wrote(n);
-        }
-        res
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-type Io = hyper_util::rt::TokioIo<Counting>;
-
-struct Conn {
-    addr: String,
-    sender: http1::SendRequest<Full<Bytes>>,
-    conn: Pin<Box<http1::Connection<Io, Full<Bytes>>>>,
-    stats: Arc<IoStats>,
-    used: bool,
 }
 
 /// The timings of one request, k6's phases.
@@ -180,64 +159,67 @@ pub(crate) struct Timings {
 pub(crate) struct Response {
     /// 0 when no response arrived.
     pub(crate) status: u16,
+    /// Filled only when asked for.
     pub(crate) headers: http::HeaderMap,
     /// Kept only when asked for.
-    pub(crate) body: Bytes,
+    pub(crate) body: Vec<u8>,
     pub(crate) error: Option<String>,
     pub(crate) timings: Timings,
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_received: u64,
 }
 
-/// A VU's connections, one per host, kept alive between requests.
+/// What a check needs from the response besides its status.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keep {
+    pub(crate) headers: bool,
+    pub(crate) body: bool,
+}
+
+struct Conn {
+    addr: String,
+    stream: TcpStream,
+    used: bool,
+}
+
+/// A VU's connections, one per host, kept alive between requests, and its read buffer.
 #[derive(Default)]
 pub(crate) struct Client {
     conns: Vec<Conn>,
-}
-
-/// Why driving a request stopped.
-enum Drive<T> {
-    Done(T),
-    /// The connection ended first (closed by the peer, or failed).
-    Closed(Option<hyper::Error>),
-}
-
-/// Polls `fut` while driving the connection it needs.
-async fn drive<T>(
-    conn: &mut Pin<Box<http1::Connection<Io, Full<Bytes>>>>,
-    fut: impl Future<Output = T>,
-) -> Drive<T> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Drive::Done(out));
-        }
-        match conn.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(res) => match fut.as_mut().poll(cx) {
-                Poll::Ready(out) => Poll::Ready(Drive::Done(out)),
-                Poll::Pending => Poll::Ready(Drive::Closed(res.err())),
-            },
-        }
-    })
-    .await
+    buf: Vec<u8>,
 }
 
 const BODY_LIMIT: usize = 64 << 20;
+/// The read buffer's first size: most responses of a load test fit, and it stays small per VU.
+const INITIAL_BUFFER: usize = 4 << 10;
+/// Reads grow the buffer up to this size while they fill it (large bodies).
+const MAX_BUFFER: usize = 64 << 10;
+/// A response head (status line and headers) larger than this is refused.
+const MAX_HEAD: usize = 64 << 10;
+
+/// How far one exchange got.
+#[derive(Default)]
+struct Progress {
+    written_at: Option<Instant>,
+    head_at: Option<Instant>,
+    sent: u64,
+    received: u64,
+}
 
 impl Client {
-    /// Sends one request and reads the whole response, within `timeout`.
+    /// Sends one encoded request and reads the whole response, within `timeout`. `head` says the
+    /// method was `HEAD` (no body follows the response head).
     pub(crate) async fn send(
         &mut self,
         target: &Target,
-        request: http::Request<Full<Bytes>>,
-        keep_body: bool,
+        request: &[u8],
+        head: bool,
+        keep: Keep,
         timeout: Duration,
     ) -> Response {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut out = Response::default();
-        let (parts, body) = request.into_parts();
         // One retry when a reused keep-alive connection turns out closed before any answer.
         for attempt in 0..2 {
             let slot = match self.connection(target, deadline, &mut out).await {
@@ -250,59 +232,45 @@ impl Client {
                 }
             };
             out.timings.blocked = started.elapsed();
-            let mut req = http::Request::from_parts(parts.clone(), body.clone());
-            req.headers_mut().insert(http::header::HOST, target.host.clone());
-            *req.uri_mut() = target.path.clone();
             let conn = &mut self.conns[slot];
             let reused = std::mem::replace(&mut conn.used, true);
-            let before =
-                (conn.stats.sent.load(Ordering::Relaxed), conn.stats.received.load(Ordering::Relaxed));
             let sent_at = Instant::now();
             out.timings.sent_at = Some(sent_at);
-            let mut head_at = None;
-            let exchange = async {
-                let res = conn.sender.send_request(req).await?;
-                head_at = Some(Instant::now());
-                let (head, mut incoming) = res.into_parts();
-                let mut kept = BytesMut::new();
-                while let Some(frame) = incoming.frame().await {
-                    if let Ok(data) = frame?.into_data()
-                        && keep_body
-                        && kept.len() < BODY_LIMIT
-                    {
-                        kept.extend_from_slice(&data);
-                    }
-                }
-                Ok::<_, hyper::Error>((head, kept.freeze()))
-            };
-            let result = tokio::time::timeout_at(deadline, drive(&mut conn.conn, exchange)).await;
+            let mut progress = Progress::default();
+            let result = tokio::time::timeout_at(
+                deadline,
+                exchange(&mut conn.stream, &mut self.buf, request, head, keep, &mut progress, &mut out),
+            )
+            .await;
             let now = Instant::now();
             out.timings.done_at = Some(now);
-            let written = conn.stats.last_write().max(sent_at);
-            let head = head_at.unwrap_or(now);
-            out.timings.sending = written.min(head) - sent_at;
-            out.timings.waiting = head - written.min(head);
-            out.timings.receiving = now - head;
-            out.bytes_sent += conn.stats.sent.load(Ordering::Relaxed) - before.0;
-            out.bytes_received += conn.stats.received.load(Ordering::Relaxed) - before.1;
+            let written = progress.written_at.unwrap_or(now);
+            let head_at = progress.head_at.unwrap_or(now);
+            out.timings.sending = written - sent_at;
+            out.timings.waiting = head_at.saturating_duration_since(written);
+            out.timings.receiving = now - head_at.max(written);
+            out.bytes_sent += progress.sent;
+            out.bytes_received += progress.received;
+            if self.buf.len() > MAX_BUFFER {
+                self.buf = Vec::new();
+            }
             let error = match result {
-                Err(_) => format!("request timeout after {}", humantime::format_duration(timeout)),
-                Ok(Drive::Done(Ok((head, body)))) => {
-                    out.status = head.status.as_u16();
-                    out.headers = head.headers;
-                    out.body = body;
-                    if self.conns[slot].sender.is_closed() {
+                Ok(Ok(reusable)) => {
+                    if reusable {
+                        settle(&self.conns[slot].stream);
+                    } else {
                         self.conns.swap_remove(slot);
                     }
                     return out;
                 }
-                Ok(Drive::Done(Err(e))) => e.to_string(),
-                Ok(Drive::Closed(e)) => e.map_or_else(|| "connection closed".to_owned(), |e| e.to_string()),
+                Ok(Err(e)) => e,
+                Err(_) => format!("request timeout after {}", humantime::format_duration(timeout)),
             };
             self.conns.swap_remove(slot);
-            if attempt == 0 && reused && head_at.is_none() && Instant::now() < deadline {
+            if attempt == 0 && reused && progress.received == 0 && now < deadline {
                 continue;
             }
+            out.status = 0;
             out.error = Some(error);
             return out;
         }
@@ -317,14 +285,8 @@ impl Client {
         out: &mut Response,
     ) -> Result<usize, String> {
         if let Some(i) = self.conns.iter().position(|c| c.addr == target.addr) {
-            let conn = &mut self.conns[i];
-            if !conn.sender.is_closed() {
-                // Ready is immediate on a live idle connection; a closed one shows up here.
-                let ready =
-                    drive(&mut conn.conn, std::future::poll_fn(|cx| conn.sender.poll_ready(cx))).await;
-                if let Drive::Done(Ok(())) = ready {
-                    return Ok(i);
-                }
+            if idle_and_open(&self.conns[i].stream) {
+                return Ok(i);
             }
             self.conns.swap_remove(i);
         }
@@ -334,15 +296,319 @@ impl Client {
             .map_err(|_| format!("connect to {}: timeout", target.addr))?
             .map_err(|e| format!("connect to {}: {e}", target.addr))?;
         let _ = stream.set_nodelay(true);
-        let stats = Arc::new(IoStats::new());
-        let io = hyper_util::rt::TokioIo::new(Counting { inner: stream, stats: stats.clone() });
-        let (sender, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| format!("HTTP handshake with {}: {e}", target.addr))?;
         out.timings.connecting = connect_start.elapsed();
-        self.conns.push(Conn { addr: target.addr.clone(), sender, conn: Box::pin(conn), stats, used: false });
+        self.conns.push(Conn { addr: target.addr.clone(), stream, used: false });
         Ok(self.conns.len() - 1)
+    }
+}
+
+/// After a complete response, the socket has nothing more to read: forget the readiness the
+/// last read left behind, so that the next request waits for the reactor instead of first
+/// trying a read that would find nothing (a system call per request saved). The reactor's next
+/// event (the next response, or the server closing) sets it again.
+fn settle(stream: &TcpStream) {
+    let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+}
+
+/// Whether a kept connection can take a request: nothing has arrived on it since its last
+/// response (a server that closed it shows up as readable). Asks the reactor, not the socket.
+fn idle_and_open(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match stream.poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+        // Readable: the peer closed it, or sent bytes nobody asked for. Look once.
+        Poll::Ready(Ok(())) => {
+            let mut probe = [0u8; 1];
+            matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+/// The end of a response body.
+enum Framing {
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+/// A parsed response head, owned.
+struct Head {
+    len: usize,
+    status: u16,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+/// Parses a response head from `bytes`: `None` when more bytes are needed.
+fn parse_head(
+    bytes: &[u8],
+    head_request: bool,
+    keep_headers: Option<&mut http::HeaderMap>,
+) -> Result<Option<Head>, String> {
+    let mut few = [httparse::EMPTY_HEADER; 32];
+    match parse_head_with(bytes, head_request, &mut few, keep_headers) {
+        Err(Bad::TooManyHeaders(keep_headers)) => {
+            let mut many = vec![httparse::EMPTY_HEADER; 512];
+            parse_head_with(bytes, head_request, &mut many, keep_headers).map_err(Bad::into_message)
+        }
+        other => other.map_err(Bad::into_message),
+    }
+}
+
+enum Bad<'k> {
+    TooManyHeaders(Option<&'k mut http::HeaderMap>),
+    Other(String),
+}
+
+impl Bad<'_> {
+    fn into_message(self) -> String {
+        match self {
+            Self::TooManyHeaders(_) => "the response has more than 512 headers".to_owned(),
+            Self::Other(m) => m,
+        }
+    }
+}
+
+fn parse_head_with<'b, 'k>(
+    bytes: &'b [u8],
+    head_request: bool,
+    headers: &mut [httparse::Header<'b>],
+    keep_headers: Option<&'k mut http::HeaderMap>,
+) -> Result<Option<Head>, Bad<'k>> {
+    let mut res = httparse::Response::new(headers);
+    let len = match res.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(Bad::TooManyHeaders(keep_headers)),
+        Err(e) => return Err(Bad::Other(format!("invalid response head: {e}"))),
+    };
+    let status = res.code.unwrap_or(0);
+    let informational = (100..200).contains(&status);
+    let mut chunked = None;
+    let mut length: Option<u64> = None;
+    let mut close = res.version != Some(1);
+    for h in res.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Only the last coding of the last header decides.
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            for part in h.value.split(|&b| b == b',') {
+                let n = std::str::from_utf8(part.trim_ascii())
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| Bad::Other("invalid content-length in the response".to_owned()))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(Bad::Other("conflicting content-length values in the response".to_owned()));
+                }
+                length = Some(n);
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && res.version == Some(0) {
+                    close = false;
+                }
+            }
+        }
+    }
+    if let Some(map) = keep_headers
+        && !informational
+    {
+        map.clear();
+        for h in res.headers.iter() {
+            if let (Ok(name), Ok(value)) =
+                (http::HeaderName::from_bytes(h.name.as_bytes()), http::HeaderValue::from_bytes(h.value))
+            {
+                map.append(name, value);
+            }
+        }
+    }
+    let framing = if head_request || informational || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else {
+        match (chunked, length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::Close,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    };
+    let keep_alive = !close && !matches!(framing, Framing::Close);
+    Ok(Some(Head { len, status, framing, keep_alive }))
+}
+
+/// The read buffer of one exchange: `buf[start..end]` is read and not yet consumed.
+struct Reader<'a> {
+    stream: &'a mut TcpStream,
+    buf: &'a mut Vec<u8>,
+    start: usize,
+    end: usize,
+    progress: &'a mut Progress,
+}
+
+impl Reader<'_> {
+    fn available(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Reads more bytes after the unconsumed ones, making room first; `Ok(false)` at the end of
+    /// the stream. `limit` bounds how large the unconsumed part may grow.
+    async fn fill(&mut self, limit: usize, what: &str) -> Result<bool, String> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() >= limit {
+                return Err(format!("{what} larger than {} KiB", limit >> 10));
+            } else {
+                let size = (self.buf.len() * 2).clamp(INITIAL_BUFFER, limit);
+                self.buf.resize(size, 0);
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await.map_err(|e| format!("read: {e}"))?;
+        self.progress.received += n as u64;
+        self.end += n;
+        // A read that filled the room suggests a large body: read more at a time.
+        if n > 0 && self.end == self.buf.len() && self.buf.len() < MAX_BUFFER && self.start == 0 {
+            let size = (self.buf.len() * 2).min(MAX_BUFFER);
+            self.buf.resize(size, 0);
+        }
+        Ok(n > 0)
+    }
+
+    /// Consumes up to `n` bytes, handing them to `keep`.
+    fn consume(&mut self, n: usize, keep: Option<&mut Vec<u8>>) -> usize {
+        let n = n.min(self.end - self.start);
+        if let Some(kept) = keep
+            && kept.len() < BODY_LIMIT
+        {
+            kept.extend_from_slice(&self.buf[self.start..self.start + n]);
+        }
+        self.start += n;
+        n
+    }
+}
+
+/// Writes the request and reads its response into `out`; `Ok(true)` when the connection can take
+/// another request.
+async fn exchange(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+    head_request: bool,
+    keep: Keep,
+    progress: &mut Progress,
+    out: &mut Response,
+) -> Result<bool, String> {
+    stream.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    progress.written_at = Some(Instant::now());
+    progress.sent = request.len() as u64;
+    if buf.len() < INITIAL_BUFFER {
+        buf.resize(INITIAL_BUFFER, 0);
+    }
+    let mut r = Reader { stream, buf, start: 0, end: 0, progress };
+    let head = loop {
+        let headers = keep.headers.then_some(&mut out.headers);
+        match parse_head(r.available(), head_request, headers)? {
+            Some(head) if (100..200).contains(&head.status) && head.status != 101 => {
+                r.start += head.len;
+            }
+            Some(head) => break head,
+            None => {
+                if !r.fill(MAX_HEAD, "the response head").await? {
+                    return Err(if r.progress.received == 0 {
+                        "connection closed before a response".to_owned()
+                    } else {
+                        "connection closed inside the response head".to_owned()
+                    });
+                }
+            }
+        }
+    };
+    r.progress.head_at = Some(Instant::now());
+    r.start += head.len;
+    out.status = head.status;
+    let mut kept = keep.body.then_some(&mut out.body);
+    match head.framing {
+        Framing::Length(mut left) => {
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(usize::MAX);
+                left -= r.consume(n, kept.as_deref_mut()) as u64;
+                if left > 0 && !r.fill(MAX_BUFFER, "the body").await? {
+                    return Err(format!("connection closed {left} bytes before the end of the body"));
+                }
+            }
+        }
+        Framing::Close => loop {
+            r.consume(usize::MAX, kept.as_deref_mut());
+            if !r.fill(MAX_BUFFER, "the body").await? {
+                break;
+            }
+        },
+        Framing::Chunked => chunked(&mut r, kept).await?,
+    }
+    Ok(head.keep_alive && r.start == r.end)
+}
+
+/// Reads a chunked body (RFC 9112 section 7.1), trailers included.
+async fn chunked(r: &mut Reader<'_>, mut kept: Option<&mut Vec<u8>>) -> Result<(), String> {
+    const CLOSED: &str = "connection closed inside a chunked body";
+    loop {
+        let size = loop {
+            match httparse::parse_chunk_size(r.available()) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    r.start += used;
+                    break size;
+                }
+                Ok(httparse::Status::Partial) => {
+                    if !r.fill(MAX_HEAD, "a chunk header").await? {
+                        return Err(CLOSED.to_owned());
+                    }
+                }
+                Err(_) => return Err("invalid chunk size in the response".to_owned()),
+            }
+        };
+        if size == 0 {
+            break;
+        }
+        let mut left = size;
+        while left > 0 {
+            left -= r.consume(usize::try_from(left).unwrap_or(usize::MAX), kept.as_deref_mut()) as u64;
+            if left > 0 && !r.fill(MAX_BUFFER, "the body").await? {
+                return Err(CLOSED.to_owned());
+            }
+        }
+        while r.available().len() < 2 {
+            if !r.fill(MAX_HEAD, "a chunk").await? {
+                return Err(CLOSED.to_owned());
+            }
+        }
+        if &r.available()[..2] != b"\r\n" {
+            return Err("a chunk of the response does not end with CRLF".to_owned());
+        }
+        r.start += 2;
+    }
+    // Trailer fields, up to the empty line.
+    loop {
+        match r.available().windows(2).position(|w| w == b"\r\n") {
+            Some(0) => {
+                r.start += 2;
+                return Ok(());
+            }
+            Some(at) => r.start += at + 2,
+            None => {
+                if !r.fill(MAX_HEAD, "the trailers").await? {
+                    return Err(CLOSED.to_owned());
+                }
+            }
+        }
     }
 }
 
@@ -354,15 +620,132 @@ mod tests {
     fn targets() {
         let t = Target::parse("http://127.0.0.1:8080/api/items?page=2").unwrap();
         assert_eq!(
-            (t.addr.as_str(), t.host.to_str().unwrap(), t.path.to_string().as_str()),
+            (t.addr.as_str(), t.host.as_str(), t.path.as_str()),
             ("127.0.0.1:8080", "127.0.0.1:8080", "/api/items?page=2")
         );
         let t = Target::parse("http://example.com").unwrap();
-        assert_eq!((t.addr.as_str(), t.path.to_string().as_str()), ("example.com:80", "/"));
+        assert_eq!((t.addr.as_str(), t.path.as_str()), ("example.com:80", "/"));
         let t = Target::parse("http://[::1]:9/x").unwrap();
         assert_eq!(t.addr, "[::1]:9");
         assert!(Target::parse("https://example.com/").unwrap_err().contains("https is not yet"));
         assert!(Target::parse("/relative").unwrap_err().contains("no scheme"));
-        assert!(Target::parse("http://u:p@h/").unwrap_err().contains("credentials"));
+        let err = Target::parse("http://u:hunter2@h/").unwrap_err();
+        assert_eq!(
+            err,
+            "`http://u:[REDACTED]@h/`: credentials in the URL are not supported; send an Authorization header"
+        );
+        let err = Target::parse("ftp://h/x?token=hunter2").unwrap_err();
+        assert_eq!(err, "`ftp://h/x?token=[REDACTED]`: unsupported scheme `ftp` (write http://HOST/PATH)");
+    }
+
+    fn encode(method: http::Method, headers: &[(&str, &str)], body: &str) -> Result<String, String> {
+        let target = Target::parse("http://127.0.0.1:8080/a?b=1").unwrap();
+        let mut out = Vec::new();
+        let own_host = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"));
+        let mut e = Encoder::new(&mut out, &method, &target, own_host);
+        for (name, value) in headers {
+            e.header(&http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.as_bytes())?;
+        }
+        e.finish(&method, body.as_bytes());
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn requests_are_encoded() {
+        assert_eq!(
+            encode(http::Method::GET, &[("accept", "*/*")], "").unwrap(),
+            "GET /a?b=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\naccept: */*\r\n\r\n"
+        );
+        assert_eq!(
+            encode(http::Method::POST, &[("Host", "api.test")], "{}").unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\nhost: api.test\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        assert_eq!(
+            encode(http::Method::PUT, &[], "").unwrap(),
+            "PUT /a?b=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-length: 0\r\n\r\n"
+        );
+        let injected = encode(http::Method::GET, &[("x-id", "1\r\nx-evil: 1")], "").unwrap_err();
+        assert_eq!(injected, "the value of header `x-id` holds the control character 0x0d");
+    }
+
+    /// Parses `head` and reports (status, framing, keep-alive).
+    fn check_head(head: &str, head_request: bool, expected: &str) {
+        let got = match parse_head(head.as_bytes(), head_request, None) {
+            Ok(None) => "partial".to_owned(),
+            Ok(Some(h)) => {
+                let framing = match h.framing {
+                    Framing::Length(n) => format!("length {n}"),
+                    Framing::Chunked => "chunked".to_owned(),
+                    Framing::Close => "until close".to_owned(),
+                };
+                format!("{} {framing}{}", h.status, if h.keep_alive { ", keep-alive" } else { "" })
+            }
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expected, "{head:?}");
+    }
+
+    #[test]
+    fn response_framing() {
+        check_head("HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n", false, "200 length 12, keep-alive");
+        check_head("HTTP/1.1 200 OK\r\ncontent-length: 12\r\n", false, "partial");
+        check_head("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", true, "200 length 0, keep-alive");
+        check_head("HTTP/1.1 204 No Content\r\n\r\n", false, "204 length 0, keep-alive");
+        check_head(
+            "HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n",
+            false,
+            "304 length 0, keep-alive",
+        );
+        check_head("HTTP/1.1 200 OK\r\n\r\n", false, "200 until close");
+        check_head(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\ncontent-length: 3\r\n\r\n",
+            false,
+            "200 chunked, keep-alive",
+        );
+        check_head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", false, "200 until close");
+        check_head(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\n",
+            false,
+            "200 length 1",
+        );
+        check_head("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n", false, "200 length 1");
+        check_head(
+            "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 1\r\n\r\n",
+            false,
+            "200 length 1, keep-alive",
+        );
+        check_head("HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\n", false, "200 length 3, keep-alive");
+        check_head(
+            "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\n",
+            false,
+            "error: conflicting content-length values in the response",
+        );
+        check_head(
+            "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            false,
+            "error: invalid content-length in the response",
+        );
+        check_head("SSH-2.0-OpenSSH\r\n\r\n", false, "error: invalid response head: invalid HTTP version");
+        let many: String = (0..100).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        check_head(
+            &format!("HTTP/1.1 200 OK\r\n{many}content-length: 0\r\n\r\n"),
+            false,
+            "200 length 0, keep-alive",
+        );
+        let too_many: String = (0..600).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        check_head(
+            &format!("HTTP/1.1 200 OK\r\n{too_many}\r\n"),
+            false,
+            "error: the response has more than 512 headers",
+        );
+    }
+
+    #[test]
+    fn headers_are_kept_when_asked() {
+        let mut map = http::HeaderMap::new();
+        let head = "HTTP/1.1 200 OK\r\nx-a: 1\r\nX-A: 2\r\ncontent-type: text/plain\r\n\r\n";
+        parse_head(head.as_bytes(), false, Some(&mut map)).unwrap().unwrap();
+        let a: Vec<_> = map.get_all("x-a").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!((a, map.len()), (vec!["1", "2"], 3));
     }
 }

@@ -7,13 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, Response, Target};
+use crate::client::{Client, Encoder, Response, Target};
 use crate::metrics::{GaugeValue, Recorder, Sinks, Slots, Tags};
 use crate::result::RunResult;
 use crate::scenario::{CheckKind, Executor, Plan, Request, Scenario, Stage, ThinkTime, VarSource, json_at};
@@ -256,6 +254,8 @@ struct Vu {
     client: Client,
     rng: fastrand::Rng,
     buf: String,
+    /// The request being sent, encoded.
+    req: Vec<u8>,
 }
 
 impl Vu {
@@ -268,6 +268,7 @@ impl Vu {
             client: Client::default(),
             rng: fastrand::Rng::with_seed(id),
             buf: String::new(),
+            req: Vec::new(),
         }
     }
 }
@@ -719,6 +720,7 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
     let mut vars = IterVars { rows: vec![None; shared.plan.vars.data.len()], random: Vec::new() };
     for (i, request) in scenario.requests.iter().enumerate() {
         let mut buf = std::mem::take(&mut vu.buf);
+        let mut req = std::mem::take(&mut vu.req);
         let parsed;
         let target = match &shared.targets[index][i] {
             Some(t) => Ok(t),
@@ -729,31 +731,42 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
                 parsed.as_ref()
             }
         };
-        let mut builder = http::Request::builder().method(request.method.clone());
-        for (name, value) in &request.headers {
-            buf.clear();
-            render(shared, scenario, vu, &mut vars, value, &mut buf);
-            builder = builder.header(name, buf.as_str());
-        }
-        let body = match &request.body {
-            Some(t) => match t.as_literal() {
-                Some(text) => Bytes::copy_from_slice(text.as_bytes()),
-                None => {
+        let response = match target {
+            Ok(target) => {
+                let mut encoder = Encoder::new(&mut req, &request.method, target, request.own_host);
+                let mut bad = None;
+                for (name, value) in &request.headers {
                     buf.clear();
-                    render(shared, scenario, vu, &mut vars, t, &mut buf);
-                    Bytes::from(buf.clone())
+                    render(shared, scenario, vu, &mut vars, value, &mut buf);
+                    if let Err(e) = encoder.header(name, buf.as_bytes()) {
+                        bad = Some(e);
+                        break;
+                    }
                 }
-            },
-            None => Bytes::new(),
-        };
-        let response = match (target, builder.body(Full::new(body))) {
-            (Ok(target), Ok(req)) => {
-                vu.client.send(target, req, request.keep_body, shared.request_timeout).await
+                match (bad, &request.body) {
+                    (Some(e), _) => failed(format!("cannot build the request: {e}")),
+                    (None, body) => {
+                        let body = match body {
+                            Some(t) => match t.as_literal() {
+                                Some(text) => text,
+                                None => {
+                                    buf.clear();
+                                    render(shared, scenario, vu, &mut vars, t, &mut buf);
+                                    buf.as_str()
+                                }
+                            },
+                            None => "",
+                        };
+                        encoder.finish(&request.method, body.as_bytes());
+                        let head = request.method == http::Method::HEAD;
+                        vu.client.send(target, &req, head, request.keep, shared.request_timeout).await
+                    }
+                }
             }
-            (Err(e), _) => failed(e.clone()),
-            (_, Err(e)) => failed(format!("cannot build the request: {e}")),
+            Err(e) => failed(e.clone()),
         };
         vu.buf = buf;
+        vu.req = req;
         // The first request of a late open-model iteration counts from when it should have gone out.
         let sent = response.timings.sent_at.unwrap_or(started);
         let done = response.timings.done_at.unwrap_or_else(Instant::now);

@@ -42,6 +42,7 @@ pub use threshold::{Aggregation, Expr, Metric, MetricType, Op, Selector, Thresho
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The scenario file is invalid (the message names file, line and key).
     #[error(transparent)]

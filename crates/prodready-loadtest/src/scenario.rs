@@ -188,8 +188,10 @@ pub struct Request {
     pub checks: Vec<Check>,
     /// Pause after this request.
     pub think_time: Option<ThinkTime>,
-    /// Whether a check reads the body (otherwise it is counted, not kept).
-    pub(crate) keep_body: bool,
+    /// What the checks read of the response besides its status (the rest is counted, not kept).
+    pub(crate) keep: crate::client::Keep,
+    /// Whether the request sets its own `Host` header.
+    pub(crate) own_host: bool,
 }
 
 /// One check on a response; its outcome feeds the `checks` rate.
@@ -1047,14 +1049,23 @@ fn build_request(
                 format!("`{name}` is not a header name"),
             )
         })?;
+        if header == http::header::CONTENT_LENGTH || header == http::header::TRANSFER_ENCODING {
+            return Err(at.at(
+                value,
+                &format!("{key}.headers.{}", quote_key(name)),
+                format!("`{name}` is set from the body; remove this header"),
+            ));
+        }
         headers.push((header, compile(at, &format!("{key}.headers.{}", quote_key(name)), value, vars)?));
     }
     let body = raw.body.as_ref().map(|b| compile(at, &format!("{key}.body"), b, vars)).transpose()?;
-    let name = raw.tags.get("name").cloned().unwrap_or_else(|| raw.url.get_ref().clone());
+    // k6's default name is the URL as written; ours masks its secrets (a token in the query).
+    let name =
+        raw.tags.get("name").cloned().unwrap_or_else(|| prodready_stdx::redact::url(raw.url.get_ref()));
     let tags =
         raw.tags.iter().filter(|(k, _)| k.as_str() != "name").map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut checks = Vec::new();
-    let mut keep_body = false;
+    let mut keep = crate::client::Keep::default();
     if let Some(spanned_checks) = &raw.checks {
         let c = spanned_checks.get_ref();
         let ckey = format!("{key}.checks");
@@ -1085,12 +1096,12 @@ fn build_request(
             add(label, CheckKind::Status(list));
         }
         if let Some(text) = &c.body_contains {
-            keep_body = true;
+            keep.body = true;
             add(format!("body contains {text:?}"), CheckKind::BodyContains(text.clone()));
         }
         match (&c.json_path, &c.json_equals) {
             (Some(path), equals) => {
-                keep_body = true;
+                keep.body = true;
                 let steps = parse_json_path(path.get_ref())
                     .map_err(|e| at.at(path, &format!("{ckey}.json_path"), e))?;
                 let equals = equals.as_ref().map(toml_to_json);
@@ -1110,6 +1121,7 @@ fn build_request(
             (None, None) => {}
         }
         for (header, contains) in &c.header {
+            keep.headers = true;
             let name = http::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
                 at.at(spanned_checks, &format!("{ckey}.header"), format!("`{header}` is not a header name"))
             })?;
@@ -1125,13 +1137,14 @@ fn build_request(
     Ok(Request {
         method,
         url,
+        own_host: headers.iter().any(|(name, _)| name == http::header::HOST),
         headers,
         body,
         name,
         tags,
         checks,
         think_time: raw.think_time.as_ref().map(|t| t.get_ref().0),
-        keep_body,
+        keep,
     })
 }
 

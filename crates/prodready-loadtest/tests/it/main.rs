@@ -5,3 +5,4 @@ mod parse;
 mod run;
 mod segment;
 mod server;
+mod wire;

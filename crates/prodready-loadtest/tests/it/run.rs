@@ -8,7 +8,7 @@ use prodready_loadtest::{Report, RunOptions, Summary};
 
 use crate::server::Server;
 
-async fn load(text: &str) -> Report {
+pub(crate) async fn load(text: &str) -> Report {
     load_with(text, &[]).await
 }
 
@@ -25,7 +25,7 @@ async fn load_with(text: &str, files: &[(&str, &str)]) -> Report {
     prodready_loadtest::run(Arc::new(plan), RunOptions::default()).await
 }
 
-fn count(s: &Summary, metric: &str) -> u64 {
+pub(crate) fn count(s: &Summary, metric: &str) -> u64 {
     let v = s.value(metric, "count").unwrap_or(0.0);
     assert!(v.fract() == 0.0 && v >= 0.0);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -74,6 +74,7 @@ impl RetryPolicy {
 
 /// A push that did not land.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PushError {
     /// 429, 5xx or a transport error: worth retrying.
     #[error("loki push failed ({}): {message}", status.map_or_else(|| "no answer".to_owned(), |s| s.to_string()))]

@@ -226,3 +226,31 @@ fn no_library_string_names_the_binarys_commands_flags_or_configuration() {
         found.join("\n")
     );
 }
+
+/// A library's public error enums are `#[non_exhaustive]`: a new failure mode is not a breaking
+/// change for the teams that match on them.
+#[test]
+fn public_error_enums_are_non_exhaustive() {
+    let mut open = Vec::new();
+    for file in library_sources() {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = source.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(rest) = line.trim_start().strip_prefix("pub enum ") else { continue };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !name.ends_with("Error") {
+                continue;
+            }
+            // The attributes right above the enum, up to its doc comment or the previous item.
+            let marked = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim_start().starts_with("#["))
+                .any(|l| l.contains("non_exhaustive"));
+            if !marked {
+                open.push(format!("{}:{}: pub enum {name}", file.display(), i + 1));
+            }
+        }
+    }
+    assert!(open.is_empty(), "public error enums without #[non_exhaustive]:\n{}", open.join("\n"));
+}
