@@ -12,18 +12,23 @@
 //! Informational responses (`100 Continue`, `103 Early Hints`) are skipped.
 
 use std::io;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Where a URL points: what to connect to and what to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// `https`: TLS first.
+    pub(crate) tls: bool,
     /// `host:port` to connect to.
     pub(crate) addr: String,
+    /// The host name (or address) the server's certificate must be issued for.
+    pub(crate) server_name: String,
     /// The `Host` header.
     pub(crate) host: String,
     /// The origin-form request target (`/path?query`).
@@ -35,16 +40,7 @@ impl Target {
     pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let url = prodready_stdx::redact::url(raw);
         let uri: http::Uri = raw.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!("`{url}`: only http:// URLs are supported (https is not yet)"));
-            }
-            Some(other) => {
-                return Err(format!("`{url}`: unsupported scheme `{other}` (write http://HOST/PATH)"));
-            }
-            None => return Err(format!("`{url}` has no scheme: write http://HOST/PATH")),
-        }
+        let tls = scheme_is_tls(uri.scheme_str(), &url)?;
         let authority = uri.authority().ok_or_else(|| format!("`{url}` has no host"))?;
         if authority.as_str().contains('@') {
             return Err(format!(
@@ -52,11 +48,31 @@ impl Target {
             ));
         }
         let host = authority.host().trim_start_matches('[').trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let path = if path.is_empty() { "/" } else { path };
-        Ok(Self { addr, host: authority.as_str().to_owned(), path: path.to_owned() })
+        Ok(Self {
+            tls,
+            addr,
+            server_name: host.to_owned(),
+            host: authority.as_str().to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// Whether a URL's scheme means TLS; an error for a scheme this client does not speak (`url` is the
+/// URL as shown in the message).
+pub(crate) fn scheme_is_tls(scheme: Option<&str>, url: &str) -> Result<bool, String> {
+    match scheme {
+        Some("http") => Ok(false),
+        Some("https") if cfg!(feature = "tls") => Ok(true),
+        Some("https") => Err(format!("`{url}`: https needs prodready-loadtest's `tls` feature")),
+        Some(other) => Err(format!(
+            "`{url}`: unsupported scheme `{other}` (write http://HOST/PATH or https://HOST/PATH)"
+        )),
+        None => Err(format!("`{url}` has no scheme: write http://HOST/PATH")),
     }
 }
 
@@ -142,6 +158,7 @@ pub(crate) struct Timings {
     /// From the call to a connection ready (includes connecting).
     pub(crate) blocked: Duration,
     pub(crate) connecting: Duration,
+    pub(crate) tls_handshaking: Duration,
     /// From the send to the last byte of the request on the socket.
     pub(crate) sending: Duration,
     /// From the end of sending to the response head.
@@ -176,9 +193,110 @@ pub(crate) struct Keep {
     pub(crate) body: bool,
 }
 
+/// How https connections are set up: the run's trusted CA certificates, or none checked.
+#[derive(Clone, Default)]
+pub(crate) struct Connector {
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Connector {
+    /// `roots` are DER certificates (those that do not parse are left out); `insecure` accepts any
+    /// certificate (k6's `insecureSkipTLSVerify`).
+    #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps, unused_variables))]
+    pub(crate) fn new(roots: &[Vec<u8>], insecure: bool) -> Self {
+        #[cfg(feature = "tls")]
+        {
+            let provider = prodready_tls::provider();
+            let builder = match rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+            {
+                Ok(builder) => builder,
+                Err(_) => return Self { tls: None },
+            };
+            let config = if insecure {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(prodready_tls::AcceptAny::new(
+                        provider,
+                    )))
+                    .with_no_client_auth()
+            } else {
+                let mut store = rustls::RootCertStore::empty();
+                let (added, _) = store.add_parsable_certificates(
+                    roots.iter().map(|der| rustls::pki_types::CertificateDer::from(der.as_slice())),
+                );
+                if added == 0 {
+                    return Self { tls: None };
+                }
+                builder.with_root_certificates(store).with_no_client_auth()
+            };
+            let mut config = config;
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Self { tls: Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))) }
+        }
+        #[cfg(not(feature = "tls"))]
+        Self {}
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn plain(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Plain(tcp) => Some(tcp),
+            #[cfg(feature = "tls")]
+            Self::Tls(_) => None,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
+
 struct Conn {
     addr: String,
-    stream: TcpStream,
+    tls: bool,
+    stream: Stream,
     used: bool,
 }
 
@@ -187,6 +305,8 @@ struct Conn {
 pub(crate) struct Client {
     conns: Vec<Conn>,
     buf: Vec<u8>,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    connector: Connector,
 }
 
 const BODY_LIMIT: usize = 64 << 20;
@@ -207,6 +327,10 @@ struct Progress {
 }
 
 impl Client {
+    pub(crate) fn new(connector: Connector) -> Self {
+        Self { conns: Vec::new(), buf: Vec::new(), connector }
+    }
+
     /// Sends one encoded request and reads the whole response, within `timeout`. `head` says the
     /// method was `HEAD` (no body follows the response head).
     pub(crate) async fn send(
@@ -257,7 +381,9 @@ impl Client {
             let error = match result {
                 Ok(Ok(reusable)) => {
                     if reusable {
-                        settle(&self.conns[slot].stream);
+                        if let Some(tcp) = self.conns[slot].stream.plain() {
+                            settle(tcp);
+                        }
                     } else {
                         self.conns.swap_remove(slot);
                     }
@@ -284,21 +410,63 @@ impl Client {
         deadline: Instant,
         out: &mut Response,
     ) -> Result<usize, String> {
-        if let Some(i) = self.conns.iter().position(|c| c.addr == target.addr) {
-            if idle_and_open(&self.conns[i].stream) {
+        if let Some(i) = self.conns.iter().position(|c| c.addr == target.addr && c.tls == target.tls) {
+            // A TLS connection is not probed: bytes on its socket may be TLS records for rustls (a
+            // session ticket); one the server closed fails its first write or read, and is retried.
+            if self.conns[i].stream.plain().is_none_or(idle_and_open) {
                 return Ok(i);
             }
             self.conns.swap_remove(i);
         }
         let connect_start = Instant::now();
-        let stream = tokio::time::timeout_at(deadline, TcpStream::connect(&target.addr))
+        let tcp = tokio::time::timeout_at(deadline, TcpStream::connect(&target.addr))
             .await
             .map_err(|_| format!("connect to {}: timeout", target.addr))?
             .map_err(|e| format!("connect to {}: {e}", target.addr))?;
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
         out.timings.connecting = connect_start.elapsed();
-        self.conns.push(Conn { addr: target.addr.clone(), stream, used: false });
+        let stream =
+            if target.tls { self.handshake(target, tcp, deadline, out).await? } else { Stream::Plain(tcp) };
+        self.conns.push(Conn { addr: target.addr.clone(), tls: target.tls, stream, used: false });
         Ok(self.conns.len() - 1)
+    }
+
+    #[cfg(feature = "tls")]
+    async fn handshake(
+        &self,
+        target: &Target,
+        tcp: TcpStream,
+        deadline: Instant,
+        out: &mut Response,
+    ) -> Result<Stream, String> {
+        let Some(connector) = &self.connector.tls else {
+            return Err(format!(
+                "https to {}: no trusted CA certificate was given (or set insecureSkipTLSVerify)",
+                target.addr
+            ));
+        };
+        let name = rustls::pki_types::ServerName::try_from(target.server_name.clone()).map_err(|e| {
+            format!("https to {}: `{}` is not a server name: {e}", target.addr, target.server_name)
+        })?;
+        let start = Instant::now();
+        let tls = tokio::time::timeout_at(deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| format!("TLS handshake with {}: timeout", target.addr))?
+            .map_err(|e| format!("TLS handshake with {}: {e}", target.addr))?;
+        out.timings.tls_handshaking = start.elapsed();
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[allow(clippy::unused_async)]
+    async fn handshake(
+        &self,
+        target: &Target,
+        _: TcpStream,
+        _: Instant,
+        _: &mut Response,
+    ) -> Result<Stream, String> {
+        Err(format!("https to {}: this build has no TLS (prodready-loadtest's `tls` feature)", target.addr))
     }
 }
 
@@ -442,7 +610,7 @@ fn parse_head_with<'b, 'k>(
 
 /// The read buffer of one exchange: `buf[start..end]` is read and not yet consumed.
 struct Reader<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Stream,
     buf: &'a mut Vec<u8>,
     start: usize,
     end: usize,
@@ -499,7 +667,7 @@ impl Reader<'_> {
 /// Writes the request and reads its response into `out`; `Ok(true)` when the connection can take
 /// another request.
 async fn exchange(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut Vec<u8>,
     request: &[u8],
     head_request: bool,
@@ -508,6 +676,7 @@ async fn exchange(
     out: &mut Response,
 ) -> Result<bool, String> {
     stream.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    stream.flush().await.map_err(|e| format!("write: {e}"))?;
     progress.written_at = Some(Instant::now());
     progress.sent = request.len() as u64;
     if buf.len() < INITIAL_BUFFER {
@@ -627,7 +796,15 @@ mod tests {
         assert_eq!((t.addr.as_str(), t.path.as_str()), ("example.com:80", "/"));
         let t = Target::parse("http://[::1]:9/x").unwrap();
         assert_eq!(t.addr, "[::1]:9");
-        assert!(Target::parse("https://example.com/").unwrap_err().contains("https is not yet"));
+        if cfg!(feature = "tls") {
+            let t = Target::parse("https://api.example.com/v1").unwrap();
+            assert_eq!(
+                (t.tls, t.addr.as_str(), t.server_name.as_str()),
+                (true, "api.example.com:443", "api.example.com")
+            );
+        } else {
+            assert!(Target::parse("https://example.com/").unwrap_err().contains("`tls` feature"));
+        }
         assert!(Target::parse("/relative").unwrap_err().contains("no scheme"));
         let err = Target::parse("http://u:hunter2@h/").unwrap_err();
         assert_eq!(
@@ -635,7 +812,10 @@ mod tests {
             "`http://u:[REDACTED]@h/`: credentials in the URL are not supported; send an Authorization header"
         );
         let err = Target::parse("ftp://h/x?token=hunter2").unwrap_err();
-        assert_eq!(err, "`ftp://h/x?token=[REDACTED]`: unsupported scheme `ftp` (write http://HOST/PATH)");
+        assert_eq!(
+            err,
+            "`ftp://h/x?token=[REDACTED]`: unsupported scheme `ftp` (write http://HOST/PATH or https://HOST/PATH)"
+        );
     }
 
     fn encode(method: http::Method, headers: &[(&str, &str)], body: &str) -> Result<String, String> {

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, Encoder, Response, Target};
+use crate::client::{Client, Connector, Encoder, Response, Target};
 use crate::metrics::{GaugeValue, Recorder, Sinks, Slots, Tags};
 use crate::result::RunResult;
 use crate::scenario::{CheckKind, Executor, Plan, Request, Scenario, Stage, ThinkTime, VarSource, json_at};
@@ -33,6 +33,10 @@ pub struct RunOptions {
     pub shards: usize,
     /// The part of the run to carry out (`--segment I/N`); the whole run by default.
     pub segment: Segment,
+    /// CA certificates (DER) that https targets' certificates must chain to: the system's, usually,
+    /// which the caller loads. None, and https requests fail unless the plan sets
+    /// `insecureSkipTLSVerify`. Needs the `tls` feature.
+    pub tls_roots: Vec<Vec<u8>>,
 }
 
 impl Default for RunOptions {
@@ -42,6 +46,7 @@ impl Default for RunOptions {
             request_timeout: Duration::from_secs(60),
             shards: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             segment: Segment::WHOLE,
+            tls_roots: Vec::new(),
         }
     }
 }
@@ -89,6 +94,8 @@ struct Shared {
     next_vu: AtomicU64,
     data_cursor: Vec<AtomicU64>,
     request_timeout: Duration,
+    /// How VUs set up https connections.
+    connector: Connector,
     /// Literal URLs, parsed once: per scenario, per request.
     targets: Vec<Vec<Option<Target>>>,
     segment: Segment,
@@ -117,6 +124,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         vus_max: AtomicU64::new(0),
         next_vu: AtomicU64::new(1),
         request_timeout: options.request_timeout,
+        connector: Connector::new(&options.tls_roots, plan.insecure_skip_tls_verify),
         targets,
         segment: options.segment,
     });
@@ -265,7 +273,7 @@ impl Vu {
         Self {
             id,
             iteration: 0,
-            client: Client::default(),
+            client: Client::new(shared.connector.clone()),
             rng: fastrand::Rng::with_seed(id),
             buf: String::new(),
             req: Vec::new(),
@@ -830,7 +838,7 @@ fn record(
         sinks.trend(slots, Metric::HttpReqServiceDuration, &tags, micros(service));
         sinks.trend(slots, Metric::HttpReqBlocked, &tags, micros(r.timings.blocked));
         sinks.trend(slots, Metric::HttpReqConnecting, &tags, micros(r.timings.connecting));
-        sinks.trend(slots, Metric::HttpReqTlsHandshaking, &tags, 0);
+        sinks.trend(slots, Metric::HttpReqTlsHandshaking, &tags, micros(r.timings.tls_handshaking));
         sinks.trend(slots, Metric::HttpReqSending, &tags, micros(r.timings.sending));
         sinks.trend(slots, Metric::HttpReqWaiting, &tags, micros(r.timings.waiting));
         sinks.trend(slots, Metric::HttpReqReceiving, &tags, micros(r.timings.receiving));

@@ -173,7 +173,11 @@ fn options(plan: &Plan) -> Value {
         }
     }
     let stats: Vec<Value> = plan.summary_trend_stats.iter().map(|a| a.to_string().into()).collect();
-    json!({"scenarios": scenarios, "thresholds": thresholds, "summaryTrendStats": stats})
+    let mut options = json!({"scenarios": scenarios, "thresholds": thresholds, "summaryTrendStats": stats});
+    if plan.insecure_skip_tls_verify {
+        options["insecureSkipTLSVerify"] = true.into();
+    }
+    options
 }
 
 /// `vars()`: this iteration's values of `[vars]` and the data rows, drawn once per iteration.

@@ -271,6 +271,7 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         summary_trend_stats,
         vars: Vars::default(),
         check_names: first.checks.iter().map(|c| c.name.clone()).collect(),
+        insecure_skip_tls_verify: false,
     };
     let mut subs = Vec::new();
     for m in first.metrics.iter().skip(Metric::COUNT) {

@@ -50,6 +50,8 @@ pub struct Plan {
     pub(crate) vars: Vars,
     /// Check names, indexed by [`Check::id`].
     pub(crate) check_names: Vec<String>,
+    /// k6's `insecureSkipTLSVerify`: https targets' certificates are not checked.
+    pub insecure_skip_tls_verify: bool,
 }
 
 impl Plan {
@@ -284,6 +286,9 @@ struct RawFile {
 struct RawOptions {
     #[serde(rename = "summaryTrendStats")]
     summary_trend_stats: Option<Vec<Spanned<String>>>,
+    /// k6's option: https targets' certificates are not checked.
+    #[serde(rename = "insecureSkipTLSVerify", default)]
+    insecure_skip_tls_verify: bool,
 }
 
 #[derive(Deserialize)]
@@ -755,7 +760,14 @@ fn build(at: &Locator<'_>, raw: RawFile, read: ReadFile<'_>) -> Result<Plan, Sce
         thresholds.push((selector, out));
     }
 
-    Ok(Plan { scenarios, thresholds, summary_trend_stats, vars, check_names })
+    Ok(Plan {
+        scenarios,
+        thresholds,
+        summary_trend_stats,
+        vars,
+        check_names,
+        insecure_skip_tls_verify: raw.options.insecure_skip_tls_verify,
+    })
 }
 
 fn check_name<T>(at: &Locator<'_>, spanned: &Spanned<T>, key: &str, name: &str) -> Result<(), ScenarioError> {
@@ -1033,12 +1045,11 @@ fn build_request(
     let literal_prefix = raw.url.get_ref().split("{{").next().unwrap_or_default();
     if let Some(literal) = url.as_literal() {
         crate::client::Target::parse(literal).map_err(|e| at.at(&raw.url, &format!("{key}.url"), e))?;
-    } else if literal_prefix.contains("://") && !literal_prefix.starts_with("http://") {
-        return Err(at.at(
-            &raw.url,
-            &format!("{key}.url"),
-            "only http:// URLs are supported (https is not yet)",
-        ));
+    } else if let Some((scheme, _)) = literal_prefix.split_once("://") {
+        // The scheme is written out: check it as the whole URL would be checked.
+        let shown = prodready_stdx::redact::url(raw.url.get_ref());
+        crate::client::scheme_is_tls(Some(scheme), &shown)
+            .map_err(|e| at.at(&raw.url, &format!("{key}.url"), e))?;
     }
     let mut headers = Vec::new();
     for (name, value) in &raw.headers {

@@ -79,16 +79,12 @@ impl std::str::FromStr for SslMode {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
 /// The TLS connector for `mode`, checking certificates against `root_cert` as the table above says.
 pub fn connector(
     mode: SslMode,
     root_cert: Option<&Path>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    let provider = provider();
+    let provider = prodready_tls::provider();
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, root_cert) {
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
             return Err(Error::Tls(format!(
@@ -98,7 +94,7 @@ pub fn connector(
         }
         (SslMode::VerifyFull, Some(root)) => chain_verifier(root, &provider)?,
         (_, Some(root)) => Arc::new(IgnoreHostname(chain_verifier(root, &provider)?)),
-        (_, None) => Arc::new(AcceptAny::new(provider.clone())),
+        (_, None) => Arc::new(prodready_tls::AcceptAny::new(provider.clone())),
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -167,52 +163,5 @@ impl ServerCertVerifier for IgnoreHostname {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
-    }
-}
-
-/// Accepts any certificate while still checking the handshake's signatures: an encrypted session with
-/// an unauthenticated server (libpq's `prefer`/`require` without a root certificate), or a connection
-/// made only to read the certificate (an expiry check). The one such verifier in the workspace.
-#[derive(Debug)]
-pub struct AcceptAny(Arc<CryptoProvider>);
-
-impl AcceptAny {
-    pub fn new(provider: Arc<CryptoProvider>) -> Self {
-        Self(provider)
-    }
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -132,6 +132,11 @@ pub struct Finding {
     /// The commit that added it, in history scans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// Reported but not failing the scan: an informational advisory, or a vulnerability below the
+    /// caller's severity threshold. SARIF level `note`, so that a gate reading the log agrees with the
+    /// scan's exit code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub note: bool,
     /// Scan-specific facts (`package`, `version`, `ecosystem`, `fixed`), flattened into the JSON finding.
     #[serde(flatten)]
     pub properties: BTreeMap<String, String>,
@@ -342,7 +347,7 @@ impl Report {
                 }
                 let mut result = json!({
                     "ruleId": f.rule,
-                    "level": f.severity.sarif_level(),
+                    "level": if f.note { "note" } else { f.severity.sarif_level() },
                     "message": {"text": message},
                     "locations": [{"physicalLocation": physical}],
                     "partialFingerprints": {

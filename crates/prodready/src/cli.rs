@@ -624,11 +624,15 @@ arrival of the whole run, k6's execution segments), writes its --result for `pro
 exits 0 once done: thresholds are judged over the merged segments. A segment's summary is written only
 with --summary-export.
 
+https targets must present a certificate that chains to the system's CA certificates or to --cacert's;
+`insecureSkipTLSVerify = true` under [options] in the scenario (k6's option) checks none.
+
 Examples:
   prodready load run loadtest.toml
   prodready load run loadtest.toml --summary-export summary.json
   prodready load run loadtest.toml --out json | jq '.metrics.http_req_duration.values'
-  prodready load run loadtest.toml --segment 2/3 --result part-2.json";
+  prodready load run loadtest.toml --segment 2/3 --result part-2.json
+  prodready load run staging.toml --cacert internal-ca.pem";
 
 #[derive(Debug, Subcommand)]
 pub enum LoadCommand {
@@ -650,6 +654,9 @@ pub enum LoadCommand {
         /// Write the run's mergeable result (histograms, counters, checks) here, for `load merge`
         #[arg(long, value_name = "FILE")]
         result: Option<PathBuf>,
+        /// Also trust these CA certificates (PEM) for https targets, beside the system's
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
     /// Merge the results of every segment of one run into its summary (exit 99 when a threshold fails)
     #[command(after_help = LOAD_MERGE_AFTER_HELP)]

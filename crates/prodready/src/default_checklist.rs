@@ -303,9 +303,10 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Security scans pass: a scan from the last week found nothing",
                 Category::Security,
                 KindName::ScanReport,
-                "Scan for secrets and vulnerable dependencies in CI and keep the SARIF report at [checklist] \
-                 scan_report, e.g. `gitleaks detect --report-format sarif --report-path scan.sarif`; fix or \
-                 allowlist each finding",
+                "Scan for secrets and vulnerable dependencies in CI into [checklist] scan_report: `prodready scan \
+                 secrets . --format sarif --output scan-reports/secrets.sarif` and `prodready scan deps . --db \
+                 ADVISORY_DB --format sarif --output scan-reports/deps.sarif` (deploy/ci has the CI steps); fix, \
+                 baseline or allowlist each finding",
             )
         },
         CheckSpec {

@@ -656,7 +656,8 @@ pub struct ChecklistConfig {
     pub docs_dir: PathBuf,
     /// Coverage report (lcov or llvm-cov JSON), for the default checks: at least 80% of lines.
     pub coverage_report: PathBuf,
-    /// The security scan's SARIF report (secrets and dependencies), for the default checks.
+    /// The security scans' SARIF reports, for the default checks: a directory whose `*.sarif` files
+    /// are all read (the CI template in deploy/ci writes `secrets.sarif` and `deps.sarif` there), or one file.
     pub scan_report: PathBuf,
     /// The CI configuration the default CI/CD checks read: a file, or a directory of workflow files.
     pub ci_path: PathBuf,
@@ -682,7 +683,7 @@ impl Default for ChecklistConfig {
             docs_dir: PathBuf::from("docs"),
             coverage_report: PathBuf::from("coverage/lcov.info"),
             frontend_coverage_report: None,
-            scan_report: PathBuf::from("scan.sarif"),
+            scan_report: PathBuf::from("scan-reports"),
             ci_path: PathBuf::from(".github/workflows"),
             file: None,
             checks: Vec::new(),

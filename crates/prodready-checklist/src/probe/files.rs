@@ -169,26 +169,79 @@ pub(super) async fn loadtest(path: &Path) -> Finding {
     }
 }
 
-/// A security scan's SARIF report (gitleaks, osv-scanner, Semgrep, `cargo deny`...): written within
-/// `max_age` of `now_unix`, and without a result at level `error` or `warning` (SARIF's default level is
-/// `warning`; `note` results are listed, not failing).
+/// Security scans' SARIF reports (gitleaks, osv-scanner, Semgrep, `cargo deny`...): `path` is one
+/// report, or a directory whose `*.sarif` files are all judged (a CI job writes one per scan). Each must
+/// be written within `max_age` of `now_unix` and hold no result at level `error` or `warning` (SARIF's
+/// default level is `warning`; `note` results are counted, not failing).
 pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_unix: i64) -> Finding {
-    let text = match read(
-        path,
-        "scan report",
-        " (write one: `gitleaks detect --report-format sarif --report-path FILE`)",
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(f) => return f,
+    const FIX: &str = " (write SARIF reports of a secret scan and a dependency scan there)";
+    let files = if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_dir()) {
+        let mut files = Vec::new();
+        let mut entries = match tokio::fs::read_dir(path).await {
+            Ok(entries) => entries,
+            Err(e) => return Finding::error(format!("{}: {e}", path.display())),
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("sarif")) {
+                files.push(p);
+            }
+        }
+        if files.is_empty() {
+            return Finding::fail(format!("no *.sarif scan report in {}{FIX}", path.display()));
+        }
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
     };
-    let sarif: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => return Finding::error(format!("{}: not SARIF JSON: {e}", path.display())),
-    };
+    let mut tools = Vec::new();
+    let mut failing = Vec::new();
+    let mut notes = 0;
+    for file in &files {
+        let text = match read(file, "scan report", FIX).await {
+            Ok(t) => t,
+            Err(f) => return f,
+        };
+        match sarif_results(file, &text, max_age, now_unix).await {
+            Ok(report) => {
+                tools.extend(report.tools);
+                failing.extend(report.failing);
+                notes += report.notes;
+            }
+            Err(f) => return f,
+        }
+    }
+    tools.dedup();
+    let tools = if tools.is_empty() { "the scanner".to_owned() } else { tools.join(", ") };
+    let reports = if files.len() > 1 { format!(" ({} reports)", files.len()) } else { String::new() };
+    if failing.is_empty() {
+        let notes = if notes == 0 { String::new() } else { format!(" ({notes} notes)") };
+        return Finding::pass(format!("{tools}: no findings{notes}{reports}"));
+    }
+    let shown: Vec<&str> = failing.iter().take(5).map(String::as_str).collect();
+    let more = if failing.len() > 5 { format!(" and {} more", failing.len() - 5) } else { String::new() };
+    Finding::fail(format!("{tools}: {} findings: {}{more}{reports}", failing.len(), shown.join(", ")))
+}
+
+/// What one SARIF log holds for the gate.
+struct SarifResults {
+    tools: Vec<String>,
+    /// `rule at path:line` of each result at level `error` or `warning`.
+    failing: Vec<String>,
+    notes: usize,
+}
+
+async fn sarif_results(
+    path: &Path,
+    text: &str,
+    max_age: std::time::Duration,
+    now_unix: i64,
+) -> Result<SarifResults, Finding> {
+    let sarif: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Finding::error(format!("{}: not SARIF JSON: {e}", path.display())))?;
     let Some(runs) = sarif.get("runs").and_then(serde_json::Value::as_array) else {
-        return Finding::error(format!("{}: not a SARIF log (no `runs`)", path.display()));
+        return Err(Finding::error(format!("{}: not a SARIF log (no `runs`)", path.display())));
     };
     let modified = tokio::fs::metadata(path)
         .await
@@ -197,18 +250,19 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let age = std::time::Duration::from_secs(u64::try_from(now_unix.saturating_sub(modified)).unwrap_or(0));
-    let tools: Vec<&str> = runs
+    let tools: Vec<String> = runs
         .iter()
         .filter_map(|r| r.pointer("/tool/driver/name").and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
         .collect();
-    let tools = if tools.is_empty() { "the scanner".to_owned() } else { tools.join(", ") };
     if age > max_age {
-        return Finding::fail(format!(
-            "{} is {} old (at most {} allowed): run {tools} again",
+        let shown = if tools.is_empty() { "the scanner".to_owned() } else { tools.join(", ") };
+        return Err(Finding::fail(format!(
+            "{} is {} old (at most {} allowed): run {shown} again",
             path.display(),
             humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 3600 * 3600)),
             humantime::format_duration(max_age)
-        ));
+        )));
     }
     let mut failing = Vec::new();
     let mut notes = 0;
@@ -233,13 +287,7 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
             notes += 1;
         }
     }
-    if failing.is_empty() {
-        let notes = if notes == 0 { String::new() } else { format!(" ({notes} notes)") };
-        return Finding::pass(format!("{tools}: no findings{notes}"));
-    }
-    let shown: Vec<&str> = failing.iter().take(5).map(String::as_str).collect();
-    let more = if failing.len() > 5 { format!(" and {} more", failing.len() - 5) } else { String::new() };
-    Finding::fail(format!("{tools}: {} findings: {}{more}", failing.len(), shown.join(", ")))
+    Ok(SarifResults { tools, failing, notes })
 }
 
 /// What each CI step looks like in a workflow file: commands of the common tools, lower-case.

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use prodready_pg::tls::AcceptAny;
+use prodready_tls::AcceptAny;
 use rustls::pki_types::ServerName;
 
 use super::{Finding, millis};
@@ -31,7 +31,7 @@ pub(super) async fn tls(
         Ok(name) => name,
         Err(e) => return Finding::error(format!("`{host}` is not a valid server name: {e}")),
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = prodready_tls::provider();
     let config = match rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
     {

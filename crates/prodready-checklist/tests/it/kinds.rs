@@ -852,6 +852,57 @@ async fn scan_report_reads_sarif_and_wants_it_recent_and_clean() {
     assert_eq!(probe(&check).await.0, Status::Error);
 }
 
+/// A directory of reports, as a CI job writes one per scan: every `*.sarif` in it is judged.
+#[tokio::test]
+async fn scan_report_reads_every_sarif_of_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("scan-reports");
+    std::fs::create_dir(&reports).unwrap();
+    let check = format!("kind = \"scan_report\"\npath = \"{}\"\nmax_age = \"2d\"\n", reports.display());
+    let sarif = |tool: &str, results: &str| {
+        format!(
+            r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"{tool}"}}}},"results":[{results}]}}]}}"#
+        )
+    };
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.starts_with("no *.sarif scan report in"), "{summary}");
+    std::fs::write(reports.join("secrets.sarif"), sarif("prodready-scan", "")).unwrap();
+    std::fs::write(reports.join("notes.txt"), "not a report").unwrap();
+    assert_eq!(probe(&check).await, (Status::Pass, "prodready-scan: no findings".to_owned()));
+    let vulnerable = r#"{"ruleId":"RUSTSEC-2021-0003","level":"error","message":{"text":"smallvec"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"Cargo.lock"},"region":{"startLine":40}}}]}"#;
+    let below = r#"{"ruleId":"RUSTSEC-2020-0071","level":"note","message":{"text":"time"}}"#;
+    std::fs::write(reports.join("deps.sarif"), sarif("prodready-scan", below)).unwrap();
+    assert_eq!(
+        probe(&check).await,
+        (Status::Pass, "prodready-scan: no findings (1 notes) (2 reports)".to_owned())
+    );
+    std::fs::write(reports.join("deps.sarif"), sarif("osv-scanner", vulnerable)).unwrap();
+    assert_eq!(
+        probe(&check).await,
+        (
+            Status::Fail,
+            "osv-scanner, prodready-scan: 1 findings: RUSTSEC-2021-0003 at Cargo.lock:40 (2 reports)"
+                .to_owned()
+        )
+    );
+    // One stale report fails the check, whatever the others say.
+    std::fs::write(reports.join("deps.sarif"), sarif("osv-scanner", "")).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(reports.join("secrets.sarif"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.ends_with("secrets.sarif is 3days old (at most 2days allowed): run prodready-scan again"),
+        "{summary}"
+    );
+}
+
 #[tokio::test]
 async fn ci_workflow_finds_test_scan_coverage_and_deploy_steps() {
     let dir = tempfile::tempdir().unwrap();

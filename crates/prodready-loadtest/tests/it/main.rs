@@ -5,4 +5,6 @@ mod parse;
 mod run;
 mod segment;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 mod wire;

@@ -174,7 +174,7 @@ fn errors_name_file_line_and_key() {
         scenario("executor = \"shared-iterations\"\nexec = \"main\""),
         // Requests.
         "[scenarios.s]\nexecutor = \"shared-iterations\"\n".to_owned(),
-        "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nurl = \"https://example.com/\"".to_owned(),
+        "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nurl = \"ftp://example.com/\"".to_owned(),
         "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nurl = \"http://h/{{ nope }}\"".to_owned(),
         "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nmethod = \"G T\"\nurl = \"http://h/\"".to_owned(),
         "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nurl = \"http://h/\"\nchecks = { status = 200, json_equals = 3 }".to_owned(),
@@ -213,7 +213,7 @@ fn errors_name_file_line_and_key() {
             "/scenarios/load.toml:4:14: scenarios.s.iterations: `iterations` (2) is below `vus` (5): each VU needs at least one",
             "/scenarios/load.toml:3:1: scenarios.s.exec: unknown field `exec`, expected one of `executor`, `startTime`, `gracefulStop`, `vus`, `iterations`, `duration`, `maxDuration`, `startVUs`, `stages`, `gracefulRampDown`, `rate`, `startRate`, `timeUnit`, `preAllocatedVUs`, `maxVUs`, `tags`, `think_time`, `requests`",
             "/scenarios/load.toml:1:1: scenarios.s.requests: the scenario sends nothing: add [[scenarios.s.requests]] with a url",
-            "/scenarios/load.toml:4:7: scenarios.s.requests[0].url: `https://example.com/`: only http:// URLs are supported (https is not yet)",
+            "/scenarios/load.toml:4:7: scenarios.s.requests[0].url: `ftp://example.com/`: unsupported scheme `ftp` (write http://HOST/PATH or https://HOST/PATH)",
             "/scenarios/load.toml:4:7: scenarios.s.requests[0].url: unknown variable `nope` (defined: __VU, __ITER, __SCENARIO)",
             "/scenarios/load.toml:4:10: scenarios.s.requests[0].method: `G T` is not an HTTP method",
             "/scenarios/load.toml:5:10: scenarios.s.requests[0].checks.json_equals: json_equals needs json_path beside it",

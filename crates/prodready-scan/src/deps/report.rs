@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use super::{Database, Finding, Lockfile};
+use super::{Database, Finding, Lockfile, Severity};
 use crate::report::{self, Report, Rule};
 
 /// Builds the `deps` report. `stats` counts lockfiles, packages and advisories read.
-pub fn report(findings: &[Finding], lockfiles: &[Lockfile], db: &Database) -> Report {
+pub fn report(findings: &[Finding], lockfiles: &[Lockfile], db: &Database, min: Option<Severity>) -> Report {
     let mut out = Report::new("deps");
     let mut rules = BTreeSet::new();
     for f in findings {
@@ -50,6 +50,7 @@ pub fn report(findings: &[Finding], lockfiles: &[Lockfile], db: &Database) -> Re
             excerpt: format!("{} {}", f.package, f.installed_version),
             severity: f.effective_severity(),
             commit: None,
+            note: !f.fails_at(min),
             properties,
         });
     }

@@ -197,6 +197,7 @@ pub(crate) fn findings(
             excerpt: excerpt(buf, hit.line_range.clone(), hit.anchor, hit.secret.clone(), &others),
             severity: rule.severity,
             commit: commit.map(str::to_owned),
+            note: false,
             properties: Default::default(),
         });
     }

@@ -25,6 +25,7 @@ fn sample() -> Report {
             excerpt: "GITHUB_TOKEN=ghp_****".into(),
             severity: Severity::Critical,
             commit: Some("8c5e2b1d0a9f8e7d6c5b4a39281706f5e4d3c2b1".into()),
+            note: false,
             properties: BTreeMap::new(),
         },
         Finding {
@@ -36,6 +37,7 @@ fn sample() -> Report {
             excerpt: "time 0.1.45".into(),
             severity: Severity::Medium,
             commit: None,
+            note: false,
             properties: [
                 ("package".to_owned(), "time".to_owned()),
                 ("version".to_owned(), "0.1.45".to_owned()),

@@ -101,3 +101,69 @@ async fn a_request_through_two_services_is_one_trace() {
     assert_eq!(failed["tags"]["otel.status_code"], "ERROR", "{failed}");
     assert_eq!(failed["tags"]["http.response.status_code"], "500");
 }
+
+/// Parent-based ratio sampling decides once, at the root, and the decision crosses the hop in
+/// `traceparent`'s flags: of 1,000 requests through A and B at ratio 0.1, B records exactly the traces A
+/// kept (B's own ratio never applies to a remote parent), so no kept trace lacks its B half and no B
+/// span is an orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_based_sampling_holds_across_the_http_hop() {
+    let receiver = ZipkinReceiver::start();
+    let mut options = prodready_tracing::Options::new("sampled-services");
+    options.exporter = prodready_tracing::Exporter::Zipkin { endpoint: receiver.url() };
+    options.sampler = prodready_tracing::Sampler::ParentBasedRatio(0.1);
+    let guard = prodready_tracing::init(&options).unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer("sampled-services"));
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let b =
+        serve(axum::Router::new().route("/stock/{item}", get(|| async { "12" })).layer(ServerLayer)).await;
+    let client = reqwest::Client::new();
+    let a = serve(
+        axum::Router::new()
+            .route(
+                "/order/{item}",
+                get(move || {
+                    let (client, b) = (client.clone(), b.clone());
+                    async move {
+                        let span =
+                            tracing::info_span!("GET /stock", otel.kind = "client", otel.name = "GET /stock");
+                        async {
+                            let mut headers = http::HeaderMap::new();
+                            prodready_tracing::inject(&mut headers);
+                            let reply = client.get(format!("{b}/stock/7")).headers(headers).send().await;
+                            reply.unwrap().text().await.unwrap()
+                        }
+                        .instrument(span)
+                        .await
+                    }
+                }),
+            )
+            .layer(ServerLayer),
+    )
+    .await;
+    let caller = reqwest::Client::new();
+    for _ in 0..1000 {
+        let body = caller.get(format!("{a}/order/7")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(body, "12");
+    }
+    tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
+
+    let spans = receiver.spans();
+    assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
+    let of = |name: &str| spans.iter().filter(|s| s["name"] == name).collect::<Vec<_>>();
+    let (a_servers, a_clients, b_servers) =
+        (of("GET /order/{item}"), of("GET /stock"), of("GET /stock/{item}"));
+    let kept = a_servers.len();
+    assert!((40..=200).contains(&kept), "{kept} of 1000 traces kept at ratio 0.1");
+    assert!(a_servers.iter().all(|s| s.get("parentId").is_none()), "A's server spans are the roots");
+    assert_eq!((a_clients.len(), b_servers.len()), (kept, kept), "every kept trace whole, and only those");
+    let ids = |list: &[&serde_json::Value], key: &str| -> std::collections::HashSet<String> {
+        list.iter().map(|s| s[key].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let traces = ids(&a_servers, "traceId");
+    assert_eq!(traces.len(), kept, "one root per trace");
+    assert_eq!(ids(&b_servers, "traceId"), traces, "B recorded exactly the traces A kept");
+    assert_eq!(ids(&b_servers, "parentId"), ids(&a_clients, "id"), "each B span's parent is A's client span");
+    assert_eq!(ids(&a_clients, "parentId"), ids(&a_servers, "id"));
+}

@@ -41,7 +41,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
             write!(std::io::stdout(), "{}", prodready_loadtest::export_k6(&plan, &source))?;
             Ok(Exit::Success)
         }
-        LoadCommand::Run { scenario, summary_export, out, segment, result } => {
+        LoadCommand::Run { scenario, summary_export, out, segment, result, cacert } => {
             let path = scenario_path(scenario.as_deref(), cfg.loadtest.scenario.as_deref())?;
             let plan = Arc::new(read_plan(&path)?);
             let segment = segment.unwrap_or_default();
@@ -65,6 +65,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 })),
                 shards: workers,
                 segment,
+                tls_roots: tls_roots(cacert.as_deref())?,
                 ..RunOptions::default()
             };
             let report = super::runtime(workers.max(2))?.block_on(prodready_loadtest::run(plan, options));
@@ -156,4 +157,25 @@ fn read_plan(path: &Path) -> Result<Plan, UsageError> {
         .map_err(|e| UsageError(format!("{}: cannot read the scenario file: {e}", path.display())))?;
     let mut read = |p: &Path| std::fs::read_to_string(p);
     prodready_loadtest::parse(path, &text, &mut read).map_err(|e| UsageError(e.to_string()))
+}
+
+/// The CA certificates https targets must chain to: the system's (as `SSL_CERT_FILE`/`SSL_CERT_DIR` or
+/// the usual places say) and those of `--cacert`.
+fn tls_roots(cacert: Option<&Path>) -> anyhow::Result<Vec<Vec<u8>>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots: Vec<Vec<u8>> =
+        rustls_native_certs::load_native_certs().certs.into_iter().map(|c| c.to_vec()).collect();
+    if let Some(path) = cacert {
+        let shown = path.display();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| UsageError(format!("--cacert {shown}: cannot read it: {e}")))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| UsageError(format!("--cacert {shown}: not a PEM certificate file: {e}")))?;
+        if certs.is_empty() {
+            return Err(UsageError(format!("--cacert {shown}: holds no PEM certificate")).into());
+        }
+        roots.extend(certs.into_iter().map(|c| c.to_vec()));
+    }
+    Ok(roots)
 }

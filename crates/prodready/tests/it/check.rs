@@ -359,11 +359,14 @@ async fn with_the_platform_running_and_attestations_made_the_defaults_pass() {
     std::fs::write(path.join("docs/deployment.md"), "# Deploying\n## Deploy\n## Rollback\n").unwrap();
     std::fs::create_dir_all(path.join("coverage")).unwrap();
     std::fs::write(path.join("coverage/lcov.info"), "SF:a.rs\nLF:100\nLH:85\nend_of_record\n").unwrap();
-    std::fs::write(
-        path.join("scan.sarif"),
-        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gitleaks"}},"results":[]}]}"#,
-    )
-    .unwrap();
+    std::fs::create_dir_all(path.join("scan-reports")).unwrap();
+    for scan in ["secrets", "deps"] {
+        std::fs::write(
+            path.join(format!("scan-reports/{scan}.sarif")),
+            r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"prodready-scan"}},"results":[]}]}"#,
+        )
+        .unwrap();
+    }
     let today = {
         let days =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;

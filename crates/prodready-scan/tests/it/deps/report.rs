@@ -2,9 +2,13 @@
 
 use expect_test::expect;
 use prodready_scan::Format;
-use prodready_scan::deps::{Database, Lockfile, ScanOptions, lockfile, report, scan};
+use prodready_scan::deps::{Database, Lockfile, ScanOptions, Severity, lockfile, report, scan};
 
 fn rendered(format: Format) -> String {
+    rendered_at(format, None)
+}
+
+fn rendered_at(format: Format, min: Option<Severity>) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let db_dir = dir.path().join("db");
     super::write(&db_dir, "GHSA-35jh-r3h4-6jhm.json", &super::db::osv_lodash());
@@ -26,7 +30,7 @@ fn rendered(format: Format) -> String {
     let found = lockfile::find(&[root]).expect("finds");
     let lockfiles: Vec<Lockfile> = found.iter().map(|f| Lockfile::read_found(f).expect("parses")).collect();
     let findings = scan(&db, &lockfiles, &ScanOptions::default());
-    report(&findings, &lockfiles, &db).render(format)
+    report(&findings, &lockfiles, &db, min).render(format)
 }
 
 #[test]
@@ -69,4 +73,22 @@ fn json_sarif_and_junit() {
     let junit = rendered(Format::Junit);
     assert!(junit.contains("tests=\"2\"") && junit.contains("failures=\"2\""), "{junit}");
     assert!(junit.contains("web/package-lock.json:4 GHSA-35jh-r3h4-6jhm"), "{junit}");
+}
+
+/// A vulnerability below the caller's threshold is reported as a SARIF `note`, so that a gate
+/// reading the log (the checklist's scan_report) agrees with the scan's exit code.
+#[test]
+fn findings_below_the_threshold_are_notes_in_sarif() {
+    let levels = |min| {
+        let sarif: serde_json::Value = serde_json::from_str(&rendered_at(Format::Sarif, min)).unwrap();
+        sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["ruleId"].as_str().unwrap(), r["level"].as_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(levels(None), ["GHSA-0000-unrated error", "GHSA-35jh-r3h4-6jhm error"]);
+    assert_eq!(levels(Some(Severity::High)), ["GHSA-0000-unrated error", "GHSA-35jh-r3h4-6jhm error"]);
+    assert_eq!(levels(Some(Severity::Critical)), ["GHSA-0000-unrated note", "GHSA-35jh-r3h4-6jhm note"]);
 }

@@ -34,14 +34,14 @@ pub(super) fn run(args: &ScanDepsArgs) -> anyhow::Result<Exit> {
     let lockfiles = found.iter().map(Lockfile::read_found).collect::<Result<Vec<_>, _>>().map_err(usage)?;
     let options = ScanOptions { ignore: args.ignore.iter().cloned().collect() };
     let findings = deps::scan(&db, &lockfiles, &options);
-    let report = deps::report(&findings, &lockfiles, &db);
-    emit(&report, &args.report)?;
     let min = args.min_severity.map(|s| match s {
         ScanSeverity::Low => Severity::Low,
         ScanSeverity::Medium => Severity::Medium,
         ScanSeverity::High => Severity::High,
         ScanSeverity::Critical => Severity::Critical,
     });
+    let report = deps::report(&findings, &lockfiles, &db, min);
+    emit(&report, &args.report)?;
     let failing = findings.iter().filter(|f| f.fails_at(min)).count();
     let informational = findings.iter().filter(|f| f.informational.is_some()).count();
     let threshold = min.map_or_else(String::new, |m| format!(" at or above {m}"));
