@@ -116,6 +116,7 @@ fn every_rule_finds_its_own_shape() {
             "database-url-password" => format!("url = \"postgres://app:{secret}@db/app\""),
             "generic-api-key" => format!("api_key = \"{secret}\""),
             "generic-unquoted-secret" => format!("SERVICE_TOKEN={secret}"),
+            id if generate::NEEDS_NAME.contains(&id) => format!("{}={secret}", generate::key_name(id)),
             _ => format!("value: {secret}"),
         };
         let (found, _) = secrets::scan_bytes(&rules, "x.txt", line.as_bytes());

@@ -65,6 +65,7 @@ pub const HEX: &str = "0123456789abcdef";
 pub const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 pub const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 pub const B64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub const BASE36: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Random alphanumerics with at least one digit and both cases (what real tokens look like).
 pub fn token(rng: &mut Rng, alphabet: &str, n: usize) -> String {
@@ -102,6 +103,12 @@ pub fn uuid(rng: &mut Rng) -> String {
     format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
+/// A GitLab routable token's tail after its prefix: base64url payload, `.01.`, base-36 length and CRC.
+fn gitlab_routable(rng: &mut Rng) -> String {
+    let n = rng.range(30, 60);
+    format!("{}.01.{}", token(rng, B64URL, n), rng.chars(BASE36, 9))
+}
+
 /// The secret of `rule`, real-shaped.
 pub fn secret(rng: &mut Rng, rule: &str) -> String {
     match rule {
@@ -116,12 +123,61 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
         }
         "digitalocean-token" => format!("{}_v1_{}", rng.pick(&["dop", "doo", "dor"]), rng.chars(HEX, 64)),
         "heroku-api-key" => uuid(rng),
+        "heroku-api-key-v2" => format!("HRKU-AA{}", token(rng, &format!("{ALNUM}_-"), 58)),
         "alibaba-access-key-id" => format!("LTAI{}", token(rng, ALNUM, 20)),
+        "alibaba-secret-key" => token(rng, ALNUM, 30),
+        "aws-bedrock-api-key-long-lived" => {
+            let text = format!(
+                "BedrockAPIKey-{}-at-{}:{}",
+                token(rng, "abcdefghijklmnopqrstuvwxyz0123456789", 4),
+                rng.chars(DIGITS, 12),
+                base64(&rng.bytes(42), B64, true)
+            );
+            format!("ABSK{}", base64(text.as_bytes(), B64, true))
+        }
+        "aws-bedrock-api-key-short-lived" => {
+            let url = format!(
+                "bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIA{}%2F2025{:02}{:02}%2Fus-east-1%2Fbedrock%2Faws4_request&X-Amz-Date=2025{:02}{:02}T{:02}{:02}{:02}Z&X-Amz-Expires=43200&X-Amz-Security-Token={}&X-Amz-Signature={}&X-Amz-SignedHeaders=host&Version=1",
+                token(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
+                rng.range(1, 12),
+                rng.range(1, 28),
+                rng.range(1, 12),
+                rng.range(1, 28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                token(rng, B64URL, 160),
+                rng.chars(HEX, 64)
+            );
+            format!("bedrock-api-key-{}", base64(url.as_bytes(), B64, true))
+        }
+        "cloudflare-global-api-key" => rng.chars(HEX, 37),
+        "cloudflare-api-token" => token(rng, &format!("{ALNUM}_-"), 40),
+        "cloudflare-origin-ca-key" => format!("v1.0-{}-{}", rng.chars(HEX, 24), rng.chars(HEX, 146)),
+        "flyio-access-token" => match rng.below(3) {
+            0 => format!("fo1_{}", token(rng, &format!("{ALNUM}_-"), 43)),
+            1 => {
+                let n = rng.range(90, 200);
+                format!("fm1r_lJPECAAAAAAAA{}", base64(&rng.bytes(n), B64, true))
+            }
+            _ => {
+                let n = rng.range(120, 300);
+                format!("fm2_lJPECAAAAAAAA{}", base64(&rng.bytes(n), B64, true))
+            }
+        },
+        "yandex-api-key" => format!("AQVN{}", token(rng, &format!("{ALNUM}_-"), 36)),
+        "yandex-aws-access-token" => format!("YC{}", token(rng, &format!("{ALNUM}_-"), 38)),
+        "yandex-iam-token" => {
+            let n = rng.range(60, 120);
+            format!("t1.{}.{}", token(rng, B64URL, n), token(rng, B64URL, 86))
+        }
         "databricks-token" => format!("dapi{}", rng.chars(HEX, 32)),
         "hashicorp-terraform-token" => format!("{}.atlasv1.{}", token(rng, ALNUM, 14), token(rng, ALNUM, 67)),
         "hashicorp-vault-token" => format!("hvs.{}", token(rng, ALNUM, 95)),
         "pulumi-token" => format!("pul-{}", rng.chars(HEX, 40)),
         "doppler-token" => format!("dp.{}.{}", rng.pick(&["pt", "st", "sa"]), token(rng, ALNUM, 43)),
+        "confluent-access-token" => token(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 16),
+        "confluent-secret-key" => token(rng, &format!("{ALNUM}+/"), 64),
         "npm-token" => format!("npm_{}", token(rng, ALNUM, 36)),
         "pypi-token" => format!("pypi-AgEIcHlwaS5vcmc{}", token(rng, ALNUM, 70)),
         "dockerhub-token" => format!("dckr_pat_{}", token(rng, ALNUM, 27)),
@@ -135,12 +191,38 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
         "github-oauth-token" => format!("gho_{}", token(rng, ALNUM, 36)),
         "github-app-token" => format!("{}_{}", rng.pick(&["ghu", "ghs"]), token(rng, ALNUM, 36)),
         "github-refresh-token" => format!("ghr_{}", token(rng, ALNUM, 36)),
-        "gitlab-pat" => format!("glpat-{}", token(rng, ALNUM, 20)),
+        "gitlab-pat" => match rng.below(3) {
+            0 => format!("glpat-{}", gitlab_routable(rng)),
+            _ => format!("glpat-{}", token(rng, ALNUM, 20)),
+        },
         "gitlab-pipeline-trigger-token" => format!("glptt-{}", rng.chars(HEX, 40)),
-        "gitlab-runner-token" => format!("{}{}", rng.pick(&["glrt-", "GR1348941"]), token(rng, ALNUM, 20)),
+        "gitlab-runner-token" => match rng.below(3) {
+            0 => format!("glrt-t{}_{}", rng.range(1, 3), gitlab_routable(rng)),
+            _ => format!("{}{}", rng.pick(&["glrt-", "GR1348941"]), token(rng, ALNUM, 20)),
+        },
+        "gitlab-deploy-token" => format!("gldt-{}", token(rng, ALNUM, 20)),
+        "gitlab-feed-token" => format!("glft-{}", token(rng, ALNUM, 20)),
+        "gitlab-cicd-job-token" => {
+            let n = rng.range(1, 5);
+            format!("glcbt-{}_{}", rng.chars(HEX, n), token(rng, ALNUM, 20))
+        }
+        "gitlab-oauth-app-secret" => format!("gloas-{}", token(rng, ALNUM, 64)),
+        "gitlab-kubernetes-agent-token" => format!("glagent-{}", token(rng, &format!("{ALNUM}_-"), 50)),
+        "gitlab-incoming-mail-token" => format!("glimt-{}", token(rng, ALNUM, 25)),
+        "gitlab-scim-token" => format!("glsoat-{}", token(rng, ALNUM, 20)),
+        "gitlab-feature-flag-client-token" => format!("glffct-{}", token(rng, ALNUM, 20)),
+        "gitlab-session-cookie" => format!("_gitlab_session={}", rng.chars(HEX, 32)),
         "bitbucket-app-password" => format!("ATBB{}", token(rng, ALNUM, 32)),
+        "bitbucket-client-id" => {
+            let n = if rng.below(2) == 0 { 18 } else { 32 };
+            token(rng, ALNUM, n)
+        }
+        "bitbucket-client-secret" => {
+            let n = if rng.below(2) == 0 { 32 } else { 64 };
+            token(rng, ALNUM, n)
+        }
         "atlassian-api-token" => format!("ATATT3{}", token(rng, ALNUM, 186)),
-        "slack-token" => match rng.below(3) {
+        "slack-token" => match rng.below(5) {
             0 => {
                 format!("xoxb-{}-{}-{}", rng.chars(DIGITS, 12), rng.chars(DIGITS, 13), token(rng, ALNUM, 24))
             }
@@ -151,12 +233,23 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
                 rng.chars(DIGITS, 13),
                 rng.chars(HEX, 32)
             ),
-            _ => format!(
+            2 => format!(
                 "xapp-1-A{}-{}-{}",
                 token(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 10),
                 rng.chars(DIGITS, 13),
                 rng.chars(HEX, 64)
             ),
+            // legacy user and workspace tokens
+            3 => format!(
+                "{}-{}-{}-{}-{}",
+                rng.pick(&["xoxs", "xoxo"]),
+                rng.chars(DIGITS, 10),
+                rng.chars(DIGITS, 11),
+                rng.chars(DIGITS, 12),
+                rng.chars(HEX, 64)
+            ),
+            // configuration refresh token
+            _ => format!("xoxe-1-{}", token(rng, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 146)),
         },
         "slack-webhook-url" => format!(
             "https://hooks.slack.com/services/T{}/B{}/{}",
@@ -171,6 +264,25 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
                 token(rng, &format!("{ALNUM}_-"), 68)
             )
         }
+        "discord-api-token" => match rng.below(2) {
+            0 => rng.chars(HEX, 64),
+            _ => {
+                let id = format!("1{}", rng.chars(DIGITS, 18));
+                format!(
+                    "{}.{}.{}",
+                    base64(id.as_bytes(), B64URL, false),
+                    token(rng, B64URL, 6),
+                    token(rng, B64URL, 38)
+                )
+            }
+        },
+        "discord-client-id" => {
+            let n = rng.range(16, 18);
+            format!("1{}", rng.chars(DIGITS, n))
+        }
+        "discord-client-secret" => token(rng, &format!("{ALNUM}_-"), 32),
+        "mattermost-access-token" => token(rng, "abcdefghijklmnopqrstuvwxyz0123456789", 26),
+        "gitter-access-token" => rng.chars(HEX, 40),
         "teams-webhook-url" => format!(
             "https://contoso.webhook.office.com/webhookb2/{}@{}/IncomingWebhook/{}/{}",
             uuid(rng),
@@ -201,6 +313,28 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
             rng.chars(HEX, 32)
         ),
         "shopify-token" => format!("{}_{}", rng.pick(&["shpat", "shpss", "shpca"]), rng.chars(HEX, 32)),
+        "flutterwave-public-key" => {
+            format!("FLWPUBK{}-{}-X", rng.pick(&["", "_TEST"]), rng.chars(HEX, 32))
+        }
+        "flutterwave-secret-key" => {
+            format!("FLWSECK{}-{}-X", rng.pick(&["", "_TEST"]), rng.chars(HEX, 32))
+        }
+        "flutterwave-encryption-key" => format!("FLWSECK_TEST{}", rng.chars(HEX, 12)),
+        "gocardless-api-token" => {
+            format!("{}_{}", rng.pick(&["live", "sandbox"]), token(rng, &format!("{ALNUM}_-"), 40))
+        }
+        "plaid-client-id" => rng.chars(HEX, 24),
+        "plaid-secret-key" => rng.chars(HEX, 30),
+        "plaid-api-token" => {
+            format!("access-{}-{}", rng.pick(&["production", "development", "sandbox"]), uuid(rng))
+        }
+        "coinbase-access-token" => token(rng, &format!("{ALNUM}_-"), 64),
+        "kraken-access-token" => base64(&rng.bytes(64), B64, true),
+        "kucoin-access-token" => rng.chars(HEX, 24),
+        "kucoin-secret-key" | "squarespace-access-token" => uuid(rng),
+        "bittrex-access-key" | "bittrex-secret-key" => rng.chars(HEX, 32),
+        "finicity-client-secret" => token(rng, ALNUM, 20),
+        "finicity-api-token" => rng.chars(HEX, 32),
         "age-secret-key" => format!("AGE-SECRET-KEY-1{}", rng.chars("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58)),
         "jwt" => {
             let header = base64(br#"{"alg":"HS256","typ":"JWT"}"#, B64URL, false);
@@ -214,6 +348,13 @@ pub fn secret(rng: &mut Rng, rule: &str) -> String {
             let sig = rng.bytes(32);
             format!("{header}.{}.{}", base64(payload.as_bytes(), B64URL, false), base64(&sig, B64URL, false))
         }
+        "jwt-base64" => {
+            let jwt = secret(rng, "jwt");
+            base64(jwt.as_bytes(), B64, true)
+        }
+        "planetscale-password" => format!("pscale_pw_{}", token(rng, B64URL, 43)),
+        "planetscale-api-token" => format!("pscale_tkn_{}", token(rng, B64URL, 43)),
+        "planetscale-oauth-token" => format!("pscale_oauth_{}", token(rng, B64URL, 43)),
         "database-url-password" | "generic-api-key" | "generic-unquoted-secret" => {
             let n = rng.range(16, 40);
             token(rng, ALNUM, n)
@@ -231,12 +372,43 @@ pub fn pem_body(rng: &mut Rng) -> String {
 }
 
 /// Name of the environment variable / key a provider's secret usually sits under.
-fn key_name(rule: &str) -> &'static str {
+pub fn key_name(rule: &str) -> &'static str {
     match rule {
         "aws-access-key-id" => "AWS_ACCESS_KEY_ID",
         "aws-secret-access-key" => "AWS_SECRET_ACCESS_KEY",
+        "aws-bedrock-api-key-long-lived" | "aws-bedrock-api-key-short-lived" => "AWS_BEARER_TOKEN_BEDROCK",
         "gcp-api-key" => "GOOGLE_MAPS_KEY",
-        "heroku-api-key" => "HEROKU_API_KEY",
+        "heroku-api-key" | "heroku-api-key-v2" => "HEROKU_API_KEY",
+        "alibaba-secret-key" => "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "cloudflare-global-api-key" => "CLOUDFLARE_GLOBAL_API_KEY",
+        "cloudflare-api-token" => "CLOUDFLARE_API_TOKEN",
+        "cloudflare-origin-ca-key" => "CLOUDFLARE_ORIGIN_CA_KEY",
+        "flyio-access-token" => "FLY_API_TOKEN",
+        "yandex-api-key" => "YC_API_KEY",
+        "yandex-aws-access-token" => "YANDEX_STORAGE_SECRET_KEY",
+        "yandex-iam-token" => "YC_IAM_TOKEN",
+        "confluent-access-token" => "CONFLUENT_CLOUD_API_KEY",
+        "confluent-secret-key" => "CONFLUENT_CLOUD_API_SECRET",
+        "bitbucket-client-id" => "BITBUCKET_CLIENT_ID",
+        "bitbucket-client-secret" => "BITBUCKET_CLIENT_SECRET",
+        "discord-api-token" => "DISCORD_BOT_TOKEN",
+        "discord-client-id" => "DISCORD_CLIENT_ID",
+        "discord-client-secret" => "DISCORD_CLIENT_SECRET",
+        "mattermost-access-token" => "MATTERMOST_ACCESS_TOKEN",
+        "gitter-access-token" => "GITTER_TOKEN",
+        "gocardless-api-token" => "GOCARDLESS_ACCESS_TOKEN",
+        "plaid-client-id" => "PLAID_CLIENT_ID",
+        "plaid-secret-key" => "PLAID_SECRET",
+        "plaid-api-token" => "PLAID_ACCESS_TOKEN",
+        "coinbase-access-token" => "COINBASE_API_SECRET",
+        "kraken-access-token" => "KRAKEN_PRIVATE_KEY",
+        "kucoin-access-token" => "KUCOIN_API_KEY",
+        "kucoin-secret-key" => "KUCOIN_API_SECRET",
+        "bittrex-access-key" => "BITTREX_API_KEY",
+        "bittrex-secret-key" => "BITTREX_API_SECRET",
+        "squarespace-access-token" => "SQUARESPACE_API_KEY",
+        "finicity-client-secret" => "FINICITY_PARTNER_SECRET",
+        "finicity-api-token" => "FINICITY_APP_KEY",
         "telegram-bot-token" => "TELEGRAM_BOT_TOKEN",
         "twilio-api-key" => "TWILIO_API_KEY",
         "mailgun-api-key" => "MAILGUN_API_KEY",
@@ -264,8 +436,39 @@ fn filler(rng: &mut Rng) -> String {
 }
 
 /// Rules that need the provider's name beside the secret (their shape alone is too common).
-const NEEDS_NAME: &[&str] =
-    &["aws-secret-access-key", "heroku-api-key", "telegram-bot-token", "twilio-api-key", "mailgun-api-key"];
+pub const NEEDS_NAME: &[&str] = &[
+    "aws-secret-access-key",
+    "heroku-api-key",
+    "telegram-bot-token",
+    "twilio-api-key",
+    "mailgun-api-key",
+    "alibaba-secret-key",
+    "cloudflare-global-api-key",
+    "cloudflare-api-token",
+    "yandex-aws-access-token",
+    "yandex-iam-token",
+    "confluent-access-token",
+    "confluent-secret-key",
+    "bitbucket-client-id",
+    "bitbucket-client-secret",
+    "discord-api-token",
+    "discord-client-id",
+    "discord-client-secret",
+    "mattermost-access-token",
+    "gitter-access-token",
+    "gocardless-api-token",
+    "plaid-client-id",
+    "plaid-secret-key",
+    "coinbase-access-token",
+    "kraken-access-token",
+    "kucoin-access-token",
+    "kucoin-secret-key",
+    "bittrex-access-key",
+    "bittrex-secret-key",
+    "squarespace-access-token",
+    "finicity-client-secret",
+    "finicity-api-token",
+];
 
 /// A positive sample file: the secret of `rule` in context `variant`; returns the text and the line
 /// the secret (or its PEM block) starts on.
