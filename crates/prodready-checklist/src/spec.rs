@@ -34,6 +34,7 @@ pub enum KindName {
     Attestations,
     ScanReport,
     CiWorkflow,
+    Dashboards,
 }
 
 impl KindName {
@@ -59,6 +60,7 @@ impl KindName {
             KindName::Attestations => "attestations",
             KindName::ScanReport => "scan_report",
             KindName::CiWorkflow => "ci_workflow",
+            KindName::Dashboards => "dashboards",
         }
     }
 
@@ -93,6 +95,7 @@ impl KindName {
             KindName::Attestations => &[],
             KindName::ScanReport => &["path", "max_age"],
             KindName::CiWorkflow => &["path", "steps"],
+            KindName::Dashboards => &["path"],
         }
     }
 }
@@ -314,6 +317,10 @@ pub enum Kind {
         path: PathBuf,
         steps: Vec<String>,
     },
+    /// A directory of Grafana dashboards (JSON files with a title and panels): the platform has its own.
+    Dashboards {
+        path: PathBuf,
+    },
 }
 
 /// Where an `alerting` check reads Alertmanager's configuration.
@@ -360,6 +367,7 @@ impl Kind {
             Kind::Attestations => KindName::Attestations,
             Kind::ScanReport { .. } => KindName::ScanReport,
             Kind::CiWorkflow { .. } => KindName::CiWorkflow,
+            Kind::Dashboards { .. } => KindName::Dashboards,
         }
     }
 }
@@ -624,6 +632,7 @@ impl CheckSpec {
                 }
                 Kind::CiWorkflow { path: need_path("path")?, steps }
             }
+            KindName::Dashboards => Kind::Dashboards { path: need_path("path")? },
             KindName::ScanReport => Kind::ScanReport {
                 path: need_path("path")?,
                 max_age: self.max_age.unwrap_or(Duration::from_secs(7 * 86_400)),

@@ -29,6 +29,8 @@ pub struct Platform {
     pub scan_report: PathBuf,
     /// The CI configuration (a file, or a directory of workflow files).
     pub ci_path: PathBuf,
+    /// The platform's Grafana dashboards (JSON files).
+    pub dashboards_dir: PathBuf,
     /// A second lcov report, for a frontend, held to 60%.
     pub frontend_coverage_report: Option<PathBuf>,
     pub loadtest_summary: PathBuf,
@@ -156,6 +158,31 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 KindName::PrometheusTargets,
                 "Run `prodready db exporter` (its role needs pg_monitor) and give Prometheus a scrape job named \
                  prodready-db for it (docs/monitoring.md)",
+            )
+        },
+        CheckSpec {
+            url: Some(platform.alertmanager_url.clone()),
+            channels: Some(vec!["pagerduty".to_owned()]),
+            ..spec(
+                "pagerduty",
+                "Critical alerts page the on-call engineer through PagerDuty",
+                Category::Monitoring,
+                KindName::Alerting,
+                "Set [alerts.pagerduty] routing_key_file (an Events API v2 integration key, chmod 600), run \
+                 `prodready alerts generate` (or `prodready stack generate`) and load alertmanager.yml into \
+                 Alertmanager",
+            )
+        },
+        CheckSpec {
+            path: Some(platform.dashboards_dir.clone()),
+            ..spec(
+                "dashboards",
+                "The platform has its own Grafana dashboards",
+                Category::Monitoring,
+                KindName::Dashboards,
+                "Write the dashboards with `prodready alerts generate` (service RED, SLO burn, PostgreSQL, \
+                 backups) or export your own from Grafana into [checklist] dashboards_dir, and provision them \
+                 (`prodready stack generate` does)",
             )
         },
         CheckSpec {

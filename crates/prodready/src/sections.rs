@@ -661,6 +661,8 @@ pub struct ChecklistConfig {
     pub scan_report: PathBuf,
     /// The CI configuration the default CI/CD checks read: a file, or a directory of workflow files.
     pub ci_path: PathBuf,
+    /// The platform's Grafana dashboards (JSON), for the default checks (`alerts generate` writes them there).
+    pub dashboards_dir: PathBuf,
     /// A frontend's coverage report (lcov), held to 60% beside `coverage_report`'s 80%.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontend_coverage_report: Option<PathBuf>,
@@ -685,6 +687,7 @@ impl Default for ChecklistConfig {
             frontend_coverage_report: None,
             scan_report: PathBuf::from("scan-reports"),
             ci_path: PathBuf::from(".github/workflows"),
+            dashboards_dir: PathBuf::from("deploy/grafana/dashboards"),
             file: None,
             checks: Vec::new(),
         }

@@ -22,6 +22,18 @@ pub const GRAFANA_PORT: u16 = 3000;
 pub const LOKI_PORT: u16 = 3100;
 /// Where the `logs ship` agent serves its metrics inside the stack.
 pub const SHIP_METRICS_PORT: u16 = 9080;
+/// Where the scheduler daemon and the database exporter serve inside the stack (their defaults).
+pub const DAEMON_PORT: u16 = 9187;
+pub const DB_EXPORTER_PORT: u16 = 9188;
+/// Where the daemon and the exporter read the operator's prodready.toml inside their containers.
+const CONFIG_IN_CONTAINER: &str = "/etc/prodready/prodready.toml";
+
+/// Whether the stack runs the database's services (the scheduler daemon and the database exporter): only
+/// when a database is configured, so that a stack generated from the defaults scrapes no target that
+/// cannot be up.
+fn with_database(cfg: &Config) -> bool {
+    cfg.database.configured
+}
 
 /// Every file of the stack, as (path under the output directory, contents). Paths the containers mount
 /// (credential files, log globs) must be absolute: a container has no working directory of the host's.
@@ -91,6 +103,10 @@ fn prometheus(cfg: &Config) -> String {
         job("loki", vec![format!("loki:{LOKI_PORT}")]),
         job("logs-ship", vec![format!("logs-ship:{SHIP_METRICS_PORT}")]),
     ];
+    if with_database(cfg) {
+        jobs.push(job("prodready-daemon", vec![format!("daemon:{DAEMON_PORT}")]));
+        jobs.push(job("prodready-db", vec![format!("db-exporter:{DB_EXPORTER_PORT}")]));
+    }
     for (name, targets) in &cfg.stack.scrape {
         jobs.push(job(name, targets.clone()));
     }
@@ -263,11 +279,41 @@ fn compose(cfg: &Config) -> String {
             "restart": "unless-stopped",
         }),
     );
+    let mut volume_names =
+        vec!["prometheus-data", "alertmanager-data", "grafana-data", "loki-data", "ship-positions"];
+    if with_database(cfg) {
+        // The operator's own prodready.toml, beside this file: the daemon's schedules and the database
+        // URLs (credentials in it by file, not inline). One replica here; more replicas elect a leader.
+        let config_mount = format!("./prodready.toml:{CONFIG_IN_CONTAINER}:ro");
+        let command = |args: &[&str]| -> Vec<String> {
+            ["--config", CONFIG_IN_CONTAINER].iter().chain(args).map(|a| (*a).to_owned()).collect()
+        };
+        let grace = cfg.daemon.shutdown_timeout + Duration::from_secs(10);
+        services.insert(
+            "daemon",
+            serde_json::json!({
+                "image": "${PRODREADY_IMAGE:-prodready:local}",
+                "build": { "context": "." },
+                "command": command(&["daemon", "--listen", &format!("0.0.0.0:{DAEMON_PORT}")]),
+                "volumes": [config_mount, "daemon-state:/var/lib/prodready"],
+                "stop_grace_period": format!("{}s", grace.as_secs()),
+                "restart": "unless-stopped",
+            }),
+        );
+        services.insert(
+            "db-exporter",
+            serde_json::json!({
+                "image": "${PRODREADY_IMAGE:-prodready:local}",
+                "build": { "context": "." },
+                "command": command(&["db", "exporter", "--listen", &format!("0.0.0.0:{DB_EXPORTER_PORT}")]),
+                "volumes": [config_mount],
+                "restart": "unless-stopped",
+            }),
+        );
+        volume_names.push("daemon-state");
+    }
     let volumes: BTreeMap<&str, serde_json::Value> =
-        ["prometheus-data", "alertmanager-data", "grafana-data", "loki-data", "ship-positions"]
-            .into_iter()
-            .map(|v| (v, serde_json::json!({})))
-            .collect();
+        volume_names.into_iter().map(|v| (v, serde_json::json!({}))).collect();
     // No top-level `name`: the Compose schema of docker-compose 1.x refuses it; the project is named
     // after the directory.
     let mut text = yaml(&serde_json::json!({ "services": services, "volumes": volumes }));
@@ -275,10 +321,15 @@ fn compose(cfg: &Config) -> String {
     text
 }
 
-const DOCKERFILE: &str = "# The image of the `logs-ship` service: a release build of prodready on Debian.
+const DOCKERFILE: &str =
+    "# The image of the stack's prodready services (logs-ship; daemon and db-exporter when a database is
+# configured): a release build of prodready on Debian, with Debian's PostgreSQL client (pg_dump and
+# pg_restore 15) for the daemon's backups. For a server of another major version, install that
+# version's client from apt.postgresql.org instead: pg_dump must not be older than the server.
 # cargo build --release -p prodready && cp target/release/prodready deploy/stack/ && docker compose build
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates postgresql-client \\
+    && rm -rf /var/lib/apt/lists/*
 COPY prodready /usr/local/bin/prodready
 ENTRYPOINT [\"prodready\"]
 ";
@@ -295,9 +346,16 @@ configuration. docs/monitoring.md walks through it from an empty machine to a fi
 | Grafana | 3000 | `grafana/provisioning/` (Prometheus and Loki datasources), `grafana/dashboards/` |
 | Loki | 3100 | `loki/loki.yml` (retention on: `[logging] retention`) |
 | logs-ship | (metrics on 9080 inside the network) | `prodready logs ship`, from the `Dockerfile` here |
+| daemon | (9187 inside the network) | `prodready daemon`: schedules, leader lock; only with `[database] url` |
+| db-exporter | (9188 inside the network) | `prodready db exporter`; only with `[database] url` |
 
 ```sh
-cp \"$(command -v prodready)\" .        # the binary the logs-ship image runs
+cp \"$(command -v prodready)\" .        # the binary the prodready images run
+cp /path/to/prodready.toml .           # daemon and db-exporter read it (credentials by file, not inline)
 docker compose up -d --build
 ```
+
+The daemon and the exporter reach the database at the URL of the configuration: from inside a container
+that is not `127.0.0.1`. A local backup store belongs under `/var/lib/prodready` (the `daemon-state`
+volume), or use S3.
 ";

@@ -224,6 +224,67 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
     Finding::fail(format!("{tools}: {} findings: {}{more}{reports}", failing.len(), shown.join(", ")))
 }
 
+/// Grafana dashboards in `dir`: every `*.json` there must parse, and at least one must be a dashboard
+/// (an object with a `title` and a non-empty `panels` list, rows' panels included).
+pub(super) async fn dashboards(dir: &Path) -> Finding {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Finding::fail(format!("no dashboard directory at {}", dir.display()));
+        }
+        Err(e) => return Finding::error(format!("{}: {e}", dir.display())),
+    };
+    let mut files = Vec::new();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    let mut found = Vec::new();
+    let mut panels = 0;
+    for file in &files {
+        let text = match tokio::fs::read_to_string(file).await {
+            Ok(t) => t,
+            Err(e) => return Finding::error(format!("{}: {e}", file.display())),
+        };
+        let doc: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => return Finding::fail(format!("{}: not JSON: {e}", file.display())),
+        };
+        // Provisioned files hold the dashboard itself; exports from the UI wrap it in `dashboard`.
+        let board = doc.get("dashboard").filter(|d| d.is_object()).unwrap_or(&doc);
+        let count = count_panels(board.get("panels"));
+        if let (Some(title), true) = (board.get("title").and_then(serde_json::Value::as_str), count > 0) {
+            found.push(title.to_owned());
+            panels += count;
+        }
+    }
+    if found.is_empty() {
+        return Finding::fail(format!(
+            "no Grafana dashboard (a JSON file with a title and panels) in {}",
+            dir.display()
+        ));
+    }
+    Finding::pass(format!("{} dashboards, {panels} panels: {}", found.len(), found.join(", ")))
+}
+
+/// Panels of a dashboard, the panels of collapsed rows included; rows themselves do not count.
+fn count_panels(panels: Option<&serde_json::Value>) -> usize {
+    panels.and_then(serde_json::Value::as_array).map_or(0, |list| {
+        list.iter()
+            .map(|p| {
+                if p.get("type").and_then(serde_json::Value::as_str) == Some("row") {
+                    count_panels(p.get("panels"))
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
 /// What one SARIF log holds for the gate.
 struct SarifResults {
     tools: Vec<String>,

@@ -904,6 +904,40 @@ async fn scan_report_reads_every_sarif_of_a_directory() {
 }
 
 #[tokio::test]
+async fn dashboards_wants_a_grafana_dashboard_with_panels() {
+    let dir = tempfile::tempdir().unwrap();
+    let boards = dir.path().join("dashboards");
+    let check = format!("kind = \"dashboards\"\npath = \"{}\"\n", boards.display());
+    let (status, summary) = probe(&check).await;
+    assert_eq!((status, summary.starts_with("no dashboard directory at")), (Status::Fail, true), "{summary}");
+    std::fs::create_dir(&boards).unwrap();
+    std::fs::write(boards.join("empty.json"), r#"{"title": "Empty", "panels": []}"#).unwrap();
+    std::fs::write(boards.join("notes.md"), "not a dashboard").unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.starts_with("no Grafana dashboard (a JSON file with a title and panels) in"),
+        "{summary}"
+    );
+    // A provisioned dashboard, with a collapsed row holding two panels, and a UI export.
+    std::fs::write(
+        boards.join("api.json"),
+        r#"{"title": "API", "panels": [{"type": "timeseries"}, {"type": "row", "panels": [{"type": "stat"}, {"type": "table"}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        boards.join("db.json"),
+        r#"{"dashboard": {"title": "Database", "panels": [{"type": "gauge"}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(probe(&check).await, (Status::Pass, "2 dashboards, 4 panels: API, Database".to_owned()));
+    std::fs::write(boards.join("broken.json"), "{").unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("broken.json: not JSON"), "{summary}");
+}
+
+#[tokio::test]
 async fn ci_workflow_finds_test_scan_coverage_and_deploy_steps() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join(".github/workflows");

@@ -147,7 +147,7 @@ fn values_are_checked() {
     with(
         "kind = \"gopher\"\n",
         expect![
-            "parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`, `env_files`, `loki_retention`, `alerting`, `attestations`, `scan_report`, `ci_workflow`"
+            "parse: unknown variant `gopher`, expected one of `http`, `tls`, `tcp`, `postgres`, `prometheus_targets`, `loki`, `otlp`, `docs`, `coverage`, `loadtest`, `command`, `manual`, `backup`, `alert_rules`, `env_files`, `loki_retention`, `alerting`, `attestations`, `scan_report`, `ci_workflow`, `dashboards`"
         ],
     );
     with(

@@ -197,6 +197,7 @@ fn platform(cfg: &Config) -> crate::default_checklist::Platform {
         frontend_coverage_report: cfg.checklist.frontend_coverage_report.clone(),
         scan_report: cfg.checklist.scan_report.clone(),
         ci_path: cfg.checklist.ci_path.clone(),
+        dashboards_dir: cfg.checklist.dashboards_dir.clone(),
         loadtest_summary: cfg.loadtest_summary().to_path_buf(),
     }
 }

@@ -132,9 +132,25 @@ fn the_generated_stack_passes_promtool_amtool_the_compose_schema_and_typed_parse
         "https://hooks.slack.com/services/T0/B0/wh-secret-61f0",
         "api = [\"api:8080\", \"api-2:8080\"]",
     );
+    // A configured database brings the daemon and the database exporter into the stack.
+    let mut config = std::fs::read_to_string(dir.path().join("prodready.toml")).unwrap();
+    config.push_str("[database]\nurl = \"postgresql://app@db.internal:5432/app\"\n");
+    std::fs::write(dir.path().join("prodready.toml"), config).unwrap();
     let stack = generate(dir.path());
 
     tool("promtool", &["check", "config"], &stack.join("prometheus/prometheus.yml"));
+    let prometheus: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(stack.join("prometheus/prometheus.yml")).unwrap())
+            .unwrap();
+    let jobs: Vec<String> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|j| format!("{} {:?}", j["job_name"].as_str().unwrap(), j["static_configs"][0]["targets"]))
+        .collect();
+    for job in ["prodready-daemon", "prodready-db"] {
+        assert!(jobs.iter().any(|j| j.starts_with(job)), "no {job} job in {jobs:?}");
+    }
     tool("amtool", &["check-config"], &stack.join("alertmanager/alertmanager.yml"));
 
     // The Compose file against the Compose schema (docker-compose 1.29.2's, provisioned by `cargo xtask
@@ -154,7 +170,26 @@ fn the_generated_stack_passes_promtool_amtool_the_compose_schema_and_typed_parse
         serde_yaml_ng::from_str(&std::fs::read_to_string(stack.join("compose.yaml")).unwrap()).unwrap();
     let services: Vec<&str> =
         compose["services"].as_mapping().unwrap().keys().filter_map(|k| k.as_str()).collect();
-    assert_eq!(services, ["alertmanager", "grafana", "logs-ship", "loki", "prometheus"]);
+    assert_eq!(
+        services,
+        ["alertmanager", "daemon", "db-exporter", "grafana", "logs-ship", "loki", "prometheus"]
+    );
+    for (service, command) in [
+        ("daemon", "--config /etc/prodready/prodready.toml daemon --listen 0.0.0.0:9187"),
+        ("db-exporter", "--config /etc/prodready/prodready.toml db exporter --listen 0.0.0.0:9188"),
+    ] {
+        let args: Vec<&str> = compose["services"][service]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(args.join(" "), command);
+        let volumes = format!("{:?}", compose["services"][service]["volumes"]);
+        assert!(volumes.contains("./prodready.toml:/etc/prodready/prodready.toml:ro"), "{volumes}");
+    }
+    // The daemon gets its shutdown timeout and some to finish before the engine kills it.
+    assert_eq!(compose["services"]["daemon"]["stop_grace_period"].as_str(), Some("70s"));
     let am_volumes = format!("{:?}", compose["services"]["alertmanager"]["volumes"]);
     for file in ["slack-webhook", "smtp-password", "pagerduty-key"] {
         assert!(am_volumes.contains(&format!("{file}:ro")), "{file} not mounted read-only: {am_volumes}");
