@@ -365,7 +365,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                 });
             }
         }
-        Executor::RampingVus { start_vus, stages, .. } => {
+        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             // Level n of the whole ramp runs in segment n % N: every moment's VUs add up exactly.
             let most = scenario.executor.max_vus();
             shared.vus_max.fetch_add(segment.share(most), Ordering::Relaxed);
@@ -391,7 +391,20 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
                                 shared.vus_max.fetch_sub(1, Ordering::Relaxed);
                                 v
                             });
-                            iteration(&shared, index, vu, None).await;
+                            // k6's gracefulRampDown: once the ramp no longer wants this VU, its iteration
+                            // may go on for that long, then it is interrupted (and not counted).
+                            let surplus = first_time_at_or_below(start_vus, &stages, level, at)
+                                .map(|t| begin + t + graceful_ramp_down);
+                            let current = iteration(&shared, index, vu, None);
+                            match surplus {
+                                Some(deadline) => {
+                                    tokio::select! {
+                                        () = current => {}
+                                        () = sleep_until(deadline) => {}
+                                    }
+                                }
+                                None => current.await,
+                            }
                         } else {
                             active = None;
                             match first_time_above(start_vus, &stages, level, at) {
@@ -458,6 +471,31 @@ fn first_time_above(start: u64, stages: &[Stage], level: u64, at: Duration) -> O
                 t0 + stage.duration.mul_f64(f.min(1.0))
             };
             return Some(when.max(at));
+        }
+        from = stage.target;
+        t0 = t1;
+    }
+    None
+}
+
+/// The first moment at or after `at` when at most `level` VUs are wanted, so that the VU of `level`
+/// (counted from 0) is surplus; `None` when that never happens before the stages end.
+fn first_time_at_or_below(start: u64, stages: &[Stage], level: u64, at: Duration) -> Option<Duration> {
+    if vus_at(start, stages, at) <= level {
+        return Some(at);
+    }
+    let mut from = start;
+    let mut t0 = Duration::ZERO;
+    for stage in stages {
+        let t1 = t0 + stage.duration;
+        if t1 > at && stage.target <= level {
+            if from <= level {
+                return Some(t0.max(at));
+            }
+            // floor(from + (target - from) * f) <= level from f = (from - level - 1) / (from - target) on
+            #[allow(clippy::cast_precision_loss)]
+            let f = (from - level - 1) as f64 / (from - stage.target) as f64;
+            return Some((t0 + stage.duration.mul_f64(f.clamp(0.0, 1.0))).max(at));
         }
         from = stage.target;
         t0 = t1;
@@ -767,7 +805,8 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
                         };
                         encoder.finish(&request.method, body.as_bytes());
                         let head = request.method == http::Method::HEAD;
-                        vu.client.send(target, &req, head, request.keep, shared.request_timeout).await
+                        let timeout = request.timeout.unwrap_or(shared.request_timeout);
+                        vu.client.send(target, &req, head, request.keep, timeout).await
                     }
                 }
             }
@@ -933,5 +972,19 @@ mod tests {
         assert_eq!(first_time_above(0, &stages, 4, Duration::from_secs(12)), None);
         assert_eq!(first_time_above(0, &stages, 10, Duration::ZERO), None);
         assert_eq!(first_time_above(3, &stages, 1, Duration::from_secs(2)), Some(Duration::from_secs(2)));
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        // The fifth VU (level 4) is wanted from 5 s to 15 s.
+        assert_eq!(first_time_at_or_below(0, &stages, 4, Duration::from_secs(6)), secs(15));
+        assert_eq!(first_time_at_or_below(0, &stages, 4, Duration::from_secs(16)), secs(16));
+        assert_eq!(first_time_at_or_below(0, &stages, 9, Duration::ZERO), secs(0));
+        assert_eq!(first_time_at_or_below(0, &stages[..1], 4, Duration::from_secs(6)), None);
+        let down = [
+            Stage { duration: Duration::from_secs(4), target: 4 },
+            Stage { duration: Duration::from_secs(2), target: 0 },
+        ];
+        // From 4 VUs to 0 over 2 s: the fourth (level 3) is surplus as soon as the ramp goes down, at 4 s;
+        // the first (level 0) once fewer than one is wanted, at 5.5 s.
+        assert_eq!(first_time_at_or_below(4, &down, 3, Duration::ZERO), secs(4));
+        assert_eq!(first_time_at_or_below(4, &down, 0, Duration::ZERO), Some(Duration::from_millis(5500)));
     }
 }

@@ -259,6 +259,9 @@ fn request_js(plan: &Plan, request: &Request) -> String {
             .collect();
         params.push(format!("headers: {{ {} }}", headers.join(", ")));
     }
+    if let Some(timeout) = request.timeout {
+        params.push(format!("timeout: {}", js(&k6_duration(timeout))));
+    }
     let mut tags = vec![format!("name: {}", js(&request.name))];
     tags.extend(request.tags.iter().map(|(k, v)| format!("{}: {}", js(k), js(v))));
     params.push(format!("tags: {{ {} }}", tags.join(", ")));

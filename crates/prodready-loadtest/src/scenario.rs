@@ -190,6 +190,8 @@ pub struct Request {
     pub checks: Vec<Check>,
     /// Pause after this request.
     pub think_time: Option<ThinkTime>,
+    /// How long the request may take (k6's `timeout`); `None` means the run's default.
+    pub timeout: Option<Duration>,
     /// What the checks read of the response besides its status (the rest is counted, not kept).
     pub(crate) keep: crate::client::Keep,
     /// Whether the request sets its own `Host` header.
@@ -389,6 +391,8 @@ struct RawRequest {
     tags: BTreeMap<String, String>,
     checks: Option<Spanned<RawChecks>>,
     think_time: Option<Spanned<Think>>,
+    /// k6's request `timeout` (default 60 s).
+    timeout: Option<Spanned<Dur>>,
 }
 
 fn get() -> Spanned<String> {
@@ -1051,6 +1055,13 @@ fn build_request(
         crate::client::scheme_is_tls(Some(scheme), &shown)
             .map_err(|e| at.at(&raw.url, &format!("{key}.url"), e))?;
     }
+    let timeout = match &raw.timeout {
+        Some(t) if t.get_ref().0.is_zero() => {
+            return Err(at.at(t, &format!("{key}.timeout"), "a timeout is longer than 0s"));
+        }
+        Some(t) => Some(t.get_ref().0),
+        None => None,
+    };
     let mut headers = Vec::new();
     for (name, value) in &raw.headers {
         let header = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
@@ -1155,6 +1166,7 @@ fn build_request(
         tags,
         checks,
         think_time: raw.think_time.as_ref().map(|t| t.get_ref().0),
+        timeout,
         keep,
     })
 }

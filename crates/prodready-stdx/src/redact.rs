@@ -71,6 +71,39 @@ pub fn url(s: &str) -> String {
     out
 }
 
+/// `text` (an error from a client library, say) with the secrets of `url` masked wherever they appear:
+/// its password and the values of its secret-looking query parameters, in whatever form the library
+/// quoted the URL.
+pub fn quoted(text: &str, url: &str) -> String {
+    let mut secrets = Vec::new();
+    if let Some(scheme_end) = url.find("://").map(|i| i + 3) {
+        let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+        if let Some(at) = url[scheme_end..authority_end].rfind('@') {
+            let userinfo = &url[scheme_end..scheme_end + at];
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password.to_owned());
+            }
+        }
+    }
+    if let Some((_, rest)) = url.split_once('?') {
+        let query = rest.split('#').next().unwrap_or_default();
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            if is_secret_name(&crate::text::percent_decode(&key.replace('+', " "))) {
+                secrets.push(value.to_owned());
+            }
+        }
+    }
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret.as_str(), MASK);
+        let decoded = crate::text::percent_decode(secret);
+        if !decoded.is_empty() && decoded != *secret {
+            out = out.replace(decoded.as_str(), MASK);
+        }
+    }
+    out
+}
+
 /// A query string (`a=1&token=x`) with the values of secret-looking parameters, and of the parameters
 /// named in `also` (case-insensitive), masked. Names are compared after percent-decoding.
 pub fn query(query: &str, also: &[String]) -> String {
@@ -134,7 +167,24 @@ fn conninfo(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_secret_name, query, url};
+    use super::{is_secret_name, query, quoted, url};
+
+    #[test]
+    fn texts_quoting_a_url() {
+        let endpoint = "http://app:pw%40x@127.0.0.1:1/v1/traces?token=tk-1&page=2";
+        let cases = [
+            (
+                "error sending request for url (http://app:pw%40x@127.0.0.1:1/v1/traces?token=tk-1&page=2)",
+                "error sending request for url (http://app:[REDACTED]@127.0.0.1:1/v1/traces?token=[REDACTED]&page=2)",
+            ),
+            ("password pw@x rejected", "password [REDACTED] rejected"),
+            ("nothing secret here: page=2", "nothing secret here: page=2"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(quoted(text, endpoint), expected, "{text}");
+        }
+        assert_eq!(quoted("http://h/ failed", "http://h/"), "http://h/ failed");
+    }
 
     #[test]
     fn secret_names() {

@@ -192,6 +192,14 @@ impl PagerDutyReceiver {
                     let event: serde_json::Value =
                         serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
                     let dedup = event["dedup_key"].as_str().unwrap_or("generated").to_owned();
+                    // An event summarised "invalid" is refused, the reply quoting the routing key back
+                    // (as an error reply may): the caller must not show it.
+                    if event["payload"]["summary"] == "invalid" {
+                        let key = event["routing_key"].as_str().unwrap_or_default();
+                        let answer = serde_json::json!({"status": "invalid event", "message": "Event object is invalid",
+                            "errors": [format!("routing_key {key} has no service for this payload")]});
+                        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(answer));
+                    }
                     if let Ok(mut events) = shared.lock() {
                         events.push(event);
                     }

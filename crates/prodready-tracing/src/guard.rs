@@ -16,7 +16,7 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct Guard {
     provider: SdkTracerProvider,
-    /// Where spans go, for messages.
+    /// Where spans go (as configured: messages show it through `rejected`).
     endpoint: String,
     shutdown_timeout: Duration,
     done: bool,
@@ -63,9 +63,7 @@ impl Guard {
 
     /// Exports what is queued now; an error says why the collector did not take it.
     pub fn flush(&self) -> Result<()> {
-        self.provider
-            .force_flush()
-            .map_err(|e| Error::Rejected { endpoint: self.endpoint.clone(), message: e.to_string() })
+        self.provider.force_flush().map_err(|e| rejected(&self.endpoint, e))
     }
 
     /// Flushes and shuts down within the deadline; what [`Drop`] does, with the outcome.
@@ -96,6 +94,15 @@ impl Drop for Guard {
     }
 }
 
+/// The collector at `endpoint` did not take spans: the error shows the endpoint and the exporter's
+/// message with the endpoint's credentials masked (an exporter's message may quote the URL).
+pub(crate) fn rejected(endpoint: &str, message: impl std::fmt::Display) -> Error {
+    Error::Rejected {
+        endpoint: prodready_stdx::redact::url(endpoint),
+        message: prodready_stdx::redact::quoted(&message.to_string(), endpoint),
+    }
+}
+
 fn shutdown_within(provider: SdkTracerProvider, timeout: Duration, endpoint: &str) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("otel-shutdown".to_owned()).spawn(move || {
@@ -106,19 +113,13 @@ fn shutdown_within(provider: SdkTracerProvider, timeout: Duration, endpoint: &st
         let _ = tx.send(flushed.and(provider.shutdown_with_timeout(timeout)));
     });
     if spawned.is_err() {
-        return Err(Error::Rejected {
-            endpoint: endpoint.to_owned(),
-            message: "cannot start the shutdown thread".to_owned(),
-        });
+        return Err(rejected(endpoint, "cannot start the shutdown thread"));
     }
     // A little more than the deadline the provider was given, then the process moves on regardless.
     match rx.recv_timeout(timeout + Duration::from_millis(250)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Error::Rejected { endpoint: endpoint.to_owned(), message: e.to_string() }),
-        Err(_) => Err(Error::Rejected {
-            endpoint: endpoint.to_owned(),
-            message: format!("spans not delivered within {} ms", timeout.as_millis()),
-        }),
+        Ok(Err(e)) => Err(rejected(endpoint, e)),
+        Err(_) => Err(rejected(endpoint, format!("spans not delivered within {} ms", timeout.as_millis()))),
     }
 }
 
@@ -209,9 +210,10 @@ pub(crate) fn otlp(options: &Options) -> Result<opentelemetry_otlp::SpanExporter
     let Exporter::Otlp { endpoint, protocol, headers } = &options.exporter else {
         return Err(Error::Invalid("not an OTLP exporter".to_owned()));
     };
+    // A build error may quote the endpoint: its credentials are masked.
     let fail = |e: opentelemetry_otlp::ExporterBuildError| Error::Exporter {
         exporter: "OTLP",
-        message: e.to_string(),
+        message: prodready_stdx::redact::quoted(&e.to_string(), endpoint),
     };
     match protocol {
         Protocol::HttpProtobuf => {

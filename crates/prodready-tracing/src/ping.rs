@@ -57,7 +57,7 @@ pub fn ping(options: &Options) -> Result<TraceId> {
         span(root_id, SpanId::INVALID, "ping", SpanKind::Internal, Duration::ZERO, Duration::from_millis(3)),
     ];
     let resource = crate::guard::resource(options);
-    let rejected = |message: String| Error::Rejected { endpoint: endpoint.clone(), message };
+    let rejected = |message: String| crate::guard::rejected(&endpoint, message);
     let result = match &options.exporter {
         Exporter::None => {
             return Err(Error::Invalid("tracing is off (no exporter): nothing to ping".to_owned()));

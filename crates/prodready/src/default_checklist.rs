@@ -103,7 +103,8 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Logs reach Loki",
                 Category::Logging,
                 KindName::Loki,
-                "Run Loki and set [logging] loki_url to it",
+                "Start Loki with the generated stack (`prodready stack generate --out deploy/stack`, then \
+                 `docker compose -f deploy/stack/compose.yaml up -d loki`) and set [logging] loki_url to it",
             )
         },
         CheckSpec {
@@ -144,7 +145,9 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Prometheus scrapes every target",
                 Category::Monitoring,
                 KindName::PrometheusTargets,
-                "Run Prometheus with the platform's scrape targets and set [alerts] prometheus_url; fix each \
+                "Start Prometheus with the platform's scrape targets ([stack.scrape], then `prodready stack \
+                 generate --out deploy/stack` and `docker compose -f deploy/stack/compose.yaml up -d prometheus`) \
+                 and set [alerts] prometheus_url; fix each \
                  target listed as down",
             )
         },
@@ -204,7 +207,8 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Traces reach an OTLP collector",
                 Category::Monitoring,
                 KindName::Otlp,
-                "Run an OTLP/HTTP collector and set [tracing] otlp_endpoint to it",
+                "Run an OTLP/HTTP collector, set [tracing] otlp_endpoint to it and prove the path with \
+                 `prodready trace ping`",
             )
         },
         CheckSpec {
@@ -268,8 +272,8 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "The last load test met its thresholds",
                 Category::Testing,
                 KindName::Loadtest,
-                "Run the load test against staging with thresholds and keep its k6-format JSON summary at \
-                 [loadtest] summary",
+                "Run the load test against staging with thresholds: `prodready load run SCENARIO` (it writes \
+                 the k6-format JSON summary to [loadtest] summary)",
             )
         },
         CheckSpec {

@@ -397,3 +397,57 @@ http_req_failed = [{{ threshold = "rate<0.5", window = "1s", abortOnFail = true 
     assert!(s.state.test_run_duration_ms < 30_000.0, "{}", s.state.test_run_duration_ms);
     assert_eq!(s.failed_thresholds(), ["http_req_failed rate<0.5 over 1s"]);
 }
+
+/// k6's gracefulRampDown: a VU the ramp no longer wants gets that long to finish its iteration, then it
+/// is interrupted and the iteration is not counted. Here the only VU's one request takes 3 s, the ramp
+/// lets it go at 0.5 s and grants 200 ms, far within the 5 s gracefulStop that would let it finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_ramp_down_interrupts_an_iteration_the_ramp_no_longer_wants() {
+    let server = Server::start().await;
+    let report = load(&format!(
+        r#"
+[scenarios.r]
+executor = "ramping-vus"
+startVUs = 1
+stages = [{{ duration = "500ms", target = 1 }}, {{ duration = "100ms", target = 0 }}]
+gracefulRampDown = "200ms"
+gracefulStop = "5s"
+[[scenarios.r.requests]]
+url = "{}/slow/3000"
+"#,
+        server.base
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(server.requests(), 1, "the VU sent its request");
+    assert_eq!(
+        (count(s, "http_reqs"), count(s, "iterations")),
+        (0, 0),
+        "interrupted, so not counted: {s:#?}"
+    );
+}
+
+/// A request's own `timeout` (k6's request parameter) fails it after that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_fails_a_slow_request() {
+    let server = Server::start().await;
+    let report = load(&format!(
+        r#"
+[scenarios.s]
+executor = "shared-iterations"
+iterations = 2
+[[scenarios.s.requests]]
+url = "{base}/slow/2000"
+timeout = "100ms"
+[[scenarios.s.requests]]
+url = "{base}/items"
+checks = {{ status = 200 }}
+"#,
+        base = server.base
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(count(s, "http_reqs"), 4);
+    assert_eq!(s.value("http_req_failed", "rate"), Some(0.5), "the two slow requests failed: {s:#?}");
+    assert_eq!(s.value("checks", "rate"), Some(1.0));
+}

@@ -40,6 +40,7 @@ impl Server {
             .route("/items", get(items))
             .route("/status/{code}", any(status))
             .route("/echo", any(echo))
+            .route("/slow/{ms}", get(slow))
             .with_state(stats.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
@@ -80,4 +81,11 @@ async fn echo(State(stats): State<Arc<Stats>>, RawQuery(query): RawQuery, body: 
     arrive(&stats).await;
     stats.queries.lock().unwrap().push(query.unwrap_or_default());
     body
+}
+
+/// Answers after `ms` milliseconds.
+async fn slow(State(stats): State<Arc<Stats>>, Path(ms): Path<u64>) -> impl IntoResponse {
+    arrive(&stats).await;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "slow"
 }

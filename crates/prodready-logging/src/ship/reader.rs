@@ -218,8 +218,8 @@ impl Tail {
                         path = %path.display(),
                         open = self.open,
                         max_open_files = self.options.max_open_files,
-                        "out of file descriptors; files wait their turn (lower max_open_files or raise the \
-                         process's open-file limit)"
+                        "out of file descriptors; files wait their turn (lower the cap on open files or raise \
+                         the process's open-file limit)"
                     );
                 }
                 None

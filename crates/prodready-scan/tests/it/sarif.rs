@@ -7,6 +7,22 @@ use std::process::Command;
 use prodready_scan::secrets::{self, NoProgress, Options, Ruleset};
 use prodready_test_support::peers_dir;
 
+/// Validates a SARIF document against the 2.1.0 schema; the error is the validator's message.
+pub(crate) fn validate(sarif: &str) -> Result<(), String> {
+    let schema =
+        peers_dir().join("node/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json");
+    assert!(schema.is_file(), "{} is missing: run `cargo xtask peers`", schema.display());
+    let python = peers_dir().join("venv/bin/python");
+    assert!(python.is_file(), "{} is missing: run `cargo xtask peers`", python.display());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.sarif");
+    std::fs::write(&file, sarif).unwrap();
+    let check = "import json, sys, jsonschema\n\
+                 jsonschema.Draft7Validator(json.load(open(sys.argv[2]))).validate(json.load(open(sys.argv[1])))\n";
+    let out = Command::new(&python).args(["-c", check]).arg(&file).arg(&schema).output().unwrap();
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
 #[test]
 fn sarif_validates_against_the_2_1_0_schema() {
     let schema =

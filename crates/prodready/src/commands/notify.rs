@@ -65,7 +65,12 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
             let body = pagerduty::event(&key, action, summary, severity, &source, dedup_key.as_deref());
             let (status, reply) = post("PagerDuty", &pd.url, &body)?;
             if status.as_u16() != 202 {
-                anyhow::bail!("PagerDuty refused the event: {status} {}", reply.trim());
+                // A reply may quote the event, routing key included.
+                let mut reply = reply.trim().to_owned();
+                if !key.is_empty() {
+                    reply = reply.replace(key.as_str(), prodready_stdx::redact::MASK);
+                }
+                anyhow::bail!("PagerDuty refused the event: {status} {reply}");
             }
             let dedup = serde_json::from_str::<serde_json::Value>(&reply)
                 .ok()

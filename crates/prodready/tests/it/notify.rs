@@ -179,7 +179,16 @@ fn notify_pagerduty_triggers_and_resolves_one_incident() {
     assert_eq!(out.status.code(), Some(2));
     let out = prodready(dir.path(), &[], &["notify", "pagerduty", "--summary", "x", "--severity", "urgent"]);
     assert_eq!(out.status.code(), Some(2));
-    for out in [&open, &out] {
+    // A refused event: the reply quotes the routing key, the error masks it.
+    let refused = prodready(dir.path(), &[], &["notify", "pagerduty", "--summary", "invalid"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("PagerDuty refused the event: 400 Bad Request"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("routing_key [REDACTED] has no service"), "{}", stderr(&refused));
+    for out in [&open, &out, &refused] {
         assert!(!format!("{}{}", stdout(out), stderr(out)).contains("rk-5d0c11"));
     }
 }

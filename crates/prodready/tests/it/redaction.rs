@@ -45,6 +45,20 @@ async fn no_command_prints_a_credential_from_a_url() {
     let http = format!("http://app:{PASSWORD}@127.0.0.1:1/?token={TOKEN}");
     let pushgateway = format!("http://app:{PASSWORD}@127.0.0.1:1");
     std::fs::write(dir.path().join("empty.log"), "").unwrap();
+    // Load-test scenarios: one whose URL carries credentials (refused, naming it), one with a token in
+    // the query against a closed port (the request's default name is the URL).
+    let scenario = |url: &str| {
+        format!(
+            "[scenarios.s]\nexecutor = \"shared-iterations\"\niterations = 2\n[[scenarios.s.requests]]\nurl = \"{url}\"\nchecks = {{ status = 200 }}\n"
+        )
+    };
+    std::fs::write(dir.path().join("credentials.toml"), scenario(&http)).unwrap();
+    std::fs::write(
+        dir.path().join("token.toml"),
+        scenario(&format!("http://127.0.0.1:1/items?access_token={TOKEN}")),
+    )
+    .unwrap();
+    let collector = format!("http://app:{PASSWORD}@127.0.0.1:1/v1/traces?token={TOKEN}");
 
     let runs: Vec<Run<'_>> = vec![
         (
@@ -88,6 +102,16 @@ async fn no_command_prints_a_credential_from_a_url() {
         ),
         ("backup prune", vec![], vec!["backup", "prune", "--store", store, "--database", &good]),
         ("logs query", vec![], vec!["logs", "query", "{a=\"b\"}", "--loki", &http]),
+        ("backup base refused", vec![], vec!["backup", "base", "--store", store, "--database", &refused]),
+        ("db top refused", vec![], vec!["db", "top", "--database", &refused]),
+        ("db top (env)", vec![("DATABASE_URL", &missing)], vec!["db", "top", "--json"]),
+        ("trace ping", vec![], vec!["trace", "ping", "--endpoint", &collector, "--timeout", "2s"]),
+        ("load validate", vec![], vec!["load", "validate", "credentials.toml"]),
+        (
+            "load run",
+            vec![],
+            vec!["load", "run", "token.toml", "--out", "json", "--summary-export", "summary.json"],
+        ),
         (
             "config show (env)",
             vec![("DATABASE_URL", &good), ("PRODREADY_LOGGING__LOKI_URL", &http)],
@@ -127,10 +151,17 @@ async fn no_command_prints_a_credential_from_a_url() {
         ("logs query", "127.0.0.1:1"),
         ("config show (env)", "[REDACTED]"),
         ("check", "127.0.0.1:1"),
+        ("backup base refused", "127.0.0.1:1"),
+        ("db top refused", "127.0.0.1:1"),
+        ("trace ping", "127.0.0.1:1"),
+        ("load validate", "credentials in the URL are not supported"),
+        ("load run", "access_token=[REDACTED]"),
     ];
     for (what, needle) in expect {
         assert!(outputs[what].contains(needle), "{what}: expected `{needle}` in\n{}", outputs[what]);
     }
+    let summary = std::fs::read_to_string(dir.path().join("summary.json")).unwrap();
+    assert!(!summary.contains(TOKEN) && summary.contains("http_reqs"), "{summary}");
     // A connection error is said once, not once per wrapper.
     let refused = &outputs["backup run refused"];
     assert_eq!(refused.matches("Connection refused").count(), 1, "{refused}");

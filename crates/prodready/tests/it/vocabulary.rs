@@ -227,6 +227,66 @@ fn no_library_string_names_the_binarys_commands_flags_or_configuration() {
     );
 }
 
+/// The configuration file's compound key names (`zstd_level`, `drill_tables`...), at any depth: a
+/// library message naming one speaks the file's language. One-word keys (`url`, `jobs`) are ordinary
+/// words and left out.
+fn compound_keys() -> Vec<String> {
+    fn walk(value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    if key.contains('_') {
+                        out.push(key.clone());
+                    }
+                    walk(value, out);
+                }
+            }
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    walk(&toml::Value::try_from(prodready::config::Config::default()).unwrap(), &mut keys);
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Whether `text` holds `word` with no identifier character on either side.
+fn names_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn no_library_string_names_a_configuration_key() {
+    let keys = compound_keys();
+    assert!(keys.iter().any(|k| k == "zstd_level"), "{keys:?}");
+    let mut found = Vec::new();
+    for file in library_sources() {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (line, text) in string_literals(&source) {
+            // A string that is only an identifier is data (a kind's name), not a message.
+            if !text.contains(' ') {
+                continue;
+            }
+            if let Some(key) = keys.iter().find(|k| names_word(&text, k)) {
+                found.push(format!("{}:{line}: names `{key}`: {text:?}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library strings that name a configuration key (say it in the library's own terms; the binary's \
+         error::hint names the key):\n{}",
+        found.join("\n")
+    );
+}
+
 /// A library's public error enums are `#[non_exhaustive]`: a new failure mode is not a breaking
 /// change for the teams that match on them.
 #[test]

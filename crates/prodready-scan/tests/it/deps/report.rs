@@ -91,4 +91,8 @@ fn findings_below_the_threshold_are_notes_in_sarif() {
     assert_eq!(levels(None), ["GHSA-0000-unrated error", "GHSA-35jh-r3h4-6jhm error"]);
     assert_eq!(levels(Some(Severity::High)), ["GHSA-0000-unrated error", "GHSA-35jh-r3h4-6jhm error"]);
     assert_eq!(levels(Some(Severity::Critical)), ["GHSA-0000-unrated note", "GHSA-35jh-r3h4-6jhm note"]);
+    // Both forms are valid SARIF 2.1.0.
+    for min in [None, Some(Severity::Critical)] {
+        crate::sarif::validate(&rendered_at(Format::Sarif, min)).unwrap();
+    }
 }
