@@ -558,3 +558,35 @@ async fn run_refuses_options_it_cannot_start_with() {
     "#]]
     .assert_debug_eq(&messages);
 }
+
+/// Jitter: each run starts a random moment within `jitter` after its scheduled time (so that replicas
+/// of many services do not all hit the database on the second), never before it.
+#[tokio::test]
+async fn jitter_spreads_each_start_within_its_bound() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ticks");
+    let mut job = sh("spread", "*/2 * * * * *", r#"echo tick >> "$OUT""#, &[("OUT", &out)]);
+    job.jitter = Duration::from_millis(1500);
+    let daemon = Daemon::start(options(db.url(), "replica-1", vec![job]));
+    daemon.wait_ready("leader").await;
+    let pg = db.connect().await;
+    wait_for_runs(&pg, "spread", "success", 4).await;
+    let delays: Vec<f64> = pg
+        .query(
+            "SELECT extract(epoch FROM started_at - scheduled_at)::float8 FROM prodready_daemon_runs
+             WHERE job = 'spread' AND result = 'success'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(delays.len() >= 4, "{delays:?}");
+    // Never early, never later than the jitter (and some slack for claiming the run).
+    assert!(delays.iter().all(|d| (0.0..2.0).contains(d)), "{delays:?}");
+    // Spread, not all at once: four starts all within the first 100 ms of 1.5 s has odds of 2e-5.
+    assert!(delays.iter().any(|d| *d > 0.1), "{delays:?}");
+    daemon.stop().await;
+}

@@ -338,9 +338,19 @@ fn logs_query_prints_matching_lines_oldest_first() {
 /// While Loki fails, the agent says so once (not once per retry), and says when it recovered.
 #[test]
 fn loki_failures_are_logged_once_and_the_recovery_too() {
+    outage_is_logged_once_then_the_recovery(503);
+}
+
+/// Loki's rate limit answers 429: retried like a 5xx, and said the same way.
+#[test]
+fn a_rate_limited_push_is_logged_once_and_the_recovery_too() {
+    outage_is_logged_once_then_the_recovery(429);
+}
+
+fn outage_is_logged_once_then_the_recovery(status: u16) {
     let dir = tempfile::tempdir().unwrap();
     let receiver = LokiReceiver::start();
-    receiver.set_failure(Failure::Always(503));
+    receiver.set_failure(Failure::Always(status));
     let child = agent(dir.path(), &receiver.url(), None);
     write_lines(&dir.path().join("app.log"), 0..1_000);
     assert!(wait_until(Duration::from_secs(30), || receiver.statuses().len() >= 3));
@@ -352,9 +362,40 @@ fn loki_failures_are_logged_once_and_the_recovery_too() {
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     let failing: Vec<&str> = log.lines().filter(|l| l.contains("loki push failing")).collect();
     assert_eq!(failing.len(), 1, "one line for the whole outage, not one per retry:\n{log}");
-    assert!(failing[0].contains("503") && failing[0].contains("backlog_bytes"), "{log}");
+    assert!(failing[0].contains(&status.to_string()) && failing[0].contains("backlog_bytes"), "{log}");
     let recovered =
         log.lines().find(|l| l.contains("loki push recovered")).unwrap_or_else(|| panic!("{log}"));
     let line: serde_json::Value = serde_json::from_str(recovered).unwrap();
     assert!(line["failures"].as_u64().unwrap() >= 2, "{recovered}");
+}
+
+/// A Loki that accepts connections and never answers: each push times out (10 s), and the agent says
+/// so once, while it keeps the lines for later.
+#[test]
+fn a_loki_that_never_answers_is_logged_as_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        let mut open = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until {
+            if let Ok((socket, _)) = silent.accept() {
+                open.push(socket);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let child = agent(dir.path(), &url, None);
+    write_lines(&dir.path().join("app.log"), 0..10);
+    std::thread::sleep(Duration::from_secs(13));
+    signal(&child, Signal::SIGTERM);
+    let out = child.wait();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let failing: Vec<&str> = log.lines().filter(|l| l.contains("loki push failing")).collect();
+    assert_eq!(failing.len(), 1, "the silent server is reported once:\n{log}");
+    assert!(failing[0].contains("no answer") || failing[0].contains("timed out"), "{log}");
+    drop(held);
 }
