@@ -22,10 +22,18 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 
 /// An HTTPS server answering `ok` to every request; returns its base URL and its connection count.
 async fn https_server(ca: &CertifiedIssuer<'static, KeyPair>) -> (String, Arc<AtomicU64>) {
+    https_server_with(ca, rustls::DEFAULT_VERSIONS).await
+}
+
+/// The same, speaking only the given TLS versions.
+async fn https_server_with(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (String, Arc<AtomicU64>) {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, ca).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(prodready_tls::provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
@@ -110,4 +118,8 @@ async fn an_untrusted_certificate_fails_every_request_unless_verification_is_ski
     let s = run(&url, "[options]\ninsecureSkipTLSVerify = true", Vec::new()).await.summary;
     assert_eq!(s.value("http_req_failed", "rate"), Some(0.0), "{s:#?}");
     assert_eq!(s.value("checks", "rate"), Some(1.0));
+    // A TLS 1.2-only server, unverified: the handshake's signature is still checked (TLS 1.2's path).
+    let (url, _) = https_server_with(&ca("old"), &[&rustls::version::TLS12]).await;
+    let s = run(&url, "[options]\ninsecureSkipTLSVerify = true", Vec::new()).await.summary;
+    assert_eq!(s.value("http_req_failed", "rate"), Some(0.0), "{s:#?}");
 }
