@@ -186,4 +186,53 @@ async fn no_command_prints_a_credential_from_a_url() {
     let out = child.wait_with_output().unwrap();
     assert!(stderr(&out).contains("loki push failing"), "{}", stderr(&out));
     assert_clean("logs ship", &out);
+
+    // The long-running ones against a database that refuses: the daemon (its lock database) and the
+    // database exporter (scraped once), each stopped after a while.
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (daemon_port, exporter_port) = (port(), port());
+    let refused = format!("postgres://app:{PASSWORD}@127.0.0.1:1/app?sslmode=disable");
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prodready"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(crate::coverage_env())
+            .env("HOME", dir.path())
+            .env("DATABASE_URL", &refused)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let daemon = spawn(&["daemon", "--listen", &format!("127.0.0.1:{daemon_port}")]);
+    let exporter = spawn(&["db", "exporter", "--listen", &format!("127.0.0.1:{exporter_port}")]);
+    let get = |port: u16, path: &str| -> String {
+        for _ in 0..50 {
+            if let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read as _, Write as _};
+                let _ = write!(socket, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut answer = String::new();
+                let _ = socket.read_to_string(&mut answer);
+                return answer;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("nothing listens on {port}");
+    };
+    let scraped = get(exporter_port, "/metrics");
+    assert!(scraped.contains("prodready_pg_up") && !scraped.contains(PASSWORD), "{scraped}");
+    let status = get(daemon_port, "/status.json");
+    assert!(!status.contains(PASSWORD), "{status}");
+    std::thread::sleep(Duration::from_secs(2));
+    for (what, child) in [("daemon", daemon), ("db exporter", exporter)] {
+        kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGTERM).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            stderr(&out).contains("127.0.0.1:1"),
+            "{what} said nothing of the database:\n{}",
+            stderr(&out)
+        );
+        assert_clean(what, &out);
+    }
 }
