@@ -11,7 +11,7 @@
 //! the last transfer coding; otherwise `Content-Length`; otherwise until the server closes.
 //! Informational responses (`100 Continue`, `103 Early Hints`) are skipped.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -117,38 +117,13 @@ impl<'a> Encoder<'a> {
 
     /// Ends the head and appends the body, with its length when there is one or the method
     /// usually carries one.
-    pub(crate) fn finish(mut self, method: &http::Method, body: &[u8]) {
+    pub(crate) fn finish(self, method: &http::Method, body: &[u8]) {
         let carries = matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH);
         if !body.is_empty() || carries {
-            let digits = itoa_buf(body.len());
-            self.raw_header("content-length", digits.as_bytes());
+            let _ = write!(self.out, "content-length: {}\r\n", body.len());
         }
         self.out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(body);
-    }
-}
-
-/// A decimal number without allocating.
-struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-fn itoa_buf(mut n: usize) -> Digits {
-    let mut d = Digits { buf: [0; 20], start: 20 };
-    loop {
-        d.start -= 1;
-        d.buf[d.start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return d;
-        }
     }
 }
 
@@ -203,7 +178,7 @@ pub(crate) struct Connector {
 impl Connector {
     /// `roots` are DER certificates (those that do not parse are left out); `insecure` accepts any
     /// certificate (k6's `insecureSkipTLSVerify`).
-    #[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps, unused_variables))]
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     pub(crate) fn new(roots: &[Vec<u8>], insecure: bool) -> Self {
         #[cfg(feature = "tls")]
         {
@@ -508,15 +483,16 @@ struct Head {
     keep_alive: bool,
 }
 
-/// Parses a response head from `bytes`: `None` when more bytes are needed.
+/// Parses a response head from `bytes`: `None` when more bytes are needed. Most heads fit 32 header
+/// slots on the stack; a larger one is parsed again with 512.
 fn parse_head(
     bytes: &[u8],
     head_request: bool,
-    keep_headers: Option<&mut http::HeaderMap>,
+    mut keep_headers: Option<&mut http::HeaderMap>,
 ) -> Result<Option<Head>, String> {
     let mut few = [httparse::EMPTY_HEADER; 32];
-    match parse_head_with(bytes, head_request, &mut few, keep_headers) {
-        Err(Bad::TooManyHeaders(keep_headers)) => {
+    match parse_head_with(bytes, head_request, &mut few, keep_headers.as_deref_mut()) {
+        Err(Bad::TooManyHeaders) => {
             let mut many = vec![httparse::EMPTY_HEADER; 512];
             parse_head_with(bytes, head_request, &mut many, keep_headers).map_err(Bad::into_message)
         }
@@ -524,31 +500,31 @@ fn parse_head(
     }
 }
 
-enum Bad<'k> {
-    TooManyHeaders(Option<&'k mut http::HeaderMap>),
+enum Bad {
+    TooManyHeaders,
     Other(String),
 }
 
-impl Bad<'_> {
+impl Bad {
     fn into_message(self) -> String {
         match self {
-            Self::TooManyHeaders(_) => "the response has more than 512 headers".to_owned(),
+            Self::TooManyHeaders => "the response has more than 512 headers".to_owned(),
             Self::Other(m) => m,
         }
     }
 }
 
-fn parse_head_with<'b, 'k>(
+fn parse_head_with<'b>(
     bytes: &'b [u8],
     head_request: bool,
     headers: &mut [httparse::Header<'b>],
-    keep_headers: Option<&'k mut http::HeaderMap>,
-) -> Result<Option<Head>, Bad<'k>> {
+    keep_headers: Option<&mut http::HeaderMap>,
+) -> Result<Option<Head>, Bad> {
     let mut res = httparse::Response::new(headers);
     let len = match res.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(Bad::TooManyHeaders(keep_headers)),
+        Err(httparse::Error::TooManyHeaders) => return Err(Bad::TooManyHeaders),
         Err(e) => return Err(Bad::Other(format!("invalid response head: {e}"))),
     };
     let status = res.code.unwrap_or(0);

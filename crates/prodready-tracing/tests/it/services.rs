@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use prodready_test_support::ZipkinReceiver;
+use prodready_tracing::Sampler;
 use prodready_tracing::layer::ServerLayer;
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -15,20 +16,25 @@ async fn serve(app: axum::Router) -> String {
     url
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_through_two_services_is_one_trace() {
-    let receiver = ZipkinReceiver::start();
-    let mut options = prodready_tracing::Options::new("two-services");
+/// Tracing to `receiver` for the whole test process (the services' requests run on every worker
+/// thread; each test is its own process).
+fn traced(receiver: &ZipkinReceiver, service: &'static str, sampler: Sampler) -> prodready_tracing::Guard {
+    let mut options = prodready_tracing::Options::new(service);
     options.exporter = prodready_tracing::Exporter::Zipkin { endpoint: receiver.url() };
+    options.sampler = sampler;
     let guard = prodready_tracing::init(&options).unwrap();
-    let subscriber = tracing_subscriber::registry().with(guard.layer("two-services"));
-    // Global: the services' requests run on every worker thread (each test is its own process).
+    let subscriber = tracing_subscriber::registry().with(guard.layer(service));
     tracing::subscriber::set_global_default(subscriber).unwrap();
+    guard
+}
 
+/// B serves `/stock/{item}`; A serves `/order/{item}`, which asks B inside a client span carrying the
+/// trace context, and `/fail` (a 500). Returns A's base URL.
+async fn two_services() -> String {
     let b =
         serve(axum::Router::new().route("/stock/{item}", get(|| async { "12" })).layer(ServerLayer)).await;
     let client = reqwest::Client::new();
-    let a = serve(
+    serve(
         axum::Router::new()
             .route(
                 "/order/{item}",
@@ -40,15 +46,8 @@ async fn a_request_through_two_services_is_one_trace() {
                         async {
                             let mut headers = http::HeaderMap::new();
                             prodready_tracing::inject(&mut headers);
-                            client
-                                .get(format!("{b}/stock/7"))
-                                .headers(headers)
-                                .send()
-                                .await
-                                .unwrap()
-                                .text()
-                                .await
-                                .unwrap()
+                            let reply = client.get(format!("{b}/stock/7")).headers(headers).send().await;
+                            reply.unwrap().text().await.unwrap()
                         }
                         .instrument(span)
                         .await
@@ -58,7 +57,14 @@ async fn a_request_through_two_services_is_one_trace() {
             .route("/fail", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
             .layer(ServerLayer),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_through_two_services_is_one_trace() {
+    let receiver = ZipkinReceiver::start();
+    let guard = traced(&receiver, "two-services", Sampler::ParentBasedRatio(1.0));
+    let a = two_services().await;
     // A caller's own trace context, as a gateway would send it.
     let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let body = reqwest::Client::new()
@@ -109,39 +115,8 @@ async fn a_request_through_two_services_is_one_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parent_based_sampling_holds_across_the_http_hop() {
     let receiver = ZipkinReceiver::start();
-    let mut options = prodready_tracing::Options::new("sampled-services");
-    options.exporter = prodready_tracing::Exporter::Zipkin { endpoint: receiver.url() };
-    options.sampler = prodready_tracing::Sampler::ParentBasedRatio(0.1);
-    let guard = prodready_tracing::init(&options).unwrap();
-    let subscriber = tracing_subscriber::registry().with(guard.layer("sampled-services"));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-
-    let b =
-        serve(axum::Router::new().route("/stock/{item}", get(|| async { "12" })).layer(ServerLayer)).await;
-    let client = reqwest::Client::new();
-    let a = serve(
-        axum::Router::new()
-            .route(
-                "/order/{item}",
-                get(move || {
-                    let (client, b) = (client.clone(), b.clone());
-                    async move {
-                        let span =
-                            tracing::info_span!("GET /stock", otel.kind = "client", otel.name = "GET /stock");
-                        async {
-                            let mut headers = http::HeaderMap::new();
-                            prodready_tracing::inject(&mut headers);
-                            let reply = client.get(format!("{b}/stock/7")).headers(headers).send().await;
-                            reply.unwrap().text().await.unwrap()
-                        }
-                        .instrument(span)
-                        .await
-                    }
-                }),
-            )
-            .layer(ServerLayer),
-    )
-    .await;
+    let guard = traced(&receiver, "sampled-services", Sampler::ParentBasedRatio(0.1));
+    let a = two_services().await;
     let caller = reqwest::Client::new();
     for _ in 0..1000 {
         let body = caller.get(format!("{a}/order/7")).send().await.unwrap().text().await.unwrap();
