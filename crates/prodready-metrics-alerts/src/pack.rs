@@ -560,17 +560,35 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
         Alert {
             name: "WalArchiveLagging",
             severity: "warning",
-            expr: format!("time() - {} > 3600", names::WAL_ARCHIVE_NEWEST),
+            // Quiet while PostgreSQL (through `prodready db exporter`) shows nothing can be waiting: no
+            // finished segment waits for the archiver, and archive_timeout (at most an hour) switches
+            // out any write. That is an idle database, whose archive ages without losing anything.
+            expr: format!(
+                "(time() - {newest} > 3600) unless on() (max({ready}) == 0 and on() min({timeout}) > 0 \
+                 and on() max({timeout}) <= 3600)",
+                newest = names::WAL_ARCHIVE_NEWEST,
+                ready = names::PG_WAL_READY_SEGMENTS,
+                timeout = names::PG_ARCHIVE_TIMEOUT,
+            ),
             for_: "15m",
             summary: "Nothing reached the WAL archive of {{ $labels.instance }} for an hour",
-            description: "The newest file in the WAL archive is more than an hour old: a point-in-time recovery would lose everything written since (or the database was idle).",
+            description: "The newest file in the WAL archive is more than an hour old, and PostgreSQL has segments waiting for the archiver, an archive_timeout that lets writes wait longer, or no database exporter to tell: a point-in-time recovery would lose everything written since.",
             fires: Case {
-                series: series(&[(r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#, "-4000x60")]),
+                series: vec![
+                    (r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#.to_owned(), "-4000x60".to_owned()),
+                    pg(names::PG_WAL_READY_SEGMENTS, r#"database="app""#, "3x60"),
+                    pg(names::PG_ARCHIVE_TIMEOUT, r#"database="app""#, "60x60"),
+                ],
                 eval_time: "30m",
                 fires_with: Some(vec![("job", "prodready-daemon"), ("instance", "daemon-a:9187")]),
             },
+            // An idle database: the archive is as old, but nothing waits and archive_timeout is 60 s.
             quiet: Case {
-                series: series(&[(r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#, "0+60x60")]),
+                series: vec![
+                    (r#"prodready_wal_archive_newest_timestamp_seconds{job="prodready-daemon",instance="daemon-a:9187"}"#.to_owned(), "-4000x60".to_owned()),
+                    pg(names::PG_WAL_READY_SEGMENTS, r#"database="app""#, "0x60"),
+                    pg(names::PG_ARCHIVE_TIMEOUT, r#"database="app""#, "60x60"),
+                ],
                 eval_time: "30m",
                 fires_with: None,
             },

@@ -138,6 +138,10 @@ pub const PG_SLOT_ACTIVE: &str = "prodready_pg_replication_slot_active";
 pub const PG_SLOT_RETAINED_WAL: &str = "prodready_pg_replication_slot_retained_wal_bytes";
 /// WAL written (bytes); its rate is the WAL generation rate.
 pub const PG_WAL_BYTES_TOTAL: &str = "prodready_pg_wal_bytes_total";
+/// Finished WAL segments waiting for `archive_command`, on a primary with archive_mode on.
+pub const PG_WAL_READY_SEGMENTS: &str = "prodready_pg_wal_ready_segments";
+/// `archive_timeout` in seconds (0: segments are switched only when full), with archive_mode on.
+pub const PG_ARCHIVE_TIMEOUT: &str = "prodready_pg_archive_timeout_seconds";
 /// Checkpoints, by `kind` (`timed`, `requested`).
 pub const PG_CHECKPOINTS_TOTAL: &str = "prodready_pg_checkpoints_total";
 /// pg_stat_statements, per `queryid` (the top N by total time, plus `queryid="other"` for the rest).

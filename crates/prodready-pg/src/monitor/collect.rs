@@ -39,12 +39,27 @@ pub struct Snapshot {
     pub slots: Vec<SlotStats>,
     /// WAL written since the cluster was created (bytes), on a primary.
     pub wal_bytes: Option<f64>,
+    /// WAL archiving, on a primary with `archive_mode` on.
+    pub archiving: Option<Archiving>,
     pub checkpoints_timed: i64,
     pub checkpoints_requested: i64,
     /// `None` when pg_stat_statements is not installed (or not loaded) in this database ...
     pub statements: Option<StatementStats>,
     /// ... and then what to do about it.
     pub statements_note: Option<String>,
+}
+
+/// PostgreSQL's side of WAL archiving. With `archive_timeout` between 1 s and an hour and no segment
+/// waiting, everything of value written more than `archive_timeout` ago has been archived: PostgreSQL
+/// switches segments after any write, and a segment the archiver has not taken waits as ready. (What
+/// an idle server still writes, a running-transactions snapshot, never triggers a switch, and is
+/// nothing a recovery needs.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Archiving {
+    /// Finished segments waiting for `archive_command` (`.ready` in pg_wal/archive_status).
+    pub ready_segments: i64,
+    /// `archive_timeout` in seconds (0: a segment is switched only when full).
+    pub timeout_seconds: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -258,6 +273,15 @@ impl Monitor {
                 version
             }
         };
+        // archive_timeout where this server archives; the waiting segments are counted once the
+        // privilege check below has passed (pg_ls_archive_statusdir() refuses a role without pg_monitor
+        // even in a branch that is never taken).
+        let archiver = if version >= 120_000 {
+            "CASE WHEN NOT pg_is_in_recovery() AND current_setting('archive_mode') <> 'off'
+                 THEN (SELECT setting::bigint FROM pg_settings WHERE name = 'archive_timeout') END"
+        } else {
+            "NULL::bigint"
+        };
         let checkpoints = if version >= 170_000 {
             "SELECT num_timed AS timed, num_requested AS requested FROM pg_stat_checkpointer"
         } else {
@@ -283,7 +307,8 @@ impl Monitor {
                              ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
                     END,
                     (SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-                     WHERE e.extname = 'pg_stat_statements')
+                     WHERE e.extname = 'pg_stat_statements'),
+                    {archiver}
              FROM pg_stat_database d
              CROSS JOIN LATERAL (
                  SELECT coalesce(max(extract(epoch FROM now() - xact_start))
@@ -345,6 +370,12 @@ impl Monitor {
             ..Snapshot::default()
         };
         let statements_schema: Option<String> = row.get(25);
+        if let Some(timeout_seconds) = row.get::<_, Option<i64>>(26) {
+            let sql = "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name ~ '^[0-9A-F]{24}[.]ready$'";
+            let rows = self.query(client, sql, &[]).await.map_err(q)?;
+            let ready_segments = rows.first().map_or(0, |r| r.get(0));
+            s.archiving = Some(Archiving { ready_segments, timeout_seconds });
+        }
         if families.tables {
             let epoch = |c: &str| format!("extract(epoch FROM {c})::float8");
             let sql = format!(

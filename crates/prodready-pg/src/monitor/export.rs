@@ -401,6 +401,20 @@ pub fn render(scraped: &[Scraped], errors: &[u64]) -> Registry {
         if let Some(wal) = x.wal_bytes {
             f.counter(names::PG_WAL_BYTES_TOTAL, "WAL written.", base.clone(), wal);
         }
+        if let Some(a) = x.archiving {
+            f.gauge(
+                names::PG_WAL_READY_SEGMENTS,
+                "Finished WAL segments waiting for archive_command.",
+                base.clone(),
+                n(a.ready_segments),
+            );
+            f.gauge(
+                names::PG_ARCHIVE_TIMEOUT,
+                "archive_timeout in seconds (0: a segment is switched only when full).",
+                base.clone(),
+                n(a.timeout_seconds),
+            );
+        }
         f.counter(
             names::PG_CHECKPOINTS_TOTAL,
             "Checkpoints, by kind.",

@@ -13,8 +13,8 @@ mod export;
 mod statements;
 
 pub use collect::{
-    CollectError, DatabaseStats, Families, IndexStats, Monitor, QUERY_CHARS, ReplicaStats, SlotStats,
-    Snapshot, Statement, StatementStats, TableStats, TopBy, top,
+    Archiving, CollectError, DatabaseStats, Families, IndexStats, Monitor, QUERY_CHARS, ReplicaStats,
+    SlotStats, Snapshot, Statement, StatementStats, TableStats, TopBy, top,
 };
 pub use export::{Exporter, ExporterOptions, Scraped, render};
 pub use statements::{Ranked, Totals, Tracker, normalize};

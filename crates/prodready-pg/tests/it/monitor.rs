@@ -254,6 +254,44 @@ async fn replication_lag_comes_and_goes_and_an_inactive_slot_is_reported() {
     primary.psql("SELECT pg_drop_replication_slot('forgotten')");
 }
 
+/// PostgreSQL's side of WAL archiving: segments waiting while `archive_command` fails, none once it
+/// works, `archive_timeout` as set; nothing on a server that does not archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archiving_shows_waiting_segments_and_the_timeout() {
+    let archive = prodready_test_support::server_dir();
+    let open = archive.path().join("open");
+    // Fails until the file `open` exists: the archiver keeps the segments as ready.
+    let cluster = prodready_test_support::Cluster::builder()
+        .setting("archive_mode", "on")
+        .setting("archive_timeout", "90")
+        .setting("archive_command", &format!("test -f {0}/open && cp %p {0}/%f", archive.path().display()))
+        .start();
+    let (client, _driver) =
+        prodready_pg::connect(&cluster.url("127.0.0.1", ""), "monitor-test").await.unwrap();
+    let mut monitor = Monitor::new();
+    cluster.psql(
+        "CREATE TABLE w (id int); SELECT pg_switch_wal(); INSERT INTO w VALUES (1); SELECT pg_switch_wal()",
+    );
+    let waiting = monitor.collect(&client, 5).await.unwrap().archiving.expect("archive_mode is on");
+    assert!(waiting.ready_segments >= 2, "{waiting:?}");
+    assert_eq!(waiting.timeout_seconds, 90);
+
+    std::fs::write(&open, "").unwrap();
+    prodready_test_support::give_to_server(&open);
+    cluster.switch_and_archive();
+    until("no segment waiting", async || {
+        monitor.collect(&client, 5).await.unwrap().archiving.is_some_and(|a| a.ready_segments == 0)
+    })
+    .await;
+
+    let plain = TestDb::create().await;
+    assert_eq!(
+        collect(&plain, &mut Monitor::new()).await.archiving,
+        None,
+        "the shared server does not archive"
+    );
+}
+
 #[tokio::test]
 async fn families_turned_off_are_not_read_and_the_rest_is_unchanged() {
     let db = TestDb::create().await;
