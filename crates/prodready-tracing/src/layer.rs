@@ -1,8 +1,9 @@
 //! Tower layers (feature `tower`): a server span per request, and context injected into outgoing
 //! requests.
 //!
-//! [`ServerLayer`] extracts `traceparent`/`tracestate`/`baggage`, opens a `server` span named `METHOD
-//! route` (the route from axum's `MatchedPath` when the `axum` feature is on, else the method alone)
+//! [`ServerLayer`] extracts the W3C `traceparent`, `tracestate` and `baggage` whatever global
+//! propagator is set (for another format, call [`crate::extract`] in your own layer), opens a `server`
+//! span named `METHOD route` (the route from axum's `MatchedPath` when the `axum` feature is on, else the method alone)
 //! with the HTTP semantic-convention attributes, and records the response status (5xx is an error). It
 //! composes with the logging crate's request layer: put this one outside it and the request's log line
 //! carries this span's trace id.
@@ -14,7 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -75,19 +75,17 @@ fn host_and_port(host: &str) -> (&str, Option<u16>) {
 impl<S, B, RB> tower_service::Service<http::Request<B>> for ServerService<S>
 where
     S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
-    S::Future: Send + 'static,
     S::Error: std::fmt::Display,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let parent = crate::extract(request.headers());
         // Everything is borrowed from the request until the span exists: no copies per request.
         let method = request.method().as_str();
         let route = route_of(&request);
@@ -115,34 +113,59 @@ where
             otel.status_code = Empty,
             error.type = Empty,
         );
-        let _ = span.set_parent(parent);
-        let future = {
+        // With neither a `traceparent` nor a `baggage` header the span keeps its default parent (the
+        // current span, or none).
+        if let Some(parent) = crate::propagation::extract_w3c(request.headers()) {
+            let _ = span.set_parent(parent);
+        }
+        let inner = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        let recorded = span.clone();
-        Box::pin(
-            async move {
-                let result = future.await;
-                match &result {
-                    Ok(response) => {
-                        let status = response.status();
-                        // An integer, as the conventions say (tracing-opentelemetry makes a u16 a string).
-                        recorded.record("http.response.status_code", i64::from(status.as_u16()));
-                        if status.is_server_error() {
-                            recorded.record("otel.status_code", "ERROR");
-                            recorded.record("error.type", status.as_str());
-                        }
-                    }
-                    Err(e) => {
-                        recorded.record("otel.status_code", "ERROR");
-                        recorded.record("error.type", e.to_string().as_str());
-                    }
+        ResponseFuture { inner, span, client: false }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response of a [`ServerService`] or a [`ClientService`]: the inner future polled inside the
+    /// request's span, the status recorded on it when the response comes (a 5xx, and for a client a 4xx
+    /// too, is an error).
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        client: bool,
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = std::task::ready!(this.inner.poll(cx));
+        match &result {
+            Ok(response) => {
+                let status = response.status();
+                // An integer, as the conventions say (tracing-opentelemetry makes a u16 a string).
+                this.span.record("http.response.status_code", i64::from(status.as_u16()));
+                if status.is_server_error() || (*this.client && status.is_client_error()) {
+                    this.span.record("otel.status_code", "ERROR");
+                    this.span.record("error.type", status.as_str());
                 }
-                result
             }
-            .instrument(span),
-        )
+            Err(e) => {
+                this.span.record("otel.status_code", "ERROR");
+                this.span.record("error.type", e.to_string().as_str());
+            }
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -166,25 +189,23 @@ pub struct ClientService<S> {
 impl<S, B, RB> tower_service::Service<http::Request<B>> for ClientService<S>
 where
     S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
-    S::Future: Send + 'static,
     S::Error: std::fmt::Display,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let method = request.method().as_str().to_owned();
-        let uri = request.uri().clone();
+        let uri = request.uri();
         let span = tracing::info_span!(
             "HTTP client request",
-            otel.name = %method,
+            otel.name = request.method().as_str(),
             otel.kind = "client",
-            http.request.method = %method,
+            http.request.method = request.method().as_str(),
             url.full = %uri,
             server.address = uri.host(),
             server.port = uri.port_u16().map(i64::from),
@@ -192,33 +213,12 @@ where
             otel.status_code = Empty,
             error.type = Empty,
         );
-        let future = {
+        let inner = {
             let _entered = span.enter();
             crate::inject(request.headers_mut());
             self.inner.call(request)
         };
-        let recorded = span.clone();
-        Box::pin(
-            async move {
-                let result = future.await;
-                match &result {
-                    Ok(response) => {
-                        let status = response.status();
-                        recorded.record("http.response.status_code", i64::from(status.as_u16()));
-                        if status.is_client_error() || status.is_server_error() {
-                            recorded.record("otel.status_code", "ERROR");
-                            recorded.record("error.type", status.as_str());
-                        }
-                    }
-                    Err(e) => {
-                        recorded.record("otel.status_code", "ERROR");
-                        recorded.record("error.type", e.to_string().as_str());
-                    }
-                }
-                result
-            }
-            .instrument(span),
-        )
+        ResponseFuture { inner, span, client: true }
     }
 }
 
