@@ -11,8 +11,9 @@ pub(crate) const HELP: &str = "\
 usage: cargo xtask audit [--db DIR] [--sarif DIR]
 
 Checks the workspace's dependency graph against deny.toml with cargo-deny (provisioned by `cargo xtask
-peers`): licenses on the allow-list, no crate from outside crates.io, duplicate versions listed, and every
-RustSec advisory matching a locked version. Nothing is fetched: the advisories come from DIR. Then
+peers`): licenses on the allow-list, no crate from outside crates.io, no crate in two versions unless
+deny.toml's [bans] skip list excuses it (naming who forces it), and every RustSec advisory matching a
+locked version. Nothing is fetched: the advisories come from DIR. Then
 `prodready scan secrets .` looks for credentials in the repository's files and `prodready scan deps
 Cargo.lock --db DIR` checks the lockfile again with prodready's own matcher (ignoring the ids deny.toml
 ignores), with the binary of the instrumented build (`cargo xtask coverage`'s: in CI it is built already).
@@ -399,6 +400,44 @@ mod tests {
         assert!(err.contains("licenses FAILED"), "{err}");
         let sarif = std::fs::read_to_string(&sarif).unwrap();
         assert!(sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("GPL-3.0-only"), "{sarif}");
+    }
+
+    /// A crate in two versions that deny.toml does not excuse fails the audit, named. The crafted crate
+    /// depends on thiserror 1 and 2 (both in Cargo.lock, so the offline lockfile resolves); the policy is
+    /// ours with thiserror 1's exception taken out.
+    #[test]
+    fn an_unexcused_duplicate_fails_the_audit() {
+        let krate = TempDir::new("dup-crate").unwrap();
+        std::fs::create_dir_all(krate.path().join("src")).unwrap();
+        std::fs::write(
+            krate.path().join("Cargo.toml"),
+            "[package]\nname = \"two-thiserrors\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"MIT\"\n\n\
+             [dependencies]\nthiserror = \"2\"\nthiserror1 = { package = \"thiserror\", version = \"1\" }\n",
+        )
+        .unwrap();
+        std::fs::write(krate.path().join("src/lib.rs"), "").unwrap();
+        let manifest = krate.path().join("Cargo.toml");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["generate-lockfile", "--offline", "--manifest-path"])
+            .arg(&manifest)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = std::fs::read_to_string(root().join("deny.toml")).unwrap();
+        let excused = |line: &str| line.contains("\"thiserror@1.") || line.contains("\"thiserror-impl@1.");
+        assert!(ours.lines().any(excused), "deny.toml no longer excuses thiserror 1: pick another crate");
+        let policy = krate.path().join("deny.toml");
+        let stricter: String = ours.lines().filter(|l| !excused(l)).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&policy, stricter).unwrap();
+        let db = crafted_db("itoa", "RUSTSEC-2026-9903");
+        let err = deny(&cargo_deny(), &manifest, &policy, db.path(), None)
+            .expect_err("thiserror 1 and 2 side by side must fail the audit");
+        assert!(err.contains("duplicate entries for crate 'thiserror'"), "{err}");
+        assert!(err.contains("bans FAILED"), "{err}");
+        // With our policy as it is, the same graph passes: the exception is what lets it through.
+        let report = deny(&cargo_deny(), &manifest, &root().join("deny.toml"), db.path(), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.contains("bans ok"), "{report}");
     }
 
     #[test]
