@@ -50,20 +50,75 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
 }
 
 /// The W3C trace context (`traceparent`, `tracestate`) and `baggage` of incoming headers, when they
-/// carry a valid `traceparent` or a `baggage` header: what [`crate::layer::ServerLayer`] reads on every request. It is the
-/// W3C propagators' own extraction, but straight onto an empty context: no lock on the global
-/// propagator, no copy of the current context, and the baggage propagator only when there is a
-/// `baggage` header.
+/// carry a valid `traceparent` or a `baggage` header: what [`crate::layer::ServerLayer`] reads on every
+/// request, straight onto an empty context (no lock on the global propagator, no copy of the current
+/// context). The `traceparent` is read as W3C Trace Context level 1 writes it (see [`traceparent`]);
+/// `tracestate` and `baggage`, when present, by the SDK's own parsers.
 #[cfg(feature = "tower")]
 pub(crate) fn extract_w3c(headers: &http::HeaderMap) -> Option<Context> {
     use opentelemetry::propagation::TextMapPropagator as _;
-    use opentelemetry::trace::TraceContextExt as _;
-    let headers = ReadHeaders(headers);
-    let cx = TraceContextPropagator::new().extract_with_context(&Context::new(), &headers);
-    match headers.0.contains_key("baggage") {
-        true => Some(BaggagePropagator::new().extract_with_context(&cx, &headers)),
-        false => cx.has_active_span().then_some(cx),
+    use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceState};
+    const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+    const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+    const BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+    let parent = headers.get(TRACEPARENT).and_then(|v| traceparent(v.as_bytes()));
+    let cx = match parent {
+        Some((trace_id, span_id, flags)) => {
+            let state = headers
+                .get(TRACESTATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<TraceState>().ok())
+                .unwrap_or_default();
+            let remote = SpanContext::new(trace_id, span_id, flags, true, state);
+            Context::new().with_remote_span_context(remote)
+        }
+        None => Context::new(),
+    };
+    match headers.contains_key(BAGGAGE) {
+        true => Some(BaggagePropagator::new().extract_with_context(&cx, &ReadHeaders(headers))),
+        false => parent.is_some().then_some(cx),
     }
+}
+
+/// A `traceparent` value as W3C Trace Context level 1 defines it: `VERSION-TRACEID-PARENTID-FLAGS`,
+/// lowercase hex of exactly 2, 32, 16 and 2 digits; version `ff` is invalid; version `00` has nothing
+/// after the flags, a later version may continue after a `-`; all-zero ids are invalid. The flags keep
+/// the sampled bit alone (the others are unknown to level 1). Stricter than the SDK's propagator, which
+/// takes ids of any length up to the maximum (`00-abc-...`), an uppercase or `+`-signed version, and
+/// a trailing `-` after version `00`.
+#[cfg(feature = "tower")]
+fn traceparent(
+    value: &[u8],
+) -> Option<(opentelemetry::trace::TraceId, opentelemetry::trace::SpanId, opentelemetry::trace::TraceFlags)> {
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+    fn hex(digits: &[u8]) -> Option<u128> {
+        digits.iter().try_fold(0u128, |n, &d| {
+            let digit = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                _ => return None,
+            };
+            Some(n << 4 | u128::from(digit))
+        })
+    }
+    let value = value.trim_ascii();
+    let (head, rest) = value.split_at_checked(55)?;
+    let version = hex(&head[0..2])?;
+    let continues = match rest.first() {
+        None => true,
+        Some(b'-') => version != 0,
+        Some(_) => false,
+    };
+    if version == 0xff || !continues || head[2] != b'-' || head[35] != b'-' || head[52] != b'-' {
+        return None;
+    }
+    let trace_id = hex(&head[3..35])?;
+    let span_id = u64::try_from(hex(&head[36..52])?).ok()?;
+    let flags = u8::try_from(hex(&head[53..55])?).ok()?;
+    if trace_id == 0 || span_id == 0 {
+        return None;
+    }
+    Some((TraceId::from(trace_id), SpanId::from(span_id), TraceFlags::new(flags) & TraceFlags::SAMPLED))
 }
 
 /// The trace id of the current span, when it is sampled (for exemplars: the metrics crate's RED layer
@@ -132,5 +187,37 @@ mod tests {
         check(&[("traceparent", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")]);
         check(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7")]);
         check(&[("traceparent", "garbage")]);
+        check(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09")]);
+        check(&[("traceparent", " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ")]);
+        check(&[("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]);
+        check(&[("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes")]);
+        check(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g")]);
+        check(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01")]);
+        check(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01")]);
+        check(&[("traceparent", "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff")]);
+    }
+
+    /// Where the SDK's propagator is looser than the W3C grammar, the layer follows the grammar: these
+    /// the SDK takes and the layer ignores (the request starts a new trace).
+    #[test]
+    fn traceparents_outside_the_w3c_grammar_are_ignored() {
+        for value in [
+            "00-abc-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+        ] {
+            let mut map = http::HeaderMap::new();
+            map.insert("traceparent", http::HeaderValue::from_static(value));
+            assert!(super::extract_w3c(&map).is_none(), "{value}");
+        }
+        let mut map = http::HeaderMap::new();
+        map.insert("traceparent", http::HeaderValue::from_static("00-abc-00f067aa0ba902b7-01"));
+        let sdk = super::propagator().extract_with_context(&super::Context::new(), &super::ReadHeaders(&map));
+        assert!(sdk.span().span_context().is_valid(), "the SDK became strict: fold these into check()");
     }
 }
