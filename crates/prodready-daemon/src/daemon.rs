@@ -90,6 +90,7 @@ pub async fn run(
         running: HashMap::new(),
         catch_up: HashMap::new(),
         leader: false,
+        stopping: watch::channel(false).0,
     };
     scheduler.run(&mut control).await;
     let _ = elector_stop.send(true);
@@ -140,6 +141,8 @@ struct Scheduler {
     catch_up: HashMap<String, SystemTime>,
     running: HashMap<String, Running>,
     leader: bool,
+    /// Set when the daemon stops: a run still waiting out its jitter does not start.
+    stopping: watch::Sender<bool>,
 }
 
 impl Scheduler {
@@ -174,7 +177,8 @@ impl Scheduler {
     }
 
     /// Acts on a change of role: a new leader marks runs its predecessor left unfinished as abandoned
-    /// and catches up on missed runs; a replica that stops leading starts nothing more.
+    /// and catches up on missed runs; a replica that stops leading starts nothing more and cancels its
+    /// running jobs (the lock is gone: another replica may already be running the same jobs).
     async fn follow_election(&mut self) {
         let session = self.session.borrow_and_update().clone();
         self.shared.with(|s| s.role = session.role.clone());
@@ -188,8 +192,11 @@ impl Scheduler {
             if !self.running.is_empty() {
                 tracing::warn!(
                     running = ?self.running.keys().collect::<Vec<_>>(),
-                    "no longer leader: running jobs finish, no new job starts"
+                    "no longer leader: cancelling the running jobs, no new job starts"
                 );
+                for running in self.running.values() {
+                    let _ = running.cancel.send(true);
+                }
             }
         }
         self.leader = leader;
@@ -270,6 +277,7 @@ impl Scheduler {
                 replica: self.options.replica.clone(),
                 kill_grace: self.options.kill_grace,
                 cancelled,
+                stopping: self.stopping.subscribe(),
                 done: done.clone(),
             }));
             self.running.insert(job.name.clone(), Running { cancel, handle });
@@ -353,6 +361,8 @@ impl Scheduler {
     }
 
     async fn shut_down(&mut self, done: &mut mpsc::UnboundedReceiver<String>) {
+        // Runs still waiting out their jitter end now, as not started.
+        let _ = self.stopping.send(true);
         if self.running.is_empty() {
             tracing::info!("stopping");
             return;
@@ -361,7 +371,7 @@ impl Scheduler {
         tracing::info!(
             running = ?self.running.keys().collect::<Vec<_>>(),
             wait = %job::humantime(self.options.shutdown_timeout),
-            "stopping: no new job starts; waiting for the running ones"
+            "stopping: no new job starts; waiting for the started ones"
         );
         while !self.running.is_empty() {
             tokio::select! {
@@ -390,6 +400,7 @@ struct RunContext {
     replica: String,
     kill_grace: Duration,
     cancelled: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
     done: mpsc::UnboundedSender<String>,
 }
 
@@ -418,11 +429,14 @@ async fn run_claimed(cx: &mut RunContext) {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = cx.cancelled.wait_for(|c| *c) => {}
+            _ = cx.stopping.wait_for(|s| *s) => {}
         }
     }
     let started = SystemTime::now();
     let (outcome, detail) = if *cx.cancelled.borrow() {
         (job::Outcome::Cancelled, "cancelled before it started".to_owned())
+    } else if *cx.stopping.borrow() {
+        (job::Outcome::Cancelled, "not started: the daemon is stopping".to_owned())
     } else {
         let _ = state::started(&cx.client, id).await;
         cx.shared.with(|s| {

@@ -280,8 +280,8 @@ pub struct DaemonConfig {
     #[serde(deserialize_with = "range::zone")]
     pub timezone: String,
     /// How long a leader may go without reaching the lock database before it steps down (and a standby
-    /// can take over).
-    #[serde(with = "humantime_serde")]
+    /// can take over). At least 1 s.
+    #[serde(serialize_with = "humantime_serde::serialize", deserialize_with = "range::lease")]
     pub lease: Duration,
     /// How long SIGTERM waits for running jobs before cancelling them.
     #[serde(with = "humantime_serde")]
@@ -745,6 +745,17 @@ mod range {
         let zone = String::deserialize(d)?;
         prodready_daemon::check_zone(&zone).map_err(D::Error::custom)?;
         Ok(zone)
+    }
+
+    pub(super) fn lease<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let lease: std::time::Duration = humantime_serde::deserialize(d)?;
+        if lease < std::time::Duration::from_secs(1) {
+            return Err(D::Error::custom(format!(
+                "{} is too short: a lease must be at least 1s (the leader renews it every fifth of it)",
+                humantime::format_duration(lease)
+            )));
+        }
+        Ok(lease)
     }
 
     pub(super) fn top_n<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {

@@ -267,6 +267,72 @@ async fn shutdown_waits_for_a_job_that_finishes_within_the_shutdown_timeout() {
     );
 }
 
+/// A run claimed but still waiting out its jitter when the daemon stops never starts: it is recorded as
+/// cancelled, not started, and its command never runs.
+#[tokio::test]
+async fn a_run_waiting_out_its_jitter_does_not_start_once_the_daemon_stops() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut job = sh("jittery", "*/1 * * * * *", r#"echo ran >> "$OUT""#, &[("OUT", &out)]);
+    job.jitter = secs(3600);
+    let daemon = Daemon::start(options(db.url(), "replica-1", vec![job]));
+    daemon.wait_ready("leader").await;
+    let pg = db.connect().await;
+    eventually("a claimed run", secs(20), async || {
+        let runs = runs(&pg).await;
+        if runs.is_empty() { Err("no run claimed".to_owned()) } else { Ok(()) }
+    })
+    .await;
+    daemon.stop().await;
+
+    let runs = runs(&pg).await;
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(
+        (runs[0].result.as_deref(), runs[0].detail.as_str()),
+        (Some("cancelled"), "not started: the daemon is stopping")
+    );
+    assert!(lines(&out).is_empty(), "the job ran: {:?}", lines(&out));
+}
+
+/// A leader cut off from the lock database stops the job it is running: a standby may take the lock
+/// and run the same job.
+#[tokio::test]
+async fn a_leader_that_steps_down_stops_its_running_job() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let cable = Cable::to(db.url()).await;
+    let long = sh("long", "*/1 * * * * *", r#"sleep 60 & echo $! >> "$PIDS"; wait"#, &[("PIDS", &pids)]);
+    let mut options = options(cable.url(), "replica-1", vec![long]);
+    options.lease = secs(2);
+    let daemon = Daemon::start(options);
+    daemon.wait_ready("leader").await;
+    eventually("`long` running", secs(20), async || {
+        if lines(&pids).is_empty() { Err("no pid yet".to_owned()) } else { Ok(()) }
+    })
+    .await;
+    let started = read_pids(&pids);
+
+    cable.partition();
+    eventually("the leader stepping down", secs(20), async || {
+        let ready = daemon.get("/readyz").await;
+        if ready.status == 503 { Ok(()) } else { Err(ready.body) }
+    })
+    .await;
+    eventually("the end of the running job's process", secs(10), async || {
+        if started.iter().any(|p| alive(*p)) { Err(format!("{started:?} still alive")) } else { Ok(()) }
+    })
+    .await;
+    eventually("the run ended on the status page", secs(10), async || {
+        let status = daemon.status().await;
+        if status["jobs"][0]["running_since"].is_null() { Ok(()) } else { Err(format!("{status:#}")) }
+    })
+    .await;
+    cable.heal();
+    daemon.stop().await;
+}
+
 #[tokio::test]
 async fn reload_switches_to_the_new_jobs_and_refuses_duplicate_names() {
     let db = TestDb::create().await;

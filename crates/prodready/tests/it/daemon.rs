@@ -528,6 +528,12 @@ fn bad_schedules_and_job_kinds_name_the_file_line_and_key() {
             error: prodready.toml:8:12: daemon.jobs[0].timezone: unknown time zone `Mars/Olympus` (an IANA name such as UTC or Europe/Berlin)
         "#]],
     );
+    check(
+        "lease = \"500ms\"\n",
+        expect_test::expect![[r#"
+        error: prodready.toml:4:9: daemon.lease: 500ms is too short: a lease must be at least 1s (the leader renews it every fifth of it)
+    "#]],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
