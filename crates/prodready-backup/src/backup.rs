@@ -99,18 +99,26 @@ const BATCH: usize = 256 * 1024;
 /// The key of the session advisory lock that keeps two backups of one database apart.
 pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 
-/// Whether a backup of the database at `url` is running now (it holds [`LOCK_KEY`]). A prune asks before
-/// it removes leftovers: a long backup's objects and uploads may look idle while it works on a big table.
+/// The key a base backup holds, shared, in the database it connects to while it runs.
+pub const BASE_LOCK_KEY: i64 = 0x7072_6f64_6261_7365; // "prodbase"
+
+/// Whether a backup of the database at `url`, logical ([`LOCK_KEY`]) or base ([`BASE_LOCK_KEY`]), is
+/// running now. A prune asks before it removes leftovers: a long backup's objects and uploads may look
+/// idle while it works on a big table or streams a base backup.
 pub async fn backup_running(url: &str) -> Result<bool> {
     let (client, driver) = pg::connect(url).await?;
-    let free: bool =
-        client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(Error::db)?.get(0);
-    if free {
-        client.query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await.map_err(Error::db)?;
+    let mut running = false;
+    for key in [LOCK_KEY, BASE_LOCK_KEY] {
+        let free: bool =
+            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(Error::db)?.get(0);
+        if free {
+            client.query_one("SELECT pg_advisory_unlock($1)", &[&key]).await.map_err(Error::db)?;
+        }
+        running |= !free;
     }
     drop(client);
     let _ = driver.await;
-    Ok(!free)
+    Ok(running)
 }
 
 /// Takes one backup of `options.database_url` into `store` and returns its manifest. On any failure
@@ -147,10 +155,15 @@ async fn take(
     }
     leader.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(Error::db)?;
     let row = leader
-        .query_one("SELECT pg_export_snapshot(), current_setting('server_version')", &[])
+        .query_one(
+            "SELECT pg_export_snapshot(), current_setting('server_version'), current_setting('server_encoding')",
+            &[],
+        )
         .await
         .map_err(Error::db)?;
     let (snapshot, server_version): (String, String) = (row.get(0), row.get(1));
+    // Every other encoding converts to UTF-8; SQL_ASCII promises nothing about its bytes.
+    let data_encoding = (row.get::<_, String>(2) == "SQL_ASCII").then(|| "SQL_ASCII".to_owned());
 
     let tables = catalog_tables(&leader).await?;
     lock_all(&leader, &tables).await?;
@@ -183,7 +196,16 @@ async fn take(
     let env = pg::libpq_env(&options.database_url)?;
     let pg_dump = tools::run("pg_dump", &options.tools.pg_dump, &dump_args, &env);
 
-    let copy = run_jobs(store, options, id, &snapshot, jobs, recipients.clone(), progress.clone());
+    let copy = run_jobs(
+        store,
+        options,
+        id,
+        &snapshot,
+        data_encoding.as_deref(),
+        jobs,
+        recipients.clone(),
+        progress.clone(),
+    );
     let (dumped, copied) = tokio::join!(pg_dump, copy);
     dumped?;
     let copied = copied?;
@@ -240,6 +262,7 @@ async fn take(
         created_at,
         duration_ms: crate::ms(started.elapsed()),
         server_version,
+        data_encoding,
         tool_version: concat!("prodready ", env!("CARGO_PKG_VERSION")).to_owned(),
         pg_dump_version,
         snapshot,
@@ -410,6 +433,7 @@ async fn run_jobs(
     options: &BackupOptions,
     id: &str,
     snapshot: &str,
+    data_encoding: Option<&str>,
     jobs: Vec<Job>,
     recipients: Arc<Vec<age::x25519::Recipient>>,
     progress: Arc<dyn Progress>,
@@ -422,9 +446,10 @@ async fn run_jobs(
             (queue.clone(), store.clone(), progress.clone(), recipients.clone());
         let (url, snapshot, id, level) =
             (options.database_url.clone(), snapshot.to_owned(), id.to_owned(), options.zstd_level);
+        let session = pg::session(pg::DUMP_SESSION, data_encoding);
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
-            client.batch_execute(pg::DUMP_SESSION).await.map_err(Error::db)?;
+            client.batch_execute(&session).await.map_err(Error::db)?;
             client
                 .batch_execute(&format!(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::Progress;
+use crate::backup::{BASE_LOCK_KEY, Progress};
 use crate::manifest::{Compression, Encryption, Object};
 use crate::pg;
 use crate::store::{MANIFEST, Store};
@@ -133,8 +133,9 @@ pub async fn base_backup(
         )
         .await
         .map_err(Error::db)?;
-    drop(client);
-    let _ = driver.await;
+    // Held (shared: base backups may overlap) until the manifest is written, so a prune that asks
+    // `backup_running` leaves this backup's long upload alone.
+    client.query_one("SELECT pg_advisory_lock_shared($1)", &[&BASE_LOCK_KEY]).await.map_err(Error::db)?;
     let (server_version, server_version_num, system_identifier): (String, i32, String) =
         (row.get(0), row.get(1), row.get(2));
     let archive_mode: String = row.get(3);
@@ -295,6 +296,8 @@ pub async fn base_backup(
     };
     let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
     store.write_atomic(&id, MANIFEST, &bytes)?;
+    drop(client);
+    let _ = driver.await;
     Ok(manifest)
 }
 

@@ -61,6 +61,11 @@ pub struct DrillOptions {
     pub smoke_database: String,
     /// How long recovery may take before the drill fails.
     pub timeout: Duration,
+    /// For a drill to `latest`: the newest WAL segment the archive holds on the timeline recovery
+    /// follows (its file name). PostgreSQL ends recovery to `latest` at the first segment it cannot
+    /// fetch and promotes as if all were well, so a recovery that ends in an earlier segment fails the
+    /// drill: a segment in between is missing or unreadable. `None`: not compared.
+    pub latest_segment: Option<String>,
 }
 
 impl DrillOptions {
@@ -73,6 +78,7 @@ impl DrillOptions {
             smoke_sql: Vec::new(),
             smoke_database: "postgres".to_owned(),
             timeout: Duration::from_secs(3600),
+            latest_segment: None,
         }
     }
 }
@@ -89,7 +95,11 @@ pub async fn drill(
     let started = Instant::now();
     let mut problems = Vec::new();
     let mut checked = vec![format!("recovery of base backup {} to {target}", base.id)];
-    let outcome = run(prepared, options, &mut problems, &mut checked).await;
+    let latest = match target {
+        Target::Latest => options.latest_segment.as_deref(),
+        _ => None,
+    };
+    let outcome = run(prepared, options, latest, &mut problems, &mut checked).await;
     crate::pitr::empty(&prepared.into);
     checked.push(format!("data directory {} emptied", prepared.into.display()));
     if let Err(e) = outcome {
@@ -127,6 +137,7 @@ fn record(
 async fn run(
     prepared: &Prepared,
     options: &DrillOptions,
+    latest: Option<&str>,
     problems: &mut Vec<String>,
     checked: &mut Vec<String>,
 ) -> Result<()> {
@@ -229,11 +240,44 @@ async fn run(
             checked.push(format!("server: {}", line.split_once(": ").map_or(line, |(_, rest)| rest).trim()));
         }
         checked.push("recovery finished and the server was promoted".to_owned());
+        if let Some(newest) = latest {
+            reached_the_end(&conninfo, newest, problems, checked).await?;
+        }
         check(&conninfo, options, problems, checked).await
     }
     .await;
     stop(&mut child).await;
     outcome
+}
+
+/// Whether recovery to `latest` replayed the archive up to its newest segment: the promoted server's
+/// current WAL file holds the end of recovery (on the new timeline, with the same log and segment
+/// numbers), which must not come before `newest`.
+async fn reached_the_end(
+    conninfo: &dyn Fn(&str) -> String,
+    newest: &str,
+    problems: &mut Vec<String>,
+    checked: &mut Vec<String>,
+) -> Result<()> {
+    let (client, driver) = crate::pg::connect(&conninfo("postgres")).await?;
+    let reached: String = client
+        .query_one("SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn())", &[])
+        .await
+        .map_err(Error::db)?
+        .get(0);
+    drop(client);
+    let _ = driver.await;
+    // Log and segment numbers: the 16 hex digits after the timeline, fixed width, uppercase.
+    let position = |name: &str| name.get(8..24).unwrap_or_default().to_ascii_uppercase();
+    if position(&reached) < position(newest) {
+        problems.push(format!(
+            "recovery to latest ended in WAL segment {reached}, before {newest}, the newest the archive \
+             holds on that timeline: a segment in between is missing or unreadable"
+        ));
+    } else {
+        checked.push(format!("recovery replayed the archive through its newest segment {newest}"));
+    }
+    Ok(())
 }
 
 /// The server's log lines that say where recovery went.

@@ -39,8 +39,8 @@ pub mod wal;
 pub mod wal_spool;
 
 pub use backup::{
-    BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup, backup_running,
-    new_id,
+    BASE_LOCK_KEY, BackupOptions, DEFAULT_JOBS, DEFAULT_ZSTD_LEVEL, LOCK_KEY, NoProgress, Progress, backup,
+    backup_running, new_id,
 };
 pub use base::{ARCHIVE, BaseManifest, BaseOptions, KIND as BASE_KIND, Lsn, base_backup};
 pub use error::{Error, Result};

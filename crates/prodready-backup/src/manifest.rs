@@ -17,6 +17,11 @@ pub struct Manifest {
     pub duration_ms: u64,
     /// `server_version` of the source.
     pub server_version: String,
+    /// The encoding the table data is stored in when it is not UTF-8: a SQL_ASCII database's bytes are
+    /// kept as they are (`SQL_ASCII`), since they need not be UTF-8 and the server cannot convert them.
+    /// Restores load them in that client encoding, and a verification's scratch database takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_encoding: Option<String>,
     /// prodready's version.
     pub tool_version: String,
     /// `pg_dump --version` of the dumper used for the schema.

@@ -32,3 +32,12 @@ SET idle_in_transaction_session_timeout = 0; SET row_security = off; SET client_
 pub(crate) const LOAD_SESSION: &str = "SET search_path = pg_catalog; SET DATESTYLE = ISO; SET INTERVALSTYLE = POSTGRES; \
 SET extra_float_digits = 3; SET statement_timeout = 0; SET row_security = off; SET client_encoding = 'UTF8'; \
 SET synchronous_commit = off;";
+
+/// `settings`, with the client encoding of the table data when it is not UTF-8 (see
+/// [`crate::Manifest::data_encoding`]).
+pub(crate) fn session(settings: &str, data_encoding: Option<&str>) -> String {
+    match data_encoding {
+        Some(encoding) => format!("{settings} SET client_encoding = {};", literal(encoding)),
+        None => settings.to_owned(),
+    }
+}

@@ -478,7 +478,8 @@ async fn load_tables(
         let post_data = post_data.clone();
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
-            client.batch_execute(pg::LOAD_SESSION).await.map_err(Error::db)?;
+            let session = pg::session(pg::LOAD_SESSION, manifest.data_encoding.as_deref());
+            client.batch_execute(&session).await.map_err(Error::db)?;
             loop {
                 let next = queue.lock().expect("the job queue is never poisoned").0.pop_front();
                 match next {

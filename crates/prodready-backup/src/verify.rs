@@ -100,13 +100,24 @@ pub async fn verify(store: &Store, manifest: &Manifest, options: &VerifyOptions)
     }
     // Held until this session ends: the scratch database is in use.
     admin.execute(LOCK, &[&scratch]).await.map_err(Error::db)?;
-    admin.batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))).await.map_err(
-        |e| {
-            Error::Database(
-                format!("cannot create the scratch database: {}", prodready_stdx::error::chain(&e)).into(),
+    let encoding = scratch_encoding(&admin, manifest).await?;
+    let create = match &encoding {
+        // The C locale goes with every encoding; the server's default locale may not.
+        Some(encoding) => {
+            checked.push(format!("scratch database in the data's encoding {encoding} (locale C)"));
+            format!(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C'",
+                ident(&scratch),
+                pg::literal(encoding)
             )
-        },
-    )?;
+        }
+        None => format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch)),
+    };
+    admin.batch_execute(&create).await.map_err(|e| {
+        Error::Database(
+            format!("cannot create the scratch database: {}", prodready_stdx::error::chain(&e)).into(),
+        )
+    })?;
     let outcome = check_in_scratch(store, manifest, options, &scratch, &mut checked).await;
     let dropped =
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&scratch))).await;
@@ -388,4 +399,19 @@ pub(crate) fn finish(
     };
     catalog::record(store, &verification)?;
     Ok(verification)
+}
+
+/// The encoding the scratch database needs when the data's is not the server's default: a SQL_ASCII
+/// source's bytes need not be UTF-8, and a UTF-8 database refuses them although the backup is exact.
+async fn scratch_encoding(admin: &tokio_postgres::Client, manifest: &Manifest) -> Result<Option<String>> {
+    let Some(data) = &manifest.data_encoding else { return Ok(None) };
+    let default: String = admin
+        .query_one(
+            "SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = 'template0'",
+            &[],
+        )
+        .await
+        .map_err(Error::db)?
+        .get(0);
+    Ok((!default.eq_ignore_ascii_case(data)).then(|| data.clone()))
 }

@@ -20,6 +20,12 @@ pub struct TestDb {
 impl TestDb {
     /// Creates the database. Panics, naming the fix, when PostgreSQL is not reachable.
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// Creates the database with `CREATE DATABASE` options, e.g. `TEMPLATE template0 ENCODING
+    /// 'SQL_ASCII' LOCALE 'C'`.
+    pub async fn create_with(options: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let name = format!(
@@ -30,7 +36,7 @@ impl TestDb {
         );
         let admin_url = base_database_url();
         let admin = connect(&admin_url).await;
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("CREATE DATABASE");
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\" {options}")).await.expect("CREATE DATABASE");
         let url = prodready_pg::with_dbname(&admin_url, &name);
         Self { name, url, admin_url }
     }

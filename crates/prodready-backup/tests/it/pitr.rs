@@ -39,6 +39,23 @@ fn drill_options(tables: &[&str]) -> DrillOptions {
     options
 }
 
+/// The newest segment in the `cp` archive, on its newest timeline (what a drill to `latest` must reach).
+fn newest_segment(archive: &Path) -> String {
+    std::fs::read_dir(archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .max()
+        .expect("the archive holds segments")
+}
+
+/// Drill options for `latest` that check recovery got through the archive's newest segment.
+fn latest_options(archive: &Path, tables: &[&str]) -> DrillOptions {
+    let mut options = drill_options(tables);
+    options.latest_segment = Some(newest_segment(archive));
+    options
+}
+
 fn prepare(
     store: &Store,
     base: &BaseManifest,
@@ -139,7 +156,7 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
         &base,
         &prepared,
         &Target::Latest,
-        &drill_options(&["postgres:t=400", "postgres:doomed"]),
+        &latest_options(archive.path(), &["postgres:t=400", "postgres:doomed"]),
     )
     .await
     .unwrap();
@@ -151,6 +168,11 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
         drilled.problems
     );
     assert!(drilled.checked.iter().any(|c| c.contains("t: 400 rows")), "{:#?}", drilled.checked);
+    assert!(
+        drilled.checked.iter().any(|c| c.contains("through its newest segment")),
+        "{:#?}",
+        drilled.checked
+    );
     // The failed drill is the newest; the passed one is still remembered.
     let listed = &catalog::list_base(store).unwrap().0[0];
     assert_eq!(listed.verify_ok, Some(false));
@@ -188,7 +210,7 @@ async fn recovers_to_a_time_to_latest_and_across_a_timeline_switch(store: &Store
         chosen,
         &prepared,
         &Target::Latest,
-        &drill_options(&["postgres:t=250"]),
+        &latest_options(archive.path(), &["postgres:t=250"]),
     )
     .await
     .unwrap();
@@ -257,6 +279,29 @@ async fn drills_on_a_broken_chain_fail_naming_the_reason() {
     let problems = drilled.problems.join("\n");
     assert!(problems.contains("recovery ended before configured recovery target was reached"), "{problems}");
 
+    // To latest, PostgreSQL itself stops at the missing segment and promotes as if all were well: the
+    // drill fails because recovery ended before the archive's newest segment.
+    let into = server_dir();
+    let prepared = prepare(&store, &base, archive.path(), &Target::Latest, &into.path().join("data"));
+    let newest = newest_segment(archive.path());
+    let drilled = prodready_backup::drill::drill(
+        &store,
+        &base,
+        &prepared,
+        &Target::Latest,
+        &latest_options(archive.path(), &["postgres:t=100"]),
+    )
+    .await
+    .unwrap();
+    assert!(!drilled.ok, "{drilled:#?}");
+    assert_eq!(drilled.problems.len(), 1, "{:#?}", drilled.problems);
+    assert!(
+        drilled.problems[0].starts_with("recovery to latest ended in WAL segment "),
+        "{:#?}",
+        drilled.problems
+    );
+    assert!(drilled.problems[0].contains(&format!("before {newest}")), "{:#?}", drilled.problems);
+
     // A flipped byte in the stored archive: named before anything is unpacked, and the directory emptied.
     let object = store_dir.path().join("backups").join(&base.id).join(prodready_backup::ARCHIVE);
     let mut bytes = std::fs::read(&object).unwrap();
@@ -293,4 +338,42 @@ async fn a_server_without_archiving_is_refused() {
         prodready_backup::base_backup(&store, &base_options(&plain), quiet()).await.unwrap_err().to_string();
     assert!(err.contains("archive_mode"), "{err}");
     assert!(store.ids().unwrap().is_empty());
+}
+
+/// A base backup holds its lock while it streams, so `backup_running` (what prune asks before it removes
+/// leftovers and aborts uploads idle for `--incomplete-older-than`) sees it: an upload of hours is not an
+/// interrupted one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_base_backup_counts_as_a_running_backup() {
+    /// Stops the stream at its first bytes until released.
+    struct Paused {
+        reached: std::sync::mpsc::SyncSender<()>,
+        release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+    impl prodready_backup::Progress for Paused {
+        fn bytes(&self, _n: u64) {
+            let release = self.release.lock().unwrap().take();
+            if let Some(release) = release {
+                let _ = self.reached.send(());
+                let _ = release.recv();
+            }
+        }
+    }
+    let (_dir, store) = crate::temp_store();
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    let url = primary.url("127.0.0.1", "");
+    assert!(!prodready_backup::backup_running(&url).await.unwrap());
+    let (reached, at_bytes) = std::sync::mpsc::sync_channel(1);
+    let (release, released) = std::sync::mpsc::channel();
+    let progress = std::sync::Arc::new(Paused { reached, release: std::sync::Mutex::new(Some(released)) });
+    let backup = tokio::spawn({
+        let (store, options) = (store.clone(), base_options(&primary));
+        async move { prodready_backup::base_backup(&store, &options, progress).await }
+    });
+    tokio::task::spawn_blocking(move || at_bytes.recv()).await.unwrap().expect("the stream started");
+    assert!(prodready_backup::backup_running(&url).await.unwrap(), "a base backup is streaming");
+    release.send(()).unwrap();
+    backup.await.unwrap().unwrap();
+    assert!(!prodready_backup::backup_running(&url).await.unwrap());
 }

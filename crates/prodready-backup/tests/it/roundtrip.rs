@@ -177,3 +177,53 @@ async fn extension_configuration_tables_keep_their_user_rows() {
         .get::<_, i64>(0);
     assert_eq!(rows, 3, "the extension's own row and the two user rows");
 }
+
+/// A SQL_ASCII database may hold bytes that are not UTF-8 (what pg_dump copes with by dumping in the
+/// database's encoding). The backup keeps them as they are, its verification passes (the scratch
+/// database takes the data's encoding instead of the server's UTF-8), and a restore into a database of
+/// the same encoding gives the same bytes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_ascii_database_with_bytes_that_are_not_utf8_backs_up_verifies_and_restores() {
+    const LEGACY: &str = "TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'";
+    async fn bytes(db: &TestDb) -> String {
+        let query =
+            "SELECT string_agg(encode(convert_to(v, 'SQL_ASCII'), 'hex'), ',' ORDER BY id) FROM legacy";
+        db.connect().await.query_one(query, &[]).await.unwrap().get(0)
+    }
+    let source = TestDb::create_with(LEGACY).await;
+    source
+        .connect()
+        .await
+        .batch_execute(
+            "CREATE TABLE legacy (id int PRIMARY KEY, v text);
+             INSERT INTO legacy VALUES (1, convert_from('\\x636166e9'::bytea, 'SQL_ASCII')), (2, 'plain')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(bytes(&source).await, "636166e9,706c61696e");
+    let (_dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&source), quiet()).await.unwrap();
+    assert_eq!(manifest.data_encoding.as_deref(), Some("SQL_ASCII"));
+
+    let verified =
+        prodready_backup::verify(&store, &manifest, &crate::verify_options(source.url())).await.unwrap();
+    assert!(verified.ok, "{:?}", verified.problems);
+    assert!(verified.checked.iter().any(|c| c.contains("encoding SQL_ASCII")), "{:?}", verified.checked);
+
+    let target = TestDb::create_with(LEGACY).await;
+    prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
+    assert_eq!(bytes(&target).await, bytes(&source).await);
+
+    // A UTF-8 source records nothing: its data is UTF-8 as every backup before this field was.
+    let plain = TestDb::create().await;
+    plain
+        .connect()
+        .await
+        .batch_execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('café')")
+        .await
+        .unwrap();
+    let manifest = prodready_backup::backup(&store, &options(&plain), quiet()).await.unwrap();
+    assert_eq!(manifest.data_encoding, None);
+}

@@ -401,9 +401,11 @@ fn dispatch(
             // A running backup's objects may look idle (a big table takes long): leave leftovers alone then.
             let running = if cfg.database.configured {
                 runtime.block_on(prodready_backup::backup_running(cfg.database_url())).unwrap_or_else(|e| {
-                    let _ =
-                        writeln!(std::io::stderr(), "warning: cannot tell whether a backup is running: {e}");
-                    false
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: cannot tell whether a backup is running, so leftovers are kept: {e}"
+                    );
+                    true
                 })
             } else {
                 false
@@ -941,6 +943,14 @@ fn pitr(
     drill.smoke_sql = cfg.backup.smoke_sql.clone();
     if cfg.database.configured {
         drill.smoke_database = prodready_pg::dbname(cfg.database_url())?;
+    }
+    if target == Target::Latest {
+        // Where recovery must get to: the newest segment on the timeline it follows.
+        let newest = pitr::archive_timelines(store, chosen.timeline)?.newest;
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let status = prodready_backup::wal::WalArchive::new(store.clone())
+            .status(i64::try_from(now).unwrap_or(i64::MAX))?;
+        drill.latest_segment = status.timelines.into_iter().find(|t| t.timeline == newest).map(|t| t.last);
     }
     let verification =
         runtime.block_on(prodready_backup::drill::drill(store, &chosen, &prepared, &target, &drill))?;

@@ -67,6 +67,14 @@ impl Bin {
         assert_eq!(out.status.code(), Some(0), "drill to {to}: {}{}", stdout(&out), stderr(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["ok"], true, "{report:#}");
+        if to == "latest" {
+            // Recovery got through the store's newest archived segment, not only to a promotion.
+            let checked = report["checked"].as_array().expect("a list of what was checked");
+            assert!(
+                checked.iter().any(|c| c.as_str().is_some_and(|c| c.contains("through its newest segment"))),
+                "{report:#}"
+            );
+        }
         report
     }
 
