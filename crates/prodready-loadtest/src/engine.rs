@@ -76,9 +76,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every threshold held (k6 exits 99 otherwise).
+    /// Whether every threshold held and none aborted the run (k6 exits 99 otherwise).
     pub fn thresholds_ok(&self) -> bool {
-        self.summary.thresholds_ok()
+        self.aborted_by.is_none() && self.summary.thresholds_ok()
     }
 }
 
@@ -179,7 +179,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
                     for (sel, t) in due {
                         let value = summary::observe(&sinks, &shared.recorder.slots, sel, t.expr.aggregation, elapsed, vus_gauge, vus_max_gauge);
                         if !t.expr.holds(value) {
-                            aborted_by = Some(format!("{sel} {}", t.expr.source));
+                            aborted_by = Some(format!("{sel} {}", t.key()));
                             shared.abort.cancel();
                             break;
                         }
@@ -213,6 +213,7 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         vus_gauge,
         vus_max_gauge,
         &window_failures,
+        aborted_by.as_deref(),
     );
     let result = RunResult::new(
         &plan,

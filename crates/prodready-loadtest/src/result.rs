@@ -339,7 +339,8 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
     // A window is judged within each segment: one that failed anywhere fails the run.
     window_failures.sort();
     window_failures.dedup();
-    let summary = summary::build(&plan, &total, &slots, elapsed, vus, vus_max, &window_failures);
+    let summary =
+        summary::build(&plan, &total, &slots, elapsed, vus, vus_max, &window_failures, aborted_by.as_deref());
     let mut result = RunResult::new(
         &plan,
         Segment::WHOLE,

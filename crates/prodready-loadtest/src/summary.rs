@@ -316,8 +316,9 @@ pub(crate) fn observe(
     }
 }
 
-/// The summary of a finished run.
-#[allow(clippy::cast_precision_loss)]
+/// The summary of a finished run. The threshold that aborted the run (`aborted_by`, as `metric key`)
+/// failed, whatever the end of the run says: the run was cut short by it.
+#[allow(clippy::cast_precision_loss, clippy::too_many_arguments)]
 pub(crate) fn build(
     plan: &Plan,
     sinks: &Sinks,
@@ -326,6 +327,7 @@ pub(crate) fn build(
     vus: GaugeValue,
     vus_max: GaugeValue,
     window_failures: &[WindowFailure],
+    aborted_by: Option<&str>,
 ) -> Summary {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let stats: Vec<String> = plan.summary_trend_stats.iter().map(ToString::to_string).collect();
@@ -338,15 +340,16 @@ pub(crate) fn build(
             .filter(|(s, _)| *s == selector)
             .flat_map(|(_, ts)| ts.iter())
             .map(|t| {
-                let ok = if t.window.is_some() {
-                    let name = selector.to_string();
-                    let key = t.key();
+                let (name, key) = (selector.to_string(), t.key());
+                let ok = if aborted_by.is_some_and(|a| a == format!("{name} {key}")) {
+                    false
+                } else if t.window.is_some() {
                     !window_failures.iter().any(|f| f.metric == name && f.threshold == key)
                 } else {
                     let value = observe(sinks, slots, &selector, t.expr.aggregation, elapsed, vus, vus_max);
                     t.expr.holds(value)
                 };
-                (t.key(), ThresholdResult { ok })
+                (key, ThresholdResult { ok })
             })
             .collect();
         let metric = selector.metric;

@@ -616,8 +616,8 @@ The scenario file is TOML with k6's executors and option names (see docs/load-te
 summary (k6's --summary-export shape) goes to --summary-export FILE, else to [loadtest] summary, where the
 checklist's `loadtest` check reads it.
 
-Exit codes: 0 every threshold held, 99 a threshold failed (as in k6), 2 an invalid scenario file (file,
-line and key named), 1 the run could not be carried out.
+Exit codes: 0 every threshold held, 99 a threshold failed or an abortOnFail one stopped the run (as in
+k6), 2 an invalid scenario file (file, line and key named), 1 the run could not be carried out.
 
 With --segment I/N the run carries out one of N equal parts (every N-th VU, shared iteration and
 arrival of the whole run, k6's execution segments), writes its --result for `prodready load merge`, and
@@ -696,8 +696,8 @@ Every segment I/N of the run must be there exactly once, from the same scenario 
 checks and HDR histograms add up exactly, so the summary and threshold verdicts are the whole run's; the
 run took as long as its longest segment, and the vus gauges are summed over the segments.
 
-Exit codes: 0 every threshold held, 99 a threshold failed, 2 a result file missing, unreadable or not of
-this run.
+Exit codes: 0 every threshold held, 99 a threshold failed or an abortOnFail one stopped a segment, 2 a
+result file missing, unreadable or not of this run.
 
 Examples:
   prodready load run loadtest.toml --segment 1/3 --result part-1.json   # on each of three machines

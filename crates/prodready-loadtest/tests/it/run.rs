@@ -3,8 +3,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use prodready_loadtest::{Report, RunOptions, Summary};
+use prodready_loadtest::{Progress, Report, RunOptions, Summary};
 
 use crate::server::Server;
 
@@ -13,6 +14,10 @@ pub(crate) async fn load(text: &str) -> Report {
 }
 
 async fn load_with(text: &str, files: &[(&str, &str)]) -> Report {
+    load_options(text, files, RunOptions::default()).await
+}
+
+async fn load_options(text: &str, files: &[(&str, &str)], options: RunOptions) -> Report {
     let mut read = |p: &Path| {
         files
             .iter()
@@ -22,7 +27,7 @@ async fn load_with(text: &str, files: &[(&str, &str)]) -> Report {
     };
     let plan =
         prodready_loadtest::parse(Path::new("/t/load.toml"), text, &mut read).expect("the scenario parses");
-    prodready_loadtest::run(Arc::new(plan), RunOptions::default()).await
+    prodready_loadtest::run(Arc::new(plan), options).await
 }
 
 pub(crate) fn count(s: &Summary, metric: &str) -> u64 {
@@ -451,3 +456,47 @@ checks = {{ status = 200 }}
     assert_eq!(s.value("http_req_failed", "rate"), Some(0.5), "the two slow requests failed: {s:#?}");
     assert_eq!(s.value("checks", "rate"), Some(1.0));
 }
+
+/// The threshold that aborted a run failed, whatever the end of the run shows: `vus value<1` stops a
+/// two-VU run at its first look; a slow live view holds the run's loop until the stopped VUs are gone, so
+/// the run ends with no VU and, judged again then, the threshold would hold. The summary, the verdict and
+/// a merge of the run's result all keep it failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_threshold_that_aborted_a_run_stays_failed() {
+    let server = Server::start().await;
+    let slow_view = RunOptions {
+        progress: Some(Box::new(|_: &Progress| std::thread::sleep(Duration::from_millis(300)))),
+        ..RunOptions::default()
+    };
+    let report = load_options(
+        &format!(
+            r#"
+[scenarios.busy]
+executor = "constant-vus"
+vus = 2
+duration = "60s"
+[[scenarios.busy.requests]]
+url = "{}/slow/100"
+
+[thresholds]
+vus = [{{ threshold = "value<1", abortOnFail = true }}]
+http_req_failed = ["rate<0.01"]
+"#,
+            server.base
+        ),
+        &[],
+        slow_view,
+    )
+    .await;
+    let s = &report.summary;
+    assert_eq!(report.aborted_by.as_deref(), Some("vus value<1"));
+    assert!(s.state.test_run_duration_ms < 30_000.0, "{}", s.state.test_run_duration_ms);
+    assert_eq!(s.value("vus", "value"), Some(0.0), "the run ended with its VUs gone");
+    assert_eq!(s.failed_thresholds(), ["vus value<1"]);
+    assert!(!report.thresholds_ok());
+    let merged = prodready_loadtest::merge(&[("whole.json".to_owned(), report.result.clone())]).unwrap();
+    assert_eq!(merged.aborted_by.as_deref(), Some("vus value<1"));
+    assert_eq!(merged.summary.failed_thresholds(), ["vus value<1"]);
+    assert!(!merged.thresholds_ok());
+}
+

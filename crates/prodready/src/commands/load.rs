@@ -135,6 +135,7 @@ fn finish(report: &Report, export: Option<&Path>, out: LoadOutput) -> anyhow::Re
     if let Some(threshold) = &report.aborted_by {
         let _ = writeln!(err, "aborted: the threshold {threshold} failed (abortOnFail)");
     }
+    // An aborted run failed its aborting threshold (the summary marks it so): exit 99, as k6.
     if report.thresholds_ok() {
         Ok(Exit::Success)
     } else {

@@ -92,6 +92,62 @@ fn run_exits_0_when_thresholds_hold_and_99_when_one_fails() {
     assert_eq!(data["metrics"]["iterations"]["values"]["count"], 10);
 }
 
+/// A run stopped by an abortOnFail threshold exits 99 (k6's exit code for thresholds) with that threshold
+/// failed in its summary; so does the merge of a result that records such a stop (as a segment stopped by
+/// its own threshold writes one), even though the counts in it pass every threshold.
+#[test]
+fn an_aborted_run_exits_99() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let text = format!(
+        r#"
+[scenarios.down]
+executor = "constant-vus"
+vus = 1
+duration = "60s"
+[[scenarios.down.requests]]
+url = "http://{closed}/"
+think_time = "5ms"
+
+[thresholds]
+http_req_failed = [{{ threshold = "rate<0.01", abortOnFail = true }}]
+"#
+    );
+    std::fs::write(dir.path().join("down.toml"), text).unwrap();
+    let out = prodready(dir.path(), &[], &["load", "run", "down.toml", "--summary-export", "down.json"]);
+    assert_eq!(out.status.code(), Some(99), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aborted: the threshold http_req_failed rate<0.01 failed (abortOnFail)"),
+        "{}",
+        stderr(&out)
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(read("down.json")["metrics"]["http_req_failed"]["thresholds"]["rate<0.01"], true);
+
+    let (_rt, base) = server();
+    let file =
+        scenario(dir.path(), &base, "http_req_failed = [{ threshold = \"rate<0.01\", abortOnFail = true }]");
+    let out = prodready(dir.path(), &[], &["load", "run", &file, "--result", "part.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut result = read("part.json");
+    assert_eq!(result["aborted_by"], serde_json::Value::Null);
+    result["aborted_by"] = "http_req_failed rate<0.01".into();
+    std::fs::write(dir.path().join("part.json"), result.to_string()).unwrap();
+    let out = prodready(dir.path(), &[], &["load", "merge", "part.json", "--summary-export", "merged.json"]);
+    assert_eq!(out.status.code(), Some(99), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aborted: the threshold http_req_failed rate<0.01 failed (abortOnFail)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("thresholds failed: http_req_failed rate<0.01"), "{}", stderr(&out));
+    let merged = read("merged.json");
+    assert_eq!(merged["metrics"]["http_req_failed"]["value"], 0);
+    assert_eq!(merged["metrics"]["http_req_failed"]["thresholds"]["rate<0.01"], true);
+}
+
 #[test]
 fn the_summary_goes_where_the_checklist_reads_it_by_default() {
     let dir = tempfile::tempdir().unwrap();
