@@ -807,7 +807,12 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
                         encoder.finish(&request.method, body.as_bytes());
                         let head = request.method == http::Method::HEAD;
                         let timeout = request.timeout.unwrap_or(shared.request_timeout);
-                        vu.client.send(target, &req, head, request.keep, timeout).await
+                        let before = Instant::now();
+                        let mut response = vu.client.send(target, &req, head, request.keep, timeout).await;
+                        // A request that never got a connection (it failed to connect) counts from here,
+                        // not from the iteration's start (earlier requests and think times).
+                        response.timings.sent_at.get_or_insert(before);
+                        response
                     }
                 }
             }
@@ -816,8 +821,8 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
         vu.buf = buf;
         vu.req = req;
         // The first request of a late open-model iteration counts from when it should have gone out.
-        let sent = response.timings.sent_at.unwrap_or(started);
         let done = response.timings.done_at.unwrap_or_else(Instant::now);
+        let sent = response.timings.sent_at.unwrap_or(done);
         let from = if i == 0 { intended.map_or(sent, |t| t.min(sent)) } else { sent };
         record(shared, scenario, request, &response, done - from, done - sent);
         pause(&mut vu.rng, request.think_time).await;

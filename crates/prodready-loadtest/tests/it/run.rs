@@ -500,3 +500,38 @@ http_req_failed = ["rate<0.01"]
     assert!(!merged.thresholds_ok());
 }
 
+/// A request that fails to connect is timed from its own send, not from its iteration's start: the first
+/// request of each iteration succeeds and is followed by 500 ms of think time, the second goes to a closed
+/// loopback port and fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connect_is_timed_from_its_own_send() {
+    let server = Server::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let report = load(&format!(
+        r#"
+[scenarios.s]
+executor = "shared-iterations"
+iterations = 2
+[[scenarios.s.requests]]
+url = "{base}/items"
+tags = {{ name = "up" }}
+think_time = "500ms"
+[[scenarios.s.requests]]
+url = "http://{closed}/"
+tags = {{ name = "down" }}
+
+[thresholds]
+"http_req_duration{{name:down}}" = ["max<100"]
+"http_req_service_duration{{name:down}}" = ["max<100"]
+"http_req_failed{{name:down}}" = ["rate==1"]
+"#,
+        base = server.base
+    ))
+    .await;
+    let s = &report.summary;
+    assert_eq!(count(s, "http_reqs"), 4);
+    assert!(ms(s, "iteration_duration", "min") >= 500.0, "the think time happened");
+    let down = ms(s, "http_req_duration{name:down}", "max");
+    assert!(down < 100.0, "the failed request took {down} ms: it counted the first request and think time");
+    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
+}
