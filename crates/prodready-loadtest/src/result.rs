@@ -247,12 +247,19 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         let selector = Selector::parse(&t.metric).map_err(|e| bad(format!("{first_name}: {e}")))?;
         let mut list = Vec::new();
         for d in &t.thresholds {
-            list.push(Threshold {
+            let threshold = Threshold {
                 expr: Expr::parse(&d.threshold).map_err(|e| bad(format!("{first_name}: {e}")))?,
                 abort_on_fail: d.abort_on_fail,
                 delay_abort_eval: Duration::from_millis(d.delay_abort_eval_ms),
                 window: d.window_s.map(Duration::from_secs),
-            });
+            };
+            // `load run --segment` refuses these; segment results written otherwise are refused here.
+            if threshold.window.is_some() && count > 1 {
+                let why =
+                    crate::segment::windowed_refusal(&format!("{} {}", t.metric, threshold.key()), count);
+                return Err(bad(format!("{first_name}: {why}")));
+            }
+            list.push(threshold);
         }
         thresholds.push((selector, list));
     }
@@ -336,7 +343,7 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         }
         window_failures.extend(r.window_failures.iter().cloned());
     }
-    // A window is judged within each segment: one that failed anywhere fails the run.
+    // Only a whole run's result (1/1) has windowed thresholds: its windows' verdicts are the run's.
     window_failures.sort();
     window_failures.dedup();
     let summary =

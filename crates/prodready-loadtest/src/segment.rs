@@ -68,8 +68,18 @@ impl Segment {
     }
 
     /// Whether the plan can run as this segment: a segment that owns shared iterations or arrivals must
-    /// own a VU to run them.
+    /// own a VU to run them, and a run cut into segments has no windowed threshold (see
+    /// [`windowed_refusal`]).
     pub fn check(self, plan: &Plan) -> Result<(), String> {
+        if !self.is_whole()
+            && let Some(why) = plan
+                .thresholds
+                .iter()
+                .find_map(|(selector, list)| list.iter().find(|t| t.window.is_some()).map(|t| (selector, t)))
+                .map(|(selector, t)| windowed_refusal(&format!("{selector} {}", t.key()), self.count))
+        {
+            return Err(why);
+        }
         for s in &plan.scenarios {
             let (vus, what) = match &s.executor {
                 Executor::SharedIterations { vus, iterations, .. } if self.share(*iterations) > 0 => {
@@ -89,6 +99,18 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Why a run cut into `count` segments cannot have the windowed threshold `threshold` (`metric key`):
+/// each segment sees only its share of every window (a counter's `count` and `rate` a 1/N part, a trend's
+/// or rate's statistic on 1/N of the samples), and the merge has the segments' verdicts, not the windows'
+/// samples, so it could not give the whole run's verdict.
+pub(crate) fn windowed_refusal(threshold: &str, count: u64) -> String {
+    format!(
+        "the threshold `{threshold}` has a window, which a run cut into {count} segments cannot judge: each \
+         segment sees only 1/{count} of every window's samples and `load merge` gets their verdicts, not the \
+         samples; run it whole (without --segment) or drop the window"
+    )
 }
 
 impl fmt::Display for Segment {

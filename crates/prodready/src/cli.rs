@@ -622,7 +622,8 @@ k6), 2 an invalid scenario file (file, line and key named), 1 the run could not 
 With --segment I/N the run carries out one of N equal parts (every N-th VU, shared iteration and
 arrival of the whole run, k6's execution segments), writes its --result for `prodready load merge`, and
 exits 0 once done: thresholds are judged over the merged segments. A segment's summary is written only
-with --summary-export.
+with --summary-export. Thresholds with a window are refused with --segment: a segment sees only 1/N of
+every window and the merge gets its verdicts, not its samples, so it could not judge them.
 
 https targets must present a certificate that chains to the system's CA certificates or to --cacert's;
 `insecureSkipTLSVerify = true` under [options] in the scenario (k6's option) checks none.

@@ -231,3 +231,40 @@ fn results_that_are_not_one_run_do_not_merge() {
     let err = four.check(&b).unwrap_err();
     assert!(err.contains("segment 4/4 of scenario `s` gets none of its 3 VU(s) (vus)"), "{err}");
 }
+
+/// A windowed threshold cannot be judged across segments: each segment sees only its share of every window
+/// and a merge gets the segments' verdicts, not the windows' samples. A run cut into N > 1 segments refuses
+/// one, naming it (a whole run keeps it), and so does a merge of segment results that carry one.
+#[test]
+fn windowed_thresholds_are_refused_across_segments() {
+    let windowed = plan(
+        r#"
+[scenarios.s]
+executor = "shared-iterations"
+vus = 3
+iterations = 3
+[[scenarios.s.requests]]
+url = "http://127.0.0.1:9/"
+
+[thresholds]
+http_req_duration = ["p(95)<300"]
+http_reqs = ["count>0", { threshold = "count>=30", window = "10s" }]
+"#,
+    );
+    let refusal = "the threshold `http_reqs count>=30 over 10s` has a window, which a run cut into 2 segments \
+                   cannot judge: each segment sees only 1/2 of every window's samples";
+    assert_eq!(Segment::WHOLE.check(&windowed), Ok(()));
+    for segment in ["1/2", "2/2"] {
+        let err = segment.parse::<Segment>().unwrap().check(&windowed).unwrap_err();
+        assert!(err.starts_with(refusal), "{segment}: {err}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // Nothing listens on port 9: every request fails at once, which is all a result needs here.
+    let result = |s: &str| rt.block_on(run(&windowed, s.parse().unwrap())).result;
+    let files = vec![("1.json".to_owned(), result("1/2")), ("2.json".to_owned(), result("2/2"))];
+    let err = prodready_loadtest::merge(&files).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("1.json: {refusal}")), "{err}");
+    // A whole run's result still merges alone, its window verdicts its own.
+    let whole = vec![("whole.json".to_owned(), result("1/1"))];
+    assert!(prodready_loadtest::merge(&whole).is_ok());
+}

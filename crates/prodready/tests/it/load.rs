@@ -438,7 +438,7 @@ http_req_failed = ["rate<0.01"]
 checks = ["rate==1"]
 "#
     );
-    std::fs::write(dir.path().join("load.toml"), text).unwrap();
+    std::fs::write(dir.path().join("load.toml"), &text).unwrap();
     let whole = prodready(dir.path(), &[], &["load", "run", "load.toml", "--summary-export", "whole.json"]);
     assert_eq!(whole.status.code(), Some(99), "{}", stderr(&whole));
 
@@ -516,6 +516,25 @@ checks = ["rate==1"]
     let out = prodready(dir.path(), &[], &["load", "run", "load.toml", "--segment", "2/3"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--result"), "{}", stderr(&out));
+    // A windowed threshold cannot be judged across segments: refused, by name (a whole run keeps it).
+    let windowed =
+        text.replace(r#"checks = ["rate==1"]"#, r#"checks = [{ threshold = "rate==1", window = "30s" }]"#);
+    std::fs::write(dir.path().join("windowed.toml"), windowed).unwrap();
+    let out = prodready(
+        dir.path(),
+        &[],
+        &["load", "run", "windowed.toml", "--segment", "1/3", "--result", "w.json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "windowed.toml: the threshold `checks rate==1 over 30s` has a window, which a run cut into 3 segments cannot judge"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = prodready(dir.path(), &[], &["load", "validate", "windowed.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// deploy/kubernetes/loadtest-job.yaml passes Kubernetes' own schemas (kubernetes-validate --strict,
