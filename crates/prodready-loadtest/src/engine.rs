@@ -430,11 +430,16 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
         }
     }
     while let Some(joined) = tasks.join_next().await {
-        if let Err(e) = joined
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
-        }
+        resume_panic(joined);
+    }
+}
+
+/// Carries a VU task's panic on to the scenario (and the run): a panic is a bug, never a result.
+fn resume_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
     }
 }
 
@@ -603,7 +608,11 @@ async fn arrivals(
         } else {
             tokio::task::consume_budget().await;
         }
-        while tasks.try_join_next().is_some() {}
+        // Finished VU tasks are reaped as the schedule goes; one that panicked fails the run with its panic
+        // (as at the scenario's end), instead of vanishing with its VU.
+        while let Some(joined) = tasks.try_join_next() {
+            resume_panic(joined);
+        }
         let start = {
             let mut p = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             p.due = n + 1;
