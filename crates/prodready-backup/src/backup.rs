@@ -196,16 +196,13 @@ async fn take(
     let env = pg::libpq_env(&options.database_url)?;
     let pg_dump = tools::run("pg_dump", &options.tools.pg_dump, &dump_args, &env);
 
-    let copy = run_jobs(
-        store,
-        options,
-        id,
-        &snapshot,
-        data_encoding.as_deref(),
-        jobs,
-        recipients.clone(),
-        progress.clone(),
+    // Each worker's session: pg_dump's settings, the data's encoding, and the leader's snapshot.
+    let setup = format!(
+        "{} BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {};",
+        pg::session(pg::DUMP_SESSION, data_encoding.as_deref()),
+        literal(&snapshot)
     );
+    let copy = run_jobs(store, options, id, &setup, jobs, recipients.clone(), progress.clone());
     let (dumped, copied) = tokio::join!(pg_dump, copy);
     dumped?;
     let copied = copied?;
@@ -432,8 +429,7 @@ async fn run_jobs(
     store: &Store,
     options: &BackupOptions,
     id: &str,
-    snapshot: &str,
-    data_encoding: Option<&str>,
+    setup: &str,
     jobs: Vec<Job>,
     recipients: Arc<Vec<age::x25519::Recipient>>,
     progress: Arc<dyn Progress>,
@@ -444,19 +440,11 @@ async fn run_jobs(
     for _ in 0..workers {
         let (queue, store, progress, recipients) =
             (queue.clone(), store.clone(), progress.clone(), recipients.clone());
-        let (url, snapshot, id, level) =
-            (options.database_url.clone(), snapshot.to_owned(), id.to_owned(), options.zstd_level);
-        let session = pg::session(pg::DUMP_SESSION, data_encoding);
+        let (url, setup, id, level) =
+            (options.database_url.clone(), setup.to_owned(), id.to_owned(), options.zstd_level);
         tasks.spawn(async move {
             let (client, driver) = pg::connect(&url).await?;
-            client.batch_execute(&session).await.map_err(Error::db)?;
-            client
-                .batch_execute(&format!(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-                    literal(&snapshot)
-                ))
-                .await
-                .map_err(Error::db)?;
+            client.batch_execute(&setup).await.map_err(Error::db)?;
             let mut done = Vec::new();
             loop {
                 let job = queue.lock().expect("the job queue is never poisoned").pop_front();

@@ -44,10 +44,18 @@ impl Collector for DaemonCollector {
                 let name = || job.name.clone();
                 if let Some(last) = &job.last {
                     last_run.push((name(), unix_seconds(last.started_at)));
-                    last_ok.push((name(), f64::from(u8::from(last.result.as_deref() == Some("success")))));
                     if let Some(d) = last.duration() {
                         last_duration.push((name(), d.as_secs_f64()));
                     }
+                }
+                // The last run that came to a verdict: one cancelled (a shutdown, a lost leadership) or
+                // abandoned (its replica died) says nothing of whether the job works. When no run
+                // succeeds any more, ProdreadyDaemonJobOverdue says so.
+                let verdict = job.recent.iter().find(|r| {
+                    r.finished_at.is_some() && !matches!(r.result.as_deref(), Some("cancelled" | "abandoned"))
+                });
+                if let Some(run) = verdict {
+                    last_ok.push((name(), f64::from(u8::from(run.result.as_deref() == Some("success")))));
                 }
                 if let Some(t) = job.last_success {
                     last_success.push((name(), unix_seconds(t)));
@@ -69,7 +77,7 @@ impl Collector for DaemonCollector {
                 ),
                 (
                     names::DAEMON_JOB_LAST_RUN_SUCCESS,
-                    "1 when the last finished run of the job succeeded.",
+                    "1 when the last run of the job that ran to an end succeeded (cancelled and abandoned runs left out).",
                     last_ok,
                 ),
                 (

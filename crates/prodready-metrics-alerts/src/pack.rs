@@ -726,7 +726,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             expr: format!("max by (daemon_job) ({last_run_success}) == 0"),
             for_: "5m",
             summary: "The last run of scheduled job {{ $labels.daemon_job }} failed",
-            description: "The last run of the scheduled job {{ $labels.daemon_job }} failed, timed out or was cancelled, and no later run has succeeded for 5 minutes.",
+            description: "The last run of the scheduled job {{ $labels.daemon_job }} that ran to an end failed or timed out, and no later run has succeeded for 5 minutes (cancelled and abandoned runs are left out).",
             fires: Case {
                 series: series(&[
                     (&format!(r#"{last_run_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "1x2 0x20"),

@@ -72,8 +72,8 @@ pub const DAEMON_LEADER: &str = "prodready_daemon_leader";
 pub const DAEMON_JOB_LAST_RUN: &str = "prodready_daemon_job_last_run_timestamp_seconds";
 /// `daemon`: Unix time the last successful run of a job started, by `daemon_job`.
 pub const DAEMON_JOB_LAST_SUCCESS: &str = "prodready_daemon_job_last_success_timestamp_seconds";
-/// `daemon`: 1 when the last finished run of a job succeeded, 0 when it failed, timed out or was
-/// cancelled, by `daemon_job`.
+/// `daemon`: 1 when the last run of a job that ran to an end succeeded, 0 when it failed or timed out
+/// (cancelled and abandoned runs are left out), by `daemon_job`.
 pub const DAEMON_JOB_LAST_RUN_SUCCESS: &str = "prodready_daemon_job_last_run_success";
 /// `daemon`: duration of the last finished run of a job (seconds), by `daemon_job`.
 pub const DAEMON_JOB_LAST_DURATION: &str = "prodready_daemon_job_last_duration_seconds";

@@ -295,6 +295,48 @@ async fn a_run_waiting_out_its_jitter_does_not_start_once_the_daemon_stops() {
     assert!(lines(&out).is_empty(), "the job ran: {:?}", lines(&out));
 }
 
+/// A run cancelled by a shutdown says nothing of whether the job works: the last run's success on
+/// `/metrics` (what ProdreadyDaemonJobFailing reads) comes from the last run that ran to an end.
+#[tokio::test]
+async fn a_cancelled_run_leaves_the_last_verdict_on_the_metrics() {
+    let db = TestDb::create().await;
+    let daemon =
+        Daemon::start(options(db.url(), "replica-1", vec![sh("j", "*/1 * * * * *", "echo ok", &[])]));
+    daemon.wait_ready("leader").await;
+    let pg = db.connect().await;
+    wait_for_runs(&pg, "j", "success", 1).await;
+    let mut waiting = sh("j", "*/1 * * * * *", "echo ok", &[]);
+    waiting.jitter = secs(3600);
+    daemon.reload(vec![waiting]);
+    eventually("a run waiting out its jitter", secs(20), async || {
+        let runs = runs(&pg).await;
+        if runs.iter().any(|r| r.result.is_none()) { Ok(()) } else { Err(format!("{runs:#?}")) }
+    })
+    .await;
+    daemon.stop().await;
+    let last = runs(&pg).await.pop().unwrap();
+    assert_eq!(last.result.as_deref(), Some("cancelled"), "{last:#?}");
+
+    // The next replica reads the table: the newest run was cancelled, the one before it succeeded.
+    let daemon = Daemon::start(options(db.url(), "replica-2", vec![sh("j", "0 0 1 1 *", "echo ok", &[])]));
+    daemon.wait_ready("leader").await;
+    eventually("the runs on /metrics", secs(20), async || {
+        let metrics = daemon.get("/metrics").await.body;
+        match metrics.contains(r#"prodready_daemon_job_last_run_timestamp_seconds{daemon_job="j"}"#) {
+            true => Ok(metrics),
+            false => Err(metrics),
+        }
+    })
+    .await;
+    let metrics = daemon.get("/metrics").await.body;
+    assert_eq!(
+        sample(&metrics, r#"prodready_daemon_job_last_run_success{daemon_job="j"}"#),
+        1.0,
+        "{metrics}"
+    );
+    daemon.stop().await;
+}
+
 /// A leader cut off from the lock database stops the job it is running: a standby may take the lock
 /// and run the same job.
 #[tokio::test]
