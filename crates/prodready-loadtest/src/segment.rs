@@ -108,8 +108,8 @@ impl Segment {
 pub(crate) fn windowed_refusal(threshold: &str, count: u64) -> String {
     format!(
         "the threshold `{threshold}` has a window, which a run cut into {count} segments cannot judge: each \
-         segment sees only 1/{count} of every window's samples and `load merge` gets their verdicts, not the \
-         samples; run it whole (without --segment) or drop the window"
+         segment sees only 1/{count} of every window's samples and a merge of their results gets their \
+         verdicts, not the samples; run the plan whole or drop the window"
     )
 }
 
