@@ -223,7 +223,8 @@ pub async fn restore(
 }
 
 /// `force` over a non-empty `target`: restore into a new database with the target's encoding, locale and
-/// owner, then rename the target away (ending its sessions) and the new one into its place.
+/// owner, give it the target's database-level properties (privileges, settings, connection limit,
+/// comment), then rename the target away (ending its sessions) and the new one into its place.
 async fn replace(
     store: &Store,
     manifest: &Manifest,
@@ -277,6 +278,26 @@ async fn replace(
             return Err(e);
         }
     };
+    // After the data: a setting such as default_transaction_read_only would stop the load.
+    let carried = match database_properties(&admin, target, &fresh).await {
+        Ok(statements) => {
+            let mut applied = Ok(());
+            for statement in &statements {
+                applied = admin.batch_execute(statement).await;
+                if applied.is_err() {
+                    break;
+                }
+            }
+            applied.map_err(|e| prodready_stdx::error::chain(&e))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = carried {
+        drop_fresh().await;
+        return Err(Error::Database(
+            format!("cannot give the restored database {target}'s privileges and settings: {e}").into(),
+        ));
+    }
     // The swap. Sessions on the target are ended first; one that reconnects in between makes the rename
     // fail, so it is tried a few times.
     let mut renamed = Err(Error::Invalid("not tried".to_owned()));
@@ -324,6 +345,96 @@ async fn replace(
     let _ = admin_driver.await;
     report.replaced = Some(kept);
     Ok(report)
+}
+
+/// Statements giving `fresh` what `target` has at the database level and a restore does not bring:
+/// privileges (`GRANT`/`REVOKE ... ON DATABASE`), settings (`ALTER [ROLE ... IN] DATABASE ... SET`), the
+/// connection limit and the comment, as `pg_dump --create` writes them.
+async fn database_properties(
+    admin: &tokio_postgres::Client,
+    target: &str,
+    fresh: &str,
+) -> Result<Vec<String>> {
+    let db = ident(fresh);
+    let mut statements = Vec::new();
+    let row = admin
+        .query_one(
+            "SELECT d.datacl IS NOT NULL, d.datconnlimit, pg_catalog.shobj_description(d.oid, 'pg_database')
+             FROM pg_catalog.pg_database d WHERE d.datname = $1",
+            &[&target],
+        )
+        .await
+        .map_err(Error::db)?;
+    let (explicit_acl, limit, comment): (bool, i32, Option<String>) = (row.get(0), row.get(1), row.get(2));
+    if explicit_acl {
+        // The new database has the default privileges (PUBLIC may connect and create temporary tables):
+        // start from none, then grant what the target grants. The owner's own privileges are implicit.
+        statements.push(format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC"));
+        let grants = admin
+            .query(
+                "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee) END,
+                        a.privilege_type, a.is_grantable
+                 FROM pg_catalog.pg_database d, LATERAL pg_catalog.aclexplode(d.datacl) a
+                 WHERE d.datname = $1 AND a.grantee <> d.datdba
+                 ORDER BY 1 NULLS FIRST, 2",
+                &[&target],
+            )
+            .await
+            .map_err(Error::db)?;
+        for grant in grants {
+            let (grantee, privilege, grantable): (Option<String>, String, bool) =
+                (grant.get(0), grant.get(1), grant.get(2));
+            let to = grantee.as_deref().map_or_else(|| "PUBLIC".to_owned(), ident);
+            let option = if grantable { " WITH GRANT OPTION" } else { "" };
+            statements.push(format!("GRANT {privilege} ON DATABASE {db} TO {to}{option}"));
+        }
+    }
+    if limit != -1 {
+        statements.push(format!("ALTER DATABASE {db} CONNECTION LIMIT {limit}"));
+    }
+    if let Some(comment) = comment {
+        statements.push(format!("COMMENT ON DATABASE {db} IS {}", pg::literal(&comment)));
+    }
+    let settings = admin
+        .query(
+            "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(s.setrole) END, c.setting
+             FROM pg_catalog.pg_db_role_setting s
+             JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase,
+             LATERAL unnest(s.setconfig) WITH ORDINALITY AS c (setting, n)
+             WHERE d.datname = $1
+             ORDER BY 1 NULLS FIRST, c.n",
+            &[&target],
+        )
+        .await
+        .map_err(Error::db)?;
+    for setting in settings {
+        let (role, setting): (Option<String>, String) = (setting.get(0), setting.get(1));
+        let Some((name, value)) = setting.split_once('=') else { continue };
+        let scope =
+            role.map_or_else(|| format!("DATABASE {db}"), |r| format!("ROLE {} IN DATABASE {db}", ident(&r)));
+        statements.push(format!("ALTER {scope} SET {} TO {}", ident(name), setting_value(name, value)));
+    }
+    Ok(statements)
+}
+
+/// A stored setting's value as SQL. The list settings that PostgreSQL stores as already-quoted
+/// identifiers (`search_path = "$user", public`) are written as they are, as pg_dump does; the rest are
+/// string literals.
+fn setting_value(name: &str, value: &str) -> String {
+    const LIST_QUOTED: [&str; 6] = [
+        "local_preload_libraries",
+        "search_path",
+        "session_preload_libraries",
+        "shared_preload_libraries",
+        "temp_tablespaces",
+        "unix_socket_directories",
+    ];
+    if LIST_QUOTED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        // An empty list (`SET search_path = ''`) is stored as `""`.
+        if value.is_empty() || value == "\"\"" { "''".to_owned() } else { value.to_owned() }
+    } else {
+        pg::literal(value)
+    }
 }
 
 /// `base` + `suffix`, with `base` shortened so the name fits PostgreSQL's 63-byte identifiers.

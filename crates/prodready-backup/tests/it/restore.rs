@@ -156,3 +156,73 @@ async fn big_tables_are_indexed_as_soon_as_they_are_loaded() {
     let orphan = client.batch_execute("INSERT INTO child VALUES (0, -1)").await;
     assert_eq!(constraint(orphan.unwrap_err()).as_deref(), Some("child_big_id_fkey"));
 }
+
+/// What a database holds outside its schema, as one text: privileges, settings (its own and per role),
+/// connection limit and comment.
+async fn database_properties(url: &str, name: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+                                                || ':' || a.privilege_type || ':' || a.is_grantable, ',' ORDER BY 1)
+                              FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba), 'default'),
+                    d.datconnlimit::text, coalesce(shobj_description(d.oid, 'pg_database'), ''),
+                    coalesce((SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0)), '*') || ' ' || array_to_string(s.setconfig, ';'), '|' ORDER BY 1)
+                              FROM pg_db_role_setting s WHERE s.setdatabase = d.oid), '')
+             FROM pg_database d WHERE d.datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    (0..4).map(|i| row.get::<_, String>(i)).collect::<Vec<_>>().join("\n")
+}
+
+/// `--force` keeps what the replaced database had at the database level: who may connect (a revoked
+/// PUBLIC stays revoked), its settings and a role's settings in it, its connection limit and comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_keeps_the_targets_privileges_settings_limit_and_comment() {
+    let source = TestDb::create().await;
+    source.connect().await.batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)").await.unwrap();
+    let (_dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&source), quiet()).await.unwrap();
+    let target = TestDb::create().await;
+    let name = target.name().to_owned();
+    let role = format!("{name}_reader");
+    let admin = target.connect().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE mine (id int);
+             CREATE ROLE \"{role}\";
+             REVOKE ALL ON DATABASE \"{name}\" FROM PUBLIC;
+             GRANT CONNECT ON DATABASE \"{name}\" TO \"{role}\" WITH GRANT OPTION;
+             GRANT TEMPORARY ON DATABASE \"{name}\" TO \"{role}\";
+             ALTER DATABASE \"{name}\" SET work_mem = '64MB';
+             ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, \"Odd Schema\";
+             ALTER DATABASE \"{name}\" SET statement_timeout = '5min';
+             ALTER DATABASE \"{name}\" SET app.tenant = 'acme, inc';
+             ALTER ROLE \"{role}\" IN DATABASE \"{name}\" SET default_transaction_read_only = on;
+             ALTER DATABASE \"{name}\" CONNECTION LIMIT 42;
+             COMMENT ON DATABASE \"{name}\" IS 'orders, don''t drop';"
+        ))
+        .await
+        .unwrap();
+    drop(admin);
+    let before = database_properties(target.url(), &name).await;
+    assert!(before.contains("CONNECT") && before.contains("work_mem=64MB"), "{before}");
+
+    let mut force = restore_options(target.url());
+    force.force = true;
+    let report = prodready_backup::restore(&store, &manifest, &force, quiet()).await.unwrap();
+    assert_eq!(count(target.url(), "SELECT count(*) FROM t").await, 1);
+    assert_eq!(database_properties(target.url(), &name).await, before);
+
+    let (admin, conn) = tokio_postgres::connect(target.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let kept = report.replaced.unwrap();
+    admin.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", prodready_pg::ident(&kept))).await.unwrap();
+    drop(admin);
+    drop(target);
+    let cleanup = source.connect().await;
+    cleanup.batch_execute(&format!("DROP ROLE \"{role}\"")).await.unwrap();
+}
