@@ -309,9 +309,25 @@ impl Scheduler {
             return;
         }
         let now = SystemTime::now();
+        // A scheduled time that has come but not started yet (the reload won the race with it) stays
+        // due for a job of the same name and schedule; everything else is scheduled afresh.
+        let due: HashMap<String, SystemTime> = self
+            .jobs
+            .iter()
+            .filter(|old| {
+                jobs.iter().any(|new| {
+                    new.name == old.name
+                        && new.schedule.expression() == old.schedule.expression()
+                        && new.schedule.zone() == old.schedule.zone()
+                })
+            })
+            .filter_map(|old| {
+                Some((old.name.clone(), self.next.get(&old.name).copied().filter(|t| *t <= now)?))
+            })
+            .collect();
         self.next.clear();
         for job in &jobs {
-            if let Some(next) = job.schedule.next_after(now) {
+            if let Some(next) = due.get(&job.name).copied().or_else(|| job.schedule.next_after(now)) {
                 self.next.insert(job.name.clone(), next);
             }
         }
@@ -480,4 +496,59 @@ fn random_fraction() -> f64 {
 
 fn time(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use tokio::sync::watch;
+
+    use super::{Scheduler, view};
+    use crate::job::Job;
+    use crate::leader::Session;
+    use crate::status::{Shared, Status};
+    use crate::{Options, Role, Schedule};
+
+    fn job(name: &str, expression: &str) -> Job {
+        Job::new(name, "shell", Schedule::parse(expression, "UTC").unwrap(), vec!["true".to_owned()])
+    }
+
+    fn scheduler(jobs: Vec<Job>) -> Scheduler {
+        let now = SystemTime::now();
+        let options = Options::new(([127, 0, 0, 1], 0).into(), "postgres://nowhere", "r", jobs.clone());
+        let shared = Arc::new(Shared::new(Status {
+            replica: "r".to_owned(),
+            started_at: now,
+            role: Role::Starting,
+            jobs: jobs.iter().map(|j| view(j, now)).collect(),
+            runs_total: Default::default(),
+        }));
+        Scheduler {
+            next: Default::default(),
+            jobs,
+            options,
+            shared,
+            session: watch::channel(Session { role: Role::Starting, client: None }).1,
+            running: Default::default(),
+            catch_up: Default::default(),
+            leader: false,
+            stopping: watch::channel(false).0,
+        }
+    }
+
+    /// A reload that comes just as a run is due keeps that run due when the job's schedule is unchanged,
+    /// and schedules afresh a job whose schedule changed or that is new.
+    #[test]
+    fn a_reload_keeps_a_due_run_of_an_unchanged_job() {
+        let due = SystemTime::now() - Duration::from_secs(1);
+        let mut s = scheduler(vec![job("same", "0 0 * * *"), job("changed", "0 0 * * *")]);
+        s.next.insert("same".to_owned(), due);
+        s.next.insert("changed".to_owned(), due);
+        s.reload(vec![job("same", "0 0 * * *"), job("changed", "0 12 * * *"), job("new", "0 0 * * *")]);
+        assert_eq!(s.next.get("same"), Some(&due));
+        let now = SystemTime::now();
+        assert!(s.next["changed"] > now && s.next["new"] > now, "{:?}", s.next);
+    }
 }
