@@ -373,25 +373,35 @@ mod tests {
         assert!(err.contains("advisories FAILED"), "{err}");
     }
 
-    /// A crate under a license outside the allow-list fails the audit, naming the license.
-    #[test]
-    fn a_disallowed_license_fails_the_audit() {
-        let krate = TempDir::new("gpl-crate").unwrap();
+    /// An empty library crate `name` with `rest` after its `[package]` name, version and edition, and
+    /// its lockfile (resolved offline: its dependencies must be in Cargo.lock); the folder and the
+    /// manifest's path.
+    fn crafted_crate(name: &str, rest: &str) -> (TempDir, PathBuf) {
+        let krate = TempDir::new(name).unwrap();
         std::fs::create_dir_all(krate.path().join("src")).unwrap();
+        let manifest = krate.path().join("Cargo.toml");
         std::fs::write(
-            krate.path().join("Cargo.toml"),
-            "[package]\nname = \"gpl-only\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"GPL-3.0-only\"\n\
-             description = \"a crate under a license deny.toml does not allow\"\n",
+            &manifest,
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n{rest}"),
         )
         .unwrap();
         std::fs::write(krate.path().join("src/lib.rs"), "").unwrap();
-        let manifest = krate.path().join("Cargo.toml");
         let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["generate-lockfile", "--offline", "--manifest-path"])
             .arg(&manifest)
             .status()
             .unwrap();
         assert!(status.success());
+        (krate, manifest)
+    }
+
+    /// A crate under a license outside the allow-list fails the audit, naming the license.
+    #[test]
+    fn a_disallowed_license_fails_the_audit() {
+        let (krate, manifest) = crafted_crate(
+            "gpl-only",
+            "license = \"GPL-3.0-only\"\ndescription = \"a crate under a license deny.toml does not allow\"\n",
+        );
         let db = crafted_db("itoa", "RUSTSEC-2026-9902");
         let sarif = krate.path().join("deny.sarif");
         let err = deny(&cargo_deny(), &manifest, &root().join("deny.toml"), db.path(), Some(&sarif))
@@ -407,22 +417,11 @@ mod tests {
     /// ours with thiserror 1's exception taken out.
     #[test]
     fn an_unexcused_duplicate_fails_the_audit() {
-        let krate = TempDir::new("dup-crate").unwrap();
-        std::fs::create_dir_all(krate.path().join("src")).unwrap();
-        std::fs::write(
-            krate.path().join("Cargo.toml"),
-            "[package]\nname = \"two-thiserrors\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"MIT\"\n\n\
-             [dependencies]\nthiserror = \"2\"\nthiserror1 = { package = \"thiserror\", version = \"1\" }\n",
-        )
-        .unwrap();
-        std::fs::write(krate.path().join("src/lib.rs"), "").unwrap();
-        let manifest = krate.path().join("Cargo.toml");
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["generate-lockfile", "--offline", "--manifest-path"])
-            .arg(&manifest)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let (krate, manifest) = crafted_crate(
+            "two-thiserrors",
+            "license = \"MIT\"\n\n[dependencies]\nthiserror = \"2\"\n\
+             thiserror1 = { package = \"thiserror\", version = \"1\" }\n",
+        );
         let ours = std::fs::read_to_string(root().join("deny.toml")).unwrap();
         let excused = |line: &str| line.contains("\"thiserror@1.") || line.contains("\"thiserror-impl@1.");
         assert!(ours.lines().any(excused), "deny.toml no longer excuses thiserror 1: pick another crate");

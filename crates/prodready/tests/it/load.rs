@@ -98,7 +98,7 @@ fn run_exits_0_when_thresholds_hold_and_99_when_one_fails() {
 #[test]
 fn an_aborted_run_exits_99() {
     let dir = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = prodready_test_support::free_port();
     let text = format!(
         r#"
 [scenarios.down]
@@ -106,7 +106,7 @@ executor = "constant-vus"
 vus = 1
 duration = "60s"
 [[scenarios.down.requests]]
-url = "http://{closed}/"
+url = "http://127.0.0.1:{closed}/"
 think_time = "5ms"
 
 [thresholds]
