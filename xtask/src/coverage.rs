@@ -69,6 +69,7 @@ pub(crate) fn main(args: &[String]) -> Result {
     let nextest = tests(&["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
     let doc = tests(&["test", "--workspace", "--locked", "--doc"]);
     say(&format!("coverage: tests took {} s", started.elapsed().as_secs()));
+    env.drop_broken_profiles()?;
 
     let dir = root().join("coverage");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -116,6 +117,7 @@ pub(crate) struct Instrumented {
     /// `llvm-cov-target` under cargo's target directory.
     pub(crate) target: PathBuf,
     vars: Vec<(String, String)>,
+    profdata: PathBuf,
 }
 
 impl Instrumented {
@@ -133,7 +135,11 @@ impl Instrumented {
             ("CARGO_TARGET_DIR".to_owned(), target.display().to_string()),
             ("PRODREADY_PEERS_DIR".to_owned(), peers.display().to_string()),
         ];
+        let mut profdata = PathBuf::from("llvm-profdata");
         for (key, value) in peers::llvm_tools()? {
+            if key == "LLVM_PROFDATA" {
+                profdata.clone_from(&value);
+            }
             vars.push((key.to_owned(), value.display().to_string()));
         }
         let mut show = cargo();
@@ -146,7 +152,49 @@ impl Instrumented {
             ));
         }
         vars.extend(parse_env(&String::from_utf8_lossy(&out.stdout)));
-        Ok(Self { target, vars })
+        Ok(Self { target, vars, profdata })
+    }
+
+    /// Removes the profiles llvm-profdata cannot read, saying how many. A process killed while it writes
+    /// its profile at exit (a test's SIGKILL after a grace period, a job's process group killed on
+    /// timeout) leaves a truncated file, and one such file makes cargo-llvm-cov's merge refuse them all.
+    /// What that one process covered is lost; the report of the rest is not.
+    fn drop_broken_profiles(&self) -> Result {
+        let profiles: Vec<PathBuf> = std::fs::read_dir(&self.target)
+            .map_err(|e| format!("{}: {e}", self.target.display()))?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|x| x == "profraw"))
+            .collect();
+        if profiles.is_empty() {
+            return Ok(());
+        }
+        let list = self.target.join("profraw-check-list");
+        let merged = self.target.join("profraw-check.profdata");
+        let names: String = profiles.iter().map(|p| format!("{}\n", p.display())).collect();
+        std::fs::write(&list, names).map_err(|e| format!("{}: {e}", list.display()))?;
+        let out = Command::new(&self.profdata)
+            .args(["merge", "-sparse", "--failure-mode=all", "-f"])
+            .arg(&list)
+            .arg("-o")
+            .arg(&merged)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.profdata.display()))?;
+        let _ = std::fs::remove_file(&list);
+        let _ = std::fs::remove_file(&merged);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let broken = unreadable_profiles(&stderr);
+        if !out.status.success() && broken.len() < profiles.len() {
+            return Err(format!("{} merge failed: {}", self.profdata.display(), stderr.trim()));
+        }
+        for path in &broken {
+            say(&format!("coverage: dropping an unreadable profile ({path})"));
+            std::fs::remove_file(path).map_err(|e| format!("{path}: {e}"))?;
+        }
+        if !broken.is_empty() {
+            say(&format!("coverage: {} of {} profiles were unreadable", broken.len(), profiles.len()));
+        }
+        Ok(())
     }
 
     pub(crate) fn apply<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
@@ -159,6 +207,16 @@ impl Instrumented {
         run(self.apply(cargo().args(["test", "--workspace", "--locked", "--no-run", "--quiet"])))?;
         Ok(self.target.join("debug/prodready"))
     }
+}
+
+/// The profiles llvm-profdata's merge warned about: `warning: PATH.profraw: REASON` lines.
+fn unreadable_profiles(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("warning: "))
+        .filter_map(|rest| rest.split_once(".profraw: "))
+        .map(|(path, _)| format!("{path}.profraw"))
+        .collect()
 }
 
 /// `KEY=VALUE` lines of `cargo llvm-cov show-env`, values unquoted as a POSIX shell would.
@@ -327,6 +385,46 @@ mod tests {
         assert!(gate(&lcov(&[("prodready-a", 10, 8)]), &libs(), 80.0).is_ok());
         let err = gate("", &libs(), 80.0).unwrap_err();
         assert!(err.ends_with("no line of a library crate in the report: was it written by cargo llvm-cov?"));
+    }
+
+    #[test]
+    fn unreadable_profiles_are_read_off_the_merge_warnings() {
+        let stderr = "warning: /t/main-20696-2360151981580981624_0.profraw: invalid instrumentation profile \
+                      data (file header is corrupt)\nwarning: /t/a b.profraw: truncated\n\
+                      error: no profile can be merged\nwarning: something else\n";
+        assert_eq!(
+            unreadable_profiles(stderr),
+            vec!["/t/main-20696-2360151981580981624_0.profraw".to_owned(), "/t/a b.profraw".to_owned()]
+        );
+    }
+
+    /// A real profile from a real instrumented program, and a truncated copy of it, as a process killed
+    /// while writing its profile leaves: the copy goes, the profile stays.
+    #[test]
+    fn a_truncated_profile_is_dropped_and_a_good_one_kept() {
+        let dir = std::env::temp_dir().join(format!("xtask-profiles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("m.rs"), "fn main() {}\n").unwrap();
+        let built = Command::new("rustc")
+            .args(["-C", "instrument-coverage", "m.rs", "-o", "m"])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let good = dir.join("good.profraw");
+        assert!(Command::new(dir.join("m")).env("LLVM_PROFILE_FILE", &good).status().unwrap().success());
+        let bytes = std::fs::read(&good).unwrap();
+        std::fs::write(dir.join("cut.profraw"), &bytes[..bytes.len() / 2]).unwrap();
+        let tools = peers::llvm_tools().unwrap();
+        let profdata = tools.iter().find(|(k, _)| *k == "LLVM_PROFDATA").unwrap().1.clone();
+        let env = Instrumented { target: dir.clone(), vars: Vec::new(), profdata };
+        env.drop_broken_profiles().unwrap();
+        assert!(good.is_file());
+        assert!(!dir.join("cut.profraw").exists());
+        env.drop_broken_profiles().unwrap();
+        assert!(good.is_file(), "a second pass over readable profiles removes nothing");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

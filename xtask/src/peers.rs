@@ -503,9 +503,9 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// llvm-cov and llvm-profdata for cargo-llvm-cov, as environment variables to hand it (empty when the
-/// toolchain's own `llvm-tools` component is there, which cargo-llvm-cov finds by itself). The profiles the
-/// instrumented binaries write are read only by tools of the same LLVM major version as rustc's.
+/// llvm-cov and llvm-profdata for cargo-llvm-cov, as the environment variables it reads (`LLVM_COV`,
+/// `LLVM_PROFDATA`): the toolchain's own `llvm-tools` component, or Debian's LLVM of the same major
+/// version. The profiles the instrumented binaries write are read only by tools of that version.
 pub(crate) fn llvm_tools() -> Result<Vec<(&'static str, PathBuf)>> {
     let rustc = |args: &[&str]| -> Result<String> {
         let out = Command::new("rustc").args(args).output().map_err(|e| format!("cannot run rustc: {e}"))?;
@@ -517,20 +517,20 @@ pub(crate) fn llvm_tools() -> Result<Vec<(&'static str, PathBuf)>> {
         version.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_owned()
     };
     let bin = sysroot.join("lib/rustlib").join(field("host:")).join("bin");
-    let have = || bin.join("llvm-cov").is_file() && bin.join("llvm-profdata").is_file();
-    if have() {
-        return Ok(Vec::new());
+    let tools =
+        |dir: &Path| vec![("LLVM_COV", dir.join("llvm-cov")), ("LLVM_PROFDATA", dir.join("llvm-profdata"))];
+    let have = |dir: &Path| tools(dir).iter().all(|(_, p)| p.is_file());
+    if have(&bin) {
+        return Ok(tools(&bin));
     }
     say("installing the toolchain's llvm-tools component (llvm-cov, llvm-profdata)");
-    if run(Command::new("rustup").args(["component", "add", "llvm-tools"])).is_ok() && have() {
-        return Ok(Vec::new());
+    if run(Command::new("rustup").args(["component", "add", "llvm-tools"])).is_ok() && have(&bin) {
+        return Ok(tools(&bin));
     }
     // rustup could not download it: Debian's LLVM of the same major version serves as well.
     let major = field("LLVM version:").split('.').next().unwrap_or_default().to_owned();
     let debian = PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
-    let tools =
-        |dir: &Path| vec![("LLVM_COV", dir.join("llvm-cov")), ("LLVM_PROFDATA", dir.join("llvm-profdata"))];
-    if tools(&debian).iter().all(|(_, p)| p.is_file()) {
+    if have(&debian) {
         return Ok(tools(&debian));
     }
     let install = format!("apt-get install -y --no-install-recommends llvm-{major}");
