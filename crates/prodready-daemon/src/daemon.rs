@@ -126,6 +126,8 @@ fn view(job: &Job, now: SystemTime) -> JobView {
         running_since: None,
         last: None,
         last_success: None,
+        overdue_after: job.schedule.second_run_after(now),
+        since: now,
         recent: Vec::new(),
     }
 }
@@ -275,7 +277,7 @@ impl Scheduler {
                 session: self.session.clone(),
                 shared: self.shared.clone(),
                 replica: self.options.replica.clone(),
-                kill_grace: self.options.kill_grace,
+                kill_grace: crate::effective_kill_grace(&self.options),
                 cancelled,
                 stopping: self.stopping.subscribe(),
                 done: done.clone(),
@@ -342,6 +344,9 @@ impl Scheduler {
                         fresh.running_since = was.running_since;
                         fresh.last.clone_from(&was.last);
                         fresh.last_success = was.last_success;
+                        fresh.since = was.since;
+                        fresh.overdue_after =
+                            j.schedule.second_run_after(was.last_success.unwrap_or(was.since));
                         fresh.recent.clone_from(&was.recent);
                     }
                     fresh
@@ -371,6 +376,9 @@ impl Scheduler {
                 let (recent, last_success) = history.remove(&view.name).unwrap_or_default();
                 view.last = recent.iter().find(|r| r.finished_at.is_some()).cloned();
                 view.last_success = last_success;
+                if let Some(job) = self.jobs.iter().find(|j| j.name == view.name) {
+                    view.overdue_after = job.schedule.second_run_after(last_success.unwrap_or(view.since));
+                }
                 view.recent = recent;
             }
         });
@@ -389,14 +397,22 @@ impl Scheduler {
             wait = %job::humantime(self.options.shutdown_timeout),
             "stopping: no new job starts; waiting for the started ones"
         );
-        while !self.running.is_empty() {
+        // Leadership can be lost while the jobs finish (the lock database unreachable): then another
+        // replica may take over and run the same jobs, so they are cancelled at once, as on a step-down.
+        let mut leading = self.leader;
+        while !self.running.is_empty() && leading {
             tokio::select! {
                 Some(name) = done.recv() => { self.running.remove(&name); }
                 () = tokio::time::sleep_until(deadline) => break,
+                changed = self.session.changed() => {
+                    leading = changed.is_ok() && self.session.borrow_and_update().role == Role::Leader;
+                    self.shared.with(|s| s.role = self.session.borrow().role.clone());
+                }
             }
         }
         if !self.running.is_empty() {
-            tracing::warn!(running = ?self.running.keys().collect::<Vec<_>>(), "shutdown deadline reached: cancelling");
+            let why = if leading { "shutdown deadline reached" } else { "no longer leader" };
+            tracing::warn!(running = ?self.running.keys().collect::<Vec<_>>(), "{why}: cancelling");
             for running in self.running.values() {
                 let _ = running.cancel.send(true);
             }

@@ -188,29 +188,70 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The longest line logged whole; the rest of a longer one is left out (marked `…`), so a job that
+/// writes without newlines cannot grow the daemon's memory.
+const LOG_LINE_BYTES: usize = 64 * 1024;
+
+/// Logs each line of `stream` and keeps the last ones in `tail`. Reads to the end whatever comes (bytes
+/// that are not UTF-8 are replaced, not a reason to stop: a reader that stopped would close the pipe and
+/// fail the job's next write).
 async fn forward(
     job: String,
     stream: impl AsyncRead + Unpin,
     tail: std::sync::Arc<std::sync::Mutex<VecDeque<String>>>,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(job = %job, "{line}");
-        let mut kept = line;
-        if kept.len() > TAIL_LINE_BYTES {
-            let mut cut = TAIL_LINE_BYTES;
-            while !kept.is_char_boundary(cut) {
-                cut -= 1;
+    let mut reader = BufReader::new(stream);
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = false;
+    loop {
+        let (taken, ended) = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => {
+                let (taken, ended) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                let room = LOG_LINE_BYTES.saturating_sub(line.len());
+                let body = &buf[..taken - usize::from(ended)];
+                cut |= body.len() > room;
+                line.extend_from_slice(&body[..body.len().min(room)]);
+                (taken, ended)
             }
-            kept.truncate(cut);
-            kept.push('…');
+        };
+        reader.consume(taken);
+        if ended {
+            emit(&job, &line, cut, &tail);
+            line.clear();
+            cut = false;
         }
-        let mut tail = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tail.len() == TAIL_LINES {
-            tail.pop_front();
-        }
-        tail.push_back(kept);
     }
+    if !line.is_empty() {
+        emit(&job, &line, cut, &tail);
+    }
+}
+
+fn emit(job: &str, line: &[u8], cut: bool, tail: &std::sync::Mutex<VecDeque<String>>) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut text = String::from_utf8_lossy(line).into_owned();
+    if cut {
+        text.push('…');
+    }
+    tracing::info!(job = %job, "{text}");
+    // Kept in a text column, where PostgreSQL refuses NUL.
+    let mut kept = text.replace('\0', "");
+    if kept.len() > TAIL_LINE_BYTES {
+        let mut cut = TAIL_LINE_BYTES;
+        while !kept.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        kept.truncate(cut);
+        kept.push('…');
+    }
+    let mut tail = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(kept);
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
@@ -230,5 +271,54 @@ pub(crate) fn humantime(d: Duration) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Job, Outcome, execute};
+    use crate::Schedule;
+
+    /// Output that is not UTF-8, carries a NUL, and has a line far longer than what is logged whole: the
+    /// job still runs to its end (its writes never hit a closed pipe), and what is kept is readable text
+    /// a PostgreSQL text column takes.
+    #[tokio::test]
+    async fn any_output_is_read_to_the_end() {
+        let script = "printf 'a\\377b\\n'; printf 'nul\\000here\\n'; \
+                      head -c 200000 /dev/zero | tr '\\000' y; echo; \
+                      for i in $(seq 1 3000); do echo \"line $i\"; done; echo done";
+        let job = Job::new(
+            "noisy",
+            "shell",
+            Schedule::parse("@daily", "UTC").unwrap(),
+            vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
+        );
+        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (outcome, detail) = execute(&job, cancelled, Duration::from_secs(1)).await;
+        assert_eq!(outcome, Outcome::Success, "{detail}");
+        assert!(detail.starts_with("exited with code 0\n"), "{detail}");
+        assert!(detail.contains("line 3000"), "{detail}");
+        assert!(detail.contains("done"), "{detail}");
+        assert!(!detail.contains('\0'), "{detail:?}");
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_utf8_and_nul_are_kept_readable() {
+        let job = Job::new(
+            "odd",
+            "shell",
+            Schedule::parse("@daily", "UTC").unwrap(),
+            vec![
+                "sh".to_owned(),
+                "-c".to_owned(),
+                "printf 'a\\377b\\r\\nnul\\000here\\n'; printf 'no newline'".to_owned(),
+            ],
+        );
+        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (outcome, detail) = execute(&job, cancelled, Duration::from_secs(1)).await;
+        assert_eq!(outcome, Outcome::Success, "{detail}");
+        assert_eq!(detail, "exited with code 0\na\u{fffd}b\nnulhere\nno newline");
     }
 }

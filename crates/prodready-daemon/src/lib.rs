@@ -66,12 +66,20 @@ pub struct Options {
     pub lease: Duration,
     /// See [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
-    /// See [`DEFAULT_KILL_GRACE`].
+    /// See [`DEFAULT_KILL_GRACE`]; capped at two fifths of the lease (see [`effective_kill_grace`]).
     pub kill_grace: Duration,
     /// This replica's name in the table of runs and on the status page (e.g. `host:pid`).
     pub replica: String,
     /// The jobs, in display order; names are unique.
     pub jobs: Vec<Job>,
+}
+
+/// The grace a cancelled job gets between `SIGTERM` and `SIGKILL`: [`Options::kill_grace`], at most two
+/// fifths of the lease. A leader that cannot reach the lock database steps down half a lease after its
+/// last answer and cancels its jobs, and the server ends its session (releasing the lock to another
+/// replica) a whole lease after it: the jobs must be gone in the half lease between.
+pub fn effective_kill_grace(options: &Options) -> Duration {
+    options.kill_grace.min(options.lease * 2 / 5)
 }
 
 impl Options {

@@ -39,6 +39,7 @@ impl Collector for DaemonCollector {
             let mut last_duration = Series::new();
             let mut next_run = Series::new();
             let mut interval = Series::new();
+            let mut overdue_after = Series::new();
             let mut running = Series::new();
             for job in &s.jobs {
                 let name = || job.name.clone();
@@ -66,6 +67,9 @@ impl Collector for DaemonCollector {
                 if let Some(i) = job.interval_seconds {
                     interval.push((name(), i));
                 }
+                if let Some(t) = job.overdue_after {
+                    overdue_after.push((name(), unix_seconds(t)));
+                }
                 running.push((name(), f64::from(u8::from(job.running_since.is_some()))));
             }
             let gauges = [
@@ -88,8 +92,13 @@ impl Collector for DaemonCollector {
                 (names::DAEMON_JOB_NEXT_RUN, "Unix time of the job's next scheduled run.", next_run),
                 (
                     names::DAEMON_JOB_INTERVAL,
-                    "Time between two scheduled runs of the job (seconds).",
+                    "Time between the next two scheduled runs of the job (seconds).",
                     interval,
+                ),
+                (
+                    names::DAEMON_JOB_OVERDUE_AFTER,
+                    "Unix time of the second scheduled run after the job's last success (or after this replica began scheduling it): the job is overdue once that run has come and gone without a success.",
+                    overdue_after,
                 ),
                 (names::DAEMON_JOB_RUNNING, "1 while the job runs on this replica.", running),
             ];

@@ -54,8 +54,20 @@ impl Schedule {
 
     /// The first time strictly after `t`.
     pub fn next_after(&self, t: SystemTime) -> Option<SystemTime> {
-        let at = whole_second(t).with_timezone(&self.zone);
-        self.cron.find_next_occurrence(&at, false).ok().map(SystemTime::from)
+        let floor = whole_second(t);
+        let mut from = floor.with_timezone(&self.zone);
+        // croner searches wall-clock times and gives a time that occurs twice (the hour repeated when the
+        // clocks go back) its first instant: from inside the repeat, that instant is in the past. Such a
+        // time already ran (a repeated time runs once), so the search goes on past it; bounded, as the
+        // longest repeat of any zone holds fewer runs than this even at one a second.
+        for _ in 0..100_000 {
+            let next = self.cron.find_next_occurrence(&from, false).ok()?;
+            if next.with_timezone(&Utc) > floor {
+                return Some(SystemTime::from(next));
+            }
+            from = next;
+        }
+        None
     }
 
     /// The last time at or before `t`.
@@ -64,7 +76,13 @@ impl Schedule {
         self.cron.find_previous_occurrence(&at, true).ok().map(SystemTime::from)
     }
 
-    /// The time between the next two runs after `t`: what "overdue" is measured against.
+    /// The second run strictly after `t`: with no success since `t`, two runs have come by then, whatever
+    /// the gaps between them (what "overdue" is measured against).
+    pub fn second_run_after(&self, t: SystemTime) -> Option<SystemTime> {
+        self.next_after(self.next_after(t)?)
+    }
+
+    /// The time between the next two runs after `t`.
     pub fn interval(&self, t: SystemTime) -> Option<Duration> {
         let first = self.next_after(t)?;
         let second = self.next_after(first)?;

@@ -79,6 +79,12 @@ pub(crate) struct JobView {
     pub last: Option<RunRecord>,
     #[serde(with = "unix_opt")]
     pub last_success: Option<SystemTime>,
+    /// The second scheduled run after the last success (after `since` when there is none).
+    #[serde(with = "unix_opt")]
+    pub overdue_after: Option<SystemTime>,
+    /// When this replica began scheduling the job.
+    #[serde(skip)]
+    pub since: SystemTime,
     /// The most recent runs, newest first.
     pub recent: Vec<RunRecord>,
 }

@@ -134,8 +134,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
     // `daemon_job`; every replica exports the same shared state, so rules take the max across replicas.
     let leader = names::DAEMON_LEADER;
     let last_run_success = names::DAEMON_JOB_LAST_RUN_SUCCESS;
-    let last_success = names::DAEMON_JOB_LAST_SUCCESS;
-    let interval = names::DAEMON_JOB_INTERVAL;
+    let overdue_after = names::DAEMON_JOB_OVERDUE_AFTER;
     let last_duration = names::DAEMON_JOB_LAST_DURATION;
     let daemon_job = vec![("job", "prodready-daemon")];
     let scheduled = vec![("daemon_job", "backup")];
@@ -749,34 +748,30 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             name: "ProdreadyDaemonJobOverdue",
             severity: "warning",
             expr: format!(
-                "time() - max by (daemon_job) ({last_success}) > 2 * max by (daemon_job) ({interval}) + max by (daemon_job) ({last_duration}) + 300 \
-                 and max by (daemon_job) ({last_success}) > 0"
+                "time() - max by (daemon_job) ({overdue_after}) \
+                 - (max by (daemon_job) ({last_duration}) or max by (daemon_job) ({overdue_after}) * 0) > 300"
             ),
             for_: "10m",
-            summary: "Scheduled job {{ $labels.daemon_job }} has not succeeded for two of its intervals",
-            description: "The scheduled job {{ $labels.daemon_job }} has had no successful run for more than twice its schedule's interval (plus its last run's duration and 5 minutes): runs are failing, not starting, or hanging.",
-            // A job every 10 minutes (runs of 1 minute) whose last success started at 5m: overdue after
-            // 5m + 20m + 1m + 5m = 31m, firing 10 minutes later.
+            summary: "Scheduled job {{ $labels.daemon_job }} has not succeeded in its last two scheduled runs",
+            description: "The scheduled job {{ $labels.daemon_job }} has had no successful run since two of its scheduled runs came (and its last run's duration and 5 minutes passed): runs are failing, not starting, or hanging. A job that never succeeded counts from when the daemon began scheduling it; gaps in the schedule (a weekday job's weekend) are not counted as missed runs.",
+            // A job every 10 minutes whose last success started at 5m: its second run after that was due
+            // at 25m; overdue past 25m + 5m (no run duration recorded: a replica that saw none finish),
+            // firing 10 minutes later.
             fires: Case {
                 series: series(&[
-                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "300x60"),
-                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "300x60"),
-                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "600x60"),
-                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "600x60"),
-                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "60x60"),
-                    (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "60x60"),
+                    (&format!(r#"{overdue_after}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "1500x60"),
+                    (&format!(r#"{overdue_after}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "1500x60"),
                 ]),
                 eval_time: "45m",
                 fires_with: Some(scheduled.clone()),
             },
             // One failed run (at 35m) is within the margin, and a replica with an older view of the shared
-            // state does not count: the newest success across replicas started at 25m.
+            // state does not count: the newest success across replicas started at 25m, so the second run
+            // after it is due at 45m; with runs of a minute, 45m is not overdue.
             quiet: Case {
                 series: series(&[
-                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "300x60"),
-                    (&format!(r#"{last_success}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "1500x60"),
-                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "600x60"),
-                    (&format!(r#"{interval}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "600x60"),
+                    (&format!(r#"{overdue_after}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "1500x60"),
+                    (&format!(r#"{overdue_after}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "2700x60"),
                     (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-a:9187"}}"#), "60x60"),
                     (&format!(r#"{last_duration}{{job="prodready-daemon",daemon_job="backup",instance="daemon-b:9187"}}"#), "60x60"),
                 ]),

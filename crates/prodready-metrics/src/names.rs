@@ -82,9 +82,13 @@ pub const DAEMON_JOB_LAST_DURATION: &str = "prodready_daemon_job_last_duration_s
 pub const DAEMON_JOB_RUNS_TOTAL: &str = "prodready_daemon_job_runs_total";
 /// `daemon`: Unix time of a job's next scheduled run, by `daemon_job`.
 pub const DAEMON_JOB_NEXT_RUN: &str = "prodready_daemon_job_next_run_timestamp_seconds";
-/// `daemon`: the time between two scheduled runs of a job (seconds), by `daemon_job`: what "overdue" is
-/// measured against.
+/// `daemon`: the time between the next two scheduled runs of a job (seconds), by `daemon_job`.
 pub const DAEMON_JOB_INTERVAL: &str = "prodready_daemon_job_interval_seconds";
+/// `daemon`: Unix time of the second scheduled run after a job's last success (or after the replica
+/// began scheduling it, when it never succeeded), by `daemon_job`: past it (and the run's duration), two
+/// scheduled runs have come without a success. What "overdue" is measured against, whatever the gaps
+/// between runs (a weekday schedule's weekend included).
+pub const DAEMON_JOB_OVERDUE_AFTER: &str = "prodready_daemon_job_overdue_after_timestamp_seconds";
 /// `daemon`: 1 while a job runs on this replica, by `daemon_job`.
 pub const DAEMON_JOB_RUNNING: &str = "prodready_daemon_job_running";
 

@@ -79,6 +79,14 @@ async fn a_job_runs_on_its_schedule_and_every_endpoint_shows_it() {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
     let last_success = sample(m, r#"prodready_daemon_job_last_success_timestamp_seconds{daemon_job="tick"}"#);
     assert!((now - 60.0..=now).contains(&last_success), "last success {last_success}, now {now}");
+    // Every second: the second run after the last success is two seconds after it (a view refreshed
+    // since that success, at the latest).
+    let overdue_after =
+        sample(m, r#"prodready_daemon_job_overdue_after_timestamp_seconds{daemon_job="tick"}"#);
+    assert!(
+        overdue_after > last_success && overdue_after <= last_success.floor() + 2.0,
+        "overdue after {overdue_after}, last success {last_success}"
+    );
     let next = sample(m, r#"prodready_daemon_job_next_run_timestamp_seconds{daemon_job="tick"}"#);
     assert!((now - 5.0..=now + 5.0).contains(&next), "next run {next}, now {now}");
     assert!(m.contains("# TYPE prodready_daemon_job_runs_total counter\n"), "{m}");

@@ -206,6 +206,45 @@ fn daylight_saving_changes() {
             2025-10-26T00:30:00Z  Sun 02:30:00 CEST
             2025-10-27T01:30:00Z  Mon 02:30:00 CET"#]],
     );
+    // Searching from inside the repeated hour (a start, reload or takeover at 02:10 CET, the second
+    // time round): the times of the repeat ran the first time round, and the next run is after the
+    // repeat, never a time in the past (which had the scheduler spinning until 03:00).
+    check(
+        "*/20 * * * *",
+        "Europe/Berlin",
+        "2025-10-26T01:10:00Z",
+        expect![[r#"
+            2025-10-26T02:00:00Z  Sun 03:00:00 CET
+            2025-10-26T02:20:00Z  Sun 03:20:00 CET
+            2025-10-26T02:40:00Z  Sun 03:40:00 CET"#]],
+    );
+    check(
+        "*/20 * * * *",
+        "Europe/Berlin",
+        "2025-10-26T00:30:00Z",
+        expect![[r#"
+            2025-10-26T00:40:00Z  Sun 02:40:00 CEST
+            2025-10-26T02:00:00Z  Sun 03:00:00 CET
+            2025-10-26T02:20:00Z  Sun 03:20:00 CET"#]],
+    );
+    check(
+        "30 2 * * *",
+        "Europe/Berlin",
+        "2025-10-26T01:10:00Z",
+        expect![[r#"
+            2025-10-27T01:30:00Z  Mon 02:30:00 CET
+            2025-10-28T01:30:00Z  Tue 02:30:00 CET
+            2025-10-29T01:30:00Z  Wed 02:30:00 CET"#]],
+    );
+    check(
+        "* * * * * *",
+        "Europe/Berlin",
+        "2025-10-26T01:00:00Z",
+        expect![[r#"
+            2025-10-26T02:00:00Z  Sun 03:00:00 CET
+            2025-10-26T02:00:01Z  Sun 03:00:01 CET
+            2025-10-26T02:00:02Z  Sun 03:00:02 CET"#]],
+    );
 }
 
 #[test]
@@ -276,6 +315,23 @@ fn last_at_or_before_includes_the_instant_itself() {
         &["2025-01-16T02:17:09.999Z"],
         expect!["2025-01-16T02:17:09.999Z -> 2025-01-16T02:17:00Z"],
     );
+}
+
+/// The second run after a success: when two runs have come without another, whatever the gaps.
+#[test]
+fn the_second_run_after_a_success_is_when_a_job_is_overdue() {
+    let check = |expression: &str, success: &str, expected: Expect| {
+        let schedule = Schedule::parse(expression, "UTC").unwrap();
+        let second = schedule
+            .second_run_after(at(success))
+            .map_or_else(|| "none".to_owned(), |t| format!("{}  {}", utc(t), wall_clock(t, "UTC")));
+        expected.assert_eq(&second);
+    };
+    // A weekday job whose last success was on Friday: due Monday, overdue only after Tuesday's run (the
+    // weekend is no missed run).
+    check("0 9 * * MON-FRI", "2025-01-17T09:00:04Z", expect!["2025-01-21T09:00:00Z  Tue 09:00:00 UTC"]);
+    check("0 9 * * MON-FRI", "2025-01-15T09:00:04Z", expect!["2025-01-17T09:00:00Z  Fri 09:00:00 UTC"]);
+    check("*/10 * * * *", "2025-01-15T12:00:30Z", expect!["2025-01-15T12:20:00Z  Wed 12:20:00 UTC"]);
 }
 
 #[test]
