@@ -123,7 +123,8 @@ pub struct StatementStats {
     pub other: Totals,
     /// Statements the server tracks for this database.
     pub tracked: usize,
-    /// Entries evicted because `pg_stat_statements.max` was reached (PostgreSQL 14+).
+    /// Entries evicted because `pg_stat_statements.max` was reached (extension 1.9+), counted across
+    /// resets (the server's count restarts at `pg_stat_statements_reset()`; this one never goes down).
     pub deallocations: Option<i64>,
 }
 
@@ -306,7 +307,8 @@ impl Monitor {
                         CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                              ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
                     END,
-                    (SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    (SELECT ARRAY[n.nspname::text, e.extversion::text]
+                     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
                      WHERE e.extname = 'pg_stat_statements'),
                     {archiver}
              FROM pg_stat_database d
@@ -369,7 +371,10 @@ impl Monitor {
             replay_delay_seconds: row.get(24),
             ..Snapshot::default()
         };
-        let statements_schema: Option<String> = row.get(25);
+        let statements_schema: Option<Statements> = row.get::<_, Option<Vec<String>>>(25).and_then(|v| {
+            let [schema, version] = <[String; 2]>::try_from(v).ok()?;
+            Some(Statements::new(&crate::ident(&schema), &version))
+        });
         if let Some(timeout_seconds) = row.get::<_, Option<i64>>(26) {
             let sql = "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name ~ '^[0-9A-F]{24}[.]ready$'";
             let rows = self.query(client, sql, &[]).await.map_err(q)?;
@@ -473,7 +478,7 @@ impl Monitor {
         if families.statements {
             let statements = match statements_schema {
                 None => Err(NOT_INSTALLED.to_owned()),
-                Some(schema) => self.statements(client, top_n, version, &crate::ident(&schema)).await?,
+                Some(columns) => self.statements(client, top_n, &columns).await?,
             };
             match statements {
                 Ok(statements) => s.statements = Some(statements),
@@ -487,32 +492,34 @@ impl Monitor {
         &mut self,
         client: &Client,
         top_n: usize,
-        version: i32,
-        schema: &str,
+        ext: &Statements,
     ) -> Result<Result<StatementStats, String>, CollectError> {
+        let (schema, time) = (&ext.schema, ext.time);
         let q = |e: tokio_postgres::Error| CollectError::Query(prodready_stdx::error::chain(&e));
         // Without the text (it lives in a file the server reads on every call that asks for it). Sums in
         // float8: numeric sums of 10,000 entries cost the server more than the read itself.
-        let deallocations = if version >= 140_000 {
+        let deallocations = if ext.info {
             format!("(SELECT dealloc FROM {schema}.pg_stat_statements_info)")
         } else {
             "NULL::bigint".to_owned()
         };
+        // One row per entry (user and, from 1.9, top-level flag): the tracker follows each on its own.
+        let entry = if ext.info { "userid::int8 * 2 + toplevel::int" } else { "userid::int8 * 2" };
         let sql = format!(
-            "SELECT queryid, sum(calls::float8), sum(total_exec_time) / 1000, sum(rows::float8), {deallocations}
+            "SELECT queryid, {entry}, calls::float8, {time} / 1000, rows::float8, {deallocations}
              FROM {schema}.pg_stat_statements(false)
              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND queryid IS NOT NULL
-             GROUP BY queryid"
+               AND queryid IS NOT NULL"
         );
         let rows = match self.query(client, &sql, &[]).await {
             Ok(rows) => rows,
             Err(e) => return not_loaded(&e),
         };
-        let deallocations: Option<i64> = rows.first().and_then(|r| r.get(4));
-        let rows: Vec<(i64, Totals)> = rows
+        let deallocations: Option<i64> =
+            rows.first().and_then(|r| r.get::<_, Option<i64>>(5)).map(|n| self.tracker.deallocations(n));
+        let rows: Vec<(i64, i64, Totals)> = rows
             .iter()
-            .map(|r| (r.get(0), Totals { calls: r.get(1), exec_seconds: r.get(2), rows: r.get(3) }))
+            .map(|r| (r.get(0), r.get(1), Totals { calls: r.get(2), exec_seconds: r.get(3), rows: r.get(4) }))
             .collect();
         let Ranked { top, other, tracked } = self.tracker.update(&rows, top_n);
         let missing: Vec<i64> =
@@ -528,7 +535,7 @@ impl Monitor {
                 self.texts.insert(row.get(0), normalize(text.as_deref().unwrap_or("<unknown>"), QUERY_CHARS));
             }
         }
-        self.texts.retain(|id, _| rows.iter().any(|(r, _)| r == id));
+        self.texts.retain(|id, _| rows.iter().any(|(r, _, _)| r == id));
         let top = top
             .into_iter()
             .map(|(queryid, totals)| Statement {
@@ -571,19 +578,20 @@ pub async fn top(
     if !role.get::<_, bool>(1) {
         return Err(CollectError::Privilege { role: role.get(0) });
     }
-    let Some(schema) = statements_schema(client).await? else {
+    let Some(ext) = statements_schema(client).await? else {
         return Ok(Err(NOT_INSTALLED.to_owned()));
     };
+    let (schema, time) = (&ext.schema, ext.time);
     let order = match by {
-        TopBy::Total => "sum(total_exec_time)",
-        TopBy::Mean => "sum(total_exec_time) / nullif(sum(calls), 0)",
-        TopBy::Calls => "sum(calls)",
+        TopBy::Total => format!("sum({time})"),
+        TopBy::Mean => format!("sum({time}) / nullif(sum(calls), 0)"),
+        TopBy::Calls => "sum(calls)".to_owned(),
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
             &format!(
-                "SELECT queryid, min(query), sum(calls)::float8, (sum(total_exec_time) / 1000)::float8,
+                "SELECT queryid, min(query), sum(calls)::float8, (sum({time}) / 1000)::float8,
                         sum(rows)::float8
                  FROM {schema}.pg_stat_statements(true)
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -610,20 +618,47 @@ pub async fn top(
 const NOT_INSTALLED: &str = "pg_stat_statements is not installed in this database: add it to \
                              shared_preload_libraries and run CREATE EXTENSION pg_stat_statements";
 
-/// The quoted schema pg_stat_statements is installed in, if it is.
-async fn statements_schema(client: &Client) -> Result<Option<String>, CollectError> {
+/// Where pg_stat_statements is installed and what its installed version offers. The columns follow the
+/// extension's version, not the server's: a cluster upgraded without `ALTER EXTENSION ... UPDATE` keeps
+/// the old ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Statements {
+    /// The quoted schema.
+    schema: String,
+    /// The total execution time column (ms): `total_exec_time` from 1.8, `total_time` before.
+    time: &'static str,
+    /// Whether `pg_stat_statements_info` (deallocations) exists: from 1.9.
+    info: bool,
+}
+
+impl Statements {
+    fn new(schema: &str, version: &str) -> Self {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Self {
+            schema: schema.to_owned(),
+            time: if version >= (1, 8) { "total_exec_time" } else { "total_time" },
+            info: version >= (1, 9),
+        }
+    }
+}
+
+/// pg_stat_statements' schema and version, if it is installed.
+async fn statements_schema(client: &Client) -> Result<Option<Statements>, CollectError> {
     let row = client
         .query_opt(
-            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            "SELECT n.nspname::text, e.extversion::text FROM pg_extension e
+             JOIN pg_namespace n ON n.oid = e.extnamespace
              WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
         .await
         .map_err(|e| CollectError::Query(prodready_stdx::error::chain(&e)))?;
-    Ok(row.map(|r| crate::ident(&r.get::<_, String>(0))))
+    Ok(row.map(|r| Statements::new(&crate::ident(&r.get::<_, String>(0)), &r.get::<_, String>(1))))
 }
 
-/// A failed read of pg_stat_statements: a note when the library is not preloaded, else an error.
+/// A failed read of pg_stat_statements: a note, never an error, so the rest of the database's metrics
+/// are still collected.
 fn not_loaded<T>(e: &tokio_postgres::Error) -> Result<Result<T, String>, CollectError> {
     let message = prodready_stdx::error::chain(e);
     if message.contains("must be loaded via") || message.contains("shared_preload_libraries") {
@@ -633,5 +668,24 @@ fn not_loaded<T>(e: &tokio_postgres::Error) -> Result<Result<T, String>, Collect
                 .to_owned(),
         ));
     }
-    Err(CollectError::Query(message))
+    Ok(Err(format!("pg_stat_statements cannot be read: {message}")))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The columns come from the installed extension's version (a server upgraded without `ALTER
+    /// EXTENSION pg_stat_statements UPDATE` keeps the old ones).
+    #[test]
+    fn statement_columns_follow_the_extension_version() {
+        let check = |version: &str, time: &str, info: bool| {
+            let s = super::Statements::new("public", version);
+            assert_eq!((s.time, s.info), (time, info), "{version}");
+        };
+        check("1.6", "total_time", false);
+        check("1.7", "total_time", false);
+        check("1.8", "total_exec_time", false);
+        check("1.9", "total_exec_time", true);
+        check("1.10", "total_exec_time", true);
+        check("1.11", "total_exec_time", true);
+    }
 }

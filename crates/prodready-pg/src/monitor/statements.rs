@@ -34,13 +34,21 @@ impl Totals {
     }
 }
 
+/// One pg_stat_statements entry: a queryid has one per user and top-level flag.
 #[derive(Debug, Clone, Default)]
 struct Entry {
     /// What the server said last time.
     last: Totals,
-    /// What we export: the sum of every increment seen.
-    total: Totals,
     /// Scrapes since the server last listed it.
+    absent: u32,
+}
+
+/// One statement (queryid): what is exported.
+#[derive(Debug, Clone, Default)]
+struct Statement {
+    /// The sum of every increment seen of any of its entries.
+    total: Totals,
+    /// Scrapes since the server last listed any of its entries.
     absent: u32,
 }
 
@@ -50,8 +58,12 @@ const FORGET_AFTER: u32 = 60;
 /// The running state of one database's statements between scrapes.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    entries: HashMap<i64, Entry>,
+    /// By (queryid, entry key).
+    entries: HashMap<(i64, i64), Entry>,
+    statements: HashMap<i64, Statement>,
     other: Totals,
+    /// The server's deallocation count last time, and what is exported.
+    deallocations: (i64, i64),
 }
 
 /// One scrape's result: the top statements (queryid and accumulated totals, by total time, largest
@@ -60,23 +72,32 @@ pub struct Tracker {
 pub struct Ranked {
     pub top: Vec<(i64, Totals)>,
     pub other: Totals,
-    /// Statements the server listed this time.
+    /// Statements (queryids) the server listed this time.
     pub tracked: usize,
 }
 
 impl Tracker {
-    /// Folds in what the server lists now (`(queryid, counters)`, one row per queryid) and ranks.
-    pub fn update(&mut self, rows: &[(i64, Totals)], top_n: usize) -> Ranked {
+    /// Folds in what the server lists now and ranks. One row per pg_stat_statements entry: its queryid,
+    /// a key that tells apart the entries of one queryid (its user and top-level flag), and its counters.
+    /// Each entry is followed on its own, so one user's entry evicted or reset
+    /// (`pg_stat_statements_reset(userid, dbid, queryid)`) costs the statement's total nothing and adds
+    /// nothing twice.
+    pub fn update(&mut self, rows: &[(i64, i64, Totals)], top_n: usize) -> Ranked {
         let mut increments: HashMap<i64, Totals> = HashMap::with_capacity(rows.len());
         for entry in self.entries.values_mut() {
             entry.absent = entry.absent.saturating_add(1);
         }
-        for (queryid, now) in rows {
-            let entry = self.entries.entry(*queryid).or_default();
+        for statement in self.statements.values_mut() {
+            statement.absent = statement.absent.saturating_add(1);
+        }
+        for (queryid, key, now) in rows {
+            let entry = self.entries.entry((*queryid, *key)).or_default();
             let increment = now.since(entry.last);
-            entry.total.add(increment);
             entry.last = *now;
             entry.absent = 0;
+            let statement = self.statements.entry(*queryid).or_default();
+            statement.total.add(increment);
+            statement.absent = 0;
             increments.entry(*queryid).or_default().add(increment);
         }
         // Gone from the server (reset or evicted): when it comes back it starts from zero.
@@ -84,8 +105,10 @@ impl Tracker {
             entry.last = Totals::default();
         }
         self.entries.retain(|_, e| e.absent < FORGET_AFTER);
+        self.statements.retain(|_, s| s.absent < FORGET_AFTER);
         let mut listed: Vec<(i64, Totals)> =
-            self.entries.iter().filter(|(_, e)| e.absent == 0).map(|(id, e)| (*id, e.total)).collect();
+            self.statements.iter().filter(|(_, s)| s.absent == 0).map(|(id, s)| (*id, s.total)).collect();
+        let tracked = listed.len();
         listed.sort_by(|a, b| b.1.exec_seconds.total_cmp(&a.1.exec_seconds).then(a.0.cmp(&b.0)));
         listed.truncate(top_n);
         for (queryid, increment) in &increments {
@@ -93,7 +116,16 @@ impl Tracker {
                 self.other.add(*increment);
             }
         }
-        Ranked { top: listed, other: self.other, tracked: rows.len() }
+        Ranked { top: listed, other: self.other, tracked }
+    }
+
+    /// The server's count of evicted entries (`pg_stat_statements_info.dealloc`) made monotonic: a reset
+    /// (`pg_stat_statements_reset()` zeroes it) restarts the increments from zero.
+    pub fn deallocations(&mut self, now: i64) -> i64 {
+        let (last, total) = self.deallocations;
+        let increment = if now >= last { now - last } else { now };
+        self.deallocations = (now, total + increment);
+        total + increment
     }
 }
 

@@ -17,7 +17,7 @@ fn check_tracker(scrapes: &[&[(i64, f64, f64)]], expected: Expect) {
     let mut tracker = Tracker::default();
     let mut out = String::new();
     for rows in scrapes {
-        let rows: Vec<(i64, Totals)> = rows.iter().map(|(id, c, s)| (*id, t(*c, *s))).collect();
+        let rows: Vec<(i64, i64, Totals)> = rows.iter().map(|(id, c, s)| (*id, 0, t(*c, *s))).collect();
         let ranked = tracker.update(&rows, 2);
         let top: Vec<String> =
             ranked.top.iter().map(|(id, x)| format!("{id}={}/{}", x.calls, x.exec_seconds)).collect();
@@ -57,6 +57,35 @@ fn statement_counters_never_go_backwards_and_the_rest_is_other() {
             1=7/7 2=6/1.5 other=0/0
         "#]],
     );
+}
+
+/// One statement run by two users (two entries of one queryid): one user's entry evicted, or reset on its
+/// own, costs the statement's total nothing, and the other user's counts are never added twice.
+#[test]
+fn each_entry_of_a_statement_is_followed_on_its_own() {
+    let mut tracker = Tracker::default();
+    let mut totals = Vec::new();
+    for rows in [
+        vec![(1, 10, t(100.0, 10.0)), (1, 20, t(5.0, 1.0))],
+        vec![(1, 10, t(101.0, 10.5)), (1, 20, t(6.0, 1.2))],
+        // User 20's entry is evicted (or reset for that user alone).
+        vec![(1, 10, t(102.0, 11.0))],
+        // It comes back from zero.
+        vec![(1, 10, t(103.0, 11.5)), (1, 20, t(1.0, 0.1))],
+    ] {
+        let ranked = tracker.update(&rows, 2);
+        assert_eq!(ranked.tracked, 1);
+        totals.push(ranked.top[0].1.calls);
+    }
+    assert_eq!(totals, [105.0, 107.0, 108.0, 110.0]);
+}
+
+/// The server's eviction count restarts at zero on pg_stat_statements_reset(); the exported one goes on.
+#[test]
+fn deallocations_never_go_backwards() {
+    let mut tracker = Tracker::default();
+    let exported: Vec<i64> = [3, 5, 0, 2, 2].into_iter().map(|n| tracker.deallocations(n)).collect();
+    assert_eq!(exported, [3, 5, 5, 7, 7]);
 }
 
 fn check_normalize(query: &str, expected: Expect) {
@@ -210,6 +239,38 @@ async fn statements_are_ranked_bounded_and_survive_a_reset() {
     let top =
         prodready_pg::monitor::top(&client, prodready_pg::monitor::TopBy::Mean, 3).await.unwrap().unwrap();
     assert!(top[0].query.contains("pg_sleep"), "{top:?}");
+}
+
+/// A database whose pg_stat_statements was never updated to the server's version (`CREATE EXTENSION ...
+/// VERSION`, as after pg_upgrade without `ALTER EXTENSION ... UPDATE`): its statements are read through
+/// the columns that version has, and `db top` works too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_pg_stat_statements_is_read_with_its_own_columns() {
+    let cluster = prodready_test_support::Cluster::builder().pg_stat_statements().start();
+    let url = cluster.url("127.0.0.1", "");
+    let (admin, _admin_driver) = prodready_pg::connect(&url, "monitor-test").await.unwrap();
+    for (db, version, has_info) in [("pss17", "1.7", false), ("pss18", "1.8", false), ("pss19", "1.9", true)]
+    {
+        admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        let (client, _driver) =
+            prodready_pg::connect(&prodready_pg::with_dbname(&url, db), "monitor-test").await.unwrap();
+        client
+            .batch_execute(&format!("CREATE EXTENSION pg_stat_statements VERSION '{version}'"))
+            .await
+            .unwrap();
+        client.batch_execute("SELECT pg_sleep(0.05) AS slow_one").await.unwrap();
+        let mut monitor = Monitor::new();
+        let snapshot = monitor.collect(&client, 5).await.unwrap();
+        let statements =
+            snapshot.statements.unwrap_or_else(|| panic!("{version}: {:?}", snapshot.statements_note));
+        assert!(statements.top.iter().any(|s| s.query.contains("pg_sleep")), "{version}: {statements:?}");
+        assert_eq!(statements.deallocations.is_some(), has_info, "{version}");
+        let top = prodready_pg::monitor::top(&client, prodready_pg::monitor::TopBy::Total, 3)
+            .await
+            .unwrap()
+            .unwrap_or_else(|note| panic!("{version}: {note}"));
+        assert!(!top.is_empty(), "{version}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
