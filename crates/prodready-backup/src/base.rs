@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::backup::{BASE_LOCK_KEY, Progress};
 use crate::manifest::{Compression, Encryption, Object};
 use crate::pg;
-use crate::store::{MANIFEST, Store};
+use crate::store::{MANIFEST, ObjectWriter, Store};
 use crate::tar::Tap;
 pub use crate::wal::Lsn;
 use crate::{Error, Result};
@@ -117,8 +117,24 @@ pub async fn base_backup(
     options: &BaseOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<BaseManifest> {
-    let started = Instant::now();
     let created = SystemTime::now();
+    let id = crate::backup::new_id(created);
+    let result = take(store, options, progress, created, &id).await;
+    // Nothing of a failed base backup stays (what a crash leaves is a leftover for prune).
+    if result.is_err() && store.exists(&id, MANIFEST).is_ok_and(|committed| !committed) {
+        let _ = store.delete_backup(&id);
+    }
+    result
+}
+
+async fn take(
+    store: &Store,
+    options: &BaseOptions,
+    progress: Arc<dyn Progress>,
+    created: SystemTime,
+    id: &str,
+) -> Result<BaseManifest> {
+    let started = Instant::now();
     let (client, driver) = pg::connect(&options.database_url).await?;
     let row = client
         .query_one(
@@ -158,7 +174,6 @@ pub async fn base_backup(
     let pg_basebackup_version = crate::tools::version("pg_basebackup", &options.pg_basebackup).await?;
     progress.planned(1, u64::try_from(estimate).unwrap_or(0));
 
-    let id = crate::backup::new_id(created);
     let label = format!("prodready {id}");
     let args = vec![
         "--pgdata=-".to_owned(),
@@ -181,9 +196,9 @@ pub async fn base_backup(
         .stderr(Stdio::piped());
 
     let (store2, id2, recipients2, progress2) =
-        (store.clone(), id.clone(), recipients.clone(), progress.clone());
+        (store.clone(), id.to_owned(), recipients.clone(), progress.clone());
     let level = options.zstd_level;
-    let streamed = tokio::task::spawn_blocking(move || -> Result<(Object, Tap, u64)> {
+    let streamed = tokio::task::spawn_blocking(move || -> Result<(ObjectWriter, Tap, u64)> {
         let mut child = child.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::ToolMissing {
                 tool: "pg_basebackup",
@@ -199,7 +214,7 @@ pub async fn base_backup(
             text
         });
         let mut stdout = child.stdout.take().expect("stdout is piped");
-        let outcome = (|| -> Result<(Object, Tap, u64)> {
+        let outcome = (|| -> Result<(ObjectWriter, Tap, u64)> {
             let sink = crate::crypto::Sink::new(store2.create(&id2, ARCHIVE)?, &recipients2)?;
             let mut encoder = zstd::Encoder::new(sink, level).map_err(|e| Error::io(ARCHIVE, e))?;
             let mut tap = Tap::new(&["backup_label", "backup_manifest"], 256 << 20);
@@ -227,8 +242,8 @@ pub async fn base_backup(
                 });
             }
             let sink = encoder.finish().map_err(|e| Error::io(ARCHIVE, e))?;
-            // Completing the upload (or fsync) happens only after pg_basebackup succeeded: see below.
-            Ok((sink.finish()?.finish()?, tap, total))
+            // Completing the upload (or the fsync) waits until pg_basebackup has succeeded: see below.
+            Ok((sink.finish()?, tap, total))
         })();
         drop(stdout);
         let status = match &outcome {
@@ -249,7 +264,9 @@ pub async fn base_backup(
     })
     .await
     .expect("the base backup stream does not panic");
-    let (object, tap, tar_bytes) = streamed?;
+    let (writer, tap, tar_bytes) = streamed?;
+    // pg_basebackup exited 0: the server ended the backup. An upload dropped before this is aborted.
+    let object = writer.finish()?;
     let finished = SystemTime::now();
     progress.done(ARCHIVE);
 
@@ -268,7 +285,7 @@ pub async fn base_backup(
     let manifest = BaseManifest {
         format: crate::manifest::FORMAT,
         kind: KIND.to_owned(),
-        id: id.clone(),
+        id: id.to_owned(),
         label,
         created_at: humantime::format_rfc3339_micros(created).to_string(),
         finished_at: humantime::format_rfc3339_micros(finished).to_string(),
@@ -295,7 +312,7 @@ pub async fn base_backup(
         backup_label: label_text,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
-    store.write_atomic(&id, MANIFEST, &bytes)?;
+    store.write_atomic(id, MANIFEST, &bytes)?;
     drop(client);
     let _ = driver.await;
     Ok(manifest)

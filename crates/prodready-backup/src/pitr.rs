@@ -233,6 +233,44 @@ pub struct PrepareOptions {
     pub action: Action,
     /// age identity files, for an encrypted base backup.
     pub identity_files: Vec<PathBuf>,
+    /// Whether the recovered server keeps the source's WAL archiving (`archive_mode`, `archive_command`):
+    /// for a recovery that replaces production. Without it the recovered server archives nothing
+    /// (`archive_mode = off`), so a copy started beside production and promoted never pushes its own
+    /// timeline into production's archive, where a later recovery to latest would follow it.
+    pub archive: bool,
+}
+
+/// Recovery settings a recovery writes, with the value that means "unset" (PostgreSQL's default): one
+/// left in the configuration by an earlier recovery (a base backup of a server that was itself recovered
+/// carries its `postgresql.auto.conf`) would stop this one at the old target, or refuse to start with two.
+const RECOVERY_DEFAULTS: [(&str, &str); 8] = [
+    ("recovery_target", ""),
+    ("recovery_target_lsn", ""),
+    ("recovery_target_name", ""),
+    ("recovery_target_time", ""),
+    ("recovery_target_xid", ""),
+    ("recovery_target_inclusive", "on"),
+    ("recovery_target_action", "pause"),
+    ("recovery_min_apply_delay", "0"),
+];
+
+/// The settings among [`RECOVERY_DEFAULTS`] that the data directory's own configuration files set.
+fn earlier_recovery_settings(dir: &Path) -> Vec<&'static str> {
+    let mut text = String::new();
+    for file in ["postgresql.conf", "postgresql.auto.conf"] {
+        if let Ok(t) = std::fs::read_to_string(dir.join(file)) {
+            text.push_str(&t);
+            text.push('\n');
+        }
+    }
+    let set: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(|c: char| c == '=' || c.is_whitespace()).next())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    RECOVERY_DEFAULTS.iter().map(|(name, _)| *name).filter(|name| set.iter().any(|s| s == name)).collect()
 }
 
 /// What [`prepare`] did.
@@ -405,6 +443,12 @@ fn unpack_and_configure(
     }
 
     let mut settings = vec![("restore_command".to_owned(), options.restore_command.clone())];
+    // The last value of a setting wins: an earlier recovery's settings are set back to their defaults
+    // first, and those of this recovery come after.
+    for name in earlier_recovery_settings(dir) {
+        let default = RECOVERY_DEFAULTS.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v);
+        settings.push((name.to_owned(), default.to_owned()));
+    }
     match &options.target {
         Target::Latest => {}
         Target::Time { text, .. } => settings.push(("recovery_target_time".to_owned(), text.clone())),
@@ -414,6 +458,9 @@ fn unpack_and_configure(
         settings.push(("recovery_target_action".to_owned(), options.action.as_str().to_owned()));
     }
     settings.push(("recovery_target_timeline".to_owned(), "latest".to_owned()));
+    if !options.archive {
+        settings.push(("archive_mode".to_owned(), "off".to_owned()));
+    }
     let mut text = format!(
         "\n# Point-in-time recovery from base backup {} to {}, written by prodready-backup.\n",
         base.id, options.target

@@ -142,14 +142,38 @@ impl S3Store {
         })
     }
 
+    /// The top-level "directories" under the prefix, listed with a delimiter: one entry per backup (and
+    /// one for the WAL archive), not one per object, so a store holding months of WAL and many backups'
+    /// parts is listed in a request or two.
     pub fn ids(&self) -> Result<Vec<String>> {
         let base = self.base();
-        let mut ids: Vec<String> = self
-            .list(&base)?
-            .into_iter()
-            .filter_map(|(key, _)| key.strip_prefix(&base)?.split_once('/').map(|(id, _)| id.to_owned()))
-            .filter(|id| !id.starts_with('.'))
-            .collect();
+        let mut ids: Vec<String> = self.run(async {
+            let mut out = Vec::new();
+            let mut token = None;
+            loop {
+                let page = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(&base)
+                    .delimiter("/")
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| err(&self.location(), e))?;
+                out.extend(
+                    page.common_prefixes()
+                        .iter()
+                        .filter_map(|p| p.prefix()?.strip_prefix(&base)?.strip_suffix('/'))
+                        .filter(|id| !id.is_empty() && !id.starts_with('.'))
+                        .map(str::to_owned),
+                );
+                match page.next_continuation_token() {
+                    Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                    _ => return Ok::<_, Error>(out),
+                }
+            }
+        })?;
         ids.sort();
         ids.dedup();
         Ok(ids)

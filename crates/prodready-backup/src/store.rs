@@ -314,7 +314,7 @@ impl LocalStore {
     fn create(&self, id: &str, name: &str) -> Result<ObjectWriter> {
         let path = self.path(id, name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| store_err(dir, e))?;
+            prodready_stdx::fs::create_dir_all_synced(dir).map_err(|e| store_err(dir, e))?;
         }
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -336,7 +336,7 @@ impl LocalStore {
             ));
         }
         let dir = path.parent().expect("an object path has a parent");
-        std::fs::create_dir_all(dir).map_err(|e| store_err(dir, e))?;
+        prodready_stdx::fs::create_dir_all_synced(dir).map_err(|e| store_err(dir, e))?;
         prodready_stdx::fs::write_atomic(&path, bytes).map_err(|e| store_err(&path, e))
     }
 }
@@ -400,6 +400,9 @@ impl ObjectWriter {
             Sink::File { file, path } => {
                 let file = file.into_inner().map_err(|e| store_err(&path, e.into_error()))?;
                 file.sync_all().map_err(|e| store_err(&path, e))?;
+                // The file's entry in its directory, which a power cut could lose with the bytes synced.
+                let dir = path.parent().expect("an object path has a parent");
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| store_err(dir, e))?;
             }
             #[cfg(feature = "s3")]
             Sink::S3(upload) => upload.complete()?,

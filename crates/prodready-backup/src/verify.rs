@@ -238,27 +238,7 @@ async fn check_in_scratch(
     ));
 
     let (client, driver) = pg::connect(&url).await?;
-    let mut problems = Vec::new();
-    for table in &manifest.tables {
-        let count: i64 = client
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM ONLY {} {}",
-                    table.qualified(),
-                    table.condition.as_deref().unwrap_or("")
-                ),
-                &[],
-            )
-            .await
-            .map_err(Error::db)?
-            .get(0);
-        if u64::try_from(count).ok() != Some(table.rows) {
-            problems.push(format!(
-                "{}.{}: {count} rows restored, {} in the manifest",
-                table.schema, table.name, table.rows
-            ));
-        }
-    }
+    let mut problems = count_rows(&client, manifest).await?;
     checked.push(format!("row counts of {} tables", manifest.tables.len()));
 
     amcheck(&client, "", &mut problems, checked).await?;
@@ -270,6 +250,57 @@ async fn check_in_scratch(
     }
     drop(client);
     let _ = driver.await;
+    Ok(problems)
+}
+
+/// Compares every table's row count in the restored database with the manifest's, one line per
+/// difference. The counts see every row: inside a transaction that is rolled back, tables this role owns
+/// whose owner is subject to their own row-level security policies (`FORCE ROW LEVEL SECURITY`, as
+/// multi-tenant schemas have it) stop forcing them, and `row_security = off` turns a table whose policies
+/// still apply to this role into an error instead of a count that leaves rows out.
+async fn count_rows(client: &tokio_postgres::Client, manifest: &Manifest) -> Result<Vec<String>> {
+    const FORCED: &str = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relforcerowsecurity AND pg_catalog.pg_has_role(c.relowner, 'USAGE')";
+    client.batch_execute("BEGIN; SET LOCAL row_security = off").await.map_err(Error::db)?;
+    for row in client.query(FORCED, &[]).await.map_err(Error::db)? {
+        let table: String = row.get(0);
+        client
+            .batch_execute(&format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"))
+            .await
+            .map_err(Error::db)?;
+    }
+    let mut problems = Vec::new();
+    for table in &manifest.tables {
+        let sql = format!(
+            "SELECT count(*) FROM ONLY {} {}",
+            table.qualified(),
+            table.condition.as_deref().unwrap_or("")
+        );
+        let count: i64 = match client.query_one(&sql, &[]).await {
+            Ok(row) => row.get(0),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                return Err(Error::Database(
+                    format!(
+                        "cannot count every row of {}.{} in the scratch database: {}; verify as the \
+                         table's owner or as a role with BYPASSRLS",
+                        table.schema,
+                        table.name,
+                        prodready_stdx::error::chain(&e)
+                    )
+                    .into(),
+                ));
+            }
+            Err(e) => return Err(Error::db(e)),
+        };
+        if u64::try_from(count).ok() != Some(table.rows) {
+            problems.push(format!(
+                "{}.{}: {count} rows restored, {} in the manifest",
+                table.schema, table.name, table.rows
+            ));
+        }
+    }
+    client.batch_execute("ROLLBACK").await.map_err(Error::db)?;
     Ok(problems)
 }
 

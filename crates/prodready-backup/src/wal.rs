@@ -372,7 +372,18 @@ impl WalArchive {
     pub fn fetch(&self, name: &str, dest: &Path) -> Result<Option<Fetched>> {
         let wal = WalName::parse(name)?;
         let entries = self.entries_of(&wal)?;
-        let Some(entry) = entries.first() else { return Ok(None) };
+        let Some(entry) = entries.first() else {
+            // "Not archived" only from a store that holds this archive: an empty listing of a store that
+            // is not mounted, or not the one the server archives to, must stop recovery, not end it.
+            if !self.store.exists(WAL_DIR, ARCHIVE_INFO)? {
+                return Err(Error::Invalid(format!(
+                    "{}: no WAL archive here (no {WAL_DIR}/{ARCHIVE_INFO}): is this the store the server \
+                     archives to, and is it mounted?",
+                    self.store.location()
+                )));
+            }
+            return Ok(None);
+        };
         if let Some(other) = entries.iter().find(|e| e.sha256 != entry.sha256) {
             return Err(Error::WalConflict {
                 name: name.to_owned(),

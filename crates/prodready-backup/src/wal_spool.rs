@@ -11,6 +11,11 @@
 //!   lock on `pusher.lock`) pushes every ready file, `jobs` at a time, and records each outcome (`.done`
 //!   or `.error`); PostgreSQL's call only waits for its file's outcome, for at most a timeout, and fails
 //!   (so PostgreSQL retries later) unless the file is in the store.
+//!
+//! Every record names the store it was made for, and only a caller pushing to that same store trusts it:
+//! after `archive_command` is pointed at another store, a file pushed ahead into the old one is pushed
+//! again, not reported archived. A caller writes its store to the spool's `store` file, and a background
+//! pusher started for another store stops at its next look at the spool.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,18 +29,29 @@ use crate::{Error, Result};
 /// and base backups leave `pg_wal`'s contents out).
 pub const DEFAULT_SPOOL: &str = "prodready_archive_status";
 const LOCK: &str = "pusher.lock";
+/// The store the spool's callers push to now (see the module's documentation).
+const STORE: &str = "store";
 
 /// Where push-ahead outcomes are recorded.
 #[derive(Debug, Clone)]
 pub struct Spool {
     pg_wal: PathBuf,
     dir: PathBuf,
+    /// The store this spool's records are made for and trusted by ([`crate::Store::location`], on one
+    /// line).
+    store: String,
 }
 
 impl Spool {
-    /// The spool of the `pg_wal` directory `pg_wal` (`dir`, or `pg_wal/prodready_archive_status`).
-    pub fn new(pg_wal: &Path, dir: Option<PathBuf>) -> Self {
-        Self { pg_wal: pg_wal.to_path_buf(), dir: dir.unwrap_or_else(|| pg_wal.join(DEFAULT_SPOOL)) }
+    /// The spool of the `pg_wal` directory `pg_wal` (`dir`, or `pg_wal/prodready_archive_status`), for
+    /// pushes to `store` (the archive's [`crate::Store::location`]): records made for another store are
+    /// not trusted.
+    pub fn new(pg_wal: &Path, dir: Option<PathBuf>, store: &str) -> Self {
+        Self {
+            pg_wal: pg_wal.to_path_buf(),
+            dir: dir.unwrap_or_else(|| pg_wal.join(DEFAULT_SPOOL)),
+            store: store.replace('\n', "\\n"),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -54,25 +70,53 @@ impl Spool {
         self.dir.join(format!("{name}.{outcome}"))
     }
 
-    /// Whether `name` was pushed ahead; the record is consumed.
+    /// Whether `name` was pushed ahead into this spool's store; the record is consumed (a record made for
+    /// another store too, and it does not count).
     pub fn take_done(&self, name: &str) -> bool {
-        std::fs::remove_file(self.marker(name, "done")).is_ok()
+        self.take(name, "done").is_some()
     }
 
-    /// Why pushing `name` ahead failed, if it did; the record is consumed.
+    /// Why pushing `name` ahead into this spool's store failed, if it did; the record is consumed.
     pub fn take_error(&self, name: &str) -> Option<String> {
-        let path = self.marker(name, "error");
+        self.take(name, "error")
+    }
+
+    /// The text of `name`'s `outcome` record when it was made for this spool's store; the record is
+    /// removed either way.
+    fn take(&self, name: &str, outcome: &str) -> Option<String> {
+        let path = self.marker(name, outcome);
         let text = std::fs::read_to_string(&path).ok()?;
         let _ = std::fs::remove_file(&path);
-        Some(text)
+        let (store, text) = text.split_once('\n')?;
+        (store == self.store).then(|| text.to_owned())
     }
 
+    /// Records `name`'s outcome: the store's line, then `text`.
     fn record(&self, name: &str, outcome: &str, text: &str) -> Result<()> {
         let path = self.marker(name, outcome);
         prodready_stdx::fs::AtomicWrite::new()
             .sync(false)
-            .write(&path, text.as_bytes())
+            .write(&path, format!("{}\n{text}", self.store).as_bytes())
             .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Makes this spool's store the one its callers push to now: a background pusher for another store
+    /// stops at its next look.
+    pub fn claim(&self) -> Result<()> {
+        if self.claimed_by_other() {
+            self.ensure()?;
+            let path = self.dir.join(STORE);
+            prodready_stdx::fs::AtomicWrite::new()
+                .sync(false)
+                .write(&path, self.store.as_bytes())
+                .map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the spool's callers push to a store other than this spool's (or none claimed it yet).
+    fn claimed_by_other(&self) -> bool {
+        std::fs::read_to_string(self.dir.join(STORE)).map_or(true, |s| s != self.store)
     }
 
     /// Files PostgreSQL marked ready and that were not pushed ahead yet, oldest first (history files
@@ -162,6 +206,10 @@ pub fn push_with_ready(
     spool: &Spool,
 ) -> Result<Pushed> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    if spool.dir.is_dir() {
+        // A background pusher for another store (the asynchronous mode, before a change of store) stops.
+        let _ = spool.claim();
+    }
     if spool.take_done(&name) {
         return Ok(Pushed { name, sha256: String::new(), size: 0, stored_size: 0, already: true });
     }
@@ -221,6 +269,7 @@ pub fn run_background(
     idle: Duration,
 ) -> Result<Option<u64>> {
     let Some(_lock) = spool.try_lock()? else { return Ok(None) };
+    spool.claim()?;
     let pool = Pool {
         state: Mutex::new(PoolState {
             waiting: std::collections::VecDeque::new(),
@@ -229,6 +278,7 @@ pub fn run_background(
             pushed: 0,
             quiet_since: Instant::now(),
             failure: None,
+            superseded: false,
         }),
         idle,
     };
@@ -267,6 +317,8 @@ struct PoolState {
     quiet_since: Instant,
     /// The first error that stops the pool (the spool cannot be read or written).
     failure: Option<Error>,
+    /// A caller claimed the spool for another store: the pool stops.
+    superseded: bool,
 }
 
 impl Pool {
@@ -280,10 +332,14 @@ impl Pool {
         loop {
             let next = {
                 let mut state = self.state();
-                if state.failure.is_some() {
+                if state.failure.is_some() || state.superseded {
                     return;
                 }
                 if state.waiting.is_empty() {
+                    if spool.claimed_by_other() {
+                        state.superseded = true;
+                        return;
+                    }
                     match spool.ready() {
                         // A file whose failure is recorded waits until its caller has read the record.
                         Ok(ready) => {
@@ -317,7 +373,15 @@ impl Pool {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             };
-            let recorded = match archive.push(&spool.pg_wal.join(&name), options) {
+            let pushed = archive.push(&spool.pg_wal.join(&name), options);
+            if spool.claimed_by_other() {
+                // Callers push elsewhere now: their records would not be trusted, and the pool stops.
+                let mut state = self.state();
+                state.in_flight.remove(&name);
+                state.superseded = true;
+                return;
+            }
+            let recorded = match pushed {
                 Ok(pushed) => spool.record(&name, "done", &pushed.sha256).map(|()| true),
                 Err(e) => spool.record(&name, "error", &e.to_string()).map(|()| false),
             };
@@ -348,6 +412,7 @@ pub fn wait_for(
 ) -> Result<()> {
     let began = Instant::now();
     let mut started: Option<Instant> = None;
+    spool.claim()?;
     loop {
         if spool.take_done(name) {
             return Ok(());

@@ -122,6 +122,35 @@ pub fn open_to_others(meta: &std::fs::Metadata) -> Option<u32> {
     (mode & 0o077 != 0).then_some(mode)
 }
 
+/// Creates `path` and its missing ancestors, as `std::fs::create_dir_all` does, and fsyncs the parent of
+/// each directory it creates: a file fsynced in a new directory is lost in a power cut with that directory
+/// when the directory's own entry was never made durable. Nothing is synced when `path` exists already.
+pub fn create_dir_all_synced(path: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = path;
+    while !at.as_os_str().is_empty() && !at.is_dir() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {}
+            // Another writer made it meanwhile; its entry is synced below all the same.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` atomically and durably: [`AtomicWrite::new`]`.write(path, bytes)`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     AtomicWrite::new().write(path, bytes)
@@ -167,6 +196,22 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         let ours_name = ours.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(entries(dir.path()), [".other.json.4194305.0.tmp", ours_name.as_str(), "store.json"]);
+    }
+
+    #[test]
+    fn directories_are_created_with_their_ancestors() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("wal/0000000100000000");
+        super::create_dir_all_synced(&deep).unwrap();
+        assert!(deep.is_dir());
+        super::create_dir_all_synced(&deep).unwrap();
+        super::create_dir_all_synced(dir.path()).unwrap();
+        assert_eq!(entries(dir.path()), ["wal"]);
+        // A file in the way is an error, as with create_dir_all.
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let err = super::create_dir_all_synced(&dir.path().join("file/sub")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+        assert!(!dir.path().join("file/sub").exists());
     }
 
     #[test]

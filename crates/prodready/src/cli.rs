@@ -876,8 +876,14 @@ Examples:
 newest timeline in the archive, unpacks it into --into (an empty or missing directory), and writes
 recovery.signal and, in postgresql.auto.conf, restore_command (this binary's `backup wal-fetch %f %p
 --store ...`), recovery_target_time or recovery_target_lsn, recovery_target_action and
-recovery_target_timeline = 'latest'. Then start it: pg_ctl -D DIR start. --to latest replays all archived
-WAL. Times are RFC 3339 (offsets allowed); LSNs are X/Y.
+recovery_target_timeline = 'latest', and archive_mode = off unless --archive. Then start it: pg_ctl -D DIR
+start. --to latest replays all archived WAL. Times are RFC 3339 (offsets allowed); LSNs are X/Y. Recovery
+settings an earlier recovery left in the base backup's configuration are set back to their defaults.
+
+The recovered server archives nothing unless --archive: a copy started beside production and promoted
+would otherwise push its own timeline into production's WAL archive, and a later recovery to latest would
+follow that timeline instead of production's. Pass --archive when the recovered server replaces
+production (or turn archive_mode back on before promoting it).
 
 When run as root the files are given to the owner of --into, which must exist and not be root (PostgreSQL
 refuses to run as root); --verify runs the server as that owner too.
@@ -892,6 +898,7 @@ Exit 1 when the drill fails.
 Examples:
   prodready backup pitr --to '2026-12-05T10:00:00Z' --into /var/lib/postgresql/15/restore
   prodready backup pitr --to 0/3000060 --into ./restore --action promote
+  prodready backup pitr --to latest --into /var/lib/postgresql/15/main --archive   # replaces production
   prodready backup pitr --to latest --into /srv/drill --verify --table app:public.orders
   prodready backup pitr --to latest --into /srv/drill --verify --textfile /var/lib/node-exporter/drill.prom"
     )]
@@ -911,6 +918,9 @@ Examples:
         /// shutdown
         #[arg(long, value_enum, default_value = "pause")]
         action: RecoveryAction,
+        /// Keep the source's WAL archiving on the recovered server (it replaces production)
+        #[arg(long, conflicts_with = "verify")]
+        archive: bool,
         /// Start the recovered server, check it, stop it and remove it: a recovery drill
         #[arg(long)]
         verify: bool,

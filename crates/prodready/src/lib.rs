@@ -31,9 +31,16 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { Exit::Usage.into() } else { Exit::Success.into() };
+            return match err.use_stderr() {
+                // PostgreSQL takes an exit code up to 125 from restore_command for "no such file" and ends
+                // recovery there: a mistyped restore_command must stop recovery instead.
+                true if std::env::args_os().any(|a| a == "wal-fetch") => Exit::WalFetchFailed.into(),
+                true => Exit::Usage.into(),
+                false => Exit::Success.into(),
+            };
         }
     };
+    let wal_fetch = matches!(cli.command, cli::Command::Backup(cli::BackupCommand::WalFetch { .. }));
     let env = env::Env::capture();
     progress::configure(&env);
     match commands::run(cli, &env) {
@@ -46,7 +53,8 @@ pub fn main() -> ExitCode {
                 Some(hint) => writeln!(std::io::stderr(), "error: {text}; {hint}"),
                 None => writeln!(std::io::stderr(), "error: {text}"),
             };
-            error::exit_for(&err).into()
+            // Whatever stopped wal-fetch (an unreadable configuration too) must stop recovery, not end it.
+            if wal_fetch { Exit::WalFetchFailed.into() } else { error::exit_for(&err).into() }
         }
     }
 }

@@ -69,6 +69,7 @@ fn prepare(
         restore_command: restore_command(archive),
         action: Action::Promote,
         identity_files: Vec::new(),
+        archive: false,
     };
     pitr::prepare(store, base, &options).unwrap()
 }
@@ -315,6 +316,7 @@ async fn drills_on_a_broken_chain_fail_naming_the_reason() {
         restore_command: restore_command(archive.path()),
         action: Action::Promote,
         identity_files: Vec::new(),
+        archive: false,
     };
     let err = pitr::prepare(&store, &base, &options).unwrap_err().to_string();
     assert!(err.contains("base.tar.zst"), "{err}");
@@ -376,4 +378,95 @@ async fn a_streaming_base_backup_counts_as_a_running_backup() {
     release.send(()).unwrap();
     backup.await.unwrap().unwrap();
     assert!(!prodready_backup::backup_running(&url).await.unwrap());
+}
+
+/// pg_basebackup streams the whole archive and then fails (the server could not end the backup): the
+/// archive object is never completed, nothing of the backup stays in the store, and the error is
+/// pg_basebackup's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_backup_whose_tool_fails_after_the_stream_leaves_nothing() {
+    let (dir, store) = crate::temp_store();
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    let tool = dir.path().join("pg_basebackup");
+    std::fs::write(
+        &tool,
+        format!(
+            "#!/bin/sh\nreal={}\ncase \"$1\" in --version) exec \"$real\" --version;; esac\n\
+             \"$real\" \"$@\" || exit $?\n\
+             echo 'pg_basebackup: error: the server could not end the backup' >&2\nexit 1\n",
+            bin_dir().join("pg_basebackup").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &tool,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let mut options = base_options(&primary);
+    options.pg_basebackup = tool;
+    let err = prodready_backup::base_backup(&store, &options, quiet()).await.unwrap_err().to_string();
+    assert!(err.contains("the server could not end the backup"), "{err}");
+    assert!(store.ids().unwrap().is_empty(), "{:?}", store.ids());
+}
+
+/// A base backup of a server whose configuration already holds recovery settings (as one that was itself
+/// recovered, to a named point, and promoted): the new recovery sets them back to their defaults first,
+/// so a recovery to latest replays everything instead of hunting for the old target. The recovered
+/// server archives nothing unless asked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_of_an_earlier_recovery_do_not_steer_this_one() {
+    let (_dir, store) = crate::temp_store();
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    for sql in [
+        "ALTER SYSTEM SET recovery_target_name = 'a_point_never_created'",
+        "ALTER SYSTEM SET recovery_target_inclusive = off",
+        "ALTER SYSTEM SET recovery_target_action = 'shutdown'",
+    ] {
+        primary.psql(sql);
+    }
+    primary.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
+    let base = prodready_backup::base_backup(&store, &base_options(&primary), quiet()).await.unwrap();
+    primary.psql("INSERT INTO t SELECT generate_series(101, 150)");
+    primary.switch_and_archive();
+
+    let into = server_dir();
+    let prepared = prepare(&store, &base, archive.path(), &Target::Latest, &into.path().join("data"));
+    let auto = std::fs::read_to_string(into.path().join("data/postgresql.auto.conf")).unwrap();
+    let ours = auto.split("written by prodready-backup").nth(1).expect("the recovery's own block");
+    for line in [
+        "recovery_target_name = ''",
+        "recovery_target_inclusive = 'on'",
+        "recovery_target_action = 'pause'",
+        "archive_mode = 'off'",
+    ] {
+        assert!(ours.contains(line), "{line} missing:\n{auto}");
+    }
+    assert!(!ours.contains("recovery_target_lsn"), "only what was set before is reset:\n{auto}");
+    let drilled = prodready_backup::drill::drill(
+        &store,
+        &base,
+        &prepared,
+        &Target::Latest,
+        &latest_options(archive.path(), &["postgres:t=150"]),
+    )
+    .await
+    .unwrap();
+    assert!(drilled.ok, "{drilled:#?}");
+
+    // A recovery that replaces production keeps the source's archiving.
+    let into = server_dir();
+    let options = PrepareOptions {
+        target: Target::Latest,
+        into: into.path().join("data"),
+        restore_command: restore_command(archive.path()),
+        action: Action::Pause,
+        identity_files: Vec::new(),
+        archive: true,
+    };
+    pitr::prepare(&store, &base, &options).unwrap();
+    let auto = std::fs::read_to_string(into.path().join("data/postgresql.auto.conf")).unwrap();
+    assert!(!auto.contains("archive_mode"), "{auto}");
 }

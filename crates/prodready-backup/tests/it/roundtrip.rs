@@ -227,3 +227,39 @@ async fn a_sql_ascii_database_with_bytes_that_are_not_utf8_backs_up_verifies_and
     let manifest = prodready_backup::backup(&store, &options(&plain), quiet()).await.unwrap();
     assert_eq!(manifest.data_encoding, None);
 }
+
+/// A multi-tenant table whose owner is bound by its own row-level security policies (`FORCE ROW LEVEL
+/// SECURITY`, a policy on a session setting), backed up by a superuser and verified as that owner, a
+/// role without superuser or BYPASSRLS: every restored row is counted and the verification passes (the
+/// policies used to hide every row from the count, failing a good backup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_forcing_its_policies_on_its_owner_verifies_as_that_owner() {
+    const OWNER: &str = "prodready_test_tenant_owner";
+    let db = TestDb::create().await;
+    let client = db.connect().await;
+    // Roles are cluster-wide: created once, left for the next run.
+    let _ = client.batch_execute(&format!("CREATE ROLE {OWNER} LOGIN CREATEDB")).await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE public.accounts (id int PRIMARY KEY, tenant text NOT NULL, balance numeric);
+             INSERT INTO public.accounts SELECT i, 'tenant' || (i % 7), i FROM generate_series(1, 700) i;
+             ALTER TABLE public.accounts OWNER TO {OWNER};
+             ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE public.accounts FORCE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_isolation ON public.accounts
+                 USING (tenant = current_setting('app.tenant', true));
+             ALTER DATABASE \"{}\" OWNER TO {OWNER};",
+            db.name()
+        ))
+        .await
+        .unwrap();
+    let (_dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    assert_eq!(manifest.tables[0].rows, 700);
+
+    let as_owner = format!("{}{}user={OWNER}", db.url(), if db.url().contains('?') { '&' } else { '?' });
+    let verification =
+        prodready_backup::verify(&store, &manifest, &crate::verify_options(&as_owner)).await.unwrap();
+    assert!(verification.ok, "{:?}\n{:?}", verification.problems, verification.checked);
+    assert!(verification.checked.iter().any(|c| c == "row counts of 1 tables"), "{:?}", verification.checked);
+}

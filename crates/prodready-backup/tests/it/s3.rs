@@ -79,6 +79,15 @@ async fn the_s3_store_passes_the_round_trip_on_moto() {
     let uploads = client.list_multipart_uploads().bucket("backups").send().await.unwrap();
     assert!(uploads.uploads().is_empty());
     assert!(Store::s3(&sdk(&moto.endpoint()).await, "s3:///x", &S3Options::default()).is_err());
+    // The ids are the directories right under the prefix (listed with a delimiter, one entry each): an
+    // object at the prefix itself, one next to the prefix, and dot-directories are not backups.
+    for key in ["prod/app/README", "prod/application/x/y", "prod/app/.tmp/z", "prod/app/extra/a/b/c"] {
+        client.put_object().bucket("backups").key(key).body(Vec::new().into()).send().await.unwrap();
+    }
+    let backup = catalog::list(&store).unwrap()[0].id.clone();
+    let mut expected = vec![backup, "extra".to_owned()];
+    expected.sort();
+    assert_eq!(store.ids().unwrap(), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,6 +205,19 @@ fn wal_names_know_their_kind() {
     assert_eq!(parse("000000010000000000000003.partial"), WalKind::Partial);
 }
 
+/// A `pg_wal` under `dir` holding `segments` (changed by `edit`, by index), each marked ready.
+fn ready_pg_wal(dir: &Path, segments: &[PathBuf], edit: impl Fn(usize, &mut Vec<u8>)) -> PathBuf {
+    let pg_wal = dir.join("pg_wal");
+    std::fs::create_dir_all(pg_wal.join("archive_status")).unwrap();
+    for (i, path) in segments.iter().enumerate() {
+        let mut bytes = std::fs::read(path).unwrap();
+        edit(i, &mut bytes);
+        std::fs::write(pg_wal.join(name(path)), bytes).unwrap();
+        std::fs::write(pg_wal.join("archive_status").join(format!("{}.ready", name(path))), "").unwrap();
+    }
+    pg_wal
+}
+
 /// The background pusher over a `pg_wal` of real segments, one of which conflicts with what the store
 /// holds: every other ready file is recorded done, the conflict is recorded for its caller (and not
 /// retried while the record waits), and a second pusher finds nothing left to do.
@@ -216,19 +229,14 @@ fn the_background_pusher_records_each_outcome() {
     let archive = WalArchive::new(Store::open(dir.path().join("store").to_str().unwrap()).unwrap());
     let options = PushOptions { jobs: 3, ..PushOptions::default() };
     archive.push(&segments[0], &options).unwrap();
-    let pg_wal = dir.path().join("pg_wal");
-    std::fs::create_dir_all(pg_wal.join("archive_status")).unwrap();
-    for (i, path) in segments.iter().enumerate() {
-        let mut bytes = std::fs::read(path).unwrap();
+    // Past the page header: the first file still looks like this cluster's segment, with other bytes.
+    let pg_wal = ready_pg_wal(dir.path(), &segments, |i, bytes| {
         if i == 0 {
-            // Past the page header: the file still looks like this cluster's segment, with other bytes.
             let last = bytes.len() - 1;
             bytes[last] ^= 0xff;
         }
-        std::fs::write(pg_wal.join(name(path)), bytes).unwrap();
-        std::fs::write(pg_wal.join("archive_status").join(format!("{}.ready", name(path))), "").unwrap();
-    }
-    let spool = Spool::new(&pg_wal, None);
+    });
+    let spool = Spool::new(&pg_wal, None, &archive.store().location());
     let idle = std::time::Duration::from_millis(200);
     let pushed = wal_spool::run_background(&archive, &spool, &options, idle).unwrap();
     assert_eq!(pushed, Some(3));
@@ -241,5 +249,55 @@ fn the_background_pusher_records_each_outcome() {
         let fetched = dir.path().join("fetched");
         archive.fetch(&name(path), &fetched).unwrap().expect("in the store");
         assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(path).unwrap());
+    }
+}
+
+/// `archive_command` pointed at another store while files were pushed ahead into the old one: no record
+/// made for the old store counts for the new one. A background pusher for the old store stops once a
+/// caller for the new store claims the spool, and every file lands in the new store, asynchronously or
+/// not.
+#[test]
+fn records_made_for_another_store_are_not_trusted() {
+    use prodready_backup::wal_spool::{self, Spool};
+    let (_cluster, _copies, segments) = cluster_with_segments(2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = |n: &str| WalArchive::new(Store::open(dir.path().join(n).to_str().unwrap()).unwrap());
+    let (old, new) = (store("old"), store("new"));
+    let pg_wal = ready_pg_wal(dir.path(), &segments, |_, _| {});
+    let old_spool = Spool::new(&pg_wal, None, &old.store().location());
+    let new_spool = Spool::new(&pg_wal, None, &new.store().location());
+    let options = PushOptions { jobs: 2, ..PushOptions::default() };
+    let names: Vec<String> = segments.iter().map(|p| name(p)).collect();
+    let idle = std::time::Duration::from_millis(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    std::thread::scope(|scope| {
+        // The old store's pusher, idle for a minute once it has pushed both files.
+        let stale = scope.spawn(|| {
+            wal_spool::run_background(&old, &old_spool, &options, std::time::Duration::from_secs(60))
+        });
+        while !names.iter().all(|n| old_spool.dir().join(format!("{n}.done")).is_file()) {
+            assert!(std::time::Instant::now() < deadline, "the old store's pusher recorded nothing");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut started = Vec::new();
+        let waited = wal_spool::wait_for(&new_spool, &names[0], std::time::Duration::from_secs(30), || {
+            started.push(scope.spawn(|| wal_spool::run_background(&new, &new_spool, &options, idle)));
+            Ok(())
+        });
+        waited.unwrap();
+        assert_eq!(stale.join().unwrap().unwrap(), Some(2), "the old store's pusher stopped");
+        assert_eq!(started.len(), 1, "one pusher started for the new store, once the old one stopped");
+        for pusher in started {
+            assert!(pusher.join().unwrap().is_ok());
+        }
+    });
+    // The second file, synchronously: its old record is not taken for an archived file.
+    let pushed = wal_spool::push_with_ready(&new, &pg_wal.join(&names[1]), &options, &new_spool).unwrap();
+    assert!(!pushed.already, "{pushed:?}");
+    for (n, path) in names.iter().zip(&segments) {
+        let fetched = dir.path().join("fetched");
+        new.fetch(n, &fetched).unwrap().unwrap_or_else(|| panic!("{n} in the new store"));
+        assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(path).unwrap());
+        assert!(old.fetch(n, &fetched).unwrap().is_some(), "{n} in the old store as well");
     }
 }

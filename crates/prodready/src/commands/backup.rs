@@ -327,6 +327,7 @@ fn dispatch(
             into,
             base,
             action,
+            archive,
             verify,
             table,
             pg_bin,
@@ -347,6 +348,7 @@ fn dispatch(
                     into,
                     base: base.as_deref(),
                     action: *action,
+                    archive: *archive,
                     verify: *verify,
                     tables: table,
                     pg_bin: pg_bin.as_deref(),
@@ -839,6 +841,7 @@ struct Pitr<'a> {
     into: &'a Path,
     base: Option<&'a str>,
     action: crate::cli::RecoveryAction,
+    archive: bool,
     verify: bool,
     tables: &'a [prodready_backup::drill::TableCheck],
     pg_bin: Option<&'a Path>,
@@ -891,6 +894,7 @@ fn pitr(
             crate::cli::RecoveryAction::Shutdown => Action::Shutdown,
         },
         identity_files: args.identity.to_vec(),
+        archive: args.archive,
     };
     let prepared = match pitr::prepare(store, &chosen, &options) {
         Ok(prepared) => prepared,

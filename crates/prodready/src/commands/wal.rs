@@ -29,7 +29,7 @@ pub(crate) fn dispatch(
                 jobs: jobs.unwrap_or(cfg.backup.wal.push_jobs).max(1),
             };
             let pg_wal = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let spool = Spool::new(pg_wal, cfg.backup.wal.spool_dir.clone());
+            let spool = Spool::new(pg_wal, cfg.backup.wal.spool_dir.clone(), &archive.store().location());
             if *background {
                 let idle = Duration::from_secs(10);
                 wal_spool::run_background(&archive, &spool, &options, idle)?;

@@ -93,6 +93,25 @@ fn archived_store_checks(cluster: &Cluster, store: &str, env: &[(&str, String)],
         assert_eq!(fetch.status.code(), Some(1), "{missing}: {}", stderr(&fetch));
         assert_eq!(stderr(&fetch), "", "{missing}");
     }
+    // A store that holds no archive (not mounted, a typo), a configuration that cannot be read, arguments
+    // that do not parse: 126, which stops recovery, never the 1 that would end it as if the file were
+    // the last one.
+    let elsewhere = dir.path().join("not-mounted");
+    let elsewhere = elsewhere.to_str().unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        ("no archive", &["backup", "wal-fetch", "--store", elsewhere, last, dest_arg]),
+        (
+            "bad configuration",
+            &["--config", "/nonexistent/prodready.toml", "backup", "wal-fetch", last, dest_arg],
+        ),
+        ("bad arguments", &["backup", "wal-fetch", "--stor", store, last, dest_arg]),
+    ];
+    for (case, args) in cases {
+        let fetch = prodready(dir.path(), &env, args);
+        assert_eq!(fetch.status.code(), Some(126), "{case}: {}", stderr(&fetch));
+        assert!(!stderr(&fetch).is_empty(), "{case}: a reason is given");
+    }
+    assert!(stderr(&prodready(dir.path(), &env, cases[0].1)).contains("no WAL archive here"));
 
     // Pushing an archived file again succeeds; different bytes under its name fail loudly.
     let copy = dir.path().join(last);
