@@ -40,6 +40,10 @@ pub struct BaseOptions {
     pub fast_checkpoint: bool,
     /// The `pg_basebackup` program.
     pub pg_basebackup: PathBuf,
+    /// Whether the WAL the backup needs (from its start to its stop point) must be in the same store's
+    /// WAL archive before the backup is kept (default `true`). Turn it off only when the server archives
+    /// its WAL somewhere else that recovery reads from.
+    pub check_archive: bool,
 }
 
 impl BaseOptions {
@@ -50,6 +54,7 @@ impl BaseOptions {
             encrypt_to: Vec::new(),
             fast_checkpoint: true,
             pg_basebackup: PathBuf::from("pg_basebackup"),
+            check_archive: true,
         }
     }
 }
@@ -281,6 +286,28 @@ async fn take(
         tool_error("the archive holds no backup_manifest (pg_basebackup 13 or newer needed)".to_owned())
     })?;
     let (timeline, stop_lsn) = wal_range_end(&manifest_json).map_err(tool_error)?;
+    if options.check_archive {
+        // pg_basebackup returned once the server had archived the stop segment: somewhere. A base backup
+        // whose WAL is not in this store cannot be recovered from it, and would count as one for retention.
+        let end = stop_lsn.parse::<Lsn>().map_err(|e| tool_error(e.to_string()))?;
+        let missing = crate::wal::WalArchive::new(store.clone()).missing_segments(
+            &parsed.start_wal_file,
+            parsed.start_timeline,
+            timeline,
+            end,
+        )?;
+        if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+            return Err(Error::Store {
+                path: store.location(),
+                source: format!(
+                    "the WAL this base backup needs is not archived here ({} segment(s) missing, {first}..{last}): \
+                     the server's archive_command must push to this store; the backup is not kept",
+                    missing.len()
+                )
+                .into(),
+            });
+        }
+    }
 
     let manifest = BaseManifest {
         format: crate::manifest::FORMAT,

@@ -411,6 +411,44 @@ impl WalArchive {
         Ok(Some(fetched))
     }
 
+    /// The segments a recovery from a base backup needs, from `first` (the segment of its start point, on
+    /// `start_timeline`) to the one holding the last byte before `end` (its stop point, on `timeline`),
+    /// that this archive does not hold. When the timelines differ (a backup of a standby that was
+    /// promoted meanwhile) only the two ends are looked for. An archive that holds nothing yet is an error.
+    pub fn missing_segments(
+        &self,
+        first: &str,
+        start_timeline: u32,
+        timeline: u32,
+        end: Lsn,
+    ) -> Result<Vec<String>> {
+        let Some(info) = self.info()? else {
+            return Err(Error::Invalid(format!("{}: no WAL is archived here", self.store.location())));
+        };
+        let size = info.segment_size;
+        let start = WalName::parse(first)?
+            .segno(size)
+            .ok_or_else(|| Error::Invalid(format!("{first}: not a segment")))?;
+        let stop = (end.0.saturating_sub(1) / size).max(start);
+        let wanted: Vec<String> = if start_timeline == timeline {
+            (start..=stop).map(|segno| segment_name(timeline, segno, size)).collect()
+        } else {
+            vec![segment_name(start_timeline, start, size), segment_name(timeline, stop, size)]
+        };
+        // One listing per directory (a log id's worth of segments), not one per segment.
+        let mut held = std::collections::HashSet::new();
+        let mut listed = std::collections::HashSet::new();
+        for name in &wanted {
+            let dir = &name[..16];
+            if listed.insert(dir.to_owned()) {
+                held.extend(
+                    self.store.list(WAL_DIR, dir)?.iter().filter_map(parse_object).map(|e| e.wal.name),
+                );
+            }
+        }
+        Ok(wanted.into_iter().filter(|n| !held.contains(n)).collect())
+    }
+
     /// The history file of `timeline` (`0000000N.history`), when archived: what PostgreSQL follows to
     /// reach that timeline (one `<parent> <switch LSN> <reason>` line per ancestor).
     pub fn history(&self, timeline: u32) -> Result<Option<String>> {

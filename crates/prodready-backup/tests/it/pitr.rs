@@ -25,9 +25,12 @@ fn restore_command(archive: &Path) -> String {
     format!("cp {}/%f %p", archive.display())
 }
 
+/// Base backup options for `cluster`, whose WAL goes to a `cp` archive (not the store: the check that
+/// the store holds the backup's WAL is off).
 fn base_options(cluster: &Cluster) -> BaseOptions {
     let mut options = BaseOptions::new(cluster.url("127.0.0.1", ""));
     options.pg_basebackup = bin_dir().join("pg_basebackup");
+    options.check_archive = false;
     options
 }
 
@@ -469,4 +472,30 @@ async fn settings_of_an_earlier_recovery_do_not_steer_this_one() {
     pitr::prepare(&store, &base, &options).unwrap();
     let auto = std::fs::read_to_string(into.path().join("data/postgresql.auto.conf")).unwrap();
     assert!(!auto.contains("archive_mode"), "{auto}");
+}
+
+/// A server whose WAL is archived somewhere else than the store: the base backup streams, but it is not
+/// kept, since it could not be recovered from this store (and would count as a backup for retention).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_backup_whose_wal_is_not_in_the_store_is_not_kept() {
+    let (_dir, store) = crate::temp_store();
+    let archive = server_dir();
+    let primary = archiving_cluster(archive.path());
+    primary.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
+    // The store has a WAL archive (of this cluster), just not the segments this backup needs.
+    primary.switch_and_archive();
+    let first = newest_segment(archive.path());
+    prodready_backup::wal::WalArchive::new(store.clone())
+        .push(&archive.path().join(&first), &prodready_backup::wal::PushOptions::default())
+        .unwrap();
+    let mut options = base_options(&primary);
+    options.check_archive = true;
+    let err = prodready_backup::base_backup(&store, &options, quiet()).await.unwrap_err().to_string();
+    assert!(err.contains("not archived here") && err.contains("archive_command"), "{err}");
+    assert_eq!(store.ids().unwrap(), Vec::<String>::new(), "nothing of the backup is kept");
+    // A store with no WAL archive at all says so.
+    let (_dir, empty) = crate::temp_store();
+    let err = prodready_backup::base_backup(&empty, &options, quiet()).await.unwrap_err().to_string();
+    assert!(err.contains("no WAL is archived here"), "{err}");
+    assert!(empty.ids().unwrap().is_empty());
 }

@@ -876,6 +876,23 @@ fn pitr(
             pitr::choose(&bases, &target, &timelines)?.clone()
         }
     };
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let status = prodready_backup::wal::WalArchive::new(store.clone())
+        .status(i64::try_from(now).unwrap_or(i64::MAX))?;
+    // PostgreSQL stops at the first missing segment as if it were the end of the archive: say so now.
+    for gap in gaps_after(&status, &chosen) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the WAL archive misses {} segment(s) {}..{} on timeline {}, after base backup {}: \
+             recovery cannot get past {} (to latest it stops there); `backup wal-verify` lists the gaps",
+            gap.missing,
+            gap.first,
+            gap.last,
+            gap.timeline,
+            chosen.id,
+            gap.first
+        );
+    }
     let exe = std::env::current_exe().context("cannot find this binary's path for restore_command")?;
     let mut restore_command = sh_quote(&exe.display().to_string());
     for word in config_arg {
@@ -951,9 +968,6 @@ fn pitr(
     if target == Target::Latest {
         // Where recovery must get to: the newest segment on the timeline it follows.
         let newest = pitr::archive_timelines(store, chosen.timeline)?.newest;
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let status = prodready_backup::wal::WalArchive::new(store.clone())
-            .status(i64::try_from(now).unwrap_or(i64::MAX))?;
         drill.latest_segment = status.timelines.into_iter().find(|t| t.timeline == newest).map(|t| t.last);
     }
     let verification =
@@ -961,6 +975,23 @@ fn pitr(
     publish_drill(runtime, store, args.metrics, &chosen.system_identifier, verification.ok);
     print_drill(&verification, args.json)?;
     Ok(if verification.ok { Exit::Success } else { Exit::Failure })
+}
+
+/// The archive's gaps a recovery from `base` would run into: on its timeline or a later one, at or past
+/// the segment it starts from.
+fn gaps_after<'a>(
+    status: &'a prodready_backup::wal::ArchiveStatus,
+    base: &prodready_backup::BaseManifest,
+) -> Vec<&'a prodready_backup::wal::Gap> {
+    use prodready_backup::wal::WalName;
+    let Some(size) = status.info.as_ref().map(|i| i.segment_size) else { return Vec::new() };
+    let segno = |name: &str| WalName::parse(name).ok().and_then(|w| w.segno(size));
+    let Some(start) = segno(&base.start_wal_file) else { return Vec::new() };
+    status
+        .gaps
+        .iter()
+        .filter(|g| g.timeline >= base.timeline && segno(&g.last).is_some_and(|last| last >= start))
+        .collect()
 }
 
 fn publish_drill(

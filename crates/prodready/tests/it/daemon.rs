@@ -568,14 +568,22 @@ async fn a_db_collect_job_puts_the_costliest_statements_on_the_status_page() {
 /// when the daemon starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_base_job_takes_base_backups_on_schedule() {
-    // A base backup insists on WAL archiving being on; where the WAL goes is not this test's concern.
+    // A base backup is kept only when its WAL is archived into the same store: the server's user pushes
+    // it there with a copy of this binary it can run.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = prodready_test_support::ServerExecutable::new(Path::new(env!("CARGO_BIN_EXE_prodready")));
+    let store = prodready_test_support::server_dir();
+    let archive_command = format!(
+        "env HOME=/tmp {} backup wal-push %p --store {}",
+        exe.path().display(),
+        store.path().display()
+    );
     let cluster = prodready_test_support::Cluster::builder()
         .setting("archive_mode", "on")
-        .setting("archive_command", "/bin/true")
+        .setting("archive_command", &archive_command)
         .start();
     cluster.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)");
     let url = cluster.url("127.0.0.1", "");
-    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("prodready.toml");
     let write = |database: &str| {
         std::fs::write(
@@ -585,7 +593,7 @@ async fn a_backup_base_job_takes_base_backups_on_schedule() {
                  [daemon]\nlease = \"2s\"\n\n[[daemon.jobs]]\nname = \"base\"\nrun = \"backup-base\"\n\
                  schedule = \"*/3 * * * * *\"\ndatabase = \"{database}\"\n",
                 dir.path().join("data").display(),
-                dir.path().join("store").display(),
+                store.path().display(),
             ),
         )
         .unwrap();

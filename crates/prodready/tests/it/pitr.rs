@@ -283,6 +283,12 @@ fn a_drill_on_a_broken_chain_fails_naming_the_reason() {
     let into = work.path().join("d").display().to_string();
     let out = bin.drill(&store, &noted, &into, &["postgres:t=300"]);
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    // Said before anything is unpacked: the gap, and that recovery cannot get past it.
+    assert!(
+        stderr(&out).contains(&format!("misses 1 segment(s) {lost}..{lost} on timeline 1")),
+        "{}",
+        stderr(&out)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false, "{report:#}");
     assert!(
