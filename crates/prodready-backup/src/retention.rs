@@ -98,6 +98,10 @@ pub struct PruneReport {
     /// archive belongs to.
     #[serde(default)]
     pub wal_deleted: Vec<String>,
+    /// Why no WAL was pruned although base backups allowed it: a base backup's manifest cannot be read,
+    /// and the WAL it may need (a read that failed once may succeed next time) is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_kept: Option<String>,
 }
 
 /// The start of the oldest base backup a cluster keeps: its WAL from here on is needed.
@@ -211,7 +215,18 @@ pub fn prune(
     // never broken. Only the archive's own cluster is judged; without base backups no WAL goes.
     let mut wal_deleted = Vec::new();
     let archive = crate::wal::WalArchive::new(store.clone());
-    if let Some(info) = archive.info()? {
+    // A manifest that cannot be read may be a base backup's (an unreadable one does not say its kind).
+    let unreadable: Vec<&str> = corrupt.iter().chain(&base_corrupt).map(|c| c.id.as_str()).collect();
+    let wal_kept = (!unreadable.is_empty() && !wal_horizons.is_empty()).then(|| {
+        format!(
+            "no WAL pruned: the manifest of backup(s) {} cannot be read, and the WAL a base backup among them \
+             may need stays until they are readable or removed",
+            unreadable.join(", ")
+        )
+    });
+    if wal_kept.is_some() {
+        // Nothing is pruned from the archive.
+    } else if let Some(info) = archive.info()? {
         for h in wal_horizons.iter().filter(|h| h.system_identifier == info.system_identifier) {
             let lsn = h.start_lsn.parse::<crate::wal::Lsn>()?;
             wal_deleted.extend(archive.prune_before(h.timeline, lsn, dry_run)?.deleted);
@@ -219,7 +234,16 @@ pub fn prune(
     }
     let mut corrupt = corrupt;
     corrupt.extend(base_corrupt);
-    Ok(PruneReport { dry_run, decisions, incomplete, aborted_uploads, corrupt, wal_horizons, wal_deleted })
+    Ok(PruneReport {
+        dry_run,
+        decisions,
+        incomplete,
+        aborted_uploads,
+        corrupt,
+        wal_horizons,
+        wal_deleted,
+        wal_kept,
+    })
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when unreadable: such a backup sorts oldest).

@@ -648,6 +648,9 @@ fn prune(
     for c in &report.corrupt {
         let _ = writeln!(std::io::stderr(), "warning: backup {} is corrupt and kept: {}", c.id, c.problem);
     }
+    if let Some(why) = &report.wal_kept {
+        let _ = writeln!(std::io::stderr(), "warning: {why}");
+    }
     if json {
         print_json(&report)?;
         return Ok(Exit::Success);
