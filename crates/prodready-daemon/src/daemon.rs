@@ -445,15 +445,23 @@ async fn run_once(mut cx: RunContext) {
 
 async fn run_claimed(cx: &mut RunContext) {
     let job = &cx.job;
-    let id = match state::claim(&cx.client, &job.name, cx.scheduled, &cx.replica).await {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            tracing::info!(job = %job.name, scheduled = %time(cx.scheduled), "already run by another replica");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(job = %job.name, "cannot claim the run, so it does not start: {}", prodready_stdx::error::chain(&e));
-            return;
+    // A claim that fails (the lock database hiccuped) is tried again a few times before the run is given
+    // up: a lost run is only caught up at the next election. ProdreadyDaemonJobOverdue tells when runs
+    // keep being lost.
+    let mut attempt = 0;
+    let id = loop {
+        attempt += 1;
+        match state::claim(&cx.client, &job.name, cx.scheduled, &cx.replica).await {
+            Ok(Some(id)) => break id,
+            Ok(None) => {
+                tracing::info!(job = %job.name, scheduled = %time(cx.scheduled), "already run by another replica");
+                return;
+            }
+            Err(e) if attempt >= RECORD_ATTEMPTS || *cx.cancelled.borrow() => {
+                tracing::warn!(job = %job.name, "cannot claim the run, so it does not start: {}", prodready_stdx::error::chain(&e));
+                return;
+            }
+            Err(_) => tokio::time::sleep(RECORD_RETRY).await,
         }
     };
     if !job.jitter.is_zero() {
@@ -496,11 +504,21 @@ async fn run_claimed(cx: &mut RunContext) {
         *s.runs_total.entry((job.name.clone(), outcome)).or_default() += 1;
     });
     // Recorded through the current session when the one the run was claimed on is gone.
-    let client = cx.session.borrow().client.clone().unwrap_or_else(|| cx.client.clone());
-    if let Err(e) = state::finish(&client, id, &job.name, outcome.as_str(), &detail).await {
-        tracing::warn!(job = %job.name, "cannot record the run's result: {}", prodready_stdx::error::chain(&e));
+    for attempt in 1..=RECORD_ATTEMPTS {
+        let client = cx.session.borrow().client.clone().unwrap_or_else(|| cx.client.clone());
+        match state::finish(&client, id, &job.name, outcome.as_str(), &detail).await {
+            Ok(()) => break,
+            Err(e) if attempt == RECORD_ATTEMPTS => {
+                tracing::warn!(job = %job.name, "cannot record the run's result: {}", prodready_stdx::error::chain(&e));
+            }
+            Err(_) => tokio::time::sleep(RECORD_RETRY).await,
+        }
     }
 }
+
+/// How often claiming or recording a run is tried, and the wait between tries.
+const RECORD_ATTEMPTS: u32 = 3;
+const RECORD_RETRY: Duration = Duration::from_millis(500);
 
 fn random_fraction() -> f64 {
     let mut bytes = [0u8; 4];
