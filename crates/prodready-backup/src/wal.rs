@@ -300,6 +300,30 @@ impl WalArchive {
         Ok(())
     }
 
+    /// A history or backup file carries no system identifier of its own: the server pushing it does, in
+    /// `global/pg_control` beside its `pg_wal` (PostgreSQL runs `archive_command` in the data directory
+    /// with `%p` = `pg_wal/NAME`). A history file of another cluster would make recovery to latest follow
+    /// that cluster's timeline. A file pushed from elsewhere (no `pg_control` there) is not checked.
+    fn check_history_cluster(&self, name: &str, path: &Path) -> Result<()> {
+        let Some(data_dir) = path.parent().and_then(Path::parent) else { return Ok(()) };
+        let control = data_dir.join("global/pg_control");
+        let Ok(mut file) = std::fs::File::open(&control) else { return Ok(()) };
+        let mut first = [0u8; 8];
+        if file.read_exact(&mut first).is_err() {
+            return Ok(());
+        }
+        // ControlFileData begins with the system identifier.
+        let sysid = u64::from_le_bytes(first).to_string();
+        match self.info()? {
+            Some(ours) if ours.system_identifier != sysid => Err(Error::WalForeign {
+                name: name.to_owned(),
+                system_identifier: sysid,
+                archive: ours.system_identifier,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The archived objects of one WAL file.
     fn entries_of(&self, wal: &WalName) -> Result<Vec<Entry>> {
         Ok(self
@@ -345,6 +369,8 @@ impl WalArchive {
         }
         if matches!(wal.kind, WalKind::Segment | WalKind::Partial) {
             self.check_cluster(name, &bytes)?;
+        } else {
+            self.check_history_cluster(name, path)?;
         }
         let mut encoder = zstd::stream::Encoder::new(Vec::with_capacity(bytes.len() / 2), options.zstd_level)
             .map_err(|e| Error::io(path, e))?;

@@ -301,3 +301,27 @@ fn records_made_for_another_store_are_not_trusted() {
         assert!(old.fetch(n, &fetched).unwrap().is_some(), "{n} in the old store as well");
     }
 }
+
+/// A history file pushed by another cluster's server (the `pg_control` beside its `pg_wal` names another
+/// system) is refused: recovery to latest would follow that cluster's timeline. The archive's own server
+/// pushes its own.
+#[test]
+fn a_history_file_of_another_cluster_is_refused() {
+    let (ours, _copies, segments) = cluster_with_segments(1);
+    let theirs = Cluster::builder().start();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = WalArchive::new(Store::open(dir.path().join("store").to_str().unwrap()).unwrap());
+    archive.push(&segments[0], &PushOptions::default()).unwrap();
+    for (cluster, ours) in [(&theirs, false), (&ours, true)] {
+        let path = cluster.data_dir().join("pg_wal/00000002.history");
+        std::fs::write(&path, "1\t0/3000000\tno recovery target specified\n").unwrap();
+        let pushed = archive.push(&path, &PushOptions::default());
+        std::fs::remove_file(&path).unwrap();
+        if ours {
+            assert!(pushed.is_ok(), "{pushed:?}");
+        } else {
+            assert!(matches!(pushed, Err(Error::WalForeign { .. })), "{pushed:?}");
+        }
+    }
+    assert!(archive.history(2).unwrap().is_some());
+}
