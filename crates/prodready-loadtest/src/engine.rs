@@ -424,7 +424,7 @@ async fn drive_executor(shared: Arc<Shared>, index: usize, begin: Instant, end: 
             arrivals(&shared, index, begin, end, schedule, pre, max, &mut tasks).await;
         }
         Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => {
-            let schedule = Schedule::new(start_rate, time_unit, stages, segment);
+            let schedule = Schedule::new(start_rate, time_unit, stages, segment).ramping();
             let (pre, max) = (segment.share(pre_allocated_vus), segment.share(max_vus));
             arrivals(&shared, index, begin, end, schedule, pre, max, &mut tasks).await;
         }
@@ -510,7 +510,9 @@ fn first_time_at_or_below(start: u64, stages: &[Stage], level: u64, at: Duration
 }
 
 /// When iteration `n` of an arrival-rate scenario is due: the cumulative count of a piecewise-linear
-/// rate reaches `n`.
+/// rate reaches `n` (constant-arrival-rate: the first goes out at once, and rate × duration go out) or
+/// `n + 1` (ramping-arrival-rate, as k6 counts: a ramp from 0 starts when one whole iteration has
+/// accumulated, and one due at the very end still goes out).
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
     /// Per stage: start offset, length, rate at start and at end (iterations per second).
@@ -519,6 +521,8 @@ pub(crate) struct Schedule {
     before: Vec<f64>,
     /// The execution segment whose arrivals these are (every N-th of the whole schedule).
     part: Segment,
+    /// The cumulative count the first iteration waits for: 0, or 1 for ramping-arrival-rate.
+    first: f64,
 }
 
 impl Schedule {
@@ -538,18 +542,28 @@ impl Schedule {
             r0 = r1;
         }
         // A constant rate starts at its rate, not at zero.
-        Self { segments, before, part }
+        Self { segments, before, part, first: 0.0 }
+    }
+
+    /// k6's ramping-arrival-rate count: the `n`-th iteration when the count reaches `n + 1`.
+    pub(crate) fn ramping(mut self) -> Self {
+        self.first = 1.0;
+        self
     }
 
     /// The offset at which this segment's iteration `n` (from 0) is due, or `None` past the end.
     pub(crate) fn at(&self, n: u64) -> Option<Duration> {
         #[allow(clippy::cast_precision_loss)]
-        let n = self.part.nth(n) as f64;
+        let n = self.part.nth(n) as f64 + self.first;
+        let last = self.segments.len().saturating_sub(1);
         for (i, &(t0, len, r0, r1)) in self.segments.iter().enumerate() {
             let need = n - self.before[i];
             let d = len.as_secs_f64();
             let total = (r0 + r1) / 2.0 * d;
-            if need >= total {
+            // An iteration due exactly at a stage's end belongs to the next stage; after the last one,
+            // ramping-arrival-rate still sends it (k6 does, at the very end), constant-arrival-rate not
+            // (rate × duration iterations).
+            if need > total || (need == total && (i < last || self.first == 0.0)) {
                 continue;
             }
             // r0 τ + (r1 - r0) τ² / (2d) = need
@@ -597,7 +611,7 @@ async fn arrivals(
     let mut n = 0;
     while let Some(offset) = schedule.at(n) {
         let due_at = begin + offset;
-        if due_at >= end {
+        if due_at > end {
             break;
         }
         // Tokio's timer turns on millisecond ticks: waiting on it for an arrival that is already due costs
@@ -829,14 +843,21 @@ async fn iteration(shared: &Shared, index: usize, vu: &mut Vu, intended: Option<
         };
         vu.buf = buf;
         vu.req = req;
-        // The first request of a late open-model iteration counts from when it should have gone out.
+        // The first request of a late open-model iteration also counts how late the iteration started
+        // (no coordinated omission); connecting stays out of the duration, as in k6.
         let done = response.timings.done_at.unwrap_or_else(Instant::now);
         let sent = response.timings.sent_at.unwrap_or(done);
-        let from = if i == 0 { intended.map_or(sent, |t| t.min(sent)) } else { sent };
-        record(shared, scenario, request, &response, done - from, done - sent);
+        let late = match intended {
+            Some(t) if i == 0 => started.saturating_duration_since(t),
+            _ => Duration::ZERO,
+        };
+        record(shared, scenario, request, &response, (done - sent) + late, done - sent);
         pause(&mut vu.rng, request.think_time).await;
     }
     pause(&mut vu.rng, scenario.think_time).await;
+    // An iteration that never waited (every request refused before it was sent, no think time) still
+    // gives the runtime a turn: a VU looping on it cannot hold a worker thread or miss its cancellation.
+    tokio::task::consume_budget().await;
     let took = started.elapsed();
     shared.recorder.with(|sinks, slots| {
         let tags = ScenarioTags { scenario, check: None };
@@ -864,7 +885,8 @@ fn record(
     service: Duration,
 ) {
     let expected = (200..400).contains(&r.status);
-    let mut outcomes = [false; 16];
+    // The scenario parser refuses more than MAX_CHECKS per request.
+    let mut outcomes = [false; crate::scenario::MAX_CHECKS];
     let checks = &request.checks[..request.checks.len().min(outcomes.len())];
     for (slot, check) in outcomes.iter_mut().zip(checks) {
         *slot = r.error.is_none()
@@ -945,19 +967,31 @@ mod tests {
 
     #[test]
     fn ramping_schedule_follows_the_integral() {
-        // 0 -> 100/s over 10 s: 500 iterations, the n-th at sqrt(n / 5) s.
+        // 0 -> 100/s over 10 s: 500 iterations, the n-th (from 0) at sqrt((n + 1) / 5) s, as k6 counts.
         let s = Schedule::new(
             0,
             Duration::from_secs(1),
             vec![Stage { duration: Duration::from_secs(10), target: 100 }],
             Segment::WHOLE,
-        );
+        )
+        .ramping();
         let at = |n| s.at(n).map(|d| (d.as_secs_f64() * 1000.0).round() as u64);
-        assert_eq!(at(0), Some(0));
-        assert_eq!(at(5), Some(1000));
-        assert_eq!(at(125), Some(5000));
-        assert_eq!(at(499), Some(9990));
+        assert_eq!(at(0), Some(447));
+        assert_eq!(at(4), Some(1000));
+        assert_eq!(at(124), Some(5000));
+        assert_eq!(at(498), Some(9990));
+        assert_eq!(at(499), Some(10000));
         assert_eq!(at(500), None);
+        // k6's own run: 0 -> 4/s over 2 s fires at 1.00, 1.41, 1.73 and 2.00 s.
+        let k6 = Schedule::new(
+            0,
+            Duration::from_secs(1),
+            vec![Stage { duration: Duration::from_secs(2), target: 4 }],
+            Segment::WHOLE,
+        )
+        .ramping();
+        let fired: Vec<u64> = (0..5).filter_map(|n| k6.at(n)).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(fired, [1000, 1414, 1732, 2000]);
         // Then down to 0 over 10 s: 500 more.
         let s = Schedule::new(
             0,
@@ -967,9 +1001,11 @@ mod tests {
                 Stage { duration: Duration::from_secs(10), target: 0 },
             ],
             Segment::WHOLE,
-        );
-        // The last one: 5τ² = 1 before the end, at 19.55 s.
-        assert_eq!(s.at(999).map(|d| d.as_millis()), Some(19552));
+        )
+        .ramping();
+        // The one before the last: 5τ² = 1 before the end, at 19.55 s; the last at the end.
+        assert_eq!(s.at(998).map(|d| d.as_millis()), Some(19552));
+        assert_eq!(s.at(999).map(|d| d.as_millis()), Some(20000));
         assert_eq!(s.at(1000), None);
     }
 

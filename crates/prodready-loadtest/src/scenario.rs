@@ -1155,6 +1155,16 @@ fn build_request(
         if let Some(max) = c.max_duration {
             add(format!("duration <= {}", humantime::format_duration(max.0)), CheckKind::MaxDuration(max.0));
         }
+        if checks.len() > MAX_CHECKS {
+            return Err(at.at(
+                spanned_checks,
+                &ckey,
+                format!(
+                    "{} checks on one request; at most {MAX_CHECKS} (split the headers over requests)",
+                    checks.len()
+                ),
+            ));
+        }
     }
     Ok(Request {
         method,
@@ -1170,6 +1180,9 @@ fn build_request(
         keep,
     })
 }
+
+/// Checks on one request at most (the engine keeps their outcomes on the stack).
+pub(crate) const MAX_CHECKS: usize = 16;
 
 fn toml_to_json(value: &toml::Value) -> serde_json::Value {
     match value {
