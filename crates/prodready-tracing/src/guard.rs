@@ -194,9 +194,16 @@ fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<R
         .map_err(|e| Error::Exporter { exporter: "OTLP/gRPC", message: e.to_string() })?;
     let exporter = {
         let _entered = runtime.enter();
-        otlp(options)?
+        otlp(options)
     };
-    Ok((exporter, Some(runtime)))
+    match exporter {
+        Ok(exporter) => Ok((exporter, Some(runtime))),
+        Err(e) => {
+            // Dropping a runtime inside another one's context panics: it is shut down without waiting.
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
 }
 
 #[cfg(not(feature = "grpc"))]

@@ -206,7 +206,9 @@ where
             otel.name = request.method().as_str(),
             otel.kind = "client",
             http.request.method = request.method().as_str(),
-            url.full = %uri,
+            // Without the password of the user information and the values of secret-looking query
+            // parameters (`token`, `signature`...), as the semantic conventions ask.
+            url.full = prodready_stdx::redact::url(&uri.to_string()),
             server.address = uri.host(),
             server.port = uri.port_u16().map(i64::from),
             http.response.status_code = Empty,

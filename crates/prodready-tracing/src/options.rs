@@ -25,8 +25,10 @@ pub enum Protocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Exporter {
-    /// OTLP. For http/protobuf `endpoint` is a base URL as in `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces`
-    /// is appended when it has no path) unless `signal_endpoint` is set, which is used as is.
+    /// OTLP. For http/protobuf, an `endpoint` without a path (`http://collector:4318`) gets `/v1/traces`;
+    /// one with a path, `/` included (`http://collector:4318/`, `https://gw/otlp/traces`), is used as is.
+    /// [`Options::from_env`] resolves `OTEL_EXPORTER_OTLP_ENDPOINT` (a base: `v1/traces` goes below its
+    /// path) and `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is, `/` when it has no path) to that form.
     Otlp { endpoint: String, protocol: Protocol, headers: Vec<(String, String)> },
     /// Zipkin's v2 JSON API: the full spans URL (`http://host:9411/api/v2/spans`).
     Zipkin { endpoint: String },
@@ -249,7 +251,8 @@ impl Options {
     }
 }
 
-/// A per-signal endpoint marked so [`otlp_traces_url`] leaves it alone even without a path.
+/// A per-signal endpoint, used as is: without a path, its path is `/` (as the specification says), which
+/// [`otlp_traces_url`] leaves alone.
 fn signal_url(url: &str) -> String {
     if has_path(url) { url.to_owned() } else { format!("{}/", url.trim_end_matches('/')) }
 }
@@ -274,9 +277,10 @@ pub(crate) fn otlp_traces_url(endpoint: &str) -> String {
     }
 }
 
+/// Whether the URL has a path, `/` included.
 fn has_path(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split_once('/').is_some_and(|(_, path)| !path.is_empty())
+    rest.contains('/')
 }
 
 fn check_url(url: &str) -> Result<()> {

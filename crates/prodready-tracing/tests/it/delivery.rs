@@ -295,3 +295,28 @@ fn parent_based_sampling_through_the_layer_keeps_whole_traces() {
     assert!(orphans.is_empty(), "children whose parent was dropped: {orphans:#?}");
     assert_eq!(children.len(), roots.len(), "each kept request kept its query");
 }
+
+/// A gRPC exporter that cannot be built (a header name with a space in it), asked for inside a runtime
+/// of either flavour: an error naming the problem, not a panic from dropping the exporter's own runtime
+/// there.
+#[test]
+fn a_grpc_exporter_that_cannot_be_built_is_an_error_inside_a_runtime() {
+    for multi_thread in [false, true] {
+        let runtime = if multi_thread {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        .unwrap();
+        let result = runtime.block_on(async {
+            let options = options(Exporter::Otlp {
+                endpoint: "http://127.0.0.1:4317".to_owned(),
+                protocol: Protocol::Grpc,
+                headers: vec![("x-api key".to_owned(), "v".to_owned())],
+            });
+            prodready_tracing::init(&options).map(drop)
+        });
+        let err = result.expect_err("a header name with a space is refused").to_string();
+        assert!(err.contains("`x-api key` is not a valid gRPC header name"), "{err}");
+    }
+}

@@ -102,12 +102,18 @@ fn otlp_endpoints_follow_the_specification() {
             Otlp { endpoint: "http://c:4318/mycollector/v1/traces", protocol: HttpProtobuf, headers: [] }
             url=http://c:4318/mycollector/v1/traces sampler=ParentBasedRatio(1.0) timeout=10s"#]],
     );
+    check(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")],
+        expect![[r#"
+            Otlp { endpoint: "http://c:4318/v1/traces", protocol: HttpProtobuf, headers: [] }
+            url=http://c:4318/v1/traces sampler=ParentBasedRatio(1.0) timeout=10s"#]],
+    );
     // The per-signal variable is used as is, even without a path, and wins over the base.
     check(
         &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c:443")],
         expect![[r#"
             Otlp { endpoint: "https://c:443/", protocol: HttpProtobuf, headers: [] }
-            url=https://c:443/v1/traces sampler=ParentBasedRatio(1.0) timeout=10s"#]],
+            url=https://c:443/ sampler=ParentBasedRatio(1.0) timeout=10s"#]],
     );
     check(
         &[
