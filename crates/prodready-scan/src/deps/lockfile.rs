@@ -249,8 +249,9 @@ pub struct Found {
 
 /// The lockfiles named by `paths`: files as given (their kind told by name or content), and
 /// directories searched recursively for known lockfile names, honouring `.gitignore`, `.ignore`
-/// and `.git/info/exclude` (hidden directories, `node_modules`, `target` and `vendor` skipped),
-/// in path order.
+/// and `.git/info/exclude` for directories (hidden directories, `node_modules`, `target` and
+/// `vendor` skipped), in path order. A lockfile that is itself ignored is still found: a library
+/// ignores its `Cargo.lock`, yet CI builds with one, and it must not pass for scanned.
 pub fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
     let mut out = Vec::new();
     for path in paths {
@@ -279,6 +280,18 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
                 path: path.clone(),
                 source: std::io::Error::other(e.to_string()),
             })?;
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                // The walk leaves out ignored files: the directory's lockfiles are looked for by name.
+                let Ok(files) = std::fs::read_dir(entry.path()) else { continue };
+                for file in files.flatten() {
+                    let is_lockfile =
+                        file.file_name().to_str().is_some_and(|n| LockfileKind::from_file_name(n).is_some());
+                    if is_lockfile && file.file_type().is_ok_and(|t| t.is_file()) {
+                        found.push(file.path());
+                    }
+                }
+                continue;
+            }
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
@@ -293,10 +306,35 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<Found>> {
             }
         }
         found.sort();
+        found.dedup();
         out.extend(found.into_iter().map(|p| {
             let display = p.strip_prefix(path).map_or_else(|_| p.clone(), Path::to_path_buf);
             Found { path: p, display }
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// A lockfile the project ignores is found all the same; an ignored directory is still not entered.
+    #[test]
+    fn ignored_lockfiles_are_found_and_ignored_directories_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(".gitignore", "Cargo.lock\nbuild/\n");
+        write("Cargo.lock", "version = 4\n");
+        write("web/package-lock.json", "{}\n");
+        write("build/Cargo.lock", "version = 4\n");
+        write("node_modules/x/package-lock.json", "{}\n");
+        let found = super::find(&[dir.path().to_path_buf()]).unwrap();
+        let shown: Vec<PathBuf> = found.into_iter().map(|f| f.display).collect();
+        assert_eq!(shown, [PathBuf::from("Cargo.lock"), PathBuf::from("web/package-lock.json")]);
+    }
 }

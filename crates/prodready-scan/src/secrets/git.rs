@@ -44,6 +44,9 @@ pub fn scan_git(
         "--no-textconv",
         "--relative",
         "--format=%x00%H",
+        // A merge shows what it adds beyond git's own merge of its parents (a conflict resolved with a
+        // secret in it): without this, git log prints no diff for merges at all. git 2.36 or newer.
+        "--diff-merges=remerge",
         "--all",
     ]);
     if let Some(rev) = since {
@@ -186,6 +189,8 @@ impl<'a> State<'a> {
             self.flush_file();
             self.path = None;
         } else if let Some(path) = line.strip_prefix(b"+++ ") {
+            // git ends a name holding a space with a TAB, so the name's end is unambiguous.
+            let path = path.strip_suffix(b"\t").unwrap_or(path);
             self.path = if path == b"/dev/null" {
                 None
             } else {

@@ -113,3 +113,39 @@ fn bad_revisions_and_non_repositories_are_named() {
         )
     );
 }
+
+/// A secret added while resolving a merge conflict (in neither parent) is found, with the merge commit;
+/// a file whose name holds a space keeps its plain name (git ends such a name with a TAB).
+#[test]
+fn a_secret_added_in_a_merge_and_names_with_spaces_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    commit(repo, &[("settings.py", "TOKEN = None\n")], "start");
+    git(repo, &["checkout", "-q", "-b", "feature"]);
+    commit(repo, &[("settings.py", "TOKEN = \"from-feature\"\n")], "feature");
+    git(repo, &["checkout", "-q", "main"]);
+    commit(repo, &[("settings.py", "TOKEN = \"from-main\"\n")], "main");
+    // The merge conflicts; its resolution brings a secret neither side had.
+    let merged = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "merge", "-q", "feature"])
+        .current_dir(repo)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", repo)
+        .output()
+        .unwrap();
+    assert!(!merged.status.success(), "the merge conflicts");
+    let merge = commit(repo, &[("settings.py", &format!("SLACK_TOKEN = \"{SLACK}\"\n"))], "merge feature");
+    let spaced = commit(repo, &[("my config.ini", &format!("aws_access_key_id = {AWS}\n"))], "spaced");
+    let history =
+        secrets::scan_git(&Ruleset::builtin(), repo, None, &Options::default(), &NoProgress).unwrap();
+    let mut found = places(&history);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("my config.ini".into(), 1, "aws-access-key-id".into(), spaced),
+            ("settings.py".into(), 1, "slack-token".into(), merge),
+        ]
+    );
+}

@@ -35,6 +35,16 @@ fn scan_secrets(cfg: &ScanConfig, args: &ScanSecretsArgs) -> anyhow::Result<Exit
         return Ok(Exit::Success);
     }
     let baseline = match args.baseline.as_ref().or(cfg.baseline.as_ref()) {
+        // Writing the baseline itself (regenerating it): every finding goes in, the accepted ones too,
+        // or the new file would drop them and the next run fail on each.
+        Some(path) if args.report.output.as_deref().is_some_and(|out| same_path(out, path)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: the report is written to the baseline ({}): every finding is listed, none taken as accepted",
+                path.display()
+            );
+            Baseline::default()
+        }
         Some(path) => Baseline::load(path).map_err(|e| {
             UsageError(format!(
                 "{e} (write a baseline with `prodready scan secrets --format json --output FILE`)"
@@ -61,6 +71,13 @@ fn scan_secrets(cfg: &ScanConfig, args: &ScanSecretsArgs) -> anyhow::Result<Exit
     };
     bar.finish();
     emit(&report, &args.report)
+}
+
+/// Whether two paths name the same file (which need not exist yet).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let resolve =
+        |p: &Path| p.canonicalize().or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.to_path_buf());
+    resolve(a) == resolve(b)
 }
 
 /// The built-in rules plus `[scan]`'s rules file, allowlists and disabled rules.

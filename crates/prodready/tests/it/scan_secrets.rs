@@ -149,6 +149,14 @@ fn baseline_accepts_known_findings_after_lines_move() {
     write(dir.path(), "prodready.toml", "[scan]\nbaseline = \".prodready-baseline.json\"\n");
     let doc = json(&scan(dir.path(), &["--format", "json"]));
     assert_eq!(doc["baselined"], 2);
+    // Regenerating the baseline with [scan] baseline set (the documented command): every finding goes
+    // into it, the accepted ones too, and the next run accepts all three.
+    let out = scan(dir.path(), &["--format", "json", "--output", ".prodready-baseline.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("none taken as accepted"), "{}", stderr(&out));
+    let out = scan(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("0 new findings (3 in the baseline)"), "{}", stdout(&out));
 }
 
 #[test]
