@@ -37,6 +37,9 @@ pub struct RunOptions {
     /// which the caller loads. None, and https requests fail unless the plan sets
     /// `insecureSkipTLSVerify`. Needs the `tls` feature.
     pub tls_roots: Vec<Vec<u8>>,
+    /// When this completes (SIGINT or SIGTERM, in the binary), the run stops as an abort does: running
+    /// iterations are cut, and the report covers what ran, with [`Report::interrupted`] set.
+    pub interrupt: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl Default for RunOptions {
@@ -47,6 +50,7 @@ impl Default for RunOptions {
             shards: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             segment: Segment::WHOLE,
             tls_roots: Vec::new(),
+            interrupt: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Report {
     pub aborted_by: Option<String>,
     /// The run's metrics in mergeable form (`load merge` adds segments up).
     pub result: RunResult,
+    /// The run was stopped from outside ([`RunOptions::interrupt`]) before its end.
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -103,7 +109,7 @@ struct Shared {
 
 /// Runs a plan to its end (every run is bounded: durations, `maxDuration`, graceful stops) or until an
 /// abort-on-fail threshold fails. Call it inside a tokio runtime with time and I/O enabled.
-pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
+pub async fn run(plan: Arc<Plan>, mut options: RunOptions) -> Report {
     let mut selectors: Vec<Selector> = plan.thresholds.iter().map(|(s, _)| s.clone()).collect();
     // k6 always reports this sub-metric.
     selectors.push(expected_response());
@@ -127,6 +133,15 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         connector: Connector::new(&options.tls_roots, plan.insecure_skip_tls_verify),
         targets,
         segment: options.segment,
+    });
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = options.interrupt.take().map(|signal| {
+        let (abort, flag) = (shared.abort.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            signal.await;
+            flag.store(true, Ordering::Relaxed);
+            abort.cancel();
+        })
     });
     let mut scenarios = JoinSet::new();
     for index in 0..plan.scenarios.len() {
@@ -225,7 +240,10 @@ pub async fn run(plan: Arc<Plan>, options: RunOptions) -> Report {
         aborted_by.clone(),
         window_failures,
     );
-    Report { summary, aborted_by, result }
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    Report { summary, aborted_by, result, interrupted: interrupted.load(Ordering::Relaxed) }
 }
 
 fn expected_response() -> Selector {
@@ -443,7 +461,10 @@ fn resume_panic(joined: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// The VUs a ramping-vus scenario wants at `at`: linear within each stage.
+/// The VUs a ramping-vus scenario wants at `at`: linear within each stage, changing when the line crosses
+/// a whole number, as in k6: going up, a VU joins when the line reaches its number (rounded down); going
+/// down, one leaves when the line reaches the number below (rounded up), so 4 to 0 over 2 s keeps four
+/// VUs for the first half second.
 fn vus_at(start: u64, stages: &[Stage], at: Duration) -> u64 {
     let mut from = start;
     let mut t0 = Duration::ZERO;
@@ -452,7 +473,9 @@ fn vus_at(start: u64, stages: &[Stage], at: Duration) -> u64 {
         if at < t1 {
             let frac = (at - t0).as_secs_f64() / stage.duration.as_secs_f64();
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let v = (from as f64 + (stage.target as f64 - from as f64) * frac).floor() as u64;
+            let line = from as f64 + (stage.target as f64 - from as f64) * frac;
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let v = if stage.target < from { line.ceil() } else { line.floor() } as u64;
             return v;
         }
         from = stage.target;
@@ -498,9 +521,9 @@ fn first_time_at_or_below(start: u64, stages: &[Stage], level: u64, at: Duration
             if from <= level {
                 return Some(t0.max(at));
             }
-            // floor(from + (target - from) * f) <= level from f = (from - level - 1) / (from - target) on
+            // Going down: ceil(from + (target - from) * f) <= level from f = (from - level) / (from - target) on.
             #[allow(clippy::cast_precision_loss)]
-            let f = (from - level - 1) as f64 / (from - stage.target) as f64;
+            let f = (from - level) as f64 / (from - stage.target) as f64;
             return Some((t0 + stage.duration.mul_f64(f.clamp(0.0, 1.0))).max(at));
         }
         from = stage.target;
@@ -1024,8 +1047,9 @@ mod tests {
         assert_eq!(first_time_above(0, &stages, 10, Duration::ZERO), None);
         assert_eq!(first_time_above(3, &stages, 1, Duration::from_secs(2)), Some(Duration::from_secs(2)));
         let secs = |s: u64| Some(Duration::from_secs(s));
-        // The fifth VU (level 4) is wanted from 5 s to 15 s.
-        assert_eq!(first_time_at_or_below(0, &stages, 4, Duration::from_secs(6)), secs(15));
+        // The fifth VU (level 4) is wanted from 5 s to 16 s (the line is above 4 until then).
+        assert_eq!(vus_at(0, &stages, Duration::from_millis(15_900)), 5);
+        assert_eq!(first_time_at_or_below(0, &stages, 4, Duration::from_secs(6)), secs(16));
         assert_eq!(first_time_at_or_below(0, &stages, 4, Duration::from_secs(16)), secs(16));
         assert_eq!(first_time_at_or_below(0, &stages, 9, Duration::ZERO), secs(0));
         assert_eq!(first_time_at_or_below(0, &stages[..1], 4, Duration::from_secs(6)), None);
@@ -1033,9 +1057,10 @@ mod tests {
             Stage { duration: Duration::from_secs(4), target: 4 },
             Stage { duration: Duration::from_secs(2), target: 0 },
         ];
-        // From 4 VUs to 0 over 2 s: the fourth (level 3) is surplus as soon as the ramp goes down, at 4 s;
-        // the first (level 0) once fewer than one is wanted, at 5.5 s.
-        assert_eq!(first_time_at_or_below(4, &down, 3, Duration::ZERO), secs(4));
-        assert_eq!(first_time_at_or_below(4, &down, 0, Duration::ZERO), Some(Duration::from_millis(5500)));
+        // From 4 VUs to 0 over 2 s, as k6 does it: the fourth (level 3) is surplus when the line reaches 3,
+        // half a second into the ramp; the first (level 0) when it reaches 0, at its end.
+        assert_eq!(vus_at(4, &down, Duration::from_millis(4100)), 4);
+        assert_eq!(first_time_at_or_below(4, &down, 3, Duration::ZERO), Some(Duration::from_millis(4500)));
+        assert_eq!(first_time_at_or_below(4, &down, 0, Duration::ZERO), secs(6));
     }
 }

@@ -155,15 +155,47 @@ impl TrendSink {
             Aggregation::Avg => self.sum as f64 / self.count as f64 / 1000.0,
             Aggregation::Min => ms(self.min),
             Aggregation::Max => ms(self.max),
-            Aggregation::Med => ms(self.quantile(0.5)),
-            Aggregation::Percentile(p) => ms(self.quantile(p / 100.0)),
+            Aggregation::Med => self.quantile(0.5) / 1000.0,
+            Aggregation::Percentile(p) => self.quantile(p / 100.0) / 1000.0,
             Aggregation::Count | Aggregation::Rate | Aggregation::Value => 0.0,
         }
     }
 
-    fn quantile(&self, q: f64) -> Micros {
-        // The histogram answers with its bucket's highest equivalent value; keep it within what was seen.
-        self.hist.value_at_quantile(q).clamp(self.min, self.max)
+    /// The `q` quantile in microseconds, as k6 computes it from its samples: between the order statistics
+    /// around rank `q × (count − 1)`, linearly (the median of 100 and 200 is 150). Each order statistic is
+    /// its histogram bucket's middle (within 0.1%), the smallest and largest the exact min and max.
+    fn quantile(&self, q: f64) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let exact = |us: Micros| us as f64;
+        let n = self.count.min(self.hist.len());
+        if n <= 1 {
+            return exact(self.min);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let rank = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
+        // The value of the order statistic `i` (from 0).
+        let (mut lo_value, mut hi_value) = (None, None);
+        let mut seen = 0u64;
+        for bucket in self.hist.iter_recorded() {
+            seen += bucket.count_at_value();
+            let middle = exact(self.hist.median_equivalent(bucket.value_iterated_to()));
+            if lo_value.is_none() && lo < seen {
+                lo_value = Some(middle);
+            }
+            if hi < seen {
+                hi_value = Some(middle);
+                break;
+            }
+        }
+        let at = |i: u64, value: Option<f64>| match i {
+            0 => exact(self.min),
+            i if i == n - 1 => exact(self.max),
+            _ => value.unwrap_or_else(|| exact(self.max)).clamp(exact(self.min), exact(self.max)),
+        };
+        let (a, b) = (at(lo, lo_value), at(hi, hi_value));
+        a + (b - a) * (rank - rank.floor())
     }
 }
 
@@ -459,5 +491,30 @@ mod tests {
         let p95 = ok.stat(Aggregation::Percentile(95.0));
         assert!((p95 - 950.0).abs() <= 1.0, "{p95}");
         assert_eq!(ok.stat(Aggregation::Min), 1.0);
+    }
+
+    /// k6's percentiles: linear between the order statistics around rank p × (n − 1). Checked against
+    /// k6 1.1: two samples of 100 and 200 ms give med 150 and p(95) 195.
+    #[test]
+    fn percentiles_interpolate_as_k6_does() {
+        let check = |samples_ms: &[u64], agg: Aggregation, expected: f64| {
+            let mut sink = TrendSink::new();
+            for ms in samples_ms {
+                sink.record(ms * 1000);
+            }
+            let got = sink.stat(agg);
+            assert!(
+                (got - expected).abs() <= expected * 0.001,
+                "{samples_ms:?} {agg:?}: {got}, k6 {expected}"
+            );
+        };
+        check(&[100, 200], Aggregation::Med, 150.0);
+        check(&[100, 200], Aggregation::Percentile(95.0), 195.0);
+        check(&[100], Aggregation::Percentile(99.0), 100.0);
+        check(&[10, 20, 30, 40], Aggregation::Med, 25.0);
+        check(&[10, 20, 30, 40], Aggregation::Percentile(90.0), 37.0);
+        check(&[10, 20, 30, 40], Aggregation::Percentile(0.0), 10.0);
+        check(&[10, 20, 30, 40], Aggregation::Percentile(100.0), 40.0);
+        check(&[5, 5, 5, 1000], Aggregation::Percentile(50.0), 5.0);
     }
 }

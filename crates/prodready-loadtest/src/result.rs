@@ -359,5 +359,5 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         window_failures,
     );
     result.plan.clone_from(&first.plan);
-    Ok(Report { summary, aborted_by, result })
+    Ok(Report { summary, aborted_by, result, interrupted: false })
 }

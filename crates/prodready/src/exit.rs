@@ -22,6 +22,8 @@ pub enum Exit {
     /// `backup wal-fetch`: the archive could not be read or the file is corrupt. Above 125, so PostgreSQL
     /// stops recovery rather than taking the file for missing and ending recovery early.
     WalFetchFailed,
+    /// `load run`: stopped by SIGINT or SIGTERM, after writing the summary of what ran, k6's code.
+    Interrupted,
 }
 
 /// `backup wal-fetch`'s code for an archive it cannot read: PostgreSQL treats any code above 125 as fatal.
@@ -29,6 +31,9 @@ pub const WAL_FETCH_FAILED: u8 = 126;
 
 /// k6's exit code for a failed threshold, which `load run` keeps.
 pub const THRESHOLDS_FAILED: u8 = 99;
+
+/// k6's exit code for a run stopped by a signal, which `load run` keeps.
+pub const INTERRUPTED: u8 = 105;
 
 impl Exit {
     /// Every exit code with its meaning, for the CLI reference.
@@ -39,6 +44,7 @@ impl Exit {
         Exit::MustHaveFailed,
         Exit::BelowMinimum,
         Exit::ThresholdsFailed,
+        Exit::Interrupted,
         Exit::WalFetchFailed,
         Exit::Child(0),
     ];
@@ -52,6 +58,7 @@ impl Exit {
             Exit::BelowMinimum => 4,
             Exit::ThresholdsFailed => THRESHOLDS_FAILED,
             Exit::WalFetchFailed => WAL_FETCH_FAILED,
+            Exit::Interrupted => INTERRUPTED,
             Exit::Child(code) => code,
         }
     }
@@ -72,6 +79,9 @@ impl Exit {
             Exit::ThresholdsFailed => "`load run`: a threshold failed (as in k6), the summary says which",
             Exit::WalFetchFailed => {
                 "`backup wal-fetch`: the archive could not be read or the file is corrupt (PostgreSQL stops recovery)"
+            }
+            Exit::Interrupted => {
+                "`load run`: stopped by SIGINT or SIGTERM, the summary covers what ran (as in k6)"
             }
             Exit::Child(_) => "`secrets exec`: the command's own exit code, 128 + N when signal N ended it",
         }

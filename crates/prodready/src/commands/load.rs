@@ -66,6 +66,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 shards: workers,
                 segment,
                 tls_roots: tls_roots(cacert.as_deref())?,
+                interrupt: Some(Box::pin(super::interrupted())),
                 ..RunOptions::default()
             };
             let report = super::runtime(workers.max(2))?.block_on(prodready_loadtest::run(plan, options));
@@ -78,6 +79,11 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 let _ = writeln!(std::io::stderr(), "{what}result written to {}", file.display());
             }
             let exit = finish(&report, export.as_deref(), *out)?;
+            if report.interrupted {
+                let _ =
+                    writeln!(std::io::stderr(), "interrupted: the summary covers what ran until the signal");
+                return Ok(Exit::Interrupted);
+            }
             if segment.is_whole() {
                 Ok(exit)
             } else {

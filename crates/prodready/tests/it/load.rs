@@ -95,6 +95,47 @@ fn run_exits_0_when_thresholds_hold_and_99_when_one_fails() {
 /// A run stopped by an abortOnFail threshold exits 99 (k6's exit code for thresholds) with that threshold
 /// failed in its summary; so does the merge of a result that records such a stop (as a segment stopped by
 /// its own threshold writes one), even though the counts in it pass every threshold.
+/// SIGINT in the middle of a run, as Ctrl-C: the run stops, the summary of what ran is printed and
+/// exported, and the exit code is k6's for an interrupted run, 105.
+#[test]
+fn an_interrupted_run_writes_its_summary_and_exits_105() {
+    let (_rt, base) = server();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[scenarios.long]
+executor = "constant-vus"
+vus = 1
+duration = "60s"
+[[scenarios.long.requests]]
+url = "{base}/slow"
+"#
+    );
+    std::fs::write(dir.path().join("long.toml"), text).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(["load", "run", "long.toml", "--summary-export", "long.json"])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(crate::coverage_env())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(105), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("http_reqs"), "{}", stdout(&out));
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("long.json")).unwrap()).unwrap();
+    let requests = export["metrics"]["http_reqs"]["count"].as_u64().unwrap();
+    assert!(requests > 10, "two seconds of 20 ms requests: {requests}");
+}
+
 #[test]
 fn an_aborted_run_exits_99() {
     let dir = tempfile::tempdir().unwrap();
