@@ -120,13 +120,29 @@ where
         return;
     };
     let reload = Arc::new(reload);
+    // A reload runs beside the signal loop (it may open a remote store): SIGTERM is acted on at once.
+    let mut pending: Option<tokio::task::JoinHandle<anyhow::Result<Vec<Job>>>> = None;
     loop {
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
             _ = hup.recv() => {
-                let reload = reload.clone();
-                match tokio::task::spawn_blocking(move || reload()).await {
+                if pending.is_some() {
+                    tracing::info!("SIGHUP: a reload is already under way");
+                } else {
+                    let reload = reload.clone();
+                    pending = Some(tokio::task::spawn_blocking(move || reload()));
+                }
+                continue;
+            }
+            Some(done) = async {
+                match pending.as_mut() {
+                    Some(handle) => Some(handle.await),
+                    None => None,
+                }
+            }, if pending.is_some() => {
+                pending = None;
+                match done {
                     Ok(Ok(jobs)) => {
                         let _ = tx.send(Control::Reload(jobs));
                     }
