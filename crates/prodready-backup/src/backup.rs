@@ -167,6 +167,7 @@ async fn take(
 
     let tables = catalog_tables(&leader).await?;
     lock_all(&leader, &tables).await?;
+    check_not_rewritten(&leader).await?;
     let sequences = read_sequences(&leader).await?;
     let lo_count: i64 = leader
         .query_one("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata", &[])
@@ -309,7 +310,7 @@ async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTab
                ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
              LEFT JOIN pg_catalog.pg_extension e ON c.oid = ANY (e.extconfig)
              WHERE c.relkind = 'r'
-               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+               AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
                AND (e.oid IS NOT NULL
                     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
@@ -345,12 +346,43 @@ async fn lock_all(client: &tokio_postgres::Client, tables: &[SourceTable]) -> Re
     client.batch_execute("SET lock_timeout = 0").await.map_err(Error::db)
 }
 
+/// A table rewritten (TRUNCATE, a rewriting ALTER TABLE, VACUUM FULL, CLUSTER) after the snapshot was
+/// taken and before its lock was granted is empty in the snapshot's eyes: its backup would hold no row.
+/// Once every lock is held nothing can rewrite them any more, so a table whose storage is not the
+/// snapshot's now fails the backup (pg_dump has the same window, without saying so).
+async fn check_not_rewritten(client: &tokio_postgres::Client) -> Result<()> {
+    let rows = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND c.relfilenode <> 0
+               AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
+               AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(Error::db)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    Err(Error::Database(
+        format!(
+            "{} rewritten or truncated as the backup started (after its snapshot, before its lock): the \
+             snapshot sees none of its rows; take the backup again",
+            names.join(", ")
+        )
+        .into(),
+    ))
+}
+
 async fn read_sequences(client: &tokio_postgres::Client) -> Result<Vec<Sequence>> {
     let names = client
         .query(
             "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind = 'S' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+             WHERE c.relkind = 'S' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
              ORDER BY 1, 2",
             &[],
         )

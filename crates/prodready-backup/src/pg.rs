@@ -10,7 +10,11 @@ const APPLICATION_NAME: &str = "prodready-backup";
 
 /// Connects and spawns the connection driver; the handle is returned so the caller can wait for it.
 pub(crate) async fn connect(url: &str) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
-    Ok(prodready_pg::connect(url, APPLICATION_NAME).await?)
+    let (client, driver) = prodready_pg::connect(url, APPLICATION_NAME).await?;
+    // Literals this crate writes double their quotes and leave backslashes alone: a database or role
+    // that sets standard_conforming_strings = off would read them otherwise.
+    client.batch_execute("SET standard_conforming_strings = on").await.map_err(crate::Error::db)?;
+    Ok((client, driver))
 }
 
 /// The database name of a URL.

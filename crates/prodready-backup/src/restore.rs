@@ -92,7 +92,7 @@ pub async fn restore(
         .query_one(
             "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'",
+               AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
             &[],
         )
         .await

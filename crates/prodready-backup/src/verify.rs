@@ -372,7 +372,7 @@ const INDEXES: &str =
      JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
      JOIN pg_catalog.pg_am am ON am.oid = c.relam
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relpersistence <> 't' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+     WHERE c.relpersistence <> 't' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
      ORDER BY 1";
 
 /// An index as amcheck sees it.

@@ -410,3 +410,72 @@ async fn prune_keeps_leftovers_while_a_backup_runs() {
     assert_eq!(report.incomplete, ["20260101T000000Z-beef"]);
     assert!(!leftover.exists());
 }
+
+/// A migration rewrites a table while the backup starts: the backup's snapshot is taken, then it waits
+/// for its lock behind the migration, which commits. The snapshot sees none of the table's rows: the
+/// backup fails naming the table, instead of publishing it empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_rewritten_as_the_backup_starts_fails_the_backup() {
+    let db = small_database().await;
+    let migration = db.connect().await;
+    migration.batch_execute("BEGIN; ALTER TABLE t ALTER COLUMN id TYPE bigint").await.unwrap();
+    let (_dir, store) = temp_store();
+    let backup = tokio::spawn({
+        let (store, options) = (store.clone(), options(&db));
+        async move { prodready_backup::backup(&store, &options, quiet()).await }
+    });
+    // Until the backup waits on the migration's lock (its snapshot is taken by then).
+    let watcher = db.connect().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE NOT l.granted AND a.application_name = 'prodready-backup'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the backup never waited for its lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    migration.batch_execute("COMMIT").await.unwrap();
+    let err = backup.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("public.t rewritten or truncated as the backup started"), "{err}");
+    assert!(catalog::list(&store).unwrap().is_empty());
+    // Run again, it is whole.
+    let manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    assert_eq!(manifest.tables[0].rows, 5000);
+}
+
+/// A database that sets standard_conforming_strings = off: schemas whose names begin with `pg` are still
+/// backed up (the catalog filter is no LIKE pattern a backslash setting can change), and restored whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_beginning_with_pg_are_kept_whatever_standard_conforming_strings_says() {
+    let db = TestDb::create().await;
+    db.connect()
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA pgbench; CREATE TABLE pgbench.accounts (id int PRIMARY KEY, note text);
+             INSERT INTO pgbench.accounts SELECT i, 'back\\slash ' || i FROM generate_series(1, 100) i;
+             CREATE SCHEMA pgx; CREATE SEQUENCE pgx.s; SELECT setval('pgx.s', 42);
+             ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+            db.name()
+        ))
+        .await
+        .unwrap();
+    let (_dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    assert!(manifest.tables.iter().any(|t| t.schema == "pgbench" && t.rows == 100), "{:?}", manifest.tables);
+    let target = TestDb::create().await;
+    prodready_backup::restore(&store, &manifest, &crate::restore_options(target.url()), quiet())
+        .await
+        .unwrap();
+    assert_eq!(crate::fingerprints(db.url()).await, crate::fingerprints(target.url()).await);
+    let s: i64 = target.connect().await.query_one("SELECT last_value FROM pgx.s", &[]).await.unwrap().get(0);
+    assert_eq!(s, 42);
+}
