@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -419,11 +419,8 @@ impl Inner {
     fn write<T>(&self, change: impl FnOnce(&mut Document, &Cipher) -> Result<(T, bool)>) -> Result<T> {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::io(dir, e))?;
+            // Synced in its parent: a store fsynced into a directory a power cut then loses is lost too.
+            prodready_stdx::fs::create_dir_all_synced_mode(dir, 0o700).map_err(|e| Error::io(dir, e))?;
         }
         let lock = self.open_lock()?;
         lock.lock().map_err(|e| Error::io(&self.lock, e))?;
@@ -551,9 +548,8 @@ fn random_key() -> Result<Zeroizing<String>> {
 
 /// Writes a new key file with mode 0600; never replaces an existing one.
 fn write_key_file(path: &Path, hex_key: &str) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
-    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    prodready_stdx::fs::create_dir_all_synced_mode(dir, 0o700).map_err(|e| Error::io(dir, e))?;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -561,7 +557,9 @@ fn write_key_file(path: &Path, hex_key: &str) -> Result<()> {
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     let line = Zeroizing::new(format!("{hex_key}\n"));
-    file.write_all(line.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))
+    file.write_all(line.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))?;
+    // The key file's entry in its directory: without the key, every secret of the store is lost.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }
 
 impl Cipher {

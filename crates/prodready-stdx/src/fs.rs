@@ -126,6 +126,13 @@ pub fn open_to_others(meta: &std::fs::Metadata) -> Option<u32> {
 /// each directory it creates: a file fsynced in a new directory is lost in a power cut with that directory
 /// when the directory's own entry was never made durable. Nothing is synced when `path` exists already.
 pub fn create_dir_all_synced(path: &Path) -> std::io::Result<()> {
+    create_dir_all_synced_mode(path, 0o777)
+}
+
+/// [`create_dir_all_synced`], each directory it creates with permission bits `mode` (less the umask),
+/// e.g. `0o700` for directories holding secrets.
+pub fn create_dir_all_synced_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     let mut missing = Vec::new();
     let mut at = path;
     while !at.as_os_str().is_empty() && !at.is_dir() {
@@ -136,7 +143,7 @@ pub fn create_dir_all_synced(path: &Path) -> std::io::Result<()> {
         }
     }
     for dir in missing.into_iter().rev() {
-        match std::fs::create_dir(dir) {
+        match std::fs::DirBuilder::new().mode(mode).create(dir) {
             Ok(()) => {}
             // Another writer made it meanwhile; its entry is synced below all the same.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
@@ -212,6 +219,12 @@ mod tests {
         let err = super::create_dir_all_synced(&dir.path().join("file/sub")).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
         assert!(!dir.path().join("file/sub").exists());
+        // With a mode, every directory created gets it.
+        super::create_dir_all_synced_mode(&dir.path().join("secrets/store"), 0o700).unwrap();
+        for d in ["secrets", "secrets/store"] {
+            let mode = std::fs::metadata(dir.path().join(d)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{d}");
+        }
     }
 
     #[test]

@@ -123,6 +123,20 @@ pub async fn run(options: ShipOptions, shutdown: impl Future<Output = ()>) -> Re
     for pattern in &options.paths {
         glob::Pattern::new(pattern).map_err(|e| Error::Invalid(format!("path glob `{pattern}`: {e}")))?;
     }
+    // A stream carries the static labels, `filename` and each JSON label: over Loki's limit, every push
+    // would be refused (400) and the lines dropped. Refused now instead.
+    let mut names: std::collections::BTreeSet<&str> =
+        options.labels.as_map().keys().map(String::as_str).collect();
+    names.insert("filename");
+    names.extend(options.json_labels.iter().map(String::as_str));
+    if names.len() > crate::loki::MAX_LABELS {
+        return Err(Error::Invalid(format!(
+            "a stream would carry {} labels (the static ones, filename and the JSON labels); Loki accepts at \
+             most {}: drop some",
+            names.len(),
+            crate::loki::MAX_LABELS
+        )));
+    }
     let client = LokiClient::new(&options.loki)?;
     let mut positions = Positions::load(&options.positions)?;
     let stats = Arc::new(ShipStats::default());

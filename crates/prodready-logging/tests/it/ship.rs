@@ -262,6 +262,13 @@ async fn bad_settings_are_clear_errors() {
     let err = run(newer, async {}).await.unwrap_err().to_string();
     assert!(err.contains("p.json: key `version`: positions file version 2 is not supported"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.path().join("p.json")).unwrap(), future);
+    // 14 static labels, filename and a JSON label make 16: Loki would refuse every push.
+    let labels = Labels::new((0..14).map(|i| (format!("l{i}"), "v"))).unwrap();
+    let mut crowded =
+        ShipOptions::new(vec!["*.log".into()], dir.path().join("q.json"), "http://127.0.0.1:1", labels);
+    crowded.json_labels = vec!["level".into()];
+    let err = run(crowded, async {}).await.unwrap_err().to_string();
+    assert!(err.contains("a stream would carry 16 labels"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

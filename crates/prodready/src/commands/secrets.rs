@@ -307,8 +307,12 @@ async fn exec(
     for (var, _, value) in secrets.iter() {
         child.env(var, value.expose_secret());
     }
-    // The store's key opens every secret, not just the chosen ones: it never reaches the child.
+    // The store's key opens every secret, not just the chosen ones: it never reaches the child. Nor
+    // through us: given in our environment, it stays readable in /proc/PID/environ to every process of
+    // the same user while we wait on the child, unless we are not dumpable (which also closes ptrace).
     child.env_remove(env::SECRETS_KEY);
+    nix::sys::prctl::set_dumpable(false)
+        .context("cannot keep this process's environment from other processes")?;
     child.env(env::SECRETS_EXEC, std::process::id().to_string());
     // On a terminal, Ctrl-C and Ctrl-\ already reach the child (same foreground process group): passing
     // them on again would make it see two, which many servers take as "force quit".
