@@ -229,20 +229,29 @@ async fn an_encrypted_backup_restores_only_with_its_identity() {
     assert_eq!(report.rows, 5000);
     assert_eq!(crate::fingerprints(db.url()).await, crate::fingerprints(fresh.url()).await);
 
-    let verified = prodready_backup::verify(
-        &store,
-        &manifest,
-        &VerifyOptions {
-            scratch_url: db.url().to_owned(),
-            smoke_sql: vec![],
-            jobs: 2,
-            identity_files: vec![right],
-            tools: Tools::default(),
-        },
-    )
-    .await
-    .unwrap();
+    let verify = |smoke_sql: Vec<String>| {
+        let (store, manifest, right, url) =
+            (store.clone(), manifest.clone(), right.clone(), db.url().to_owned());
+        async move {
+            let options = VerifyOptions {
+                scratch_url: url,
+                smoke_sql,
+                jobs: 2,
+                identity_files: vec![right],
+                tools: Tools::default(),
+            };
+            prodready_backup::verify(&store, &manifest, &options).await.unwrap()
+        }
+    };
+    let verified = verify(vec![]).await;
     assert!(verified.ok, "{:?}", verified.problems);
+    // A failure whose message quotes a row (a duplicate key's DETAIL) is recorded beside the encrypted
+    // backup, in the clear, without the row.
+    let failed = verify(vec!["INSERT INTO t VALUES (1, 'dup')".into()]).await;
+    assert!(!failed.ok);
+    let problem = failed.problems.iter().find(|p| p.starts_with("smoke SQL")).expect("the smoke SQL failed");
+    assert!(problem.contains("duplicate key"), "{problem}");
+    assert!(!problem.contains("DETAIL") && !problem.contains("(id)=(1)"), "{problem}");
 
     let bad = prodready_backup::BackupOptions { encrypt_to: vec!["age1notakey".into()], ..options(&db) };
     let err = prodready_backup::backup(&store, &bad, quiet()).await.unwrap_err();
