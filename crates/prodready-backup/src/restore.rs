@@ -332,13 +332,27 @@ async fn replace(
         admin.batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", ident(&fresh), ident(target))).await
     {
         // Put the target back; the restored copy goes.
-        let _ = admin
+        let back = admin
             .batch_execute(&format!("ALTER DATABASE {} RENAME TO {}", ident(&kept), ident(target)))
             .await;
         drop_fresh().await;
+        // Should the target not go back under its name, the operator must learn where its data is.
+        let kept_note = match back {
+            Ok(()) => String::new(),
+            Err(back) => format!(
+                "; nor could {target} get its name back ({}): its data is intact in the database {kept} \
+                 (ALTER DATABASE {} RENAME TO {} restores it)",
+                prodready_stdx::error::chain(&back),
+                ident(&kept),
+                ident(target)
+            ),
+        };
         return Err(Error::Database(
-            format!("cannot rename the restored database into place: {}", prodready_stdx::error::chain(&e))
-                .into(),
+            format!(
+                "cannot rename the restored database into place: {}{kept_note}",
+                prodready_stdx::error::chain(&e)
+            )
+            .into(),
         ));
     }
     drop(admin);
