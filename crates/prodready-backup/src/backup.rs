@@ -127,11 +127,17 @@ pub async fn backup_running(url: &str) -> Result<bool> {
 pub async fn backup(store: &Store, options: &BackupOptions, progress: Arc<dyn Progress>) -> Result<Manifest> {
     let id = new_id(SystemTime::now());
     let result = take(store, options, &id, progress).await;
-    // Clean up only what is certainly uncommitted.
-    if result.is_err() && store.exists(&id, MANIFEST).is_ok_and(|committed| !committed) {
-        let _ = store.delete_backup(&id);
+    if result.is_err() {
+        discard_uncommitted(store, &id);
     }
     result
+}
+
+/// Removes what a failed run left of backup `id`, only when it is certainly uncommitted (no manifest).
+pub(crate) fn discard_uncommitted(store: &Store, id: &str) {
+    if store.exists(id, MANIFEST).is_ok_and(|committed| !committed) {
+        let _ = store.delete_backup(id);
+    }
 }
 
 async fn take(
@@ -297,11 +303,22 @@ pub fn new_id(now: SystemTime) -> String {
     format!("{stamp}-{salt:04x}")
 }
 
+/// The tables whose rows a backup copies (`c` a `pg_class` row, `n` its namespace): ordinary tables and
+/// partitions outside the system schemas, not an extension's own unless it is one of its configuration
+/// tables. `verify` looks for the same set in the schema it restored.
+pub(crate) const COPIED_TABLES: &str = "c.relkind = 'r'
+      AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND (c.oid IN (SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extconfig IS NOT NULL)
+           OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+                            AND d.deptype = 'e'))";
+
 async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTable>> {
     let rows = client
         .query(
-            "SELECT n.nspname, c.relname, c.relpages,
-                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}'),
+            &format!(
+                "SELECT n.nspname, c.relname, c.relpages,
+                    coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{{}}'),
                     CASE WHEN e.oid IS NOT NULL
                          THEN coalesce(e.extcondition[pg_catalog.array_position(e.extconfig, c.oid)], '') END
              FROM pg_catalog.pg_class c
@@ -309,14 +326,10 @@ async fn catalog_tables(client: &tokio_postgres::Client) -> Result<Vec<SourceTab
              LEFT JOIN pg_catalog.pg_attribute a
                ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
              LEFT JOIN pg_catalog.pg_extension e ON c.oid = ANY (e.extconfig)
-             WHERE c.relkind = 'r'
-               AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-               AND (e.oid IS NOT NULL
-                    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                                   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-                                     AND d.deptype = 'e'))
+             WHERE {COPIED_TABLES}
              GROUP BY n.nspname, c.relname, c.relpages, e.oid, e.extconfig, e.extcondition, c.oid
-             ORDER BY c.relpages DESC, n.nspname, c.relname",
+             ORDER BY c.relpages DESC, n.nspname, c.relname"
+            ),
             &[],
         )
         .await

@@ -126,8 +126,8 @@ pub async fn base_backup(
     let id = crate::backup::new_id(created);
     let result = take(store, options, progress, created, &id).await;
     // Nothing of a failed base backup stays (what a crash leaves is a leftover for prune).
-    if result.is_err() && store.exists(&id, MANIFEST).is_ok_and(|committed| !committed) {
-        let _ = store.delete_backup(&id);
+    if result.is_err() {
+        crate::backup::discard_uncommitted(store, &id);
     }
     result
 }

@@ -224,9 +224,9 @@ pub fn prune(
             unreadable.join(", ")
         )
     });
-    if wal_kept.is_some() {
-        // Nothing is pruned from the archive.
-    } else if let Some(info) = archive.info()? {
+    if wal_kept.is_none()
+        && let Some(info) = archive.info()?
+    {
         for h in wal_horizons.iter().filter(|h| h.system_identifier == info.system_identifier) {
             let lsn = h.start_lsn.parse::<crate::wal::Lsn>()?;
             wal_deleted.extend(archive.prune_before(h.timeline, lsn, dry_run)?.deleted);

@@ -55,6 +55,9 @@ pub struct S3Store {
     handle: tokio::runtime::Handle,
 }
 
+/// A listed key and its last-modified time (Unix seconds).
+type Key = (String, Option<i64>);
+
 fn err(path: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Store {
         path: path.to_owned(),
@@ -115,9 +118,15 @@ impl S3Store {
     }
 
     /// Every key under `prefix`, with its last-modified time.
-    fn list(&self, prefix: &str) -> Result<Vec<(String, Option<i64>)>> {
+    fn list(&self, prefix: &str) -> Result<Vec<Key>> {
+        Ok(self.list_pages(prefix, None)?.0)
+    }
+
+    /// One listing of `prefix`, every page: the keys with their last-modified times and, with a
+    /// `delimiter`, the common prefixes (the "directories" right under `prefix`) instead of what is in them.
+    fn list_pages(&self, prefix: &str, delimiter: Option<&str>) -> Result<(Vec<Key>, Vec<String>)> {
         self.run(async {
-            let mut out = Vec::new();
+            let (mut keys, mut prefixes) = (Vec::new(), Vec::new());
             let mut token = None;
             loop {
                 let page = self
@@ -125,18 +134,20 @@ impl S3Store {
                     .list_objects_v2()
                     .bucket(&self.bucket)
                     .prefix(prefix)
+                    .set_delimiter(delimiter.map(str::to_owned))
                     .set_continuation_token(token)
                     .send()
                     .await
                     .map_err(|e| err(&self.location(), e))?;
-                out.extend(
+                keys.extend(
                     page.contents()
                         .iter()
                         .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified().map(|t| t.secs())))),
                 );
+                prefixes.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
                 match page.next_continuation_token() {
                     Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                    _ => return Ok(out),
+                    _ => return Ok((keys, prefixes)),
                 }
             }
         })
@@ -147,33 +158,13 @@ impl S3Store {
     /// parts is listed in a request or two.
     pub fn ids(&self) -> Result<Vec<String>> {
         let base = self.base();
-        let mut ids: Vec<String> = self.run(async {
-            let mut out = Vec::new();
-            let mut token = None;
-            loop {
-                let page = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(&base)
-                    .delimiter("/")
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| err(&self.location(), e))?;
-                out.extend(
-                    page.common_prefixes()
-                        .iter()
-                        .filter_map(|p| p.prefix()?.strip_prefix(&base)?.strip_suffix('/'))
-                        .filter(|id| !id.is_empty() && !id.starts_with('.'))
-                        .map(str::to_owned),
-                );
-                match page.next_continuation_token() {
-                    Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                    _ => return Ok::<_, Error>(out),
-                }
-            }
-        })?;
+        let (_, prefixes) = self.list_pages(&base, Some("/"))?;
+        let mut ids: Vec<String> = prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(&base)?.strip_suffix('/'))
+            .filter(|id| !id.is_empty() && !id.starts_with('.'))
+            .map(str::to_owned)
+            .collect();
         ids.sort();
         ids.dedup();
         Ok(ids)

@@ -318,15 +318,13 @@ async fn count_rows(client: &tokio_postgres::Client, manifest: &Manifest) -> Res
     }
     // The backup checked against the schema it restored too, not only against itself: a table the schema
     // has and the backup's data does not (missed when the backup listed its tables) is a problem.
-    const TABLES: &str = "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-          AND (c.oid IN (SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extconfig IS NOT NULL)
-               OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                              WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-                                AND d.deptype = 'e'))
-        ORDER BY 1, 2";
-    for row in client.query(TABLES, &[]).await.map_err(Error::db)? {
+    let tables = format!(
+        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE {} ORDER BY 1, 2",
+        crate::backup::COPIED_TABLES
+    );
+    for row in client.query(&tables, &[]).await.map_err(Error::db)? {
         let (schema, name): (String, String) = (row.get(0), row.get(1));
         if !manifest.tables.iter().any(|t| t.schema == schema && t.name == name) {
             problems.push(format!(

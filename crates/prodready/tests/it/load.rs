@@ -112,17 +112,15 @@ url = "{base}/slow"
 "#
     );
     std::fs::write(dir.path().join("long.toml"), text).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
-        .args(["load", "run", "long.toml", "--summary-export", "long.json"])
-        .current_dir(dir.path())
-        .env_clear()
-        .envs(crate::coverage_env())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = crate::prodready_command(
+        dir.path(),
+        &[],
+        &["load", "run", "long.toml", "--summary-export", "long.json"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();

@@ -39,16 +39,20 @@ pub fn coverage_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
 /// Runs the real binary in `dir` with exactly `env` (plus PATH), so the developer's environment never
 /// leaks into a test.
 pub fn prodready(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prodready"))
-        .args(args)
+    prodready_command(dir, env, args).output().expect("run prodready")
+}
+
+/// The command [`prodready`] runs, for a test that starts it and acts on it while it runs.
+pub fn prodready_command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prodready"));
+    cmd.args(args)
         .current_dir(dir)
         .env_clear()
         .envs(coverage_env())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run prodready")
+        .envs(env.iter().copied());
+    cmd
 }
 
 pub fn stdout(out: &Output) -> String {
