@@ -44,7 +44,8 @@ echo "## instructions per request (callgrind, ($LARGE - $SMALL) requests)"
 echo
 echo "| case | instructions/request | ratio to the exporter's plain |"
 echo "|---|---|---|"
-for exporter in none discard sink; do
+declare -A per_case
+for exporter in none discard sink stock; do
     middlewares="plain extract attributes server"
     [ "$exporter" = none ] && middlewares=none
     base=""
@@ -53,7 +54,13 @@ for exporter in none discard sink; do
         small=$(instructions "$case" "$SMALL")
         large=$(instructions "$case" "$LARGE")
         per=$(( (large - small) / (LARGE - SMALL) ))
+        per_case[$case]=$per
         [ -z "$base" ] && base=$per
         echo "| $case | $per | $(python3 -c "print(f'{$per / $base:.2f}')") |"
     done
 done
+echo
+# The target (PRODUCT.md section 6): a request through ServerLayer with its exporter on, against
+# tracing-opentelemetry's plain layer with the exporter a team would set up (opentelemetry-otlp's).
+echo "target: sink/server ÷ stock/plain = ${per_case[sink/server]} ÷ ${per_case[stock/plain]} =" \
+    "$(python3 -c "print(f'{${per_case[sink/server]} / ${per_case[stock/plain]}:.2f}')") (≤ 1.30)"

@@ -16,17 +16,19 @@
 //! - [`ServerLayer`]: context extracted from `traceparent`, the route from `MatchedPath`, the HTTP
 //!   semantic-convention attributes, the status recorded from the response, a boxed future.
 //!
-//! Three exporters behind the batch processor, each measured with both middlewares:
+//! Four exporters behind the batch processor, each measured with both middlewares:
 //!
 //! - one that drops every batch, on a bare SDK provider: the request path alone;
 //! - `prodready_tracing::init` with OTLP http/protobuf to a loopback sink that reads each export and
 //!   answers 200: an active exporter whose exports succeed. The sink is a child process (this program
 //!   with `--otlp-sink`), so its CPU time is not counted as the service's;
+//! - opentelemetry-otlp's own http/protobuf exporter (what a team using tracing-opentelemetry's plain
+//!   layer sets up) on an SDK provider, to the same sink: the target's baseline is the plain span there;
 //! - `prodready_tracing::init` with OTLP http/protobuf to a closed port: every export is refused, and
-//!   opentelemetry-otlp retries it with backoff (100, 200, 400 ms), so the queue stays full and most
-//!   spans are dropped when they end.
+//!   the exporter retries it with backoff (100, 200, 400 ms), so the queue stays full and most spans
+//!   are dropped when they end.
 //!
-//! With the exporter that discards and with the sink, two more middlewares split the difference: the plain span plus
+//! With every exporter but the closed port, two more middlewares split the difference: the plain span plus
 //! `ServerLayer`'s context extraction, and a span with `ServerLayer`'s attributes computed as it
 //! computes them. Plus the router without tracing, for the floor.
 //!
@@ -55,6 +57,7 @@ use axum::extract::Path;
 use axum::routing::get;
 use nix::time::{ClockId, clock_gettime};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use prodready_tracing::layer::ServerLayer;
@@ -392,6 +395,21 @@ fn ours(endpoint: String) -> prodready_tracing::Guard {
     prodready_tracing::init(&options).expect("tracing set up")
 }
 
+/// opentelemetry-otlp's http/protobuf exporter as its documentation sets it up, on an SDK provider.
+fn stock(endpoint: &str) -> SdkTracerProvider {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{endpoint}/v1/traces"))
+        .with_timeout(Duration::from_secs(2))
+        .build()
+        .expect("the stock exporter");
+    SdkTracerProvider::builder()
+        .with_resource(Resource::builder_empty().with_service_name("bench").build())
+        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        .build()
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -403,6 +421,7 @@ fn key(exporter: &str, middleware: &str) -> String {
     let exporter = match exporter {
         "none" => "none",
         e if e.starts_with("discards") => "discard",
+        e if e.starts_with("opentelemetry-otlp") => "stock",
         e if e.contains("sink") => "sink",
         _ => "closed",
     };
@@ -434,6 +453,7 @@ fn main() {
         .build();
     let sink_process = Sink::start();
     let sink = ours(sink_process.url.clone());
+    let stock = stock(&sink_process.url);
     let closed = ours(closed_port());
 
     let registry = || tracing_subscriber::registry();
@@ -443,9 +463,11 @@ fn main() {
     const DISCARD: &str = "discards every batch (SDK provider)";
     // The closed port's provider is not flushed after a run: its exports wait out retries.
     const SINK: &str = "OTLP/HTTP to a loopback sink answering 200 (`init`)";
+    const STOCK: &str = "opentelemetry-otlp's OTLP/HTTP exporter to the same sink (SDK provider)";
     let exporters = [
         (DISCARD, discard.tracer("bench"), Some(discard.clone())),
         (SINK, sink.tracer("bench"), Some(sink.provider().clone())),
+        (STOCK, stock.tracer("bench"), Some(stock.clone())),
         ("OTLP/HTTP to a closed port (`init`)", closed.tracer("bench"), None),
     ];
     let names: Vec<&str> = exporters.iter().map(|(name, ..)| *name).collect();
@@ -466,7 +488,7 @@ fn main() {
         let case = cases
             .iter_mut()
             .find(|c| key(c.exporter, c.middleware) == only)
-            .unwrap_or_else(|| panic!("no case {only}: EXPORTER (none discard sink closed) / MIDDLEWARE (none plain extract attributes server)"));
+            .unwrap_or_else(|| panic!("no case {only}: EXPORTER (none discard sink stock closed) / MIDDLEWARE (none plain extract attributes server)"));
         case.run(&runtime, WARMUP / 10);
         let [wall, ..] = case.run(&runtime, requests);
         println!("{only}: {requests} requests, {wall:.0} ns/request wall");
@@ -524,7 +546,7 @@ fn main() {
             ratio(&p.process, &s.process),
         );
     }
-    for exporter in [DISCARD, SINK] {
+    for exporter in [DISCARD, SINK, STOCK] {
         println!("\nWhere the difference goes, exporter {exporter}:\n");
         println!(
             "| middleware | wall | ratio to plain | request thread CPU | ratio to plain | process CPU | ratio to plain |"
@@ -544,12 +566,14 @@ fn main() {
             );
         }
     }
-    drop(cases);
+    let to_sink = cases.iter().filter(|c| c.exporter == SINK || c.exporter == STOCK).count() as u64;
     let sink_outcome = sink.shutdown();
+    let _ = stock.shutdown();
+    drop(cases);
     let closed_outcome = closed.shutdown();
     let _ = discard.shutdown();
     let received = sink_process.finish();
-    let made = 4 * (u64::from(WARMUP) + u64::from(REQUESTS) * RUNS as u64);
+    let made = to_sink * (u64::from(WARMUP) + u64::from(REQUESTS) * RUNS as u64);
     println!(
         "\nspans received by the sink: {received} of {made} made; shutdown with the sink: {sink_outcome:?}; \
          with the closed port: {closed_outcome:?}"

@@ -177,10 +177,18 @@ fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
             builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
         }
         Exporter::Otlp { .. } => {
-            builder.with_span_processor(BatchSpanProcessor::builder(otlp(options)?).build())
+            builder.with_span_processor(BatchSpanProcessor::builder(otlp_http(options)?).build())
         }
     };
     Ok((builder.build(), runtime))
+}
+
+/// The OTLP http/protobuf exporter for `options` (which must name OTLP).
+pub(crate) fn otlp_http(options: &Options) -> Result<crate::otlp::OtlpHttpExporter> {
+    let Exporter::Otlp { endpoint, headers, .. } = &options.exporter else {
+        return Err(Error::Invalid("not an OTLP exporter".to_owned()));
+    };
+    crate::otlp::OtlpHttpExporter::new(&otlp_traces_url(endpoint), headers, options.export_timeout)
 }
 
 /// The gRPC exporter, built inside a small runtime of its own that keeps its channel's tasks running.
@@ -194,7 +202,7 @@ fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<R
         .map_err(|e| Error::Exporter { exporter: "OTLP/gRPC", message: e.to_string() })?;
     let exporter = {
         let _entered = runtime.enter();
-        otlp(options)
+        otlp_grpc(options)
     };
     match exporter {
         Ok(exporter) => Ok((exporter, Some(runtime))),
@@ -207,75 +215,41 @@ fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<R
 }
 
 #[cfg(not(feature = "grpc"))]
-fn grpc(options: &Options) -> Result<(opentelemetry_otlp::SpanExporter, Option<Runtime>)> {
-    otlp(options).map(|e| (e, None))
+fn grpc(_: &Options) -> Result<(crate::otlp::OtlpHttpExporter, Option<Runtime>)> {
+    Err(no_grpc())
 }
 
-/// The OTLP exporter for `options` (which must name OTLP).
-pub(crate) fn otlp(options: &Options) -> Result<opentelemetry_otlp::SpanExporter> {
-    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-    let Exporter::Otlp { endpoint, protocol, headers } = &options.exporter else {
+#[cfg(not(feature = "grpc"))]
+pub(crate) fn no_grpc() -> Error {
+    Error::Invalid(
+        "OTLP over gRPC needs this crate's `grpc` feature; use http/protobuf (port 4318)".to_owned(),
+    )
+}
+
+/// The OTLP/gRPC exporter for `options` (which must name OTLP), inside a runtime's context.
+#[cfg(feature = "grpc")]
+pub(crate) fn otlp_grpc(options: &Options) -> Result<opentelemetry_otlp::SpanExporter> {
+    use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+    let Exporter::Otlp { endpoint, headers, .. } = &options.exporter else {
         return Err(Error::Invalid("not an OTLP exporter".to_owned()));
     };
-    // A build error may quote the endpoint: its credentials are masked.
-    let fail = |e: opentelemetry_otlp::ExporterBuildError| Error::Exporter {
-        exporter: "OTLP",
-        message: prodready_stdx::redact::quoted(&e.to_string(), endpoint),
-    };
-    match protocol {
-        Protocol::HttpProtobuf => {
-            // A blocking client of our own making: it runs on the batch processor's thread, never on a
-            // runtime's, so it needs no reactor.
-            let client = blocking_client(options.export_timeout, "OTLP")?;
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_endpoint(otlp_traces_url(endpoint))
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(options.export_timeout)
-                .with_headers(headers.iter().cloned().collect())
-                .build()
-                .map_err(fail)
-        }
-        #[cfg(feature = "grpc")]
-        Protocol::Grpc => {
-            use opentelemetry_otlp::WithTonicConfig as _;
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for (key, value) in headers {
-                let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes())
-                    .map_err(|_| Error::Invalid(format!("`{key}` is not a valid gRPC header name")))?;
-                let value = value
-                    .parse()
-                    .map_err(|_| Error::Invalid(format!("the value of header `{key}` is invalid")))?;
-                metadata.insert(key, value);
-            }
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .with_timeout(options.export_timeout)
-                .with_metadata(metadata)
-                .build()
-                .map_err(fail)
-        }
-        #[cfg(not(feature = "grpc"))]
-        Protocol::Grpc => Err(Error::Invalid(
-            "OTLP over gRPC needs this crate's `grpc` feature; use http/protobuf (port 4318)".to_owned(),
-        )),
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (key, value) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes())
+            .map_err(|_| Error::Invalid(format!("`{key}` is not a valid gRPC header name")))?;
+        let value =
+            value.parse().map_err(|_| Error::Invalid(format!("the value of header `{key}` is invalid")))?;
+        metadata.insert(key, value);
     }
-}
-
-/// A blocking HTTP client, built on a thread of its own: reqwest's blocking client starts a runtime of its
-/// own, which panics when built inside an async context (`init` called from `#[tokio::main]`).
-pub(crate) fn blocking_client(
-    timeout: Duration,
-    exporter: &'static str,
-) -> Result<reqwest::blocking::Client> {
-    let fail = |message: String| Error::Exporter { exporter, message };
-    std::thread::Builder::new()
-        .name("otel-http-client".to_owned())
-        .spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build())
-        .map_err(|e| fail(e.to_string()))?
-        .join()
-        .map_err(|_| fail("building the HTTP client panicked".to_owned()))?
-        .map_err(|e| fail(e.to_string()))
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint.clone())
+        .with_timeout(options.export_timeout)
+        .with_metadata(metadata)
+        .build()
+        // A build error may quote the endpoint: its credentials are masked.
+        .map_err(|e| Error::Exporter {
+            exporter: "OTLP",
+            message: prodready_stdx::redact::quoted(&e.to_string(), endpoint),
+        })
 }

@@ -3,8 +3,8 @@
 //! - [`init`] builds a tracer provider from [`Options`]: a batch processor (on its own thread, so no
 //!   runtime can deadlock it), resource attributes (service name and version, environment, host,
 //!   process), parent-based ratio sampling (a trace is kept or dropped whole), W3C trace context and
-//!   baggage propagation, and an exporter: OTLP over http/protobuf, OTLP over gRPC (feature `grpc`) or
-//!   Zipkin's v2 JSON API ([`zipkin`]). It returns a [`Guard`] that flushes and shuts down within a
+//!   baggage propagation, and an exporter: OTLP over http/protobuf ([`otlp`]), OTLP over gRPC (feature
+//!   `grpc`) or Zipkin's v2 JSON API ([`zipkin`]). It returns a [`Guard`] that flushes and shuts down within a
 //!   deadline when dropped, inside or outside a tokio runtime, and never hangs the process.
 //! - [`Options::from_env`] applies the `OTEL_*` variables as the specification reads them, from a lookup
 //!   the caller passes: this crate never reads the process environment itself.
@@ -18,8 +18,10 @@
 mod error;
 mod guard;
 mod options;
+pub mod otlp;
 mod ping;
 mod propagation;
+mod transport;
 pub mod zipkin;
 
 #[cfg(feature = "tower")]

@@ -68,7 +68,7 @@ pub fn ping(options: &Options) -> Result<TraceId> {
             block_on(exporter.export(batch))
         }
         Exporter::Otlp { protocol: Protocol::HttpProtobuf, .. } => {
-            let mut exporter = crate::guard::otlp(options)?;
+            let mut exporter = crate::guard::otlp_http(options)?;
             exporter.set_resource(&resource);
             block_on(exporter.export(batch))
         }
@@ -89,7 +89,7 @@ fn grpc(
         .build()
         .map_err(|e| Error::Exporter { exporter: "OTLP/gRPC", message: e.to_string() })?;
     runtime.block_on(async {
-        let mut exporter = crate::guard::otlp(options)?;
+        let mut exporter = crate::guard::otlp_grpc(options)?;
         exporter.set_resource(resource);
         let timed_out = Err(opentelemetry_sdk::error::OTelSdkError::Timeout(options.export_timeout));
         Ok(tokio::time::timeout(options.export_timeout, exporter.export(batch)).await.unwrap_or(timed_out))
@@ -98,11 +98,11 @@ fn grpc(
 
 #[cfg(not(feature = "grpc"))]
 fn grpc(
-    options: &Options,
+    _: &Options,
     _: &opentelemetry_sdk::Resource,
     _: Vec<SpanData>,
 ) -> Result<opentelemetry_sdk::error::OTelSdkResult> {
-    crate::guard::otlp(options).map(|_| Ok(()))
+    Err(crate::guard::no_grpc())
 }
 
 /// Runs a future to completion on this thread (the exporters' futures do their work synchronously or

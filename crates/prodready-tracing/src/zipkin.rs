@@ -14,42 +14,26 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use serde_json::{Map, json};
 
 use crate::Result;
+use crate::transport::Transport;
 
 /// Sends spans to a Zipkin v2 endpoint with a blocking client (it runs on the batch processor's thread).
 #[derive(Debug)]
 pub struct ZipkinExporter {
-    endpoint: String,
-    client: reqwest::blocking::Client,
+    transport: Transport,
     service_name: String,
 }
 
 impl ZipkinExporter {
     /// `endpoint`: the full spans URL, e.g. `http://127.0.0.1:9411/api/v2/spans`.
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self> {
-        let client = crate::guard::blocking_client(timeout, "Zipkin")?;
-        Ok(Self { endpoint: endpoint.to_owned(), client, service_name: "unknown_service".to_owned() })
+        let transport = Transport::new(endpoint, &[], timeout, "Zipkin")?;
+        Ok(Self { transport, service_name: "unknown_service".to_owned() })
     }
 
     fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
         let body: Vec<serde_json::Value> = batch.iter().map(|s| to_zipkin(s, &self.service_name)).collect();
-        let response = self
-            .client
-            .post(&self.endpoint)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(&body).map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?)
-            .send()
-            .map_err(|e| {
-                // The cause ("connection refused", "timed out") is in the error's sources.
-                let e = prodready_stdx::error::chain(&e);
-                OTelSdkError::InternalFailure(format!("cannot reach {}: {e}", self.endpoint))
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            let text: String = response.text().unwrap_or_default().chars().take(300).collect();
-            Err(OTelSdkError::InternalFailure(format!("{} answered {status}: {text}", self.endpoint)))
-        }
+        let body = serde_json::to_vec(&body).map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
+        self.transport.post("application/json", body).map(|_| ())
     }
 }
 

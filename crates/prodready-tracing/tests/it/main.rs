@@ -6,6 +6,7 @@ mod delivery;
 mod env;
 mod example;
 mod layers;
+mod otlp_http;
 mod services;
 mod zipkin_model;
 

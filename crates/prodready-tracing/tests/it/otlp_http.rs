@@ -1,0 +1,187 @@
+//! The OTLP/HTTP exporter against a collector that answers from a script: retries where OTLP/HTTP says
+//! to retry (429, 502, 503, 504) and nowhere else, the request's headers and body on every attempt, a
+//! partial success reported, an error answer's `google.rpc.Status` message shown, bad headers refused.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prodready_tracing::{Exporter, Options, Protocol};
+use prost::Message as _;
+
+/// One request as the collector saw it.
+#[derive(Debug, Clone)]
+struct Request {
+    head: String,
+    body: Vec<u8>,
+}
+
+/// A collector that answers the n-th request with the n-th answer of its script (and the last one after
+/// that), and keeps every request.
+struct Scripted {
+    url: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Scripted {
+    /// Each answer: the status line and headers after `HTTP/1.1 ` (e.g. `503 Busy\r\nretry-after: 0`),
+    /// and the body.
+    fn start(script: Vec<(&'static str, Vec<u8>)>) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/v1/traces", listener.local_addr().unwrap().port());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let kept = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (kept, script) = (kept.clone(), script.clone());
+                std::thread::spawn(move || serve(stream, &kept, &script));
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: std::net::TcpStream, kept: &Mutex<Vec<Request>>, script: &[(&str, Vec<u8>)]) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let n = {
+            let mut kept = kept.lock().unwrap();
+            kept.push(Request { head: head.to_ascii_lowercase(), body });
+            kept.len()
+        };
+        let (status, answer) = &script[(n - 1).min(script.len() - 1)];
+        let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n", answer.len()).into_bytes();
+        out.extend_from_slice(answer);
+        if reader.get_mut().write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+fn options(endpoint: &str, headers: &[(&str, &str)]) -> Options {
+    let mut options = Options::new("otlp-http-test");
+    options.exporter = Exporter::Otlp {
+        endpoint: endpoint.to_owned(),
+        protocol: Protocol::HttpProtobuf,
+        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    };
+    options.export_timeout = Duration::from_secs(5);
+    options
+}
+
+/// `ExportTraceServiceResponse { partial_success { rejected_spans, error_message } }`.
+fn partial_success(rejected: u8, message: &str) -> Vec<u8> {
+    let mut inner = vec![0x08, rejected, 0x12, message.len() as u8];
+    inner.extend_from_slice(message.as_bytes());
+    let mut out = vec![0x0a, inner.len() as u8];
+    out.extend(inner);
+    out
+}
+
+#[test]
+fn throttled_and_unavailable_answers_are_retried_with_the_same_request() {
+    let collector = Scripted::start(vec![
+        ("429 Too Many Requests\r\nretry-after: 0", Vec::new()),
+        ("503 Service Unavailable", b"overloaded".to_vec()),
+        ("502 Bad Gateway", Vec::new()),
+        ("200 OK\r\ncontent-type: application/x-protobuf", partial_success(1, "span too big")),
+    ]);
+    let error = prodready_tracing::ping(&options(&collector.url, &[("api-key", "s3cret-value")]))
+        .expect_err("a partial success with a rejected span is not a success")
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "the collector at {} did not accept the trace: Operation failed: the collector rejected 1 of 2 spans: span too big",
+            collector.url
+        )
+    );
+    let requests = collector.requests();
+    assert_eq!(requests.len(), 4, "three retries: {requests:#?}");
+    for request in &requests {
+        assert!(request.head.starts_with("post /v1/traces http/1.1\r\n"), "{}", request.head);
+        assert!(request.head.contains("content-type: application/x-protobuf\r\n"), "{}", request.head);
+        assert!(request.head.contains("api-key: s3cret-value\r\n"), "{}", request.head);
+        assert_eq!(request.body, requests[0].body, "every attempt sends the same batch");
+    }
+    let sent = ExportTraceServiceRequest::decode(requests[0].body.as_slice()).expect("a protobuf request");
+    let spans: Vec<&str> =
+        sent.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spans, ["ping child", "ping"]);
+    assert!(!error.contains("s3cret"), "{error}");
+}
+
+#[test]
+fn other_errors_are_not_retried_and_show_the_collectors_message() {
+    // google.rpc.Status { code: 3, message: "invalid trace id" }, as OTLP/HTTP answers errors.
+    let mut status = vec![0x08, 0x03, 0x12, 16];
+    status.extend_from_slice(b"invalid trace id");
+    let collector =
+        Scripted::start(vec![("400 Bad Request\r\ncontent-type: application/x-protobuf", status)]);
+    let error = prodready_tracing::ping(&options(&collector.url, &[])).unwrap_err().to_string();
+    assert!(error.ends_with("answered 400 Bad Request: invalid trace id"), "{error}");
+    assert_eq!(collector.requests().len(), 1);
+
+    let collector = Scripted::start(vec![("404 Not Found", b"no such page".to_vec())]);
+    let error = prodready_tracing::ping(&options(&collector.url, &[])).unwrap_err().to_string();
+    assert!(error.ends_with("answered 404 Not Found: no such page"), "{error}");
+    assert_eq!(collector.requests().len(), 1);
+}
+
+#[test]
+fn retries_end_within_the_export_timeout() {
+    // Always 503, asking for a minute's pause: the next attempt would pass the deadline, so none is made.
+    let collector = Scripted::start(vec![("503 Service Unavailable\r\nretry-after: 60", Vec::new())]);
+    let mut options = options(&collector.url, &[]);
+    options.export_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let error = prodready_tracing::ping(&options).unwrap_err().to_string();
+    assert!(error.ends_with("answered 503 Service Unavailable"), "{error}");
+    assert_eq!(collector.requests().len(), 1);
+    // Loose: a loaded machine is slow, and a wait of a minute is what would show.
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_success_with_nothing_rejected_is_a_success() {
+    let collector = Scripted::start(vec![("200 OK", partial_success(0, "")), ("200 OK", Vec::new())]);
+    prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted");
+    prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted, empty answer");
+    assert_eq!(collector.requests().len(), 2);
+}
+
+#[test]
+fn bad_headers_are_refused_without_showing_their_values() {
+    let check = |headers: &[(&str, &str)], expected: &str| {
+        let error =
+            prodready_tracing::init(&options("http://127.0.0.1:4318", headers)).unwrap_err().to_string();
+        assert_eq!(error, expected);
+    };
+    check(&[("x-api key", "v")], "`x-api key` is not a valid HTTP header name");
+    check(&[("api-key", "line\nbreak-secret")], "the value of header `api-key` is not a valid header value");
+}
