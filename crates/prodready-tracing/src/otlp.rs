@@ -47,13 +47,22 @@ impl OtlpHttpExporter {
         }
         let body = encode_request(&self.resource, &self.schema_url, batch);
         let answer = self.transport.post("application/x-protobuf", body)?;
+        // A partial success: spans the collector dropped are an error (they are lost, and `flush` and
+        // `ping` should say so); a message alone is the protocol's warning.
         match rejected(&answer) {
-            Some((0, _)) | None => Ok(()),
-            Some((count, message)) => Err(OTelSdkError::InternalFailure(format!(
-                "the collector rejected {count} of {} spans{}",
-                batch.len(),
-                if message.is_empty() { String::new() } else { format!(": {message}") }
-            ))),
+            Some((count, message)) if count > 0 => {
+                let count = usize::try_from(count).unwrap_or(usize::MAX).min(batch.len());
+                Err(OTelSdkError::InternalFailure(format!(
+                    "the collector rejected {count} of {} spans{}",
+                    batch.len(),
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                )))
+            }
+            Some((_, message)) if !message.is_empty() => {
+                tracing::warn!(target: "prodready_tracing", message, "the collector took the spans with a warning");
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -61,6 +70,10 @@ impl OtlpHttpExporter {
 impl SpanExporter for OtlpHttpExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         std::future::ready(self.send(&batch))
+    }
+
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        self.transport.shut_down()
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -511,11 +524,12 @@ mod tests {
     /// conversion of the same spans, encoded by prost.
     #[track_caller]
     fn check_same_as_prost(resource: &Resource, batch: Vec<SpanData>) {
-        let ours = super::encode_request(
-            &super::encode_resource(resource),
-            resource.schema_url().unwrap_or_default(),
-            &batch,
-        );
+        // The resource as the provider hands it to the exporter.
+        let mut exporter =
+            super::OtlpHttpExporter::new("http://127.0.0.1:9/v1/traces", &[], Duration::from_secs(1))
+                .expect("an exporter");
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, resource);
+        let ours = super::encode_request(&exporter.resource, &exporter.schema_url, &batch);
         let theirs = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(
                 batch,

@@ -1,11 +1,14 @@
 //! The HTTP half of the exporters of our own (OTLP http/protobuf, Zipkin): one POST per batch with a
 //! blocking client on the batch processor's thread, retried as OTLP/HTTP says (429, 502, 503, 504 and
-//! connection failures; `Retry-After` honoured) with exponential backoff, all within the export timeout.
+//! connection failures; `Retry-After` honoured on 429 and 503) with exponential backoff, all within the
+//! export timeout. Redirects are not followed. Errors show the endpoint without its credentials and
+//! never a header's value, also where a collector's answer echoes one.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use crate::Error;
 
@@ -20,16 +23,20 @@ const MAX_ANSWER: u64 = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct Transport {
     endpoint: String,
+    /// The endpoint as errors show it (its credentials masked).
+    shown: String,
     client: reqwest::blocking::Client,
     headers: HeaderMap,
     timeout: Duration,
+    /// Whether the exporter was shut down: later exports are refused, as the SDK's contract says.
+    shut_down: AtomicBool,
 }
 
 /// Why an attempt failed, and whether another may succeed.
 struct Failure {
     message: String,
     retry: bool,
-    /// What the collector asked for (`Retry-After` in seconds).
+    /// What the collector asked for (`Retry-After` on a 429 or 503).
     after: Option<Duration>,
 }
 
@@ -53,11 +60,26 @@ impl Transport {
             map.append(name, value);
         }
         let client = blocking_client(timeout, exporter)?;
-        Ok(Self { endpoint: endpoint.to_owned(), client, headers: map, timeout })
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            shown: prodready_stdx::redact::url(endpoint),
+            client,
+            headers: map,
+            timeout,
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// Refuses exports from now on; a second call says it was already done.
+    pub(crate) fn shut_down(&self) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::SeqCst) { Err(OTelSdkError::AlreadyShutdown) } else { Ok(()) }
     }
 
     /// Posts `body`; the collector's answer (at most 64 KiB of it) when it says 2xx.
     pub(crate) fn post(&self, content_type: &'static str, body: Vec<u8>) -> Result<Vec<u8>, OTelSdkError> {
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
         // Shared between attempts without a copy.
         let body = bytes::Bytes::from(body);
         let start = Instant::now();
@@ -69,16 +91,30 @@ impl Transport {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
-            // The wait before the next attempt: what the collector asked for, else the backoff with up to
-            // a tenth of it as jitter (so exporters that failed together do not retry together).
-            let wait = failure.after.unwrap_or_else(|| backoff + jitter(backoff / 10));
+            // The backoff with up to a tenth of it as jitter (so exporters that failed together do not
+            // retry together), or longer when the collector asked for longer.
+            let wait = (backoff + jitter(backoff / 10)).max(failure.after.unwrap_or_default());
             if !failure.retry || attempt == RETRIES || start.elapsed() + wait >= self.timeout {
-                return Err(OTelSdkError::InternalFailure(failure.message));
+                return Err(OTelSdkError::InternalFailure(self.scrub(&failure.message)));
             }
             std::thread::sleep(wait);
             attempt += 1;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// A message fit to show: the endpoint's credentials and every header value (an API key a collector
+    /// may echo back) masked.
+    fn scrub(&self, message: &str) -> String {
+        let mut out = prodready_stdx::redact::quoted(message, &self.endpoint);
+        for value in self.headers.values() {
+            if let Ok(value) = value.to_str()
+                && value.len() >= 4
+            {
+                out = out.replace(value, prodready_stdx::redact::MASK);
+            }
+        }
+        out
     }
 
     fn once(
@@ -87,34 +123,45 @@ impl Transport {
         body: bytes::Bytes,
         timeout: Duration,
     ) -> Result<Vec<u8>, Failure> {
+        let shown = &self.shown;
         let response = self
             .client
             .post(&self.endpoint)
-            .headers(self.headers.clone())
+            // The caller's headers replace the default content type (reqwest's `headers` replaces).
             .header(http::header::CONTENT_TYPE, content_type)
+            .headers(self.headers.clone())
             .timeout(timeout)
             .body(body)
             .send()
             .map_err(|e| {
-                // The cause ("connection refused", "timed out") is in the error's sources.
-                let e = prodready_stdx::error::chain(&e);
-                Failure { message: format!("cannot reach {}: {e}", self.endpoint), retry: true, after: None }
+                // The cause ("connection refused", "timed out") is in the error's sources; the URL is
+                // the one shown, without its credentials.
+                let e = prodready_stdx::error::chain(&e.without_url());
+                Failure { message: format!("cannot reach {shown}: {e}"), retry: true, after: None }
             })?;
         let status = response.status();
-        let after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.min(600)));
-        let mut answer = Vec::new();
-        let read = std::io::Read::read_to_end(&mut std::io::Read::take(response, MAX_ANSWER), &mut answer);
-        if status.is_success() {
-            return read.map(|_| answer).map_err(|e| Failure {
-                message: format!("{} answered {status} but its answer could not be read: {e}", self.endpoint),
+        if status.is_redirection() {
+            let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok());
+            let location = prodready_stdx::redact::url(location.unwrap_or("nowhere"));
+            return Err(Failure {
+                message: format!(
+                    "{shown} answered {status}, redirecting to {location}: spans are not posted to a redirect \
+                     (set the endpoint to the final URL)"
+                ),
                 retry: false,
                 after: None,
             });
+        }
+        let after = match status.as_u16() {
+            429 | 503 => response.headers().get(http::header::RETRY_AFTER).and_then(retry_after),
+            _ => None,
+        };
+        let mut answer = Vec::new();
+        let read = std::io::Read::read_to_end(&mut std::io::Read::take(response, MAX_ANSWER), &mut answer);
+        if status.is_success() {
+            // Accepted: what could be read of the answer is all that is needed (a partial success).
+            let _ = read;
+            return Ok(answer);
         }
         // An OTLP error answer is a protobuf `google.rpc.Status`; others are text.
         let text = if is_binary(&answer) {
@@ -123,11 +170,23 @@ impl Transport {
             String::from_utf8_lossy(&answer).chars().take(300).collect()
         };
         let message = match text.trim() {
-            "" => format!("{} answered {status}", self.endpoint),
-            text => format!("{} answered {status}: {text}", self.endpoint),
+            "" => format!("{shown} answered {status}"),
+            text => format!("{shown} answered {status}: {text}"),
         };
         Err(Failure { message, retry: matches!(status.as_u16(), 429 | 502 | 503 | 504), after })
     }
+}
+
+/// A `Retry-After` value: seconds or an HTTP date, at most ten minutes away.
+fn retry_after(value: &HeaderValue) -> Option<Duration> {
+    let value = value.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            httpdate::parse_http_date(value).ok()?.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(wait.min(Duration::from_secs(600)))
 }
 
 /// Control characters other than white space: not text.
@@ -137,7 +196,7 @@ fn is_binary(answer: &[u8]) -> bool {
 
 /// Up to `max`, from the clock's nanoseconds (no random number generator needed for this).
 fn jitter(max: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
+    let nanos = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos()));
     let max = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX).max(1);
@@ -153,7 +212,15 @@ pub(crate) fn blocking_client(
     let fail = |message: String| Error::Exporter { exporter, message };
     std::thread::Builder::new()
         .name("otel-http-client".to_owned())
-        .spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                // A POST redirected becomes a GET without the spans, and the headers (an API key) would
+                // go to wherever the collector points.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("prodready-tracing/", env!("CARGO_PKG_VERSION")))
+                .build()
+        })
         .map_err(|e| fail(e.to_string()))?
         .join()
         .map_err(|_| fail("building the HTTP client panicked".to_owned()))?

@@ -42,6 +42,10 @@ impl SpanExporter for ZipkinExporter {
         std::future::ready(self.send(&batch))
     }
 
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        self.transport.shut_down()
+    }
+
     fn set_resource(&mut self, resource: &Resource) {
         if let Some(name) = resource.get(&opentelemetry::Key::new("service.name")) {
             self.service_name = name.to_string();

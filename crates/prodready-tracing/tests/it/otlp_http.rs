@@ -1,6 +1,8 @@
 //! The OTLP/HTTP exporter against a collector that answers from a script: retries where OTLP/HTTP says
-//! to retry (429, 502, 503, 504) and nowhere else, the request's headers and body on every attempt, a
-//! partial success reported, an error answer's `google.rpc.Status` message shown, bad headers refused.
+//! to retry (429, 502, 503, 504) and nowhere else, `Retry-After` waited for, the request's headers and
+//! body on every attempt, a partial success reported (a warning alone is a success), an error answer's
+//! `google.rpc.Status` message shown, redirects not followed, credentials never shown, bad headers
+//! refused.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::sync::{Arc, Mutex};
@@ -125,6 +127,7 @@ fn throttled_and_unavailable_answers_are_retried_with_the_same_request() {
     assert_eq!(requests.len(), 4, "three retries: {requests:#?}");
     for request in &requests {
         assert!(request.head.starts_with("post /v1/traces http/1.1\r\n"), "{}", request.head);
+        assert!(request.head.contains("user-agent: prodready-tracing/"), "{}", request.head);
         assert!(request.head.contains("content-type: application/x-protobuf\r\n"), "{}", request.head);
         assert!(request.head.contains("api-key: s3cret-value\r\n"), "{}", request.head);
         assert_eq!(request.body, requests[0].body, "every attempt sends the same batch");
@@ -141,15 +144,74 @@ fn other_errors_are_not_retried_and_show_the_collectors_message() {
     // google.rpc.Status { code: 3, message: "invalid trace id" }, as OTLP/HTTP answers errors.
     let mut status = vec![0x08, 0x03, 0x12, 16];
     status.extend_from_slice(b"invalid trace id");
-    let collector =
-        Scripted::start(vec![("400 Bad Request\r\ncontent-type: application/x-protobuf", status)]);
-    let error = prodready_tracing::ping(&options(&collector.url, &[])).unwrap_err().to_string();
-    assert!(error.ends_with("answered 400 Bad Request: invalid trace id"), "{error}");
-    assert_eq!(collector.requests().len(), 1);
+    let cases = [
+        (
+            "400 Bad Request\r\ncontent-type: application/x-protobuf",
+            status,
+            "400 Bad Request: invalid trace id",
+        ),
+        ("401 Unauthorized", Vec::new(), "401 Unauthorized"),
+        ("404 Not Found", b"no such page".to_vec(), "404 Not Found: no such page"),
+        ("408 Request Timeout", Vec::new(), "408 Request Timeout"),
+        ("500 Internal Server Error", b"boom".to_vec(), "500 Internal Server Error: boom"),
+    ];
+    for (answer, body, expected) in cases {
+        let collector = Scripted::start(vec![(answer, body)]);
+        let error = prodready_tracing::ping(&options(&collector.url, &[])).unwrap_err().to_string();
+        assert!(error.ends_with(&format!("answered {expected}")), "{error}");
+        assert_eq!(collector.requests().len(), 1, "{answer} is not retried");
+    }
+}
 
-    let collector = Scripted::start(vec![("404 Not Found", b"no such page".to_vec())]);
-    let error = prodready_tracing::ping(&options(&collector.url, &[])).unwrap_err().to_string();
-    assert!(error.ends_with("answered 404 Not Found: no such page"), "{error}");
+#[test]
+fn a_throttled_export_waits_as_long_as_the_collector_asks() {
+    let collector = Scripted::start(vec![
+        ("503 Service Unavailable\r\nretry-after: 1", Vec::new()),
+        ("200 OK", Vec::new()),
+    ]);
+    let started = std::time::Instant::now();
+    prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted on the second attempt");
+    assert_eq!(collector.requests().len(), 2);
+    // A lower bound: the exporter waited the second the collector asked for, not its 100 ms backoff.
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[test]
+fn credentials_never_reach_the_error() {
+    // The collector echoes the API key it was sent, as some do in a 401.
+    let collector =
+        Scripted::start(vec![("401 Unauthorized", b"invalid api key hdr-secret-value for tenant".to_vec())]);
+    let endpoint = collector.url.replace("http://", "http://user:url-secret@");
+    let error = prodready_tracing::ping(&options(&endpoint, &[("api-key", "hdr-secret-value")]))
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("secret"), "{error}");
+    assert!(error.ends_with("answered 401 Unauthorized: invalid api key [REDACTED] for tenant"), "{error}");
+    assert!(error.contains("http://user:[REDACTED]@127.0.0.1:"), "{error}");
+
+    // Unreachable, with credentials in the URL.
+    let closed =
+        format!("http://user:url-secret@127.0.0.1:{}/v1/traces", prodready_test_support::free_port());
+    let mut options = options(&closed, &[]);
+    options.export_timeout = Duration::from_secs(1);
+    let error = prodready_tracing::ping(&options).unwrap_err().to_string();
+    assert!(!error.contains("url-secret"), "{error}");
+    assert!(error.contains("cannot reach http://user:[REDACTED]@127.0.0.1:"), "{error}");
+}
+
+#[test]
+fn a_redirect_is_not_followed() {
+    let collector =
+        Scripted::start(vec![("302 Found\r\nlocation: http://127.0.0.1:9/elsewhere?token=abc", Vec::new())]);
+    let error =
+        prodready_tracing::ping(&options(&collector.url, &[("api-key", "k-123")])).unwrap_err().to_string();
+    assert!(
+        error.ends_with(
+            "answered 302 Found, redirecting to http://127.0.0.1:9/elsewhere?token=[REDACTED]: spans are not \
+             posted to a redirect (set the endpoint to the final URL)"
+        ),
+        "{error}"
+    );
     assert_eq!(collector.requests().len(), 1);
 }
 
@@ -169,10 +231,15 @@ fn retries_end_within_the_export_timeout() {
 
 #[test]
 fn a_success_with_nothing_rejected_is_a_success() {
-    let collector = Scripted::start(vec![("200 OK", partial_success(0, "")), ("200 OK", Vec::new())]);
+    let collector = Scripted::start(vec![
+        ("200 OK", partial_success(0, "")),
+        ("200 OK", partial_success(0, "attribute values truncated")),
+        ("200 OK", Vec::new()),
+    ]);
     prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted");
+    prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted with a warning");
     prodready_tracing::ping(&options(&collector.url, &[])).expect("accepted, empty answer");
-    assert_eq!(collector.requests().len(), 2);
+    assert_eq!(collector.requests().len(), 3);
 }
 
 #[test]
