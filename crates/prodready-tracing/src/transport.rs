@@ -196,9 +196,8 @@ fn is_binary(answer: &[u8]) -> bool {
 
 /// Up to `max`, from the clock's nanoseconds (no random number generator needed for this).
 fn jitter(max: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let nanos =
+        SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()));
     let max = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX).max(1);
     Duration::from_nanos(nanos % max)
 }
