@@ -7,7 +7,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 
-use crate::options::{Exporter, Options, Protocol, Sampler, otlp_traces_url};
+use crate::options::{Exporter, Options, Protocol, Sampler};
 use crate::{Error, Result};
 
 /// Keeps tracing running; dropping it flushes what is queued and shuts the exporter down, waiting at
@@ -168,7 +168,8 @@ fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
     let builder = match &options.exporter {
         Exporter::None => builder,
         Exporter::Zipkin { endpoint } => {
-            let exporter = crate::zipkin::ZipkinExporter::new(endpoint, options.export_timeout)?;
+            let exporter =
+                crate::zipkin::ZipkinExporter::with_tls(endpoint, options.export_timeout, &options.tls)?;
             builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
         }
         Exporter::Otlp { protocol: Protocol::Grpc, .. } => {
@@ -185,10 +186,7 @@ fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
 
 /// The OTLP http/protobuf exporter for `options` (which must name OTLP).
 pub(crate) fn otlp_http(options: &Options) -> Result<crate::otlp::OtlpHttpExporter> {
-    let Exporter::Otlp { endpoint, headers, .. } = &options.exporter else {
-        return Err(Error::Invalid("not an OTLP exporter".to_owned()));
-    };
-    crate::otlp::OtlpHttpExporter::new(&otlp_traces_url(endpoint), headers, options.export_timeout)
+    crate::otlp::OtlpHttpExporter::from_options(options)
 }
 
 /// The gRPC exporter, built inside a small runtime of its own that keeps its channel's tasks running.
@@ -241,11 +239,15 @@ pub(crate) fn otlp_grpc(options: &Options) -> Result<opentelemetry_otlp::SpanExp
             value.parse().map_err(|_| Error::Invalid(format!("the value of header `{key}` is invalid")))?;
         metadata.insert(key, value);
     }
-    opentelemetry_otlp::SpanExporter::builder()
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint.clone())
         .with_timeout(options.export_timeout)
-        .with_metadata(metadata)
+        .with_metadata(metadata);
+    if options.compression == crate::options::Compression::Gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    builder
         .build()
         // A build error may quote the endpoint: its credentials are masked.
         .map_err(|e| Error::Exporter {

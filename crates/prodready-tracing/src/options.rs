@@ -1,5 +1,6 @@
 //! What [`crate::init`] sets up, and how the `OTEL_*` variables change it.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{Error, Result};
@@ -36,6 +37,29 @@ pub enum Exporter {
     None,
 }
 
+/// How OTLP request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    #[default]
+    None,
+    /// `Content-Encoding: gzip` over http/protobuf, gzip message compression over gRPC.
+    Gzip,
+}
+
+/// PEM files for a collector behind TLS (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `..._CLIENT_CERTIFICATE`,
+/// `..._CLIENT_KEY`), read by [`crate::init`] and [`crate::ping`]. For http/protobuf and Zipkin.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Tls {
+    /// The certificates trusted to sign the collector's certificate, instead of the system's roots.
+    pub certificate: Option<PathBuf>,
+    /// This client's certificate (chain), for a collector that asks for one (mutual TLS).
+    pub client_certificate: Option<PathBuf>,
+    /// The private key of `client_certificate`.
+    pub client_key: Option<PathBuf>,
+}
+
 /// How root spans are sampled; children always follow their parent's decision unless `ParentBased` is
 /// off (the `always_*`/`traceidratio` samplers of the specification).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +89,10 @@ pub struct Options {
     pub export_timeout: Duration,
     /// How long dropping the [`crate::Guard`] may take to flush and shut down.
     pub shutdown_timeout: Duration,
+    /// OTLP body compression.
+    pub compression: Compression,
+    /// Certificates for a collector behind TLS.
+    pub tls: Tls,
 }
 
 impl Options {
@@ -83,6 +111,8 @@ impl Options {
             sampler: Sampler::ParentBasedRatio(1.0),
             export_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(5),
+            compression: Compression::None,
+            tls: Tls::default(),
         }
     }
 
@@ -90,7 +120,8 @@ impl Options {
     /// `|name| std::env::var(name).ok()` to use the process environment): `OTEL_SDK_DISABLED`,
     /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_EXPORTER` (`otlp`, `zipkin`, `none`),
     /// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `..._PROTOCOL` (`http/protobuf`, `grpc`), `..._HEADERS`,
-    /// `..._TIMEOUT` (milliseconds), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
+    /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip`, `none`), `..._CERTIFICATE`,
+    /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` (paths of PEM files), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. A variable that is set wins over `self`.
     pub fn from_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -123,6 +154,31 @@ impl Options {
         let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"));
         let otlp_timeout =
             get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT"));
+        // The per-signal variable wins over the general one, as for every OTLP setting.
+        let otlp = |name: &str| {
+            get(&format!("OTEL_EXPORTER_OTLP_TRACES_{name}"))
+                .or_else(|| get(&format!("OTEL_EXPORTER_OTLP_{name}")))
+        };
+        if let Some(compression) = otlp("COMPRESSION") {
+            self.compression = match compression.as_str() {
+                "gzip" => Compression::Gzip,
+                "none" => Compression::None,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "OTEL_EXPORTER_OTLP_COMPRESSION: `{other}` is not supported (gzip or none)"
+                    )));
+                }
+            };
+        }
+        for (name, file) in [
+            ("CERTIFICATE", &mut self.tls.certificate),
+            ("CLIENT_CERTIFICATE", &mut self.tls.client_certificate),
+            ("CLIENT_KEY", &mut self.tls.client_key),
+        ] {
+            if let Some(path) = otlp(name) {
+                *file = Some(PathBuf::from(path));
+            }
+        }
         match exporter.as_deref() {
             None => {}
             Some("otlp") if !matches!(self.exporter, Exporter::Otlp { .. }) => {
@@ -232,6 +288,22 @@ impl Options {
         }
         if self.service_name.trim().is_empty() {
             return Err(Error::Invalid("the service name is empty".to_owned()));
+        }
+        if matches!(self.exporter, Exporter::Otlp { protocol: Protocol::Grpc, .. })
+            && self.tls != Tls::default()
+        {
+            return Err(Error::Invalid(
+                "OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate and key are supported over \
+                 http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"
+                    .to_owned(),
+            ));
+        }
+        if self.tls.client_certificate.is_some() != self.tls.client_key.is_some() {
+            return Err(Error::Invalid(
+                "a client certificate needs its key, and a key its certificate \
+                 (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE with OTEL_EXPORTER_OTLP_CLIENT_KEY)"
+                    .to_owned(),
+            ));
         }
         match &self.exporter {
             Exporter::Otlp { endpoint, .. } | Exporter::Zipkin { endpoint } => check_url(endpoint),

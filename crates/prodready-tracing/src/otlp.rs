@@ -16,14 +16,16 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use crate::Result;
+use crate::options::{Compression, Exporter, Options, Tls};
 use crate::transport::Transport;
+use crate::{Error, Result};
 
 /// Sends spans to an OTLP/HTTP collector (`application/x-protobuf`) with a blocking client on the
 /// batch processor's thread, retrying as the protocol says within the export timeout.
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
     transport: Transport,
+    compression: Compression,
     /// `ResourceSpans.resource`, encoded once when the provider sets the resource, and its schema URL.
     resource: Vec<u8>,
     schema_url: String,
@@ -33,9 +35,30 @@ impl OtlpHttpExporter {
     /// `endpoint`: the full traces URL (`http://127.0.0.1:4318/v1/traces`); `headers` go with every
     /// request (their values are never shown in errors).
     pub fn new(endpoint: &str, headers: &[(String, String)], timeout: Duration) -> Result<Self> {
-        let transport = Transport::new(endpoint, headers, timeout, "OTLP")?;
+        Self::build(endpoint, headers, timeout, &Tls::default(), Compression::None)
+    }
+
+    /// The exporter `options` describe (which must name OTLP): its endpoint (`/v1/traces` added to a
+    /// bare base URL), headers, timeout, compression and TLS files.
+    pub fn from_options(options: &Options) -> Result<Self> {
+        let Exporter::Otlp { endpoint, headers, .. } = &options.exporter else {
+            return Err(Error::Invalid("not an OTLP exporter".to_owned()));
+        };
+        let endpoint = crate::options::otlp_traces_url(endpoint);
+        Self::build(&endpoint, headers, options.export_timeout, &options.tls, options.compression)
+    }
+
+    fn build(
+        endpoint: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+        tls: &Tls,
+        compression: Compression,
+    ) -> Result<Self> {
+        let transport = Transport::new(endpoint, headers, timeout, tls, "OTLP")?;
         Ok(Self {
             transport,
+            compression,
             resource: encode_resource(&Resource::builder_empty().build()),
             schema_url: String::new(),
         })
@@ -46,7 +69,10 @@ impl OtlpHttpExporter {
             return Ok(());
         }
         let body = encode_request(&self.resource, &self.schema_url, batch);
-        let answer = self.transport.post("application/x-protobuf", body)?;
+        let answer = match self.compression {
+            Compression::Gzip => self.transport.post("application/x-protobuf", Some("gzip"), gzip(&body)?)?,
+            Compression::None => self.transport.post("application/x-protobuf", None, body)?,
+        };
         // A partial success: spans the collector dropped are an error (they are lost, and `flush` and
         // `ping` should say so); a message alone is the protocol's warning.
         match rejected(&answer) {
@@ -80,6 +106,16 @@ impl SpanExporter for OtlpHttpExporter {
         self.resource = encode_resource(resource);
         self.schema_url = resource.schema_url().unwrap_or_default().to_owned();
     }
+}
+
+fn gzip(body: &[u8]) -> Result<Vec<u8>, OTelSdkError> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
 }
 
 /// A protobuf writer: fields are written in place and a nested message's length is patched in after

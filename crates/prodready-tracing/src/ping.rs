@@ -63,7 +63,8 @@ pub fn ping(options: &Options) -> Result<TraceId> {
             return Err(Error::Invalid("tracing is off (no exporter): nothing to ping".to_owned()));
         }
         Exporter::Zipkin { endpoint } => {
-            let mut exporter = crate::zipkin::ZipkinExporter::new(endpoint, options.export_timeout)?;
+            let mut exporter =
+                crate::zipkin::ZipkinExporter::with_tls(endpoint, options.export_timeout, &options.tls)?;
             exporter.set_resource(&resource);
             block_on(exporter.export(batch))
         }

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use crate::Error;
+use crate::options::Tls;
 
 /// Retries after the first attempt, and the backoff (doubled each time, capped), as opentelemetry-otlp's
 /// recommended policy.
@@ -47,6 +48,7 @@ impl Transport {
         endpoint: &str,
         headers: &[(String, String)],
         timeout: Duration,
+        tls: &Tls,
         exporter: &'static str,
     ) -> crate::Result<Self> {
         let mut map = HeaderMap::new();
@@ -59,7 +61,7 @@ impl Transport {
             value.set_sensitive(true);
             map.append(name, value);
         }
-        let client = blocking_client(timeout, exporter)?;
+        let client = blocking_client(timeout, tls_parts(tls)?, exporter)?;
         Ok(Self {
             endpoint: endpoint.to_owned(),
             shown: prodready_stdx::redact::url(endpoint),
@@ -75,8 +77,14 @@ impl Transport {
         if self.shut_down.swap(true, Ordering::SeqCst) { Err(OTelSdkError::AlreadyShutdown) } else { Ok(()) }
     }
 
-    /// Posts `body`; the collector's answer (at most 64 KiB of it) when it says 2xx.
-    pub(crate) fn post(&self, content_type: &'static str, body: Vec<u8>) -> Result<Vec<u8>, OTelSdkError> {
+    /// Posts `body` (compressed as `encoding` says, if it says); the collector's answer (at most 64 KiB
+    /// of it) when it says 2xx.
+    pub(crate) fn post(
+        &self,
+        content_type: &'static str,
+        encoding: Option<&'static str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, OTelSdkError> {
         if self.shut_down.load(Ordering::SeqCst) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
@@ -87,7 +95,7 @@ impl Transport {
         let mut attempt = 0;
         loop {
             let remaining = self.timeout.saturating_sub(start.elapsed());
-            let failure = match self.once(content_type, body.clone(), remaining) {
+            let failure = match self.once(content_type, encoding, body.clone(), remaining) {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
@@ -120,15 +128,17 @@ impl Transport {
     fn once(
         &self,
         content_type: &'static str,
+        encoding: Option<&'static str>,
         body: bytes::Bytes,
         timeout: Duration,
     ) -> Result<Vec<u8>, Failure> {
         let shown = &self.shown;
-        let response = self
-            .client
-            .post(&self.endpoint)
+        let mut request = self.client.post(&self.endpoint).header(http::header::CONTENT_TYPE, content_type);
+        if let Some(encoding) = encoding {
+            request = request.header(http::header::CONTENT_ENCODING, encoding);
+        }
+        let response = request
             // The caller's headers replace the default content type (reqwest's `headers` replaces).
-            .header(http::header::CONTENT_TYPE, content_type)
             .headers(self.headers.clone())
             .timeout(timeout)
             .body(body)
@@ -202,17 +212,67 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_nanos(nanos % max)
 }
 
+/// The trusted roots (none: the system's) and the client identity `tls` names, read from their files.
+fn tls_parts(tls: &Tls) -> crate::Result<(Vec<reqwest::Certificate>, Option<reqwest::Identity>)> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| Error::Invalid(format!("{}: cannot read the {what}: {e}", path.display())))
+    };
+    let roots = match &tls.certificate {
+        Some(path) => {
+            let pem = read(path, "collector's CA certificate")?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+            if roots.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{}: no PEM certificate in it (the collector's CA certificate: -----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            roots
+        }
+        None => Vec::new(),
+    };
+    let identity = match (&tls.client_certificate, &tls.client_key) {
+        (Some(certificate), Some(key)) => {
+            // reqwest takes the key and the certificate chain as one PEM.
+            let mut pem = read(key, "client key")?;
+            pem.push(b'\n');
+            pem.extend(read(certificate, "client certificate")?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Error::Invalid(format!(
+                    "{} and {}: not a PEM certificate and its private key: {}",
+                    certificate.display(),
+                    key.display(),
+                    prodready_stdx::error::chain(&e)
+                ))
+            })?;
+            Some(identity)
+        }
+        _ => None,
+    };
+    Ok((roots, identity))
+}
+
 /// A blocking HTTP client, built on a thread of its own: reqwest's blocking client starts a runtime of its
 /// own, which panics when built inside an async context (`init` called from `#[tokio::main]`).
-pub(crate) fn blocking_client(
+fn blocking_client(
     timeout: Duration,
+    (roots, identity): (Vec<reqwest::Certificate>, Option<reqwest::Identity>),
     exporter: &'static str,
 ) -> crate::Result<reqwest::blocking::Client> {
     let fail = |message: String| Error::Exporter { exporter, message };
     std::thread::Builder::new()
         .name("otel-http-client".to_owned())
         .spawn(move || {
-            reqwest::blocking::Client::builder()
+            let mut builder = reqwest::blocking::Client::builder();
+            // The given roots only, as the OTLP exporters of other languages read the variable.
+            if !roots.is_empty() {
+                builder = builder.tls_certs_only(roots);
+            }
+            if let Some(identity) = identity {
+                builder = builder.identity(identity);
+            }
+            builder
                 .timeout(timeout)
                 // A POST redirected becomes a GET without the spans, and the headers (an API key) would
                 // go to wherever the collector points.
@@ -223,5 +283,5 @@ pub(crate) fn blocking_client(
         .map_err(|e| fail(e.to_string()))?
         .join()
         .map_err(|_| fail("building the HTTP client panicked".to_owned()))?
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| fail(prodready_stdx::error::chain(&e)))
 }

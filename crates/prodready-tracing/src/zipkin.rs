@@ -14,6 +14,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use serde_json::{Map, json};
 
 use crate::Result;
+use crate::options::Tls;
 use crate::transport::Transport;
 
 /// Sends spans to a Zipkin v2 endpoint with a blocking client (it runs on the batch processor's thread).
@@ -26,14 +27,19 @@ pub struct ZipkinExporter {
 impl ZipkinExporter {
     /// `endpoint`: the full spans URL, e.g. `http://127.0.0.1:9411/api/v2/spans`.
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self> {
-        let transport = Transport::new(endpoint, &[], timeout, "Zipkin")?;
+        Self::with_tls(endpoint, timeout, &Tls::default())
+    }
+
+    /// The same, for a collector behind TLS: `tls` names the trusted roots and a client certificate.
+    pub fn with_tls(endpoint: &str, timeout: Duration, tls: &Tls) -> Result<Self> {
+        let transport = Transport::new(endpoint, &[], timeout, tls, "Zipkin")?;
         Ok(Self { transport, service_name: "unknown_service".to_owned() })
     }
 
     fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
         let body: Vec<serde_json::Value> = batch.iter().map(|s| to_zipkin(s, &self.service_name)).collect();
         let body = serde_json::to_vec(&body).map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
-        self.transport.post("application/json", body).map(|_| ())
+        self.transport.post("application/json", None, body).map(|_| ())
     }
 }
 

@@ -286,3 +286,32 @@ fn a_bad_endpoint_gets_one_clear_error() {
         ],
     );
 }
+
+/// Compression and the TLS files, the per-signal variables first, and their errors.
+#[test]
+fn compression_and_tls_files_follow_the_variables() {
+    let show = |vars: &[(&str, &str)]| {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        match Options::new("svc").from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
+            Ok(o) => format!("{:?} {:?}", o.compression, o.tls),
+            Err(e) => format!("error: {e}"),
+        }
+    };
+    expect![[r#"None Tls { certificate: None, client_certificate: None, client_key: None }"#]]
+        .assert_eq(&show(&[]));
+    expect![[r#"Gzip Tls { certificate: Some("/etc/otel/ca.pem"), client_certificate: Some("/etc/otel/client.pem"), client_key: Some("/etc/otel/client.key") }"#]]
+        .assert_eq(&show(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/otel/general-ca.pem"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/etc/otel/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/otel/client.key"),
+        ]));
+    expect!["error: OTEL_EXPORTER_OTLP_COMPRESSION: `zstd` is not supported (gzip or none)"]
+        .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]));
+    expect!["error: a client certificate needs its key, and a key its certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE with OTEL_EXPORTER_OTLP_CLIENT_KEY)"]
+        .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem")]));
+    expect!["error: OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate and key are supported over http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"]
+        .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]));
+}

@@ -2,9 +2,9 @@
 //! to retry (429, 502, 503, 504) and nowhere else, `Retry-After` waited for, the request's headers and
 //! body on every attempt, a partial success reported (a warning alone is a success), an error answer's
 //! `google.rpc.Status` message shown, redirects not followed, credentials never shown, bad headers
-//! refused.
+//! refused; gzip bodies, and a collector behind mutual TLS with a test CA.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,14 +30,26 @@ impl Scripted {
     /// Each answer: the status line and headers after `HTTP/1.1 ` (e.g. `503 Busy\r\nretry-after: 0`),
     /// and the body.
     fn start(script: Vec<(&'static str, Vec<u8>)>) -> Self {
+        Self::start_with(None, script)
+    }
+
+    /// Over TLS when `tls` is given (`https://`).
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>, script: Vec<(&'static str, Vec<u8>)>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://127.0.0.1:{}/v1/traces", listener.local_addr().unwrap().port());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}/v1/traces", listener.local_addr().unwrap().port());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let kept = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (kept, script) = (kept.clone(), script.clone());
-                std::thread::spawn(move || serve(stream, &kept, &script));
+                let (kept, script, tls) = (kept.clone(), script.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(stream, &kept, &script),
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+                        serve(rustls::StreamOwned::new(connection, stream), &kept, &script);
+                    }
+                });
             }
         });
         Self { url, requests }
@@ -48,7 +60,11 @@ impl Scripted {
     }
 }
 
-fn serve(stream: std::net::TcpStream, kept: &Mutex<Vec<Request>>, script: &[(&str, Vec<u8>)]) {
+fn serve(
+    stream: impl std::io::Read + std::io::Write,
+    kept: &Mutex<Vec<Request>>,
+    script: &[(&str, Vec<u8>)],
+) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut head = String::new();
@@ -79,7 +95,7 @@ fn serve(stream: std::net::TcpStream, kept: &Mutex<Vec<Request>>, script: &[(&st
         let (status, answer) = &script[(n - 1).min(script.len() - 1)];
         let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n", answer.len()).into_bytes();
         out.extend_from_slice(answer);
-        if reader.get_mut().write_all(&out).is_err() {
+        if reader.get_mut().write_all(&out).and_then(|()| reader.get_mut().flush()).is_err() {
             return;
         }
     }
@@ -251,4 +267,132 @@ fn bad_headers_are_refused_without_showing_their_values() {
     };
     check(&[("x-api key", "v")], "`x-api key` is not a valid HTTP header name");
     check(&[("api-key", "line\nbreak-secret")], "the value of header `api-key` is not a valid header value");
+}
+
+#[test]
+fn gzip_compression_sends_a_gzip_body() {
+    let collector = Scripted::start(vec![("200 OK", Vec::new())]);
+    let mut options = options(&collector.url, &[]);
+    options.compression = prodready_tracing::Compression::Gzip;
+    prodready_tracing::ping(&options).expect("accepted");
+    let request = &collector.requests()[0];
+    assert!(request.head.contains("content-encoding: gzip\r\n"), "{}", request.head);
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(request.body.as_slice()).read_to_end(&mut body).expect("a gzip body");
+    let sent = ExportTraceServiceRequest::decode(body.as_slice()).expect("a protobuf request inside");
+    assert_eq!(sent.resource_spans[0].scope_spans[0].spans.len(), 2);
+}
+
+/// A test CA, and a certificate it signed (for 127.0.0.1 or a client), as PEM files in `dir`.
+mod pki {
+    use std::path::{Path, PathBuf};
+
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+    pub(super) struct Pki {
+        pub(super) ca: CertifiedIssuer<'static, KeyPair>,
+        pub(super) ca_file: PathBuf,
+    }
+
+    pub(super) fn ca(dir: &Path, name: &str) -> Pki {
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let ca_file = dir.join(format!("{name}-ca.pem"));
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        Pki { ca, ca_file }
+    }
+
+    impl Pki {
+        /// A certificate for `names` (DER), its key (PKCS#8 DER), and the two as PEM files.
+        pub(super) fn issue(
+            &self,
+            dir: &Path,
+            file: &str,
+            names: &[&str],
+        ) -> (Vec<u8>, Vec<u8>, PathBuf, PathBuf) {
+            let key = KeyPair::generate().unwrap();
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            let cert = CertificateParams::new(names).unwrap().signed_by(&key, &self.ca).unwrap();
+            let (cert_file, key_file) = (dir.join(format!("{file}.pem")), dir.join(format!("{file}.key")));
+            std::fs::write(&cert_file, cert.pem()).unwrap();
+            std::fs::write(&key_file, key.serialize_pem()).unwrap();
+            (cert.der().to_vec(), key.serialize_der(), cert_file, key_file)
+        }
+    }
+}
+
+#[test]
+fn a_collector_behind_mutual_tls_takes_spans_from_a_client_with_its_certificate() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki::ca(dir.path(), "collector");
+    let (server_cert, server_key, ..) = pki.issue(dir.path(), "server", &["127.0.0.1"]);
+    let (.., client_cert, client_key) = pki.issue(dir.path(), "client", &["orders"]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(pki.ca.der().to_vec())).unwrap();
+    let provider = prodready_tls::provider();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server_cert)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key)),
+        )
+        .unwrap();
+    let collector = Scripted::start_with(Some(Arc::new(config)), vec![("200 OK", Vec::new())]);
+    let port = collector.url.split(':').nth(2).and_then(|p| p.split('/').next()).unwrap().to_owned();
+    let attempt = |tls: prodready_tracing::Tls| {
+        let mut options = options(&collector.url, &[]);
+        options.export_timeout = Duration::from_secs(2);
+        options.tls = tls;
+        prodready_tracing::ping(&options).map(drop).map_err(|e| e.to_string().replace(&port, "PORT"))
+    };
+    let mut tls = prodready_tracing::Tls::default();
+    tls.certificate = Some(pki.ca_file.clone());
+    tls.client_certificate = Some(client_cert.clone());
+    tls.client_key = Some(client_key.clone());
+    attempt(tls.clone()).expect("the collector's CA trusted, the client's certificate shown");
+    assert_eq!(collector.requests().len(), 1);
+
+    // Without a client certificate the collector ends the handshake; without the CA the client does.
+    let mut no_identity = tls.clone();
+    (no_identity.client_certificate, no_identity.client_key) = (None, None);
+    let error = attempt(no_identity).unwrap_err();
+    assert!(error.contains("cannot reach https://127.0.0.1:PORT/v1/traces: "), "{error}");
+    let mut system_roots = tls.clone();
+    system_roots.certificate = None;
+    let error = attempt(system_roots).unwrap_err();
+    assert!(error.contains("cannot reach https://127.0.0.1:PORT/v1/traces: "), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(collector.requests().len(), 1, "no spans went anywhere without both");
+
+    // Files that are not there or not PEM: one clear error at set-up.
+    let mut missing = tls.clone();
+    missing.certificate = Some(dir.path().join("nope.pem"));
+    let error = attempt(missing).unwrap_err();
+    assert!(
+        error.ends_with(
+            "nope.pem: cannot read the collector's CA certificate: No such file or directory (os error 2)"
+        ),
+        "{error}"
+    );
+    let mut not_pem = tls.clone();
+    not_pem.certificate = Some(client_key.clone());
+    let error = attempt(not_pem).unwrap_err();
+    assert!(error.ends_with("client.key: no PEM certificate in it (the collector's CA certificate: -----BEGIN CERTIFICATE-----)"), "{error}");
+    let mut swapped = tls;
+    swapped.client_key = Some(pki.ca_file.clone());
+    let error = attempt(swapped).unwrap_err();
+    assert!(
+        error.contains("client.pem and ") && error.contains("not a PEM certificate and its private key"),
+        "{error}"
+    );
 }
