@@ -1,5 +1,5 @@
 //! Delivery against real receivers: `ping`'s two-span trace as each receiver holds it (oteltap over
-//! OTLP/HTTP, fake-opentelemetry-collector over gRPC), failures that name the endpoint, spans made through
+//! OTLP/HTTP, fake-opentelemetry-collector over gRPC, a tonic trace service for gzip over gRPC), failures that name the endpoint, spans made through
 //! `Guard::layer` right before the guard drops delivered in every runtime context, a dead collector
 //! unable to hold the guard's drop past its deadline, and parent-based sampling through the layer.
 
@@ -7,9 +7,16 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use expect_test::expect;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prodready_test_support::{Oteltap, ZipkinAnswer, ZipkinReceiver};
 use prodready_tracing::{Exporter, Guard, Options, Protocol, Sampler};
 use serde_json::Value;
+use tonic::codec::CompressionEncoding;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn otlp(endpoint: String) -> Exporter {
@@ -77,6 +84,43 @@ async fn ping_over_grpc_is_one_trace_root_and_child_in_the_collector() {
         .collect();
     let (root, _) = root_and_child(&spans, "span_id", "parent_span_id", &Value::from(""));
     assert_eq!(root["name"], "ping");
+}
+
+/// A gRPC trace service that takes gzip-compressed messages and hands each request over.
+struct GzipCollector(tokio::sync::mpsc::UnboundedSender<(Option<String>, ExportTraceServiceRequest)>);
+
+#[tonic::async_trait]
+impl TraceService for GzipCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let encoding =
+            request.metadata().get("grpc-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let _ = self.0.send((encoding, request.into_inner()));
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_over_grpc_compresses_the_messages() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let service = TraceServiceServer::new(GzipCollector(tx)).accept_compressed(CompressionEncoding::Gzip);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut grpc = options(Exporter::Otlp { endpoint, protocol: Protocol::Grpc, headers: Vec::new() });
+    grpc.compression = prodready_tracing::Compression::Gzip;
+    tokio::task::spawn_blocking(move || prodready_tracing::ping(&grpc)).await.unwrap().expect("accepted");
+    let (encoding, request) = rx.recv().await.expect("a request");
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    let names: Vec<&str> =
+        request.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ping child", "ping"]);
 }
 
 /// What `ping` says about a collector that is not there or does not take the trace (the port shown as
