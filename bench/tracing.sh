@@ -22,7 +22,8 @@ BIN="$BENCH_BIN"
 SMALL="${BENCH_SMALL:-2000}"
 LARGE="${BENCH_LARGE:-12000}"
 # A queue that holds every span of a run: nothing is dropped, so every case exports all its spans and the
-# exporter's share is the same work at every request count (the SDK reads this variable itself).
+# exporter's share is the same work at every request count (the SDK providers read this variable
+# themselves; the benchmark gives it to `init`).
 export OTEL_BSP_MAX_QUEUE_SIZE="${OTEL_BSP_MAX_QUEUE_SIZE:-200000}"
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 

@@ -392,6 +392,10 @@ fn ours(endpoint: String) -> prodready_tracing::Guard {
     options.exporter = Exporter::Otlp { endpoint, protocol: Protocol::HttpProtobuf, headers: Vec::new() };
     options.export_timeout = Duration::from_secs(2);
     options.shutdown_timeout = Duration::from_secs(2);
+    // bench/tracing.sh sizes the queue for a whole run; `init` reads no variable itself (the SDK
+    // providers below read it on their own).
+    let queue = std::env::var("OTEL_BSP_MAX_QUEUE_SIZE").ok().and_then(|v| v.parse().ok());
+    options.batch.max_queue_size = queue.unwrap_or(options.batch.max_queue_size);
     prodready_tracing::init(&options).expect("tracing set up")
 }
 

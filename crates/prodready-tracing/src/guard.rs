@@ -5,7 +5,7 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 
 use crate::options::{Exporter, Options, Protocol, Sampler};
 use crate::{Error, Result};
@@ -162,24 +162,41 @@ pub(crate) fn sampler(options: &Options) -> opentelemetry_sdk::trace::Sampler {
 }
 
 fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
-    let builder =
-        SdkTracerProvider::builder().with_resource(resource(options)).with_sampler(sampler(options));
+    // Every setting the SDK would otherwise take from the environment is given here (its defaults
+    // read OTEL_SPAN_*_LIMIT, OTEL_TRACES_SAMPLER and OTEL_BSP_*): only `Options::from_env` reads them.
+    let limits = &options.limits;
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource(options))
+        .with_sampler(sampler(options))
+        .with_max_attributes_per_span(limits.attributes_per_span)
+        .with_max_events_per_span(limits.events_per_span)
+        .with_max_links_per_span(limits.links_per_span)
+        .with_max_attributes_per_event(limits.attributes_per_event)
+        .with_max_attributes_per_link(limits.attributes_per_link);
+    let batch = options.batch;
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(batch.max_queue_size)
+        .with_max_export_batch_size(batch.max_export_batch_size)
+        .with_scheduled_delay(batch.schedule_delay)
+        .build();
     let mut runtime = None;
     let builder = match &options.exporter {
         Exporter::None => builder,
         Exporter::Zipkin { endpoint } => {
             let exporter =
                 crate::zipkin::ZipkinExporter::with_tls(endpoint, options.export_timeout, &options.tls)?;
-            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            builder
+                .with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(config).build())
         }
         Exporter::Otlp { protocol: Protocol::Grpc, .. } => {
             let (exporter, rt) = grpc(options)?;
             runtime = rt;
-            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            builder
+                .with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(config).build())
         }
-        Exporter::Otlp { .. } => {
-            builder.with_span_processor(BatchSpanProcessor::builder(otlp_http(options)?).build())
-        }
+        Exporter::Otlp { .. } => builder.with_span_processor(
+            BatchSpanProcessor::builder(otlp_http(options)?).with_batch_config(config).build(),
+        ),
     };
     Ok((builder.build(), runtime))
 }

@@ -60,6 +60,49 @@ pub struct Tls {
     pub client_key: Option<PathBuf>,
 }
 
+/// The batch span processor (`OTEL_BSP_*`): spans wait in a queue of `max_queue_size` (dropped, and
+/// counted, when it is full) and leave in batches of at most `max_export_batch_size`, at least every
+/// `schedule_delay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Batch {
+    pub max_queue_size: usize,
+    pub schedule_delay: Duration,
+    pub max_export_batch_size: usize,
+}
+
+impl Default for Batch {
+    /// The specification's defaults: 2,048 spans, 5 s, 512 spans.
+    fn default() -> Self {
+        Self { max_queue_size: 2048, schedule_delay: Duration::from_secs(5), max_export_batch_size: 512 }
+    }
+}
+
+/// How much one span keeps (`OTEL_SPAN_*_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`,
+/// `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_ATTRIBUTE_COUNT_LIMIT`); what is over is dropped and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    pub attributes_per_span: u32,
+    pub events_per_span: u32,
+    pub links_per_span: u32,
+    pub attributes_per_event: u32,
+    pub attributes_per_link: u32,
+}
+
+impl Default for Limits {
+    /// The specification's defaults: 128 of each.
+    fn default() -> Self {
+        Self {
+            attributes_per_span: 128,
+            events_per_span: 128,
+            links_per_span: 128,
+            attributes_per_event: 128,
+            attributes_per_link: 128,
+        }
+    }
+}
+
 /// How root spans are sampled; children always follow their parent's decision unless `ParentBased` is
 /// off (the `always_*`/`traceidratio` samplers of the specification).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +136,10 @@ pub struct Options {
     pub compression: Compression,
     /// Certificates for a collector behind TLS.
     pub tls: Tls,
+    /// The batch span processor's queue and batches.
+    pub batch: Batch,
+    /// What one span keeps.
+    pub limits: Limits,
 }
 
 impl Options {
@@ -113,6 +160,8 @@ impl Options {
             shutdown_timeout: Duration::from_secs(5),
             compression: Compression::None,
             tls: Tls::default(),
+            batch: Batch::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -122,7 +171,10 @@ impl Options {
     /// `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `..._PROTOCOL` (`http/protobuf`, `grpc`), `..._HEADERS`,
     /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip`, `none`), `..._CERTIFICATE`,
     /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` (paths of PEM files), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
-    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. A variable that is set wins over `self`.
+    /// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_MAX_QUEUE_SIZE`,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and the count limits
+    /// of [`Limits`]. A variable that is set wins over `self`. Nothing else reads them: [`crate::init`]
+    /// gives the SDK every value, so the SDK's own reading of the environment changes nothing.
     pub fn from_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         if let Some(attributes) = get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -272,6 +324,40 @@ impl Options {
                 }
             };
         }
+        let number = |name: &str| -> Result<Option<u64>> {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| Error::Invalid(format!("{name}: `{v}` is not a whole number")))
+                })
+                .transpose()
+        };
+        let size = |name: &str| number(name).map(|n| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)));
+        let count = |name: &str, fallback: Option<u32>| -> Result<Option<u32>> {
+            Ok(number(name)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)).or(fallback))
+        };
+        if let Some(n) = size("OTEL_BSP_MAX_QUEUE_SIZE")? {
+            self.batch.max_queue_size = n;
+        }
+        if let Some(n) = size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
+            self.batch.max_export_batch_size = n;
+        }
+        if let Some(ms) = number("OTEL_BSP_SCHEDULE_DELAY")? {
+            self.batch.schedule_delay = Duration::from_millis(ms);
+        }
+        let general = count("OTEL_ATTRIBUTE_COUNT_LIMIT", None)?;
+        let limits = &mut self.limits;
+        for (name, fallback, limit) in [
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", general, &mut limits.attributes_per_span),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", None, &mut limits.events_per_span),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", None, &mut limits.links_per_span),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", general, &mut limits.attributes_per_event),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", general, &mut limits.attributes_per_link),
+        ] {
+            if let Some(n) = count(name, fallback)? {
+                *limit = n;
+            }
+        }
         if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             self.exporter = Exporter::None;
         }
@@ -297,6 +383,13 @@ impl Options {
                  http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"
                     .to_owned(),
             ));
+        }
+        let Batch { max_queue_size, max_export_batch_size, .. } = self.batch;
+        if max_queue_size == 0 || max_export_batch_size == 0 || max_export_batch_size > max_queue_size {
+            return Err(Error::Invalid(format!(
+                "the batch size ({max_export_batch_size}, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) must be from 1 to the \
+                 queue size ({max_queue_size}, OTEL_BSP_MAX_QUEUE_SIZE)"
+            )));
         }
         if self.tls.client_certificate.is_some() != self.tls.client_key.is_some() {
             return Err(Error::Invalid(

@@ -364,3 +364,35 @@ fn a_grpc_exporter_that_cannot_be_built_is_an_error_inside_a_runtime() {
         assert!(err.contains("`x-api key` is not a valid gRPC header name"), "{err}");
     }
 }
+
+/// `init` reads no variable: the SDK's defaults would take the queue size, the span limits and the
+/// sampler from the process environment, and `init` gives it every value instead (a caller who wants
+/// the variables applies `Options::from_env`).
+#[test]
+#[allow(unsafe_code)]
+fn init_ignores_otel_variables_it_was_not_given() {
+    // SAFETY: nextest runs each test in a process of its own; nothing else here reads the environment
+    // while it is changed.
+    unsafe {
+        std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "1");
+        std::env::set_var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1");
+        std::env::set_var("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1");
+        std::env::set_var("OTEL_TRACES_SAMPLER", "always_off");
+    }
+    let zipkin = ZipkinReceiver::start();
+    let guard = prodready_tracing::init(&options(Exporter::Zipkin { endpoint: zipkin.url() })).unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer("delivery-test"));
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..200 {
+            tracing::info_span!("request", request = i, route = "/r", method = "GET").in_scope(|| {});
+        }
+    });
+    drop(guard);
+    let spans = zipkin.spans();
+    assert_eq!(spans.len(), 200, "every span sampled and queued: {:?}", zipkin.rejected());
+    for span in &spans {
+        for tag in ["request", "route", "method"] {
+            assert!(span["tags"].get(tag).is_some(), "{tag} kept: {span}");
+        }
+    }
+}

@@ -315,3 +315,37 @@ fn compression_and_tls_files_follow_the_variables() {
     expect!["error: OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate and key are supported over http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"]
         .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]));
 }
+
+/// The batch processor's and the span limits' variables, and their errors.
+#[test]
+fn batch_and_limit_variables_are_read_here() {
+    let show = |vars: &[(&str, &str)]| {
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        match Options::new("svc").from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
+            Ok(o) => format!("{:?}\n{:?}", o.batch, o.limits),
+            Err(e) => format!("error: {e}"),
+        }
+    };
+    expect![[r#"
+        Batch { max_queue_size: 2048, schedule_delay: 5s, max_export_batch_size: 512 }
+        Limits { attributes_per_span: 128, events_per_span: 128, links_per_span: 128, attributes_per_event: 128, attributes_per_link: 128 }"#]]
+    .assert_eq(&show(&[]));
+    expect![[r#"
+        Batch { max_queue_size: 10000, schedule_delay: 250ms, max_export_batch_size: 1000 }
+        Limits { attributes_per_span: 64, events_per_span: 10, links_per_span: 5, attributes_per_event: 16, attributes_per_link: 16 }"#]]
+    .assert_eq(&show(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "10000"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "16"),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "64"),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "10"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "5"),
+    ]));
+    expect!["error: OTEL_BSP_MAX_QUEUE_SIZE: `2k` is not a whole number"]
+        .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "2k")]));
+    expect!["error: the batch size (512, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) must be from 1 to the queue size (100, OTEL_BSP_MAX_QUEUE_SIZE)"]
+        .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]));
+    expect!["error: OTEL_SPAN_LINK_COUNT_LIMIT: `-1` is not a whole number"]
+        .assert_eq(&show(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]));
+}
