@@ -23,18 +23,18 @@ SMALL="${BENCH_SMALL:-2000}"
 LARGE="${BENCH_LARGE:-12000}"
 # A queue that holds every span of a run: nothing is dropped, so every case exports all its spans and the
 # exporter's share is the same work at every request count (the SDK providers read this variable
-# themselves; the benchmark gives it to `init`).
+# themselves; `--queue` gives it to `init`).
 export OTEL_BSP_MAX_QUEUE_SIZE="${OTEL_BSP_MAX_QUEUE_SIZE:-200000}"
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 
 echo "## time"
-"$BIN" --bench
+"$BIN" --bench --queue "$OTEL_BSP_MAX_QUEUE_SIZE"
 
 # Instructions of the whole process for one case at N requests.
 instructions() {
     local out
     out=$(mktemp)
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" --case "$1" --requests "$2" \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" --case "$1" --requests "$2" --queue "$OTEL_BSP_MAX_QUEUE_SIZE" \
         >/dev/null 2>"$out"
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out"
     rm -f "$out"

@@ -387,14 +387,12 @@ fn spans_in(body: &[u8]) -> u64 {
         .sum()
 }
 
-fn ours(endpoint: String) -> prodready_tracing::Guard {
+/// `queue`: the batch queue's size (`--queue N`; bench/tracing.sh makes it hold a whole run).
+fn ours(endpoint: String, queue: Option<usize>) -> prodready_tracing::Guard {
     let mut options = Options::new("bench");
     options.exporter = Exporter::Otlp { endpoint, protocol: Protocol::HttpProtobuf, headers: Vec::new() };
     options.export_timeout = Duration::from_secs(2);
     options.shutdown_timeout = Duration::from_secs(2);
-    // bench/tracing.sh sizes the queue for a whole run; `init` reads no variable itself (the SDK
-    // providers below read it on their own).
-    let queue = std::env::var("OTEL_BSP_MAX_QUEUE_SIZE").ok().and_then(|v| v.parse().ok());
     options.batch.max_queue_size = queue.unwrap_or(options.batch.max_queue_size);
     prodready_tracing::init(&options).expect("tracing set up")
 }
@@ -456,9 +454,11 @@ fn main() {
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())
         .build();
     let sink_process = Sink::start();
-    let sink = ours(sink_process.url.clone());
+    // The SDK providers read OTEL_BSP_MAX_QUEUE_SIZE themselves; `init` reads no variable.
+    let queue: Option<usize> = flag("--queue").map(|n| n.parse().expect("--queue N"));
+    let sink = ours(sink_process.url.clone(), queue);
     let stock = stock(&sink_process.url);
-    let closed = ours(closed_port());
+    let closed = ours(closed_port(), queue);
 
     let registry = || tracing_subscriber::registry();
     // `Guard::layer` is `tracing_opentelemetry::layer().with_tracer(guard.tracer(..))`: one layer type.
