@@ -260,7 +260,12 @@ pub(crate) fn otlp_grpc(options: &Options) -> Result<opentelemetry_otlp::SpanExp
         .with_tonic()
         .with_endpoint(endpoint.clone())
         .with_timeout(options.export_timeout)
-        .with_metadata(metadata);
+        // Exactly these headers: opentelemetry-otlp would merge OTEL_EXPORTER_OTLP_HEADERS from the
+        // process environment over `with_metadata`; the interceptor runs last and sets them whole.
+        .with_interceptor(move |mut request: tonic::Request<()>| {
+            *request.metadata_mut() = metadata.clone();
+            Ok(request)
+        });
     if options.compression == crate::options::Compression::Gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }

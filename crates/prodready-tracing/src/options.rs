@@ -47,8 +47,10 @@ pub enum Compression {
     Gzip,
 }
 
-/// PEM files for a collector behind TLS (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `..._CLIENT_CERTIFICATE`,
-/// `..._CLIENT_KEY`), read by [`crate::init`] and [`crate::ping`]. For http/protobuf and Zipkin.
+/// PEM files for a collector behind TLS, read by [`crate::init`] and [`crate::ping`]: for OTLP over
+/// http/protobuf ([`Options::from_env`] takes them from `OTEL_EXPORTER_OTLP_CERTIFICATE`,
+/// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` for that exporter only) and for Zipkin when set in code;
+/// refused with gRPC.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Tls {
@@ -59,6 +61,9 @@ pub struct Tls {
     /// The private key of `client_certificate`.
     pub client_key: Option<PathBuf>,
 }
+
+/// The largest span queue [`Options::validate`] accepts (the SDK allocates it whole at start).
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 
 /// The batch span processor (`OTEL_BSP_*`): spans wait in a queue of `max_queue_size` (dropped, and
 /// counted, when it is full) and leave in batches of at most `max_export_batch_size`, at least every
@@ -207,30 +212,22 @@ impl Options {
         let otlp_timeout =
             get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT"));
         // The per-signal variable wins over the general one, as for every OTLP setting.
+        // The per-signal variable wins over the general one, as for every OTLP setting; with its name.
         let otlp = |name: &str| {
-            get(&format!("OTEL_EXPORTER_OTLP_TRACES_{name}"))
-                .or_else(|| get(&format!("OTEL_EXPORTER_OTLP_{name}")))
+            let signal = format!("OTEL_EXPORTER_OTLP_TRACES_{name}");
+            let general = format!("OTEL_EXPORTER_OTLP_{name}");
+            get(&signal).map(|v| (signal, v)).or_else(|| get(&general).map(|v| (general, v)))
         };
-        if let Some(compression) = otlp("COMPRESSION") {
+        if let Some((name, compression)) = otlp("COMPRESSION") {
             self.compression = match compression.as_str() {
                 "gzip" => Compression::Gzip,
                 "none" => Compression::None,
                 other => {
-                    return Err(Error::Invalid(format!(
-                        "OTEL_EXPORTER_OTLP_COMPRESSION: `{other}` is not supported (gzip or none)"
-                    )));
+                    return Err(Error::Invalid(format!("{name}: `{other}` is not supported (gzip or none)")));
                 }
             };
         }
-        for (name, file) in [
-            ("CERTIFICATE", &mut self.tls.certificate),
-            ("CLIENT_CERTIFICATE", &mut self.tls.client_certificate),
-            ("CLIENT_KEY", &mut self.tls.client_key),
-        ] {
-            if let Some(path) = otlp(name) {
-                *file = Some(PathBuf::from(path));
-            }
-        }
+        let tls_files = [otlp("CERTIFICATE"), otlp("CLIENT_CERTIFICATE"), otlp("CLIENT_KEY")];
         match exporter.as_deref() {
             None => {}
             Some("otlp") if !matches!(self.exporter, Exporter::Otlp { .. }) => {
@@ -279,6 +276,18 @@ impl Options {
                     };
                     current_headers
                         .push((key.trim().to_owned(), prodready_stdx::text::percent_decode(value.trim())));
+                }
+            }
+        }
+        // The OTLP TLS files configure the OTLP exporter over http/protobuf only: not Zipkin (they would
+        // trust only the OTLP collector's CA and show its client certificate to another server), not
+        // gRPC (set for other signals, they must not stop a plaintext gRPC exporter from starting).
+        if matches!(self.exporter, Exporter::Otlp { protocol: Protocol::HttpProtobuf, .. }) {
+            let tls = &mut self.tls;
+            let files = [&mut tls.certificate, &mut tls.client_certificate, &mut tls.client_key];
+            for (value, file) in tls_files.into_iter().zip(files) {
+                if let Some((_, path)) = value {
+                    *file = Some(PathBuf::from(path));
                 }
             }
         }
@@ -342,6 +351,9 @@ impl Options {
         if let Some(n) = size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
             self.batch.max_export_batch_size = n;
         }
+        // A batch is never larger than the queue (the specification's rule, as the SDKs apply it): a
+        // small queue alone brings the batch size down with it.
+        self.batch.max_export_batch_size = self.batch.max_export_batch_size.min(self.batch.max_queue_size);
         if let Some(ms) = number("OTEL_BSP_SCHEDULE_DELAY")? {
             self.batch.schedule_delay = Duration::from_millis(ms);
         }
@@ -384,12 +396,24 @@ impl Options {
                     .to_owned(),
             ));
         }
-        let Batch { max_queue_size, max_export_batch_size, .. } = self.batch;
-        if max_queue_size == 0 || max_export_batch_size == 0 || max_export_batch_size > max_queue_size {
+        let Batch { max_queue_size, max_export_batch_size, schedule_delay } = self.batch;
+        // The SDK allocates the whole queue at start: a bound keeps a typo from taking the memory.
+        if !(1..=MAX_QUEUE_SIZE).contains(&max_queue_size) {
+            return Err(Error::Invalid(format!(
+                "the span queue size ({max_queue_size}, OTEL_BSP_MAX_QUEUE_SIZE) must be from 1 to {MAX_QUEUE_SIZE}"
+            )));
+        }
+        if max_export_batch_size == 0 || max_export_batch_size > max_queue_size {
             return Err(Error::Invalid(format!(
                 "the batch size ({max_export_batch_size}, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) must be from 1 to the \
                  queue size ({max_queue_size}, OTEL_BSP_MAX_QUEUE_SIZE)"
             )));
+        }
+        // A zero delay would make the batch thread spin.
+        if schedule_delay < Duration::from_millis(1) {
+            return Err(Error::Invalid(
+                "the batch delay (OTEL_BSP_SCHEDULE_DELAY) must be at least 1 millisecond".to_owned(),
+            ));
         }
         if self.tls.client_certificate.is_some() != self.tls.client_key.is_some() {
             return Err(Error::Invalid(

@@ -221,7 +221,13 @@ fn tls_parts(tls: &Tls) -> crate::Result<(Vec<reqwest::Certificate>, Option<reqw
     let roots = match &tls.certificate {
         Some(path) => {
             let pem = read(path, "collector's CA certificate")?;
-            let roots = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: not a PEM certificate bundle (the collector's CA certificate): {}",
+                    path.display(),
+                    prodready_stdx::error::chain(&e)
+                ))
+            })?;
             if roots.is_empty() {
                 return Err(Error::Invalid(format!(
                     "{}: no PEM certificate in it (the collector's CA certificate: -----BEGIN CERTIFICATE-----)",
@@ -264,7 +270,8 @@ fn blocking_client(
     std::thread::Builder::new()
         .name("otel-http-client".to_owned())
         .spawn(move || {
-            let mut builder = reqwest::blocking::Client::builder();
+            // rustls, whatever else the dependency graph enables: the identity is a rustls one.
+            let mut builder = reqwest::blocking::Client::builder().tls_backend_rustls();
             // The given roots only, as the OTLP exporters of other languages read the variable.
             if !roots.is_empty() {
                 builder = builder.tls_certs_only(roots);

@@ -86,8 +86,11 @@ async fn ping_over_grpc_is_one_trace_root_and_child_in_the_collector() {
     assert_eq!(root["name"], "ping");
 }
 
+/// What [`GzipCollector`] saw of a request: its `grpc-encoding`, its metadata's names, the spans.
+type Seen = (Option<String>, Vec<String>, ExportTraceServiceRequest);
+
 /// A gRPC trace service that takes gzip-compressed messages and hands each request over.
-struct GzipCollector(tokio::sync::mpsc::UnboundedSender<(Option<String>, ExportTraceServiceRequest)>);
+struct GzipCollector(tokio::sync::mpsc::UnboundedSender<Seen>);
 
 #[tonic::async_trait]
 impl TraceService for GzipCollector {
@@ -97,27 +100,46 @@ impl TraceService for GzipCollector {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let encoding =
             request.metadata().get("grpc-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let _ = self.0.send((encoding, request.into_inner()));
+        let names = request
+            .metadata()
+            .iter()
+            .map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(key, _) => key.as_str().to_owned(),
+                tonic::metadata::KeyAndValueRef::Binary(key, _) => key.as_str().to_owned(),
+            })
+            .collect();
+        let _ = self.0.send((encoding, names, request.into_inner()));
         Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gzip_over_grpc_compresses_the_messages() {
+/// A [`GzipCollector`] on loopback: its endpoint, and what it receives.
+async fn gzip_collector() -> (String, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let service = TraceServiceServer::new(GzipCollector(tx)).accept_compressed(CompressionEncoding::Gzip);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let mut grpc = options(Exporter::Otlp { endpoint, protocol: Protocol::Grpc, headers: Vec::new() });
+    (endpoint, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_over_grpc_compresses_the_messages() {
+    let (endpoint, mut rx) = gzip_collector().await;
+    let mut grpc = options(Exporter::Otlp {
+        endpoint,
+        protocol: Protocol::Grpc,
+        headers: vec![("x-tenant".to_owned(), "t1".to_owned())],
+    });
     grpc.compression = prodready_tracing::Compression::Gzip;
     tokio::task::spawn_blocking(move || prodready_tracing::ping(&grpc)).await.unwrap().expect("accepted");
-    let (encoding, request) = rx.recv().await.expect("a request");
+    let (encoding, names, request) = rx.recv().await.expect("a request");
     assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert!(names.iter().any(|n| n == "x-tenant"), "{names:?}");
     let names: Vec<&str> =
         request.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["ping child", "ping"]);
@@ -371,20 +393,43 @@ fn a_grpc_exporter_that_cannot_be_built_is_an_error_inside_a_runtime() {
 /// running the ignored test below) started with those variables set.
 #[test]
 fn init_ignores_otel_variables_it_was_not_given() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "delivery::spans_under_hostile_otel_variables", "--ignored", "--nocapture"])
-        .env("OTEL_BSP_MAX_QUEUE_SIZE", "1")
-        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
-        .env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1")
-        .env("OTEL_TRACES_SAMPLER", "always_off")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for child in [
+        "delivery::spans_under_hostile_otel_variables",
+        "delivery::grpc_headers_under_hostile_otel_variables",
+    ] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", child, "--ignored", "--nocapture"])
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "1")
+            .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
+            .env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1")
+            .env("OTEL_TRACES_SAMPLER", "always_off")
+            .env("OTEL_EXPORTER_OTLP_HEADERS", "x-from-env=1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{child}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Run by the test above: over gRPC, the headers are the options' own, not OTEL_EXPORTER_OTLP_HEADERS
+/// (which opentelemetry-otlp would merge in from the environment).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by init_ignores_otel_variables_it_was_not_given, with the variables set"]
+async fn grpc_headers_under_hostile_otel_variables() {
+    let (endpoint, mut rx) = gzip_collector().await;
+    let grpc = options(Exporter::Otlp {
+        endpoint,
+        protocol: Protocol::Grpc,
+        headers: vec![("x-tenant".to_owned(), "t1".to_owned())],
+    });
+    tokio::task::spawn_blocking(move || prodready_tracing::ping(&grpc)).await.unwrap().expect("accepted");
+    let (_, names, _) = rx.recv().await.expect("a request");
+    assert!(names.iter().any(|n| n == "x-tenant"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "x-from-env"), "{names:?}");
 }
 
 /// Run by the test above (alone it is an ordinary delivery check): 200 spans of three attributes each,

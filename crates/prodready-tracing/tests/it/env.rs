@@ -312,8 +312,26 @@ fn compression_and_tls_files_follow_the_variables() {
         .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]));
     expect!["error: a client certificate needs its key, and a key its certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE with OTEL_EXPORTER_OTLP_CLIENT_KEY)"]
         .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem")]));
-    expect!["error: OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate and key are supported over http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"]
-        .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]));
+    expect!["error: OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: `br` is not supported (gzip or none)"]
+        .assert_eq(&show(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br")]));
+    // The OTLP TLS files are for OTLP over http/protobuf: set for other signals, they leave gRPC and
+    // Zipkin alone.
+    expect![[r#"None Tls { certificate: None, client_certificate: None, client_key: None }"#]].assert_eq(
+        &show(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]),
+    );
+    expect![[r#"None Tls { certificate: None, client_certificate: None, client_key: None }"#]].assert_eq(
+        &show(&[("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]),
+    );
+    // Given in code with gRPC, they are refused: the gRPC exporter here has no TLS.
+    let mut grpc = Options::new("svc");
+    grpc.exporter = Exporter::Otlp {
+        endpoint: "https://c:4317".to_owned(),
+        protocol: prodready_tracing::Protocol::Grpc,
+        headers: Vec::new(),
+    };
+    grpc.tls.certificate = Some("/ca.pem".into());
+    expect!["OTEL_EXPORTER_OTLP_CERTIFICATE and the client certificate and key are supported over http/protobuf, not gRPC (use http/protobuf, port 4318, or a collector without TLS)"]
+        .assert_eq(&grpc.validate().unwrap_err().to_string());
 }
 
 /// The batch processor's and the span limits' variables, and their errors.
@@ -344,8 +362,23 @@ fn batch_and_limit_variables_are_read_here() {
     ]));
     expect!["error: OTEL_BSP_MAX_QUEUE_SIZE: `2k` is not a whole number"]
         .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "2k")]));
-    expect!["error: the batch size (512, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) must be from 1 to the queue size (100, OTEL_BSP_MAX_QUEUE_SIZE)"]
-        .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]));
+    // A queue smaller than the batch brings the batch down with it, whichever variable set it.
+    expect![[r#"
+        Batch { max_queue_size: 100, schedule_delay: 5s, max_export_batch_size: 100 }
+        Limits { attributes_per_span: 128, events_per_span: 128, links_per_span: 128, attributes_per_event: 128, attributes_per_link: 128 }"#]]
+    .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]));
+    expect![[r#"
+        Batch { max_queue_size: 100, schedule_delay: 5s, max_export_batch_size: 100 }
+        Limits { attributes_per_span: 128, events_per_span: 128, links_per_span: 128, attributes_per_event: 128, attributes_per_link: 128 }"#]]
+    .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000")]));
+    expect!["error: the span queue size (0, OTEL_BSP_MAX_QUEUE_SIZE) must be from 1 to 1048576"]
+        .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]));
+    expect!["error: the span queue size (100000000, OTEL_BSP_MAX_QUEUE_SIZE) must be from 1 to 1048576"]
+        .assert_eq(&show(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100000000")]));
+    expect!["error: the batch size (0, OTEL_BSP_MAX_EXPORT_BATCH_SIZE) must be from 1 to the queue size (2048, OTEL_BSP_MAX_QUEUE_SIZE)"]
+        .assert_eq(&show(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0")]));
+    expect!["error: the batch delay (OTEL_BSP_SCHEDULE_DELAY) must be at least 1 millisecond"]
+        .assert_eq(&show(&[("OTEL_BSP_SCHEDULE_DELAY", "0")]));
     expect!["error: OTEL_SPAN_LINK_COUNT_LIMIT: `-1` is not a whole number"]
         .assert_eq(&show(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]));
 }
