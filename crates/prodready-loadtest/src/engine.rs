@@ -544,8 +544,9 @@ pub(crate) struct Schedule {
     before: Vec<f64>,
     /// The execution segment whose arrivals these are (every N-th of the whole schedule).
     part: Segment,
-    /// The cumulative count the first iteration waits for: 0, or 1 for ramping-arrival-rate.
-    first: f64,
+    /// k6's ramping-arrival-rate count: the first iteration waits for the count to reach 1, and one is
+    /// sent at the very end.
+    ramping: bool,
 }
 
 impl Schedule {
@@ -565,28 +566,31 @@ impl Schedule {
             r0 = r1;
         }
         // A constant rate starts at its rate, not at zero.
-        Self { segments, before, part, first: 0.0 }
+        Self { segments, before, part, ramping: false }
     }
 
     /// k6's ramping-arrival-rate count: the `n`-th iteration when the count reaches `n + 1`.
     pub(crate) fn ramping(mut self) -> Self {
-        self.first = 1.0;
+        self.ramping = true;
         self
     }
 
     /// The offset at which this segment's iteration `n` (from 0) is due, or `None` past the end.
     pub(crate) fn at(&self, n: u64) -> Option<Duration> {
         #[allow(clippy::cast_precision_loss)]
-        let n = self.part.nth(n) as f64 + self.first;
+        let n = self.part.nth(n) as f64 + if self.ramping { 1.0 } else { 0.0 };
         let last = self.segments.len().saturating_sub(1);
         for (i, &(t0, len, r0, r1)) in self.segments.iter().enumerate() {
             let need = n - self.before[i];
             let d = len.as_secs_f64();
             let total = (r0 + r1) / 2.0 * d;
+            // Counts are whole numbers computed in floating point (31 a minute for 60 s is
+            // 31.000000000000004): within a billionth they are equal.
+            let at_end = (need - total).abs() <= 1e-9 * total.max(1.0);
             // An iteration due exactly at a stage's end belongs to the next stage; after the last one,
             // ramping-arrival-rate still sends it (k6 does, at the very end), constant-arrival-rate not
             // (rate × duration iterations).
-            if need > total || (need == total && (i < last || self.first == 0.0)) {
+            if (need > total && !at_end) || (at_end && (i < last || !self.ramping)) {
                 continue;
             }
             // r0 τ + (r1 - r0) τ² / (2d) = need
@@ -986,6 +990,19 @@ mod tests {
             Segment::WHOLE,
         );
         assert_eq!(per_minute.at(1), Some(Duration::from_secs(2)));
+        // Rates whose count comes out a hair over a whole number in floating point: exactly rate ×
+        // duration iterations all the same.
+        for (rate, unit, seconds) in [(31, 60, 60), (23, 60, 300), (31, 60, 600), (11, 60, 300)] {
+            let s = Schedule::new(
+                rate,
+                Duration::from_secs(unit),
+                vec![Stage { duration: Duration::from_secs(seconds), target: rate }],
+                Segment::WHOLE,
+            );
+            let expected = rate * seconds / unit;
+            assert!(s.at(expected - 1).is_some(), "{rate}/{unit}s over {seconds}s");
+            assert_eq!(s.at(expected), None, "{rate}/{unit}s over {seconds}s: {expected} iterations");
+        }
     }
 
     #[test]
