@@ -76,13 +76,25 @@ impl Counts {
     }
 }
 
-fn ratio(results: &[&CheckResult]) -> Option<f64> {
+/// The score out of 10, unrounded.
+fn raw_ratio(results: &[&CheckResult]) -> Option<f64> {
     let applicable = results.iter().filter(|r| r.status.is_applicable());
     let (earned, possible) = applicable.fold((0.0, 0.0), |(earned, possible), r| {
         let passed = if r.status.is_passed() { r.meta.weight } else { 0.0 };
         (earned + passed, possible + r.meta.weight)
     });
-    (possible > 0.0).then(|| round1(10.0 * earned / possible))
+    (possible > 0.0).then(|| 10.0 * earned / possible)
+}
+
+/// The score as shown: rounded down to one decimal, so a score under the minimum never reads as
+/// reaching it (6.977 shows 6.9, not 7.0).
+fn ratio(results: &[&CheckResult]) -> Option<f64> {
+    raw_ratio(results).map(floor1)
+}
+
+/// Rounds down to one decimal (a hair of tolerance keeps 7.0 from showing as 6.9).
+fn floor1(x: f64) -> f64 {
+    ((x * 10.0) + 1e-9).floor() / 10.0
 }
 
 /// Rounds to one decimal, half away from zero.
@@ -108,12 +120,14 @@ pub fn score(results: &[CheckResult], min_score: f64) -> Scorecard {
             }
         })
         .collect();
-    let overall = ratio(&results.iter().collect::<Vec<_>>());
+    let all: Vec<&CheckResult> = results.iter().collect();
+    let overall = ratio(&all);
     let blocking: Vec<String> =
         results.iter().filter(|r| r.blocks_launch()).map(|r| r.meta.id.clone()).collect();
     let verdict = if !blocking.is_empty() {
         Verdict::MustHaveFailed
-    } else if overall.unwrap_or(0.0) < min_score {
+    } else if raw_ratio(&all).unwrap_or(0.0) + 1e-9 < min_score {
+        // The gate reads the unrounded score: 6.977 is below a minimum of 7.
         Verdict::BelowMinimum
     } else {
         Verdict::Ready

@@ -61,9 +61,7 @@ fn weights_shape_the_score() {
             (Testing, Error, 1.0, false),
         ],
         5.0,
-        expect![[
-            r#"overall=6.7 verdict=Ready blocking=[] Monitoring=7.5(1/2, 0 excluded) Testing=5(1/2, 0 excluded)"#
-        ]],
+        expect!["overall=6.6 verdict=Ready blocking=[] Monitoring=7.5(1/2, 0 excluded) Testing=5(1/2, 0 excluded)"],
     );
 }
 
@@ -139,5 +137,26 @@ fn zero_weight_checks_are_shown_but_do_not_score() {
         &[(Features, Fail, 0.0, false), (Features, Pass, 1.0, false)],
         7.0,
         expect![[r#"overall=10 verdict=Ready blocking=[] Features=10(1/2, 0 excluded)"#]],
+    );
+}
+
+/// The gate reads the unrounded score, and the score shown is rounded down: 30 of 43 is 6.977, below a
+/// minimum of 7 (it once read 7.0 and passed).
+#[test]
+fn a_score_just_under_the_minimum_is_below_it_and_shows_so() {
+    let mut rows = vec![(Security, Pass, 29.0, true), (Logging, Pass, 1.0, false)];
+    rows.push((Logging, Fail, 13.0, false));
+    check(
+        &rows,
+        7.0,
+        expect![[
+            r#"overall=6.9 verdict=BelowMinimum blocking=[] Security=10(1/1, 0 excluded) Logging=0.7(1/2, 0 excluded)"#
+        ]],
+    );
+    // Exactly at the minimum passes, and shows the minimum.
+    check(
+        &[(Security, Pass, 7.0, false), (Security, Fail, 3.0, false)],
+        7.0,
+        expect![[r#"overall=7 verdict=Ready blocking=[] Security=7(1/2, 0 excluded)"#]],
     );
 }

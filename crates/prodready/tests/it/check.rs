@@ -96,7 +96,7 @@ fn a_failed_must_have_exits_3_and_a_low_score_exits_4() {
     let out = check(dir.path(), &["--min-score", "9"]);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("NOT READY: overall score 6.7 is below the minimum 9.0"),
+        stdout(&out).contains("NOT READY: overall score 6.6 is below the minimum 9.0"),
         "{}",
         stdout(&out)
     );
@@ -116,7 +116,7 @@ fn json_is_one_document_with_stable_ids() {
         report["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["true", "runbook", "false"]);
     assert_eq!(report["scorecard"]["verdict"], "ready");
-    assert_eq!(report["scorecard"]["overall"], 6.7);
+    assert_eq!(report["scorecard"]["overall"], 6.6);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn reports_go_to_a_file_and_the_history_shows_the_trend() {
     let out = check(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.starts_with("  overall") && l.ends_with("was 6.7 (+3.3)")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("  overall") && l.ends_with("was 6.6 (+3.4)")), "{text}");
     let history = dir.path().join(".local/share/prodready/check-history.jsonl");
     assert_eq!(std::fs::read_to_string(history).unwrap().lines().count(), 2);
 
