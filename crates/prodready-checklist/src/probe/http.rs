@@ -25,12 +25,7 @@ pub(super) async fn probe(check: &HttpCheck, http: &reqwest::Client) -> Finding 
     let body = match response.bytes().await {
         Ok(b) => b,
         Err(e) => {
-            return Finding::fail(format!(
-                "{} {}: reading the body: {}",
-                check.method,
-                check.url,
-                http_error(e)
-            ));
+            return Finding::fail(format!("{shown}: reading the body: {}", http_error(e)));
         }
     };
     let elapsed = started.elapsed();

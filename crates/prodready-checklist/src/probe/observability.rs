@@ -87,10 +87,12 @@ pub(super) async fn otlp(http: &reqwest::Client, url: &str) -> Finding {
     let endpoint = if base.ends_with("/v1/traces") { base.to_owned() } else { format!("{base}/v1/traces") };
     let sent =
         http.post(&endpoint).header("content-type", "application/x-protobuf").body(Vec::new()).send().await;
+    // A gateway's URL may carry a token (`https://id:token@otlp-gateway/otlp`): shown masked.
+    let shown = redact::url(&endpoint);
     match sent {
-        Ok(r) if r.status().is_success() => Finding::pass(format!("{endpoint} accepted an OTLP export")),
-        Ok(r) => Finding::fail(format!("{endpoint}: {}", r.status())),
-        Err(e) => Finding::fail(format!("{endpoint}: {}", http_error(e))),
+        Ok(r) if r.status().is_success() => Finding::pass(format!("{shown} accepted an OTLP export")),
+        Ok(r) => Finding::fail(format!("{shown}: {}", r.status())),
+        Err(e) => Finding::fail(format!("{shown}: {}", http_error(e))),
     }
 }
 

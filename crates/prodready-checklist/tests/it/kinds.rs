@@ -273,6 +273,11 @@ async fn otlp_accepts_an_export_on_a_real_receiver() {
     assert_eq!(status, Status::Pass, "{summary}");
     let (status, _) = probe(&format!("kind = \"otlp\"\nurl = \"http://127.0.0.1:{}\"\n", free_port())).await;
     assert_eq!(status, Status::Fail);
+    // A gateway token in the URL is never shown, whether the export is accepted or not.
+    let with_token = tap.endpoint().replace("http://", "http://123456:glc-token@");
+    let (status, summary) = probe(&format!("kind = \"otlp\"\nurl = \"{with_token}\"\n")).await;
+    assert_eq!(status, Status::Pass, "{summary}");
+    assert!(!summary.contains("glc-token") && summary.contains("123456:[REDACTED]@"), "{summary}");
 }
 
 #[tokio::test]
