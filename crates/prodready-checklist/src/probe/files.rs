@@ -304,6 +304,25 @@ async fn sarif_results(
     let Some(runs) = sarif.get("runs").and_then(serde_json::Value::as_array) else {
         return Err(Finding::error(format!("{}: not a SARIF log (no `runs`)", path.display())));
     };
+    // No run is no scan: a clean report must come from a scanner that ran.
+    if runs.is_empty() {
+        return Err(Finding::error(format!("{}: the SARIF log holds no run: no scan ran", path.display())));
+    }
+    // A run whose invocation says it did not finish proves nothing, findings or not.
+    if let Some(run) = runs.iter().find(|r| {
+        r.get("invocations").and_then(serde_json::Value::as_array).is_some_and(|invocations| {
+            invocations
+                .iter()
+                .any(|i| i.get("executionSuccessful").and_then(serde_json::Value::as_bool) == Some(false))
+        })
+    }) {
+        let tool =
+            run.pointer("/tool/driver/name").and_then(serde_json::Value::as_str).unwrap_or("the scanner");
+        return Err(Finding::fail(format!(
+            "{}: {tool} did not finish (executionSuccessful is false): run it again",
+            path.display()
+        )));
+    }
     let modified = tokio::fs::metadata(path)
         .await
         .ok()

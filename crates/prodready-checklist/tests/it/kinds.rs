@@ -855,6 +855,22 @@ async fn scan_report_reads_sarif_and_wants_it_recent_and_clean() {
     assert!(summary.contains("is 3days old (at most 2days allowed): run gitleaks again"), "{summary}");
     std::fs::write(&path, "{\"not\": \"sarif\"}").unwrap();
     assert_eq!(probe(&check).await.0, Status::Error);
+    // No run, or a run that did not finish, proves nothing.
+    std::fs::write(&path, r#"{"version":"2.1.0","runs":[]}"#).unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Error);
+    assert!(summary.ends_with("scan.sarif: the SARIF log holds no run: no scan ran"), "{summary}");
+    std::fs::write(
+        &path,
+        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gitleaks"}},"invocations":[{"executionSuccessful":false}],"results":[]}]}"#,
+    )
+    .unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(
+        summary.ends_with("gitleaks did not finish (executionSuccessful is false): run it again"),
+        "{summary}"
+    );
 }
 
 /// A directory of reports, as a CI job writes one per scan: every `*.sarif` in it is judged.

@@ -61,7 +61,9 @@ fn weights_shape_the_score() {
             (Testing, Error, 1.0, false),
         ],
         5.0,
-        expect!["overall=6.6 verdict=Ready blocking=[] Monitoring=7.5(1/2, 0 excluded) Testing=5(1/2, 0 excluded)"],
+        expect![
+            "overall=6.6 verdict=Ready blocking=[] Monitoring=7.5(1/2, 0 excluded) Testing=5(1/2, 0 excluded)"
+        ],
     );
 }
 
