@@ -273,6 +273,10 @@ struct Conn {
     tls: bool,
     stream: Stream,
     used: bool,
+    /// A request is on it: set before the exchange, cleared when it completes. One still set means
+    /// the iteration was cut off mid-request (gracefulRampDown, gracefulStop), and the connection may
+    /// hold half a request or an unread answer: it is never used again.
+    in_flight: bool,
 }
 
 /// A VU's connections, one per host, kept alive between requests, and its read buffer.
@@ -333,6 +337,7 @@ impl Client {
             out.timings.blocked = started.elapsed();
             let conn = &mut self.conns[slot];
             let reused = std::mem::replace(&mut conn.used, true);
+            conn.in_flight = true;
             let sent_at = Instant::now();
             out.timings.sent_at = Some(sent_at);
             let mut progress = Progress::default();
@@ -356,6 +361,7 @@ impl Client {
             let error = match result {
                 Ok(Ok(reusable)) => {
                     if reusable {
+                        self.conns[slot].in_flight = false;
                         if let Some(tcp) = self.conns[slot].stream.plain() {
                             settle(tcp);
                         }
@@ -388,7 +394,7 @@ impl Client {
         if let Some(i) = self.conns.iter().position(|c| c.addr == target.addr && c.tls == target.tls) {
             // A TLS connection is not probed: bytes on its socket may be TLS records for rustls (a
             // session ticket); one the server closed fails its first write or read, and is retried.
-            if self.conns[i].stream.plain().is_none_or(idle_and_open) {
+            if !self.conns[i].in_flight && self.conns[i].stream.plain().is_none_or(idle_and_open) {
                 return Ok(i);
             }
             self.conns.swap_remove(i);
@@ -402,7 +408,13 @@ impl Client {
         out.timings.connecting = connect_start.elapsed();
         let stream =
             if target.tls { self.handshake(target, tcp, deadline, out).await? } else { Stream::Plain(tcp) };
-        self.conns.push(Conn { addr: target.addr.clone(), tls: target.tls, stream, used: false });
+        self.conns.push(Conn {
+            addr: target.addr.clone(),
+            tls: target.tls,
+            stream,
+            used: false,
+            in_flight: false,
+        });
         Ok(self.conns.len() - 1)
     }
 
@@ -792,6 +804,56 @@ mod tests {
             err,
             "`ftp://h/x?token=[REDACTED]`: unsupported scheme `ftp` (write http://HOST/PATH or https://HOST/PATH)"
         );
+    }
+
+    /// A request cut off mid-exchange (its iteration interrupted by gracefulRampDown or gracefulStop)
+    /// leaves its connection unusable: the next request gets a new one, and its own answer, not the
+    /// late answer to the one cut off.
+    #[tokio::test]
+    async fn a_request_cut_off_mid_exchange_never_shares_its_connection() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Answers the n-th request it sees (over all connections) with body n, the first after 300 ms.
+        tokio::spawn(async move {
+            let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let mut request = Vec::new();
+                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if n == 0 {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n{n}");
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let target = Target::parse(&format!("http://{addr}/")).unwrap();
+        let mut request = Vec::new();
+        Encoder::new(&mut request, &http::Method::GET, &target, false).finish(&http::Method::GET, b"");
+        let keep = Keep { headers: false, body: true };
+        let mut client = Client::new(Connector::default());
+        let cut = tokio::time::timeout(
+            Duration::from_millis(50),
+            client.send(&target, &request, false, keep, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(cut.is_err(), "the first request is cut off");
+        let next = client.send(&target, &request, false, keep, Duration::from_secs(5)).await;
+        assert_eq!((next.status, next.body.as_slice()), (200, b"1".as_slice()), "{:?}", next.error);
     }
 
     fn encode(method: http::Method, headers: &[(&str, &str)], body: &str) -> Result<String, String> {

@@ -192,6 +192,9 @@ pub async fn run(plan: Arc<Plan>, mut options: RunOptions) -> Report {
                 }
                 if aborted_by.is_none() {
                     for (sel, t) in due {
+                        if !summary::has_samples(&sinks, &shared.recorder.slots, sel) {
+                            continue;
+                        }
                         let value = summary::observe(&sinks, &shared.recorder.slots, sel, t.expr.aggregation, elapsed, vus_gauge, vus_max_gauge);
                         if !t.expr.holds(value) {
                             aborted_by = Some(format!("{sel} {}", t.key()));
@@ -329,6 +332,9 @@ async fn run_scenario(shared: Arc<Shared>, index: usize) {
     let hard_stop = end + scenario.graceful_stop;
     let work = drive_executor(shared.clone(), index, begin, end);
     tokio::select! {
+        // The work first: with gracefulStop 0 the hard stop is the end itself, and the arrivals' count of
+        // dropped iterations, made at the end, must run before the work is dropped.
+        biased;
         () = work => {}
         () = sleep_until(hard_stop) => {}
         () = shared.abort.cancelled() => {}
@@ -579,29 +585,41 @@ impl Schedule {
     pub(crate) fn at(&self, n: u64) -> Option<Duration> {
         #[allow(clippy::cast_precision_loss)]
         let n = self.part.nth(n) as f64 + if self.ramping { 1.0 } else { 0.0 };
-        let last = self.segments.len().saturating_sub(1);
         for (i, &(t0, len, r0, r1)) in self.segments.iter().enumerate() {
             let need = n - self.before[i];
             let d = len.as_secs_f64();
             let total = (r0 + r1) / 2.0 * d;
             // Counts are whole numbers computed in floating point (31 a minute for 60 s is
-            // 31.000000000000004): within a billionth they are equal.
-            let at_end = (need - total).abs() <= 1e-9 * total.max(1.0);
-            // An iteration due exactly at a stage's end belongs to the next stage; after the last one,
-            // ramping-arrival-rate still sends it (k6 does, at the very end), constant-arrival-rate not
-            // (rate × duration iterations).
-            if (need > total && !at_end) || (at_end && (i < last || !self.ramping)) {
+            // 31.000000000000004): this close, they are equal. The tolerance stays far below one
+            // iteration however long the run.
+            let at_end = (need - total).abs() <= (1e-9 * total.max(1.0)).min(1e-3);
+            if need > total && !at_end {
+                continue;
+            }
+            // An iteration due exactly at a stage's end belongs to that stage (k6 counts `i <=
+            // endCount`), so a stage at rate 0 after it never has to place it. At the very end,
+            // constant-arrival-rate does not send it (rate × duration iterations); ramping-arrival-rate
+            // does.
+            if at_end && !self.ramping {
+                return None;
+            }
+            // A stage that sends nothing (rate 0 throughout, or no length) holds no iteration.
+            if total <= 0.0 || d <= 0.0 {
                 continue;
             }
             // r0 τ + (r1 - r0) τ² / (2d) = need
             let a = (r1 - r0) / (2.0 * d);
-            let tau = if a.abs() < 1e-12 {
+            let tau = if need <= 0.0 {
+                0.0
+            } else if a.abs() < 1e-12 {
                 need / r0
             } else {
                 let disc = (r0 * r0 + 4.0 * a * need).max(0.0);
-                (-r0 + disc.sqrt()) / (2.0 * a)
+                // The form without cancellation: the same root as (-r0 + √disc) / 2a.
+                2.0 * need / (r0 + disc.sqrt())
             };
-            return Some(t0 + Duration::from_secs_f64(tau.clamp(0.0, d)));
+            let tau = if tau.is_finite() { tau.clamp(0.0, d) } else { d };
+            return Some(t0 + Duration::from_secs_f64(tau));
         }
         None
     }
@@ -1043,6 +1061,29 @@ mod tests {
             Segment::WHOLE,
         )
         .ramping();
+        // Ramps that end in a hold at 0, or in a stage of no length: the iteration due at the end of the
+        // ramp goes out at that end, and nothing after it (one panicked on 0 / 0).
+        for stages in [
+            vec![(10, 100), (10, 0), (10, 0)],
+            vec![(10, 100), (10, 0), (30, 0), (10, 100)],
+            vec![(10, 100), (0, 100)],
+        ] {
+            let s = Schedule::new(
+                0,
+                Duration::from_secs(1),
+                stages
+                    .iter()
+                    .map(|&(secs, target)| Stage { duration: Duration::from_secs(secs), target })
+                    .collect(),
+                Segment::WHOLE,
+            )
+            .ramping();
+            let shown = format!("{stages:?}");
+            assert_eq!(s.at(499).map(|d| d.as_millis()), Some(10_000), "{shown}");
+            if stages[1].1 == 0 && stages[1].0 > 0 {
+                assert_eq!(s.at(999).map(|d| d.as_millis()), Some(20_000), "{shown}");
+            }
+        }
         // The one before the last: 5τ² = 1 before the end, at 19.55 s; the last at the end.
         assert_eq!(s.at(998).map(|d| d.as_millis()), Some(19552));
         assert_eq!(s.at(999).map(|d| d.as_millis()), Some(20000));

@@ -316,6 +316,20 @@ pub(crate) fn observe(
     }
 }
 
+/// Whether the selector's metric has a sample yet. During the run a threshold on a metric without one is
+/// not judged (k6 skips empty sinks until the end): a check rate with no check done is not 0%.
+pub(crate) fn has_samples(sinks: &Sinks, slots: &Slots, selector: &Selector) -> bool {
+    match selector.metric {
+        Metric::Vus | Metric::VusMax => true,
+        _ => match slots.slot(selector).map(|s| &sinks.sinks[s]) {
+            Some(Sink::Counter(c)) => *c > 0,
+            Some(Sink::Rate { trues, falses }) => trues + falses > 0,
+            Some(Sink::Trend(t)) => t.count() > 0,
+            Some(Sink::Gauge) | None => false,
+        },
+    }
+}
+
 /// The summary of a finished run. The threshold that aborted the run (`aborted_by`, as `metric key`)
 /// failed, whatever the end of the run says: the run was cut short by it.
 #[allow(clippy::cast_precision_loss, clippy::too_many_arguments)]

@@ -251,6 +251,34 @@ http_req_duration = ["p(95)<60000"]
     assert_eq!(s.value("http_req_duration{status:200}", "avg"), Some(0.0));
 }
 
+/// An abortOnFail threshold on a metric with no sample yet is not judged (k6 skips empty sinks during
+/// the run): a scenario that starts at 2 s is not aborted at 1 s for a check rate of "0%".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_waits_for_a_sample() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[scenarios.late]
+executor = "shared-iterations"
+startTime = "2s"
+vus = 1
+iterations = 3
+[[scenarios.late.requests]]
+url = "{base}/items"
+checks = {{ status = 200 }}
+
+[thresholds]
+checks = [{{ threshold = "rate>0.95", abortOnFail = true }}]
+http_req_duration = [{{ threshold = "p(95)<60000", abortOnFail = true }}]
+"#
+    ))
+    .await;
+    assert_eq!(report.aborted_by, None);
+    assert!(report.thresholds_ok(), "{:?}", report.summary.failed_thresholds());
+    assert_eq!(count(&report.summary, "http_reqs"), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_templates_and_data() {
     let server = Server::start().await;
