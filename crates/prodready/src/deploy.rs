@@ -98,6 +98,8 @@ ExecReload=/bin/kill -HUP $MAINPID
 EnvironmentFile=-{ENV_FILE}
 # [general] data_dir defaults to $XDG_DATA_HOME/prodready: {DATA_DIR}, made by StateDirectory=.
 Environment=XDG_DATA_HOME=/var/lib
+# Relative paths in the configuration (a check's evidence, a local store) resolve here, not in /.
+WorkingDirectory={DATA_DIR}
 # SIGTERM goes to the daemon only: it lets running jobs finish within [daemon] shutdown_timeout, then
 # stops them itself. TimeoutStopSec covers that and the jobs' grace; then systemd kills what is left.
 KillSignal=SIGTERM

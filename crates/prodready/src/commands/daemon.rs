@@ -195,7 +195,25 @@ impl Planner {
         // Names are unique: the configuration is refused otherwise (`[daemon] jobs`).
         let declared = if cfg.daemon.jobs.is_empty() { default_jobs(cfg) } else { cfg.daemon.jobs.clone() };
         let snapshot = self.snapshot(loaded)?;
-        declared.iter().map(|job| self.job(cfg, job, &snapshot, &file)).collect()
+        // `[checklist] file` is relative to the configuration file, and the jobs read a copy of it kept
+        // elsewhere: they are given the file's absolute path (as an override in their environment).
+        let checklist_file = match (&loaded.source, &cfg.checklist.file) {
+            (config::Source::File(path), Some(file)) if file.is_relative() => {
+                let joined = path.parent().unwrap_or(Path::new("")).join(file);
+                Some(std::path::absolute(&joined).unwrap_or(joined))
+            }
+            _ => None,
+        };
+        let mut jobs: Vec<Job> =
+            declared.iter().map(|job| self.job(cfg, job, &snapshot, &file)).collect::<anyhow::Result<_>>()?;
+        if let Some(path) = checklist_file {
+            let name =
+                format!("{}CHECKLIST{}FILE", crate::env::OVERRIDE_PREFIX, crate::env::OVERRIDE_SEPARATOR);
+            for job in jobs.iter_mut().filter(|j| j.kind == JobKind::Check.name()) {
+                job.env.push((name.clone(), path.display().to_string()));
+            }
+        }
+        Ok(jobs)
     }
 
     /// Copies the configuration file as loaded (an empty file for embedded defaults), readable by the

@@ -419,6 +419,42 @@ schedule = "*/2 * * * * *"
     assert!(leftover.stdout.is_empty(), "processes left: {}", String::from_utf8_lossy(&leftover.stdout));
 }
 
+/// `[checklist] file` is relative to the configuration file; the check job reads a copy of the
+/// configuration kept elsewhere and still finds the checklist beside the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_job_finds_a_checklist_file_relative_to_the_configuration() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("list.toml"),
+        "[[checks]]\nid = \"from-file\"\ntitle = \"From the file\"\ncategory = \"Backups\"\nkind = \"command\"\nrun = [\"true\"]\n",
+    )
+    .unwrap();
+    let config = config(
+        dir.path(),
+        &db,
+        "[[daemon.jobs]]\nname = \"check\"\nrun = \"check\"\nschedule = \"*/2 * * * * *\"\n",
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[checklist]\n", "[checklist]\nfile = \"list.toml\"\n");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(dir.path(), &config, "one");
+    daemon.wait_for("leadership", Duration::from_secs(30), |d| d.role() == "ready: leader");
+    wait_runs(
+        &db,
+        "a successful check",
+        Duration::from_secs(60),
+        || daemon.log(),
+        |r| successes(r, "check") >= 1,
+    )
+    .await;
+    let report = std::fs::read_to_string(dir.path().join("data/daemon/check-report.json")).unwrap();
+    assert!(report.contains("\"from-file\""), "{report}");
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_file_keeps_the_old_schedules_and_a_good_one_applies() {
     let db = TestDb::create().await;
