@@ -476,10 +476,17 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// k6's duration notation.
+/// The longest duration a scenario file may give: past it, a run's deadlines would overflow the clock.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// k6's duration notation, at most ten years.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|_| format!("`{text}` is not a duration: write e.g. 500ms, 30s, 1m30s or 2h"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. 500ms, 30s, 1m30s or 2h"))?;
+    if d > MAX_DURATION {
+        return Err(format!("`{text}` is longer than the 10 years a duration may be"));
+    }
+    Ok(d)
 }
 
 /// `think_time = "1s"` or `"1s..3s"`.

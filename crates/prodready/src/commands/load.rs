@@ -78,10 +78,15 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &LoadCommand) -> a
                 let what = if segment.is_whole() { String::new() } else { format!("segment {segment} ") };
                 let _ = writeln!(std::io::stderr(), "{what}result written to {}", file.display());
             }
+            // An interrupted run proves nothing to the checklist: its summary goes only where asked.
+            let export = if report.interrupted && summary_export.is_none() { None } else { export };
             let exit = finish(&report, export.as_deref(), *out)?;
             if report.interrupted {
-                let _ =
-                    writeln!(std::io::stderr(), "interrupted: the summary covers what ran until the signal");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "interrupted: the summary covers what ran until the signal (not written for the checklist: \
+                     --summary-export FILE keeps it)"
+                );
                 return Ok(Exit::Interrupted);
             }
             if segment.is_whole() {

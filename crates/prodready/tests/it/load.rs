@@ -132,6 +132,33 @@ url = "{base}/slow"
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("long.json")).unwrap()).unwrap();
     let requests = export["metrics"]["http_reqs"]["count"].as_u64().unwrap();
     assert!(requests > 10, "two seconds of 20 ms requests: {requests}");
+
+    // Without --summary-export the summary would go where the checklist reads it: an interrupted run
+    // proves nothing there, and leaves no loadtest-summary.json.
+    let child = crate::prodready_command(dir.path(), &[], &["load", "run", "long.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(105), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not written for the checklist"), "{}", stderr(&out));
+    let found: Vec<_> =
+        walkdir(dir.path()).into_iter().filter(|p| p.ends_with("loadtest-summary.json")).collect();
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walkdir(&path)) } else { out.push(path) }
+    }
+    out
 }
 
 #[test]
