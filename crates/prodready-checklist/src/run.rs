@@ -56,6 +56,9 @@ pub struct RunOptions {
     pub now_unix: i64,
     /// Opens the stores `backup` checks read (default: local directories only).
     pub stores: StoreOpener,
+    /// The whole checklist, when the checks run are a selection of it (`--only`): the `attestations`
+    /// check judges every manual check of the whole, not only those selected.
+    pub checklist: Option<Vec<Check>>,
 }
 
 impl RunOptions {
@@ -69,6 +72,7 @@ impl RunOptions {
             today: Date::from_days_since_epoch(now_unix / 86_400),
             now_unix,
             stores: StoreOpener::local(),
+            checklist: None,
         }
     }
 }
@@ -89,7 +93,10 @@ impl Observer for Quiet {}
 /// beyond its own timeout.
 pub async fn run(checks: &[Check], options: &RunOptions, observer: Arc<dyn Observer>) -> Vec<CheckResult> {
     let mut ctx = Context::new(options.today, options.now_unix, options.stores.clone());
-    ctx.manual = checks
+    ctx.manual = options
+        .checklist
+        .as_deref()
+        .unwrap_or(checks)
         .iter()
         .filter(|c| c.not_applicable.is_none())
         .filter_map(|c| match &c.kind {

@@ -458,6 +458,17 @@ async fn manual_attestations_pending_valid_expired() {
             Status::Error,
             "attested_at 2027-01-01 is in the future",
         ),
+        // Tomorrow in UTC is today east of it (Sydney's morning): accepted; the day after is not.
+        (
+            "attested_at = 2026-11-30\nevidence = \"x\"\n",
+            Status::Pass,
+            "attested 2026-11-30 (owner: ops@example.com), evidence: x",
+        ),
+        (
+            "attested_at = 2026-12-01\nevidence = \"x\"\n",
+            Status::Error,
+            "attested_at 2026-12-01 is in the future",
+        ),
     ];
     for (rest, status, summary) in cases {
         assert_eq!(probe_on(&check(rest), options()).await, (status, summary.to_owned()), "{rest}");
@@ -818,6 +829,22 @@ evidence = \"x\"
         )
     );
     assert_eq!(run(&[all]).await.0, Status::Warn);
+    // A selection (`--only attestations`) still judges the whole checklist's manual checks.
+    let whole: Vec<prodready_checklist::Check> = [fresh.as_str(), pending, all]
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let text = format!("id = \"c{i}\"\ntitle = \"C\"\ncategory = \"Documentation\"\n{body}");
+            toml::from_str::<CheckSpec>(&text).unwrap().validate().unwrap()
+        })
+        .collect();
+    let selected = vec![whole[2].clone()];
+    let options = RunOptions { checklist: Some(whole), ..options.clone() };
+    let results = prodready_checklist::run(&selected, &options, Arc::new(prodready_checklist::Quiet)).await;
+    assert_eq!(
+        (results[0].status, results[0].summary.as_str()),
+        (Status::Fail, "1 of 2 manual attestations not current: c1 (manual-pending)")
+    );
 }
 
 #[tokio::test]

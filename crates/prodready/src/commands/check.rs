@@ -20,6 +20,8 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> an
     let cfg = &loaded.config;
     let checks = checklist(cfg, &loaded.source)?;
     let order: Vec<String> = checks.iter().map(|c| c.meta.id.clone()).collect();
+    // `attestations` judges every manual check, also those --only leaves out.
+    let whole = (!args.only.is_empty()).then(|| checks.clone());
     let (to_run, skipped) = prodready_checklist::select(checks, &args.only, "not selected by --only")
         .map_err(|e| UsageError(format!("--only {e}")))?;
     let min_score = args.min_score.unwrap_or(cfg.checklist.min_score);
@@ -42,7 +44,11 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> an
                 .map_err(|e| format!("{e:#}").into())
         })
     };
-    let options = RunOptions { stores, ..RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout)) };
+    let options = RunOptions {
+        stores,
+        checklist: whole,
+        ..RunOptions::now(args.timeout.unwrap_or(cfg.checklist.timeout))
+    };
     let mut results = runtime.block_on(prodready_checklist::run(&to_run, &options, progress.clone()));
     // Abandoned probes (a DNS lookup, a hung file read) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
