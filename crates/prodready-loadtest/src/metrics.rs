@@ -157,7 +157,9 @@ impl TrendSink {
             Aggregation::Max => ms(self.max),
             Aggregation::Med => self.quantile(0.5) / 1000.0,
             Aggregation::Percentile(p) => self.quantile(p / 100.0) / 1000.0,
-            Aggregation::Count | Aggregation::Rate | Aggregation::Value => 0.0,
+            #[allow(clippy::cast_precision_loss)]
+            Aggregation::Count => self.count as f64,
+            Aggregation::Rate | Aggregation::Value => 0.0,
         }
     }
 

@@ -268,7 +268,7 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<Report> {
         let agg = Expr::parse(&format!("{stat}<0"))
             .map(|e| e.aggregation)
             .ok()
-            .filter(|a| !matches!(a, Aggregation::Count | Aggregation::Rate | Aggregation::Value))
+            .filter(|a| !matches!(a, Aggregation::Rate | Aggregation::Value))
             .ok_or_else(|| bad(format!("{first_name}: `{stat}` is not a trend statistic")))?;
         summary_trend_stats.push(agg);
     }

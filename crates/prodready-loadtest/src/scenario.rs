@@ -703,6 +703,7 @@ fn build(at: &Locator<'_>, raw: RawFile, read: ReadFile<'_>) -> Result<Plan, Sce
                                 | Aggregation::Min
                                 | Aggregation::Med
                                 | Aggregation::Max
+                                | Aggregation::Count
                                 | Aggregation::Percentile(_)
                         )
                     })

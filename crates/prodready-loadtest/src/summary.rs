@@ -226,6 +226,7 @@ fn threshold_stat(expr: &str) -> Option<String> {
 
 fn format_value(m: &MetricSummary, stat: &str, v: f64) -> String {
     match (m.contains, stat) {
+        ("time", "count") => format_number(v),
         ("time", _) => format_ms(v),
         (_, "rate") if m.kind == "rate" => format!("{:.2}%", v * 100.0),
         ("data", "count") => format_bytes(v),
@@ -236,7 +237,17 @@ fn format_value(m: &MetricSummary, stat: &str, v: f64) -> String {
 fn describe(m: &MetricSummary, stats: &[String]) -> String {
     let v = |k: &str| m.values.get(k).copied().unwrap_or(0.0);
     match m.kind {
-        "trend" => stats.iter().map(|s| format!("{s}={}", format_ms(v(s)))).collect::<Vec<_>>().join(" "),
+        "trend" => stats
+            .iter()
+            .map(|s| {
+                if s == "count" {
+                    format!("count={}", format_number(v(s)))
+                } else {
+                    format!("{s}={}", format_ms(v(s)))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
         "rate" => format!(
             "{:.2}% {} out of {}",
             v("rate") * 100.0,

@@ -251,6 +251,29 @@ http_req_duration = ["p(95)<60000"]
     assert_eq!(s.value("http_req_duration{status:200}", "avg"), Some(0.0));
 }
 
+/// `count` is a trend statistic, as in k6's `summaryTrendStats` (the list its documentation shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_trend_stats_take_count() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let report = load(&format!(
+        r#"
+[options]
+summaryTrendStats = ["avg", "min", "med", "max", "p(95)", "p(99)", "p(99.99)", "count"]
+
+[scenarios.s]
+executor = "shared-iterations"
+vus = 1
+iterations = 3
+[[scenarios.s.requests]]
+url = "{base}/items"
+"#
+    ))
+    .await;
+    assert_eq!(report.summary.value("http_req_duration", "count"), Some(3.0));
+    assert_eq!(report.summary.value("iteration_duration", "count"), Some(3.0));
+}
+
 /// An abortOnFail threshold on a metric with no sample yet is not judged (k6 skips empty sinks during
 /// the run): a scenario that starts at 2 s is not aborted at 1 s for a check rate of "0%".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
