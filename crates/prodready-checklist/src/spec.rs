@@ -84,7 +84,7 @@ impl KindName {
             KindName::Loki | KindName::Otlp => &["url"],
             KindName::Docs => &["path", "sections"],
             KindName::Coverage => &["path", "min_percent", "reports"],
-            KindName::Loadtest => &["path"],
+            KindName::Loadtest => &["path", "max_age"],
             KindName::Command => &["run"],
             KindName::Manual => &["owner", "evidence", "attested_at", "expires_after"],
             KindName::Backup => &["store", "database", "max_age", "max_verify_age"],
@@ -280,6 +280,9 @@ pub enum Kind {
     },
     Loadtest {
         path: PathBuf,
+        /// How old the summary may be (default 30 days): an old load test proves little about today's
+        /// platform.
+        max_age: Duration,
     },
     Command {
         run: Vec<String>,
@@ -582,7 +585,10 @@ impl CheckSpec {
                 }
                 Kind::Coverage { reports }
             }
-            KindName::Loadtest => Kind::Loadtest { path: need_path("path")? },
+            KindName::Loadtest => Kind::Loadtest {
+                path: need_path("path")?,
+                max_age: self.max_age.unwrap_or(Duration::from_secs(30 * 86_400)),
+            },
             KindName::Command => {
                 let run = self.run.clone().unwrap_or_default();
                 if run.first().is_none_or(String::is_empty) {

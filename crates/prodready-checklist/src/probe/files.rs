@@ -124,13 +124,23 @@ pub(super) async fn coverage_all(reports: &[crate::spec::CoverageReport]) -> Fin
     Finding::new(status, parts.join("; "))
 }
 
-/// Every threshold in a k6-format summary held. Reads both `handleSummary` data (`{"ok": bool}` per
-/// threshold) and `--summary-export` files (`true` when the threshold failed).
-pub(super) async fn loadtest(path: &Path) -> Finding {
+/// Every threshold in a k6-format summary held, and the summary was written within `max_age`. Reads
+/// both `handleSummary` data (`{"ok": bool}` per threshold) and `--summary-export` files (`true` when
+/// the threshold failed).
+pub(super) async fn loadtest(path: &Path, max_age: std::time::Duration, now_unix: i64) -> Finding {
     let text = match read(path, "load-test summary", " (run a load test that writes one)").await {
         Ok(t) => t,
         Err(f) => return f,
     };
+    let age = age_of(path, now_unix).await;
+    if age > max_age {
+        return Finding::fail(format!(
+            "{} is {} old (at most {} allowed): run the load test again",
+            path.display(),
+            humantime::format_duration(std::time::Duration::from_secs(age.as_secs() / 3600 * 3600)),
+            humantime::format_duration(max_age)
+        ));
+    }
     let summary: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => return Finding::error(format!("{}: not JSON: {e}", path.display())),
@@ -285,6 +295,17 @@ fn count_panels(panels: Option<&serde_json::Value>) -> usize {
     })
 }
 
+/// How long ago the file was last written (its modification time), as of `now_unix`.
+async fn age_of(path: &Path, now_unix: i64) -> std::time::Duration {
+    let modified = tokio::fs::metadata(path)
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    std::time::Duration::from_secs(u64::try_from(now_unix.saturating_sub(modified)).unwrap_or(0))
+}
+
 /// What one SARIF log holds for the gate.
 struct SarifResults {
     tools: Vec<String>,
@@ -323,13 +344,7 @@ async fn sarif_results(
             path.display()
         )));
     }
-    let modified = tokio::fs::metadata(path)
-        .await
-        .ok()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let age = std::time::Duration::from_secs(u64::try_from(now_unix.saturating_sub(modified)).unwrap_or(0));
+    let age = age_of(path, now_unix).await;
     let tools: Vec<String> = runs
         .iter()
         .filter_map(|r| r.pointer("/tool/driver/name").and_then(serde_json::Value::as_str))

@@ -83,7 +83,7 @@ pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         Kind::Otlp { url } => observability::otlp(&ctx.http, url).await,
         Kind::Docs { path, sections } => files::docs(path, sections).await,
         Kind::Coverage { reports } => files::coverage_all(reports).await,
-        Kind::Loadtest { path } => files::loadtest(path).await,
+        Kind::Loadtest { path, max_age } => files::loadtest(path, *max_age, ctx.now_unix).await,
         Kind::Command { run } => command::probe(run).await,
         Kind::Manual(check) => manual::probe(check, ctx.today),
         Kind::Backup(check) => backup::probe(check, &ctx.stores, ctx.now_unix).await,

@@ -414,6 +414,15 @@ async fn loadtest_reads_real_k6_summaries() {
         assert_eq!(status, Status::Fail, "{}", path.display());
         assert_eq!(text, "1 of 2 thresholds failed: http_req_duration{status:200} max<0.0001");
     }
+    // A passing summary from 40 days ago is too old under the default 30 days, fine under 60.
+    let (summary, _) = k6(dir.path(), addr, "http_req_duration: ['p(95)<10000']").await;
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    std::fs::File::options().write(true).open(&summary).unwrap().set_modified(old).unwrap();
+    let (status, text) = probe(&check(&summary)).await;
+    assert_eq!(status, Status::Fail);
+    assert!(text.contains(" old (at most 30days allowed): run the load test again"), "{text}");
+    let (status, _) = probe(&format!("{}max_age = \"60d\"\n", check(&summary))).await;
+    assert_eq!(status, Status::Pass);
 }
 
 #[tokio::test]
