@@ -83,14 +83,25 @@ impl Window {
         self.judge(elapsed)
     }
 
-    /// The run's end: the last (partial) second goes in, and a run shorter than the window is judged as a
-    /// whole.
+    /// The run's end: the last (partial) second joins the last full window instead of pushing its
+    /// oldest second out (judged alone, 1 response in 4 ms would read as 250/s), and a run shorter than
+    /// the window is judged as a whole.
     pub(crate) fn finish(&mut self, sinks: &Sinks, elapsed: Duration) {
-        self.advance(sinks, elapsed);
+        self.push(sinks, elapsed);
         self.judge(elapsed);
     }
 
     fn advance(&mut self, sinks: &Sinks, elapsed: Duration) {
+        self.push(sinks, elapsed);
+        while self.deltas.len() > self.length {
+            if let (Some((_, old)), Some(sum)) = (self.deltas.pop_front(), self.sum.as_mut()) {
+                apply(sum, &old, false);
+            }
+        }
+    }
+
+    /// Adds what happened since the last look to the window, evicting nothing.
+    fn push(&mut self, sinks: &Sinks, elapsed: Duration) {
         let Some(slot) = self.slot else { return };
         let now = &sinks.sinks[slot];
         let delta = match (now, &self.prev) {
@@ -109,11 +120,6 @@ impl Window {
         apply(sum, &delta, true);
         self.deltas.push_back((elapsed.saturating_sub(self.last), delta));
         self.last = elapsed;
-        while self.deltas.len() > self.length {
-            if let Some((_, old)) = self.deltas.pop_front() {
-                apply(sum, &old, false);
-            }
-        }
     }
 
     fn judge(&mut self, elapsed: Duration) -> bool {
@@ -174,5 +180,35 @@ fn apply(sum: &mut Sink, delta: &Delta, add: bool) {
         }
         (Sink::Trend(s), Delta::Trend(d)) => s.apply(d, add),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 100 responses a second for 3 s, then one more in the 4 ms before the end: `rate<200` over 1 s
+    /// holds in every window, the last included (alone, the 4 ms tail read as 250/s).
+    #[test]
+    fn the_tail_of_a_run_joins_the_last_window() {
+        let selector = Selector::parse("http_reqs").unwrap();
+        let threshold = Threshold {
+            expr: crate::threshold::Expr::parse("rate<200").unwrap(),
+            abort_on_fail: false,
+            delay_abort_eval: Duration::ZERO,
+            window: Some(Duration::from_secs(1)),
+        };
+        let slots = Slots::new([selector.clone()]);
+        let mut sinks = Sinks::new(&slots, 0);
+        let slot = slots.slot(&selector).unwrap();
+        let mut windows = Window::of(&[(selector, vec![threshold])], &slots);
+        let window = &mut windows[0];
+        for second in 1..=3 {
+            sinks.sinks[slot] = Sink::Counter(100 * second);
+            assert!(!window.look(&sinks, Duration::from_secs(second)), "second {second}");
+        }
+        sinks.sinks[slot] = Sink::Counter(301);
+        window.finish(&sinks, Duration::from_millis(3004));
+        assert_eq!(window.failed, None);
     }
 }
