@@ -804,7 +804,9 @@ fn render(
                 if set.random {
                     rng.usize(..set.rows.len())
                 } else {
-                    let next = shared.data_cursor[*data].fetch_add(1, Ordering::Relaxed);
+                    // Segment I of N reads rows I-1, I-1+N, ...: segments of one run never share a row
+                    // (as k6's instances do not, through iterationInTest).
+                    let next = shared.segment.nth(shared.data_cursor[*data].fetch_add(1, Ordering::Relaxed));
                     usize::try_from(next % set.rows.len() as u64).unwrap_or(0)
                 }
             });

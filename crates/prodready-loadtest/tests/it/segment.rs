@@ -268,3 +268,36 @@ http_reqs = ["count>0", { threshold = "count>=30", window = "10s" }]
     let whole = vec![("whole.json".to_owned(), result("1/1"))];
     assert!(prodready_loadtest::merge(&whole).is_ok());
 }
+
+/// A data file read in order: the segments of one run read different rows (segment I of N rows I-1,
+/// I-1+N, ...), so 6 iterations over 2 segments use each of the 6 rows once, as one whole run would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_read_different_rows_of_a_data_file() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let text = format!(
+        r#"
+[data.users]
+file = "users.csv"
+
+[scenarios.s]
+executor = "shared-iterations"
+vus = 2
+iterations = 6
+[[scenarios.s.requests]]
+url = "{base}/echo?user={{{{ users.name }}}}"
+"#
+    );
+    let mut read = |path: &Path| {
+        assert!(path.ends_with("users.csv"), "{}", path.display());
+        Ok("name\nu0\nu1\nu2\nu3\nu4\nu5\n".to_owned())
+    };
+    let plan =
+        prodready_loadtest::parse(Path::new("/t/load.toml"), &text, &mut read).expect("the scenario parses");
+    for i in 1..=2 {
+        run(&plan, Segment::new(i, 2).unwrap()).await;
+    }
+    let mut users = server.stats.queries.lock().unwrap().clone();
+    users.sort();
+    assert_eq!(users, ["user=u0", "user=u1", "user=u2", "user=u3", "user=u4", "user=u5"]);
+}
