@@ -52,6 +52,10 @@ pub(crate) fn main(args: &[String]) -> Result {
     let peers = peers::provision()?;
     peers::ensure_postgres()?;
     let env = Instrumented::new(&peers)?;
+    // The workspace's instrumented binaries of an earlier run (an older checkout at the same path) would
+    // count as never run: they go, and this run builds its own. Dependencies stay built.
+    let mut clean = cargo();
+    run(env.apply(clean.args(["llvm-cov", "clean", "--workspace"])))?;
     // Profiles of an earlier run would be merged into this one.
     if let Ok(entries) = std::fs::read_dir(&env.target) {
         for entry in entries.flatten() {

@@ -441,17 +441,44 @@ const CI_STEPS: &[(&str, &[&str])] = &[
     (
         "deploy",
         &[
-            "deploy",
             "kubectl apply",
             "helm upgrade",
             "terraform apply",
             "docker push",
             "update-service",
             "xtask dist",
-            "release",
+            // Deployment commands and release tools, not the bare words (`cargo build --release`, a job
+            // named "deploy-docs" that builds them).
+            "make deploy",
+            "npm run deploy",
+            "fly deploy",
+            "flyctl deploy",
+            "vercel deploy",
+            "firebase deploy",
+            "serverless deploy",
+            "kamal deploy",
+            "gcloud run deploy",
+            "gcloud app deploy",
+            "eb deploy",
+            "./deploy",
+            "deploy.sh",
+            "aws ecs update",
+            "argocd app sync",
+            "goreleaser",
+            "semantic-release",
+            "cargo release",
+            "gh release create",
+            "environment: production",
         ],
     ),
 ];
+
+/// `line` without its YAML/shell comment (a `#` at the start or after white space).
+fn without_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let at = (0..bytes.len()).find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()));
+    at.map_or(line, |i| &line[..i])
+}
 
 /// The CI configuration at `path` (a file, or a directory of workflow files such as `.github/workflows`)
 /// runs each of `steps` (`test`, `scan`, `coverage`, `deploy`), recognised by the commands of the usual
@@ -471,11 +498,20 @@ pub(super) async fn ci_workflow(path: &Path, steps: &[String]) -> Finding {
         Ok(_) => files.push(path.to_path_buf()),
         Err(_) => return Finding::fail(format!("no CI configuration at {}", path.display())),
     }
+    // In a directory, the workflow files (YAML); a file named in `path` is read whatever it is.
+    if files.len() > 1 || path.is_dir() {
+        files.retain(|f| {
+            f.extension().is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+        });
+    }
     let mut text = String::new();
     for file in &files {
         if let Ok(content) = tokio::fs::read_to_string(file).await {
-            text.push_str(&content.to_lowercase());
-            text.push('\n');
+            // Comments are not steps: `# TODO: cargo test, deploy` runs nothing.
+            for line in content.lines() {
+                text.push_str(&without_comment(line).to_lowercase());
+                text.push('\n');
+            }
         }
     }
     if text.trim().is_empty() {

@@ -1028,4 +1028,15 @@ async fn ci_workflow_finds_test_scan_coverage_and_deploy_steps() {
     assert_eq!(probe(&check("steps = [\"deploy\"]\n")).await.0, Status::Pass);
     let missing = format!("kind = \"ci_workflow\"\npath = \"{}\"\n", dir.path().join("nope").display());
     assert_eq!(probe(&missing).await.0, Status::Fail);
+
+    // Words that are not deployment steps: a release build, a comment, a file that is not a workflow.
+    std::fs::remove_file(workflows.join("deploy.yml")).unwrap();
+    std::fs::write(
+        workflows.join("build.yml"),
+        "name: deploy-docs\nsteps:\n  - run: cargo build --release # then deploy by hand\n# TODO: helm upgrade\n",
+    )
+    .unwrap();
+    std::fs::write(workflows.join("NOTES.md"), "run: helm upgrade --install api ./chart\n").unwrap();
+    let (status, summary) = probe(&check("steps = [\"deploy\"]\n")).await;
+    assert_eq!(status, Status::Fail, "{summary}");
 }
