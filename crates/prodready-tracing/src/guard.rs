@@ -7,7 +7,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 
-use crate::options::{Exporter, Options, Protocol, Sampler};
+use crate::options::{Batch, Exporter, Options, Protocol, Sampler};
 use crate::{Error, Result};
 
 /// Keeps tracing running; dropping it flushes what is queued and shuts the exporter down, waiting at
@@ -173,37 +173,37 @@ fn provider(options: &Options) -> Result<(SdkTracerProvider, Option<Runtime>)> {
         .with_max_links_per_span(limits.links_per_span)
         .with_max_attributes_per_event(limits.attributes_per_event)
         .with_max_attributes_per_link(limits.attributes_per_link);
-    let batch = options.batch;
+    let mut runtime = None;
+    let builder = match &options.exporter {
+        Exporter::None => builder,
+        Exporter::Zipkin { endpoint } => builder.with_span_processor(batched(
+            crate::zipkin::ZipkinExporter::with_tls(endpoint, options.export_timeout, &options.tls)?,
+            options.batch,
+        )),
+        Exporter::Otlp { protocol: Protocol::Grpc, .. } => {
+            let (exporter, rt) = grpc(options)?;
+            runtime = rt;
+            builder.with_span_processor(batched(exporter, options.batch))
+        }
+        Exporter::Otlp { .. } => builder.with_span_processor(batched(
+            crate::otlp::OtlpHttpExporter::from_options(options)?,
+            options.batch,
+        )),
+    };
+    Ok((builder.build(), runtime))
+}
+
+/// `exporter` behind a batch processor sized as `batch` says.
+fn batched<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    batch: Batch,
+) -> BatchSpanProcessor {
     let config = BatchConfigBuilder::default()
         .with_max_queue_size(batch.max_queue_size)
         .with_max_export_batch_size(batch.max_export_batch_size)
         .with_scheduled_delay(batch.schedule_delay)
         .build();
-    let mut runtime = None;
-    let builder = match &options.exporter {
-        Exporter::None => builder,
-        Exporter::Zipkin { endpoint } => {
-            let exporter =
-                crate::zipkin::ZipkinExporter::with_tls(endpoint, options.export_timeout, &options.tls)?;
-            builder
-                .with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(config).build())
-        }
-        Exporter::Otlp { protocol: Protocol::Grpc, .. } => {
-            let (exporter, rt) = grpc(options)?;
-            runtime = rt;
-            builder
-                .with_span_processor(BatchSpanProcessor::builder(exporter).with_batch_config(config).build())
-        }
-        Exporter::Otlp { .. } => builder.with_span_processor(
-            BatchSpanProcessor::builder(otlp_http(options)?).with_batch_config(config).build(),
-        ),
-    };
-    Ok((builder.build(), runtime))
-}
-
-/// The OTLP http/protobuf exporter for `options` (which must name OTLP).
-pub(crate) fn otlp_http(options: &Options) -> Result<crate::otlp::OtlpHttpExporter> {
-    crate::otlp::OtlpHttpExporter::from_options(options)
+    BatchSpanProcessor::builder(exporter).with_batch_config(config).build()
 }
 
 /// The gRPC exporter, built inside a small runtime of its own that keeps its channel's tasks running.

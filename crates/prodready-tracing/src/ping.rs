@@ -69,7 +69,7 @@ pub fn ping(options: &Options) -> Result<TraceId> {
             block_on(exporter.export(batch))
         }
         Exporter::Otlp { protocol: Protocol::HttpProtobuf, .. } => {
-            let mut exporter = crate::guard::otlp_http(options)?;
+            let mut exporter = crate::otlp::OtlpHttpExporter::from_options(options)?;
             exporter.set_resource(&resource);
             block_on(exporter.export(batch))
         }

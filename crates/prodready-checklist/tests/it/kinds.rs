@@ -800,16 +800,20 @@ async fn alerting_follows_alertmanagers_routing_for_a_critical_alert() {
 async fn attestations_sum_up_the_runs_manual_checks() {
     let today = Date::from_days_since_epoch(20_000);
     let options = RunOptions { today, ..RunOptions::now(Duration::from_secs(5)) };
-    let run = |checks: &[&str]| {
-        let options = options.clone();
-        let specs: Vec<prodready_checklist::Check> = checks
+    // Checks c0, c1... of these bodies.
+    let checks = |bodies: &[&str]| -> Vec<prodready_checklist::Check> {
+        bodies
             .iter()
             .enumerate()
             .map(|(i, body)| {
                 let text = format!("id = \"c{i}\"\ntitle = \"C\"\ncategory = \"Documentation\"\n{body}");
                 toml::from_str::<CheckSpec>(&text).unwrap().validate().unwrap()
             })
-            .collect();
+            .collect()
+    };
+    let run = |bodies: &[&str]| {
+        let options = options.clone();
+        let specs = checks(bodies);
         async move {
             let results =
                 prodready_checklist::run(&specs, &options, Arc::new(prodready_checklist::Quiet)).await;
@@ -839,14 +843,7 @@ evidence = \"x\"
     );
     assert_eq!(run(&[all]).await.0, Status::Warn);
     // A selection (`--only attestations`) still judges the whole checklist's manual checks.
-    let whole: Vec<prodready_checklist::Check> = [fresh.as_str(), pending, all]
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let text = format!("id = \"c{i}\"\ntitle = \"C\"\ncategory = \"Documentation\"\n{body}");
-            toml::from_str::<CheckSpec>(&text).unwrap().validate().unwrap()
-        })
-        .collect();
+    let whole = checks(&[&fresh, pending, all]);
     let selected = vec![whole[2].clone()];
     let options = RunOptions { checklist: Some(whole), ..options.clone() };
     let results = prodready_checklist::run(&selected, &options, Arc::new(prodready_checklist::Quiet)).await;

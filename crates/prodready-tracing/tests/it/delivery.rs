@@ -389,8 +389,9 @@ fn a_grpc_exporter_that_cannot_be_built_is_an_error_inside_a_runtime() {
 
 /// `init` reads no variable: the SDK's defaults would take the queue size, the span limits and the
 /// sampler from the process environment, and `init` gives it every value instead (a caller who wants
-/// the variables applies `Options::from_env`). The spans are made in a child process (this test binary
-/// running the ignored test below) started with those variables set.
+/// the variables applies `Options::from_env`). The spans are made in child processes (this test binary
+/// running the two tests below, which alone are ordinary delivery checks) started with those variables
+/// set.
 #[test]
 fn init_ignores_otel_variables_it_was_not_given() {
     for child in [
@@ -398,7 +399,7 @@ fn init_ignores_otel_variables_it_was_not_given() {
         "delivery::grpc_headers_under_hostile_otel_variables",
     ] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", child, "--ignored", "--nocapture"])
+            .args(["--exact", child, "--nocapture"])
             .env("OTEL_BSP_MAX_QUEUE_SIZE", "1")
             .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
             .env("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1")
@@ -415,10 +416,9 @@ fn init_ignores_otel_variables_it_was_not_given() {
     }
 }
 
-/// Run by the test above: over gRPC, the headers are the options' own, not OTEL_EXPORTER_OTLP_HEADERS
-/// (which opentelemetry-otlp would merge in from the environment).
+/// Over gRPC, the headers are the options' own; run again by the test above with
+/// OTEL_EXPORTER_OTLP_HEADERS set (which opentelemetry-otlp would merge in from the environment).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by init_ignores_otel_variables_it_was_not_given, with the variables set"]
 async fn grpc_headers_under_hostile_otel_variables() {
     let (endpoint, mut rx) = gzip_collector().await;
     let grpc = options(Exporter::Otlp {
@@ -432,10 +432,9 @@ async fn grpc_headers_under_hostile_otel_variables() {
     assert!(!names.iter().any(|n| n == "x-from-env"), "{names:?}");
 }
 
-/// Run by the test above (alone it is an ordinary delivery check): 200 spans of three attributes each,
-/// every one delivered whole.
+/// 200 spans of three attributes each, every one delivered whole; run again by the test above with
+/// hostile variables set.
 #[test]
-#[ignore = "run by init_ignores_otel_variables_it_was_not_given, with the variables set"]
 fn spans_under_hostile_otel_variables() {
     let zipkin = ZipkinReceiver::start();
     let guard = prodready_tracing::init(&options(Exporter::Zipkin { endpoint: zipkin.url() })).unwrap();

@@ -7,19 +7,26 @@ use std::collections::HashMap;
 use expect_test::{Expect, expect};
 use prodready_tracing::{Exporter, Options, Sampler};
 
+/// `vars` applied over `base` by `from_env`: what `show` renders of the options, or the error.
+fn apply(base: Options, vars: &[(&str, &str)], show: impl Fn(&Options) -> String) -> String {
+    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+    match base.from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
+        Ok(o) => show(&o),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
 /// `vars` over `base`: the exporter, the URL spans go to, the sampler and the timeout, or the error.
 fn check_over(base: Options, vars: &[(&str, &str)], expected: Expect) {
-    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
-    let out = match base.from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
-        Ok(o) => format!(
+    let out = apply(base, vars, |o| {
+        format!(
             "{:?}\nurl={} sampler={:?} timeout={:?}",
             o.exporter,
             o.export_url().unwrap_or_default(),
             o.sampler,
             o.export_timeout
-        ),
-        Err(e) => format!("error: {e}"),
-    };
+        )
+    });
     expected.assert_eq(&out);
 }
 
@@ -291,11 +298,7 @@ fn a_bad_endpoint_gets_one_clear_error() {
 #[test]
 fn compression_and_tls_files_follow_the_variables() {
     let show = |vars: &[(&str, &str)]| {
-        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
-        match Options::new("svc").from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
-            Ok(o) => format!("{:?} {:?}", o.compression, o.tls),
-            Err(e) => format!("error: {e}"),
-        }
+        apply(Options::new("svc"), vars, |o| format!("{:?} {:?}", o.compression, o.tls))
     };
     expect![[r#"None Tls { certificate: None, client_certificate: None, client_key: None }"#]]
         .assert_eq(&show(&[]));
@@ -338,11 +341,7 @@ fn compression_and_tls_files_follow_the_variables() {
 #[test]
 fn batch_and_limit_variables_are_read_here() {
     let show = |vars: &[(&str, &str)]| {
-        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
-        match Options::new("svc").from_env(|name| vars.get(name).map(|v| (*v).to_owned())) {
-            Ok(o) => format!("{:?}\n{:?}", o.batch, o.limits),
-            Err(e) => format!("error: {e}"),
-        }
+        apply(Options::new("svc"), vars, |o| format!("{:?}\n{:?}", o.batch, o.limits))
     };
     expect![[r#"
         Batch { max_queue_size: 2048, schedule_delay: 5s, max_export_batch_size: 512 }

@@ -112,19 +112,8 @@ url = "{base}/slow"
 "#
     );
     std::fs::write(dir.path().join("long.toml"), text).unwrap();
-    let child = crate::prodready_command(
-        dir.path(),
-        &[],
-        &["load", "run", "long.toml", "--summary-export", "long.json"],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out =
+        interrupted_after_2s(dir.path(), &["load", "run", "long.toml", "--summary-export", "long.json"]);
     assert_eq!(out.status.code(), Some(105), "{}", stderr(&out));
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
     assert!(stdout(&out).contains("http_reqs"), "{}", stdout(&out));
@@ -133,9 +122,17 @@ url = "{base}/slow"
     let requests = export["metrics"]["http_reqs"]["count"].as_u64().unwrap();
     assert!(requests > 10, "two seconds of 20 ms requests: {requests}");
 
-    // Without --summary-export the summary would go where the checklist reads it: an interrupted run
-    // proves nothing there, and leaves no loadtest-summary.json.
-    let child = crate::prodready_command(dir.path(), &[], &["load", "run", "long.toml"])
+    // Without --summary-export the summary would go where the checklist reads it ([loadtest] summary,
+    // under the data directory): an interrupted run proves nothing there and leaves nothing.
+    let out = interrupted_after_2s(dir.path(), &["load", "run", "long.toml"]);
+    assert_eq!(out.status.code(), Some(105), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not written for the checklist"), "{}", stderr(&out));
+    assert!(!dir.path().join(".local/share/prodready/loadtest-summary.json").exists());
+}
+
+/// `prodready ARGS` in `dir`, sent SIGINT (as Ctrl-C) two seconds in.
+fn interrupted_after_2s(dir: &Path, args: &[&str]) -> std::process::Output {
+    let child = crate::prodready_command(dir, &[], args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -143,22 +140,7 @@ url = "{base}/slow"
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(105), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not written for the checklist"), "{}", stderr(&out));
-    let found: Vec<_> =
-        walkdir(dir.path()).into_iter().filter(|p| p.ends_with("loadtest-summary.json")).collect();
-    assert!(found.is_empty(), "{found:?}");
-}
-
-/// Every file under `dir`.
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walkdir(&path)) } else { out.push(path) }
-    }
-    out
+    child.wait_with_output().unwrap()
 }
 
 #[test]
