@@ -17,7 +17,7 @@ psql() { command psql -X -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 # secs CMD...: wall seconds; peak RSS (KiB) of CMD in $WORK/rss
 secs() { local t0 t1; t0=$(now); /usr/bin/time -f "%M" -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }; t1=$(now); echo "$t1 - $t0" | bc; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 size() { du -sb "$1" | cut -f1; }
 mib() { echo "scale=1; $1 / 1048576" | bc; }
 

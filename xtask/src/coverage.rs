@@ -20,7 +20,8 @@ Runs every test (nextest, then the doc tests) with the workspace instrumented by
 the prodready processes the CLI tests start, and writes coverage/lcov.info: line coverage of the library
 crates (crates/prodready-* but the test support and the fuzz targets; tests, benches, examples and code
 generated under the target directory left out). Prints lines covered per crate (the binary's for
-information) and fails when the library crates together cover less than 80% of their lines.
+information) and fails when the library crates together cover less than 80% of their lines, or when one
+of them has no line in the report.
 `prodready check` reads the same file for its coverage check.
 
 The instrumented build lives in llvm-cov-target/ under cargo's target directory. cargo-llvm-cov comes from
@@ -301,16 +302,26 @@ fn line(hit: u64, found: u64) -> String {
 }
 
 /// The gate over the `libraries`' lines together: Ok with the per-crate table when they reach
-/// `min_percent`, Err with the same table otherwise. Crates under the minimum on their own are marked.
+/// `min_percent`, Err with the same table otherwise. Crates under the minimum on their own are marked. A
+/// library crate without a line in the report fails the gate: counted as 0 of 0 lines, it would pass
+/// unseen however little of it the tests run.
 pub(crate) fn gate(lcov: &str, libraries: &[String], min_percent: f64) -> Result<String> {
     let crates = per_crate(lcov);
     let mut table = String::from("line coverage of the library crates:\n");
     let (mut found, mut hit) = (0, 0);
+    let mut missing = Vec::new();
     for name in libraries {
         let (f, h) = crates.get(name).copied().unwrap_or_default();
         found += f;
         hit += h;
-        let mark = if percent(h, f) < min_percent { "  (under the minimum)" } else { "" };
+        let mark = if f == 0 {
+            missing.push(name.as_str());
+            "  (no line in the report)"
+        } else if percent(h, f) < min_percent {
+            "  (under the minimum)"
+        } else {
+            ""
+        };
         table.push_str(&format!("  {name:<26} {}{mark}\n", line(h, f)));
     }
     if found == 0 {
@@ -320,6 +331,12 @@ pub(crate) fn gate(lcov: &str, libraries: &[String], min_percent: f64) -> Result
     }
     let total = percent(hit, found);
     table.push_str(&format!("  {:<26} {}", "total", line(hit, found)));
+    if !missing.is_empty() {
+        return Err(format!(
+            "{table}\ncoverage gate failed: no line of {} in the report (did the tests build it?)",
+            missing.join(", ")
+        ));
+    }
     if total >= min_percent {
         Ok(format!("{table}\ncoverage gate passed: {total:.1}% >= {min_percent}%"))
     } else {
@@ -375,18 +392,37 @@ mod tests {
 
     #[test]
     fn below_the_threshold_fails() {
-        let report = lcov(&[("prodready-a", 100, 80), ("prodready-a", 100, 79), ("prodready-b", 0, 0)]);
+        let report = lcov(&[("prodready-a", 100, 80), ("prodready-a", 100, 79), ("prodready-b", 100, 80)]);
         let err = gate(&report, &libs(), 80.0).unwrap_err();
-        assert!(err.ends_with("coverage gate failed: 79.5% of library lines covered, below 80%"), "{err}");
+        assert!(err.ends_with("coverage gate failed: 79.7% of library lines covered, below 80%"), "{err}");
         assert!(
             err.contains("prodready-a                 79.5% (159 of 200 lines)  (under the minimum)"),
             "{err}"
         );
     }
 
+    /// A library crate the report has no line of (left out of the run, or listed with none) fails the
+    /// gate by name, whatever the others cover.
+    #[test]
+    fn a_library_crate_without_lines_fails_naming_it() {
+        let libraries = ["prodready-a", "prodready-b", "prodready-c"].map(str::to_owned);
+        let report = lcov(&[("prodready-a", 100, 100), ("prodready-c", 0, 0)]);
+        let err = gate(&report, &libraries, 80.0).unwrap_err();
+        assert_eq!(
+            err,
+            "line coverage of the library crates:\n\
+             \x20 prodready-a                100.0% (100 of 100 lines)\n\
+             \x20 prodready-b                100.0% (0 of 0 lines)  (no line in the report)\n\
+             \x20 prodready-c                100.0% (0 of 0 lines)  (no line in the report)\n\
+             \x20 total                      100.0% (100 of 100 lines)\n\
+             coverage gate failed: no line of prodready-b, prodready-c in the report \
+             (did the tests build it?)"
+        );
+    }
+
     #[test]
     fn exactly_the_threshold_passes_and_an_empty_report_fails() {
-        assert!(gate(&lcov(&[("prodready-a", 10, 8)]), &libs(), 80.0).is_ok());
+        assert!(gate(&lcov(&[("prodready-a", 10, 8), ("prodready-b", 10, 8)]), &libs(), 80.0).is_ok());
         let err = gate("", &libs(), 80.0).unwrap_err();
         assert!(err.ends_with("no line of a library crate in the report: was it written by cargo llvm-cov?"));
     }

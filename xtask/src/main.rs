@@ -1,9 +1,10 @@
 //! Project automation. Dependency-free on purpose: it builds in seconds on a cold machine.
 //!
 //! cargo xtask ci      lint, coverage (the whole suite with the 80% gate), audit: what `.ci/run` runs
-//! cargo xtask lint    cargo fmt --check; clippy on every target with warnings as errors; each library
-//!                     alone with default and with all features (a feature matrix); actionlint on
-//!                     .github/workflows
+//! cargo xtask lint    cargo fmt --check; no PromQL parser or YAML crate under prodready-backup and
+//!                     prodready-logging/ship (cargo tree -e normal); clippy on every target with warnings
+//!                     as errors; each library alone with default and with all features (a feature
+//!                     matrix); actionlint on .github/workflows
 //! cargo xtask test    provision the real peers, check PostgreSQL, run every test (with CI=true and no
 //!                     arguments: `cargo xtask coverage`, the same suite instrumented with the gate)
 //! cargo xtask peers   provision the real peers only (moto, oteltap, k6, Prometheus, Alertmanager, ...)
@@ -149,9 +150,64 @@ fn run(cmd: &mut Command) -> Result {
 
 fn lint() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    runtime_graphs()?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     feature_matrix()?;
     actionlint()
+}
+
+/// Crates (by name prefix) that the backup crate, and the log agent (prodready-logging with `ship`), must
+/// not link: the PromQL parser, YAML and the rule generators that bring them.
+const GENERATOR_CRATES: [&str; 6] = [
+    "promql-parser",
+    "serde_yaml",
+    "serde_yaml_ng",
+    "unsafe-libyaml",
+    "yaml-rust",
+    "prodready-metrics-alerts",
+];
+
+/// A service linking the backup crate or the log agent compiles no PromQL parser and no YAML crate:
+/// `cargo tree -e normal` of each names none of [`GENERATOR_CRATES`].
+fn runtime_graphs() -> Result {
+    for (package, features) in [("prodready-backup", None), ("prodready-logging", Some("ship"))] {
+        let mut cmd = cargo();
+        cmd.args(["tree", "--locked", "--edges", "normal", "--package", package]);
+        cmd.args(["--prefix", "none", "--format", "{p}"]);
+        if let Some(features) = features {
+            cmd.args(["--features", features]);
+        }
+        let args: Vec<_> = cmd.get_args().map(OsStr::to_string_lossy).collect();
+        say(&format!("$ cargo {}", args.join(" ")));
+        let shown = match features {
+            Some(features) => format!("{package} with feature {features}"),
+            None => package.to_owned(),
+        };
+        let out = cmd.output().map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let found = generator_crates(&String::from_utf8_lossy(&out.stdout));
+        if !found.is_empty() {
+            return Err(format!(
+                "{shown} links {} (`cargo tree -e normal -p {package} -i NAME` shows who pulls each in): \
+                 the runtime crates must not depend on the rule generators",
+                found.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The crates of a `cargo tree --prefix none --format {p}` listing whose name starts with one of
+/// [`GENERATOR_CRATES`], sorted, each once.
+fn generator_crates(tree: &str) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| GENERATOR_CRATES.iter().any(|banned| name.starts_with(banned)))
+        .collect();
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// The GitHub Actions workflows under .github/workflows, with actionlint from the peers.
@@ -307,5 +363,35 @@ fn bench(area: Option<&str>) -> Result {
             "usage: cargo xtask bench <backup | basebackup | logging | secrets | dbmon | tracing | scan | walpush | loadtest>"
                 .to_owned(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_crates_are_found_by_name_in_a_tree_listing() {
+        let clean = [
+            "prodready-backup v0.1.0 (/w/crates/prodready-backup)",
+            "prodready-metrics v0.1.0 (/w/crates/prodready-metrics)",
+            "serde v1.0.228",
+            "serde v1.0.228 (*)",
+        ]
+        .join("\n");
+        assert!(generator_crates(&clean).is_empty());
+        let tainted = [
+            clean.as_str(),
+            "prodready-metrics-alerts v0.1.0 (/w/crates/prodready-metrics-alerts)",
+            "promql-parser v0.11.0",
+            "serde_yaml_ng v0.10.0",
+            "unsafe-libyaml v0.2.11",
+            "promql-parser v0.11.0 (*)",
+        ]
+        .join("\n");
+        assert_eq!(
+            generator_crates(&tainted),
+            ["prodready-metrics-alerts", "promql-parser", "serde_yaml_ng", "unsafe-libyaml"]
+        );
     }
 }

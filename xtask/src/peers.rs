@@ -13,7 +13,7 @@
 //!   same way, under their own stamp
 //! - `bin/`: one entry per peer under the name tests use (`peer_bin` in prodready-test-support)
 //! - `compose-spec.json`: the Compose file JSON schema, taken from the docker-compose 1.29.2 wheel on PyPI
-//!   (no Compose implementation installs here; generated compose files are validated against it)
+//!   (generated compose files are validated against it, and by `docker-compose config`)
 //! - `cargo/`: ripsecrets built from crates.io (`cargo install --root`), the secret-scan benchmark's peer;
 //!   detect-secrets (its other peer) and jsonschema (the SARIF schema check) are in `venv/`, and
 //!   kubernetes-validate (Kubernetes' JSON schemas, bundled: the deploy/kubernetes manifests' check)
@@ -27,8 +27,10 @@
 //!   pinned toolchain; where rustup cannot install it, Debian's `llvm-N` matching rustc's LLVM major version
 //!   (system-wide, root only), handed to cargo-llvm-cov through `LLVM_COV` and `LLVM_PROFDATA`
 //!
-//! One peer is installed system-wide: Debian's `chromium` (`/usr/bin/chromium`), with the many shared
-//! libraries it needs, by `apt-get install` (root only; otherwise the error names the command to run).
+//! Two peers are installed system-wide by `apt-get install` (root only; otherwise the error names the
+//! command to run): Debian's `chromium` (`/usr/bin/chromium`), with the many shared libraries it needs, and
+//! Debian's `docker-compose` 1.29.2 (`/usr/bin/docker-compose`, Python), whose `config` command validates
+//! the generated compose file without a Docker daemon.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -137,6 +139,7 @@ pub(crate) fn provision() -> Result<PathBuf> {
     compose_schema(&dir)?;
     debian(&dir)?;
     chromium()?;
+    docker_compose()?;
     node(&dir)?;
     crates(&dir)?;
     links(&dir)?;
@@ -290,17 +293,32 @@ fn debian_group(dir: &Path, what: &str, packages: &[&str], debs: &str, stamp: &s
 /// Debian's Chromium, installed system-wide: it needs dozens of shared libraries that an unpacked package
 /// would not bring.
 fn chromium() -> Result {
-    if Path::new(CHROMIUM).is_file() {
+    system_package("chromium", CHROMIUM, "a few minutes")
+}
+
+/// Debian's docker-compose (1.29.2, Python), installed system-wide for its dependencies:
+/// `docker-compose config` validates the generated compose file without a Docker daemon.
+fn docker_compose() -> Result {
+    system_package("docker-compose", DOCKER_COMPOSE, "a minute")
+}
+
+/// Where Debian's docker-compose package puts its command.
+const DOCKER_COMPOSE: &str = "/usr/bin/docker-compose";
+
+/// Installs Debian's `package` system-wide (root only; otherwise the error names the command) unless
+/// `path` exists.
+fn system_package(package: &str, path: &str, takes: &str) -> Result {
+    if Path::new(path).is_file() {
         return Ok(());
     }
-    const INSTALL: &str = "apt-get install -y --no-install-recommends chromium";
+    let command = format!("apt-get install -y --no-install-recommends {package}");
     if !is_root() {
-        return Err(format!("{CHROMIUM} is missing: install Debian's Chromium with `sudo {INSTALL}`"));
+        return Err(format!("{path} is missing: install Debian's {package} with `sudo {command}`"));
     }
-    say("installing Debian's chromium system-wide (apt-get install, a few minutes)");
+    say(&format!("installing Debian's {package} system-wide (apt-get install, {takes})"));
     let install = || {
         run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+            .args(["install", "-y", "-qq", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive"))
     };
     if install().is_err() {
@@ -308,10 +326,10 @@ fn chromium() -> Result {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         install()?;
     }
-    if Path::new(CHROMIUM).is_file() {
+    if Path::new(path).is_file() {
         Ok(())
     } else {
-        Err(format!("`{INSTALL}` succeeded but {CHROMIUM} is still missing"))
+        Err(format!("`{command}` succeeded but {path} is still missing"))
     }
 }
 

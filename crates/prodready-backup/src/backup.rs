@@ -102,20 +102,20 @@ pub const LOCK_KEY: i64 = 0x7072_6f64_7265_6479; // "prodready"
 /// The key a base backup holds, shared, in the database it connects to while it runs.
 pub const BASE_LOCK_KEY: i64 = 0x7072_6f64_6261_7365; // "prodbase"
 
-/// Whether a backup of the database at `url`, logical ([`LOCK_KEY`]) or base ([`BASE_LOCK_KEY`]), is
-/// running now. A prune asks before it removes leftovers: a long backup's objects and uploads may look
-/// idle while it works on a big table or streams a base backup.
+/// Whether a backup, logical ([`LOCK_KEY`]) or base ([`BASE_LOCK_KEY`]), is running now on the server
+/// of `url`, whichever of its databases it connected to. A prune asks before it removes leftovers: a
+/// long backup's objects and uploads may look idle while it works on a big table or streams a base
+/// backup. Advisory locks are per database, so a `pg_try_advisory_lock` from `url`'s database would miss
+/// a backup of another one: `pg_locks` shows them all (a 64-bit key as `classid`, its high half, and
+/// `objid`, its low half, with `objsubid` 1).
 pub async fn backup_running(url: &str) -> Result<bool> {
+    const HELD: &str = "SELECT EXISTS (
+         SELECT 1 FROM pg_catalog.pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND (l.classid::pg_catalog.int8 << 32) | l.objid::pg_catalog.int8 = ANY ($1))";
     let (client, driver) = pg::connect(url).await?;
-    let mut running = false;
-    for key in [LOCK_KEY, BASE_LOCK_KEY] {
-        let free: bool =
-            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(Error::db)?.get(0);
-        if free {
-            client.query_one("SELECT pg_advisory_unlock($1)", &[&key]).await.map_err(Error::db)?;
-        }
-        running |= !free;
-    }
+    let keys = [LOCK_KEY, BASE_LOCK_KEY];
+    let running = client.query_one(HELD, &[&&keys[..]]).await.map_err(Error::db)?.get(0);
     drop(client);
     let _ = driver.await;
     Ok(running)

@@ -82,7 +82,15 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
         if !store.exists(&id, MANIFEST)? {
             continue;
         }
-        let bytes = store.read(&id, MANIFEST)?;
+        // One manifest the store cannot give back (permissions, a damaged disk, an object S3 lost) is
+        // that backup's problem, not the store's: the others are still listed.
+        let bytes = match store.read(&id, MANIFEST) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                corrupt.push(CorruptBackup { id, problem: format!("cannot read {MANIFEST}: {e}") });
+                continue;
+            }
+        };
         if is_base(&bytes) {
             continue; // a base backup: see list_base
         }
@@ -204,7 +212,8 @@ pub fn base_manifests(store: &Store) -> Result<(Vec<BaseManifest>, Vec<CorruptBa
         if crate::store::check_id(&id).is_err() || !store.exists(&id, MANIFEST)? {
             continue;
         }
-        let bytes = store.read(&id, MANIFEST)?;
+        // An unreadable manifest is reported by `list_all` (it cannot tell which kind the backup is).
+        let Ok(bytes) = store.read(&id, MANIFEST) else { continue };
         if !is_base(&bytes) {
             continue;
         }
@@ -247,6 +256,15 @@ pub fn list_base(store: &Store) -> Result<(Vec<BaseInfo>, Vec<CorruptBackup>)> {
     }
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
     Ok((out, corrupt))
+}
+
+/// The base backup whose recovery drill passed most recently, with when it passed (RFC 3339), among
+/// `bases` (as [`list_base`] returns them); `None` when no drill has passed.
+pub fn last_drill(bases: &[BaseInfo]) -> Option<(&BaseInfo, &str)> {
+    bases
+        .iter()
+        .filter_map(|b| b.last_verified_ok_at.as_deref().map(|at| (b, at)))
+        .max_by_key(|&(_, at)| crate::retention::unix(at))
 }
 
 /// Parses the manifest of backup `id` and checks that it names itself and only objects inside the

@@ -80,6 +80,13 @@ impl Freshness {
         }
     }
 
+    /// Whether no backup has passed a verification by restore within `max_verify_age` (a backup never
+    /// verified is stale too): the rule behind [`Verdict::NeverVerified`] and
+    /// [`Verdict::VerificationTooOld`].
+    pub fn verification_stale(&self, max_verify_age: Duration) -> bool {
+        self.verified_age.is_none_or(|age| age > max_verify_age)
+    }
+
     /// The first problem against `limits`, in the order an operator should fix them, or `Fresh`.
     pub fn judge(&self, limits: &Limits) -> Verdict {
         let (Some(newest), Some(newest_age)) = (&self.newest, self.newest_age) else {
@@ -94,7 +101,7 @@ impl Freshness {
         let (Some(verified), Some(verified_age)) = (&self.verified, self.verified_age) else {
             return Verdict::NeverVerified { id: newest.id.clone(), age: newest_age };
         };
-        if verified_age > limits.max_verify_age {
+        if self.verification_stale(limits.max_verify_age) {
             return Verdict::VerificationTooOld {
                 id: verified.id.clone(),
                 age: verified_age,

@@ -53,9 +53,10 @@ impl DrillMetrics {
             "1 when the last recovery drill passed, 0 when it failed",
             family,
         );
-        if let Some(t) = self.last_success_unix {
+        // Never (a first drill that failed) is 0, so the overdue alert sees it.
+        {
             let family = Family::<Labels, Gauge>::default();
-            family.get_or_create(&labels).set(t);
+            family.get_or_create(&labels).set(self.last_success_unix.unwrap_or(0));
             r.register(
                 names::BACKUP_LAST_DRILL_SUCCESS,
                 "Unix time of the newest successful recovery drill",
@@ -135,10 +136,9 @@ impl VerifyMetrics {
         let db = &self.database;
         let help = "1 when the last verification passed, 0 when it failed";
         int(&mut r, names::BACKUP_LAST_VERIFY_RUN_SUCCESS, help, db, i64::from(self.success));
-        if let Some(t) = self.last_verify_success_unix {
-            let help = "Unix time of the newest successful restore verification";
-            int(&mut r, names::BACKUP_LAST_VERIFY_SUCCESS, help, db, t);
-        }
+        // Never (a first verification that failed) is 0, so the not-verified alert sees it.
+        let help = "Unix time of the newest successful restore verification, 0 for never";
+        int(&mut r, names::BACKUP_LAST_VERIFY_SUCCESS, help, db, self.last_verify_success_unix.unwrap_or(0));
         r
     }
 }
@@ -284,8 +284,10 @@ impl prodready_metrics::prometheus_client::collector::Collector for StoreCollect
             }),
             (
                 names::BACKUP_LAST_VERIFY_SUCCESS,
-                "Unix time of the newest successful restore verification.",
-                |d| d.last_verify_success_unix,
+                "Unix time of the newest successful restore verification, 0 for never.",
+                // A database with backups and no verification yet is 0, so BackupNotVerified fires for
+                // it: a missing series would keep the alert silent forever.
+                |d| d.last_verify_success_unix.or(d.last_success_unix.map(|_| 0)),
             ),
             (names::BACKUP_BYTES, "Stored size of the newest backup in bytes.", |d| {
                 d.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))
@@ -303,15 +305,17 @@ impl prodready_metrics::prometheus_client::collector::Collector for StoreCollect
                 }
             }
         }
-        if m.drills.iter().any(|(_, t)| t.is_some()) {
+        // Every cluster with base backups, 0 for one no drill has proven yet (RecoveryDrillOverdue fires).
+        if !m.drills.is_empty() {
             let mut family = encoder.encode_descriptor(
                 names::BACKUP_LAST_DRILL_SUCCESS,
-                "Unix time of the newest successful recovery drill.",
+                "Unix time of the newest successful recovery drill, 0 for never.",
                 None,
                 MetricType::Gauge,
             )?;
-            for (cluster, t) in m.drills.iter().filter_map(|(c, t)| t.map(|t| (c, t))) {
-                ConstGauge::new(t).encode(family.encode_family(&[("cluster", cluster.as_str())])?)?;
+            for (cluster, t) in &m.drills {
+                ConstGauge::new(t.unwrap_or(0))
+                    .encode(family.encode_family(&[("cluster", cluster.as_str())])?)?;
             }
         }
         if !m.databases.is_empty() {

@@ -1,5 +1,5 @@
-//! Checks as declared in `[[checklist.checks]]`: common keys plus the keys of the check's kind, side by
-//! side in one table. [`CheckSpec::validate`] turns a declaration into a typed [`Check`].
+//! Checks as declared (in a configuration file or in code): common keys plus the keys of the check's
+//! kind, side by side in one table. [`CheckSpec::validate`] turns a declaration into a typed [`Check`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -100,7 +100,7 @@ impl KindName {
     }
 }
 
-/// One `[[checklist.checks]]` table.
+/// One declared check: a table of common keys and the keys of its kind.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {

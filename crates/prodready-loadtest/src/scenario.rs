@@ -519,13 +519,40 @@ pub type ReadFile<'a> = &'a mut dyn FnMut(&Path) -> std::io::Result<String>;
 /// `read` (the caller decides how files are read).
 pub fn parse(path: &Path, text: &str, read: ReadFile<'_>) -> Result<Plan, ScenarioError> {
     let at = Locator { path, text };
-    let de = toml::Deserializer::parse(text).map_err(|e| at.error(e.span(), None, e.message()))?;
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let key = e.span().and_then(|span| syntax_key(text, span.start));
+        at.error(e.span(), key.as_deref(), e.message())
+    })?;
     let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
         let key = key_of(&path, e.inner().message());
         at.error(e.inner().span(), key.as_deref(), e.inner().message())
     })?;
     build(&at, raw, read)
+}
+
+/// The key a TOML syntax error at byte `at` is about, read from the text (nothing parsed it): the table
+/// header on that line (`[scenarios.s`), or the key before `=` there, under the nearest table header
+/// above (`scenarios.s.exec`). `None` when the line is neither.
+fn syntax_key(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    let header = |line: &str| -> Option<String> {
+        let inner = line.strip_prefix('[')?.trim_start_matches('[');
+        let inner = inner.split(']').next().unwrap_or(inner).trim();
+        (!inner.is_empty()).then(|| inner.to_owned())
+    };
+    if line.starts_with('[') {
+        return header(line);
+    }
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('#') {
+        return None;
+    }
+    let table = text[..start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).and_then(header);
+    Some(table.map_or_else(|| key.to_owned(), |table| format!("{table}.{key}")))
 }
 
 struct Locator<'a> {

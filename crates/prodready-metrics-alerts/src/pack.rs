@@ -498,7 +498,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             expr: format!("time() - {} > 691200", names::BACKUP_LAST_VERIFY_SUCCESS),
             for_: "10m",
             summary: "No backup of {{ $labels.database }} proven by restore for 8 days",
-            description: "No backup of {{ $labels.database }} has passed a verification by restore in 8 days.",
+            description: "No backup of {{ $labels.database }} has passed a verification by restore in 8 days (or ever: the metric is 0 until the first one passes).",
             fires: Case {
                 series: series(&[(r#"prodready_backup_last_verify_success_timestamp_seconds{job="prodready-backup",database="app"}"#, "-700000x40")]),
                 eval_time: "20m",
@@ -516,7 +516,7 @@ pub fn alerts(options: &PackOptions) -> Vec<Alert> {
             expr: format!("time() - {} > 691200", names::BACKUP_LAST_DRILL_SUCCESS),
             for_: "10m",
             summary: "Point-in-time recovery of cluster {{ $labels.cluster }} not proven for 8 days",
-            description: "No recovery drill (base backup plus archived WAL, started and checked) of cluster {{ $labels.cluster }} has passed in 8 days.",
+            description: "No recovery drill (base backup plus archived WAL, started and checked) of cluster {{ $labels.cluster }} has passed in 8 days (or ever: the metric is 0 until the first one passes).",
             fires: Case {
                 series: series(&[(r#"prodready_backup_last_recovery_drill_success_timestamp_seconds{job="prodready-backup",cluster="7301"}"#, "-700000x40")]),
                 eval_time: "20m",

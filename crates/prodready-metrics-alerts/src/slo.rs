@@ -32,7 +32,7 @@ pub enum SloKind {
     Custom,
 }
 
-/// One `[[alerts.slos]]` entry.
+/// One service level objective as a caller declares it: the service, what it measures and its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SloSpec {

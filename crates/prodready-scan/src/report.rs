@@ -309,7 +309,7 @@ impl Report {
                     "shortDescription": {"text": r.title},
                     "fullDescription": {"text": r.description},
                     "help": {"text": r.help},
-                    "defaultConfiguration": {"level": r.severity.sarif_level()},
+                    "defaultConfiguration": {"level": self.sarif_level(r.severity)},
                     "properties": {
                         "tags": ["security", self.scan],
                         "security-severity": r.severity.security_severity(),
@@ -347,7 +347,7 @@ impl Report {
                 }
                 let mut result = json!({
                     "ruleId": f.rule,
-                    "level": if f.note { "note" } else { f.severity.sarif_level() },
+                    "level": if f.note { "note" } else { self.sarif_level(f.severity) },
                     "message": {"text": message},
                     "locations": [{"physicalLocation": physical}],
                     "partialFingerprints": {
@@ -387,6 +387,16 @@ impl Report {
         let mut out = serde_json::to_string_pretty(&doc).expect("SARIF serializes");
         out.push('\n');
         out
+    }
+
+    /// SARIF `level` of a finding (or rule) of this scan at `severity`: [`Severity::sarif_level`], except
+    /// that a secret is at least a `warning`. Every new secret fails the secrets scan, and a gate reading
+    /// the log passes `note` results, so a low-severity secret as a note would pass the gate.
+    fn sarif_level(&self, severity: Severity) -> &'static str {
+        match severity.sarif_level() {
+            "note" if self.scan == "secrets" => "warning",
+            level => level,
+        }
     }
 
     /// JUnit XML: one suite named after the scan, one failing case per finding (named by its place and

@@ -6,7 +6,7 @@
 //! - [`error::chain`]: an error and its causes on one line;
 //! - [`redact`]: the one list of secret-looking names and the one way to hide a secret in a URL, a
 //!   query string or a libpq connection string;
-//! - [`text::percent_decode`]: `%XX` escapes of URLs.
+//! - [`text::percent_decode`] and [`text::html_escape`]: `%XX` escapes of URLs, HTML escaping.
 //!
 //! What belongs here: domain-free code that two crates would otherwise write twice. What does not: anything
 //! that knows about PostgreSQL, metrics, the configuration file or a third-party crate.

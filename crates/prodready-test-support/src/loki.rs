@@ -23,6 +23,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prodready_logging::loki::{Labels, MAX_LABELS, MAX_LINE_BYTES, proto};
+use prodready_metrics::exposition;
+use prodready_metrics::prometheus_client::metrics::counter::ConstCounter;
+use prodready_metrics::prometheus_client::registry::Registry;
 
 /// One accepted entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,9 +412,18 @@ fn decode_json(body: &[u8]) -> Result<Streams, String> {
     Ok(out)
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> String {
+/// `loki_receiver_lines_received_total`, through a registry like every other metric, in the format the
+/// scraper asks for.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let lines = shared.stored.lock().map_or(0, |s| s.lines);
-    format!("# TYPE loki_receiver_lines_received_total counter\nloki_receiver_lines_received_total {lines}\n")
+    let mut registry = Registry::default();
+    // OpenMetrics names the counter family without `_total`; its sample keeps it.
+    let counter = ConstCounter::new(lines);
+    registry.register("loki_receiver_lines_received", "Lines the receiver accepted", counter);
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = exposition::Format::negotiate(accept);
+    let content_type = [(axum::http::header::CONTENT_TYPE, format.content_type())];
+    (content_type, format.encode(&registry)).into_response()
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -204,20 +204,18 @@ impl Options {
             self.service_name = name;
         }
         let exporter = get("OTEL_TRACES_EXPORTER");
-        let protocol =
-            get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"));
-        let otlp_signal = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        let otlp_base = get("OTEL_EXPORTER_OTLP_ENDPOINT");
-        let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"));
-        let otlp_timeout =
-            get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT"));
-        // The per-signal variable wins over the general one, as for every OTLP setting.
-        // The per-signal variable wins over the general one, as for every OTLP setting; with its name.
+        // The per-signal variable wins over the general one, as for every OTLP setting; with its name, for
+        // the error about its value.
         let otlp = |name: &str| {
             let signal = format!("OTEL_EXPORTER_OTLP_TRACES_{name}");
             let general = format!("OTEL_EXPORTER_OTLP_{name}");
             get(&signal).map(|v| (signal, v)).or_else(|| get(&general).map(|v| (general, v)))
         };
+        let protocol = otlp("PROTOCOL");
+        let otlp_signal = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let otlp_base = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let headers = otlp("HEADERS");
+        let otlp_timeout = otlp("TIMEOUT");
         if let Some((name, compression)) = otlp("COMPRESSION") {
             self.compression = match compression.as_str() {
                 "gzip" => Compression::Gzip,
@@ -245,13 +243,13 @@ impl Options {
             }
         }
         if let Exporter::Otlp { endpoint, protocol: current, headers: current_headers } = &mut self.exporter {
-            if let Some(p) = protocol {
+            if let Some((name, p)) = protocol {
                 *current = match p.as_str() {
                     "http/protobuf" => Protocol::HttpProtobuf,
                     "grpc" => Protocol::Grpc,
                     other => {
                         return Err(Error::Invalid(format!(
-                            "OTEL_EXPORTER_OTLP_PROTOCOL: `{other}` is not supported (http/protobuf or grpc)"
+                            "{name}: `{other}` is not supported (http/protobuf or grpc)"
                         )));
                     }
                 };
@@ -265,14 +263,12 @@ impl Options {
                 (None, Some(url)) => *endpoint = base_url(&url, *current),
                 (None, None) => {}
             }
-            if let Some(headers) = headers {
+            if let Some((name, headers)) = headers {
                 for pair in headers.split(',').filter(|p| !p.trim().is_empty()) {
                     let Some((key, value)) = pair.split_once('=') else {
-                        return Err(Error::Invalid(
-                            "OTEL_EXPORTER_OTLP_HEADERS: write key1=value1,key2=value2 (the \
-                             value is not shown)"
-                                .to_owned(),
-                        ));
+                        return Err(Error::Invalid(format!(
+                            "{name}: write key1=value1,key2=value2 (the value is not shown)"
+                        )));
                     };
                     current_headers
                         .push((key.trim().to_owned(), prodready_stdx::text::percent_decode(value.trim())));
@@ -298,9 +294,9 @@ impl Options {
         }
         let timeout = match &self.exporter {
             Exporter::Zipkin { .. } => {
-                get("OTEL_EXPORTER_ZIPKIN_TIMEOUT").map(|t| ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", t))
+                get("OTEL_EXPORTER_ZIPKIN_TIMEOUT").map(|t| ("OTEL_EXPORTER_ZIPKIN_TIMEOUT".to_owned(), t))
             }
-            _ => otlp_timeout.map(|t| ("OTEL_EXPORTER_OTLP_TIMEOUT", t)),
+            _ => otlp_timeout,
         };
         if let Some((name, ms)) = timeout {
             let ms: u64 = ms
@@ -423,7 +419,8 @@ impl Options {
             ));
         }
         match &self.exporter {
-            Exporter::Otlp { endpoint, .. } | Exporter::Zipkin { endpoint } => check_url(endpoint),
+            Exporter::Otlp { endpoint, .. } => check_url(endpoint, "http://127.0.0.1:4318"),
+            Exporter::Zipkin { endpoint } => check_url(endpoint, "http://127.0.0.1:9411/api/v2/spans"),
             Exporter::None => Ok(()),
         }
     }
@@ -472,14 +469,15 @@ fn has_path(url: &str) -> bool {
     rest.contains('/')
 }
 
-fn check_url(url: &str) -> Result<()> {
+/// Checks an endpoint URL; `example` is one for its exporter, shown in the error.
+fn check_url(url: &str, example: &str) -> Result<()> {
     let parsed: http::Uri = url.parse().map_err(|e| {
-        Error::Invalid(format!("the endpoint `{url}` is not a URL: {e} (write e.g. http://127.0.0.1:4318)"))
+        Error::Invalid(format!("the endpoint `{url}` is not a URL: {e} (write e.g. {example})"))
     })?;
     match parsed.scheme_str() {
         Some("http" | "https") if parsed.host().is_some() => Ok(()),
         _ => Err(Error::Invalid(format!(
-            "the endpoint `{url}` needs an http:// or https:// scheme and a host (write e.g. http://127.0.0.1:4318)"
+            "the endpoint `{url}` needs an http:// or https:// scheme and a host (write e.g. {example})"
         ))),
     }
 }

@@ -1,5 +1,5 @@
-//! Progress on stderr for long work; nothing at all when stderr is not a terminal, `NO_COLOR` is set or
-//! `TERM=dumb` (the bar redraws itself with escape codes).
+//! Progress on stderr for long work; nothing at all when stderr is not a terminal, `NO_COLOR` is set to a
+//! non-empty value (no-color.org) or `TERM=dumb` (the bar redraws itself with escape codes).
 
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +11,9 @@ static ALLOWED: AtomicBool = AtomicBool::new(true);
 
 /// Whether bars may draw at all, from the environment (set once, before any command runs).
 pub(crate) fn configure(env: &crate::env::Env) {
-    let off = env.get(crate::env::NO_COLOR).is_some() || env.get(crate::env::TERM) == Some("dumb");
+    // no-color.org: only a non-empty `NO_COLOR` counts (`Env::get` also reads an empty value as unset).
+    let no_color = env.get(crate::env::NO_COLOR).is_some_and(|v| !v.is_empty());
+    let off = no_color || env.get(crate::env::TERM) == Some("dumb");
     ALLOWED.store(!off, Ordering::Relaxed);
 }
 

@@ -22,8 +22,13 @@ pub struct Job {
 }
 
 /// Converts the cron forms people schedule backups with (`M H * * *`, `M H * * DOW`, `M H DOM * *`, with
-/// numbers, lists and `*/N` steps) to a systemd `OnCalendar=` expression.
-pub fn on_calendar(cron: &str) -> Result<String> {
+/// numbers, lists and `*/N` steps) to systemd `OnCalendar=` expressions, one per line of the timer (it
+/// fires when any of them matches). Cron runs a job whose day of month and day of week are both
+/// restricted (neither starts with `*`) when *either* matches, and systemd only when both do, so such a
+/// schedule becomes two
+/// expressions: the weekdays on any day, and the days of month on any weekday (left out when no chosen
+/// month has them).
+pub fn on_calendar(cron: &str) -> Result<Vec<String>> {
     let fields: Vec<&str> = cron.split_whitespace().collect();
     let bad = |why: &str| CronError(format!("cron `{cron}`: {why}; write five fields like `17 2 * * *`"));
     let [minute, hour, dom, month, dow] = fields[..] else { return Err(bad("needs five fields")) };
@@ -47,49 +52,59 @@ pub fn on_calendar(cron: &str) -> Result<String> {
             .collect::<Result<Vec<u32>>>()
             .map(Some)
     };
+    // `*/N` counts from the field's first value, as cron does: minutes and hours from 0, days and months
+    // from 1 (systemd has no day 0 or month 0).
     let part = |field: &str, min: u32, max: u32, name: &str| -> Result<String> {
         if let Some(step) = field.strip_prefix("*/") {
             values(field, min, max, name)?;
-            return Ok(format!("00/{step}"));
+            return Ok(format!("{min:02}/{step}"));
         }
         Ok(match values(field, min, max, name)? {
             None => "*".to_owned(),
             Some(list) => list.iter().map(|n| format!("{n:02}")).collect::<Vec<_>>().join(","),
         })
     };
-    // A day of month no chosen month has (`0 0 31 2 *`) never comes, unless a weekday may match instead.
-    if dow == "*"
-        && let (Some(days), months) = (values(dom, 1, 31, "day of month")?, values(month, 1, 12, "month")?)
-    {
-        const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        let months = months.unwrap_or_else(|| (1..=12).collect());
-        let fires = days.iter().any(|d| months.iter().any(|m| *d <= LONGEST[*m as usize - 1]));
-        if !fires {
-            return Err(bad(&format!("day {dom} of month {month} never comes, so the job never runs")));
+    // A day of month no chosen month has (`0 0 31 2 *`) never comes.
+    let days_come = match (values(dom, 1, 31, "day of month")?, values(month, 1, 12, "month")?) {
+        (Some(days), months) => {
+            const LONGEST: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let months = months.unwrap_or_else(|| (1..=12).collect());
+            days.iter().any(|d| months.iter().any(|m| *d <= LONGEST[*m as usize - 1]))
         }
-    }
-    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let weekday = if dow == "*" {
-        String::new()
+        (None, _) => true,
+    };
+    let names = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let weekdays = if dow == "*" {
+        None
     } else {
-        let names: Vec<&str> = dow
+        let named: Vec<&str> = dow
             .split(',')
             .map(|d| {
                 d.parse::<usize>()
                     .ok()
-                    .and_then(|i| days.get(i).copied())
+                    .and_then(|i| names.get(i).copied())
                     .ok_or_else(|| bad(&format!("day of week `{d}` is not 0-7")))
             })
             .collect::<Result<_>>()?;
-        format!("{} ", names.join(","))
+        Some(named.join(","))
     };
-    let (dom, month) = (part(dom, 1, 31, "day of month")?, part(month, 1, 12, "month")?);
-    let dom = if dom == "*" { "*".to_owned() } else { dom };
-    Ok(format!(
-        "{weekday}*-{month}-{dom} {}:{}:00",
-        part(hour, 0, 23, "hour")?,
-        part(minute, 0, 59, "minute")?
-    ))
+    let (day, month) = (part(dom, 1, 31, "day of month")?, part(month, 1, 12, "month")?);
+    let time = format!("{}:{}:00", part(hour, 0, 23, "hour")?, part(minute, 0, 59, "minute")?);
+    Ok(match weekdays {
+        None if !days_come => {
+            return Err(bad(&format!("day {dom} of month {} never comes, so the job never runs", fields[3])));
+        }
+        None => vec![format!("*-{month}-{day} {time}")],
+        // A day of month written with `*` (`*`, `*/2`) leaves cron's "either" rule out: both must match.
+        Some(weekdays) if dom.starts_with('*') => vec![format!("{weekdays} *-{month}-{day} {time}")],
+        Some(weekdays) => {
+            let mut either = vec![format!("{weekdays} *-{month}-* {time}")];
+            if days_come {
+                either.push(format!("*-{month}-{day} {time}"));
+            }
+            either
+        }
+    })
 }
 
 /// The crontab lines and the systemd units for `jobs`.
@@ -101,7 +116,8 @@ pub fn render(jobs: &[Job], user: &str) -> Result<String> {
         let _ = writeln!(out, "{} {}", job.cron, crontab_command(&job.command));
     }
     for job in jobs {
-        let calendar = on_calendar(&job.cron)?;
+        let calendar =
+            on_calendar(&job.cron)?.iter().map(|c| format!("OnCalendar={c}")).collect::<Vec<_>>().join("\n");
         let _ = write!(
             out,
             "\n# /etc/systemd/system/prodready-backup-{name}.service\n\
@@ -120,7 +136,7 @@ pub fn render(jobs: &[Job], user: &str) -> Result<String> {
              [Unit]\n\
              Description=prodready backup {name} on schedule ({cron})\n\n\
              [Timer]\n\
-             OnCalendar={calendar}\n\
+             {calendar}\n\
              Persistent=true\n\
              RandomizedDelaySec=60\n\n\
              [Install]\n\

@@ -59,6 +59,48 @@ async fn a_flipped_byte_fails_both_verifications_and_names_the_object() {
     }
 }
 
+/// An object the manifest lists but the store lost fails both verifications, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_object_fails_both_verifications_and_names_it() {
+    let db = small_database().await;
+    let (dir, store) = temp_store();
+    let manifest = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let object = manifest.tables[0].parts[0].clone();
+    std::fs::remove_file(dir.path().join("backups").join(&manifest.id).join(&object)).unwrap();
+
+    let quick = prodready_backup::verify_quick(&store, &manifest).await.unwrap();
+    assert!(!quick.ok);
+    assert_eq!(quick.problems.len(), 1, "{:?}", quick.problems);
+    assert!(quick.problems[0].starts_with(&format!("{object}: cannot read")), "{:?}", quick.problems);
+
+    let full = prodready_backup::verify(&store, &manifest, &crate::verify_options(db.url())).await.unwrap();
+    assert!(!full.ok);
+    assert!(full.problems.iter().any(|p| p.starts_with(&format!("{object}: "))), "{:?}", full.problems);
+    assert_eq!(catalog::list(&store).unwrap()[0].verify_ok, Some(false));
+}
+
+/// A manifest whose row count was changed (its objects and their hashes untouched, so every hash still
+/// matches) passes the quick verification but fails the full one: the restored table has another count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_row_count_other_than_the_manifests_fails_verify_naming_the_table() {
+    let db = small_database().await;
+    let (dir, store) = temp_store();
+    let backup = prodready_backup::backup(&store, &options(&db), quiet()).await.unwrap();
+    let path = dir.path().join("backups").join(&backup.id).join("manifest.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(json["tables"][0]["rows"], 5000);
+    json["tables"][0]["rows"] = 5001.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let manifest = catalog::manifest(&store, &backup.id, None).unwrap();
+    assert_eq!(manifest.tables[0].rows, 5001);
+
+    let quick = prodready_backup::verify_quick(&store, &manifest).await.unwrap();
+    assert!(quick.ok, "{:?}", quick.problems);
+    let full = prodready_backup::verify(&store, &manifest, &crate::verify_options(db.url())).await.unwrap();
+    assert!(!full.ok);
+    assert_eq!(full.problems, ["public.t: 5000 rows restored, 5001 in the manifest"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_connections_fail_the_run_and_publish_nothing() {
     let db = TestDb::create().await;
@@ -299,16 +341,21 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
         std::fs::create_dir(root.join(id)).unwrap();
         std::fs::write(root.join(id).join("manifest.json"), text).unwrap();
     }
+    // A manifest the disk cannot give back: reading it fails with EIO, as a bad sector would (reading
+    // /proc/self/mem at offset 0, an unmapped address, does).
+    std::fs::create_dir(root.join("20000101T000000Z-eio")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", root.join("20000101T000000Z-eio/manifest.json")).unwrap();
 
     let (good, corrupt) = catalog::list_all(&store).unwrap();
     assert_eq!(good.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [new.id.as_str()]);
     let mut problems: Vec<(String, String)> = corrupt.into_iter().map(|c| (c.id, c.problem)).collect();
     problems.sort();
-    assert_eq!(problems.len(), 3, "{problems:?}");
-    assert!(problems[0].1.contains("leads outside the backup"), "{problems:?}");
-    assert!(problems[1].1.contains("is not its directory's"), "{problems:?}");
-    assert_eq!(problems[2].0, old.id);
-    assert!(problems[2].1.starts_with("unreadable"), "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(problems[0].1.starts_with("cannot read manifest.json: "), "{problems:?}");
+    assert!(problems[1].1.contains("leads outside the backup"), "{problems:?}");
+    assert!(problems[2].1.contains("is not its directory's"), "{problems:?}");
+    assert_eq!(problems[3].0, old.id);
+    assert!(problems[3].1.starts_with("unreadable"), "{problems:?}");
     // The good backup is still `latest`, verifiable and restorable.
     assert_eq!(catalog::manifest(&store, "latest", None).unwrap().id, new.id);
     assert!(prodready_backup::verify_quick(&store, &new).await.unwrap().ok);
@@ -329,7 +376,7 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
         prodready_backup::Retention { keep_daily: 0, keep_weekly: 0, keep_monthly: 0, min_keep: 1 };
     let report =
         prodready_backup::retention::prune(&store, &keep_one, None, false, true, Duration::ZERO).unwrap();
-    assert_eq!(report.corrupt.len(), 3);
+    assert_eq!(report.corrupt.len(), 4);
     assert!(report.incomplete.is_empty(), "{:?}", report.incomplete);
     assert!(root.join(&old.id).join("manifest.json").exists());
 }
@@ -408,12 +455,9 @@ async fn prune_keeps_leftovers_while_a_backup_runs() {
         prodready_backup::retention::prune(&store, &policy, None, false, !running, Duration::ZERO).unwrap();
     assert!(report.incomplete.is_empty() && leftover.exists(), "{report:?}");
 
+    // Other tests back up other databases of this server meanwhile, so `backup_running` (which sees
+    // every database's backups) is not asked again: with none running, prune cleans.
     drop(holder);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while prodready_backup::backup_running(db.url()).await.unwrap() {
-        assert!(std::time::Instant::now() < deadline, "the lock outlived its session");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let report =
         prodready_backup::retention::prune(&store, &policy, None, false, true, Duration::ZERO).unwrap();
     assert_eq!(report.incomplete, ["20260101T000000Z-beef"]);
@@ -517,4 +561,27 @@ async fn verify_fails_a_backup_whose_data_misses_a_table_of_its_schema() {
         "{:?}",
         verified.problems
     );
+}
+
+/// Advisory locks belong to one database: a backup of another database of the server (or a base backup
+/// connected to `postgres`) still counts as running for a prune configured with this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_another_database_counts_as_running() {
+    let cluster = prodready_test_support::Cluster::builder().start();
+    let other = format!("postgres://postgres@127.0.0.1:{}/template1", cluster.port());
+    assert!(!prodready_backup::backup_running(&other).await.unwrap());
+    for key in [prodready_backup::LOCK_KEY, prodready_backup::BASE_LOCK_KEY] {
+        let (holder, driver) =
+            tokio_postgres::connect(&cluster.url("127.0.0.1", ""), tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(driver);
+        holder.query_one("SELECT pg_advisory_lock_shared($1)", &[&key]).await.unwrap();
+        assert!(prodready_backup::backup_running(&other).await.unwrap(), "{key:#x} held in postgres");
+        drop(holder);
+        driver.await.unwrap().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while prodready_backup::backup_running(&other).await.unwrap() {
+            assert!(std::time::Instant::now() < deadline, "the lock outlived its session");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! prodready-backup against the real PostgreSQL server and pg_dump/pg_restore.
 
 mod faults;
+mod freshness;
 mod pitr;
 mod restore;
 mod retention;

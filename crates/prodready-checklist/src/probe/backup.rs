@@ -19,11 +19,8 @@ pub(super) async fn probe(check: &BackupCheck, stores: &StoreOpener, now_unix: i
             // With the archive: when a recovery drill from a base backup last passed.
             Some(_) => {
                 let (bases, _) = catalog::list_base(&store)?;
-                let drilled = bases
-                    .iter()
-                    .filter_map(|b| b.last_verified_ok_at.as_deref())
-                    .map(prodready_backup::retention::unix)
-                    .max();
+                let drilled =
+                    catalog::last_drill(&bases).map(|(_, at)| prodready_backup::retention::unix(at));
                 Some((archive.status(now_unix)?, drilled))
             }
             None => None,

@@ -1,5 +1,6 @@
 //! `env_files`: no secret values sit in plain-text `.env` files. Finds `.env` and `.env.*` in a directory
-//! (templates such as `.env.example`, `.env.sample` and `.env.template` are skipped), parses them with the
+//! and its subfolders, a few levels down (templates such as `.env.example`, `.env.sample` and
+//! `.env.template` are skipped, and so are `.git`, `node_modules`, `target` and the like), parses them with the
 //! secrets crate's `.env` parser, and fails when any key has a value. The evidence names files and keys,
 //! never a value.
 
@@ -11,17 +12,52 @@ use super::Finding;
 
 const TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"];
 
+/// How deep below the directory `.env` files are looked for (a service's own folder, `services/api/`...).
+const MAX_DEPTH: usize = 4;
+
+/// Folders that hold other people's files or build output, never a service's configuration.
+const SKIPPED: &[&str] =
+    &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build", ".cache"];
+
+/// The `.env` files under `dir` (to [`MAX_DEPTH`] levels, templates and [`SKIPPED`] folders left out),
+/// as paths relative to `dir`, sorted.
+fn env_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), 0)];
+    let mut first = true;
+    while let Some((folder, depth)) = pending.pop() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if first => return Err(e),
+            Err(_) => continue, // an unreadable subfolder is not the checked directory's problem
+        };
+        first = false;
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            if kind.is_dir() {
+                if depth + 1 < MAX_DEPTH && !SKIPPED.contains(&name.as_str()) {
+                    pending.push((path, depth + 1));
+                }
+            } else if path.is_file()
+                && (name == ".env" || name.starts_with(".env."))
+                && !TEMPLATES.contains(&name.as_str())
+            {
+                let relative = path.strip_prefix(dir).unwrap_or(&path);
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 pub(super) fn probe(dir: &Path) -> Finding {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Finding::error(format!("cannot read the directory {}", dir.display()));
+    let files = match env_files(dir) {
+        Ok(files) => files,
+        Err(_) => return Finding::error(format!("cannot read the directory {}", dir.display())),
     };
-    let mut files: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| (name == ".env" || name.starts_with(".env.")) && !TEMPLATES.contains(&name.as_str()))
-        .collect();
-    files.sort();
     let mut holding = Vec::new();
     for name in &files {
         let path = dir.join(name);

@@ -673,6 +673,30 @@ async fn env_files_fail_while_they_hold_values_and_never_show_one() {
     );
 }
 
+/// A service's own folder is searched (a few levels down); dependencies and build output are not.
+#[tokio::test]
+async fn env_files_in_service_folders_count_and_dependencies_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = format!("kind = \"env_files\"\npath = \"{}\"\n", dir.path().display());
+    for (folder, value) in [
+        ("node_modules/some-package", "NPM_TOKEN=npm_dependency_value\n"),
+        ("target/debug", "KEY=build_output_value\n"),
+        ("a/b/c/d", "DEEP=too_deep_value\n"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join(".env"), value).unwrap();
+    }
+    assert_eq!(probe(&check).await.0, Status::Pass, "only skipped folders hold .env files");
+    std::fs::create_dir_all(dir.path().join("services/api")).unwrap();
+    std::fs::write(dir.path().join("services/api/.env"), "SESSION_KEY=svc_secret_value\n").unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.contains("services/api/.env (1 value: SESSION_KEY)"), "{summary}");
+    for hidden in ["node_modules", "target", "a/b/c/d", "svc_secret_value"] {
+        assert!(!summary.contains(hidden), "{hidden}: {summary}");
+    }
+}
+
 #[tokio::test]
 async fn loki_retention_reads_the_running_configuration() {
     // The receiver answers `GET /config` as Loki does (retention on, 30 days printed as 4w2d).

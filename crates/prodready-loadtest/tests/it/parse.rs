@@ -150,6 +150,7 @@ fn errors_name_file_line_and_key() {
     let errors: Vec<String> = [
         // Syntax.
         "[scenarios.s\nexecutor = 1".to_owned(),
+        "[scenarios.s]\nexecutor = \"constant-vus\"\nduration = 30s".to_owned(),
         // Unknown executor.
         scenario("executor = \"constant-vu\""),
         // A bad threshold expression, a bad metric, an aggregation of the wrong type.
@@ -194,7 +195,8 @@ fn errors_name_file_line_and_key() {
     .collect();
     expect_test::expect![[r#"
         [
-            "/scenarios/load.toml:1:13: unclosed table, expected `]`",
+            "/scenarios/load.toml:1:13: scenarios.s: unclosed table, expected `]`",
+            "/scenarios/load.toml:3:12: scenarios.s.duration: string values must be quoted, expected literal string",
             "/scenarios/load.toml:2:12: scenarios.s.executor: unknown variant `constant-vu`, expected one of `constant-vus`, `ramping-vus`, `shared-iterations`, `per-vu-iterations`, `constant-arrival-rate`, `ramping-arrival-rate`",
             "/scenarios/load.toml:7:35: thresholds.http_req_duration[1]: bad threshold `p95<300`: unknown aggregation `p95` (write e.g. `p(95)<500` or `rate<0.01`)",
             "/scenarios/load.toml:7:20: thresholds.http_req_duraton: no metric named `http_req_duraton` (known: checks, data_received, data_sent, dropped_iterations, http_req_blocked, http_req_connecting, http_req_duration, http_req_failed, http_req_receiving, http_req_sending, http_req_service_duration, http_req_tls_handshaking, http_req_waiting, http_reqs, iteration_duration, iterations, vus, vus_max)",

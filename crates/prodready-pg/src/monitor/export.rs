@@ -1,5 +1,6 @@
 //! Several databases scraped at once, each within a timeout, into one registry: a failing database
-//! shows `prodready_pg_up 0` and its error count, and hides nothing of the others.
+//! shows `prodready_pg_up 0` and its error count, and hides nothing of the others. Its error, or the note
+//! on a missing pg_stat_statements, comes with the registry as a [`Notice`] when it changes, to be logged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,10 +45,55 @@ impl Default for ExporterOptions {
 
 struct Target {
     url: String,
+    /// `host:port/dbname`, for notices.
+    described: String,
     server: String,
     database: String,
     state: tokio::sync::Mutex<State>,
     errors: AtomicU64,
+    /// What the last scrape had to say, so that a notice is given once per change.
+    said: std::sync::Mutex<Said>,
+}
+
+/// What a scrape of one database has to say beyond its metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Said {
+    Nothing,
+    Error(String),
+    Note(String),
+}
+
+impl Target {
+    /// A notice when what `result` has to say differs from what the last scrape had to say.
+    fn notice(&self, result: &Result<Snapshot, String>) -> Option<Notice> {
+        let now = match result {
+            Err(error) => Said::Error(error.clone()),
+            Ok(snapshot) => snapshot.statements_note.clone().map_or(Said::Nothing, Said::Note),
+        };
+        let mut said = self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *said == now {
+            return None;
+        }
+        *said = now.clone();
+        let database = self.described.clone();
+        Some(match now {
+            Said::Nothing => Notice::Cleared { database },
+            Said::Error(error) => Notice::Failed { database, error },
+            Said::Note(note) => Notice::Note { database, note },
+        })
+    }
+}
+
+/// A change in what a database's scrapes have to say beyond their metrics, to be logged: given once when
+/// it changes, not at every scrape. `database` is `host:port/dbname`, never with the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The scrape failed, the first time or with another error than the scrape before.
+    Failed { database: String, error: String },
+    /// The scrape succeeded without statement metrics, and why (what to do about it).
+    Note { database: String, note: String },
+    /// The scrape succeeded with nothing more to say, after one that failed or had a note.
+    Cleared { database: String },
 }
 
 #[derive(Default)]
@@ -92,6 +138,8 @@ impl Exporter {
                     database,
                     state: tokio::sync::Mutex::new(State::default()),
                     errors: AtomicU64::new(0),
+                    said: std::sync::Mutex::new(Said::Nothing),
+                    described,
                 }))
             })
             .collect::<crate::Result<Vec<_>>>()?;
@@ -124,11 +172,13 @@ impl Exporter {
             .collect()
     }
 
-    /// A scrape as a registry, with the error counters.
-    pub async fn registry(&self) -> Registry {
+    /// A scrape as a registry, with the error counters, and the notices of the databases whose error or
+    /// note differs from the last time this was called (one per change, none while it stays the same).
+    pub async fn registry(&self) -> (Registry, Vec<Notice>) {
         let scraped = self.scrape().await;
         let errors: Vec<u64> = self.targets.iter().map(|t| t.errors.load(Ordering::Relaxed)).collect();
-        render(&scraped, &errors)
+        let notices = self.targets.iter().zip(&scraped).filter_map(|(t, s)| t.notice(&s.result)).collect();
+        (render(&scraped, &errors), notices)
     }
 }
 

@@ -16,7 +16,7 @@ pub use collect::{
     Archiving, CollectError, DatabaseStats, Families, IndexStats, Monitor, QUERY_CHARS, ReplicaStats,
     SlotStats, Snapshot, Statement, StatementStats, TableStats, TopBy, top,
 };
-pub use export::{Exporter, ExporterOptions, Scraped, render};
+pub use export::{Exporter, ExporterOptions, Notice, Scraped, render};
 pub use statements::{Ranked, Totals, Tracker, normalize};
 
 /// Statements, tables and indexes reported per database unless configured otherwise.

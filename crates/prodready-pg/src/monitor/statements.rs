@@ -50,9 +50,15 @@ struct Statement {
     total: Totals,
     /// Scrapes since the server last listed any of its entries.
     absent: u32,
+    /// It has had a series of its own (it was in the top N once).
+    exported: bool,
 }
 
-/// Statements the server stopped listing are forgotten after this many scrapes.
+/// Statements the server stopped listing are forgotten after this many scrapes, unless they have been
+/// exported: a statement that had a series keeps its total for good, so that if it comes back its series
+/// goes on from where it stopped instead of restarting from zero (a counter never goes backwards). What
+/// that keeps grows only with the statements that ever made the top N, a few bytes each; the others,
+/// which never had a series, are forgotten (their increments were counted in `other`, which keeps them).
 const FORGET_AFTER: u32 = 60;
 
 /// The running state of one database's statements between scrapes.
@@ -104,13 +110,19 @@ impl Tracker {
         for entry in self.entries.values_mut().filter(|e| e.absent > 0) {
             entry.last = Totals::default();
         }
+        // An absent entry already counts from zero when it comes back, so forgetting it changes nothing.
         self.entries.retain(|_, e| e.absent < FORGET_AFTER);
-        self.statements.retain(|_, s| s.absent < FORGET_AFTER);
+        self.statements.retain(|_, s| s.exported || s.absent < FORGET_AFTER);
         let mut listed: Vec<(i64, Totals)> =
             self.statements.iter().filter(|(_, s)| s.absent == 0).map(|(id, s)| (*id, s.total)).collect();
         let tracked = listed.len();
         listed.sort_by(|a, b| b.1.exec_seconds.total_cmp(&a.1.exec_seconds).then(a.0.cmp(&b.0)));
         listed.truncate(top_n);
+        for (queryid, _) in &listed {
+            if let Some(statement) = self.statements.get_mut(queryid) {
+                statement.exported = true;
+            }
+        }
         for (queryid, increment) in &increments {
             if !listed.iter().any(|(id, _)| id == queryid) {
                 self.other.add(*increment);

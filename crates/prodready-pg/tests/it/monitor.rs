@@ -80,6 +80,37 @@ fn each_entry_of_a_statement_is_followed_on_its_own() {
     assert_eq!(totals, [105.0, 107.0, 108.0, 110.0]);
 }
 
+/// A statement that had a series, absent from the server for longer than the tracker remembers absent
+/// statements (60 scrapes), then back with small counts: its series goes on from where it stopped, and
+/// `other` never goes down meanwhile.
+#[test]
+fn a_statement_back_after_a_long_absence_goes_on_from_its_last_total() {
+    let mut tracker = Tracker::default();
+    let mut exported = Vec::new();
+    let mut others: Vec<Totals> = Vec::new();
+    let mut scrape = |rows: Vec<(i64, i64, Totals)>| {
+        let ranked = tracker.update(&rows, 2);
+        others.push(ranked.other);
+        ranked.top.iter().find(|(id, _)| *id == 1).map(|(_, x)| *x)
+    };
+    exported.push(scrape(vec![(1, 0, t(10.0, 5.0)), (2, 0, t(1.0, 1.0)), (3, 0, t(1.0, 0.05))]));
+    for i in 1..=100 {
+        let n = f64::from(i);
+        assert_eq!(scrape(vec![(2, 0, t(1.0 + n, 1.0 + n)), (3, 0, t(1.0 + n, 0.05))]), None);
+    }
+    exported.push(scrape(vec![(1, 0, t(1.0, 0.1)), (2, 0, t(102.0, 102.0)), (3, 0, t(102.0, 0.05))]));
+    let [Some(before), Some(after)] = exported[..] else { panic!("statement 1 not exported: {exported:?}") };
+    assert_eq!(before, t(10.0, 5.0));
+    assert_eq!(after, Totals { calls: 11.0, exec_seconds: 5.1, rows: 11.0 });
+    for pair in others.windows(2) {
+        let (was, now) = (pair[0], pair[1]);
+        assert!(
+            now.calls >= was.calls && now.exec_seconds >= was.exec_seconds && now.rows >= was.rows,
+            "{was:?} -> {now:?}"
+        );
+    }
+}
+
 /// The server's eviction count restarts at zero on pg_stat_statements_reset(); the exported one goes on.
 #[test]
 fn deallocations_never_go_backwards() {

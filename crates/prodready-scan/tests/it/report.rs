@@ -81,6 +81,29 @@ fn sarif() {
     expect_test::expect_file!["report/sample.sarif"].assert_eq(&sample().sarif());
 }
 
+/// A low-severity secret is a SARIF `warning`, not a `note`: it fails the secrets scan, so a gate reading
+/// the log (which passes notes) must fail too. A low-severity advisory keeps its level.
+#[test]
+fn a_low_severity_secret_is_at_least_a_warning_in_sarif() {
+    let levels = |scan: &str| {
+        let mut report = sample();
+        report.scan = scan.to_owned();
+        for rule in &mut report.rules {
+            rule.severity = Severity::Low;
+        }
+        for finding in &mut report.findings {
+            finding.severity = Severity::Low;
+        }
+        let sarif: serde_json::Value = serde_json::from_str(&report.sarif()).unwrap();
+        let run = &sarif["runs"][0];
+        let mut levels = vec![run["tool"]["driver"]["rules"][0]["defaultConfiguration"]["level"].clone()];
+        levels.extend(run["results"].as_array().unwrap().iter().map(|r| r["level"].clone()));
+        levels
+    };
+    assert_eq!(levels("secrets"), ["warning", "warning", "warning"]);
+    assert_eq!(levels("deps"), ["note", "note", "note"]);
+}
+
 #[test]
 fn junit() {
     expect_test::expect_file!["report/sample.junit.xml"].assert_eq(&sample().junit());

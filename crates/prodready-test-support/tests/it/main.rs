@@ -4,5 +4,6 @@
 mod browser;
 mod cluster;
 mod db;
+mod loki;
 mod peers;
 mod zipkin;

@@ -180,6 +180,17 @@ fn headers_and_timeouts_prefer_the_traces_variables() {
         &[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")],
         expect!["error: OTEL_EXPORTER_OTLP_TIMEOUT: `10s` is not a number of milliseconds"],
     );
+    // A bad value is reported under the variable it was read from: the per-signal one when it is set.
+    check(
+        &[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10s"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")],
+        expect!["error: OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: `10s` is not a number of milliseconds"],
+    );
+    check(
+        &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization"), ("OTEL_EXPORTER_OTLP_HEADERS", "a=b")],
+        expect![
+            "error: OTEL_EXPORTER_OTLP_TRACES_HEADERS: write key1=value1,key2=value2 (the value is not shown)"
+        ],
+    );
     check(
         &[("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "-1")],
         expect!["error: OTEL_EXPORTER_ZIPKIN_TIMEOUT: `-1` is not a number of milliseconds"],
@@ -286,11 +297,33 @@ fn a_bad_endpoint_gets_one_clear_error() {
             "error: the endpoint `http://exa mple:4318` is not a URL: invalid uri character (write e.g. http://127.0.0.1:4318)"
         ],
     );
+    // The example is Zipkin's own spans URL, not an OTLP port.
     check(
         &[("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin:9411/api/v2/spans")],
         expect![
-            "error: the endpoint `zipkin:9411/api/v2/spans` is not a URL: invalid format (write e.g. http://127.0.0.1:4318)"
+            "error: the endpoint `zipkin:9411/api/v2/spans` is not a URL: invalid format (write e.g. http://127.0.0.1:9411/api/v2/spans)"
         ],
+    );
+    check(
+        &[("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin/api/v2/spans")],
+        expect![
+            "error: the endpoint `ftp://zipkin/api/v2/spans` needs an http:// or https:// scheme and a host (write e.g. http://127.0.0.1:9411/api/v2/spans)"
+        ],
+    );
+}
+
+/// The protocol's error names the variable it was read from, the per-signal one first.
+#[test]
+fn a_bad_protocol_is_reported_under_the_variable_that_holds_it() {
+    check(
+        &[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+        expect![
+            "error: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: `http/json` is not supported (http/protobuf or grpc)"
+        ],
+    );
+    check(
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+        expect!["error: OTEL_EXPORTER_OTLP_PROTOCOL: `http/json` is not supported (http/protobuf or grpc)"],
     );
 }
 

@@ -111,6 +111,13 @@ fn dispatch(
                 Logical(&'a BackupInfo),
                 Base(&'a BaseInfo),
             }
+            /// A backup whose manifest is unusable, in the JSON list after the others.
+            #[derive(Serialize)]
+            struct Corrupt<'a> {
+                kind: &'static str,
+                id: &'a str,
+                problem: &'a str,
+            }
             let mut listed: Vec<(&str, &str, Listed<'_>)> = backups
                 .iter()
                 .map(|b| (b.created_at.as_str(), b.id.as_str(), Listed::Logical(b)))
@@ -118,7 +125,14 @@ fn dispatch(
                 .collect();
             listed.sort_by(|a, b| b.0.cmp(a.0).then_with(|| b.1.cmp(a.1)));
             if *json {
-                print_json(&listed.iter().map(|(_, _, l)| l).collect::<Vec<_>>())?;
+                let corrupt =
+                    corrupt.iter().map(|c| Corrupt { kind: "corrupt", id: &c.id, problem: &c.problem });
+                let entries: Vec<serde_json::Value> = listed
+                    .iter()
+                    .map(|(_, _, l)| serde_json::to_value(l))
+                    .chain(corrupt.map(serde_json::to_value))
+                    .collect::<Result<_, _>>()?;
+                print_json(&entries)?;
                 return Ok(Exit::Success);
             }
             let mut out = std::io::stdout().lock();
@@ -692,14 +706,11 @@ fn status(
     let newest = freshness.newest.as_ref();
     let verified = freshness.verified.as_ref().and_then(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)));
     let verified_age = freshness.verified_age;
-    let stale = max_age.is_some_and(|limit| verified_age.is_none_or(|a| a > limit));
+    let stale = max_age.is_some_and(|limit| freshness.verification_stale(limit));
     // Base backups and recovery drills (the whole cluster, whatever the database).
     let (bases, _) = catalog::list_base(store)?;
     let newest_base = bases.first();
-    let proven = bases
-        .iter()
-        .filter_map(|b| b.last_verified_ok_at.as_ref().map(|at| (b, at)))
-        .max_by(|a, b| a.1.cmp(b.1));
+    let proven = catalog::last_drill(&bases);
     let age_of = |at: &str| {
         let then = retention::unix(at);
         Duration::from_secs(u64::try_from(i64::try_from(now).unwrap_or(i64::MAX) - then).unwrap_or(0))
@@ -738,7 +749,7 @@ fn status(
             stale,
             newest_base,
             recovery_drilled_base: proven.map(|(b, _)| b),
-            recovery_drilled_at: proven.map(|(_, at)| at.as_str()),
+            recovery_drilled_at: proven.map(|(_, at)| at),
             recovery_drill_age_seconds: proven.map(|(_, at)| age_of(at).as_secs()),
             wal_archive: wal.as_ref(),
         })?;

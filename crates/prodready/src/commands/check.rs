@@ -41,7 +41,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, args: &CheckArgs) -> an
         let (backup, env, handle) = (cfg.backup.clone(), env.clone(), runtime.handle().clone());
         StoreOpener::new(move |location| {
             super::backup::open_location(&backup, &env, &handle, location)
-                .map_err(|e| format!("{e:#}").into())
+                .map_err(|e| prodready_stdx::error::chain(e.as_ref()).into())
         })
     };
     let options = RunOptions {

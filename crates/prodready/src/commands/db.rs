@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prodready_logging::{LogConfig, Output};
-use prodready_pg::monitor::{Exporter, ExporterOptions, TopBy};
+use prodready_pg::monitor::{Exporter, ExporterOptions, Notice, TopBy};
 
 use crate::cli::{self, DbCommand};
 use crate::config::{self, Config};
@@ -126,7 +126,8 @@ async fn serve(addr: std::net::SocketAddr, exporter: Arc<Exporter>, urls: &[Stri
             axum::routing::get(move |headers: http::HeaderMap| {
                 let exporter = exporter.clone();
                 async move {
-                    let mut registry = exporter.registry().await;
+                    let (mut registry, notices) = exporter.registry().await;
+                    notices.iter().for_each(log_notice);
                     prodready_metrics::exposition::register_process_metrics(&mut registry);
                     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
                     let format = prodready_metrics::exposition::Format::negotiate(accept);
@@ -141,6 +142,15 @@ async fn serve(addr: std::net::SocketAddr, exporter: Arc<Exporter>, urls: &[Stri
     axum::serve(listener, app).with_graceful_shutdown(super::interrupted()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A database's error or note, logged when it changes (the exporter gives each change once).
+fn log_notice(notice: &Notice) {
+    match notice {
+        Notice::Failed { database, error } => tracing::warn!(%database, "scrape failed: {error}"),
+        Notice::Note { database, note } => tracing::warn!(%database, "no statement metrics: {note}"),
+        Notice::Cleared { database } => tracing::info!(%database, "its earlier error or note is gone"),
+    }
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

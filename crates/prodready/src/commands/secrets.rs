@@ -299,6 +299,7 @@ async fn exec(
     use tokio::signal::unix::{SignalKind, signal};
 
     let (program, args) = command.split_first().context("no command given after --")?;
+    check_env_values(secrets)?;
     let mut child = tokio::process::Command::new(resolve(program, path, pristine));
     child.args(args);
     if pristine {
@@ -361,6 +362,18 @@ async fn exec(
         (None, None) => 1,
     };
     Ok(Exit::Child(code))
+}
+
+/// Refuses, before anything is started, a value that cannot be put in an environment (a NUL byte),
+/// naming the secret and never quoting the value.
+fn check_env_values(secrets: &prodready_secrets::SecretEnv) -> Result<(), UsageError> {
+    match secrets.iter().find(|(_, _, value)| value.expose_secret().contains('\0')) {
+        Some((_, name, _)) => Err(UsageError(format!(
+            "secret `{name}` holds a NUL byte, which no environment variable can carry; overwrite it with \
+             `prodready secrets put {name}`"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A bare program name is looked up in this process's PATH, so `--pristine` (which drops PATH) still

@@ -1,7 +1,8 @@
 //! `prodready db top / exporter` against real PostgreSQL clusters.
 
 use std::io::{Read as _, Write as _};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use prodready_test_support::{Cluster, TestDb};
@@ -16,6 +17,54 @@ fn get(port: u16, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// `prodready db exporter` with `config` on a free port, its stderr piped.
+fn start_exporter(home: &Path, config: &Path) -> (Child, u16) {
+    let port = prodready_test_support::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args([
+            "--config",
+            &config.display().to_string(),
+            "db",
+            "exporter",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_clear()
+        .envs(crate::coverage_env())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// Stops the exporter with SIGTERM, as systemd does, and returns its log: it shuts down cleanly (and,
+/// under `cargo xtask coverage`, writes its profile, which a SIGKILL would lose).
+fn stop_exporter(mut child: Child) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let stopped = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > stopped {
+            let _ = child.kill();
+            panic!("db exporter still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut log);
+    assert!(status.success(), "db exporter exited with {status} on SIGTERM:\n{log}");
+    log
 }
 
 #[test]
@@ -38,24 +87,7 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
         ),
     )
     .unwrap();
-    let port = prodready_test_support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prodready"))
-        .args([
-            "--config",
-            &config.display().to_string(),
-            "db",
-            "exporter",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_clear()
-        .envs(crate::coverage_env())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, port) = start_exporter(dir.path(), &config);
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         if let Some(body) = get(port, "/metrics").filter(|b| b.contains("prodready_pg_up")) {
@@ -64,29 +96,11 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
         assert!(Instant::now() < deadline, "no metrics within 30 s");
         std::thread::sleep(Duration::from_millis(200));
     };
-    // SIGTERM, as systemd stops it: the exporter shuts down cleanly (and, under `cargo xtask coverage`,
-    // writes its profile, which a SIGKILL would lose).
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let stopped = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > stopped {
-            let _ = child.kill();
-            panic!("db exporter still running 10 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut log = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut log);
-    assert!(status.success(), "db exporter exited with {status} on SIGTERM:\n{log}");
+    let log = stop_exporter(child);
 
     let server = format!("127.0.0.1:{}", cluster.port());
+    // The failing database is named in the log, without waiting for anyone to read its metrics.
+    assert!(log.contains("scrape failed: cannot connect to 127.0.0.1:1/gone"), "{log}");
     for expected in [
         format!("prodready_pg_up{{server=\"{server}\",database=\"postgres\"}} 1"),
         "prodready_pg_up{server=\"127.0.0.1:1\",database=\"gone\"} 0".to_owned(),
@@ -122,6 +136,40 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
         String::from_utf8_lossy(&promtool.stdout),
         String::from_utf8_lossy(&promtool.stderr)
     );
+}
+
+/// A role without pg_monitor: the log says which grant is missing, once, not at every scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_logs_a_missing_grant_once() {
+    let db = TestDb::create().await;
+    let admin = db.connect().await;
+    let role = format!("{}_exporter", db.name());
+    admin.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).await.unwrap();
+    let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prodready.toml");
+    std::fs::write(&config, format!("[database_monitoring]\ndatabases = [\"{url}\"]\n")).unwrap();
+    let (child, port) = start_exporter(dir.path(), &config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(body) = get(port, "/metrics").filter(|b| b.contains("prodready_pg_up")) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no metrics within 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let second = get(port, "/metrics").unwrap_or_default();
+    let log = stop_exporter(child);
+    admin.batch_execute(&format!("DROP ROLE \"{role}\"")).await.unwrap();
+
+    let down = format!("prodready_pg_up{{server=\"127.0.0.1:5432\",database=\"{}\"}} 0", db.name());
+    for metrics in [&first, &second] {
+        assert!(metrics.contains(&down), "{down} missing:\n{metrics}");
+    }
+    assert_eq!(log.matches("pg_monitor").count(), 1, "{log}");
+    let warning = log.lines().find(|l| l.contains("pg_monitor")).unwrap_or_default();
+    assert!(warning.contains(&format!("GRANT pg_monitor TO {role}")), "{log}");
+    assert!(warning.contains(&format!("127.0.0.1:5432/{}", db.name())), "{log}");
 }
 
 #[test]

@@ -225,7 +225,7 @@ fn invalid_scenarios_exit_2_naming_file_line_and_key() {
         }
     };
     let head = "[scenarios.s]\nexecutor = \"shared-iterations\"\n[[scenarios.s.requests]]\nurl = \"http://127.0.0.1:9/\"\n";
-    check("[scenarios.s\n", "bad.toml:1:13: unclosed table");
+    check("[scenarios.s\n", "bad.toml:1:13: scenarios.s: unclosed table");
     check(
         &head.replace("shared-iterations", "shared-iteration"),
         "bad.toml:2:12: scenarios.s.executor: unknown variant `shared-iteration`",

@@ -1,25 +1,40 @@
 use prodready::schedule::{Job, crontab_command, on_calendar, render};
 
-/// Converts `cron` and checks systemd accepts the result (`systemd-analyze calendar`).
-fn check(cron: &str, expected: &str) {
-    let calendar = on_calendar(cron).unwrap_or_else(|e| panic!("{cron}: {e}"));
-    assert_eq!(calendar, expected, "{cron}");
-    let out =
-        std::process::Command::new("systemd-analyze").args(["calendar", &calendar]).output().unwrap_or_else(
-            |e| panic!("systemd-analyze is missing ({e}): install it with `apt-get install systemd`"),
-        );
-    assert!(out.status.success(), "{calendar}: {}", String::from_utf8_lossy(&out.stderr));
+/// Converts `cron` and checks systemd accepts each expression (`systemd-analyze calendar`) and that each
+/// one comes (a timer whose expressions never elapse would never run the job).
+fn check(cron: &str, expected: &[&str]) {
+    let calendars = on_calendar(cron).unwrap_or_else(|e| panic!("{cron}: {e}"));
+    assert_eq!(calendars, expected, "{cron}");
+    for calendar in &calendars {
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["calendar", calendar])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("systemd-analyze is missing ({e}): install it with `apt-get install systemd`")
+            });
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{calendar}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("Next elapse:") && !stdout.contains("never"), "{calendar}: {stdout}");
+    }
 }
 
 #[test]
 fn cron_expressions_become_systemd_calendars() {
-    check("17 2 * * *", "*-*-* 02:17:00");
-    check("47 3 * * 0", "Sun *-*-* 03:47:00");
-    check("0 4 * * 1,3,5", "Mon,Wed,Fri *-*-* 04:00:00");
-    check("30 1 1 * *", "*-*-01 01:30:00");
-    check("0 */6 * * *", "*-*-* 00/6:00:00");
-    check("15 2 * 1,7 *", "*-01,07-* 02:15:00");
-    check("0 0 29 2 *", "*-02-29 00:00:00");
+    check("17 2 * * *", &["*-*-* 02:17:00"]);
+    check("47 3 * * 0", &["Sun *-*-* 03:47:00"]);
+    check("0 4 * * 1,3,5", &["Mon,Wed,Fri *-*-* 04:00:00"]);
+    check("30 1 1 * *", &["*-*-01 01:30:00"]);
+    check("0 */6 * * *", &["*-*-* 00/6:00:00"]);
+    check("15 2 * 1,7 *", &["*-01,07-* 02:15:00"]);
+    check("0 0 29 2 *", &["*-02-29 00:00:00"]);
+    // Steps on days and months count from 1, as cron's do.
+    check("0 3 */2 * *", &["*-*-01/2 03:00:00"]);
+    check("0 3 1 */3 *", &["*-01/3-01 03:00:00"]);
+    // Day of month and day of week both restricted: cron runs on either, so the timer has both.
+    check("0 2 1,15 * 1", &["Mon *-*-* 02:00:00", "*-*-01,15 02:00:00"]);
+    check("0 0 31 2 1", &["Mon *-02-* 00:00:00"]);
+    // A day of month written with `*` keeps cron's "both" rule.
+    check("0 2 */2 * 1", &["Mon *-*-01/2 02:00:00"]);
 }
 
 #[test]
@@ -38,8 +53,6 @@ fn unsupported_cron_is_refused_with_the_fix() {
         let err = on_calendar(never).unwrap_err().to_string();
         assert!(err.contains(why), "{never}: {err}");
     }
-    // With a weekday, cron fires on either: not refused.
-    assert!(on_calendar("0 0 31 2 1").is_ok());
 }
 
 /// Paths with spaces, `%`, `$`, quotes and `;` reach the command intact, under cron's shell and under

@@ -354,6 +354,56 @@ fn exec_inside_exec_is_refused() {
     assert!(stderr(&out).contains("refusing to nest `prodready secrets exec`"), "{}", stderr(&out));
 }
 
+/// `put` refuses a NUL byte, but another writer of Secrets Manager need not: the value goes straight to moto
+/// (a request moto does not check the signature of), and `exec` names the secret instead of blaming the
+/// program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_refuses_a_stored_nul_byte_naming_the_secret_and_starts_nothing() {
+    let moto = Moto::start();
+    let body =
+        serde_json::json!({ "Name": "prod/app/broken", "SecretString": "nul-left-5b2e\0nul-right-5b2e" });
+    let created = reqwest::Client::new()
+        .post(moto.endpoint())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/secretsmanager/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.text().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut aws = moto.aws_env();
+    aws.push(("PRODREADY_SECRETS__BACKEND", "aws".to_owned()));
+    let dir_path = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args = ["secrets", "exec", "--prefix", "prod/app/", "--", "sh", "-c", "echo child-ran"];
+        prodready(&dir_path, &env, &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().find(|l| l.contains("NUL")),
+        Some(
+            "error: secret `prod/app/broken` holds a NUL byte, which no environment variable can carry; \
+             overwrite it with `prodready secrets put prod/app/broken`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("cannot run"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("child-ran"), "the command ran");
+    for part in ["nul-left-5b2e", "nul-right-5b2e"] {
+        assert!(!stderr(&out).contains(part) && !stdout(&out).contains(part), "the value was printed");
+    }
+}
+
 fn wait_for(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use prodready_test_support::{
-    Alertmanager, LokiReceiver, Prometheus, free_port, peer_bin, peers_dir, slack_receiver,
+    Alertmanager, LokiReceiver, PagerDutyReceiver, Prometheus, SmtpSink, free_port, peer_bin, peers_dir,
+    slack_receiver,
 };
 use serde::Deserialize;
 
@@ -25,8 +26,17 @@ fn secret(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Where the stack's alerts go: Slack's webhook, the SMTP relay and PagerDuty's Events API.
+struct Receivers<'a> {
+    slack: &'a str,
+    smarthost: &'a str,
+    /// `None` for PagerDuty's own address.
+    pagerduty: Option<&'a str>,
+}
+
 /// A configuration with services to scrape, email and PagerDuty, and a 45-day log retention.
-fn configure(dir: &Path, slack_url: &str, scrape: &str) {
+fn configure(dir: &Path, to: &Receivers<'_>, scrape: &str) {
+    let slack_url = to.slack;
     let webhook = secret(dir, "slack-webhook", &format!("{slack_url}\n"));
     let password = secret(dir, "smtp-password", SMTP_PASSWORD);
     let key = secret(dir, "pagerduty-key", ROUTING_KEY);
@@ -34,10 +44,13 @@ fn configure(dir: &Path, slack_url: &str, scrape: &str) {
         "[logging]\nretention = \"45d\"\n[logging.ship]\npaths = [\"{logs}/*.log*\"]\n\
          [alerts]\nscrape_interval = \"1s\"\n\
          [alerts.slack]\nwebhook_file = \"{webhook}\"\n\
-         [alerts.email]\nto = [\"oncall@example.com\"]\nsmarthost = \"smtp.example.com:587\"\nusername = \"alerts\"\n\
-         password_file = \"{password}\"\n\
-         [alerts.pagerduty]\nrouting_key_file = \"{key}\"\n\
+         [alerts.email]\nto = [\"oncall@example.com\"]\nsmarthost = \"{smarthost}\"\nusername = \"alerts\"\n\
+         password_file = \"{password}\"\nrequire_tls = {tls}\n\
+         [alerts.pagerduty]\nrouting_key_file = \"{key}\"\n{pagerduty}\
          [stack.scrape]\n{scrape}\n",
+        smarthost = to.smarthost,
+        tls = !to.smarthost.starts_with("127.0.0.1:"),
+        pagerduty = to.pagerduty.map(|url| format!("url = \"{url}\"\n")).unwrap_or_default(),
         logs = dir.join("logs").display(),
         webhook = webhook.display(),
         password = password.display(),
@@ -127,11 +140,12 @@ struct Datasource {
 #[test]
 fn the_generated_stack_passes_promtool_amtool_the_compose_schema_and_typed_parses() {
     let dir = tempfile::tempdir().unwrap();
-    configure(
-        dir.path(),
-        "https://hooks.slack.com/services/T0/B0/wh-secret-61f0",
-        "api = [\"api:8080\", \"api-2:8080\"]",
-    );
+    let receivers = Receivers {
+        slack: "https://hooks.slack.com/services/T0/B0/wh-secret-61f0",
+        smarthost: "smtp.example.com:587",
+        pagerduty: None,
+    };
+    configure(dir.path(), &receivers, "api = [\"api:8080\", \"api-2:8080\"]");
     // A configured database brings the daemon and the database exporter into the stack.
     let mut config = std::fs::read_to_string(dir.path().join("prodready.toml")).unwrap();
     config.push_str("[database]\nurl = \"postgresql://app@db.internal:5432/app\"\n");
@@ -166,6 +180,19 @@ fn the_generated_stack_passes_promtool_amtool_the_compose_schema_and_typed_parse
         .output()
         .unwrap();
     assert!(out.status.success(), "compose.yaml: {}", String::from_utf8_lossy(&out.stderr));
+    // And by a real Compose implementation: Debian's docker-compose (`cargo xtask peers` installs it).
+    let out = Command::new("/usr/bin/docker-compose")
+        .args(["--no-ansi", "--file"])
+        .arg(stack.join("compose.yaml"))
+        .args(["config", "--quiet"])
+        .current_dir(&stack)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "docker-compose is missing ({e}): run `cargo xtask peers` (apt-get install docker-compose)"
+            )
+        });
+    assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
     let compose: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(stack.join("compose.yaml")).unwrap()).unwrap();
     let services: Vec<&str> =
@@ -262,15 +289,22 @@ fn on_loopback(text: &str, pairs: &[(&str, String)]) -> String {
 }
 
 /// Prometheus, Alertmanager, the `logs ship` agent and the Loki receiver run from the generated files:
-/// every live target is up, the agent ships a line, and InstanceDown for a dead target reaches Slack.
+/// every live target is up, the agent ships a line, and InstanceDown for a dead target (critical) reaches
+/// Slack, email and PagerDuty, each a receiver on loopback (nothing leaves the machine).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
     let (slack, mut slack_messages) = slack_receiver().await;
+    let smtp = SmtpSink::start();
+    let pagerduty = PagerDutyReceiver::start();
     let loki = LokiReceiver::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("logs")).unwrap();
     let dead = free_port();
-    configure(dir.path(), &format!("http://{slack}/hook"), &format!("payments = [\"127.0.0.1:{dead}\"]"));
+    let slack_url = format!("http://{slack}/hook");
+    let smarthost = smtp.addr().to_string();
+    let pagerduty_url = pagerduty.url();
+    let receivers = Receivers { slack: &slack_url, smarthost: &smarthost, pagerduty: Some(&pagerduty_url) };
+    configure(dir.path(), &receivers, &format!("payments = [\"127.0.0.1:{dead}\"]"));
     let stack = generate(dir.path());
 
     // The agent as compose runs it, its addresses on loopback.
@@ -363,6 +397,20 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
     .await
     .unwrap_or_else(|_| panic!("no InstanceDown reached Slack; Alertmanager log:\n{}", am.process.log()));
     assert!(message.to_string().contains("#alerts-critical"), "{message}");
+    // The same critical alert pages through PagerDuty with the routing key, and is mailed.
+    assert!(
+        prodready_test_support::wait_until(Duration::from_secs(30), || {
+            pagerduty.events().iter().any(|e| e.to_string().contains("InstanceDown"))
+                && smtp.mails().iter().any(|m| format!("{m:?}").contains("InstanceDown"))
+        }),
+        "email {:?} / PagerDuty {:?}; Alertmanager log:\n{}",
+        smtp.mails(),
+        pagerduty.events(),
+        am.process.log()
+    );
+    let event = pagerduty.events().into_iter().find(|e| e.to_string().contains("InstanceDown")).unwrap();
+    assert_eq!(event["routing_key"], ROUTING_KEY);
+    assert_eq!(event["event_action"], "trigger");
     let _ = agent.kill();
     let _ = agent.wait();
 }
