@@ -1187,8 +1187,8 @@ Examples:
     },
     /// Send one email through the [alerts.email] SMTP relay
     #[command(
-        after_help = "The SMTP password is read from [alerts.email] password_file (mode 0600), never taken from the \
-command line, and never printed. STARTTLS is required unless [alerts.email] require_tls = false. Exit 1 when the
+        after_help = "The SMTP password is read from the secret [alerts.email] password_secret names, or from \
+[alerts.email] password_file (mode 0600), never taken from the command line, and never printed. STARTTLS is required unless [alerts.email] require_tls = false. Exit 1 when the
 relay does not accept the message.
 
 Examples:

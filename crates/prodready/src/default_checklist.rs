@@ -134,9 +134,9 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Critical alerts reach email and Slack",
                 Category::Monitoring,
                 KindName::Alerting,
-                "Set [alerts.slack] webhook_file and [alerts.email] to, smarthost and password_file, run \
-                 `prodready alerts generate` (or `prodready stack generate`), load alertmanager.yml into \
-                 Alertmanager and set [alerts] alertmanager_url to it",
+                "Set [alerts.slack] webhook_file and [alerts.email] to, smarthost and password_secret (`prodready \
+                 secrets put NAME`), run `prodready stack generate --out deploy/stack` (or `prodready alerts \
+                 generate`), load alertmanager.yml into Alertmanager and set [alerts] alertmanager_url to it",
             )
         },
         CheckSpec {
@@ -174,9 +174,9 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
                 "Critical alerts page the on-call engineer through PagerDuty",
                 Category::Monitoring,
                 KindName::Alerting,
-                "Set [alerts.pagerduty] routing_key_file (an Events API v2 integration key, chmod 600), run \
-                 `prodready alerts generate` (or `prodready stack generate`) and load alertmanager.yml into \
-                 Alertmanager",
+                "Store the Events API v2 integration key (`prodready secrets put prod/alerting/pagerduty-key`), \
+                 set [alerts.pagerduty] routing_key_secret to its name, run `prodready stack generate --out \
+                 deploy/stack` (or `prodready alerts generate`) and load alertmanager.yml into Alertmanager",
             )
         },
         CheckSpec {

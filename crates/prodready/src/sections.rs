@@ -488,6 +488,11 @@ pub struct EmailConfig {
     /// A file holding the SMTP password (mode 0600; never the password itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// The name of the secret holding the SMTP password in the `[secrets]` store, instead of
+    /// `password_file`: `notify email` reads it there, and `alerts generate` / `stack generate` write it
+    /// into `OUT/secrets/` (mode 0600, git-ignored) for Alertmanager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// Refuse to send without STARTTLS (turn off only for a relay on loopback).
     pub require_tls: bool,
 }
@@ -500,6 +505,7 @@ impl Default for EmailConfig {
             smarthost: "localhost:587".to_owned(),
             username: None,
             password_file: None,
+            password_secret: None,
             require_tls: true,
         }
     }
@@ -523,9 +529,14 @@ impl EmailConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PagerDutyConfig {
-    /// A file holding the integration's routing key (mode 0600); unset turns PagerDuty off.
+    /// A file holding the integration's routing key (mode 0600); PagerDuty is off while neither this nor
+    /// `routing_key_secret` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_key_file: Option<PathBuf>,
+    /// The name of the secret holding the routing key in the `[secrets]` store, instead of
+    /// `routing_key_file` (read by `notify pagerduty`, written into `OUT/secrets/` by the generators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key_secret: Option<String>,
     /// The Events API endpoint.
     pub url: String,
 }
@@ -534,6 +545,7 @@ impl Default for PagerDutyConfig {
     fn default() -> Self {
         Self {
             routing_key_file: None,
+            routing_key_secret: None,
             url: prodready_metrics_alerts::alertmanager::PAGERDUTY_EVENTS_URL.to_owned(),
         }
     }

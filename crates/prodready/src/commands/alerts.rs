@@ -18,10 +18,12 @@ use crate::error::UsageError;
 use crate::exit::Exit;
 
 pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &AlertsCommand) -> anyhow::Result<Exit> {
-    let cfg = config::load(config_flag, env)?.config.alerts;
+    let loaded = config::load(config_flag, env)?.config;
+    let cfg = loaded.alerts.clone();
     match cmd {
         AlertsCommand::Generate { out } => {
             check_runbook(&cfg)?;
+            let cfg = super::credentials::materialize(&loaded, env, out)?.alerts;
             for (path, text) in generated(&cfg)? {
                 let path = out.join(path);
                 if let Some(dir) = path.parent() {

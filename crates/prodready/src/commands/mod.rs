@@ -8,6 +8,7 @@ pub mod alerts;
 pub(crate) mod backup;
 mod check;
 mod config;
+mod credentials;
 mod daemon;
 mod db;
 mod init;

@@ -1,6 +1,7 @@
 //! `prodready notify slack|email|pagerduty`: one notification, for scripts. Every credential (the Slack
 //! webhook URL, the SMTP password, the PagerDuty routing key) comes from a file that only its owner may
-//! read, and is never printed.
+//! read or, for the SMTP password and the routing key, from the secret store by name, and is never
+//! printed.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use prodready_metrics_alerts::pagerduty;
+use prodready_secrets::ExposeSecret as _;
 
 use crate::cli::NotifyCommand;
 use crate::config;
@@ -42,9 +44,21 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
             if to.is_empty() {
                 return Err(UsageError("no recipient: give --to or set [alerts.email] to".to_owned()).into());
             }
-            let password = match &email.password_file {
-                Some(file) => Some(credential(file, "SMTP password file")?),
-                None => None,
+            let password = match (&email.password_file, &email.password_secret) {
+                (Some(_), Some(_)) => {
+                    return Err(UsageError(
+                        "[alerts.email] sets both password_file and password_secret; keep one of them"
+                            .to_owned(),
+                    )
+                    .into());
+                }
+                (Some(file), None) => Some(credential(file, "SMTP password file")?),
+                (None, Some(name)) => Some(
+                    super::credentials::read(&cfg, env, "[alerts.email] password_secret", name)?
+                        .expose_secret()
+                        .to_owned(),
+                ),
+                (None, None) => None,
             };
             let text = message(text)?;
             send_email(email, password, &to, subject, &text)?;
@@ -52,14 +66,31 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
         }
         NotifyCommand::Pagerduty { routing_key_file, summary, severity, source, dedup_key, resolve } => {
             let pd = &cfg.alerts.pagerduty;
-            let Some(file) = routing_key_file.clone().or_else(|| pd.routing_key_file.clone()) else {
-                return Err(UsageError(
-                    "no routing key: give --routing-key-file or set [alerts.pagerduty] routing_key_file"
-                        .to_owned(),
-                )
-                .into());
+            let key = match (routing_key_file, &pd.routing_key_file, &pd.routing_key_secret) {
+                (Some(file), _, _) | (None, Some(file), None) => {
+                    credential(file, "PagerDuty routing key file")?
+                }
+                (None, Some(_), Some(_)) => {
+                    return Err(UsageError(
+                        "[alerts.pagerduty] sets both routing_key_file and routing_key_secret; keep one of them"
+                            .to_owned(),
+                    )
+                    .into());
+                }
+                (None, None, Some(name)) => {
+                    super::credentials::read(&cfg, env, "[alerts.pagerduty] routing_key_secret", name)?
+                        .expose_secret()
+                        .to_owned()
+                }
+                (None, None, None) => {
+                    return Err(UsageError(
+                        "no routing key: give --routing-key-file or set [alerts.pagerduty] routing_key_file or \
+                         routing_key_secret"
+                            .to_owned(),
+                    )
+                    .into());
+                }
             };
-            let key = credential(&file, "PagerDuty routing key file")?;
             let source = source.clone().unwrap_or_else(hostname);
             let action = if *resolve { pagerduty::Action::Resolve } else { pagerduty::Action::Trigger };
             let body = pagerduty::event(&key, action, summary, severity, &source, dedup_key.as_deref());

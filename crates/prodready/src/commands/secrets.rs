@@ -37,7 +37,7 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &SecretsCommand) -
     })
 }
 
-async fn open(cfg: &Config, env: &Env) -> anyhow::Result<Store> {
+pub(super) async fn open(cfg: &Config, env: &Env) -> anyhow::Result<Store> {
     let secrets = &cfg.secrets;
     Ok(match secrets.backend {
         Backend::File => {

@@ -13,6 +13,7 @@ use crate::exit::Exit;
 pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &StackCommand) -> anyhow::Result<Exit> {
     let cfg = config::load(config_flag, env)?.config;
     let StackCommand::Generate { out } = cmd;
+    let cfg = super::credentials::materialize(&cfg, env, out)?;
     for (path, text) in crate::stack::files(&cfg)? {
         let path = out.join(path);
         if let Some(dir) = path.parent() {

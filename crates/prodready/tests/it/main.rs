@@ -55,6 +55,21 @@ pub fn prodready_command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Com
     cmd
 }
 
+/// Stores `value` as secret `name` with `prodready secrets put NAME` (the value on stdin), in the store
+/// `dir`'s configuration names (by default a file store under `dir`).
+pub fn put_secret(dir: &Path, name: &str, value: &str) {
+    use std::io::Write as _;
+    let mut child = prodready_command(dir, &[], &["secrets", "put", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run prodready");
+    child.stdin.take().expect("stdin").write_all(value.as_bytes()).expect("write the value");
+    let out = child.wait_with_output().expect("run prodready");
+    assert!(out.status.success(), "secrets put {name}: {}", stderr(&out));
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -192,3 +192,49 @@ fn notify_pagerduty_triggers_and_resolves_one_incident() {
         assert!(!format!("{}{}", stdout(out), stderr(out)).contains("rk-5d0c11"));
     }
 }
+
+/// The SMTP password and the routing key taken from the secret store by name: both reach their peer,
+/// neither is printed, and a credential given twice (file and secret) is refused.
+#[test]
+fn notify_reads_credentials_from_the_secret_store_by_name() {
+    let sink = prodready_test_support::SmtpSink::start();
+    let receiver = prodready_test_support::PagerDutyReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[alerts.email]\nto = [\"oncall@example.com\"]\nsmarthost = \"{}\"\nusername = \"alerts\"\n\
+         password_secret = \"prod/alerts/smtp\"\nrequire_tls = false\n\
+         [alerts.pagerduty]\nrouting_key_secret = \"prod/alerts/pagerduty\"\nurl = \"{}\"\n",
+        sink.addr(),
+        receiver.url()
+    );
+    file(dir.path(), "prodready.toml", &config, 0o644);
+    // Not stored yet: one error naming the secret and its key.
+    let email = ["notify", "email", "--subject", "s", "--text", "t"];
+    let missing = prodready(dir.path(), &[], &email);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("secret `prod/alerts/smtp` ([alerts.email] password_secret)"));
+    crate::put_secret(dir.path(), "prod/alerts/smtp", "smtp-pw-from-store-31");
+    crate::put_secret(dir.path(), "prod/alerts/pagerduty", "rk-from-store-52");
+
+    let sent = prodready(dir.path(), &[], &email);
+    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert_eq!(sink.mails()[0].auth, Some(("alerts".to_owned(), "smtp-pw-from-store-31".to_owned())));
+    let paged = prodready(dir.path(), &[], &["notify", "pagerduty", "--summary", "Disk full"]);
+    assert_eq!(paged.status.code(), Some(0), "{}", stderr(&paged));
+    assert_eq!(receiver.events()[0]["routing_key"], "rk-from-store-52");
+
+    file(dir.path(), "smtp-password", "other\n", 0o600);
+    file(
+        dir.path(),
+        "prodready.toml",
+        &config.replace("username", "password_file = \"smtp-password\"\nusername"),
+        0o644,
+    );
+    let twice = prodready(dir.path(), &[], &email);
+    assert_eq!(twice.status.code(), Some(2), "{}", stderr(&twice));
+    assert!(stderr(&twice).contains("both password_file and password_secret"), "{}", stderr(&twice));
+    for out in [&missing, &sent, &paged, &twice] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains("smtp-pw-from-store-31") && !all.contains("rk-from-store-52"), "{all}");
+    }
+}

@@ -32,29 +32,42 @@ struct Receivers<'a> {
     smarthost: &'a str,
     /// `None` for PagerDuty's own address.
     pagerduty: Option<&'a str>,
+    /// The SMTP password and the routing key as secrets in the store (by name), rather than as files.
+    from_store: bool,
 }
 
 /// A configuration with services to scrape, email and PagerDuty, and a 45-day log retention.
 fn configure(dir: &Path, to: &Receivers<'_>, scrape: &str) {
     let slack_url = to.slack;
     let webhook = secret(dir, "slack-webhook", &format!("{slack_url}\n"));
-    let password = secret(dir, "smtp-password", SMTP_PASSWORD);
-    let key = secret(dir, "pagerduty-key", ROUTING_KEY);
+    let (password, key) = if to.from_store {
+        crate::put_secret(dir, "prod/alerts/smtp", SMTP_PASSWORD);
+        crate::put_secret(dir, "prod/alerts/pagerduty", ROUTING_KEY);
+        (
+            "password_secret = \"prod/alerts/smtp\"".to_owned(),
+            "routing_key_secret = \"prod/alerts/pagerduty\"".to_owned(),
+        )
+    } else {
+        let password = secret(dir, "smtp-password", SMTP_PASSWORD);
+        let key = secret(dir, "pagerduty-key", ROUTING_KEY);
+        (
+            format!("password_file = \"{}\"", password.display()),
+            format!("routing_key_file = \"{}\"", key.display()),
+        )
+    };
     let config = format!(
         "[logging]\nretention = \"45d\"\n[logging.ship]\npaths = [\"{logs}/*.log*\"]\n\
          [alerts]\nscrape_interval = \"1s\"\n\
          [alerts.slack]\nwebhook_file = \"{webhook}\"\n\
          [alerts.email]\nto = [\"oncall@example.com\"]\nsmarthost = \"{smarthost}\"\nusername = \"alerts\"\n\
-         password_file = \"{password}\"\nrequire_tls = {tls}\n\
-         [alerts.pagerduty]\nrouting_key_file = \"{key}\"\n{pagerduty}\
+         {password}\nrequire_tls = {tls}\n\
+         [alerts.pagerduty]\n{key}\n{pagerduty}\
          [stack.scrape]\n{scrape}\n",
         smarthost = to.smarthost,
         tls = !to.smarthost.starts_with("127.0.0.1:"),
         pagerduty = to.pagerduty.map(|url| format!("url = \"{url}\"\n")).unwrap_or_default(),
         logs = dir.join("logs").display(),
         webhook = webhook.display(),
-        password = password.display(),
-        key = key.display(),
     );
     std::fs::write(dir.join("prodready.toml"), config).unwrap();
 }
@@ -144,6 +157,7 @@ fn the_generated_stack_passes_promtool_amtool_the_compose_schema_and_typed_parse
         slack: "https://hooks.slack.com/services/T0/B0/wh-secret-61f0",
         smarthost: "smtp.example.com:587",
         pagerduty: None,
+        from_store: false,
     };
     configure(dir.path(), &receivers, "api = [\"api:8080\", \"api-2:8080\"]");
     // A configured database brings the daemon and the database exporter into the stack.
@@ -303,9 +317,30 @@ async fn the_stack_comes_up_from_its_files_scrapes_and_delivers_an_alert() {
     let slack_url = format!("http://{slack}/hook");
     let smarthost = smtp.addr().to_string();
     let pagerduty_url = pagerduty.url();
-    let receivers = Receivers { slack: &slack_url, smarthost: &smarthost, pagerduty: Some(&pagerduty_url) };
+    let receivers = Receivers {
+        slack: &slack_url,
+        smarthost: &smarthost,
+        pagerduty: Some(&pagerduty_url),
+        from_store: true,
+    };
     configure(dir.path(), &receivers, &format!("payments = [\"127.0.0.1:{dead}\"]"));
     let stack = generate(dir.path());
+    // The credentials taken from the store are in owner-only files of a git-ignored folder, named (not
+    // quoted) by the generated configuration; no other generated file holds them.
+    let secrets = stack.join("secrets");
+    assert_eq!(std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::read_to_string(secrets.join(".gitignore")).unwrap().lines().last(), Some("*"));
+    for (file, value) in [("smtp-password", SMTP_PASSWORD), ("pagerduty-routing-key", ROUTING_KEY)] {
+        let path = secrets.join(file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), value);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let am = std::fs::read_to_string(stack.join("alertmanager/alertmanager.yml")).unwrap();
+        assert!(am.contains(&path.display().to_string()), "{am}");
+    }
+    for entry in walk(&stack).into_iter().filter(|p| !p.starts_with(&secrets)) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(!text.contains(SMTP_PASSWORD) && !text.contains(ROUTING_KEY), "{}", entry.display());
+    }
 
     // The agent as compose runs it, its addresses on loopback.
     let ship_port = free_port();

@@ -1,0 +1,103 @@
+//! Alert credentials taken from the secret store by name (`[alerts.email] password_secret`,
+//! `[alerts.pagerduty] routing_key_secret`): read for `notify`, and written for Alertmanager, which reads
+//! credentials from files, into `OUT/secrets/` beside the generated configuration (mode 0600, with a
+//! `.gitignore` that keeps the folder out of any commit). The generated configuration names the file; the
+//! value is in no generated text.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use prodready_secrets::{ExposeSecret as _, SecretSource as _, SecretString, Version};
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::error::UsageError;
+
+/// The folder of `out` the credentials go to.
+const FOLDER: &str = "secrets";
+
+/// The current value of secret `name` in the configured store, for `key` (named in errors).
+pub(super) fn read(cfg: &Config, env: &Env, key: &str, name: &str) -> anyhow::Result<SecretString> {
+    let runtime = super::runtime(1)?;
+    runtime.block_on(async {
+        let store = super::secrets::open(cfg, env).await?;
+        let secret = store
+            .get(name, &Version::Current)
+            .await
+            .with_context(|| format!("cannot read secret `{name}` ({key}) from the [secrets] store"))?;
+        let value = secret.value.expose_secret().trim_end_matches(['\r', '\n']);
+        if value.is_empty() {
+            return Err(UsageError(format!("secret `{name}` ({key}) is empty")).into());
+        }
+        Ok(SecretString::from(value.to_owned()))
+    })
+}
+
+/// Refuses a credential given both as a file and as a secret.
+fn one_source(key: &str, file: Option<&Path>, secret: Option<&str>) -> anyhow::Result<()> {
+    if file.is_some() && secret.is_some() {
+        return Err(UsageError(format!(
+            "[alerts.{key}] sets both a file and a secret for one credential; keep one of them"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `cfg` with every credential named by a secret turned into a file under `out/secrets/` (written now,
+/// mode 0600), so the generators see files only. `out` is made absolute: the stack mounts credential
+/// files into containers at their own path.
+pub(super) fn materialize(cfg: &Config, env: &Env, out: &Path) -> anyhow::Result<Config> {
+    let mut cfg = cfg.clone();
+    let email = &cfg.alerts.email;
+    one_source("email", email.password_file.as_deref(), email.password_secret.as_deref())?;
+    let pagerduty = &cfg.alerts.pagerduty;
+    one_source("pagerduty", pagerduty.routing_key_file.as_deref(), pagerduty.routing_key_secret.as_deref())?;
+    let wanted: Vec<(&str, String, &str)> = [
+        email
+            .password_secret
+            .clone()
+            .filter(|_| !email.to.is_empty())
+            .map(|name| ("[alerts.email] password_secret", name, "smtp-password")),
+        pagerduty
+            .routing_key_secret
+            .clone()
+            .map(|name| ("[alerts.pagerduty] routing_key_secret", name, "pagerduty-routing-key")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if wanted.is_empty() {
+        return Ok(cfg);
+    }
+    let dir =
+        std::path::absolute(out).with_context(|| format!("cannot resolve {}", out.display()))?.join(FOLDER);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
+    prodready_stdx::fs::write_atomic(
+        &dir.join(".gitignore"),
+        b"# credentials read from the secret store\n*\n",
+    )
+    .with_context(|| format!("cannot write {}", dir.join(".gitignore").display()))?;
+    let mut written: Vec<(&str, PathBuf)> = Vec::new();
+    for (key, name, file) in wanted {
+        let value = read(&cfg, env, key, &name)?;
+        let path = dir.join(file);
+        prodready_stdx::fs::AtomicWrite::new()
+            .mode(0o600)
+            .write(&path, value.expose_secret().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push((key, path));
+    }
+    for (key, path) in written {
+        if key.starts_with("[alerts.email]") {
+            cfg.alerts.email.password_file = Some(path);
+            cfg.alerts.email.password_secret = None;
+        } else {
+            cfg.alerts.pagerduty.routing_key_file = Some(path);
+            cfg.alerts.pagerduty.routing_key_secret = None;
+        }
+    }
+    Ok(cfg)
+}
