@@ -77,12 +77,22 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
          DO $$ BEGIN FOR i IN 1..400 LOOP \
            EXECUTE 'SELECT ' || array_to_string(array_fill(1, ARRAY[i]), ', '); END LOOP; END $$;",
     );
+    // A server that accepts connections and never answers: only the scrape timeout ends its scrape.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming().flatten() {
+            held.push(stream);
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prodready.toml");
     std::fs::write(
         &config,
         format!(
-            "[database_monitoring]\ndatabases = [\"{url}\", \"postgres://postgres@127.0.0.1:1/gone?connect_timeout=1\"]\n\
+            "[database_monitoring]\ndatabases = [\"{url}\", \"postgres://postgres@127.0.0.1:1/gone?connect_timeout=1\", \
+             \"postgres://postgres@127.0.0.1:{hung_port}/hung\"]\n\
              top_n = 5\nscrape_timeout = \"3s\"\n"
         ),
     )
@@ -101,10 +111,12 @@ fn the_exporter_serves_every_database_bounds_statements_and_passes_promtool() {
     let server = format!("127.0.0.1:{}", cluster.port());
     // The failing database is named in the log, without waiting for anyone to read its metrics.
     assert!(log.contains("scrape failed: cannot connect to 127.0.0.1:1/gone"), "{log}");
+    assert!(log.contains("no answer within 3000 ms"), "{log}");
     for expected in [
         format!("prodready_pg_up{{server=\"{server}\",database=\"postgres\"}} 1"),
         "prodready_pg_up{server=\"127.0.0.1:1\",database=\"gone\"} 0".to_owned(),
         "prodready_pg_scrape_errors_total{server=\"127.0.0.1:1\",database=\"gone\"} 1".to_owned(),
+        format!("prodready_pg_up{{server=\"127.0.0.1:{hung_port}\",database=\"hung\"}} 0"),
         format!("prodready_pg_max_connections{{server=\"{server}\",database=\"postgres\"}} 100"),
         "queryid=\"other\"".to_owned(),
     ] {
