@@ -366,6 +366,13 @@ async fn latest_means_the_named_or_the_only_database() {
     // One database in the store: `latest` is its newest backup, with nothing configured.
     let quick = prodready(dir.path(), &[], &["backup", "verify", "--quick", "--store", store, "--json"]);
     assert_eq!(quick.status.code(), Some(0), "{}", stderr(&quick));
+    // A quick verification shows as one in `list`, and is not the restore `status` counts as verified.
+    let listed = json(&prodready(dir.path(), &[], &["backup", "list", "--store", store, "--json"]));
+    assert_eq!(listed[0]["verify_mode"], "quick", "{listed}");
+    assert_eq!(listed[0]["verify_ok"], true, "{listed}");
+    assert!(listed[0]["last_verified_ok_at"].is_null(), "{listed}");
+    let status = json(&prodready(dir.path(), &[], &["backup", "status", "--store", store, "--json"]));
+    assert!(status["newest_verified"].is_null() && status["verified_at"].is_null(), "{status}");
 
     assert_eq!(run(&b).status.code(), Some(0));
     let ambiguous = prodready(dir.path(), &[], &["backup", "verify", "--quick", "--store", store]);
@@ -397,6 +404,39 @@ async fn latest_means_the_named_or_the_only_database() {
         &["backup", "status", "--store", store, "--database", a.url(), "--json"],
     ));
     assert_eq!(status["newest"]["database"], a.name());
+
+    // restore and prune take --database too: `latest` of b restores b's rows; a prune of a alone
+    // judges a's backups only.
+    let target = TestDb::create().await;
+    target.connect().await.batch_execute("SELECT 1").await.unwrap();
+    let restored = prodready(
+        dir.path(),
+        &[],
+        &["backup", "restore", "latest", "--store", store, "--database", b.name(), "--into", target.url()],
+    );
+    assert_eq!(restored.status.code(), Some(0), "{}", stderr(&restored));
+    let ambiguous = prodready(
+        dir.path(),
+        &[],
+        &["backup", "restore", "latest", "--store", store, "--into", target.url()],
+    );
+    assert_eq!(ambiguous.status.code(), Some(2), "{}", stderr(&ambiguous));
+    let pruned = json(&prodready(
+        dir.path(),
+        &[],
+        &["backup", "prune", "--store", store, "--database", a.name(), "--dry-run", "--json"],
+    ));
+    let judged: Vec<&str> =
+        pruned["decisions"].as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+    let of_a: Vec<String> =
+        json(&prodready(dir.path(), &[], &["backup", "list", "--store", store, "--json"]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["database"] == a.name())
+            .filter_map(|x| x["id"].as_str().map(str::to_owned))
+            .collect();
+    assert_eq!(judged, of_a, "{pruned}");
 }
 
 async fn databases_like(url: &str, pattern: &str) -> Vec<String> {
