@@ -31,11 +31,11 @@ type Runtime = std::convert::Infallible;
 
 /// Sets tracing up: the exporter [`Options::exporter`] names behind a batch processor, the resource, the
 /// sampler, and — globally, since that is what propagation and `opentelemetry::global::tracer` read — the
-/// tracer provider and the W3C trace-context + baggage propagator.
+/// tracer provider and the propagators of [`Options::propagators`] (W3C trace context and baggage by default).
 pub fn init(options: &Options) -> Result<Guard> {
     options.validate()?;
     let (provider, runtime) = provider(options)?;
-    opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
+    opentelemetry::global::set_text_map_propagator(crate::propagation::propagator_for(options.propagators));
     opentelemetry::global::set_tracer_provider(provider.clone());
     let endpoint = options.export_url().unwrap_or_default();
     Ok(Guard { provider, endpoint, shutdown_timeout: options.shutdown_timeout, done: false, runtime })

@@ -31,7 +31,7 @@ pub use error::{Error, Result};
 pub use guard::{Guard, init};
 pub use options::{
     Batch, Compression, DEFAULT_OTLP_ENDPOINT, DEFAULT_OTLP_GRPC_ENDPOINT, DEFAULT_ZIPKIN_ENDPOINT, Exporter,
-    Limits, MAX_QUEUE_SIZE, Options, Protocol, Sampler, Tls,
+    Limits, MAX_QUEUE_SIZE, Options, Propagators, Protocol, Sampler, Tls,
 };
 pub use ping::ping;
 pub use propagation::{current_trace_id, extract, inject};

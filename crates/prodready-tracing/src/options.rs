@@ -121,6 +121,23 @@ pub enum Sampler {
     AlwaysOff,
 }
 
+/// The propagators [`crate::init`] installs globally (what [`crate::inject`] writes and [`crate::extract`]
+/// reads): W3C trace context and W3C baggage, one of them, or none (`OTEL_PROPAGATORS`). [`crate::layer`]'s
+/// server layer reads `traceparent` itself, whatever is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Propagators {
+    pub trace_context: bool,
+    pub baggage: bool,
+}
+
+impl Default for Propagators {
+    /// Both, as the specification's default `tracecontext,baggage`.
+    fn default() -> Self {
+        Self { trace_context: true, baggage: true }
+    }
+}
+
 /// Everything [`crate::init`] needs.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -145,6 +162,8 @@ pub struct Options {
     pub batch: Batch,
     /// What one span keeps.
     pub limits: Limits,
+    /// The propagators installed globally.
+    pub propagators: Propagators,
 }
 
 impl Options {
@@ -167,6 +186,7 @@ impl Options {
             tls: Tls::default(),
             batch: Batch::default(),
             limits: Limits::default(),
+            propagators: Propagators::default(),
         }
     }
 
@@ -177,8 +197,9 @@ impl Options {
     /// `..._TIMEOUT` (milliseconds), `..._COMPRESSION` (`gzip`, `none`), `..._CERTIFICATE`,
     /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` (paths of PEM files), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
     /// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_MAX_QUEUE_SIZE`,
-    /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and the count limits
-    /// of [`Limits`]. A variable that is set wins over `self`. Nothing else reads them: [`crate::init`]
+    /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, the count limits
+    /// of [`Limits`] and `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`; other propagators are
+    /// refused rather than ignored). A variable that is set wins over `self`. Nothing else reads them: [`crate::init`]
     /// gives the SDK every value, so the SDK's own reading of the environment changes nothing.
     pub fn from_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -202,6 +223,23 @@ impl Options {
         }
         if let Some(name) = get("OTEL_SERVICE_NAME") {
             self.service_name = name;
+        }
+        if let Some(list) = get("OTEL_PROPAGATORS") {
+            let mut propagators = Propagators { trace_context: false, baggage: false };
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match name {
+                    "tracecontext" => propagators.trace_context = true,
+                    "baggage" => propagators.baggage = true,
+                    "none" => {}
+                    other => {
+                        return Err(Error::Invalid(format!(
+                            "OTEL_PROPAGATORS: `{other}` is not supported (write tracecontext, baggage or none, \
+                             comma-separated)"
+                        )));
+                    }
+                }
+            }
+            self.propagators = propagators;
         }
         let exporter = get("OTEL_TRACES_EXPORTER");
         // The per-signal variable wins over the general one, as for every OTLP setting; with its name, for

@@ -5,11 +5,21 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+#[cfg(test)]
 pub(crate) fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ])
+    propagator_for(crate::Propagators::default())
+}
+
+/// The composite of the propagators `which` turns on (none: one that injects and extracts nothing).
+pub(crate) fn propagator_for(which: crate::Propagators) -> TextMapCompositePropagator {
+    let mut all: Vec<Box<dyn opentelemetry::propagation::TextMapPropagator + Send + Sync>> = Vec::new();
+    if which.trace_context {
+        all.push(Box::new(TraceContextPropagator::new()));
+    }
+    if which.baggage {
+        all.push(Box::new(BaggagePropagator::new()));
+    }
+    TextMapCompositePropagator::new(all)
 }
 
 struct Headers<'a>(&'a mut http::HeaderMap);

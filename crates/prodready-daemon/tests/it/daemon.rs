@@ -429,6 +429,76 @@ async fn reload_switches_to_the_new_jobs_and_refuses_duplicate_names() {
     daemon.stop().await;
 }
 
+/// Issue 15: a reload (what SIGHUP does in the binary) while a job runs lets that run finish as it
+/// would have, recorded as a success, and the new schedules apply from then on: the job, moved from every
+/// second to once a year, does not start again, and a job the reload adds runs.
+#[tokio::test]
+async fn a_reload_while_a_job_runs_lets_it_finish_and_the_new_schedules_apply_after() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let env = [("OUT", out.as_path())];
+    let script = r#"echo started >> "$OUT"; sleep 2; echo finished >> "$OUT"; echo finished"#;
+    let every_second = sh("long", "*/1 * * * * *", script, &env);
+    let daemon = Daemon::start(options(db.url(), "replica-1", vec![every_second]));
+    daemon.wait_ready("leader").await;
+    let count = |line: &str| lines(&out).iter().filter(|l| *l == line).count();
+    eventually("`long` running", secs(20), async || {
+        let status = daemon.status().await;
+        if status["jobs"][0]["running_since"].is_f64() && count("started") == 1 {
+            Ok(())
+        } else {
+            Err(format!("{status:#}\n{:?}", lines(&out)))
+        }
+    })
+    .await;
+
+    daemon.reload(vec![
+        sh("long", "0 0 1 1 *", script, &env),
+        sh("tick", "*/1 * * * * *", r#"echo tick >> "$OUT""#, &env),
+    ]);
+    let status = eventually("the reloaded jobs on the status page", secs(20), async || {
+        let status = daemon.status().await;
+        let names: Vec<&str> =
+            status["jobs"].as_array().unwrap().iter().filter_map(|j| j["name"].as_str()).collect();
+        if names == ["long", "tick"] { Ok(status.clone()) } else { Err(format!("{status:#}")) }
+    })
+    .await;
+    let long = &status["jobs"][0];
+    assert!(long["running_since"].is_f64(), "the reload came after the run ended: {status:#}");
+    assert_eq!(long["schedule"], "0 0 1 1 *", "{status:#}");
+
+    let pg = db.connect().await;
+    wait_for_runs(&pg, "long", "success", 1).await;
+    // Two seconds more: on its old schedule `long` would have started again meanwhile.
+    let ticks = count("tick");
+    eventually("two more runs of `tick`", secs(20), async || {
+        if count("tick") >= ticks + 2 { Ok(()) } else { Err(format!("{:?}", lines(&out))) }
+    })
+    .await;
+    let runs = wait_for_runs(&pg, "tick", "success", 1).await;
+    let of_long: Vec<&Run> = runs.iter().filter(|r| r.job == "long").collect();
+    assert_eq!(of_long.len(), 1, "{runs:#?}");
+    assert_eq!(
+        (of_long[0].result.as_deref(), of_long[0].detail.as_str()),
+        (Some("success"), "exited with code 0\nfinished")
+    );
+    assert_eq!((count("started"), count("finished")), (1, 1), "{:?}", lines(&out));
+
+    let metrics = eventually("the run's verdict on /metrics", secs(10), async || {
+        let metrics = daemon.get("/metrics").await.body;
+        let series = r#"prodready_daemon_job_last_run_success{daemon_job="long"}"#;
+        if metrics.contains(series) { Ok(metrics) } else { Err(metrics) }
+    })
+    .await;
+    let m = &metrics;
+    assert_eq!(sample(m, r#"prodready_daemon_job_runs_total{daemon_job="long",result="success"}"#), 1.0);
+    assert_eq!(sample(m, r#"prodready_daemon_job_runs_total{daemon_job="long",result="cancelled"}"#), 0.0);
+    assert_eq!(sample(m, r#"prodready_daemon_job_last_run_success{daemon_job="long"}"#), 1.0);
+    assert!(sample(m, r#"prodready_daemon_job_runs_total{daemon_job="tick",result="success"}"#) >= 1.0);
+    daemon.stop().await;
+}
+
 /// A replica whose job appends the replica's name to `out` every second.
 fn replica(lock_url: &str, name: &str, out: &std::path::Path, lease: Duration) -> Daemon {
     let mut job = sh("tick", "*/1 * * * * *", r#"echo "$REPLICA" >> "$OUT""#, &[("OUT", out)]);

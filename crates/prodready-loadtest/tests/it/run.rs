@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prodready_loadtest::{Progress, Report, RunOptions, Summary};
+use tokio::time::Instant;
 
 use crate::server::Server;
 
@@ -169,6 +170,154 @@ url = "{base}/items"
     assert_eq!(count(s, "http_reqs"), 100);
     assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
     assert_eq!(server.requests(), 100);
+}
+
+/// How many of `arrivals` came at least `ms` milliseconds after `started`.
+fn at_or_after(arrivals: &[Instant], started: Instant, ms: u64) -> usize {
+    arrivals.iter().filter(|at| at.saturating_duration_since(started) >= Duration::from_millis(ms)).count()
+}
+
+/// How long after `started` the earliest of `arrivals` came.
+fn first(arrivals: &[Instant], started: Instant) -> Duration {
+    arrivals.first().expect("at least one arrival").saturating_duration_since(started)
+}
+
+// Timing at the server (issue 20). Every bound is a lower one: the clock starts before the run does, and
+// an executor may be late on a loaded machine but never early.
+
+/// The duration executors of `duration_executors_run_until_their_end`, timed at the server: constant-vus
+/// keeps sending until its 700 ms are over and the run lasts at least that long; ramping-vus from zero
+/// VUs sends nothing before its line reaches one VU (a third of the 400 ms stage up to three).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_executors_last_their_duration_at_the_server() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let plan = format!(
+        r#"
+[scenarios.steady]
+executor = "constant-vus"
+vus = 2
+duration = "700ms"
+think_time = "10ms"
+[[scenarios.steady.requests]]
+url = "{base}/mark/steady"
+
+[scenarios.ramp]
+executor = "ramping-vus"
+startVUs = 0
+stages = [{{ duration = "400ms", target = 3 }}, {{ duration = "300ms", target = 0 }}]
+[[scenarios.ramp.requests]]
+url = "{base}/mark/ramp"
+think_time = "10ms"
+"#
+    );
+    let started = Instant::now();
+    let report = load(&plan).await;
+    let took = started.elapsed();
+    let s = &report.summary;
+    let (steady, ramp) = (server.arrivals("steady"), server.arrivals("ramp"));
+    assert!(steady.len() >= 2 && !ramp.is_empty(), "steady {}, ramp {}", steady.len(), ramp.len());
+    assert_eq!(count(s, "http_reqs"), server.requests());
+    assert_eq!(server.requests(), u64::try_from(steady.len() + ramp.len()).unwrap());
+    assert!(took >= Duration::from_millis(700), "the run took {took:?}");
+    assert!(s.state.test_run_duration_ms >= 700.0, "{}", s.state.test_run_duration_ms);
+    // Its two VUs were still sending in the second half of the 700 ms.
+    let last = steady.last().unwrap().saturating_duration_since(started);
+    assert!(at_or_after(&steady, started, 350) >= 1, "the last request came after {last:?}");
+    let ramp_first = first(&ramp, started);
+    assert!(ramp_first >= Duration::from_millis(130), "the ramp's first request after {ramp_first:?}");
+}
+
+/// The iteration executors of `iteration_executors_run_exact_counts`, counted and timed at the server:
+/// each sends exactly its iterations, and the one with `startTime = "200ms"` sends nothing before then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_time_holds_the_scenarios_first_request_at_the_server() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let plan = format!(
+        r#"
+[scenarios.shared]
+executor = "shared-iterations"
+vus = 3
+iterations = 20
+[[scenarios.shared.requests]]
+url = "{base}/mark/shared"
+
+[scenarios.each]
+executor = "per-vu-iterations"
+vus = 3
+iterations = 4
+startTime = "200ms"
+[[scenarios.each.requests]]
+url = "{base}/mark/each"
+"#
+    );
+    let started = Instant::now();
+    let report = load(&plan).await;
+    let took = started.elapsed();
+    let (shared, each) = (server.arrivals("shared"), server.arrivals("each"));
+    assert_eq!((shared.len(), each.len()), (20, 12));
+    assert_eq!(count(&report.summary, "http_reqs"), 32);
+    let each_first = first(&each, started);
+    assert!(
+        each_first >= Duration::from_millis(200),
+        "the delayed scenario's first came after {each_first:?}"
+    );
+    assert!(took >= Duration::from_millis(200), "the run took {took:?}");
+}
+
+/// The arrival-rate executors of `arrival_rate_executors_start_every_scheduled_iteration`, counted and
+/// timed at the server. No iteration starts before it is due, so from each quarter of the second on at
+/// least the iterations due from then on arrive: constant-arrival-rate's 50 are due every 20 ms (37, 25
+/// and 12 of them from 250, 500 and 750 ms on); ramping-arrival-rate's, from 0 to 100/s, bunch up at the
+/// end (its first is due at 141 ms, 38 from 500 ms on, 22 from 750 ms on, the last at 1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrival_rate_executors_spread_their_arrivals_over_their_duration() {
+    let server = Server::start().await;
+    let base = &server.base;
+    let plan = format!(
+        r#"
+[scenarios.constant]
+executor = "constant-arrival-rate"
+rate = 50
+timeUnit = "1s"
+duration = "1s"
+preAllocatedVUs = 2
+maxVUs = 20
+[[scenarios.constant.requests]]
+url = "{base}/mark/constant"
+
+[scenarios.ramping]
+executor = "ramping-arrival-rate"
+startRate = 0
+timeUnit = "1s"
+preAllocatedVUs = 2
+maxVUs = 20
+stages = [{{ duration = "1s", target = 100 }}]
+[[scenarios.ramping.requests]]
+url = "{base}/mark/ramping"
+"#
+    );
+    let started = Instant::now();
+    let report = load(&plan).await;
+    let took = started.elapsed();
+    assert_eq!(count(&report.summary, "dropped_iterations"), 0);
+    let (constant, ramping) = (server.arrivals("constant"), server.arrivals("ramping"));
+    assert_eq!((constant.len(), ramping.len()), (50, 50));
+    let from = |arrivals: &[Instant]| [250, 500, 750].map(|ms| at_or_after(arrivals, started, ms));
+    let constant_from = from(constant.as_slice());
+    assert!(
+        constant_from[0] >= 35 && constant_from[1] >= 23 && constant_from[2] >= 10,
+        "arrivals from 250, 500, 750 ms on: {constant_from:?}"
+    );
+    let ramping_from = from(ramping.as_slice());
+    assert!(
+        ramping_from[1] >= 35 && ramping_from[2] >= 20,
+        "arrivals from 250, 500, 750 ms on: {ramping_from:?}"
+    );
+    let ramping_first = first(&ramping, started);
+    assert!(ramping_first >= Duration::from_millis(130), "the ramp's first arrival after {ramping_first:?}");
+    assert!(took >= Duration::from_millis(980), "the run took {took:?}");
 }
 
 /// 200 arrivals over 2 s with a single VU to serve them: a stall leaves no spare VU.

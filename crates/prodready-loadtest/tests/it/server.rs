@@ -1,5 +1,6 @@
 //! A real HTTP server on 127.0.0.1:0 for the generator to load: counts requests, remembers query
-//! strings, answers any status, and can pause the whole server once.
+//! strings and when each `/mark/{name}` request arrived, answers any status, and can pause the whole
+//! server once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,8 @@ pub(crate) struct Stats {
     pub(crate) requests: AtomicU64,
     /// Query strings of /echo, in arrival order.
     pub(crate) queries: Mutex<Vec<String>>,
+    /// The name of each /mark/{name} request and when it arrived.
+    marks: Mutex<Vec<(String, Instant)>>,
     /// The request number (from 1) that pauses the whole server for one second.
     pub(crate) stall_at: AtomicU64,
     stalled_until: Mutex<Option<Instant>>,
@@ -41,6 +44,7 @@ impl Server {
             .route("/status/{code}", any(status))
             .route("/echo", any(echo))
             .route("/slow/{ms}", get(slow))
+            .route("/mark/{name}", get(mark))
             .with_state(stats.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
@@ -50,6 +54,14 @@ impl Server {
 
     pub(crate) fn requests(&self) -> u64 {
         self.stats.requests.load(Ordering::SeqCst)
+    }
+
+    /// When the `/mark/{name}` requests arrived, earliest first.
+    pub(crate) fn arrivals(&self, name: &str) -> Vec<Instant> {
+        let marks = self.stats.marks.lock().unwrap();
+        let mut times: Vec<Instant> = marks.iter().filter(|(n, _)| n == name).map(|(_, at)| *at).collect();
+        times.sort();
+        times
     }
 }
 
@@ -88,4 +100,11 @@ async fn slow(State(stats): State<Arc<Stats>>, Path(ms): Path<u64>) -> impl Into
     arrive(&stats).await;
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "slow"
+}
+
+/// Notes when the request arrived, under its `name`.
+async fn mark(State(stats): State<Arc<Stats>>, Path(name): Path<String>) -> impl IntoResponse {
+    stats.marks.lock().unwrap().push((name, Instant::now()));
+    arrive(&stats).await;
+    "marked"
 }

@@ -414,3 +414,27 @@ fn batch_and_limit_variables_are_read_here() {
     expect!["error: OTEL_SPAN_LINK_COUNT_LIMIT: `-1` is not a whole number"]
         .assert_eq(&show(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]));
 }
+
+/// OTEL_PROPAGATORS picks W3C trace context, baggage, both (the default) or none; a propagator this crate
+/// does not have is one clear error rather than silently left out.
+#[test]
+fn propagators_are_the_ones_named() {
+    let show = |o: &Options| format!("{:?}", o.propagators);
+    let cases: Vec<String> = [
+        vec![],
+        vec![("OTEL_PROPAGATORS", "tracecontext")],
+        vec![("OTEL_PROPAGATORS", "baggage, tracecontext")],
+        vec![("OTEL_PROPAGATORS", "none")],
+        vec![("OTEL_PROPAGATORS", "tracecontext,b3")],
+    ]
+    .iter()
+    .map(|vars| apply(Options::new("svc"), vars, show))
+    .collect();
+    expect![[r#"
+        Propagators { trace_context: true, baggage: true }
+        Propagators { trace_context: true, baggage: false }
+        Propagators { trace_context: true, baggage: true }
+        Propagators { trace_context: false, baggage: false }
+        error: OTEL_PROPAGATORS: `b3` is not supported (write tracecontext, baggage or none, comma-separated)"#]]
+    .assert_eq(&cases.join("\n"));
+}

@@ -1,6 +1,7 @@
 //! The tower layers over real HTTP: `ServerLayer` continues a caller's `traceparent` with a server span
 //! carrying the HTTP attributes (a 500 is an error), and `ClientLayer` injects its client span's
-//! context into the request a test server receives.
+//! context into the request a test server receives; the metrics crate's RED layer, inside
+//! `ServerLayer`, takes the server span's trace id as its latency exemplar.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -167,4 +168,75 @@ async fn the_client_layer_injects_its_span_into_the_request() {
     let shown = url.replace("http://", "http://me:[REDACTED]@");
     assert_eq!(call["tags"]["url.full"], format!("{shown}/echo?token=[REDACTED]&page=2").as_str());
     assert_eq!(call["remoteEndpoint"]["ipv4"], "127.0.0.1");
+}
+
+/// The trace ids in the OpenMetrics exemplars of `route`'s latency buckets.
+fn exemplar_trace_ids(openmetrics: &str, route: &str) -> Vec<String> {
+    let route = format!("route=\"{route}\"");
+    openmetrics
+        .lines()
+        .filter(|l| l.starts_with("http_request_duration_seconds_bucket{") && l.contains(&route))
+        .filter_map(|l| l.split_once("# {trace_id=\"").and_then(|(_, rest)| rest.split_once('"')))
+        .map(|(id, _)| id.to_owned())
+        .collect()
+}
+
+type RouteOf = fn(&http::Request<axum::body::Body>) -> Option<String>;
+
+fn matched_route(req: &http::Request<axum::body::Body>) -> Option<String> {
+    req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned())
+}
+
+/// The RED layer with `current_trace_id` as its exemplar source, as docs/tracing.md shows it.
+fn red_layer(
+    registry: &mut prodready_metrics::prometheus_client::registry::Registry,
+) -> prodready_metrics::exposition::RedLayer<RouteOf> {
+    prodready_metrics::exposition::RedLayer::new(registry, matched_route as RouteOf)
+        .with_exemplars(prodready_tracing::current_trace_id)
+}
+
+#[tokio::test]
+async fn the_red_layer_inside_the_server_layer_takes_the_server_spans_trace_id_as_its_exemplar() {
+    use prodready_metrics::exposition;
+    use prodready_metrics::prometheus_client::registry::Registry;
+    let receiver = ZipkinReceiver::start();
+    let (guard, _default) = traced(&receiver);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let http = reqwest::Client::new();
+
+    // ServerLayer outermost (axum's last `.layer` wraps the others): its span is entered when the RED
+    // layer reads the current trace id.
+    let mut registry = Registry::default();
+    let app = axum::Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(red_layer(&mut registry))
+        .layer(ServerLayer);
+    let url = serve(app).await;
+    let ok = http.get(format!("{url}/items/7")).header("traceparent", &traceparent).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let openmetrics = exposition::encode(&registry);
+    assert_eq!(exemplar_trace_ids(&openmetrics, "/items/{id}"), [trace_id], "{openmetrics}");
+    assert!(!exposition::encode_text(&registry).contains("trace_id"), "exemplars are OpenMetrics only");
+
+    // The other way round the RED layer runs before the server span exists: no exemplar at all.
+    let mut outside = Registry::default();
+    let app = axum::Router::new()
+        .route("/items/{id}", get(|| async { "item" }))
+        .layer(ServerLayer)
+        .layer(red_layer(&mut outside));
+    let url = serve(app).await;
+    let ok = http.get(format!("{url}/items/8")).header("traceparent", &traceparent).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let openmetrics = exposition::encode(&outside);
+    assert!(openmetrics.contains("http_request_duration_seconds_count{"), "{openmetrics}");
+    assert!(!openmetrics.contains("trace_id"), "{openmetrics}");
+    drop(guard);
+
+    // The exemplar's trace is the one of the server span ServerLayer exported.
+    let spans = receiver.wait_for(2, Duration::from_secs(5));
+    assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
+    let server: Vec<&Value> = spans.iter().filter(|s| s["name"] == "GET /items/{id}").collect();
+    assert_eq!(server.len(), 2, "{spans:#?}");
+    assert!(server.iter().all(|s| s["traceId"] == trace_id && s["kind"] == "SERVER"), "{server:#?}");
 }
