@@ -63,6 +63,9 @@ pub struct CorruptBackup {
     pub problem: String,
 }
 
+/// How the problem of a backup whose manifest the store could not give back begins.
+const UNREADABLE: &str = "cannot read manifest.json";
+
 /// Every committed backup, newest first. Backups whose manifest cannot be read are left out: see
 /// [`list_all`] to see them.
 pub fn list(store: &Store) -> Result<Vec<BackupInfo>> {
@@ -87,7 +90,7 @@ pub fn list_all(store: &Store) -> Result<(Vec<BackupInfo>, Vec<CorruptBackup>)> 
         let bytes = match store.read(&id, MANIFEST) {
             Ok(bytes) => bytes,
             Err(e) => {
-                corrupt.push(CorruptBackup { id, problem: format!("cannot read {MANIFEST}: {e}") });
+                corrupt.push(CorruptBackup { id, problem: format!("{UNREADABLE}: {e}") });
                 continue;
             }
         };
@@ -134,12 +137,36 @@ pub fn databases(backups: &[BackupInfo]) -> Vec<String> {
 }
 
 /// The manifest of `id`, or of the newest backup for `latest` (of `database`, when given: a store may hold
-/// several databases).
+/// several databases). `latest` never silently means an older backup because a newer manifest could not
+/// be read (it may be a passing fault, or the backup of `database`): that is an error naming it. A
+/// manifest that was read and is malformed is left out, as in [`list_all`].
 pub fn manifest(store: &Store, id: &str, database: Option<&str>) -> Result<Manifest> {
     let id = if id == "latest" {
-        list(store)?.into_iter().find(|b| database.is_none_or(|d| b.database == d)).map(|b| b.id).ok_or_else(
-            || Error::NotFound(database.map_or_else(|| "latest".to_owned(), |d| format!("latest of {d}"))),
-        )?
+        let (backups, corrupt) = list_all(store)?;
+        let chosen = backups
+            .into_iter()
+            .find(|b| database.is_none_or(|d| b.database == d))
+            .map(|b| b.id)
+            .ok_or_else(|| {
+                Error::NotFound(database.map_or_else(|| "latest".to_owned(), |d| format!("latest of {d}")))
+            })?;
+        // Ids begin with their UTC time, so a later id is a newer backup.
+        if let Some(newer) = corrupt
+            .iter()
+            .filter(|c| c.problem.starts_with(UNREADABLE) && *c.id > *chosen)
+            .max_by(|a, b| a.id.cmp(&b.id))
+        {
+            return Err(Error::Corrupt {
+                id: newer.id.clone(),
+                object: MANIFEST.to_owned(),
+                problem: format!(
+                    "{}; it is newer than {chosen}, so `latest` is not taken to mean that one: name a backup \
+                     id to use it",
+                    newer.problem
+                ),
+            });
+        }
+        chosen
     } else {
         id.to_owned()
     };

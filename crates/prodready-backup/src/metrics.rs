@@ -29,7 +29,9 @@ pub struct RunMetrics {
 pub struct VerifyMetrics {
     pub database: String,
     pub success: bool,
-    /// Newest successful restore verification of the database, from the store.
+    /// Newest successful restore verification of the database, from the store: `Some(0)` when none has
+    /// passed yet (the not-verified alert then fires), `None` when the store could not say (left out, so a
+    /// failed listing never overwrites a real time).
     pub last_verify_success_unix: Option<i64>,
 }
 
@@ -38,7 +40,8 @@ pub struct VerifyMetrics {
 pub struct DrillMetrics {
     pub cluster: String,
     pub success: bool,
-    /// Newest successful drill of the cluster, from the store.
+    /// Newest successful drill of the cluster, from the store: `Some(0)` when none has passed yet, `None`
+    /// when the store could not say (left out).
     pub last_success_unix: Option<i64>,
 }
 
@@ -53,10 +56,9 @@ impl DrillMetrics {
             "1 when the last recovery drill passed, 0 when it failed",
             family,
         );
-        // Never (a first drill that failed) is 0, so the overdue alert sees it.
-        {
+        if let Some(t) = self.last_success_unix {
             let family = Family::<Labels, Gauge>::default();
-            family.get_or_create(&labels).set(self.last_success_unix.unwrap_or(0));
+            family.get_or_create(&labels).set(t);
             r.register(
                 names::BACKUP_LAST_DRILL_SUCCESS,
                 "Unix time of the newest successful recovery drill",
@@ -136,9 +138,10 @@ impl VerifyMetrics {
         let db = &self.database;
         let help = "1 when the last verification passed, 0 when it failed";
         int(&mut r, names::BACKUP_LAST_VERIFY_RUN_SUCCESS, help, db, i64::from(self.success));
-        // Never (a first verification that failed) is 0, so the not-verified alert sees it.
-        let help = "Unix time of the newest successful restore verification, 0 for never";
-        int(&mut r, names::BACKUP_LAST_VERIFY_SUCCESS, help, db, self.last_verify_success_unix.unwrap_or(0));
+        if let Some(t) = self.last_verify_success_unix {
+            let help = "Unix time of the newest successful restore verification, 0 for never";
+            int(&mut r, names::BACKUP_LAST_VERIFY_SUCCESS, help, db, t);
+        }
         r
     }
 }

@@ -109,16 +109,13 @@ fn shutdown_within(provider: SdkTracerProvider, timeout: Duration, endpoint: &st
         // Flushing first delivers what is queued through the exporter's normal path (the gRPC
         // exporter's shutdown path alone can leave the last batch behind).
         // Its outcome is the one to report: a refused last batch leaves nothing for shutdown to fail on.
-        let _ = tx.send(provider.force_flush());
-        let _ = provider.shutdown_with_timeout(timeout);
+        let flushed = provider.force_flush();
+        let _ = tx.send(flushed.and(provider.shutdown_with_timeout(timeout)));
     });
     if spawned.is_err() {
         return Err(rejected(endpoint, "cannot start the shutdown thread"));
     }
-    // A little more than the deadline the provider was given, then the process moves on regardless. Once
-    // the flush has delivered every ended span, the shutdown that follows only releases the exporter: it
-    // goes on in its thread for a moment at most instead of holding the caller (the gRPC exporter's takes
-    // the whole deadline however fast the collector answered).
+    // A little more than the deadline the provider was given, then the process moves on regardless.
     match rx.recv_timeout(timeout + Duration::from_millis(250)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(rejected(endpoint, e)),

@@ -198,8 +198,8 @@ impl Options {
     /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` (paths of PEM files), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_ZIPKIN_TIMEOUT`,
     /// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_MAX_QUEUE_SIZE`,
     /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, the count limits
-    /// of [`Limits`] and `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`; other propagators are
-    /// refused rather than ignored). A variable that is set wins over `self`. Nothing else reads them: [`crate::init`]
+    /// of [`Limits`] and `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`; another propagator is
+    /// left out with a warning, as the specification asks). A variable that is set wins over `self`. Nothing else reads them: [`crate::init`]
     /// gives the SDK every value, so the SDK's own reading of the environment changes nothing.
     pub fn from_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -231,12 +231,11 @@ impl Options {
                     "tracecontext" => propagators.trace_context = true,
                     "baggage" => propagators.baggage = true,
                     "none" => {}
-                    other => {
-                        return Err(Error::Invalid(format!(
-                            "OTEL_PROPAGATORS: `{other}` is not supported (write tracecontext, baggage or none, \
-                             comma-separated)"
-                        )));
-                    }
+                    // As the specification asks of an unknown value: a warning, and the others still apply.
+                    other => tracing::warn!(
+                        propagator = other,
+                        "OTEL_PROPAGATORS: `{other}` is not supported here (tracecontext, baggage, none); left out"
+                    ),
                 }
             }
             self.propagators = propagators;

@@ -446,7 +446,7 @@ pub struct AlertsConfig {
     pub slack: SlackConfig,
     /// Email for every alert (off while `to` is empty).
     pub email: EmailConfig,
-    /// PagerDuty for critical alerts (off while `routing_key_file` is unset).
+    /// PagerDuty for critical alerts (off while neither `routing_key_file` nor `routing_key_secret` is set).
     pub pagerduty: PagerDutyConfig,
     /// Service level objectives turned into burn-rate alerts.
     #[serde(skip_serializing_if = "Vec::is_empty")]

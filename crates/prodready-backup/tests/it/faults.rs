@@ -356,9 +356,26 @@ async fn bad_manifests_are_left_out_and_paths_stay_inside_the_store() {
     assert!(problems[2].1.contains("is not its directory's"), "{problems:?}");
     assert_eq!(problems[3].0, old.id);
     assert!(problems[3].1.starts_with("unreadable"), "{problems:?}");
-    // The good backup is still `latest`, verifiable and restorable.
+    // The good backup is still `latest`, verifiable and restorable: the unreadable one is older.
     assert_eq!(catalog::manifest(&store, "latest", None).unwrap().id, new.id);
     assert!(prodready_backup::verify_quick(&store, &new).await.unwrap().ok);
+
+    // An unreadable manifest newer than every good one stops `latest` (it may be a passing fault, and
+    // the newest backup), naming it; a malformed one (read, and bit-rotted) does not.
+    std::fs::create_dir(root.join("29990101T000000Z-eio")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", root.join("29990101T000000Z-eio/manifest.json")).unwrap();
+    match catalog::manifest(&store, "latest", None) {
+        Err(Error::Corrupt { id, problem, .. }) => {
+            assert_eq!(id, "29990101T000000Z-eio");
+            assert!(problem.contains(&format!("newer than {}", new.id)), "{problem}");
+        }
+        other => panic!("expected the newer unreadable backup to stop latest, got {other:?}"),
+    }
+    std::fs::remove_dir_all(root.join("29990101T000000Z-eio")).unwrap();
+    std::fs::create_dir(root.join("29990101T000000Z-rot")).unwrap();
+    std::fs::write(root.join("29990101T000000Z-rot/manifest.json"), b"{ bit rot").unwrap();
+    assert_eq!(catalog::manifest(&store, "latest", None).unwrap().id, new.id);
+    std::fs::remove_dir_all(root.join("29990101T000000Z-rot")).unwrap();
 
     // Nothing is read or written outside the store.
     for id in ["../x", "..", "a/b", "/etc", ""] {

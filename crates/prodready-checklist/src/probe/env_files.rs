@@ -16,8 +16,23 @@ const TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".e
 const MAX_DEPTH: usize = 4;
 
 /// Folders that hold other people's files or build output, never a service's configuration.
-const SKIPPED: &[&str] =
-    &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build", ".cache"];
+const SKIPPED: &[&str] = &[
+    ".git",
+    "node_modules",
+    "target",
+    "vendor",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "dist",
+    "build",
+    ".cache",
+    ".terraform",
+    ".next",
+    ".nuxt",
+    ".tox",
+    ".gradle",
+];
 
 /// The `.env` files under `dir` (to [`MAX_DEPTH`] levels, templates and [`SKIPPED`] folders left out),
 /// as paths relative to `dir`, sorted.

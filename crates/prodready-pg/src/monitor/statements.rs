@@ -55,11 +55,16 @@ struct Statement {
 }
 
 /// Statements the server stopped listing are forgotten after this many scrapes, unless they have been
-/// exported: a statement that had a series keeps its total for good, so that if it comes back its series
-/// goes on from where it stopped instead of restarting from zero (a counter never goes backwards). What
-/// that keeps grows only with the statements that ever made the top N, a few bytes each; the others,
+/// exported: a statement that had a series keeps its total, so that if it comes back its series goes on
+/// from where it stopped instead of restarting from zero (a counter never goes backwards). The others,
 /// which never had a series, are forgotten (their increments were counted in `other`, which keeps them).
 const FORGET_AFTER: u32 = 60;
+
+/// Absent statements that had a series are kept up to this many times the top N (queryids churn with
+/// migrations and temporary tables, and an exporter runs for months); beyond it the longest absent are
+/// forgotten, and one of them that comes back restarts its series (which Prometheus' `rate` reads as a
+/// counter reset).
+const KEEP_ABSENT_EXPORTED: usize = 20;
 
 /// The running state of one database's statements between scrapes.
 #[derive(Debug, Default)]
@@ -113,6 +118,19 @@ impl Tracker {
         // An absent entry already counts from zero when it comes back, so forgetting it changes nothing.
         self.entries.retain(|_, e| e.absent < FORGET_AFTER);
         self.statements.retain(|_, s| s.exported || s.absent < FORGET_AFTER);
+        let keep = KEEP_ABSENT_EXPORTED * top_n.max(1);
+        let mut absent: Vec<(u32, i64)> = self
+            .statements
+            .iter()
+            .filter(|(_, s)| s.absent >= FORGET_AFTER)
+            .map(|(id, s)| (s.absent, *id))
+            .collect();
+        if absent.len() > keep {
+            absent.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, queryid) in &absent[..absent.len() - keep] {
+                self.statements.remove(queryid);
+            }
+        }
         let mut listed: Vec<(i64, Totals)> =
             self.statements.iter().filter(|(_, s)| s.absent == 0).map(|(id, s)| (*id, s.total)).collect();
         let tracked = listed.len();

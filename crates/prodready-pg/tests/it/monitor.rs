@@ -111,6 +111,27 @@ fn a_statement_back_after_a_long_absence_goes_on_from_its_last_total() {
     }
 }
 
+/// What an exporter keeps of statements gone from the server is bounded (20 times the top N): beyond it
+/// the longest gone are forgotten and restart if they come back; the recently gone go on.
+#[test]
+fn statements_gone_for_long_are_kept_up_to_a_bound() {
+    let mut tracker = Tracker::default();
+    let mut top = |rows: Vec<(i64, i64, Totals)>| tracker.update(&rows, 1).top;
+    // Thirty statements each have a series (each is the top one once), then the server forgets them all.
+    for id in 0..30 {
+        assert_eq!(top(vec![(id, 0, t(10.0, 5.0))])[0].0, id);
+    }
+    for _ in 0..70 {
+        top(vec![(1000, 0, t(1.0, 0.001))]);
+    }
+    // The longest gone (statement 0) was forgotten: its series starts again; the last gone (29) goes on.
+    assert_eq!(top(vec![(0, 0, t(1.0, 0.5))]), [(0, t(1.0, 0.5))]);
+    assert_eq!(
+        top(vec![(29, 0, t(1.0, 0.5))]),
+        [(29, Totals { calls: 11.0, exec_seconds: 5.5, rows: 11.0 })]
+    );
+}
+
 /// The server's eviction count restarts at zero on pg_stat_statements_reset(); the exported one goes on.
 #[test]
 fn deallocations_never_go_backwards() {

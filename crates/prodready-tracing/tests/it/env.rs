@@ -416,7 +416,7 @@ fn batch_and_limit_variables_are_read_here() {
 }
 
 /// OTEL_PROPAGATORS picks W3C trace context, baggage, both (the default) or none; a propagator this crate
-/// does not have is one clear error rather than silently left out.
+/// does not have is left out (with a warning) and the others still apply.
 #[test]
 fn propagators_are_the_ones_named() {
     let show = |o: &Options| format!("{:?}", o.propagators);
@@ -435,6 +435,6 @@ fn propagators_are_the_ones_named() {
         Propagators { trace_context: true, baggage: false }
         Propagators { trace_context: true, baggage: true }
         Propagators { trace_context: false, baggage: false }
-        error: OTEL_PROPAGATORS: `b3` is not supported (write tracecontext, baggage or none, comma-separated)"#]]
+        Propagators { trace_context: true, baggage: false }"#]]
     .assert_eq(&cases.join("\n"));
 }

@@ -23,8 +23,10 @@ pub fn run(config_flag: Option<&Path>, env: &Env, cmd: &AlertsCommand) -> anyhow
     match cmd {
         AlertsCommand::Generate { out } => {
             check_runbook(&cfg)?;
-            let cfg = super::credentials::materialize(&loaded, env, out)?.alerts;
-            for (path, text) in generated(&cfg)? {
+            let credentials = super::credentials::materialize(&loaded, env, out)?;
+            let files = generated(&credentials.cfg.alerts)?;
+            credentials.write()?;
+            for (path, text) in files {
                 let path = out.join(path);
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)

@@ -192,10 +192,15 @@ fn dispatch(
                 Ok(v) => v,
                 Err(e) => {
                     // A verification that could not run is a failed one, for the alerts too.
-                    let (_, last_verified) = prodready_backup::freshness::last_success_and_verification(
-                        &catalog::list(&store).unwrap_or_default(),
-                        &manifest.database,
-                    );
+                    // Unknown when the store cannot be listed: left out rather than reported as never.
+                    let last_verified = catalog::list(&store).ok().map(|backups| {
+                        prodready_backup::freshness::last_success_and_verification(
+                            &backups,
+                            &manifest.database,
+                        )
+                        .1
+                        .unwrap_or(0)
+                    });
                     let report = metrics::VerifyMetrics {
                         database: manifest.database.clone(),
                         success: false,
@@ -212,7 +217,7 @@ fn dispatch(
             let report = metrics::VerifyMetrics {
                 database: manifest.database.clone(),
                 success: verification.ok,
-                last_verify_success_unix: last_verified,
+                last_verify_success_unix: Some(last_verified.unwrap_or(0)),
             };
             publish(runtime, metrics_args, &report.database, &report.registry());
             if *json {
@@ -1015,11 +1020,10 @@ fn publish_drill(
     cluster: &str,
     success: bool,
 ) {
+    // Unknown when the store cannot be listed (left out); 0 when no drill of the cluster has passed.
     let last_success_unix = metrics::last_drills(store)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(c, _)| c == cluster)
-        .and_then(|(_, t)| t);
+        .ok()
+        .map(|drills| drills.into_iter().find(|(c, _)| c == cluster).and_then(|(_, t)| t).unwrap_or(0));
     let report = metrics::DrillMetrics { cluster: cluster.to_owned(), success, last_success_unix };
     publish(runtime, args, cluster, &report.registry());
 }

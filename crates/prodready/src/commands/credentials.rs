@@ -44,60 +44,65 @@ fn one_source(key: &str, file: Option<&Path>, secret: Option<&str>) -> anyhow::R
     Ok(())
 }
 
-/// `cfg` with every credential named by a secret turned into a file under `out/secrets/` (written now,
-/// mode 0600), so the generators see files only. `out` is made absolute: the stack mounts credential
-/// files into containers at their own path.
-pub(super) fn materialize(cfg: &Config, env: &Env, out: &Path) -> anyhow::Result<Config> {
+/// The credentials a generator writes for Alertmanager, read from the store, and the configuration that
+/// names their files. Nothing is written until [`Materialized::write`], so that a generator checks its
+/// input first and leaves no credential behind when it refuses it.
+pub(super) struct Materialized {
+    /// The configuration with each secret-named credential turned into its file under `OUT/secrets/`.
+    pub(super) cfg: Config,
+    /// `OUT/secrets/` (absolute), when there is a credential to write.
+    dir: Option<PathBuf>,
+    files: Vec<(PathBuf, SecretString)>,
+}
+
+impl Materialized {
+    /// Writes the folder (mode 0700, with a `.gitignore` of `*`) and each credential (mode 0600).
+    pub(super) fn write(&self) -> anyhow::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
+        let ignore = dir.join(".gitignore");
+        prodready_stdx::fs::write_atomic(&ignore, b"# credentials read from the secret store\n*\n")
+            .with_context(|| format!("cannot write {}", ignore.display()))?;
+        for (path, value) in &self.files {
+            prodready_stdx::fs::AtomicWrite::new()
+                .mode(0o600)
+                .write(path, value.expose_secret().as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads every credential `cfg` names by a secret and plans its file under `out/secrets/`: the returned
+/// configuration names those files, so the generators see files only. `out` is made absolute: the stack
+/// mounts credential files into containers at their own path.
+pub(super) fn materialize(cfg: &Config, env: &Env, out: &Path) -> anyhow::Result<Materialized> {
     let mut cfg = cfg.clone();
     let email = &cfg.alerts.email;
     one_source("email", email.password_file.as_deref(), email.password_secret.as_deref())?;
     let pagerduty = &cfg.alerts.pagerduty;
     one_source("pagerduty", pagerduty.routing_key_file.as_deref(), pagerduty.routing_key_secret.as_deref())?;
-    let wanted: Vec<(&str, String, &str)> = [
-        email
-            .password_secret
-            .clone()
-            .filter(|_| !email.to.is_empty())
-            .map(|name| ("[alerts.email] password_secret", name, "smtp-password")),
-        pagerduty
-            .routing_key_secret
-            .clone()
-            .map(|name| ("[alerts.pagerduty] routing_key_secret", name, "pagerduty-routing-key")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if wanted.is_empty() {
-        return Ok(cfg);
+    let email_secret = email.password_secret.clone().filter(|_| !email.to.is_empty());
+    let pagerduty_secret = pagerduty.routing_key_secret.clone();
+    if email_secret.is_none() && pagerduty_secret.is_none() {
+        return Ok(Materialized { cfg, dir: None, files: Vec::new() });
     }
     let dir =
         std::path::absolute(out).with_context(|| format!("cannot resolve {}", out.display()))?.join(FOLDER);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
-    prodready_stdx::fs::write_atomic(
-        &dir.join(".gitignore"),
-        b"# credentials read from the secret store\n*\n",
-    )
-    .with_context(|| format!("cannot write {}", dir.join(".gitignore").display()))?;
-    let mut written: Vec<(&str, PathBuf)> = Vec::new();
-    for (key, name, file) in wanted {
-        let value = read(&cfg, env, key, &name)?;
-        let path = dir.join(file);
-        prodready_stdx::fs::AtomicWrite::new()
-            .mode(0o600)
-            .write(&path, value.expose_secret().as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push((key, path));
+    let mut files = Vec::new();
+    if let Some(name) = email_secret {
+        let path = dir.join("smtp-password");
+        files.push((path.clone(), read(&cfg, env, "[alerts.email] password_secret", &name)?));
+        cfg.alerts.email.password_file = Some(path);
+        cfg.alerts.email.password_secret = None;
     }
-    for (key, path) in written {
-        if key.starts_with("[alerts.email]") {
-            cfg.alerts.email.password_file = Some(path);
-            cfg.alerts.email.password_secret = None;
-        } else {
-            cfg.alerts.pagerduty.routing_key_file = Some(path);
-            cfg.alerts.pagerduty.routing_key_secret = None;
-        }
+    if let Some(name) = pagerduty_secret {
+        let path = dir.join("pagerduty-routing-key");
+        files.push((path.clone(), read(&cfg, env, "[alerts.pagerduty] routing_key_secret", &name)?));
+        cfg.alerts.pagerduty.routing_key_file = Some(path);
+        cfg.alerts.pagerduty.routing_key_secret = None;
     }
-    Ok(cfg)
+    Ok(Materialized { cfg, dir: Some(dir), files })
 }

@@ -13,8 +13,10 @@ use crate::exit::Exit;
 pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &StackCommand) -> anyhow::Result<Exit> {
     let cfg = config::load(config_flag, env)?.config;
     let StackCommand::Generate { out } = cmd;
-    let cfg = super::credentials::materialize(&cfg, env, out)?;
-    for (path, text) in crate::stack::files(&cfg)? {
+    let credentials = super::credentials::materialize(&cfg, env, out)?;
+    let files = crate::stack::files(&credentials.cfg)?;
+    credentials.write()?;
+    for (path, text) in files {
         let path = out.join(path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
