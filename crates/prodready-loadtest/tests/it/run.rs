@@ -43,10 +43,13 @@ fn ms(s: &Summary, metric: &str, stat: &str) -> f64 {
     s.value(metric, stat).unwrap_or_else(|| panic!("{metric} has no {stat}: {:#?}", s.metrics.get(metric)))
 }
 
+/// The iteration executors run exactly their iterations; the one with `startTime = "200ms"` sends
+/// nothing before then (timed at the server: a lower bound).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iteration_executors_run_exact_counts() {
     let server = Server::start().await;
     let base = &server.base;
+    let started = Instant::now();
     let report = load(&format!(
         r#"
 [scenarios.shared]
@@ -54,7 +57,7 @@ executor = "shared-iterations"
 vus = 3
 iterations = 20
 [[scenarios.shared.requests]]
-url = "{base}/items"
+url = "{base}/mark/shared"
 
 [scenarios.each]
 executor = "per-vu-iterations"
@@ -62,7 +65,7 @@ vus = 3
 iterations = 4
 startTime = "200ms"
 [[scenarios.each.requests]]
-url = "{base}/items"
+url = "{base}/mark/each"
 [[scenarios.each.requests]]
 method = "POST"
 url = "{base}/echo"
@@ -75,6 +78,13 @@ body = "hello"
 "#
     ))
     .await;
+    let (shared, each) = (server.arrivals("shared"), server.arrivals("each"));
+    assert_eq!((shared.len(), each.len()), (20, 12));
+    let each_first = first(&each, started);
+    assert!(
+        each_first >= Duration::from_millis(200),
+        "the delayed scenario's first came after {each_first:?}"
+    );
     let s = &report.summary;
     assert_eq!(count(s, "http_reqs"), 20 + 12 * 2);
     assert_eq!(count(s, "iterations"), 32);
@@ -98,101 +108,16 @@ body = "hello"
     assert!(connects > 0.0);
 }
 
+/// The duration executors run until their end, counted and timed at the server (every time bound is a
+/// lower one: an executor may be late on a loaded machine, never early): constant-vus keeps sending
+/// into the second half of its 700 ms and the run lasts at least that long; ramping-vus from zero VUs
+/// sends nothing before its line reaches one VU (a third of the 400 ms stage up to three).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_executors_run_until_their_end() {
     let server = Server::start().await;
     let base = &server.base;
+    let started = Instant::now();
     let report = load(&format!(
-        r#"
-[scenarios.steady]
-executor = "constant-vus"
-vus = 2
-duration = "700ms"
-think_time = "10ms"
-[[scenarios.steady.requests]]
-url = "{base}/items"
-
-[scenarios.ramp]
-executor = "ramping-vus"
-startVUs = 0
-stages = [{{ duration = "400ms", target = 3 }}, {{ duration = "300ms", target = 0 }}]
-[[scenarios.ramp.requests]]
-url = "{base}/items"
-think_time = "10ms"
-"#
-    ))
-    .await;
-    let s = &report.summary;
-    let requests = count(s, "http_reqs");
-    assert!(requests > 4, "{requests}");
-    assert_eq!(count(s, "iterations"), requests);
-    assert_eq!(server.requests(), requests);
-    assert_eq!(s.value("vus_max", "value"), Some(5.0));
-    // Every iteration sleeps 10 ms: no iteration is shorter.
-    assert!(ms(s, "iteration_duration", "min") >= 10.0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn arrival_rate_executors_start_every_scheduled_iteration() {
-    let server = Server::start().await;
-    let base = &server.base;
-    let report = load(&format!(
-        r#"
-[scenarios.constant]
-executor = "constant-arrival-rate"
-rate = 50
-timeUnit = "1s"
-duration = "1s"
-preAllocatedVUs = 2
-maxVUs = 20
-[[scenarios.constant.requests]]
-url = "{base}/items"
-
-[scenarios.ramping]
-executor = "ramping-arrival-rate"
-startRate = 0
-timeUnit = "1s"
-preAllocatedVUs = 2
-maxVUs = 20
-stages = [{{ duration = "1s", target = 100 }}]
-[[scenarios.ramping.requests]]
-url = "{base}/items"
-
-[thresholds]
-"iterations{{scenario:constant}}" = ["count==50"]
-"iterations{{scenario:ramping}}" = ["count==50"]
-"#
-    ))
-    .await;
-    let s = &report.summary;
-    // 50 per second for 1 s; 0 to 100 per second over 1 s is 50 more. A healthy server drops none.
-    assert_eq!(count(s, "dropped_iterations"), 0);
-    assert_eq!(count(s, "http_reqs"), 100);
-    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
-    assert_eq!(server.requests(), 100);
-}
-
-/// How many of `arrivals` came at least `ms` milliseconds after `started`.
-fn at_or_after(arrivals: &[Instant], started: Instant, ms: u64) -> usize {
-    arrivals.iter().filter(|at| at.saturating_duration_since(started) >= Duration::from_millis(ms)).count()
-}
-
-/// How long after `started` the earliest of `arrivals` came.
-fn first(arrivals: &[Instant], started: Instant) -> Duration {
-    arrivals.first().expect("at least one arrival").saturating_duration_since(started)
-}
-
-// Timing at the server (issue 20). Every bound is a lower one: the clock starts before the run does, and
-// an executor may be late on a loaded machine but never early.
-
-/// The duration executors of `duration_executors_run_until_their_end`, timed at the server: constant-vus
-/// keeps sending until its 700 ms are over and the run lasts at least that long; ramping-vus from zero
-/// VUs sends nothing before its line reaches one VU (a third of the 400 ms stage up to three).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duration_executors_last_their_duration_at_the_server() {
-    let server = Server::start().await;
-    let base = &server.base;
-    let plan = format!(
         r#"
 [scenarios.steady]
 executor = "constant-vus"
@@ -210,69 +135,33 @@ stages = [{{ duration = "400ms", target = 3 }}, {{ duration = "300ms", target = 
 url = "{base}/mark/ramp"
 think_time = "10ms"
 "#
-    );
-    let started = Instant::now();
-    let report = load(&plan).await;
+    ))
+    .await;
     let took = started.elapsed();
-    let s = &report.summary;
     let (steady, ramp) = (server.arrivals("steady"), server.arrivals("ramp"));
     assert!(steady.len() >= 2 && !ramp.is_empty(), "steady {}, ramp {}", steady.len(), ramp.len());
-    assert_eq!(count(s, "http_reqs"), server.requests());
-    assert_eq!(server.requests(), u64::try_from(steady.len() + ramp.len()).unwrap());
     assert!(took >= Duration::from_millis(700), "the run took {took:?}");
-    assert!(s.state.test_run_duration_ms >= 700.0, "{}", s.state.test_run_duration_ms);
-    // Its two VUs were still sending in the second half of the 700 ms.
-    let last = steady.last().unwrap().saturating_duration_since(started);
-    assert!(at_or_after(&steady, started, 350) >= 1, "the last request came after {last:?}");
+    assert!(at_or_after(&steady, started, 350) >= 1, "constant-vus stopped sending before 350 ms");
     let ramp_first = first(&ramp, started);
     assert!(ramp_first >= Duration::from_millis(130), "the ramp's first request after {ramp_first:?}");
+    let s = &report.summary;
+    assert!(s.state.test_run_duration_ms >= 700.0, "{}", s.state.test_run_duration_ms);
+    let requests = count(s, "http_reqs");
+    assert!(requests > 4, "{requests}");
+    assert_eq!(count(s, "iterations"), requests);
+    assert_eq!(server.requests(), requests);
+    assert_eq!(s.value("vus_max", "value"), Some(5.0));
+    // Every iteration sleeps 10 ms: no iteration is shorter.
+    assert!(ms(s, "iteration_duration", "min") >= 10.0);
 }
 
-/// The iteration executors of `iteration_executors_run_exact_counts`, counted and timed at the server:
-/// each sends exactly its iterations, and the one with `startTime = "200ms"` sends nothing before then.
+/// Every scheduled iteration of both arrival-rate executors starts, counted and timed at the server. No
+/// iteration starts before it is due, so from each quarter of the second on at least the iterations due
+/// from then on arrive: constant-arrival-rate's 50 are due every 20 ms (37, 25 and 12 of them from 250,
+/// 500 and 750 ms on); ramping-arrival-rate's, from 0 to 100/s, bunch up at the end (its first is due at
+/// 141 ms, 38 from 500 ms on, 22 from 750 ms on, the last at 1 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_time_holds_the_scenarios_first_request_at_the_server() {
-    let server = Server::start().await;
-    let base = &server.base;
-    let plan = format!(
-        r#"
-[scenarios.shared]
-executor = "shared-iterations"
-vus = 3
-iterations = 20
-[[scenarios.shared.requests]]
-url = "{base}/mark/shared"
-
-[scenarios.each]
-executor = "per-vu-iterations"
-vus = 3
-iterations = 4
-startTime = "200ms"
-[[scenarios.each.requests]]
-url = "{base}/mark/each"
-"#
-    );
-    let started = Instant::now();
-    let report = load(&plan).await;
-    let took = started.elapsed();
-    let (shared, each) = (server.arrivals("shared"), server.arrivals("each"));
-    assert_eq!((shared.len(), each.len()), (20, 12));
-    assert_eq!(count(&report.summary, "http_reqs"), 32);
-    let each_first = first(&each, started);
-    assert!(
-        each_first >= Duration::from_millis(200),
-        "the delayed scenario's first came after {each_first:?}"
-    );
-    assert!(took >= Duration::from_millis(200), "the run took {took:?}");
-}
-
-/// The arrival-rate executors of `arrival_rate_executors_start_every_scheduled_iteration`, counted and
-/// timed at the server. No iteration starts before it is due, so from each quarter of the second on at
-/// least the iterations due from then on arrive: constant-arrival-rate's 50 are due every 20 ms (37, 25
-/// and 12 of them from 250, 500 and 750 ms on); ramping-arrival-rate's, from 0 to 100/s, bunch up at the
-/// end (its first is due at 141 ms, 38 from 500 ms on, 22 from 750 ms on, the last at 1 s).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn arrival_rate_executors_spread_their_arrivals_over_their_duration() {
+async fn arrival_rate_executors_start_every_scheduled_iteration() {
     let server = Server::start().await;
     let base = &server.base;
     let plan = format!(
@@ -296,12 +185,21 @@ maxVUs = 20
 stages = [{{ duration = "1s", target = 100 }}]
 [[scenarios.ramping.requests]]
 url = "{base}/mark/ramping"
+
+[thresholds]
+"iterations{{scenario:constant}}" = ["count==50"]
+"iterations{{scenario:ramping}}" = ["count==50"]
 "#
     );
     let started = Instant::now();
     let report = load(&plan).await;
     let took = started.elapsed();
-    assert_eq!(count(&report.summary, "dropped_iterations"), 0);
+    let s = &report.summary;
+    // 50 per second for 1 s; 0 to 100 per second over 1 s is 50 more. A healthy server drops none.
+    assert_eq!(count(s, "dropped_iterations"), 0);
+    assert_eq!(count(s, "http_reqs"), 100);
+    assert!(report.thresholds_ok(), "{:?}", s.failed_thresholds());
+    assert_eq!(server.requests(), 100);
     let (constant, ramping) = (server.arrivals("constant"), server.arrivals("ramping"));
     assert_eq!((constant.len(), ramping.len()), (50, 50));
     let from = |arrivals: &[Instant]| [250, 500, 750].map(|ms| at_or_after(arrivals, started, ms));
@@ -318,6 +216,16 @@ url = "{base}/mark/ramping"
     let ramping_first = first(&ramping, started);
     assert!(ramping_first >= Duration::from_millis(130), "the ramp's first arrival after {ramping_first:?}");
     assert!(took >= Duration::from_millis(980), "the run took {took:?}");
+}
+
+/// How many of `arrivals` came at least `ms` milliseconds after `started`.
+fn at_or_after(arrivals: &[Instant], started: Instant, ms: u64) -> usize {
+    arrivals.iter().filter(|at| at.saturating_duration_since(started) >= Duration::from_millis(ms)).count()
+}
+
+/// How long after `started` the earliest of `arrivals` came.
+fn first(arrivals: &[Instant], started: Instant) -> Duration {
+    arrivals.first().expect("at least one arrival").saturating_duration_since(started)
 }
 
 /// 200 arrivals over 2 s with a single VU to serve them: a stall leaves no spare VU.
