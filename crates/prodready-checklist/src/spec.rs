@@ -93,7 +93,7 @@ impl KindName {
             KindName::LokiRetention => &["url", "min_days"],
             KindName::Alerting => &["path", "url", "channels"],
             KindName::Attestations => &[],
-            KindName::ScanReport => &["path", "max_age"],
+            KindName::ScanReport => &["path", "max_age", "scans"],
             KindName::CiWorkflow => &["path", "steps"],
             KindName::Dashboards => &["path"],
         }
@@ -190,6 +190,9 @@ pub struct CheckSpec {
     // ci_workflow
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<String>>,
+    // scan_report: the kinds of scan the reports must cover (`secrets`, `dependencies`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scans: Option<Vec<String>>,
     // coverage: several reports, a threshold each (backend 80%, frontend 60%)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reports: Option<Vec<CoverageReport>>,
@@ -310,10 +313,12 @@ pub enum Kind {
     },
     /// Every `manual` check of the run is currently attested: the pre-launch checklist is complete.
     Attestations,
-    /// A security scan's SARIF report is recent and has no error or warning result.
+    /// A security scan's SARIF report is recent and has no error or warning result; with `scans`, the
+    /// reports cover each kind of scan named (`secrets`, `dependencies`).
     ScanReport {
         path: PathBuf,
         max_age: Duration,
+        scans: Vec<String>,
     },
     /// The CI configuration runs each step (`test`, `scan`, `coverage`, `deploy`).
     CiWorkflow {
@@ -459,6 +464,7 @@ impl CheckSpec {
             ("min_percent", self.min_percent.is_some()),
             ("reports", self.reports.is_some()),
             ("steps", self.steps.is_some()),
+            ("scans", self.scans.is_some()),
             ("run", self.run.is_some()),
             ("owner", self.owner.is_some()),
             ("evidence", self.evidence.is_some()),
@@ -639,10 +645,17 @@ impl CheckSpec {
                 Kind::CiWorkflow { path: need_path("path")?, steps }
             }
             KindName::Dashboards => Kind::Dashboards { path: need_path("path")? },
-            KindName::ScanReport => Kind::ScanReport {
-                path: need_path("path")?,
-                max_age: self.max_age.unwrap_or(Duration::from_secs(7 * 86_400)),
-            },
+            KindName::ScanReport => {
+                let scans = self.scans.clone().unwrap_or_default();
+                if let Some(bad) = scans.iter().find(|s| !["secrets", "dependencies"].contains(&s.as_str())) {
+                    return Err(err("scans", format!("`{bad}` is not one of secrets, dependencies")));
+                }
+                Kind::ScanReport {
+                    path: need_path("path")?,
+                    max_age: self.max_age.unwrap_or(Duration::from_secs(7 * 86_400)),
+                    scans,
+                }
+            }
             KindName::AlertRules => Kind::AlertRules {
                 path: need_path("path")?,
                 promtool: self.promtool.clone().unwrap_or_else(|| PathBuf::from("promtool")),

@@ -329,11 +329,12 @@ pub fn checks(platform: &Platform) -> prodready_checklist::Result<Vec<Check>> {
         },
         CheckSpec {
             path: Some(platform.scan_report.clone()),
+            scans: Some(["secrets", "dependencies"].map(str::to_owned).to_vec()),
             must_have: true,
             weight: 2.0,
             ..spec(
                 "security-scans",
-                "Security scans pass: a scan from the last week found nothing",
+                "Security scans pass: a secret and a dependency scan from the last week found nothing",
                 Category::Security,
                 KindName::ScanReport,
                 "Scan for secrets and vulnerable dependencies in CI into [checklist] scan_report: `prodready scan \

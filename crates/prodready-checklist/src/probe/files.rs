@@ -182,8 +182,14 @@ pub(super) async fn loadtest(path: &Path, max_age: std::time::Duration, now_unix
 /// Security scans' SARIF reports (gitleaks, osv-scanner, Semgrep, `cargo deny`...): `path` is one
 /// report, or a directory whose `*.sarif` files are all judged (a CI job writes one per scan). Each must
 /// be written within `max_age` of `now_unix` and hold no result at level `error` or `warning` (SARIF's
-/// default level is `warning`; `note` results are counted, not failing).
-pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_unix: i64) -> Finding {
+/// default level is `warning`; `note` results are counted, not failing). Each kind of scan in `scans`
+/// (`secrets`, `dependencies`) must be among the reports' runs (see [`scan_kind`]).
+pub(super) async fn scan_report(
+    path: &Path,
+    max_age: std::time::Duration,
+    scans: &[String],
+    now_unix: i64,
+) -> Finding {
     const FIX: &str = " (write SARIF reports of a secret scan and a dependency scan there)";
     let files = if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_dir()) {
         let mut files = Vec::new();
@@ -206,6 +212,7 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
         vec![path.to_path_buf()]
     };
     let mut tools = Vec::new();
+    let mut kinds = Vec::new();
     let mut failing = Vec::new();
     let mut notes = 0;
     for file in &files {
@@ -216,6 +223,7 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
         match sarif_results(file, &text, max_age, now_unix).await {
             Ok(report) => {
                 tools.extend(report.tools);
+                kinds.extend(report.kinds);
                 failing.extend(report.failing);
                 notes += report.notes;
             }
@@ -223,6 +231,15 @@ pub(super) async fn scan_report(path: &Path, max_age: std::time::Duration, now_u
         }
     }
     tools.dedup();
+    let missing: Vec<&str> = scans.iter().map(String::as_str).filter(|scan| !kinds.contains(scan)).collect();
+    if !missing.is_empty() {
+        return Finding::fail(format!(
+            "no {} scan among the reports in {} (found: {}){FIX}",
+            missing.join(" or "),
+            path.display(),
+            if tools.is_empty() { "none".to_owned() } else { tools.join(", ") }
+        ));
+    }
     let tools = if tools.is_empty() { "the scanner".to_owned() } else { tools.join(", ") };
     let reports = if files.len() > 1 { format!(" ({} reports)", files.len()) } else { String::new() };
     if failing.is_empty() {
@@ -309,6 +326,8 @@ async fn age_of(path: &Path, now_unix: i64) -> std::time::Duration {
 /// What one SARIF log holds for the gate.
 struct SarifResults {
     tools: Vec<String>,
+    /// The kind of each run that is a secret or a dependency scan (see [`scan_kind`]).
+    kinds: Vec<&'static str>,
     /// `rule at path:line` of each result at level `error` or `warning`.
     failing: Vec<String>,
     notes: usize,
@@ -345,6 +364,7 @@ async fn sarif_results(
         )));
     }
     let age = age_of(path, now_unix).await;
+    let kinds = runs.iter().filter_map(scan_kind).collect();
     let tools: Vec<String> = runs
         .iter()
         .filter_map(|r| r.pointer("/tool/driver/name").and_then(serde_json::Value::as_str))
@@ -382,7 +402,24 @@ async fn sarif_results(
             notes += 1;
         }
     }
-    Ok(SarifResults { tools, failing, notes })
+    Ok(SarifResults { tools, kinds, failing, notes })
+}
+
+/// The kind of scan a SARIF run is, from its automation id (prodready writes `prodready/scan/secrets/`
+/// and `prodready/scan/deps/`) or its tool's name: `secrets` (gitleaks, TruffleHog, detect-secrets,
+/// ripsecrets) or `dependencies` (osv-scanner, cargo-deny, cargo-audit, Trivy, Grype, Snyk,
+/// Dependency-Check). `None` for another scanner (Semgrep's code findings are neither).
+fn scan_kind(run: &serde_json::Value) -> Option<&'static str> {
+    let text = |pointer: &str| run.pointer(pointer).and_then(serde_json::Value::as_str).unwrap_or("");
+    let about = format!("{} {}", text("/automationDetails/id"), text("/tool/driver/name")).to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| about.contains(w));
+    if has(&["/secrets/", "secret", "gitleaks", "trufflehog", "ripsecrets"]) {
+        Some("secrets")
+    } else if has(&["/deps/", "depend", "osv", "cargo-deny", "cargo-audit", "trivy", "grype", "snyk"]) {
+        Some("dependencies")
+    } else {
+        None
+    }
 }
 
 /// What each CI step looks like in a workflow file: commands of the common tools, lower-case.

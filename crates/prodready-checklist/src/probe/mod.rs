@@ -94,7 +94,9 @@ pub(crate) async fn probe(kind: &Kind, ctx: &Context) -> Finding {
         }
         Kind::Alerting { source, channels } => alerting::probe(&ctx.http, source, channels).await,
         Kind::Attestations => manual::attestations(&ctx.manual, ctx.today),
-        Kind::ScanReport { path, max_age } => files::scan_report(path, *max_age, ctx.now_unix).await,
+        Kind::ScanReport { path, max_age, scans } => {
+            files::scan_report(path, *max_age, scans, ctx.now_unix).await
+        }
         Kind::CiWorkflow { path, steps } => files::ci_workflow(path, steps).await,
         Kind::Dashboards { path } => files::dashboards(path).await,
     }

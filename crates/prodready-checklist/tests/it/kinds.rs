@@ -697,6 +697,41 @@ async fn env_files_in_service_folders_count_and_dependencies_do_not() {
     }
 }
 
+/// With `scans`, the reports must cover a secret scan and a dependency scan: told apart by the run's
+/// automation id (prodready's) or its tool (gitleaks, osv-scanner...). A clean secret scan alone fails.
+#[tokio::test]
+async fn scan_reports_must_cover_the_scans_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = format!(
+        "kind = \"scan_report\"\npath = \"{}\"\nscans = [\"secrets\", \"dependencies\"]\n",
+        dir.path().display()
+    );
+    let run = |tool: &str, id: &str| {
+        format!(
+            r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"{tool}"}}}},"automationDetails":{{"id":"{id}"}},"results":[]}}]}}"#
+        )
+    };
+    std::fs::write(dir.path().join("secrets.sarif"), run("prodready", "prodready/scan/secrets/")).unwrap();
+    let (status, summary) = probe(&check).await;
+    assert_eq!(status, Status::Fail);
+    assert!(summary.starts_with("no dependencies scan among the reports"), "{summary}");
+    std::fs::write(dir.path().join("semgrep.sarif"), run("semgrep", "")).unwrap();
+    assert_eq!(probe(&check).await.0, Status::Fail, "a code scan is not a dependency scan");
+    std::fs::write(dir.path().join("deps.sarif"), run("osv-scanner", "")).unwrap();
+    assert_eq!(probe(&check).await.0, Status::Pass);
+    std::fs::remove_file(dir.path().join("secrets.sarif")).unwrap();
+    std::fs::write(dir.path().join("deps.sarif"), run("prodready", "prodready/scan/deps/")).unwrap();
+    std::fs::write(dir.path().join("leaks.sarif"), run("gitleaks", "")).unwrap();
+    assert_eq!(probe(&check).await.0, Status::Pass);
+    // A name the kind does not know is one clear error.
+    let bad = format!(
+        "id = \"probe\"\ntitle = \"Probe\"\ncategory = \"Features\"\n{}",
+        check.replace("\"dependencies\"", "\"licenses\"")
+    );
+    let err = toml::from_str::<CheckSpec>(&bad).unwrap().validate().unwrap_err().to_string();
+    assert!(err.contains("`licenses` is not one of secrets, dependencies"), "{err}");
+}
+
 #[tokio::test]
 async fn loki_retention_reads_the_running_configuration() {
     // The receiver answers `GET /config` as Loki does (retention on, 30 days printed as 4w2d).

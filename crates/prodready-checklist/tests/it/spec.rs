@@ -153,7 +153,7 @@ fn values_are_checked() {
     with(
         "kind = \"tcp\"\naddres = \"h:1\"\n",
         expect![
-            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`, `steps`, `reports`"
+            "parse: unknown field `addres`, expected one of `id`, `title`, `category`, `kind`, `must_have`, `weight`, `remediation`, `docs`, `not_applicable`, `timeout`, `url`, `method`, `headers`, `body`, `expect_status`, `body_contains`, `json`, `max_response_ms`, `address`, `server_name`, `min_days`, `warn_days`, `job`, `path`, `sections`, `min_percent`, `run`, `owner`, `evidence`, `attested_at`, `expires_after`, `store`, `database`, `max_age`, `max_verify_age`, `promtool`, `channels`, `steps`, `scans`, `reports`"
         ],
     );
     check(

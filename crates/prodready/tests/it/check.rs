@@ -362,10 +362,13 @@ async fn with_the_platform_running_and_attestations_made_the_defaults_pass() {
     std::fs::create_dir_all(path.join("coverage")).unwrap();
     std::fs::write(path.join("coverage/lcov.info"), "SF:a.rs\nLF:100\nLH:85\nend_of_record\n").unwrap();
     std::fs::create_dir_all(path.join("scan-reports")).unwrap();
+    // As `prodready scan secrets|deps --format sarif` write them: the automation id tells the scans apart.
     for scan in ["secrets", "deps"] {
         std::fs::write(
             path.join(format!("scan-reports/{scan}.sarif")),
-            r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"prodready-scan"}},"results":[]}]}"#,
+            format!(
+                r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"prodready"}}}},"automationDetails":{{"id":"prodready/scan/{scan}/"}},"results":[]}}]}}"#
+            ),
         )
         .unwrap();
     }
