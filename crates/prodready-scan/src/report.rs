@@ -347,7 +347,12 @@ impl Report {
                 }
                 let mut result = json!({
                     "ruleId": f.rule,
-                    "level": if f.note { "note" } else { self.sarif_level(f.severity) },
+                    // A finding that fails the scan is never a note: a gate reading the log passes notes.
+                    "level": match (f.note, self.sarif_level(f.severity)) {
+                        (true, _) => "note",
+                        (false, "note") => "warning",
+                        (false, level) => level,
+                    },
                     "message": {"text": message},
                     "locations": [{"physicalLocation": physical}],
                     "partialFingerprints": {

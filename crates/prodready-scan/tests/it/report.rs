@@ -82,10 +82,11 @@ fn sarif() {
 }
 
 /// A low-severity secret is a SARIF `warning`, not a `note`: it fails the secrets scan, so a gate reading
-/// the log (which passes notes) must fail too. A low-severity advisory keeps its level.
+/// the log (which passes notes) must fail too. A low-severity advisory keeps its rule's level, and its
+/// finding is a note only when it does not fail the scan (below the threshold, or informational).
 #[test]
 fn a_low_severity_secret_is_at_least_a_warning_in_sarif() {
-    let levels = |scan: &str| {
+    let levels = |scan: &str, note: bool| {
         let mut report = sample();
         report.scan = scan.to_owned();
         for rule in &mut report.rules {
@@ -93,6 +94,7 @@ fn a_low_severity_secret_is_at_least_a_warning_in_sarif() {
         }
         for finding in &mut report.findings {
             finding.severity = Severity::Low;
+            finding.note = note;
         }
         let sarif: serde_json::Value = serde_json::from_str(&report.sarif()).unwrap();
         let run = &sarif["runs"][0];
@@ -100,8 +102,9 @@ fn a_low_severity_secret_is_at_least_a_warning_in_sarif() {
         levels.extend(run["results"].as_array().unwrap().iter().map(|r| r["level"].clone()));
         levels
     };
-    assert_eq!(levels("secrets"), ["warning", "warning", "warning"]);
-    assert_eq!(levels("deps"), ["note", "note", "note"]);
+    assert_eq!(levels("secrets", false), ["warning", "warning", "warning"]);
+    assert_eq!(levels("deps", false), ["note", "warning", "warning"]);
+    assert_eq!(levels("deps", true), ["note", "note", "note"]);
 }
 
 #[test]
