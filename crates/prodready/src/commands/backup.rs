@@ -110,13 +110,12 @@ fn dispatch(
             enum Listed<'a> {
                 Logical(&'a BackupInfo),
                 Base(&'a BaseInfo),
-            }
-            /// A backup whose manifest is unusable, in the JSON list after the others.
-            #[derive(Serialize)]
-            struct Corrupt<'a> {
-                kind: &'static str,
-                id: &'a str,
-                problem: &'a str,
+                /// A backup whose manifest is unusable: in the JSON list, after the others.
+                Corrupt {
+                    kind: &'static str,
+                    id: &'a str,
+                    problem: &'a str,
+                },
             }
             let mut listed: Vec<(&str, &str, Listed<'_>)> = backups
                 .iter()
@@ -125,14 +124,12 @@ fn dispatch(
                 .collect();
             listed.sort_by(|a, b| b.0.cmp(a.0).then_with(|| b.1.cmp(a.1)));
             if *json {
-                let corrupt =
-                    corrupt.iter().map(|c| Corrupt { kind: "corrupt", id: &c.id, problem: &c.problem });
-                let entries: Vec<serde_json::Value> = listed
-                    .iter()
-                    .map(|(_, _, l)| serde_json::to_value(l))
-                    .chain(corrupt.map(serde_json::to_value))
-                    .collect::<Result<_, _>>()?;
-                print_json(&entries)?;
+                let corrupt = corrupt.iter().map(|c| Listed::Corrupt {
+                    kind: "corrupt",
+                    id: &c.id,
+                    problem: &c.problem,
+                });
+                print_json(&listed.into_iter().map(|(_, _, l)| l).chain(corrupt).collect::<Vec<_>>())?;
                 return Ok(Exit::Success);
             }
             let mut out = std::io::stdout().lock();
@@ -159,6 +156,8 @@ fn dispatch(
                         human_bytes(b.size_bytes),
                         drilled(b)
                     )?,
+                    // Named on stderr above, as a warning.
+                    Listed::Corrupt { .. } => {}
                 }
             }
             Ok(Exit::Success)

@@ -33,15 +33,50 @@ pub(super) fn read(cfg: &Config, env: &Env, key: &str, name: &str) -> anyhow::Re
     })
 }
 
-/// Refuses a credential given both as a file and as a secret.
-fn one_source(key: &str, file: Option<&Path>, secret: Option<&str>) -> anyhow::Result<()> {
-    if file.is_some() && secret.is_some() {
-        return Err(UsageError(format!(
-            "[alerts.{key}] sets both a file and a secret for one credential; keep one of them"
+/// Where one credential comes from.
+pub(super) enum Source<'a> {
+    /// A file holding it (mode 0600).
+    File(&'a Path),
+    /// The name of a secret in the `[secrets]` store.
+    Secret(&'a str),
+}
+
+/// The source of one credential of `[alerts.SECTION]`, given as `file_key` or `secret_key` but never both
+/// (that is refused, naming both keys); `None` when neither is set.
+pub(super) fn source<'a>(
+    section: &str,
+    (file_key, file): (&str, Option<&'a Path>),
+    (secret_key, secret): (&str, Option<&'a str>),
+) -> anyhow::Result<Option<Source<'a>>> {
+    match (file, secret) {
+        (Some(_), Some(_)) => Err(UsageError(format!(
+            "[alerts.{section}] sets both {file_key} and {secret_key}; keep one of them"
         ))
-        .into());
+        .into()),
+        (Some(file), None) => Ok(Some(Source::File(file))),
+        (None, Some(name)) => Ok(Some(Source::Secret(name))),
+        (None, None) => Ok(None),
     }
-    Ok(())
+}
+
+/// The SMTP password's source.
+pub(super) fn email_password(cfg: &Config) -> anyhow::Result<Option<Source<'_>>> {
+    let email = &cfg.alerts.email;
+    source(
+        "email",
+        ("password_file", email.password_file.as_deref()),
+        ("password_secret", email.password_secret.as_deref()),
+    )
+}
+
+/// The PagerDuty routing key's source.
+pub(super) fn routing_key(cfg: &Config) -> anyhow::Result<Option<Source<'_>>> {
+    let pagerduty = &cfg.alerts.pagerduty;
+    source(
+        "pagerduty",
+        ("routing_key_file", pagerduty.routing_key_file.as_deref()),
+        ("routing_key_secret", pagerduty.routing_key_secret.as_deref()),
+    )
 }
 
 /// The credentials a generator writes for Alertmanager, read from the store, and the configuration that
@@ -79,13 +114,13 @@ impl Materialized {
 /// configuration names those files, so the generators see files only. `out` is made absolute: the stack
 /// mounts credential files into containers at their own path.
 pub(super) fn materialize(cfg: &Config, env: &Env, out: &Path) -> anyhow::Result<Materialized> {
+    let secret = |source: Option<Source<'_>>| match source {
+        Some(Source::Secret(name)) => Some(name.to_owned()),
+        _ => None,
+    };
+    let email_secret = secret(email_password(cfg)?).filter(|_| !cfg.alerts.email.to.is_empty());
+    let pagerduty_secret = secret(routing_key(cfg)?);
     let mut cfg = cfg.clone();
-    let email = &cfg.alerts.email;
-    one_source("email", email.password_file.as_deref(), email.password_secret.as_deref())?;
-    let pagerduty = &cfg.alerts.pagerduty;
-    one_source("pagerduty", pagerduty.routing_key_file.as_deref(), pagerduty.routing_key_secret.as_deref())?;
-    let email_secret = email.password_secret.clone().filter(|_| !email.to.is_empty());
-    let pagerduty_secret = pagerduty.routing_key_secret.clone();
     if email_secret.is_none() && pagerduty_secret.is_none() {
         return Ok(Materialized { cfg, dir: None, files: Vec::new() });
     }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use prodready_metrics_alerts::pagerduty;
 use prodready_secrets::ExposeSecret as _;
 
+use super::credentials::Source;
 use crate::cli::NotifyCommand;
 use crate::config;
 use crate::env::Env;
@@ -44,21 +45,14 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
             if to.is_empty() {
                 return Err(UsageError("no recipient: give --to or set [alerts.email] to".to_owned()).into());
             }
-            let password = match (&email.password_file, &email.password_secret) {
-                (Some(_), Some(_)) => {
-                    return Err(UsageError(
-                        "[alerts.email] sets both password_file and password_secret; keep one of them"
-                            .to_owned(),
-                    )
-                    .into());
-                }
-                (Some(file), None) => Some(credential(file, "SMTP password file")?),
-                (None, Some(name)) => Some(
+            let password = match super::credentials::email_password(&cfg)? {
+                Some(Source::File(file)) => Some(credential(file, "SMTP password file")?),
+                Some(Source::Secret(name)) => Some(
                     super::credentials::read(&cfg, env, "[alerts.email] password_secret", name)?
                         .expose_secret()
                         .to_owned(),
                 ),
-                (None, None) => None,
+                None => None,
             };
             let text = message(text)?;
             send_email(email, password, &to, subject, &text)?;
@@ -66,23 +60,18 @@ pub(super) fn run(config_flag: Option<&Path>, env: &Env, cmd: &NotifyCommand) ->
         }
         NotifyCommand::Pagerduty { routing_key_file, summary, severity, source, dedup_key, resolve } => {
             let pd = &cfg.alerts.pagerduty;
-            let key = match (routing_key_file, &pd.routing_key_file, &pd.routing_key_secret) {
-                (Some(file), _, _) | (None, Some(file), None) => {
+            // --routing-key-file wins over the configuration.
+            let configured = super::credentials::routing_key(&cfg)?;
+            let key = match (routing_key_file.as_deref().map(Source::File), configured) {
+                (Some(Source::File(file)), _) | (None, Some(Source::File(file))) => {
                     credential(file, "PagerDuty routing key file")?
                 }
-                (None, Some(_), Some(_)) => {
-                    return Err(UsageError(
-                        "[alerts.pagerduty] sets both routing_key_file and routing_key_secret; keep one of them"
-                            .to_owned(),
-                    )
-                    .into());
-                }
-                (None, None, Some(name)) => {
+                (None, Some(Source::Secret(name))) => {
                     super::credentials::read(&cfg, env, "[alerts.pagerduty] routing_key_secret", name)?
                         .expose_secret()
                         .to_owned()
                 }
-                (None, None, None) => {
+                _ => {
                     return Err(UsageError(
                         "no routing key: give --routing-key-file or set [alerts.pagerduty] routing_key_file or \
                          routing_key_secret"

@@ -437,6 +437,20 @@ async fn latest_means_the_named_or_the_only_database() {
             .filter_map(|x| x["id"].as_str().map(str::to_owned))
             .collect();
     assert_eq!(judged, of_a, "{pruned}");
+
+    // A bit-rotted manifest: `list` warns on stderr and its JSON lists it last, as corrupt.
+    let rotten = std::path::Path::new(store).join("20000101T000000Z-0bad");
+    std::fs::create_dir_all(&rotten).unwrap();
+    std::fs::write(rotten.join("manifest.json"), "{ bit rot").unwrap();
+    let listed = prodready(dir.path(), &[], &["backup", "list", "--store", store, "--json"]);
+    assert!(stderr(&listed).contains("backup 20000101T000000Z-0bad is corrupt"), "{}", stderr(&listed));
+    let entries = json(&listed);
+    let last = entries.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["id"].as_str()),
+        (Some("corrupt"), Some("20000101T000000Z-0bad"))
+    );
+    assert!(last["problem"].as_str().is_some_and(|p| !p.is_empty()), "{last}");
 }
 
 async fn databases_like(url: &str, pattern: &str) -> Vec<String> {
